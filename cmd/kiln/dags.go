@@ -1,0 +1,208 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/dag/timetable"
+	"github.com/kilnhq/kiln/plugins"
+)
+
+func newDagsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "dags",
+		Short: "Validate, inspect and steer DAGs",
+	}
+	cmd.AddCommand(newDagsValidateCmd(), newDagsNextCmd())
+	return cmd
+}
+
+func loadOptions() dag.Options {
+	return dag.Options{Plugins: plugins.Builtin()}
+}
+
+func newDagsValidateCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "validate [PATH...]",
+		Short: "Check DAG files and folders; print every problem as FILE:LINE:COL: message",
+		Long: `Check DAG files and folders (recursively) without a server. Every problem
+is printed to stderr as FILE:LINE:COL: message; the exit code is 0 when all
+DAGs are valid and 2 otherwise. Without a PATH, ./dags is checked.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 0 {
+				args = []string{"dags"}
+			}
+			return validate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
+		},
+	}
+}
+
+func validate(ctx context.Context, stdout, stderr io.Writer, paths []string) error {
+	var dags, problems, files int
+	for _, path := range paths {
+		st, err := os.Stat(path)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		if !st.IsDir() {
+			files++
+			if _, err := dag.LoadFile(path, loadOptions()); err != nil {
+				problems += report(stderr, err.(dag.ErrorList))
+			} else {
+				dags++
+			}
+			continue
+		}
+		set, err := dag.NewFolder(path, loadOptions()).Load(ctx)
+		if err != nil {
+			return usageError("%v", err)
+		}
+		files += set.Parsed
+		dags += len(set.DAGs)
+		for _, ie := range set.ImportErrors {
+			problems += report(stderr, ie.Errors)
+		}
+	}
+	if problems > 0 {
+		return &exitError{code: 2, msg: fmt.Sprintf("%d problem(s) found; %d valid DAG(s) in %d file(s)", problems, dags, files)}
+	}
+	fmt.Fprintf(stdout, "ok: %d DAG(s) in %d file(s)\n", dags, files)
+	return nil
+}
+
+func report(w io.Writer, errs dag.ErrorList) int {
+	for _, e := range errs {
+		fmt.Fprintln(w, e.Error())
+	}
+	return len(errs)
+}
+
+func newDagsNextCmd() *cobra.Command {
+	var (
+		from    string
+		n       int
+		asJSON  bool
+		dagsDir string
+	)
+	cmd := &cobra.Command{
+		Use:   "next PATH_OR_DAG",
+		Short: "Show the next data intervals of a DAG's schedule",
+		Long: `Show the first N data intervals whose logical date is at or after --from
+(default now) and inside start_date..end_date. PATH_OR_DAG is a DAG file, or
+a DAG id looked up in --dags. Works without a server.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if n < 1 {
+				return usageError("--n must be at least 1")
+			}
+			g, err := findDAG(cmd.Context(), args[0], dagsDir)
+			if err != nil {
+				return err
+			}
+			if g.Timetable == nil {
+				return usageError("DAG %s has no schedule: it runs only when triggered", g.ID)
+			}
+			start := time.Now()
+			if from != "" {
+				if start, err = parseTime(from, g.Location); err != nil {
+					return usageError("--from: %v", err)
+				}
+			}
+			ivs := nextIntervals(g.Timetable, start, n)
+			if asJSON {
+				return printIntervalsJSON(cmd.OutOrStdout(), ivs)
+			}
+			return printIntervals(cmd.OutOrStdout(), ivs)
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "", "first logical date to show: RFC 3339 time or YYYY-MM-DD in the DAG's timezone (default now)")
+	cmd.Flags().IntVar(&n, "n", 5, "how many intervals to show")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	cmd.Flags().StringVar(&dagsDir, "dags", "dags", "DAGs folder to look a DAG id up in")
+	return cmd
+}
+
+// findDAG loads a DAG file, or finds a DAG by id in the DAGs folder.
+func findDAG(ctx context.Context, arg, dagsDir string) (*dag.DAG, error) {
+	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
+		g, err := dag.LoadFile(arg, loadOptions())
+		if err != nil {
+			return nil, &exitError{code: 2, msg: err.Error()}
+		}
+		return g, nil
+	}
+	set, err := dag.NewFolder(dagsDir, loadOptions()).Load(ctx)
+	if err != nil {
+		return nil, usageError("%s is neither a DAG file nor a DAG id: %v", arg, err)
+	}
+	if g := set.Get(arg); g != nil {
+		return g, nil
+	}
+	if n := len(set.ImportErrors); n > 0 {
+		return nil, usageError("no DAG %q in %s (%d file(s) there have errors: run kiln dags validate %s)", arg, dagsDir, n, dagsDir)
+	}
+	return nil, usageError("no DAG %q in %s", arg, dagsDir)
+}
+
+// timeLayouts are the forms --from and similar flags accept; those
+// without an offset are read in the DAG's timezone.
+var timeLayouts = []string{time.DateOnly, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04"}
+
+func parseTime(s string, loc *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range timeLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("bad time %q: want RFC 3339 (2026-01-31T03:00:00Z) or a date (2026-01-31)", s)
+}
+
+func nextIntervals(tt *timetable.Timetable, from time.Time, n int) []timetable.Interval {
+	var out []timetable.Interval
+	iv, ok := tt.AtOrAfter(from)
+	for ok && len(out) < n {
+		out = append(out, iv)
+		iv, ok = tt.Next(iv)
+	}
+	return out
+}
+
+type intervalJSON struct {
+	LogicalDate       string `json:"logical_date"`
+	DataIntervalStart string `json:"data_interval_start"`
+	DataIntervalEnd   string `json:"data_interval_end"`
+}
+
+func printIntervalsJSON(w io.Writer, ivs []timetable.Interval) error {
+	out := make([]intervalJSON, len(ivs))
+	for i, iv := range ivs {
+		out[i] = intervalJSON{
+			LogicalDate:       iv.Start.Format(time.RFC3339),
+			DataIntervalStart: iv.Start.Format(time.RFC3339),
+			DataIntervalEnd:   iv.End.Format(time.RFC3339),
+		}
+	}
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(out)
+}
+
+func printIntervals(w io.Writer, ivs []timetable.Interval) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "LOGICAL DATE\tDATA INTERVAL START\tDATA INTERVAL END")
+	for _, iv := range ivs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", iv.Start.Format(time.RFC3339), iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339))
+	}
+	return tw.Flush()
+}

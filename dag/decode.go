@@ -1,0 +1,464 @@
+package dag
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kilnhq/kiln/dag/timetable"
+)
+
+// decoder turns a node tree into a DAG, collecting every problem it finds
+// instead of stopping at the first.
+type decoder struct {
+	file    string
+	catalog Catalog
+	errs    ErrorList
+	budget  int // nodes left to expand, against alias bombs
+}
+
+func (d *decoder) errAt(n *node, format string, args ...any) {
+	d.errs = append(d.errs, &Error{File: d.file, Line: n.line, Col: n.col, Msg: fmt.Sprintf(format, args...)})
+}
+
+var (
+	dagIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
+	taskIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,200}$`)
+	queuePattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+	poolPattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
+	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	paramPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+)
+
+var dagKeys = []string{"id", "description", "schedule", "timezone", "start_date", "end_date", "catchup",
+	"max_active_runs", "max_active_tasks", "paused", "tags", "params", "env", "defaults", "tasks",
+	"on_failure", "on_success", "on_retry"}
+
+// fields indexes a mapping's pairs by key, reporting keys not in known.
+func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
+	out := make(map[string]pair, len(m.pairs))
+	for _, p := range m.pairs {
+		k, ok := p.key.val.(string)
+		if !ok {
+			d.errAt(p.key, "%s keys are strings, got %s", what, p.key.describe())
+			continue
+		}
+		if !contains(known, k) {
+			d.errAt(p.key, "unknown key %q in %s%s", k, what, suggest(k, known))
+			continue
+		}
+		out[k] = p
+	}
+	return out
+}
+
+// mapping checks that n is a mapping.
+func (d *decoder) mapping(n *node, what string) bool {
+	if n.kind != mapNode {
+		d.errAt(n, "%s must be a mapping, got %s", what, n.describe())
+		return false
+	}
+	return true
+}
+
+func (d *decoder) str(p pair) (string, bool) {
+	s, ok := p.val.str()
+	if !ok || p.val.kind != scalarNode {
+		d.errAt(p.val, "%s must be a string, got %s", p.key.text, p.val.describe())
+	}
+	return s, ok
+}
+
+func (d *decoder) boolean(p pair) bool {
+	b, ok := p.val.val.(bool)
+	if !ok || p.val.kind != scalarNode {
+		d.errAt(p.val, "%s must be true or false, got %s", p.key.text, p.val.describe())
+	}
+	return b
+}
+
+func (d *decoder) integer(p pair, minimum int) int {
+	var n int64
+	switch v := p.val.val.(type) {
+	case int64:
+		n = v
+	case uint64:
+		n = math.MaxInt64
+	default:
+		d.errAt(p.val, "%s must be an integer, got %s", p.key.text, p.val.describe())
+		return minimum
+	}
+	if p.val.kind != scalarNode {
+		d.errAt(p.val, "%s must be an integer, got %s", p.key.text, p.val.describe())
+		return minimum
+	}
+	if n < int64(minimum) || n > math.MaxInt32 {
+		d.errAt(p.val, "%s must be between %d and %d, got %d", p.key.text, minimum, math.MaxInt32, n)
+		return minimum
+	}
+	return int(n)
+}
+
+func (d *decoder) duration(p pair) time.Duration {
+	s, ok := p.val.val.(string)
+	if !ok || p.val.kind != scalarNode {
+		d.errAt(p.val, "%s must be a duration such as 30s or 1h30m, got %s", p.key.text, p.val.describe())
+		return 0
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil {
+		d.errAt(p.val, "%s: bad duration %q: want a number with a unit, such as 30s or 1h30m", p.key.text, s)
+		return 0
+	}
+	if v < 0 {
+		d.errAt(p.val, "%s must not be negative, got %s", p.key.text, s)
+		return 0
+	}
+	return v
+}
+
+func (d *decoder) strList(p pair) []string {
+	if p.val.kind != seqNode {
+		d.errAt(p.val, "%s must be a list, such as [a, b], got %s", p.key.text, p.val.describe())
+		return nil
+	}
+	out := make([]string, 0, len(p.val.items))
+	for _, it := range p.val.items {
+		s, ok := it.str()
+		if !ok || it.kind != scalarNode {
+			d.errAt(it, "%s entries must be strings, got %s", p.key.text, it.describe())
+			continue
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func (d *decoder) id(p pair, pattern *regexp.Regexp, what string) string {
+	s, ok := d.str(p)
+	if ok && !pattern.MatchString(s) {
+		d.errAt(p.val, "invalid %s %q: use 1 to 200 of %s", what, s, patternChars(pattern))
+	}
+	return s
+}
+
+func patternChars(re *regexp.Regexp) string {
+	if re == dagIDPattern {
+		return "A-Z a-z 0-9 _ . -"
+	}
+	return "A-Z a-z 0-9 _ -"
+}
+
+// decodeDAG decodes the root mapping of a DAG file.
+func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
+	if !d.mapping(root, "a DAG file") {
+		return nil
+	}
+	f := d.fields(root, dagKeys, "DAG")
+	g := &DAG{
+		ID:             defaultID,
+		idLine:         1,
+		idCol:          1,
+		Location:       time.UTC,
+		MaxActiveRuns:  DefaultMaxActiveRuns,
+		MaxActiveTasks: DefaultMaxActiveTasks,
+	}
+	if p, ok := f["id"]; ok {
+		g.ID = d.id(p, dagIDPattern, "DAG id")
+		g.idLine, g.idCol = p.val.line, p.val.col
+	} else if !dagIDPattern.MatchString(defaultID) {
+		d.errAt(root, "the file name gives DAG id %q, which is not valid: set `id` (1 to 200 of %s)", defaultID, patternChars(dagIDPattern))
+	}
+	if p, ok := f["description"]; ok {
+		g.Description, _ = d.str(p)
+	}
+	if p, ok := f["timezone"]; ok {
+		if s, ok := d.str(p); ok {
+			loc, err := loadLocation(s)
+			if err != nil {
+				d.errAt(p.val, "unknown timezone %q: use an IANA name such as Europe/Berlin", s)
+			} else {
+				g.Location = loc
+			}
+		}
+	}
+	if p, ok := f["start_date"]; ok {
+		g.StartDate = d.date(p, g.Location)
+	}
+	if p, ok := f["end_date"]; ok {
+		g.EndDate = d.date(p, g.Location)
+		if !g.StartDate.IsZero() && !g.EndDate.IsZero() && g.EndDate.Before(g.StartDate) {
+			d.errAt(p.val, "end_date %s is before start_date %s", g.EndDate.Format(time.RFC3339), g.StartDate.Format(time.RFC3339))
+		}
+	}
+	d.schedule(g, f)
+	for key, dst := range map[string]*bool{"catchup": &g.Catchup, "paused": &g.Paused} {
+		if p, ok := f[key]; ok {
+			*dst = d.boolean(p)
+		}
+	}
+	if p, ok := f["max_active_runs"]; ok {
+		g.MaxActiveRuns = d.integer(p, 1)
+	}
+	if p, ok := f["max_active_tasks"]; ok {
+		g.MaxActiveTasks = d.integer(p, 1)
+	}
+	if p, ok := f["tags"]; ok {
+		g.Tags = d.strList(p)
+	}
+	if p, ok := f["params"]; ok {
+		g.Params = d.params(p, g.Timetable != nil)
+	}
+	sc := &scope{params: paramSet(g.Params)}
+	if p, ok := f["env"]; ok {
+		g.Env = d.env(p, sc)
+	}
+	d.tasks(g, f)
+	g.Callbacks = d.callbacks(f, &scope{params: sc.params, callback: true})
+	return g
+}
+
+// schedule reads `schedule` and builds the timetable.
+func (d *decoder) schedule(g *DAG, f map[string]pair) {
+	p, ok := f["schedule"]
+	if !ok || p.val.isNull() {
+		return
+	}
+	spec, ok := d.str(p)
+	if !ok {
+		return
+	}
+	g.Schedule = spec
+	if err := timetable.ValidateSpec(spec); err != nil {
+		d.errAt(p.val, "schedule: %v", err)
+		return
+	}
+	if _, ok := f["start_date"]; !ok {
+		d.errAt(p.key, "start_date is required with a schedule")
+		return
+	}
+	if g.StartDate.IsZero() {
+		return // the bad start_date is reported already
+	}
+	tt, err := timetable.New(spec, g.Location, g.StartDate, g.EndDate)
+	if err != nil {
+		d.errAt(p.val, "schedule: %v", err)
+		return
+	}
+	g.Timetable = tt
+}
+
+// dateLayouts are the accepted forms of start_date and end_date; the ones
+// without an offset are read in the DAG's timezone.
+var dateLayouts = []string{time.DateOnly, "2006-01-02T15:04:05", "2006-01-02T15:04", "2006-01-02 15:04:05", "2006-01-02 15:04"}
+
+func (d *decoder) date(p pair, loc *time.Location) time.Time {
+	s, ok := p.val.str()
+	if !ok || p.val.kind != scalarNode {
+		d.errAt(p.val, "%s must be a date (2026-01-31) or an RFC 3339 time, got %s", p.key.text, p.val.describe())
+		return time.Time{}
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t.In(loc)
+	}
+	for _, layout := range dateLayouts {
+		if t, err := time.ParseInLocation(layout, s, loc); err == nil {
+			return t
+		}
+	}
+	d.errAt(p.val, "%s: bad date %q: want 2026-01-31 or an RFC 3339 time such as 2026-01-31T03:00:00Z", p.key.text, s)
+	return time.Time{}
+}
+
+var locations sync.Map // name → *time.Location; LoadLocation reads a file per call
+
+func loadLocation(name string) (*time.Location, error) {
+	if l, ok := locations.Load(name); ok {
+		return l.(*time.Location), nil
+	}
+	if name == "" || name == "Local" {
+		return nil, fmt.Errorf("timezone %q is not an IANA zone name", name)
+	}
+	loc, err := time.LoadLocation(name)
+	if err != nil {
+		return nil, err
+	}
+	locations.Store(name, loc)
+	return loc, nil
+}
+
+func (d *decoder) env(p pair, sc *scope) []EnvVar {
+	if !d.mapping(p.val, p.key.text) {
+		return nil
+	}
+	out := make([]EnvVar, 0, len(p.val.pairs))
+	for _, kv := range p.val.pairs {
+		name, _ := kv.key.val.(string)
+		if !envNamePattern.MatchString(name) {
+			d.errAt(kv.key, "invalid environment variable name %q", kv.key.text)
+			continue
+		}
+		s, ok := kv.val.str()
+		if !ok || kv.val.kind != scalarNode {
+			d.errAt(kv.val, "env %s must be a string, got %s", name, kv.val.describe())
+			continue
+		}
+		if t := d.template(kv.val, s, sc); t != nil {
+			out = append(out, EnvVar{Name: name, Value: t})
+		}
+	}
+	return out
+}
+
+// template compiles a string value, reporting errors at its position.
+func (d *decoder) template(n *node, src string, sc *scope) *Template {
+	t, line, err := compileTemplate(src, sc)
+	if err != nil {
+		at := *n
+		if n.block && line > 0 {
+			at.line += line
+		}
+		d.errAt(&at, "%v", err)
+		return nil
+	}
+	return t
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns ` (did you mean "x"?)` for a close known key, or "".
+func suggest(s string, known []string) string {
+	best, bestDist := "", 3
+	for _, k := range known {
+		if dist := editDistance(s, k); dist < bestDist {
+			best, bestDist = k, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func paramSet(ps []*Param) map[string]bool {
+	m := make(map[string]bool, len(ps))
+	for _, p := range ps {
+		m[p.Name] = true
+	}
+	return m
+}
+
+// value converts a node to plain Go values (for schema checks and
+// defaults), charging the decoder's budget so aliases cannot blow it up.
+func (d *decoder) value(n *node) (any, bool) {
+	d.budget--
+	if d.budget < 0 {
+		if d.budget == -1 {
+			d.errAt(n, "value too large: aliases expand to more than %d nodes", nodeBudget)
+		}
+		return nil, false
+	}
+	switch n.kind {
+	case mapNode:
+		m := make(map[string]any, len(n.pairs))
+		for _, p := range n.pairs {
+			k, ok := p.key.val.(string)
+			if !ok {
+				d.errAt(p.key, "keys must be strings, got %s", p.key.describe())
+				return nil, false
+			}
+			v, ok := d.value(p.val)
+			if !ok {
+				return nil, false
+			}
+			m[k] = v
+		}
+		return m, true
+	case seqNode:
+		s := make([]any, 0, len(n.items))
+		for _, it := range n.items {
+			v, ok := d.value(it)
+			if !ok {
+				return nil, false
+			}
+			s = append(s, v)
+		}
+		return s, true
+	}
+	return n.val, true
+}
+
+// nodeBudget bounds how many nodes one file's values may expand to.
+const nodeBudget = 200_000
+
+// nodeAt finds the node at a JSON-pointer-like path below n, or the deepest
+// existing ancestor when the path leads nowhere (a missing property).
+func nodeAt(n *node, path []string) *node {
+	for _, seg := range path {
+		var next *node
+		switch n.kind {
+		case mapNode:
+			next = lookup(n, seg)
+		case seqNode:
+			var i int
+			if _, err := fmt.Sscanf(seg, "%d", &i); err == nil && i >= 0 && i < len(n.items) {
+				next = n.items[i]
+			}
+		}
+		if next == nil {
+			return n
+		}
+		n = next
+	}
+	return n
+}
+
+// keyNode returns the key node of key in mapping n, or nil.
+func keyNode(n *node, key string) *node {
+	if key == "" || n.kind != mapNode {
+		return nil
+	}
+	for _, p := range n.pairs {
+		if p.key.text == key {
+			return p.key
+		}
+	}
+	return nil
+}
+
+func joinPath(prefix string, path []string) string {
+	if len(path) == 0 {
+		return prefix
+	}
+	return prefix + "." + strings.Join(path, ".")
+}

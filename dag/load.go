@@ -1,0 +1,72 @@
+package dag
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// Options configure loading.
+type Options struct {
+	// Plugins knows the plugins tasks may name and their parameter
+	// schemas. Nil means no plugin is known.
+	Plugins Catalog
+}
+
+// maxFileSize bounds a DAG file; anything larger is a mistake, not a DAG.
+const maxFileSize = 8 << 20
+
+// LoadFile reads and loads one DAG file. The error, if any, is an ErrorList.
+func LoadFile(path string, opts Options) (*DAG, error) {
+	src, err := readDAGFile(path)
+	if err != nil {
+		return nil, ErrorList{err}
+	}
+	return Parse(path, src, opts)
+}
+
+func readDAGFile(path string) ([]byte, *Error) {
+	st, err := os.Stat(path)
+	if err == nil && st.Size() > maxFileSize {
+		return nil, &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("file is %d bytes; a DAG file may be at most %d", st.Size(), maxFileSize)}
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("reading: %v", err)}
+	}
+	return src, nil
+}
+
+// Parse loads a DAG from src. file names it in errors and, without an `id`
+// key, gives the DAG its id (the file name without extension). The error,
+// if any, is an ErrorList holding every problem found.
+func Parse(file string, src []byte, opts Options) (*DAG, error) {
+	return parseDAG(file, src, sha256.Sum256(src), opts)
+}
+
+func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DAG, error) {
+	root, err := parseYAML(src)
+	if err != nil {
+		e := err.(*Error)
+		e.File = file
+		return nil, ErrorList{e}
+	}
+	catalog := opts.Plugins
+	if catalog == nil {
+		catalog = MapCatalog{}
+	}
+	d := &decoder{file: file, catalog: catalog, budget: nodeBudget}
+	base := filepath.Base(file)
+	g := d.decodeDAG(root, strings.TrimSuffix(base, filepath.Ext(base)))
+	if len(d.errs) > 0 {
+		d.errs.Sort()
+		return nil, slices.CompactFunc(d.errs, func(a, b *Error) bool { return *a == *b })
+	}
+	g.File = file
+	g.Hash = hex.EncodeToString(sum[:])
+	return g, nil
+}

@@ -1,0 +1,124 @@
+package dag
+
+import (
+	"time"
+
+	"github.com/kilnhq/kiln/dag/timetable"
+)
+
+// DAG is one loaded and validated DAG file. It is immutable once loaded and
+// safe to share between goroutines.
+type DAG struct {
+	ID          string
+	Description string
+	File        string // path the DAG was loaded from
+	Hash        string // hex SHA-256 of the file's bytes
+	// Schedule is the `schedule` as written; empty for a manual-only DAG,
+	// whose Timetable is nil.
+	Schedule       string
+	Timetable      *timetable.Timetable
+	Location       *time.Location
+	StartDate      time.Time // zero when not set
+	EndDate        time.Time // zero when not set
+	Catchup        bool
+	MaxActiveRuns  int
+	MaxActiveTasks int
+	Paused         bool // the state when the DAG is first seen
+	Tags           []string
+	Params         []*Param // in file order
+	Env            []EnvVar
+	Tasks          []*Task // in file order
+	Callbacks      Callbacks
+
+	byID          map[string]*Task
+	idLine, idCol int // where the id is set, for duplicate-id errors
+}
+
+// Task returns the task with the given id, or nil.
+func (d *DAG) Task(id string) *Task { return d.byID[id] }
+
+// Param returns the parameter with the given name, or nil.
+func (d *DAG) Param(name string) *Param {
+	for _, p := range d.Params {
+		if p.Name == name {
+			return p
+		}
+	}
+	return nil
+}
+
+// Task is one node of a DAG, with every default already applied.
+type Task struct {
+	ID          string
+	Description string
+	Plugin      string
+	// With holds the plugin's parameters: maps, lists and scalars as in the
+	// file, with every string replaced by its compiled *Template.
+	With                    map[string]any
+	DependsOn               []string // upstream task ids
+	Downstream              []string // task ids that depend on this one
+	Retries                 int
+	RetryDelay              time.Duration
+	RetryExponentialBackoff bool
+	MaxRetryDelay           time.Duration // zero: no cap beyond the default
+	Timeout                 time.Duration // zero: none
+	Queue                   string
+	Pool                    string
+	PoolSlots               int
+	Priority                int
+	TriggerRule             TriggerRule
+	DependsOnPast           bool
+	When                    *Condition // nil: always runs
+	Env                     []EnvVar
+	Sensor                  *SensorConfig // set when the plugin is a sensor
+	Callbacks               Callbacks
+}
+
+// SensorConfig holds the keys of a task whose plugin is a sensor (SPEC 1.6).
+type SensorConfig struct {
+	Mode         SensorMode
+	PokeInterval time.Duration
+	Timeout      time.Duration // total time from the first poke
+	SoftFail     bool          // on timeout: skipped instead of failed
+}
+
+// SensorMode says whether a sensor holds its worker slot between pokes.
+type SensorMode string
+
+// Sensor modes.
+const (
+	ModePoke       SensorMode = "poke"
+	ModeReschedule SensorMode = "reschedule"
+)
+
+// EnvVar is one environment variable whose value is a template.
+type EnvVar struct {
+	Name  string
+	Value *Template
+}
+
+// Callbacks are the stages run when a task or run fails, succeeds or retries.
+type Callbacks struct {
+	OnFailure []*Callback
+	OnSuccess []*Callback
+	OnRetry   []*Callback
+}
+
+// Callback is one stage run on an event; its templates also see .state,
+// .error and .log_url.
+type Callback struct {
+	Plugin string
+	With   map[string]any
+}
+
+// Defaults applied to tasks that do not set the key, and to DAGs.
+const (
+	DefaultQueue          = "default"
+	DefaultPool           = "default_pool"
+	DefaultPriority       = 1
+	DefaultMaxActiveRuns  = 16
+	DefaultMaxActiveTasks = 16
+	DefaultRetryDelay     = 5 * time.Minute
+	DefaultPokeInterval   = 30 * time.Second
+	DefaultSensorTimeout  = 24 * time.Hour
+)

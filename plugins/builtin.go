@@ -1,0 +1,23 @@
+package plugins
+
+import (
+	"fmt"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/plugins/shell"
+)
+
+// Builtin returns the catalog of the plugins built into the kiln binary.
+func Builtin() dag.MapCatalog {
+	return dag.MapCatalog{
+		shell.Name: mustSpec(shell.Name, false, shell.Schema),
+	}
+}
+
+func mustSpec(name string, sensor bool, schema []byte) *dag.PluginSpec {
+	s, err := dag.CompileSchemaJSON(schema)
+	if err != nil {
+		panic(fmt.Sprintf("built-in plugin %s: bad schema: %v", name, err))
+	}
+	return &dag.PluginSpec{Name: name, Sensor: sensor, Schema: s}
+}
