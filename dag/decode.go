@@ -38,6 +38,8 @@ var dagKeys = []string{"id", "description", "schedule", "timezone", "start_date"
 	"on_failure", "on_success", "on_retry"}
 
 // fields indexes a mapping's pairs by key, reporting keys not in known.
+// Top-level keys starting with x- are extension fields, free for anchors
+// and notes, as in Compose files.
 func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
 	out := make(map[string]pair, len(m.pairs))
 	for _, p := range m.pairs {
@@ -46,7 +48,7 @@ func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
 			d.errAt(p.key, "%s keys are strings, got %s", what, p.key.describe())
 			continue
 		}
-		if !contains(known, k) {
+		if !contains(known, k) && !(what == "DAG" && strings.HasPrefix(k, "x-")) {
 			d.errAt(p.key, "unknown key %q in %s%s", k, what, suggest(k, known))
 			continue
 		}
@@ -381,11 +383,7 @@ func paramSet(ps []*Param) map[string]bool {
 // value converts a node to plain Go values (for schema checks and
 // defaults), charging the decoder's budget so aliases cannot blow it up.
 func (d *decoder) value(n *node) (any, bool) {
-	d.budget--
-	if d.budget < 0 {
-		if d.budget == -1 {
-			d.errAt(n, "value too large: aliases expand to more than %d nodes", nodeBudget)
-		}
+	if !d.charge(n) {
 		return nil, false
 	}
 	switch n.kind {
@@ -418,6 +416,16 @@ func (d *decoder) value(n *node) (any, bool) {
 	return n.val, true
 }
 
+// charge counts one expanded node against the budget, reporting once
+// when it runs out.
+func (d *decoder) charge(n *node) bool {
+	d.budget--
+	if d.budget == -1 {
+		d.errAt(n, "value too large: aliases expand to more than %d nodes", nodeBudget)
+	}
+	return d.budget >= 0
+}
+
 // nodeBudget bounds how many nodes one file's values may expand to.
 const nodeBudget = 200_000
 
@@ -443,14 +451,24 @@ func nodeAt(n *node, path []string) *node {
 	return n
 }
 
-// keyNode returns the key node of key in mapping n, or nil.
-func keyNode(n *node, key string) *node {
-	if key == "" || n.kind != mapNode {
+// findKey returns the first key node named key at or below n, or nil.
+func findKey(n *node, key string) *node {
+	if key == "" {
 		return nil
 	}
 	for _, p := range n.pairs {
 		if p.key.text == key {
 			return p.key
+		}
+	}
+	for _, p := range n.pairs {
+		if k := findKey(p.val, key); k != nil {
+			return k
+		}
+	}
+	for _, it := range n.items {
+		if k := findKey(it, key); k != nil {
+			return k
 		}
 	}
 	return nil

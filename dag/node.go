@@ -1,14 +1,18 @@
 package dag
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"math"
+	"regexp"
 	"strconv"
+	"strings"
 
-	"github.com/goccy/go-yaml/ast"
-	"github.com/goccy/go-yaml/parser"
+	goccy "github.com/goccy/go-yaml/parser"
 	"github.com/goccy/go-yaml/token"
+	yaml "go.yaml.in/yaml/v3"
 )
 
 // nodeKind tells scalars, mappings and sequences apart.
@@ -77,188 +81,209 @@ const maxDepth = 64
 
 // parseYAML parses one YAML document into a node tree. A syntax error is
 // returned as an *Error without the file name set.
+//
+// yaml.v3 builds the tree: it is fast and gives exact positions for every
+// node. Its syntax errors carry a line only, so a file that fails to parse
+// is parsed again with goccy/go-yaml, whose errors also carry a column.
 func parseYAML(src []byte) (*node, error) {
-	f, err := parser.ParseBytes(src, 0)
-	if err != nil {
-		return nil, syntaxError(err)
-	}
-	var docs []*ast.DocumentNode
-	for _, d := range f.Docs {
-		if d != nil && d.Body != nil {
-			docs = append(docs, d)
+	dec := yaml.NewDecoder(bytes.NewReader(src))
+	var doc yaml.Node
+	if err := dec.Decode(&doc); err != nil {
+		if errors.Is(err, io.EOF) {
+			return nil, emptyFile()
 		}
+		return nil, syntaxError(src, err)
 	}
-	switch len(docs) {
-	case 0:
-		return nil, &Error{Line: 1, Col: 1, Msg: "empty file: a DAG file holds one YAML mapping with at least `tasks`"}
-	case 1:
-	default:
-		p := docs[1].Body.GetToken().Position
-		return nil, &Error{Line: p.Line, Col: p.Column, Msg: "more than one YAML document: a DAG file holds exactly one DAG"}
+	var next yaml.Node
+	switch err := dec.Decode(&next); {
+	case err == nil:
+		return nil, &Error{Line: next.Line, Col: next.Column, Msg: "more than one YAML document: a DAG file holds exactly one DAG"}
+	case !errors.Is(err, io.EOF):
+		return nil, syntaxError(src, err)
 	}
-	c := converter{anchors: map[string]*node{}}
-	n := c.convert(docs[0].Body, 0)
+	if len(doc.Content) == 0 {
+		return nil, emptyFile()
+	}
+	c := converter{seen: map[*yaml.Node]*node{}}
+	n := c.convert(doc.Content[0], 0)
 	if c.err != nil {
 		return nil, c.err
 	}
 	return n, nil
 }
 
-func syntaxError(err error) error {
-	var se parserError
-	if errors.As(err, &se) && se.GetToken() != nil {
-		p := se.GetToken().Position
-		return &Error{Line: p.Line, Col: p.Column, Msg: "YAML syntax: " + se.GetMessage()}
-	}
-	return &Error{Line: 1, Col: 1, Msg: "YAML syntax: " + err.Error()}
+func emptyFile() *Error {
+	return &Error{Line: 1, Col: 1, Msg: "empty file: a DAG file holds one YAML mapping with at least `tasks`"}
 }
 
-// parserError is the shape of goccy/go-yaml's positioned errors.
-type parserError = interface {
+var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
+
+// syntaxError positions a YAML syntax error, asking goccy/go-yaml for the
+// column; when it sees no error, yaml.v3's line is kept with column 1.
+func syntaxError(src []byte, err error) *Error {
+	if _, gerr := goccy.ParseBytes(src, 0); gerr != nil {
+		var pe positioned
+		if errors.As(gerr, &pe) && pe.GetToken() != nil {
+			p := pe.GetToken().Position
+			return &Error{Line: p.Line, Col: p.Column, Msg: "YAML syntax: " + pe.GetMessage()}
+		}
+	}
+	msg, line := err.Error(), 1
+	if m := yamlLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = msg[len(m[0]):]
+	}
+	return &Error{Line: line, Col: 1, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+}
+
+// positioned is the shape of goccy/go-yaml's syntax errors.
+type positioned = interface {
 	error
 	GetMessage() string
 	GetToken() *token.Token
 }
 
 type converter struct {
-	anchors map[string]*node
-	err     *Error
+	seen map[*yaml.Node]*node // anchored nodes, so aliases share them
+	err  *Error
 }
 
-func (c *converter) fail(t *token.Token, format string, args ...any) *node {
+func (c *converter) fail(n *yaml.Node, format string, args ...any) *node {
 	if c.err == nil {
-		c.err = &Error{Line: t.Position.Line, Col: t.Position.Column, Msg: fmt.Sprintf(format, args...)}
+		c.err = &Error{Line: n.Line, Col: n.Column, Msg: fmt.Sprintf(format, args...)}
 	}
-	return &node{line: t.Position.Line, col: t.Position.Column}
+	return &node{line: n.Line, col: n.Column}
 }
 
-func (c *converter) convert(n ast.Node, depth int) *node {
-	tk := n.GetToken()
+func (c *converter) convert(n *yaml.Node, depth int) *node {
 	if depth > maxDepth {
-		return c.fail(tk, "YAML nested more than %d levels deep", maxDepth)
+		return c.fail(n, "YAML nested more than %d levels deep", maxDepth)
 	}
-	pos := func(t *token.Token) (int, int) { return t.Position.Line, t.Position.Column }
-	switch n := n.(type) {
-	case *ast.MappingNode:
-		out := &node{kind: mapNode}
-		out.line, out.col = pos(tk)
-		if len(n.Values) > 0 && !n.IsFlowStyle {
-			out.line, out.col = pos(n.Values[0].Key.GetToken())
+	if n.Kind == yaml.AliasNode {
+		if n.Alias == nil {
+			return c.fail(n, "unknown alias *%s", n.Value)
 		}
-		// Explicit keys first, so that they override merged ones.
-		var merges []*ast.MappingValueNode
-		for _, mv := range n.Values {
-			if _, ok := mv.Key.(*ast.MergeKeyNode); ok {
-				merges = append(merges, mv)
-				continue
-			}
-			c.addPair(out, mv, depth)
-		}
-		for _, mv := range merges {
-			c.merge(out, mv, depth)
-		}
-		return out
-	case *ast.MappingValueNode:
-		out := &node{kind: mapNode}
-		out.line, out.col = pos(n.Key.GetToken())
-		if _, ok := n.Key.(*ast.MergeKeyNode); ok {
-			c.merge(out, n, depth)
-		} else {
-			c.addPair(out, n, depth)
-		}
-		return out
-	case *ast.SequenceNode:
-		out := &node{kind: seqNode}
-		out.line, out.col = pos(tk)
-		for _, v := range n.Values {
-			out.items = append(out.items, c.convert(v, depth+1))
-		}
-		return out
-	case *ast.AnchorNode:
-		v := c.convert(n.Value, depth+1)
-		c.anchors[n.Name.GetToken().Value] = v
-		return v
-	case *ast.AliasNode:
-		name := n.Value.GetToken().Value
-		v, ok := c.anchors[name]
-		if !ok {
-			return c.fail(tk, "unknown alias *%s", name)
-		}
-		return v
-	case *ast.TagNode:
-		v := c.convert(n.Value, depth+1)
-		if tk.Value == "!!str" && v.kind == scalarNode {
-			cp := *v
-			cp.val = v.text
-			return &cp
-		}
-		return v
-	case *ast.LiteralNode:
-		l, col := pos(tk)
-		return &node{line: l, col: col, val: n.Value.Value, text: n.Value.Value, block: true}
-	case *ast.StringNode:
-		return c.scalar(tk, n.Value)
-	case *ast.IntegerNode:
-		return c.scalar(tk, n.Value)
-	case *ast.FloatNode:
-		return c.scalar(tk, n.Value)
-	case *ast.BoolNode:
-		return c.scalar(tk, n.Value)
-	case *ast.NullNode:
-		return c.scalar(tk, nil)
-	case *ast.InfinityNode:
-		return c.scalar(tk, n.Value)
-	case *ast.NanNode:
-		return c.scalar(tk, n.GetValue())
+		n = n.Alias
 	}
-	return c.fail(tk, "unsupported YAML construct %s", n.Type())
-}
-
-func (c *converter) scalar(tk *token.Token, v any) *node {
-	out := &node{line: tk.Position.Line, col: tk.Position.Column, val: v, text: tk.Value,
-		quoted: tk.Type == token.SingleQuoteType || tk.Type == token.DoubleQuoteType}
-	switch x := v.(type) {
-	case int:
-		out.val = int64(x)
-	case uint64:
-		if x <= math.MaxInt64 {
-			out.val = int64(x)
+	if out, ok := c.seen[n]; ok {
+		if out == nil {
+			return c.fail(n, "alias *%s refers to the node that contains it", n.Anchor)
 		}
-	case string:
-		out.text = x
-	case nil:
-		out.text = ""
-	case float64:
-		if tk.Value == "" {
-			out.text = strconv.FormatFloat(x, 'g', -1, 64)
+		return out
+	}
+	out := &node{line: n.Line, col: n.Column}
+	if n.Anchor != "" {
+		c.seen[n] = nil // in progress: an alias to it from inside is a cycle
+		defer func() { c.seen[n] = out }()
+	}
+	switch n.Kind {
+	case yaml.MappingNode:
+		out.kind = mapNode
+		c.mapping(out, n, depth)
+	case yaml.SequenceNode:
+		out.kind = seqNode
+		out.items = make([]*node, len(n.Content))
+		for i, it := range n.Content {
+			out.items[i] = c.convert(it, depth+1)
 		}
+	case yaml.ScalarNode:
+		c.scalar(out, n)
+	default:
+		return c.fail(n, "unsupported YAML node")
 	}
 	return out
 }
 
-func (c *converter) addPair(m *node, mv *ast.MappingValueNode, depth int) {
-	m.pairs = append(m.pairs, pair{key: c.convert(mv.Key, depth+1), val: c.convert(mv.Value, depth+1)})
-}
-
-// merge applies a `<<` merge key: the pairs of the merged mappings that m
-// does not set itself are appended to m.
-func (c *converter) merge(m *node, mv *ast.MappingValueNode, depth int) {
-	v := c.convert(mv.Value, depth+1)
-	srcs := []*node{v}
-	if v.kind == seqNode {
-		srcs = v.items
+// mapping converts a mapping's pairs. Explicit keys override keys merged
+// in with `<<`, whatever their order, and a key given twice is an error.
+func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
+	if len(n.Content)%2 != 0 {
+		c.fail(n, "malformed mapping")
+		return
 	}
-	for _, src := range srcs {
-		if src.kind != mapNode {
-			c.fail(mv.Key.GetToken(), "<< merges mappings only, got %s", src.describe())
-			return
+	var merges []*yaml.Node
+	out.pairs = make([]pair, 0, len(n.Content)/2)
+	for i := 0; i < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
+			merges = append(merges, v)
+			continue
 		}
-		for _, p := range src.pairs {
-			if lookup(m, p.key.text) == nil {
-				m.pairs = append(m.pairs, p)
+		key := c.convert(k, depth+1)
+		if key.kind == scalarNode {
+			if prev := lookupKey(out, key.text); prev != nil {
+				c.fail(k, "mapping key %q already defined at line %d", key.text, prev.line)
+				return
+			}
+		}
+		out.pairs = append(out.pairs, pair{key: key, val: c.convert(v, depth+1)})
+	}
+	for _, m := range merges {
+		src := c.convert(m, depth+1)
+		srcs := []*node{src}
+		if src.kind == seqNode {
+			srcs = src.items
+		}
+		for _, s := range srcs {
+			if s.kind != mapNode {
+				c.fail(m, "<< merges mappings only, got %s", s.describe())
+				return
+			}
+			for _, p := range s.pairs {
+				if lookup(out, p.key.text) == nil {
+					out.pairs = append(out.pairs, p)
+				}
 			}
 		}
 	}
+}
+
+// scalar resolves a scalar by its YAML 1.2 core-schema tag.
+func (c *converter) scalar(out *node, n *yaml.Node) {
+	out.text = n.Value
+	out.quoted = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
+	out.block = n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	out.val = n.Value
+	switch n.ShortTag() {
+	case "!!null":
+		out.val, out.text = nil, ""
+	case "!!bool":
+		out.val = strings.EqualFold(n.Value, "true")
+	case "!!int":
+		clean := strings.ReplaceAll(n.Value, "_", "")
+		if i, err := strconv.ParseInt(clean, 0, 64); err == nil {
+			out.val = i
+		} else if u, err := strconv.ParseUint(clean, 0, 64); err == nil {
+			out.val = u
+		} else {
+			c.fail(n, "integer %s out of range", n.Value)
+		}
+	case "!!float":
+		out.val = parseFloat(n.Value)
+	}
+}
+
+func parseFloat(s string) float64 {
+	switch strings.ToLower(strings.TrimPrefix(s, "+")) {
+	case ".inf":
+		return math.Inf(1)
+	case "-.inf":
+		return math.Inf(-1)
+	case ".nan":
+		return math.NaN()
+	}
+	f, _ := strconv.ParseFloat(strings.ReplaceAll(s, "_", ""), 64)
+	return f
+}
+
+// lookupKey returns the key node of key in mapping m, or nil.
+func lookupKey(m *node, key string) *node {
+	for _, p := range m.pairs {
+		if p.key.text == key {
+			return p.key
+		}
+	}
+	return nil
 }
 
 // lookup returns the value of key in mapping m, or nil.

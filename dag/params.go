@@ -232,7 +232,9 @@ func schemaProblems(err error) []schemaProblem {
 			}
 			return
 		case *kind.PropertyNames:
-			out = append(out, schemaProblem{path: e.InstanceLocation, key: k.Property, msg: fmt.Sprintf("invalid key %q", k.Property)})
+			// The library aliases its location buffer for this kind, so
+			// the path is unreliable: the caller finds the key instead.
+			out = append(out, schemaProblem{key: k.Property, msg: fmt.Sprintf("invalid key %q", k.Property)})
 			return
 		}
 		if len(e.Causes) == 0 {

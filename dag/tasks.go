@@ -253,7 +253,7 @@ func (d *decoder) checkSchema(plugin string, with pair, owner *node, present boo
 		n := at
 		if present {
 			n = nodeAt(with.val, pr.path)
-			if k := keyNode(n, pr.key); k != nil {
+			if k := findKey(n, pr.key); k != nil {
 				n = k
 			}
 		}
@@ -263,6 +263,9 @@ func (d *decoder) checkSchema(plugin string, with pair, owner *node, present boo
 
 // compileValue copies a `with` value, compiling every string as a template.
 func (d *decoder) compileValue(n *node, sc *scope) any {
+	if !d.charge(n) {
+		return nil
+	}
 	switch n.kind {
 	case mapNode:
 		m := make(map[string]any, len(n.pairs))

@@ -149,10 +149,14 @@ func compileTemplate(src string, sc *scope) (*Template, int, error) {
 	if !strings.Contains(src, "{{") {
 		return &Template{src: src}, 0, nil
 	}
-	t, err := template.New("").Option("missingkey=error").Parse(src)
+	trees, err := parse.Parse("", src, "", "", builtinFuncNames)
 	if err != nil {
 		line, msg := splitTemplateError(err.Error())
 		return nil, line, fmt.Errorf("template: %s", msg)
+	}
+	t := template.New("").Option("missingkey=error")
+	if _, err := t.AddParseTree("", trees[""]); err != nil {
+		return nil, 0, fmt.Errorf("template: %v", err)
 	}
 	var problems []string
 	walkTemplate(t.Tree.Root, true, func(chain []string) {
@@ -164,6 +168,16 @@ func compileTemplate(src string, sc *scope) (*Template, int, error) {
 		return nil, 0, fmt.Errorf("template: %s", strings.Join(problems, "; "))
 	}
 	return &Template{src: src, tmpl: t}, 0, nil
+}
+
+// builtinFuncNames are text/template's built-in functions, which is all
+// the parser needs to know of them. Parsing with the parse package and
+// this fixed map spares text/template's per-Parse copy of its builtins,
+// a third of the cost of loading a template.
+var builtinFuncNames = map[string]any{
+	"and": true, "call": true, "html": true, "index": true, "slice": true, "js": true, "len": true,
+	"not": true, "or": true, "print": true, "printf": true, "println": true, "urlquery": true,
+	"eq": true, "ge": true, "gt": true, "le": true, "lt": true, "ne": true,
 }
 
 var templateErrPrefix = regexp.MustCompile(`^template: :(\d+):(\d+:)? ?`)
