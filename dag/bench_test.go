@@ -64,7 +64,7 @@ func BenchmarkLoadFolder(b *testing.B) {
 	dir := benchFolder(b, 1000, 20)
 	b.ResetTimer()
 	for b.Loop() {
-		s, err := dag.NewFolder(dir, builtin).Load(context.Background())
+		s, err := dag.NewFolder(builtin, dir).Load(context.Background())
 		if err != nil || len(s.DAGs) != 1000 || len(s.ImportErrors) != 0 {
 			b.Fatalf("load: %v, %d DAGs, errors %v", err, len(s.DAGs), s.ImportErrors)
 		}
@@ -75,7 +75,7 @@ func BenchmarkLoadFolder(b *testing.B) {
 // changed (target: under 20 ms per op).
 func BenchmarkReloadOneChanged(b *testing.B) {
 	dir := benchFolder(b, 1000, 20)
-	f := dag.NewFolder(dir, builtin)
+	f := dag.NewFolder(builtin, dir)
 	if _, err := f.Load(context.Background()); err != nil {
 		b.Fatal(err)
 	}

@@ -18,8 +18,8 @@ import (
 // again, and one whose content hash did not change is not parsed again.
 // A Folder is safe for concurrent use; loads are serialised.
 type Folder struct {
-	root string
-	opts Options
+	roots []string
+	opts  Options
 
 	mu    sync.Mutex
 	files map[string]*fileState
@@ -63,9 +63,11 @@ func (s *Set) Get(id string) *DAG {
 	return s.DAGs[i]
 }
 
-// NewFolder returns a loader for the DAG files under root.
-func NewFolder(root string, opts Options) *Folder {
-	return &Folder{root: root, opts: opts, files: map[string]*fileState{}}
+// NewFolder returns a loader for the DAG files under the given roots. A
+// root is a folder, searched recursively, or a single DAG file, which is
+// loaded whatever its name.
+func NewFolder(opts Options, roots ...string) *Folder {
+	return &Folder{roots: roots, opts: opts, files: map[string]*fileState{}}
 }
 
 // IsDAGFile reports whether a path names a DAG file by its name: a .yaml
@@ -120,31 +122,46 @@ type scanned struct {
 
 func (f *Folder) scan() ([]scanned, error) {
 	var out []scanned
-	err := filepath.WalkDir(f.root, func(path string, e fs.DirEntry, err error) error {
-		if err != nil {
-			if path == f.root {
-				return err
+	seen := map[string]bool{}
+	add := func(path string, info fs.FileInfo) {
+		if path = filepath.Clean(path); !seen[path] {
+			seen[path] = true
+			out = append(out, scanned{path: path, modTime: info.ModTime(), size: info.Size()})
+		}
+	}
+	for _, root := range f.roots {
+		err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
+			if err != nil {
+				if path == root {
+					return err
+				}
+				return nil // a folder that vanished or cannot be read holds no DAGs
 			}
-			return nil // a folder that vanished or cannot be read holds no DAGs
-		}
-		if path != f.root && ignored(e.Name()) {
-			if e.IsDir() {
-				return fs.SkipDir
+			if path == root && !e.IsDir() {
+				info, err := e.Info()
+				if err != nil {
+					return err
+				}
+				add(path, info)
+				return nil
+			}
+			if path != root && ignored(e.Name()) {
+				if e.IsDir() {
+					return fs.SkipDir
+				}
+				return nil
+			}
+			if e.IsDir() || !IsDAGFile(e.Name()) {
+				return nil
+			}
+			if info, err := e.Info(); err == nil {
+				add(path, info)
 			}
 			return nil
-		}
-		if e.IsDir() || !IsDAGFile(e.Name()) {
-			return nil
-		}
-		info, err := e.Info()
+		})
 		if err != nil {
-			return nil
+			return nil, fmt.Errorf("loading DAGs from %s: %w", root, err)
 		}
-		out = append(out, scanned{path: path, modTime: info.ModTime(), size: info.Size()})
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("loading DAGs from %s: %w", f.root, err)
 	}
 	return out, nil
 }

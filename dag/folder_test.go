@@ -55,7 +55,7 @@ func TestFolderLoadAndReload(t *testing.T) {
 	writeFile(t, filepath.Join(dir, "README.md"), "# not a DAG")
 	writeFile(t, filepath.Join(dir, "broken.yaml"), simpleDAG("broken", "true")+"    retries: lots\n")
 
-	f := dag.NewFolder(dir, builtin)
+	f := dag.NewFolder(builtin, dir)
 	s, err := f.Load(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -130,7 +130,7 @@ func TestFolderDuplicateDAGID(t *testing.T) {
 	dir := t.TempDir()
 	writeFile(t, filepath.Join(dir, "one.yaml"), simpleDAG("same", "true"))
 	writeFile(t, filepath.Join(dir, "two.yaml"), simpleDAG("same", "false"))
-	s, err := dag.NewFolder(dir, builtin).Load(context.Background())
+	s, err := dag.NewFolder(builtin, dir).Load(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestFolderDuplicateDAGID(t *testing.T) {
 }
 
 func TestFolderMissingRoot(t *testing.T) {
-	_, err := dag.NewFolder(filepath.Join(t.TempDir(), "nope"), builtin).Load(context.Background())
+	_, err := dag.NewFolder(builtin, filepath.Join(t.TempDir(), "nope")).Load(context.Background())
 	if err == nil {
 		t.Fatal("want an error for a missing folder")
 	}

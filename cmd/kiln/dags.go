@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"text/tabwriter"
 	"time"
@@ -20,6 +22,8 @@ func newDagsCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "dags",
 		Short: "Validate, inspect and steer DAGs",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	cmd.AddCommand(newDagsValidateCmd(), newDagsNextCmd())
 	return cmd
@@ -46,36 +50,41 @@ DAGs are valid and 2 otherwise. Without a PATH, ./dags is checked.`,
 }
 
 func validate(ctx context.Context, stdout, stderr io.Writer, paths []string) error {
-	var dags, problems, files int
+	var problems int
+	var roots []string
 	for _, path := range paths {
-		st, err := os.Stat(path)
-		if err != nil {
-			return usageError("%v", err)
-		}
-		if !st.IsDir() {
-			files++
-			if _, err := dag.LoadFile(path, loadOptions()); err != nil {
-				problems += report(stderr, err.(dag.ErrorList))
-			} else {
-				dags++
-			}
+		if _, err := os.Stat(path); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", path, unwrapPathError(err))
+			problems++
 			continue
 		}
-		set, err := dag.NewFolder(path, loadOptions()).Load(ctx)
-		if err != nil {
+		roots = append(roots, path)
+	}
+	set := &dag.Set{}
+	if len(roots) > 0 {
+		var err error
+		if set, err = dag.NewFolder(loadOptions(), roots...).Load(ctx); err != nil {
 			return usageError("%v", err)
 		}
-		files += set.Parsed
-		dags += len(set.DAGs)
-		for _, ie := range set.ImportErrors {
-			problems += report(stderr, ie.Errors)
-		}
+	}
+	for _, ie := range set.ImportErrors {
+		problems += report(stderr, ie.Errors)
 	}
 	if problems > 0 {
-		return &exitError{code: 2, msg: fmt.Sprintf("%d problem(s) found; %d valid DAG(s) in %d file(s)", problems, dags, files)}
+		return &exitError{code: 2, msg: fmt.Sprintf("%d problem(s) found; %d valid DAG(s) in %d file(s)", problems, len(set.DAGs), set.Parsed)}
 	}
-	fmt.Fprintf(stdout, "ok: %d DAG(s) in %d file(s)\n", dags, files)
+	fmt.Fprintf(stdout, "ok: %d DAG(s) in %d file(s)\n", len(set.DAGs), set.Parsed)
 	return nil
+}
+
+// unwrapPathError drops the path from an *fs.PathError, which the caller
+// prints already.
+func unwrapPathError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
 }
 
 func report(w io.Writer, errs dag.ErrorList) int {
@@ -135,11 +144,13 @@ func findDAG(ctx context.Context, arg, dagsDir string) (*dag.DAG, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
 		g, err := dag.LoadFile(arg, loadOptions())
 		if err != nil {
-			return nil, &exitError{code: 2, msg: err.Error()}
+			errs := err.(dag.ErrorList)
+			report(os.Stderr, errs)
+			return nil, &exitError{code: 2, msg: fmt.Sprintf("%s is not a valid DAG: %d problem(s)", arg, len(errs))}
 		}
 		return g, nil
 	}
-	set, err := dag.NewFolder(dagsDir, loadOptions()).Load(ctx)
+	set, err := dag.NewFolder(loadOptions(), dagsDir).Load(ctx)
 	if err != nil {
 		return nil, usageError("%s is neither a DAG file nor a DAG id: %v", arg, err)
 	}

@@ -1,0 +1,71 @@
+package main_test
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestHelp checks that every command prints a short usage with -h (SPEC 3)
+// on stdout and exits 0.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want []string // substrings of stdout
+	}{
+		{"kiln -h", []string{"-h"}, []string{"Usage:", "kiln [command]", "dags"}},
+		{"kiln --help", []string{"--help"}, []string{"Usage:", "kiln [command]", "dags"}},
+		{"kiln help", []string{"help"}, []string{"Usage:", "kiln [command]"}},
+		{"kiln dags -h", []string{"dags", "-h"}, []string{"Usage:", "kiln dags [command]", "validate", "next"}},
+		{"kiln dags validate -h", []string{"dags", "validate", "-h"}, []string{"Usage:", "kiln dags validate [PATH...]", "FILE:LINE:COL", "./dags"}},
+		{"kiln help dags validate", []string{"help", "dags", "validate"}, []string{"Usage:", "kiln dags validate [PATH...]"}},
+		{"kiln dags next -h", []string{"dags", "next", "-h"}, []string{"Usage:", "kiln dags next PATH_OR_DAG", "--from", "--n", "--json", "--dags"}},
+		{"-h wins over bad arguments", []string{"dags", "next", "-h", "--n", "0"}, []string{"Usage:", "kiln dags next PATH_OR_DAG"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			stdout, stderr, code := runKiln(t, tt.args...)
+			if code != 0 {
+				t.Errorf("exit code = %d, want 0 (stderr %q)", code, stderr)
+			}
+			if stderr != "" {
+				t.Errorf("stderr = %q, want empty", stderr)
+			}
+			for _, want := range tt.want {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout does not mention %q:\n%s", want, stdout)
+				}
+			}
+		})
+	}
+}
+
+// TestUsageErrors checks that bad usage of any command exits 2 with a
+// message on stderr (SPEC 3).
+func TestUsageErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		want string // substring of stderr
+	}{
+		{name: "unknown command", args: []string{"frobnicate"}, want: `"frobnicate"`},
+		{
+			name: "unknown dags command",
+			args: []string{"dags", "frobnicate", "x"},
+			want: "frobnicate",
+		},
+		{name: "unknown flag", args: []string{"--frobnicate"}, want: "--frobnicate"},
+		{name: "unknown validate flag", args: []string{"dags", "validate", "--strict", "testdata/next"}, want: "--strict"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, stderr, code := runKiln(t, tt.args...)
+			if code != 2 {
+				t.Errorf("exit code = %d, want 2 (stderr %q)", code, stderr)
+			}
+			if !strings.HasPrefix(stderr, "kiln: ") || !strings.Contains(stderr, tt.want) {
+				t.Errorf("stderr = %q, want a \"kiln: \" message mentioning %q", stderr, tt.want)
+			}
+		})
+	}
+}
