@@ -41,7 +41,9 @@ tasks:
 			}
 			b.WriteString("]\n")
 		}
-		fmt.Fprintf(&b, "    with:\n      command: python3 -m jobs.step%d --date {{ .ds }} --region {{ .params.region }} --frac {{ .params.frac }}\n", t)
+		// Commands differ between files too, so no cache keyed by a
+		// string could make the load cheaper than it is.
+		fmt.Fprintf(&b, "    with:\n      command: python3 -m jobs.p%d.step%d --date {{ .ds }} --region {{ .params.region }} --frac {{ .params.frac }}\n", i, t)
 		if t%5 == 4 {
 			b.WriteString("    when: params.region == \"eu\"\n")
 			b.WriteString("    timeout: 1h\n")
