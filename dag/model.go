@@ -31,11 +31,20 @@ type DAG struct {
 	Callbacks      Callbacks
 
 	byID          map[string]*Task
+	order         map[string]int
 	idLine, idCol int // where the id is set, for duplicate-id errors
 }
 
 // Task returns the task with the given id, or nil.
 func (d *DAG) Task(id string) *Task { return d.byID[id] }
+
+// TaskIndex returns the position of a task in the file, or -1.
+func (d *DAG) TaskIndex(id string) int {
+	if i, ok := d.order[id]; ok {
+		return i
+	}
+	return -1
+}
 
 // Param returns the parameter with the given name, or nil.
 func (d *DAG) Param(name string) *Param {

@@ -39,6 +39,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair) {
 		return
 	}
 	g.byID = make(map[string]*Task, len(p.val.items))
+	g.order = make(map[string]int, len(p.val.items))
 	raws := make([]*rawTask, 0, len(p.val.items))
 	idNodes := make(map[string]*node, len(p.val.items))
 	for _, it := range p.val.items {
@@ -61,6 +62,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair) {
 		}
 		idNodes[rt.task.ID] = fields["id"].val
 		g.byID[rt.task.ID] = rt.task
+		g.order[rt.task.ID] = len(g.Tasks)
 		g.Tasks = append(g.Tasks, rt.task)
 		raws = append(raws, rt)
 	}

@@ -1,0 +1,108 @@
+// Package wire holds what the scheduler and the workers say to each other
+// over NATS: stream and subject names and the messages, JSON-encoded. Both
+// sides import it, so the protocol is written down exactly once.
+//
+// Assignments travel on the work-queue stream KILN_TASKS, one subject per
+// worker queue (kiln.task.<queue>); a message is removed once a worker
+// acks it, so each try is handed to exactly one worker. Workers report on
+// the stream KILN_EVENTS (kiln.event.<kind>.<dag>); the scheduler acks an
+// event only after its effect is committed to the store, so a crash loses
+// nothing. Cancellations are plain NATS messages on kiln.cancel: a lost one
+// is harmless, since a late result of a try that is no longer current is
+// ignored.
+package wire
+
+import (
+	"fmt"
+	"time"
+)
+
+// Stream and subject names.
+const (
+	TasksStream   = "KILN_TASKS"
+	TasksSubjects = "kiln.task.>"
+	EventsStream  = "KILN_EVENTS"
+	EventSubjects = "kiln.event.>"
+	CancelSubject = "kiln.cancel"
+)
+
+// TaskSubject is the subject of assignments for a worker queue.
+func TaskSubject(queue string) string { return "kiln.task." + queue }
+
+// EventSubject is the subject of a worker event.
+func EventSubject(kind EventKind, dagID string) string {
+	return fmt.Sprintf("kiln.event.%s.%s", kind, dagID)
+}
+
+// TryKey names one try of one task instance. Every message about a try
+// carries it; the scheduler ignores messages for a try that is not current.
+type TryKey struct {
+	DAGID  string `json:"dag_id"`
+	RunID  string `json:"run_id"`
+	TaskID string `json:"task_id"`
+	Try    int    `json:"try"`
+}
+
+func (k TryKey) String() string {
+	return fmt.Sprintf("%s/%s/%s#%d", k.DAGID, k.RunID, k.TaskID, k.Try)
+}
+
+// MsgID is the JetStream de-duplication id of an assignment, so that a
+// re-publish after a scheduler crash does not queue the try twice.
+func (k TryKey) MsgID() string { return "assign:" + k.String() }
+
+// Assignment asks a worker to run one try through a stage plugin.
+type Assignment struct {
+	TryKey
+	Queue  string            `json:"queue"`
+	Plugin string            `json:"plugin"`
+	With   map[string]any    `json:"with"` // rendered parameters
+	Env    map[string]string `json:"env"`
+	// Timeout is the try's execution timeout; zero means none.
+	Timeout time.Duration `json:"timeout,omitempty"`
+	// LogLimit caps the bytes of log the worker sends for this try.
+	LogLimit int64 `json:"log_limit"`
+	// Heartbeat is how often the worker must report the try alive.
+	Heartbeat time.Duration `json:"heartbeat"`
+	QueuedAt  time.Time     `json:"queued_at"`
+}
+
+// EventKind tells worker events apart.
+type EventKind string
+
+// Event kinds, in the order a try produces them.
+const (
+	EventStarted   EventKind = "started"
+	EventHeartbeat EventKind = "heartbeat"
+	EventLog       EventKind = "log"
+	EventFinished  EventKind = "finished"
+)
+
+// Event is what a worker reports about a try.
+type Event struct {
+	TryKey
+	Kind   EventKind `json:"kind"`
+	Worker string    `json:"worker"`
+	Time   time.Time `json:"time"`
+
+	// Log events: a chunk of the try's log starting at byte Offset, so a
+	// redelivered chunk is written once.
+	Offset int64  `json:"offset,omitempty"`
+	Data   []byte `json:"data,omitempty"`
+
+	// Finished events.
+	Success  bool           `json:"success,omitempty"`
+	ExitCode *int           `json:"exit_code,omitempty"`
+	Error    string         `json:"error,omitempty"`
+	Outputs  map[string]any `json:"outputs,omitempty"`
+	// LogBytes is the full size the try's log reached, LogSent what was
+	// sent of it (less when the log hit its limit).
+	LogBytes int64 `json:"log_bytes,omitempty"`
+	LogSent  int64 `json:"log_sent,omitempty"`
+}
+
+// Cancel asks the worker running a try to stop it.
+type Cancel struct {
+	TryKey
+	Reason string `json:"reason"`
+}

@@ -1,0 +1,51 @@
+package scheduler
+
+import (
+	"errors"
+	"time"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/dag/timetable"
+)
+
+// Errors the API maps to HTTP statuses; returned errors wrap them.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrInvalid  = errors.New("invalid request")
+	ErrConflict = errors.New("conflict")
+)
+
+// TriggerRequest asks for a manual run.
+type TriggerRequest struct {
+	// LogicalDate defaults to the trigger time.
+	LogicalDate *time.Time
+	// Params are the run's params, checked against the DAG's schema;
+	// defaults fill the ones not given.
+	Params map[string]any
+}
+
+// ClearRequest says which task instances of a run to clear so they run again.
+type ClearRequest struct {
+	Tasks      []string // empty: every task
+	Downstream bool     // also clear everything downstream of them
+	OnlyFailed bool     // only failed and upstream_failed instances
+}
+
+// DAGInfo is a loaded DAG with its scheduling state.
+type DAGInfo struct {
+	DAG    *dag.DAG
+	Paused bool
+	// NextDataInterval is the next interval a scheduled run will be
+	// created for (when it ends); nil for manual-only or paused DAGs.
+	NextDataInterval *timetable.Interval
+	// Stale is true when the file now has errors and this is its last
+	// good version.
+	Stale bool
+}
+
+// Clock tells the time; tests inject a fake one.
+type Clock interface{ Now() time.Time }
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }

@@ -1,0 +1,198 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/kilnhq/kiln/store"
+)
+
+// SetPaused pauses or unpauses a DAG; a paused DAG gets no scheduled runs.
+func (s *Scheduler) SetPaused(ctx context.Context, dagID string, paused bool) error {
+	_, err := s.do(ctx, func(now time.Time) (any, error) {
+		if s.dags[dagID] == nil {
+			return nil, fmt.Errorf("DAG %q: %w", dagID, ErrNotFound)
+		}
+		st := s.states[dagID]
+		st.Paused = paused
+		s.t.states[dagID] = st
+		s.nextCron[dagID] = now
+		return nil, nil
+	})
+	return err
+}
+
+// SetPool creates or resizes a pool.
+func (s *Scheduler) SetPool(ctx context.Context, name string, slots int) error {
+	if slots < 0 || !validPoolName(name) {
+		return fmt.Errorf("%w: pool %q with %d slots: want a name of A-Z a-z 0-9 _ . - and slots >= 0", ErrInvalid, name, slots)
+	}
+	_, err := s.do(ctx, func(time.Time) (any, error) {
+		s.pools[name] = slots
+		s.t.pools[name] = slots
+		return nil, nil
+	})
+	return err
+}
+
+// DeletePool removes a pool; default_pool cannot be removed.
+func (s *Scheduler) DeletePool(ctx context.Context, name string) error {
+	if name == store.DefaultPool {
+		return fmt.Errorf("%w: %s always exists; set its size instead", ErrInvalid, name)
+	}
+	_, err := s.do(ctx, func(time.Time) (any, error) {
+		if _, ok := s.pools[name]; !ok {
+			return nil, fmt.Errorf("pool %q: %w", name, ErrNotFound)
+		}
+		delete(s.pools, name)
+		s.t.pools[name] = -1
+		return nil, nil
+	})
+	return err
+}
+
+func validPoolName(name string) bool {
+	if name == "" || len(name) > 200 {
+		return false
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// Clear resets task instances of a run so they run again, with a fresh
+// set of retries, and puts the run back to running. It returns the ids
+// of the cleared tasks.
+func (s *Scheduler) Clear(ctx context.Context, dagID, runID string, req ClearRequest) ([]string, error) {
+	v, err := s.do(ctx, func(now time.Time) (any, error) { return s.clear(dagID, runID, req, now) })
+	if err != nil {
+		return nil, err
+	}
+	return v.([]string), nil
+}
+
+func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) ([]string, error) {
+	d := s.dags[dagID]
+	if d == nil {
+		return nil, fmt.Errorf("DAG %q: %w", dagID, ErrNotFound)
+	}
+	for _, id := range req.Tasks {
+		if d.Task(id) == nil {
+			return nil, fmt.Errorf("%w: DAG %s has no task %q", ErrInvalid, dagID, id)
+		}
+	}
+	ar, err := s.activate(dagID, runID)
+	if err != nil {
+		return nil, err
+	}
+	selected := req.Tasks
+	if len(selected) == 0 {
+		for _, t := range ar.dag.Tasks {
+			selected = append(selected, t.ID)
+		}
+	}
+	if req.Downstream {
+		selected = s.withDownstream(ar, selected)
+	}
+	var cleared []string
+	for _, id := range selected {
+		ti := ar.tis[id]
+		if ti == nil || ti.State == store.TaskQueued || ti.State == store.TaskRunning {
+			continue // running work is left alone
+		}
+		if req.OnlyFailed && ti.State != store.TaskFailed && ti.State != store.TaskUpstreamFailed {
+			continue
+		}
+		t := ar.dag.Task(id)
+		ti.State = store.TaskNone
+		ti.MaxTries = ti.TryNumber + t.Retries + 1
+		ti.NotBefore = time.Time{}
+		ti.StartDate, ti.EndDate, ti.Error, ti.Outputs = nil, nil, "", nil
+		s.putTI(ti)
+		cleared = append(cleared, id)
+	}
+	switch {
+	case len(cleared) > 0 && ar.run.State.Finished():
+		ar.run.State = store.RunQueued
+		ar.run.EndDate = nil
+		s.putRun(ar.run)
+	case ar.run.State.Finished():
+		delete(s.active, ar.key()) // nothing to do: it stays finished
+	}
+	if cleared == nil {
+		cleared = []string{}
+	}
+	return cleared, nil
+}
+
+// withDownstream adds every task downstream of the given ones.
+func (s *Scheduler) withDownstream(ar *activeRun, ids []string) []string {
+	out := slices.Clone(ids)
+	seen := map[string]bool{}
+	for _, id := range ids {
+		seen[id] = true
+	}
+	for i := 0; i < len(out); i++ {
+		for _, down := range ar.dag.Task(out[i]).Downstream {
+			if !seen[down] {
+				seen[down] = true
+				out = append(out, down)
+			}
+		}
+	}
+	return out
+}
+
+// activate returns the active run, loading a finished one from the store
+// into the loop's state.
+func (s *Scheduler) activate(dagID, runID string) (*activeRun, error) {
+	if ar := s.active[runKey{dagID, runID}]; ar != nil {
+		return ar, nil
+	}
+	r, err := s.cfg.Store.GetRun(dagID, runID)
+	if isNotFound(err) {
+		return nil, fmt.Errorf("run %s of DAG %s: %w", runID, dagID, ErrNotFound)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ar, err := s.load(r)
+	if err != nil {
+		return nil, err
+	}
+	s.active[ar.key()] = ar
+	return ar, nil
+}
+
+// load builds an active run from the store, with the current DAG version
+// and an instance for every task (tasks added since the run are created).
+func (s *Scheduler) load(r *store.Run) (*activeRun, error) {
+	d := s.dags[r.DAGID]
+	if d == nil {
+		return nil, fmt.Errorf("%w: DAG %s is not loaded", ErrNotFound, r.DAGID)
+	}
+	tis, err := s.cfg.Store.TaskInstances(r.DAGID, r.RunID)
+	if err != nil {
+		return nil, err
+	}
+	ar := &activeRun{run: r, dag: d, tis: make(map[string]*store.TaskInstance, len(d.Tasks))}
+	for _, ti := range tis {
+		if d.Task(ti.TaskID) != nil {
+			ar.tis[ti.TaskID] = ti
+		}
+	}
+	for _, t := range d.Tasks {
+		if ar.tis[t.ID] == nil {
+			ti := &store.TaskInstance{DAGID: r.DAGID, RunID: r.RunID, TaskID: t.ID, State: store.TaskNone,
+				MaxTries: t.Retries + 1, Queue: t.Queue, Pool: t.Pool, PoolSlots: t.PoolSlots, Priority: t.Priority}
+			ar.tis[t.ID] = ti
+			s.putTI(ti)
+		}
+	}
+	return ar, nil
+}

@@ -1,0 +1,253 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// schedule admits queued runs, advances running ones and dispatches the
+// task instances that are ready.
+func (s *Scheduler) schedule(now time.Time) {
+	s.admit(now)
+	for _, ar := range s.active {
+		s.advance(ar, now)
+	}
+	s.dispatch(now)
+}
+
+type candidate struct {
+	ar *activeRun
+	t  *dag.Task
+	ti *store.TaskInstance
+}
+
+// dispatch queues scheduled task instances while pools and max_active_tasks
+// allow, higher priority first, then older runs, then file order.
+func (s *Scheduler) dispatch(now time.Time) {
+	poolUsed := map[string]int{}
+	dagUsed := map[string]int{}
+	var cands []candidate
+	for _, ar := range s.active {
+		if ar.run.State != store.RunRunning {
+			continue
+		}
+		for _, t := range ar.dag.Tasks {
+			ti := ar.tis[t.ID]
+			switch ti.State {
+			case store.TaskQueued, store.TaskRunning:
+				poolUsed[ti.Pool] += ti.PoolSlots
+				dagUsed[ti.DAGID]++
+			case store.TaskScheduled:
+				cands = append(cands, candidate{ar, t, ti})
+			}
+		}
+	}
+	if len(cands) == 0 {
+		return
+	}
+	order := func(c candidate) int { return c.ar.dag.TaskIndex(c.t.ID) }
+	sort.Slice(cands, func(i, j int) bool {
+		a, b := cands[i], cands[j]
+		if a.ti.Priority != b.ti.Priority {
+			return a.ti.Priority > b.ti.Priority
+		}
+		if !a.ar.run.LogicalDate.Equal(b.ar.run.LogicalDate) {
+			return a.ar.run.LogicalDate.Before(b.ar.run.LogicalDate)
+		}
+		return order(a) < order(b)
+	})
+	past := map[tiKey]bool{}
+	for _, c := range cands {
+		if dagUsed[c.ti.DAGID] >= c.ar.dag.MaxActiveTasks {
+			continue
+		}
+		if poolUsed[c.ti.Pool]+c.ti.PoolSlots > s.poolSize(c.ti.Pool) {
+			continue
+		}
+		if c.t.DependsOnPast && !s.pastDone(c.ar, c.t, past) {
+			continue
+		}
+		poolUsed[c.ti.Pool] += c.ti.PoolSlots
+		dagUsed[c.ti.DAGID]++
+		s.queue(c.ar, c.t, c.ti, now)
+	}
+}
+
+func (s *Scheduler) poolSize(name string) int {
+	if n, ok := s.pools[name]; ok {
+		return n
+	}
+	if name == store.DefaultPool {
+		return store.DefaultPoolSlots
+	}
+	return 0 // an unknown pool has no slots until `kiln pools set` creates it
+}
+
+// pastDone reports whether the task's instance in the DAG's previous run
+// (by logical date) succeeded or was skipped, or there is none
+// (depends_on_past, SPEC 1).
+func (s *Scheduler) pastDone(ar *activeRun, t *dag.Task, memo map[tiKey]bool) bool {
+	k := tiKey{ar.run.DAGID, ar.run.RunID, t.ID}
+	if v, ok := memo[k]; ok {
+		return v
+	}
+	var prev *store.Run
+	for _, o := range s.active {
+		if o.run.DAGID == ar.run.DAGID && o.run.LogicalDate.Before(ar.run.LogicalDate) &&
+			(prev == nil || o.run.LogicalDate.After(prev.LogicalDate)) {
+			prev = o.run
+		}
+	}
+	if r, err := s.cfg.Store.PreviousRun(ar.run.DAGID, ar.run.LogicalDate); err == nil && (prev == nil || r.LogicalDate.After(prev.LogicalDate)) {
+		prev = r
+	}
+	ok := true
+	if prev != nil {
+		var state store.TaskState
+		if o := s.active[runKey{prev.DAGID, prev.RunID}]; o != nil && o.tis[t.ID] != nil {
+			state = o.tis[t.ID].State
+		} else if ti, err := s.cfg.Store.GetTaskInstance(prev.DAGID, prev.RunID, t.ID); err == nil {
+			state = ti.State
+		} else {
+			state = store.TaskSuccess // the task did not exist then
+		}
+		ok = state == store.TaskSuccess || state == store.TaskSkipped
+	}
+	memo[k] = ok
+	return ok
+}
+
+// queue starts a new try of ti: renders its templates and hands the
+// assignment to the turn. A template error fails the try at once, with the
+// error in the try's log (SPEC 1.3).
+func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) {
+	ti.TryNumber++
+	ti.State = store.TaskQueued
+	ti.QueuedAt = timePtr(now.UTC())
+	ti.StartDate, ti.EndDate, ti.Worker, ti.Error = nil, nil, "", ""
+	s.putTI(ti)
+	k := tryKeyOf(ti)
+	tr := &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Number: ti.TryNumber, State: store.TaskQueued, QueuedAt: now.UTC()}
+	s.tries[k] = tr
+	s.putTry(tr)
+	a, err := s.render(ar, t, ti, now)
+	if err != nil {
+		msg := fmt.Sprintf("rendering the task: %v", err)
+		s.logs.note(k, msg)
+		s.tryFailed(ar, ti, msg, nil, now)
+		return
+	}
+	s.t.assign = append(s.t.assign, a)
+}
+
+// values are what the task's templates and `when` see for one try.
+func (s *Scheduler) values(ar *activeRun, t *dag.Task, try int) dag.Values {
+	outputs := map[string]map[string]any{}
+	for id, ti := range ar.tis {
+		if ti.Outputs != nil {
+			outputs[id] = ti.Outputs
+		}
+	}
+	return dag.Values{
+		DAGID: ar.run.DAGID, TaskID: t.ID, RunID: ar.run.RunID, TryNumber: try,
+		LogicalDate:       ar.run.LogicalDate,
+		DataIntervalStart: ar.run.DataIntervalStart,
+		DataIntervalEnd:   ar.run.DataIntervalEnd,
+		Params:            ar.run.Params,
+		Outputs:           outputs,
+		Env:               map[string]string{},
+	}
+}
+
+// render builds the assignment of the current try of ti.
+func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, error) {
+	v := s.values(ar, t, ti.TryNumber)
+	loc := ar.dag.Location
+	data := v.Data(loc)
+	for _, vars := range [][]dag.EnvVar{ar.dag.Env, t.Env} {
+		for _, e := range vars {
+			val, err := e.Value.Render(data)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+			v.Env[e.Name] = val // data["env"] is this map: later values see earlier ones
+		}
+	}
+	with, err := dag.RenderValue(t.With, data)
+	if err != nil {
+		return nil, fmt.Errorf("with.%w", err)
+	}
+	env := make(map[string]string, len(v.Env)+8)
+	for k, val := range v.Env {
+		env[k] = val
+	}
+	ld := v.LogicalDate.In(loc)
+	env["KILN_DAG_ID"] = v.DAGID
+	env["KILN_TASK_ID"] = v.TaskID
+	env["KILN_RUN_ID"] = v.RunID
+	env["KILN_TRY_NUMBER"] = strconv.Itoa(v.TryNumber)
+	env["KILN_DS"] = ld.Format(time.DateOnly)
+	env["KILN_TS"] = ld.Format(time.RFC3339)
+	env["KILN_DATA_INTERVAL_START"] = v.DataIntervalStart.In(loc).Format(time.RFC3339)
+	env["KILN_DATA_INTERVAL_END"] = v.DataIntervalEnd.In(loc).Format(time.RFC3339)
+	withMap, _ := with.(map[string]any)
+	return &wire.Assignment{
+		TryKey:    tryKeyOf(ti),
+		Queue:     ti.Queue,
+		Plugin:    t.Plugin,
+		With:      withMap,
+		Env:       env,
+		Timeout:   t.Timeout,
+		LogLimit:  s.cfg.LogLimit,
+		Heartbeat: s.cfg.HeartbeatTimeout / 6,
+		QueuedAt:  now.UTC(),
+	}, nil
+}
+
+// publish sends the turn's assignments, waiting for JetStream to store
+// them. An assignment that fails to publish is re-sent by the lost-try
+// check.
+func (s *Scheduler) publish(ctx context.Context, as []*wire.Assignment) {
+	if len(as) == 0 {
+		return
+	}
+	futures := make([]jetstream.PubAckFuture, len(as))
+	for i, a := range as {
+		data, err := encode(a)
+		if err != nil {
+			s.log.Error("encoding an assignment", "try", a.TryKey.String(), "err", err)
+			continue
+		}
+		f, err := s.js.PublishAsync(wire.TaskSubject(a.Queue), data, jetstream.WithMsgID(a.MsgID()))
+		if err != nil {
+			s.log.Warn("publishing an assignment", "try", a.TryKey.String(), "err", err)
+			s.lostCheck[a.TryKey] = s.clock.Now()
+			continue
+		}
+		futures[i] = f
+	}
+	for i, f := range futures {
+		if f == nil {
+			continue
+		}
+		select {
+		case ack := <-f.Ok():
+			s.assigned[as[i].TryKey] = ack.Sequence
+			s.lostCheck[as[i].TryKey] = s.clock.Now().Add(s.cfg.HeartbeatTimeout)
+		case err := <-f.Err():
+			s.log.Warn("publishing an assignment", "try", as[i].TryKey.String(), "err", err)
+			s.lostCheck[as[i].TryKey] = s.clock.Now()
+		case <-ctx.Done():
+			return
+		}
+	}
+}

@@ -1,0 +1,278 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// command is a request from another goroutine, applied by the loop. Its
+// reply is sent after the turn's writes are committed.
+type command struct {
+	apply func(now time.Time) (any, error)
+	reply chan result
+}
+
+type result struct {
+	val any
+	err error
+}
+
+// eventMsg is a worker event and the JetStream message to ack once its
+// effect is committed.
+type eventMsg struct {
+	ev  wire.Event
+	msg jetstream.Msg
+}
+
+// turn collects the effects of one loop turn: writes to commit together,
+// then assignments to publish, events to ack and commands to answer.
+type turn struct {
+	runs    map[runKey]*store.Run
+	tis     map[tiKey]*store.TaskInstance
+	tries   map[wire.TryKey]*store.Try
+	states  map[string]*store.DAGState
+	pools   map[string]int // slots; -1 deletes
+	dirty   map[runKey]bool
+	assign  []*wire.Assignment
+	cancels []wire.Cancel
+	acks    []jetstream.Msg
+	replies []func(error)
+}
+
+func newTurn() *turn {
+	return &turn{
+		runs:   map[runKey]*store.Run{},
+		tis:    map[tiKey]*store.TaskInstance{},
+		tries:  map[wire.TryKey]*store.Try{},
+		states: map[string]*store.DAGState{},
+		pools:  map[string]int{},
+		dirty:  map[runKey]bool{},
+	}
+}
+
+// maxBatch bounds how many events one turn applies, keeping turns short.
+const maxBatch = 1024
+
+func (s *Scheduler) loop(ctx context.Context) error {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		s.t = newTurn()
+		select {
+		case <-ctx.Done():
+			return nil
+		case c := <-s.cmds:
+			s.applyCommand(c)
+		case em := <-s.events:
+			s.applyEvent(em)
+		case set := <-s.sets:
+			s.applySet(set)
+		case <-timer.C:
+		}
+		// Take whatever else is waiting, so that one commit covers it.
+	drain:
+		for n := 0; n < maxBatch; n++ {
+			select {
+			case c := <-s.cmds:
+				s.applyCommand(c)
+			case em := <-s.events:
+				s.applyEvent(em)
+			default:
+				break drain
+			}
+		}
+		now := s.clock.Now()
+		s.tick(now)
+		s.schedule(now)
+		if err := s.flush(ctx); err != nil {
+			// The loop's state is now ahead of the store: stop, and let a
+			// restart rebuild it from what was committed.
+			return err
+		}
+		timer.Reset(s.nextWake(now))
+	}
+}
+
+func (s *Scheduler) applyCommand(c command) {
+	v, err := c.apply(s.clock.Now())
+	s.t.replies = append(s.t.replies, func(commitErr error) {
+		if err == nil {
+			err = commitErr
+		}
+		c.reply <- result{val: v, err: err}
+	})
+}
+
+// do runs fn on the loop goroutine and waits until its effects are committed.
+func (s *Scheduler) do(ctx context.Context, fn func(now time.Time) (any, error)) (any, error) {
+	c := command{apply: fn, reply: make(chan result, 1)}
+	select {
+	case s.cmds <- c:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	select {
+	case r := <-c.reply:
+		return r.val, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// flush commits the turn's writes in one transaction, then publishes, acks
+// and answers. Nothing leaves the process before its state is durable.
+func (s *Scheduler) flush(ctx context.Context) error {
+	t := s.t
+	b := &store.Batch{}
+	for _, r := range t.runs {
+		b.PutRun(r)
+	}
+	for _, ti := range t.tis {
+		b.PutTaskInstance(ti)
+	}
+	for _, tr := range t.tries {
+		b.PutTry(tr)
+	}
+	for _, st := range t.states {
+		b.PutDAGState(st)
+	}
+	for name, slots := range t.pools {
+		if slots < 0 {
+			b.DeletePool(name)
+		} else {
+			b.PutPool(store.Pool{Name: name, Slots: slots})
+		}
+	}
+	var err error
+	if b.Len() > 0 || b.Err() != nil {
+		if err = s.cfg.Store.Commit(ctx, b); err != nil {
+			err = fmt.Errorf("committing to the store: %w", err)
+			s.setHealth(err)
+		}
+	}
+	if err == nil {
+		s.publish(ctx, t.assign)
+		for _, c := range t.cancels {
+			s.sendCancel(c)
+		}
+		for _, m := range t.acks {
+			_ = m.Ack()
+		}
+	}
+	// A failed commit leaves events unacked: they are redelivered and
+	// applied again after the restart.
+	for _, r := range t.replies {
+		r(err)
+	}
+	if err != nil {
+		return err
+	}
+	for k := range t.runs {
+		if ar := s.active[k]; ar != nil && ar.run.State.Finished() {
+			delete(s.active, k)
+		}
+	}
+	if len(t.states) > 0 {
+		s.publishView()
+	}
+	return nil
+}
+
+// nextWake is how long the loop may sleep: until the next cron tick, retry
+// or heartbeat check.
+func (s *Scheduler) nextWake(now time.Time) time.Duration {
+	next := now.Add(s.cfg.HeartbeatTimeout / 4)
+	for _, at := range s.nextCron {
+		if !at.IsZero() && at.Before(next) {
+			next = at
+		}
+	}
+	for _, ar := range s.active {
+		for _, ti := range ar.tis {
+			if (ti.State == store.TaskUpForRetry || ti.State == store.TaskUpForReschedule) && ti.NotBefore.Before(next) {
+				next = ti.NotBefore
+			}
+		}
+	}
+	for _, at := range s.lostCheck {
+		if at.Before(next) {
+			next = at
+		}
+	}
+	return max(next.Sub(now), time.Millisecond)
+}
+
+// applySet takes a freshly loaded DAG folder.
+func (s *Scheduler) applySet(set *dag.Set) {
+	now := s.clock.Now()
+	seen := make(map[string]bool, len(set.DAGs))
+	for _, d := range set.DAGs {
+		seen[d.ID] = true
+		old := s.dags[d.ID]
+		s.dags[d.ID] = d
+		if s.states[d.ID] == nil || !s.states[d.ID].Seen {
+			st := &store.DAGState{DAGID: d.ID, Paused: d.Paused, Seen: true}
+			s.states[d.ID] = st
+			s.t.states[d.ID] = st
+		}
+		if old == nil || old.Hash != d.Hash {
+			s.nextCron[d.ID] = now // re-plan its schedule
+		}
+	}
+	for id := range s.dags {
+		if !seen[id] {
+			delete(s.dags, id)
+			delete(s.nextCron, id)
+		}
+	}
+	s.importErrs = set.ImportErrors
+	s.publishView()
+}
+
+// watchFolder re-loads the DAGs folder and hands changes to the loop.
+func (s *Scheduler) watchFolder(ctx context.Context) {
+	tick := time.NewTicker(s.cfg.ReloadEvery)
+	defer tick.Stop()
+	var last string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		set, err := s.cfg.Folder.Load(ctx)
+		if err != nil {
+			s.log.Warn("re-loading DAGs", "err", err)
+			continue
+		}
+		if sig := setSignature(set); set.Parsed > 0 || sig != last {
+			last = sig
+			select {
+			case s.sets <- set:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// setSignature changes when the set of files, DAGs or errors changes.
+func setSignature(set *dag.Set) string {
+	var b []byte
+	for _, d := range set.DAGs {
+		b = append(b, d.ID...)
+		b = append(b, d.Hash[:8]...)
+	}
+	for _, ie := range set.ImportErrors {
+		b = append(b, ie.File...)
+		b = append(b, ie.Errors.Error()...)
+	}
+	return string(b)
+}

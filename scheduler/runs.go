@@ -1,0 +1,298 @@
+package scheduler
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/dag/timetable"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+type runKey struct{ dagID, runID string }
+
+type tiKey struct{ dagID, runID, taskID string }
+
+// activeRun is a queued or running run with its task instances.
+type activeRun struct {
+	run *store.Run
+	dag *dag.DAG // the version the run was created with (or recovered by)
+	tis map[string]*store.TaskInstance
+}
+
+func (ar *activeRun) key() runKey { return runKey{ar.run.DAGID, ar.run.RunID} }
+
+func tryKeyOf(ti *store.TaskInstance) wire.TryKey {
+	return wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber}
+}
+
+// Write-marking helpers: the turn writes the final value at flush.
+func (s *Scheduler) putRun(r *store.Run) {
+	k := runKey{r.DAGID, r.RunID}
+	s.t.runs[k] = r
+	s.t.dirty[k] = true
+}
+
+func (s *Scheduler) putTI(ti *store.TaskInstance) {
+	s.t.tis[tiKey{ti.DAGID, ti.RunID, ti.TaskID}] = ti
+	s.t.dirty[runKey{ti.DAGID, ti.RunID}] = true
+}
+
+func (s *Scheduler) putTry(tr *store.Try) {
+	s.t.tries[wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}] = tr
+}
+
+func timePtr(t time.Time) *time.Time { return &t }
+
+// runID builds a run id as SPEC 1.2 names them.
+func runID(runType string, logicalDate time.Time) string {
+	return runType + "__" + logicalDate.UTC().Format(time.RFC3339Nano)
+}
+
+// createRun adds a queued run with a task instance per task. The caller
+// has checked that no run exists for the logical date.
+func (s *Scheduler) createRun(d *dag.DAG, runType string, iv timetable.Interval, params map[string]any, now time.Time) *activeRun {
+	r := &store.Run{
+		DAGID:             d.ID,
+		RunID:             runID(runType, iv.Start),
+		RunType:           runType,
+		State:             store.RunQueued,
+		LogicalDate:       iv.Start.UTC(),
+		DataIntervalStart: iv.Start.UTC(),
+		DataIntervalEnd:   iv.End.UTC(),
+		QueuedAt:          now.UTC(),
+		Params:            params,
+		DAGHash:           d.Hash,
+	}
+	ar := &activeRun{run: r, dag: d, tis: make(map[string]*store.TaskInstance, len(d.Tasks))}
+	for _, t := range d.Tasks {
+		ti := &store.TaskInstance{
+			DAGID: d.ID, RunID: r.RunID, TaskID: t.ID,
+			State:     store.TaskNone,
+			MaxTries:  t.Retries + 1,
+			Queue:     t.Queue,
+			Pool:      t.Pool,
+			PoolSlots: t.PoolSlots,
+			Priority:  t.Priority,
+		}
+		ar.tis[t.ID] = ti
+		s.putTI(ti)
+	}
+	s.active[ar.key()] = ar
+	s.putRun(r)
+	return ar
+}
+
+// hasRunAt reports whether the DAG has a run for the logical date.
+func (s *Scheduler) hasRunAt(dagID string, logicalDate time.Time) (bool, error) {
+	for _, ar := range s.active {
+		if ar.run.DAGID == dagID && ar.run.LogicalDate.Equal(logicalDate) {
+			return true, nil
+		}
+	}
+	_, err := s.cfg.Store.RunAt(dagID, logicalDate)
+	switch {
+	case err == nil:
+		return true, nil
+	case isNotFound(err):
+		return false, nil
+	}
+	return false, err
+}
+
+// admit starts queued runs while their DAG is under max_active_runs,
+// oldest logical date first.
+func (s *Scheduler) admit(now time.Time) {
+	running := map[string]int{}
+	var queued []*activeRun
+	for _, ar := range s.active {
+		switch ar.run.State {
+		case store.RunRunning:
+			running[ar.run.DAGID]++
+		case store.RunQueued:
+			queued = append(queued, ar)
+		}
+	}
+	sort.Slice(queued, func(i, j int) bool { return queued[i].run.LogicalDate.Before(queued[j].run.LogicalDate) })
+	for _, ar := range queued {
+		if running[ar.run.DAGID] >= ar.dag.MaxActiveRuns {
+			continue
+		}
+		running[ar.run.DAGID]++
+		ar.run.State = store.RunRunning
+		ar.run.StartDate = timePtr(now.UTC())
+		s.putRun(ar.run)
+	}
+}
+
+// advance decides what every waiting task instance of a running run can
+// do now, until nothing changes (skips and failures cascade), and ends the
+// run when every instance has ended.
+func (s *Scheduler) advance(ar *activeRun, now time.Time) {
+	if ar.run.State != store.RunRunning {
+		return
+	}
+	for changed := true; changed; {
+		changed = false
+		for _, t := range ar.dag.Tasks {
+			ti := ar.tis[t.ID]
+			if ti == nil {
+				continue
+			}
+			switch ti.State {
+			case store.TaskUpForRetry, store.TaskUpForReschedule:
+				if !now.Before(ti.NotBefore) {
+					ti.State = store.TaskScheduled
+					ti.NotBefore = time.Time{}
+					s.putTI(ti)
+				}
+				continue
+			case store.TaskNone:
+			default:
+				continue
+			}
+			ups := make([]store.TaskState, len(t.DependsOn))
+			for i, up := range t.DependsOn {
+				ups[i] = ar.tis[up].State
+			}
+			switch evalTrigger(t.TriggerRule, ups) {
+			case wait:
+				continue
+			case skip:
+				s.endTI(ti, store.TaskSkipped, "", now)
+			case upstreamFailed:
+				s.endTI(ti, store.TaskUpstreamFailed, "", now)
+			case ready:
+				if !s.checkWhen(ar, t, ti, now) {
+					break
+				}
+				ti.State = store.TaskScheduled
+				s.putTI(ti)
+			}
+			changed = true
+		}
+	}
+	s.maybeFinishRun(ar, now)
+}
+
+// checkWhen evaluates the task's `when`: false skips it, an error fails it.
+// It reports whether the task may go on.
+func (s *Scheduler) checkWhen(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) bool {
+	if t.When == nil {
+		return true
+	}
+	ok, err := t.When.Eval(s.values(ar, t, ti.TryNumber+1), ar.dag.Location)
+	switch {
+	case err != nil:
+		s.endTI(ti, store.TaskFailed, err.Error(), now)
+		return false
+	case !ok:
+		s.endTI(ti, store.TaskSkipped, "", now)
+		return false
+	}
+	return true
+}
+
+func (s *Scheduler) endTI(ti *store.TaskInstance, state store.TaskState, errMsg string, now time.Time) {
+	ti.State = state
+	ti.Error = errMsg
+	ti.EndDate = timePtr(now.UTC())
+	s.putTI(ti)
+}
+
+// maybeFinishRun ends a run whose task instances have all ended: success
+// when each is success or skipped, failed otherwise (SPEC 2.1).
+func (s *Scheduler) maybeFinishRun(ar *activeRun, now time.Time) {
+	state := store.RunSuccess
+	for _, ti := range ar.tis {
+		switch ti.State {
+		case store.TaskSuccess, store.TaskSkipped:
+		case store.TaskFailed, store.TaskUpstreamFailed:
+			state = store.RunFailed
+		default:
+			return
+		}
+	}
+	ar.run.State = state
+	ar.run.EndDate = timePtr(now.UTC())
+	s.putRun(ar.run)
+	s.nextCron[ar.run.DAGID] = now // a slot under max_active_runs opened
+}
+
+// tryFailed ends the current try of ti as failed and retries the task when
+// it has tries left (SPEC 2.2).
+func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg string, exitCode *int, now time.Time) {
+	k := tryKeyOf(ti)
+	if tr := s.tries[k]; tr != nil {
+		tr.State = store.TaskFailed
+		tr.EndDate = timePtr(now.UTC())
+		tr.Error = errMsg
+		tr.ExitCode = exitCode
+		s.putTry(tr)
+	}
+	s.forgetTry(k)
+	ti.Error = errMsg
+	if ti.TryNumber < ti.MaxTries {
+		t := ar.dag.Task(ti.TaskID)
+		ti.State = store.TaskUpForRetry
+		ti.NotBefore = now.Add(retryDelay(t, ti.TryNumber)).UTC()
+		s.putTI(ti)
+		return
+	}
+	s.endTI(ti, store.TaskFailed, errMsg, now)
+}
+
+// forgetTry drops the loop's bookkeeping of a try that ended.
+func (s *Scheduler) forgetTry(k wire.TryKey) {
+	delete(s.tries, k)
+	delete(s.heartbeats, k)
+	delete(s.assigned, k)
+	delete(s.lostCheck, k)
+}
+
+// trigger creates a manual run (SPEC 3 `kiln trigger`).
+func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*store.Run, error) {
+	d := s.dags[dagID]
+	if d == nil {
+		return nil, fmt.Errorf("DAG %q: %w", dagID, ErrNotFound)
+	}
+	params, err := d.ResolveParams(req.Params)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	ld := now.UTC().Truncate(time.Microsecond)
+	if req.LogicalDate != nil {
+		ld = req.LogicalDate.UTC()
+	}
+	exists, err := s.hasRunAt(d.ID, ld)
+	if err != nil {
+		return nil, err
+	}
+	if exists {
+		return nil, fmt.Errorf("%w: DAG %s already has a run for logical date %s", ErrConflict, d.ID, ld.Format(time.RFC3339Nano))
+	}
+	ar := s.createRun(d, "manual", timetable.Interval{Start: ld, End: ld}, params, now)
+	return ar.run, nil
+}
+
+// Trigger creates a manual run and returns it once it is stored.
+func (s *Scheduler) Trigger(ctx context.Context, dagID string, req TriggerRequest) (*store.Run, error) {
+	v, err := s.do(ctx, func(now time.Time) (any, error) {
+		r, err := s.trigger(dagID, req, now)
+		if err != nil {
+			return nil, err
+		}
+		cp := *r
+		return &cp, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*store.Run), nil
+}
+
+func isNotFound(err error) bool { return errors.Is(err, store.ErrNotFound) }

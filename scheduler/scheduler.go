@@ -1,0 +1,240 @@
+package scheduler
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// Config wires a scheduler to its parts.
+type Config struct {
+	Store   *store.Store
+	NATS    *nats.Conn
+	Folder  *dag.Folder // the DAGs folder, re-loaded every ReloadEvery
+	DataDir string      // logs live under DataDir/logs
+	Clock   Clock       // default: the real clock
+	Logger  *slog.Logger
+
+	// HeartbeatTimeout fails a running try whose worker went silent
+	// (SPEC 2.2); default 30s. Workers beat every HeartbeatTimeout/6.
+	HeartbeatTimeout time.Duration
+	// LogLimit caps the stored log of one try; default 16 MiB.
+	LogLimit int64
+	// ReloadEvery is how often the DAGs folder is checked; default 2s.
+	ReloadEvery time.Duration
+}
+
+// Scheduler drives DAG runs; see the package comment.
+type Scheduler struct {
+	cfg   Config
+	clock Clock
+	log   *slog.Logger
+	js    jetstream.JetStream
+	logs  *logStore
+
+	cmds   chan command
+	events chan eventMsg
+	sets   chan *dag.Set
+
+	// view is what other goroutines read: the DAGs and their state.
+	viewMu sync.RWMutex
+	view   dagView
+
+	healthMu  sync.Mutex
+	healthErr error
+
+	// Everything below is owned by the loop goroutine.
+	dags       map[string]*dag.DAG
+	importErrs []dag.ImportError
+	states     map[string]*store.DAGState
+	pools      map[string]int
+	active     map[runKey]*activeRun
+	tries      map[wire.TryKey]*store.Try
+	heartbeats map[wire.TryKey]time.Time
+	assigned   map[wire.TryKey]uint64    // stream sequence of the assignment
+	lostCheck  map[wire.TryKey]time.Time // queued tries to check for a lost assignment
+	nextCron   map[string]time.Time      // when each DAG's next interval ends
+	t          *turn
+}
+
+type dagView struct {
+	infos        []DAGInfo
+	byID         map[string]int
+	importErrors []dag.ImportError
+}
+
+// New returns a scheduler; Run starts it.
+func New(cfg Config) (*Scheduler, error) {
+	if cfg.Store == nil || cfg.NATS == nil || cfg.Folder == nil || cfg.DataDir == "" {
+		return nil, fmt.Errorf("scheduler: Store, NATS, Folder and DataDir are required")
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = realClock{}
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.HeartbeatTimeout <= 0 {
+		cfg.HeartbeatTimeout = 30 * time.Second
+	}
+	if cfg.LogLimit <= 0 {
+		cfg.LogLimit = 16 << 20
+	}
+	if cfg.ReloadEvery <= 0 {
+		cfg.ReloadEvery = 2 * time.Second
+	}
+	js, err := jetstream.New(cfg.NATS)
+	if err != nil {
+		return nil, fmt.Errorf("scheduler: jetstream: %w", err)
+	}
+	return &Scheduler{
+		cfg:        cfg,
+		clock:      cfg.Clock,
+		log:        cfg.Logger,
+		js:         js,
+		logs:       &logStore{dir: filepath.Join(cfg.DataDir, "logs"), limit: cfg.LogLimit},
+		cmds:       make(chan command),
+		events:     make(chan eventMsg, 4096),
+		sets:       make(chan *dag.Set, 1),
+		dags:       map[string]*dag.DAG{},
+		states:     map[string]*store.DAGState{},
+		pools:      map[string]int{},
+		active:     map[runKey]*activeRun{},
+		tries:      map[wire.TryKey]*store.Try{},
+		heartbeats: map[wire.TryKey]time.Time{},
+		assigned:   map[wire.TryKey]uint64{},
+		lostCheck:  map[wire.TryKey]time.Time{},
+		nextCron:   map[string]time.Time{},
+	}, nil
+}
+
+// Run loads the DAGs, recovers the runs in flight from the store and drives
+// them until ctx ends.
+func (s *Scheduler) Run(ctx context.Context) error {
+	if err := wire.EnsureStreams(ctx, s.js); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	set, err := s.cfg.Folder.Load(ctx)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	if err := s.recover(ctx, set); err != nil {
+		return fmt.Errorf("scheduler: recovering: %w", err)
+	}
+	cons, err := wire.EnsureEventConsumer(ctx, s.js)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	wg.Go(func() { s.intake(ctx, cons) })
+	wg.Go(func() { s.watchFolder(ctx) })
+	return s.loop(ctx)
+}
+
+// Health reports whether the scheduler loop, the store and NATS are up.
+func (s *Scheduler) Health() error {
+	if !s.cfg.NATS.IsConnected() {
+		return fmt.Errorf("NATS: not connected (%s)", s.cfg.NATS.Status())
+	}
+	s.healthMu.Lock()
+	defer s.healthMu.Unlock()
+	return s.healthErr
+}
+
+func (s *Scheduler) setHealth(err error) {
+	s.healthMu.Lock()
+	s.healthErr = err
+	s.healthMu.Unlock()
+}
+
+// Store returns the store the scheduler writes to, for readers.
+func (s *Scheduler) Store() *store.Store { return s.cfg.Store }
+
+// LogPath is the file holding the log of a try.
+func (s *Scheduler) LogPath(k wire.TryKey) string { return s.logs.path(k) }
+
+// TryFinished reports whether a try has ended (its log is complete).
+func (s *Scheduler) TryFinished(k wire.TryKey) bool {
+	tr, err := s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try)
+	if err != nil {
+		return true
+	}
+	return tr.State != store.TaskQueued && tr.State != store.TaskRunning
+}
+
+// DAGs returns the loaded DAGs, sorted by id.
+func (s *Scheduler) DAGs() []DAGInfo {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	return s.view.infos
+}
+
+// DAG returns one loaded DAG.
+func (s *Scheduler) DAG(id string) (DAGInfo, bool) {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	i, ok := s.view.byID[id]
+	if !ok {
+		return DAGInfo{}, false
+	}
+	return s.view.infos[i], true
+}
+
+// ImportErrors returns the DAG files that failed to load.
+func (s *Scheduler) ImportErrors() []dag.ImportError {
+	s.viewMu.RLock()
+	defer s.viewMu.RUnlock()
+	return s.view.importErrors
+}
+
+// publishView refreshes what DAGs, DAG and ImportErrors return.
+func (s *Scheduler) publishView() {
+	v := dagView{byID: make(map[string]int, len(s.dags)), importErrors: s.importErrs}
+	stale := map[string]bool{}
+	for _, ie := range s.importErrs {
+		if ie.Stale {
+			stale[ie.File] = true
+		}
+	}
+	for _, d := range sortedDAGs(s.dags) {
+		info := DAGInfo{DAG: d, Stale: stale[d.File]}
+		st := s.states[d.ID]
+		if st != nil {
+			info.Paused = st.Paused
+		}
+		if d.Timetable != nil && !info.Paused {
+			if iv, ok := s.nextInterval(d, st); ok {
+				info.NextDataInterval = &iv
+			}
+		}
+		v.byID[d.ID] = len(v.infos)
+		v.infos = append(v.infos, info)
+	}
+	s.viewMu.Lock()
+	s.view = v
+	s.viewMu.Unlock()
+}
+
+func sortedDAGs(m map[string]*dag.DAG) []*dag.DAG {
+	out := make([]*dag.DAG, 0, len(m))
+	for _, d := range m {
+		out = append(out, d)
+	}
+	slices.SortFunc(out, func(a, b *dag.DAG) int { return strings.Compare(a.ID, b.ID) })
+	return out
+}

@@ -1,0 +1,129 @@
+package store
+
+import "time"
+
+// RunState is the state of a DAG run (SPEC 2.1).
+type RunState string
+
+// Run states.
+const (
+	RunQueued  RunState = "queued"
+	RunRunning RunState = "running"
+	RunSuccess RunState = "success"
+	RunFailed  RunState = "failed"
+)
+
+// Finished reports whether the run has ended.
+func (s RunState) Finished() bool { return s == RunSuccess || s == RunFailed }
+
+// TaskState is the state of a task instance (SPEC 2.1).
+type TaskState string
+
+// Task instance states.
+const (
+	TaskNone            TaskState = "none"
+	TaskScheduled       TaskState = "scheduled"
+	TaskQueued          TaskState = "queued"
+	TaskRunning         TaskState = "running"
+	TaskSuccess         TaskState = "success"
+	TaskFailed          TaskState = "failed"
+	TaskUpForRetry      TaskState = "up_for_retry"
+	TaskUpForReschedule TaskState = "up_for_reschedule"
+	TaskSkipped         TaskState = "skipped"
+	TaskUpstreamFailed  TaskState = "upstream_failed"
+)
+
+// Finished reports whether the task instance has ended for this run.
+func (s TaskState) Finished() bool {
+	switch s {
+	case TaskSuccess, TaskFailed, TaskSkipped, TaskUpstreamFailed:
+		return true
+	}
+	return false
+}
+
+// Run types, the prefix of run ids (SPEC 1.2).
+const (
+	RunTypeScheduled = "scheduled"
+	RunTypeManual    = "manual"
+	RunTypeBackfill  = "backfill"
+)
+
+// Run is one run of a DAG for one logical date.
+type Run struct {
+	DAGID             string         `json:"dag_id"`
+	RunID             string         `json:"run_id"`
+	RunType           string         `json:"run_type"`
+	State             RunState       `json:"state"`
+	LogicalDate       time.Time      `json:"logical_date"`
+	DataIntervalStart time.Time      `json:"data_interval_start"`
+	DataIntervalEnd   time.Time      `json:"data_interval_end"`
+	QueuedAt          time.Time      `json:"queued_at"`
+	StartDate         *time.Time     `json:"start_date"`
+	EndDate           *time.Time     `json:"end_date"`
+	Params            map[string]any `json:"params"`
+	DAGHash           string         `json:"dag_hash"` // the DAG file version the run started with
+	BackfillID        string         `json:"backfill_id,omitempty"`
+}
+
+// TaskInstance is one task of one run; it goes through one or more tries.
+type TaskInstance struct {
+	DAGID     string    `json:"dag_id"`
+	RunID     string    `json:"run_id"`
+	TaskID    string    `json:"task_id"`
+	State     TaskState `json:"state"`
+	TryNumber int       `json:"try_number"` // the current or last try; 0 before the first
+	MaxTries  int       `json:"max_tries"`  // 1 + retries
+	Queue     string    `json:"queue"`
+	Pool      string    `json:"pool"`
+	PoolSlots int       `json:"pool_slots"`
+	Priority  int       `json:"priority"`
+	// NotBefore holds a task waiting for a retry delay or a sensor's next
+	// poke; zero when it may run at once.
+	NotBefore time.Time      `json:"not_before,omitzero"`
+	QueuedAt  *time.Time     `json:"queued_at"`
+	StartDate *time.Time     `json:"start_date"`
+	EndDate   *time.Time     `json:"end_date"`
+	Worker    string         `json:"worker,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+	Error     string         `json:"error,omitempty"`
+}
+
+// Try is one attempt at running a task instance.
+type Try struct {
+	DAGID     string         `json:"dag_id"`
+	RunID     string         `json:"run_id"`
+	TaskID    string         `json:"task_id"`
+	Number    int            `json:"try_number"`
+	State     TaskState      `json:"state"`
+	Worker    string         `json:"worker,omitempty"`
+	QueuedAt  time.Time      `json:"queued_at"`
+	StartDate *time.Time     `json:"start_date"`
+	EndDate   *time.Time     `json:"end_date"`
+	ExitCode  *int           `json:"exit_code"`
+	Error     string         `json:"error,omitempty"`
+	Outputs   map[string]any `json:"outputs,omitempty"`
+}
+
+// DAGState is what the scheduler keeps about a DAG between restarts.
+type DAGState struct {
+	DAGID  string `json:"dag_id"`
+	Paused bool   `json:"paused"`
+	// LastScheduled is the logical date of the newest scheduled run created.
+	LastScheduled time.Time `json:"last_scheduled,omitzero"`
+	// Seen is set once the DAG was first loaded, so `paused` in the file
+	// only applies the first time.
+	Seen bool `json:"seen"`
+}
+
+// Pool is a named number of slots shared by the tasks that name it.
+type Pool struct {
+	Name  string `json:"name"`
+	Slots int    `json:"slots"`
+}
+
+// DefaultPool is the pool of tasks that name none; it always exists.
+const DefaultPool = "default_pool"
+
+// DefaultPoolSlots is default_pool's size until it is set.
+const DefaultPoolSlots = 128
