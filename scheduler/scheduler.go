@@ -99,11 +99,17 @@ func New(cfg Config) (*Scheduler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scheduler: jetstream: %w", err)
 	}
+	s := newScheduler(cfg)
+	s.js = js
+	return s, nil
+}
+
+// newScheduler builds the loop's state; New adds the NATS side.
+func newScheduler(cfg Config) *Scheduler {
 	return &Scheduler{
 		cfg:        cfg,
 		clock:      cfg.Clock,
 		log:        cfg.Logger,
-		js:         js,
 		logs:       &logStore{dir: filepath.Join(cfg.DataDir, "logs"), limit: cfg.LogLimit},
 		cmds:       make(chan command),
 		events:     make(chan eventMsg, 4096),
@@ -117,7 +123,8 @@ func New(cfg Config) (*Scheduler, error) {
 		assigned:   map[wire.TryKey]uint64{},
 		lostCheck:  map[wire.TryKey]time.Time{},
 		nextCron:   map[string]time.Time{},
-	}, nil
+		t:          newTurn(),
+	}
 }
 
 // Run loads the DAGs, recovers the runs in flight from the store and drives
