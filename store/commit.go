@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// maxGroup caps the batches in one transaction so that one commit stays a
+// bounded amount of work; it is also the queue's capacity.
+const maxGroup = 1024
+
+// A commitRequest is a batch waiting for the writer.
+type commitRequest struct {
+	ctx  context.Context
+	ops  []op
+	done chan error // buffered: the writer never waits for the caller
+}
+
+// Commit writes the batch durably (fsync) and returns once it is on disk,
+// or with the reason it was not written: then none of it was.
+//
+// Batches committed at the same time share one transaction (see the package
+// comment); a batch that fails is left out and does not fail the others. If
+// ctx is done before the batch joins a transaction, Commit returns ctx.Err()
+// and writes nothing; once it has joined one, Commit waits for the outcome
+// (about one fsync), so its answer is never "unknown".
+func (s *Store) Commit(ctx context.Context, b *Batch) error {
+	if b.err != nil {
+		return fmt.Errorf("batch not committed: %w", b.err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	req := &commitRequest{ctx: ctx, ops: b.ops, done: make(chan error, 1)}
+	s.mu.RLock()
+	if s.closed {
+		s.mu.RUnlock()
+		return ErrClosed
+	}
+	if len(b.ops) == 0 {
+		s.mu.RUnlock()
+		return nil
+	}
+	select {
+	case s.queue <- req:
+	case <-ctx.Done():
+		s.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.mu.RUnlock()
+	return <-req.done
+}
+
+// writeLoop is the single writer: it takes whatever is queued, up to
+// maxGroup batches, and commits it in one transaction. It returns when the
+// queue is closed and drained.
+func (s *Store) writeLoop() {
+	defer close(s.done)
+	group := make([]*commitRequest, 0, maxGroup)
+	for req := range s.queue {
+		group = append(group[:0], req)
+	fill:
+		for len(group) < maxGroup {
+			select {
+			case r, ok := <-s.queue:
+				if !ok {
+					break fill
+				}
+				group = append(group, r)
+			default:
+				break fill
+			}
+		}
+		s.commitGroup(group)
+		clear(group)
+	}
+}
+
+// commitGroup applies the batches of group in one transaction and answers
+// each. When a batch fails, the transaction is rolled back and run again
+// without it.
+func (s *Store) commitGroup(group []*commitRequest) {
+	live := make([]*commitRequest, 0, len(group))
+	for _, r := range group {
+		if err := r.ctx.Err(); err != nil {
+			r.done <- err
+			continue
+		}
+		live = append(live, r)
+	}
+	for len(live) > 0 {
+		failed := -1
+		err := s.db.Update(func(tx *bolt.Tx) error {
+			for i, r := range live {
+				for _, o := range r.ops {
+					if err := o(tx); err != nil {
+						failed = i
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
+			s.stats.txs.Add(1)
+			s.stats.batches.Add(uint64(len(live)))
+			for _, r := range live {
+				r.done <- nil
+			}
+			return
+		case failed < 0:
+			// The commit itself failed (I/O error, disk full): every batch
+			// in it is lost alike.
+			err = fmt.Errorf("committing to store %s: %w", s.path, err)
+			s.stats.failed.Add(uint64(len(live)))
+			for _, r := range live {
+				r.done <- err
+			}
+			return
+		default:
+			s.stats.failed.Add(1)
+			live[failed].done <- err
+			live = slices.Delete(live, failed, failed+1)
+		}
+	}
+}
