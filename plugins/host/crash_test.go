@@ -1,0 +1,135 @@
+package host_test
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln/plugins/host"
+)
+
+// TestCrashingPlugin: a plugin process that panics fails the tasks it was
+// running, with the panic in their result and log, and the next task runs
+// on a new process.
+func TestCrashingPlugin(t *testing.T) {
+	h := newHost(t)
+	res, log := run(t, h, "crash", host.Request{With: map[string]any{"echo": "first"}})
+	if !res.Success || !strings.HasSuffix(log, "\nfirst\n") {
+		t.Fatalf("first task: %+v, log %q", res, log)
+	}
+	firstPid := intAfter(t, log, "pid")
+
+	// A task in flight on the same process when it crashes.
+	var blockedLog logBuffer
+	blocked := make(chan host.Result, 1)
+	go func() {
+		res, err := h.Run(context.Background(), "crash", host.Request{With: map[string]any{"block": true}}, &blockedLog)
+		if err != nil {
+			t.Errorf("blocked Run: %v", err)
+		}
+		blocked <- res
+	}()
+	waitFor(t, "blocked task started", 5*time.Second, func() bool { return strings.Contains(blockedLog.String(), "pid=") })
+
+	res, log = run(t, h, "crash", host.Request{With: map[string]any{"panic": true}})
+	const panicText = "panic: boom: the crash plugin was asked to panic"
+	if res.Success || !strings.HasPrefix(res.Error, "plugin crash crashed: "+panicText) {
+		t.Errorf("panicking task: %+v, want an error that starts with the crash and its panic", res)
+	}
+	// The "pid=" line may be lost with the process: it only ends with the error.
+	if !strings.HasSuffix("\n"+log, "\nkiln: "+res.Error+"\n") {
+		t.Errorf("panicking task's log %q does not end with its error", log)
+	}
+	t.Logf("crash report: %s", res.Error)
+
+	select {
+	case res := <-blocked:
+		if res.Success || !strings.Contains(res.Error, panicText) {
+			t.Errorf("task in flight: %+v, want the crash", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("task in flight did not end with the crash")
+	}
+
+	res, log = run(t, h, "crash", host.Request{With: map[string]any{"echo": "after"}})
+	if !res.Success || !strings.HasSuffix(log, "\nafter\n") {
+		t.Fatalf("task after the crash: %+v, log %q", res, log)
+	}
+	if pid := intAfter(t, log, "pid"); pid == firstPid {
+		t.Errorf("task after the crash ran on the crashed process %d", pid)
+	}
+}
+
+func TestUnknownPlugin(t *testing.T) {
+	h := newHost(t)
+	var log logBuffer
+	_, err := h.Run(context.Background(), "nope", shellCmd("true"), &log)
+	if !errors.Is(err, host.ErrUnknownPlugin) {
+		t.Errorf("Run(nope) error = %v, want ErrUnknownPlugin", err)
+	}
+	// A plugin whose process exits at once: the error quotes its stderr.
+	_, err = h.Run(context.Background(), "missing", shellCmd("true"), &log)
+	if err == nil || !strings.Contains(err.Error(), `unknown plugin "missing"`) {
+		t.Errorf("Run(missing) error = %v, want kiln's complaint", err)
+	}
+	if _, err := h.Describe(context.Background(), "nope"); !errors.Is(err, host.ErrUnknownPlugin) {
+		t.Errorf("Describe(nope) error = %v, want ErrUnknownPlugin", err)
+	}
+}
+
+// TestClose: Close kills the plugin processes and the tasks they run.
+func TestClose(t *testing.T) {
+	h := host.New(host.Config{Command: command})
+	_, log := run(t, h, "shell", shellCmd("echo ppid=$PPID"))
+	pluginPid := intAfter(t, log, "ppid")
+
+	var taskLog logBuffer
+	done := make(chan host.Result, 1)
+	go func() {
+		res, _ := h.Run(context.Background(), "shell", shellCmd("sleep 30 & echo child=$!; sleep 30"), &taskLog)
+		done <- res
+	}()
+	waitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(taskLog.String(), "child=") })
+	child := intAfter(t, taskLog.String(), "child")
+
+	start := time.Now()
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("Close took %v", time.Since(start).Round(time.Millisecond))
+	select {
+	case res := <-done:
+		if res.Success || !strings.Contains(res.Error, "closed") {
+			t.Errorf("task in flight: %+v, want a failure saying the host closed", res)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("task in flight did not end")
+	}
+	waitFor(t, "plugin and task gone", 3*time.Second, func() bool { return processGone(pluginPid) && processGone(child) })
+
+	if _, err := h.Run(context.Background(), "shell", shellCmd("true"), &taskLog); !errors.Is(err, host.ErrClosed) {
+		t.Errorf("Run after Close: %v, want ErrClosed", err)
+	}
+}
+
+// TestLogger: go-plugin's and the plugin's logging reach the host's logger,
+// at debug level only.
+func TestLogger(t *testing.T) {
+	rec := &recordingHandler{}
+	h := host.New(host.Config{Command: command, Logger: slog.New(rec)})
+	run(t, h, "shell", shellCmd("true"))
+	h.Close()
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.levels) == 0 {
+		t.Error("no log records")
+	}
+	for _, l := range rec.levels {
+		if l != slog.LevelDebug {
+			t.Errorf("a record at %v, want all at debug", l)
+		}
+	}
+}

@@ -1,0 +1,194 @@
+// Package host runs Kiln's stage plugins from a worker: it launches each
+// plugin as a hashicorp/go-plugin process speaking the Stage protocol over
+// gRPC (package plugins/proto), keeps one process per plugin and reuses it
+// for every task, and turns a task's Run stream back into its log and
+// result.
+//
+// A plugin process that crashes fails only the tasks it was running at the
+// time; the next task relaunches it.
+package host
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os/exec"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/kilnhq/kiln/plugins/proto"
+	"github.com/kilnhq/kiln/plugins/proto/stagepb"
+)
+
+// ErrUnknownPlugin is what Config.Command should wrap when asked for a
+// plugin it does not know.
+var ErrUnknownPlugin = errors.New("unknown plugin")
+
+// ErrClosed is returned by Run and Describe after Close.
+var ErrClosed = errors.New("plugin host closed")
+
+// startTimeout bounds a plugin's launch and handshake.
+const startTimeout = 30 * time.Second
+
+// Config configures a Host.
+type Config struct {
+	// Command returns the command that starts a plugin process, e.g.
+	// exec.Command(kilnExe, "plugin", "shell"). It wraps ErrUnknownPlugin
+	// for a name it does not know. Its Env, when set, is the plugin
+	// process's environment; tasks get theirs from Request.Env.
+	Command func(plugin string) (*exec.Cmd, error)
+	// Logger gets go-plugin's and the plugin processes' own log lines, at
+	// debug level. Nil discards them.
+	Logger *slog.Logger
+}
+
+// Host launches stage plugins and runs tasks through them. It is safe for
+// concurrent use.
+type Host struct {
+	cfg Config
+	log *slog.Logger
+
+	mu      sync.Mutex
+	closed  bool
+	plugins map[string]*slot
+}
+
+// slot holds the current process of one plugin.
+type slot struct {
+	mu  sync.Mutex // held while (re)launching
+	cur *instance
+}
+
+// instance is one launched plugin process.
+type instance struct {
+	name   string
+	client *plugin.Client
+	stub   stagepb.StageClient
+	stderr *tail
+	broken atomic.Bool // the connection failed while the process lived on
+}
+
+// New returns a Host. Plugins are launched on first use.
+func New(cfg Config) *Host {
+	l := cfg.Logger
+	if l == nil {
+		l = slog.New(slog.DiscardHandler)
+	}
+	return &Host{cfg: cfg, log: l, plugins: make(map[string]*slot)}
+}
+
+// Close kills every plugin process, and with them the tasks they still run.
+// Runs in flight end as crashed or cancelled.
+func (h *Host) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	slots := make([]*slot, 0, len(h.plugins))
+	for _, s := range h.plugins {
+		slots = append(slots, s)
+	}
+	h.mu.Unlock()
+
+	var wg sync.WaitGroup
+	for _, s := range slots {
+		wg.Go(func() {
+			s.mu.Lock() // waits out a launch in progress
+			defer s.mu.Unlock()
+			if s.cur != nil {
+				s.cur.client.Kill()
+				s.cur = nil
+			}
+		})
+	}
+	wg.Wait()
+	return nil
+}
+
+func (h *Host) isClosed() bool {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.closed
+}
+
+// instance returns the running process of the named plugin, launching it
+// if there is none or the last one died.
+func (h *Host) instance(name string) (*instance, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	s := h.plugins[name]
+	if s == nil {
+		s = &slot{}
+		h.plugins[name] = s
+	}
+	h.mu.Unlock()
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if cur := s.cur; cur != nil {
+		if !cur.client.Exited() && !cur.broken.Load() {
+			return cur, nil
+		}
+		h.log.Debug("relaunching plugin", "plugin", name)
+		cur.client.Kill()
+		s.cur = nil
+	}
+	if h.isClosed() {
+		return nil, ErrClosed
+	}
+	inst, err := h.launch(name)
+	if err != nil {
+		return nil, err
+	}
+	s.cur = inst
+	return inst, nil
+}
+
+func (h *Host) launch(name string) (*instance, error) {
+	if h.cfg.Command == nil {
+		return nil, fmt.Errorf("plugin %s: %w (no Command configured)", name, ErrUnknownPlugin)
+	}
+	cmd, err := h.cfg.Command(name)
+	if err != nil {
+		return nil, fmt.Errorf("plugin %s: %w", name, err)
+	}
+	stderr := newTail()
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  proto.Handshake,
+		VersionedPlugins: proto.PluginSets(nil),
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		Logger:           newHCLogger(h.log.With("plugin", name)),
+		Stderr:           stderr,
+		SyncStderr:       stderr,
+		StartTimeout:     startTimeout,
+	})
+	start := time.Now()
+	stub, err := dispense(client)
+	if err != nil {
+		client.Kill() // also waits until all its stderr is read
+		return nil, fmt.Errorf("launching plugin %s: %w: %s", name, err, stderr.crashReport())
+	}
+	h.log.Debug("launched plugin", "plugin", name, "took", time.Since(start))
+	return &instance{name: name, client: client, stub: stub, stderr: stderr}, nil
+}
+
+func dispense(client *plugin.Client) (stagepb.StageClient, error) {
+	rpc, err := client.Client()
+	if err != nil {
+		return nil, err
+	}
+	raw, err := rpc.Dispense(proto.PluginName)
+	if err != nil {
+		return nil, err
+	}
+	stub, ok := raw.(stagepb.StageClient)
+	if !ok {
+		return nil, fmt.Errorf("dispensed %T, not a Stage client", raw)
+	}
+	return stub, nil
+}

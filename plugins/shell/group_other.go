@@ -1,0 +1,5 @@
+//go:build !linux
+
+package shell
+
+func groupAlive(pgid int) bool { return groupAliveBySignal(pgid) }
