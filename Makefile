@@ -8,10 +8,10 @@ STATICCHECK_VERSION := v0.8.2
 build:
 	$(GO) build -o $(BIN) ./cmd/kiln
 
-## run: build kiln and try it on the bundled example DAGs.
+## run: build kiln and run it on the bundled example DAGs (Ctrl-C stops it).
 run: build
 	$(BIN) dags validate examples/dags
-	$(BIN) dags next examples/dags/ml_pipeline.yaml --n 5
+	$(BIN) standalone --dags examples/dags --data .kiln
 
 ## test: vet, then every test with the race detector on.
 test:
@@ -20,7 +20,8 @@ test:
 
 ## bench: the performance targets the issues name (see docs/performance.md).
 bench:
-	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./dag/...
+	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./dag/... ./store/
+	$(GO) test -run '^$$' -bench 'Chain100|Independent1000' -benchtime 5x -count=1 ./scheduler/
 
 ## lint: go vet and staticcheck.
 lint:

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"path/filepath"
@@ -101,6 +102,7 @@ func New(cfg Config) (*Scheduler, error) {
 	}
 	s := newScheduler(cfg)
 	s.js = js
+	s.healthErr = errStarting
 	return s, nil
 }
 
@@ -144,6 +146,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	s.setHealth(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
@@ -152,6 +155,8 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	wg.Go(func() { s.watchFolder(ctx) })
 	return s.loop(ctx)
 }
+
+var errStarting = errors.New("scheduler starting: loading DAGs and recovering runs")
 
 // Health reports whether the scheduler loop, the store and NATS are up.
 func (s *Scheduler) Health() error {

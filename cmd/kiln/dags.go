@@ -26,6 +26,7 @@ func newDagsCmd() *cobra.Command {
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
 	cmd.AddCommand(newDagsValidateCmd(), newDagsNextCmd())
+	addServerDagsCommands(cmd)
 	return cmd
 }
 

@@ -15,5 +15,9 @@ on a cron schedule, on demand, or as a backfill over a date range.`,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newDagsCmd())
+	root.AddCommand(newPluginCmd())
+	root.AddCommand(newWorkerCmd())
+	root.AddCommand(newStandaloneCmd(), newServerCmd())
+	addServerCommands(root)
 	return root
 }

@@ -1,0 +1,152 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"net/url"
+	"slices"
+	"strconv"
+
+	"github.com/spf13/cobra"
+
+	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/ui"
+)
+
+func newRunsCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "runs",
+		Short: "List and inspect DAG runs",
+		Args:  cobra.NoArgs,
+		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
+	}
+	cmd.AddCommand(newRunsListCmd(), newRunsShowCmd())
+	return cmd
+}
+
+var runStateNames = []string{string(store.RunQueued), string(store.RunRunning), string(store.RunSuccess), string(store.RunFailed)}
+
+func newRunsListCmd() *cobra.Command {
+	var (
+		sf     serverFlags
+		state  string
+		limit  int
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list [DAG]",
+		Short: "List runs, newest first: of one DAG, or of all",
+		Long: `List runs, newest first: a DAG's by logical date, or without DAG the runs
+of every DAG by the time they were queued.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if state != "" && !slices.Contains(runStateNames, state) {
+				return usageError("--state %q: want one of queued, running, success, failed", state)
+			}
+			if limit < 1 || limit > 1000 {
+				return usageError("--limit %d: want 1 to 1000", limit)
+			}
+			c, err := sf.client()
+			if err != nil {
+				return err
+			}
+			dagID := ui.AllDAGs
+			if len(args) == 1 {
+				dagID = args[0]
+			}
+			q := url.Values{"limit": {strconv.Itoa(limit)}}
+			if state != "" {
+				q.Set("state", state)
+			}
+			var runs []ui.Run
+			h, err := c.do(cmd.Context(), "GET", apiPath("dags", dagID, "runs"), q, nil, &runs)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONValue(cmd.OutOrStdout(), runs)
+			}
+			if err := printRuns(cmd.OutOrStdout(), runs); err != nil {
+				return err
+			}
+			if total, err := strconv.Atoi(h.Get("X-Total-Count")); err == nil && total > len(runs) {
+				fmt.Fprintf(cmd.ErrOrStderr(), "kiln: showing the newest %d of %d runs (see --limit)\n", len(runs), total)
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&state, "state", "", "only runs in this state: queued, running, success or failed")
+	f.IntVar(&limit, "limit", 50, "list at most this many runs (1 to 1000)")
+	f.BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func printRuns(w io.Writer, runs []ui.Run) error {
+	tw := newTable(w)
+	fmt.Fprintln(tw, "DAG\tRUN ID\tTYPE\tSTATE\tLOGICAL DATE\tSTART\tEND")
+	for _, r := range runs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.DAGID, r.RunID, r.RunType, r.State,
+			fmtTime(&r.LogicalDate), fmtTime(r.StartDate), fmtTime(r.EndDate))
+	}
+	return tw.Flush()
+}
+
+func newRunsShowCmd() *cobra.Command {
+	var (
+		sf     serverFlags
+		dagID  string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "show RUN_ID --dag DAG",
+		Short: "Show a run and the state of its tasks",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c, err := sf.client()
+			if err != nil {
+				return err
+			}
+			var run ui.Run
+			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", dagID, "runs", args[0]), nil, nil, &run); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONValue(cmd.OutOrStdout(), run)
+			}
+			return printRun(cmd.OutOrStdout(), run)
+		},
+	}
+	sf.register(cmd)
+	cmd.Flags().StringVar(&dagID, "dag", "", "the DAG of the run (required)")
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
+	cmd.MarkFlagRequired("dag")
+	return cmd
+}
+
+func printRun(w io.Writer, r ui.Run) error {
+	tw := newTable(w)
+	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
+	field("DAG", r.DAGID)
+	field("Run", r.RunID)
+	field("Type", r.RunType)
+	field("State", string(r.State))
+	field("Logical date", fmtTime(&r.LogicalDate))
+	field("Data interval", fmtTime(&r.DataIntervalStart)+" to "+fmtTime(&r.DataIntervalEnd))
+	field("Start", fmtTime(r.StartDate))
+	field("End", fmtTime(r.EndDate))
+	if len(r.Params) > 0 {
+		field("Params", jsonText(r.Params))
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	fmt.Fprintln(w)
+	tw = newTable(w)
+	fmt.Fprintln(tw, "TASK\tSTATE\tTRY\tSTART\tEND\tDURATION")
+	for _, t := range r.Tasks {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
+	}
+	return tw.Flush()
+}

@@ -1,0 +1,105 @@
+package embednats
+
+import (
+	"context"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+func TestStartRandomPortJetStream(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Start(Options{StoreDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	if !strings.HasPrefix(s.ClientURL(), "nats://127.0.0.1:") || strings.HasSuffix(s.ClientURL(), ":4222") {
+		t.Errorf("ClientURL = %q, want a random loopback port", s.ClientURL())
+	}
+
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+		t.Fatalf("creating a stream: %v", err)
+	}
+	if _, err := js.Publish(ctx, "t.x", []byte("hi")); err != nil {
+		t.Fatalf("publishing: %v", err)
+	}
+}
+
+func TestStoreSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for i := range 2 {
+		s, err := Start(Options{StoreDir: dir, Listen: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		nc, err := nats.Connect(s.ClientURL())
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, _ := jetstream.New(nc)
+		if i == 0 {
+			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := js.Publish(ctx, "t.x", []byte("hi")); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			st, err := js.Stream(ctx, "T")
+			if err != nil {
+				t.Fatalf("stream after restart: %v", err)
+			}
+			if n := st.CachedInfo().State.Msgs; n != 1 {
+				t.Errorf("messages after restart = %d, want 1", n)
+			}
+		}
+		nc.Close()
+		s.Shutdown()
+	}
+}
+
+func TestAddressInUse(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, err = Start(Options{StoreDir: t.TempDir(), Listen: l.Addr().String(), ReadyTimeout: 3 * time.Second})
+	if err == nil {
+		t.Fatal("Start on a busy port succeeded")
+	}
+	if !strings.Contains(err.Error(), "address already in use") {
+		t.Errorf("error = %q, want it to say the address is in use", err)
+	}
+}
+
+func TestBadOptions(t *testing.T) {
+	for _, o := range []Options{
+		{},
+		{StoreDir: t.TempDir(), Listen: "nope"},
+		{StoreDir: t.TempDir(), Listen: "127.0.0.1:99999"},
+	} {
+		if s, err := Start(o); err == nil {
+			s.Shutdown()
+			t.Errorf("Start(%+v) succeeded", o)
+		}
+	}
+}

@@ -1,0 +1,158 @@
+package wire
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// DuplicateWindow is how long JetStream remembers a message id, so that a
+// publish retried within it (a scheduler or worker restarting, a lost
+// PubAck) is stored once.
+const DuplicateWindow = 2 * time.Minute
+
+// TaskAckWait is how long a delivered assignment may stay unacked before
+// JetStream hands it to another worker. Workers ack at once, so it only
+// matters for a worker that dies between receiving and acking.
+const TaskAckWait = 30 * time.Second
+
+// EventConsumerName is the durable consumer through which the scheduler
+// reads worker events.
+const EventConsumerName = "kiln-scheduler"
+
+// queueName is the shape of a worker queue name; it matches what DAG files
+// accept, and makes a valid subject token and consumer name.
+var queueName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// CheckQueue reports whether q is a valid worker queue name.
+func CheckQueue(q string) error {
+	if !queueName.MatchString(q) {
+		return fmt.Errorf("invalid queue %q: use 1 to 64 of A-Z a-z 0-9 _ -", q)
+	}
+	return nil
+}
+
+// TaskConsumerName is the durable consumer shared by all workers of a queue.
+// A work-queue stream allows one consumer per subject, so every worker of
+// the queue pulls through this one.
+func TaskConsumerName(queue string) string { return "kiln-task-" + queue }
+
+// StreamConfigs returns the configurations EnsureStreams applies.
+func StreamConfigs() []jetstream.StreamConfig {
+	return []jetstream.StreamConfig{
+		{
+			Name:        TasksStream,
+			Description: "Kiln task assignments, one subject per worker queue",
+			Subjects:    []string{TasksSubjects},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Duplicates:  DuplicateWindow,
+		},
+		{
+			Name:        EventsStream,
+			Description: "Kiln worker events, until the scheduler has applied them",
+			Subjects:    []string{EventSubjects},
+			Retention:   jetstream.WorkQueuePolicy,
+			Storage:     jetstream.FileStorage,
+			Duplicates:  DuplicateWindow,
+		},
+	}
+}
+
+// EnsureStreams creates the streams KILN_TASKS and KILN_EVENTS, or brings
+// the settings Kiln relies on up to date. It is idempotent and cheap when
+// nothing changed, so every process calls it on start. Settings Kiln does not
+// own (replicas, limits, placement) are kept as an operator set them.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+	for _, want := range StreamConfigs() {
+		if err := ensureStream(ctx, js, want); err != nil {
+			return fmt.Errorf("ensuring stream %s: %w", want.Name, err)
+		}
+	}
+	return nil
+}
+
+func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.StreamConfig) error {
+	st, err := js.Stream(ctx, want.Name)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateStream(ctx, want)
+		if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+			// Another process created it meanwhile: check its settings.
+			return ensureStream(ctx, js, want)
+		}
+		return err
+	}
+	if err != nil {
+		return err
+	}
+	have := st.CachedInfo().Config
+	if have.Retention != want.Retention || have.Storage != want.Storage {
+		return fmt.Errorf("exists with retention %s and storage %s, want %s and %s; it cannot be changed in place",
+			have.Retention, have.Storage, want.Retention, want.Storage)
+	}
+	if slices.Equal(have.Subjects, want.Subjects) && have.Duplicates == want.Duplicates {
+		return nil
+	}
+	have.Subjects = want.Subjects
+	have.Duplicates = want.Duplicates
+	_, err = js.UpdateStream(ctx, have)
+	return err
+}
+
+// TaskConsumerConfig is the configuration of a queue's consumer.
+func TaskConsumerConfig(queue string) jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       TaskConsumerName(queue),
+		Description:   "Kiln workers of queue " + queue,
+		FilterSubject: TaskSubject(queue),
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       TaskAckWait,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// Workers ack as soon as a try is theirs, so few are ever pending;
+		// the limit is high so that it never holds assignments back.
+		MaxAckPending: 100_000,
+	}
+}
+
+// EnsureTaskConsumer creates or updates the durable pull consumer of a
+// worker queue and returns it. Idempotent; every worker calls it on start.
+func EnsureTaskConsumer(ctx context.Context, js jetstream.JetStream, queue string) (jetstream.Consumer, error) {
+	if err := CheckQueue(queue); err != nil {
+		return nil, err
+	}
+	c, err := js.CreateOrUpdateConsumer(ctx, TasksStream, TaskConsumerConfig(queue))
+	if err != nil {
+		return nil, fmt.Errorf("ensuring consumer of queue %s: %w", queue, err)
+	}
+	return c, nil
+}
+
+// EventConsumerConfig is the configuration of the scheduler's consumer.
+func EventConsumerConfig() jetstream.ConsumerConfig {
+	return jetstream.ConsumerConfig{
+		Durable:       EventConsumerName,
+		Description:   "Kiln scheduler",
+		FilterSubject: EventSubjects,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+		// The scheduler acks a batch of events after one store commit, so
+		// many are pending at once.
+		MaxAckPending: 10_000,
+	}
+}
+
+// EnsureEventConsumer creates or updates the scheduler's durable pull
+// consumer on KILN_EVENTS and returns it. Idempotent.
+func EnsureEventConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	c, err := js.CreateOrUpdateConsumer(ctx, EventsStream, EventConsumerConfig())
+	if err != nil {
+		return nil, fmt.Errorf("ensuring the scheduler's event consumer: %w", err)
+	}
+	return c, nil
+}

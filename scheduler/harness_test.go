@@ -1,0 +1,231 @@
+package scheduler_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/embednats"
+	"github.com/kilnhq/kiln/plugins"
+	"github.com/kilnhq/kiln/plugins/host"
+	"github.com/kilnhq/kiln/scheduler"
+	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/worker"
+)
+
+// kilnBin is the real kiln binary, built once: it serves the built-in
+// plugins (`kiln plugin shell`) and runs as `kiln worker` in fault tests.
+// crashBin is a plugin that panics on demand.
+var kilnBin, crashBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "kiln-e2e-")
+	if err != nil {
+		panic(err)
+	}
+	kilnBin = filepath.Join(dir, "kiln")
+	crashBin = filepath.Join(dir, "crashplugin")
+	for bin, pkg := range map[string]string{kilnBin: "../cmd/kiln", crashBin: "../plugins/host/testdata/crashplugin"} {
+		if out, err := exec.Command("go", "build", "-o", bin, pkg).CombinedOutput(); err != nil {
+			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
+			os.RemoveAll(dir)
+			os.Exit(2)
+		}
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// options tune a test installation.
+type options struct {
+	workers          int
+	slots            int
+	heartbeatTimeout time.Duration
+	logLimit         int64
+}
+
+// env is a running Kiln made of real parts: embedded NATS with JetStream,
+// a bbolt store, the scheduler, and workers that run the real shell plugin
+// process, all talking over NATS on loopback.
+type env struct {
+	t       testing.TB
+	dir     string
+	dagsDir string
+	ns      *embednats.Server
+	st      *store.Store
+	s       *scheduler.Scheduler
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// catalog knows the built-in plugins and `crashy`, the panicking test plugin.
+func catalog() dag.Catalog {
+	c := plugins.Builtin()
+	c["crashy"] = &dag.PluginSpec{Name: "crashy"}
+	return c
+}
+
+func pluginHost() *host.Host {
+	return host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
+		if name == "crashy" {
+			return exec.Command(crashBin), nil
+		}
+		return exec.Command(kilnBin, "plugin", name), nil
+	}})
+}
+
+func start(t testing.TB, dags map[string]string, o options) *env {
+	t.Helper()
+	if o.slots == 0 {
+		o.slots = 8
+	}
+	if o.heartbeatTimeout == 0 {
+		o.heartbeatTimeout = 3 * time.Second
+	}
+	dir := t.TempDir()
+	e := &env{t: t, dir: dir, dagsDir: filepath.Join(dir, "dags")}
+	for name, src := range dags {
+		e.writeDAG(name, src)
+	}
+	if len(dags) == 0 {
+		if err := os.MkdirAll(e.dagsDir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var err error
+	e.ns, err = embednats.Start(embednats.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.st, err = store.Open(filepath.Join(dir, "kiln.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc, err := nats.Connect(e.ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.s, err = scheduler.New(scheduler.Config{
+		Store: e.st, NATS: nc, DataDir: dir,
+		Folder:           dag.NewFolder(dag.Options{Plugins: catalog()}, e.dagsDir),
+		HeartbeatTimeout: o.heartbeatTimeout,
+		LogLimit:         o.logLimit,
+		ReloadEvery:      100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	e.wg.Go(func() {
+		if err := e.s.Run(ctx); err != nil {
+			t.Errorf("scheduler: %v", err)
+		}
+	})
+	runner := pluginHost()
+	for i := range o.workers {
+		w, err := worker.New(worker.Config{NATSURL: e.ns.ClientURL(), Name: fmt.Sprintf("w%d", i), Slots: o.slots,
+			Runner: runner, DataDir: filepath.Join(dir, "work"), WorkDir: dir, Logger: slog.New(slog.DiscardHandler)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.wg.Go(func() { _ = w.Run(ctx) })
+	}
+	t.Cleanup(func() {
+		cancel()
+		e.wg.Wait()
+		runner.Close()
+		nc.Close()
+		e.st.Close()
+		e.ns.Shutdown()
+	})
+	e.waitFor("the scheduler to load DAGs", 10*time.Second, func() bool { return len(dags) == 0 || len(e.s.DAGs())+len(e.s.ImportErrors()) > 0 })
+	return e
+}
+
+func (e *env) writeDAG(name, src string) {
+	e.t.Helper()
+	path := filepath.Join(e.dagsDir, name+".yaml")
+	if err := os.MkdirAll(e.dagsDir, 0o755); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+	later := time.Now().Add(time.Duration(len(src)) * time.Millisecond)
+	_ = os.Chtimes(path, later, later)
+}
+
+// waitFor polls cond until it holds or the deadline passes.
+func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
+	e.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) trigger(dagID string, params map[string]any) *store.Run {
+	e.t.Helper()
+	r, err := e.s.Trigger(context.Background(), dagID, scheduler.TriggerRequest{Params: params})
+	if err != nil {
+		e.t.Fatalf("trigger %s: %v", dagID, err)
+	}
+	return r
+}
+
+// waitRun waits for a run to end and returns it.
+func (e *env) waitRun(r *store.Run, timeout time.Duration) *store.Run {
+	e.t.Helper()
+	var got *store.Run
+	e.waitFor("run "+r.RunID+" to end", timeout, func() bool {
+		var err error
+		got, err = e.st.GetRun(r.DAGID, r.RunID)
+		return err == nil && got.State.Finished()
+	})
+	return got
+}
+
+func (e *env) taskStates(r *store.Run) map[string]store.TaskState {
+	e.t.Helper()
+	tis, err := e.st.TaskInstances(r.DAGID, r.RunID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	out := map[string]store.TaskState{}
+	for _, ti := range tis {
+		out[ti.TaskID] = ti.State
+	}
+	return out
+}
+
+func (e *env) log(r *store.Run, task string, try int) string {
+	e.t.Helper()
+	b, _ := os.ReadFile(e.s.LogPath(tryKey(r, task, try)))
+	return string(b)
+}
+
+// heapInUse reads the process's live heap after a collection.
+func heapInUse() uint64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapInuse
+}
+
+func lines(s string) []string { return strings.Split(strings.TrimSpace(s), "\n") }

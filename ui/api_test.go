@@ -1,0 +1,302 @@
+package ui_test
+
+// Handler-level tests of the API over uitest's fake backend (a real store,
+// real DAGs, no scheduling): status codes, bodies, paging, bad input.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/ui"
+	"github.com/kilnhq/kiln/ui/uitest"
+)
+
+const churnDAG = `
+id: churn
+description: Train the churn model
+schedule: "0 3 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+tags: [ml, churn]
+params:
+  sample_frac: {type: number, default: 1.0, minimum: 0, maximum: 1, description: Fraction of rows}
+  region: {type: string, enum: [eu, us], default: eu}
+tasks:
+  - id: extract
+    plugin: shell
+    with: {command: echo extract}
+  - id: train
+    depends_on: [extract]
+    plugin: shell
+    with: {command: echo train}
+    retries: 3
+    queue: gpu
+    pool: gpu
+  - id: report
+    depends_on: [train]
+    plugin: shell
+    trigger_rule: all_done
+    with: {command: echo report}
+`
+
+const manualDAG = `
+id: adhoc
+tasks:
+  - id: only
+    plugin: shell
+    with: {command: "true"}
+`
+
+// newAPI starts the API over a fake backend holding the churn and adhoc
+// DAGs.
+func newAPI(t *testing.T) (*uitest.Backend, *httptest.Server) {
+	t.Helper()
+	b := uitest.New(t, churnDAG, manualDAG)
+	srv := httptest.NewServer(ui.New(b, ui.Options{}).Handler())
+	t.Cleanup(srv.Close)
+	return b, srv
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func call(t *testing.T, method, url, body string) response {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(t.Context(), method, url, rd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return response{resp.StatusCode, resp.Header, b}
+}
+
+// decode unmarshals the body into v, failing the test if it does not fit.
+func (r response) decode(t *testing.T, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.body, v); err != nil {
+		t.Fatalf("decoding %s: %v", r.body, err)
+	}
+}
+
+// wantError checks an error answer: its status and that {"error"} mentions
+// every substring.
+func (r response) wantError(t *testing.T, status int, substrings ...string) {
+	t.Helper()
+	if r.status != status {
+		t.Errorf("status = %d, want %d (body %s)", r.status, status, r.body)
+	}
+	var e map[string]any
+	if err := json.Unmarshal(r.body, &e); err != nil {
+		t.Fatalf("error body %q is not JSON: %v", r.body, err)
+	}
+	msg, ok := e["error"].(string)
+	if !ok || len(e) != 1 {
+		t.Fatalf("error body = %s, want exactly {\"error\": \"...\"}", r.body)
+	}
+	for _, s := range substrings {
+		if !strings.Contains(msg, s) {
+			t.Errorf("error %q does not mention %q", msg, s)
+		}
+	}
+}
+
+// keys returns the sorted keys of a JSON object.
+func keys(t *testing.T, raw []byte) []string {
+	t.Helper()
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		t.Fatalf("%s is not a JSON object: %v", raw, err)
+	}
+	var out []string
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// The run object of SPEC 3 and the task entries in it, keys sorted.
+var (
+	runKeys     = []string{"dag_id", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
+	runTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
+)
+
+func TestHealth(t *testing.T) {
+	b, srv := newAPI(t)
+	r := call(t, "GET", srv.URL+"/healthz", "")
+	if r.status != 200 || string(bytes.TrimSpace(r.body)) != `{"status":"ok"}` {
+		t.Errorf("healthy: %d %s, want 200 {\"status\":\"ok\"}", r.status, r.body)
+	}
+	b.SetHealth(errors.New("NATS is down"))
+	r = call(t, "GET", srv.URL+"/healthz", "")
+	var h ui.Health
+	r.decode(t, &h)
+	if r.status != 503 || h.Status != "unavailable" || h.Error != "NATS is down" {
+		t.Errorf("unhealthy: %d %s, want 503 with the error", r.status, r.body)
+	}
+}
+
+func TestListDAGs(t *testing.T) {
+	_, srv := newAPI(t)
+	r := call(t, "GET", srv.URL+"/api/v1/dags", "")
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	var raw []json.RawMessage
+	r.decode(t, &raw)
+	if len(raw) != 2 {
+		t.Fatalf("got %d DAGs, want 2: %s", len(raw), r.body)
+	}
+	wantKeys := []string{"dag_id", "description", "file", "next_data_interval", "params", "paused", "schedule", "stale", "tags", "task_count", "timezone"}
+	if diff := cmp.Diff(wantKeys, keys(t, raw[0])); diff != "" {
+		t.Errorf("DAG keys (-want +got):\n%s", diff)
+	}
+	var dags []ui.DAG
+	r.decode(t, &dags)
+	adhoc, churn := dags[0], dags[1]
+	if adhoc.DAGID != "adhoc" || churn.DAGID != "churn" {
+		t.Fatalf("DAGs not sorted by id: %s, %s", adhoc.DAGID, churn.DAGID)
+	}
+	if adhoc.Schedule != nil || adhoc.NextDataInterval != nil || adhoc.Tags == nil || adhoc.Timezone != "UTC" {
+		t.Errorf("manual DAG = %+v, want schedule and next interval null, tags [], UTC", adhoc)
+	}
+	if churn.Schedule == nil || *churn.Schedule != "0 3 * * *" || churn.Timezone != "Europe/Berlin" || churn.TaskCount != 3 ||
+		!slices.Equal(churn.Tags, []string{"ml", "churn"}) || churn.Description != "Train the churn model" {
+		t.Errorf("churn = %+v", churn)
+	}
+	iv := churn.NextDataInterval
+	if iv == nil || iv.Start.Location() != time.UTC || iv.End.Sub(iv.Start) != 24*time.Hour {
+		t.Errorf("churn next_data_interval = %+v, want a day in UTC", iv)
+	}
+	if !strings.Contains(string(r.body), `"region","type":"string","required":false,"default":"eu","enum":["eu","us"]`) {
+		t.Errorf("params not described as expected: %s", r.body)
+	}
+}
+
+func TestGetDAG(t *testing.T) {
+	_, srv := newAPI(t)
+	r := call(t, "GET", srv.URL+"/api/v1/dags/churn", "")
+	var d ui.DAGDetail
+	r.decode(t, &d)
+	if r.status != 200 || d.DAGID != "churn" {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	wantTasks := []ui.Task{
+		{TaskID: "extract", Plugin: "shell", DependsOn: []string{}, TriggerRule: "all_success", Queue: "default", Pool: "default_pool"},
+		{TaskID: "train", Plugin: "shell", DependsOn: []string{"extract"}, TriggerRule: "all_success", Retries: 3, Queue: "gpu", Pool: "gpu"},
+		{TaskID: "report", Plugin: "shell", DependsOn: []string{"train"}, TriggerRule: "all_done", Queue: "default", Pool: "default_pool"},
+	}
+	if diff := cmp.Diff(wantTasks, d.Tasks); diff != "" {
+		t.Errorf("tasks (-want +got):\n%s", diff)
+	}
+	zero, one := 0.0, 1.0
+	wantParams := []ui.Param{
+		{Name: "sample_frac", Type: "number", Default: 1.0, Minimum: &zero, Maximum: &one, Description: "Fraction of rows"},
+		{Name: "region", Type: "string", Default: "eu", Enum: []any{"eu", "us"}},
+	}
+	if diff := cmp.Diff(wantParams, d.Params); diff != "" {
+		t.Errorf("params (-want +got):\n%s", diff)
+	}
+	if d.StartDate == nil || !d.StartDate.Equal(time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)) || d.StartDate.Location() != time.UTC {
+		t.Errorf("start_date = %v, want 2026-01-01 Berlin in UTC", d.StartDate)
+	}
+
+	call(t, "GET", srv.URL+"/api/v1/dags/nope", "").wantError(t, 404, `"nope"`)
+}
+
+func TestPatchDAG(t *testing.T) {
+	b, srv := newAPI(t)
+	url := srv.URL + "/api/v1/dags/churn"
+	r := call(t, "PATCH", url, `{"paused": true}`)
+	var d ui.DAGDetail
+	r.decode(t, &d)
+	if r.status != 200 || !d.Paused {
+		t.Errorf("pause: %d %s", r.status, r.body)
+	}
+	if info, _ := b.DAG("churn"); !info.Paused {
+		t.Error("backend not paused")
+	}
+	if r := call(t, "PATCH", url, `{"paused": false}`); r.status != 200 || strings.Contains(string(r.body), `"paused":true`) {
+		t.Errorf("unpause: %d %s", r.status, r.body)
+	}
+
+	tests := []struct {
+		name, body string
+		status     int
+		want       []string
+	}{
+		{"missing field", `{}`, 400, []string{"paused", "required"}},
+		{"empty body", ``, 400, []string{"body", "empty"}},
+		{"wrong type", `{"paused": "yes"}`, 400, []string{"paused", "boolean"}},
+		{"unknown field", `{"paused": true, "colour": 1}`, 400, []string{"unknown field", "colour"}},
+		{"bad JSON", `{"paused": tru}`, 400, []string{"invalid JSON"}},
+		{"trailing data", `{"paused": true} {}`, 400, []string{"after the JSON"}},
+		{"not an object", `[true]`, 400, []string{"JSON object"}},
+		{"too large", `{"paused": true, "x": "` + strings.Repeat("a", 2<<20) + `"}`, 413, []string{"larger than"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			call(t, "PATCH", url, tt.body).wantError(t, tt.status, tt.want...)
+		})
+	}
+	call(t, "PATCH", srv.URL+"/api/v1/dags/nope", `{"paused": true}`).wantError(t, 404, "nope")
+}
+
+func TestImportErrors(t *testing.T) {
+	b, srv := newAPI(t)
+	r := call(t, "GET", srv.URL+"/api/v1/import-errors", "")
+	if r.status != 200 || string(bytes.TrimSpace(r.body)) != "[]" {
+		t.Errorf("no errors: %d %s, want []", r.status, r.body)
+	}
+	b.SetImportErrors([]dag.ImportError{{
+		File:   "dags/churn.yaml",
+		Errors: dag.ErrorList{{File: "dags/churn.yaml", Line: 3, Col: 11, Msg: "bad cron"}},
+		Stale:  true,
+	}}, "churn")
+	r = call(t, "GET", srv.URL+"/api/v1/import-errors", "")
+	want := `[{"file":"dags/churn.yaml","errors":[{"file":"dags/churn.yaml","line":3,"col":11,"message":"bad cron"}],"stale":true}]`
+	if got := string(bytes.TrimSpace(r.body)); got != want {
+		t.Errorf("import errors = %s, want %s", got, want)
+	}
+	var d ui.DAG
+	call(t, "GET", srv.URL+"/api/v1/dags/churn", "").decode(t, &d)
+	if !d.Stale {
+		t.Error("churn not marked stale")
+	}
+}
+
+func TestNotFoundRoutes(t *testing.T) {
+	_, srv := newAPI(t)
+	call(t, "GET", srv.URL+"/api/v1/nothing", "").wantError(t, 404, "not found")
+	r := call(t, "DELETE", srv.URL+"/api/v1/dags", "")
+	r.wantError(t, 405, "method not allowed")
+}

@@ -1,0 +1,49 @@
+package ui
+
+import (
+	"context"
+	"github.com/kilnhq/kiln/scheduler"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// Backend is what the API needs from the scheduler: the loaded DAGs, the
+// store it reads, and the operations that change state. The API never
+// writes to the store itself.
+//
+// Errors wrap scheduler.ErrNotFound (answered 404), scheduler.ErrInvalid (400) or scheduler.ErrConflict
+// (409); any other error is answered 500.
+type Backend interface {
+	// Trigger creates a manual run.
+	Trigger(ctx context.Context, dagID string, req scheduler.TriggerRequest) (*store.Run, error)
+	// Clear clears task instances of a run so they run again and returns
+	// the ids of those it cleared.
+	Clear(ctx context.Context, dagID, runID string, req scheduler.ClearRequest) ([]string, error)
+	// SetPaused pauses or unpauses a DAG.
+	SetPaused(ctx context.Context, dagID string, paused bool) error
+	// SetPool creates a pool or changes its size.
+	SetPool(ctx context.Context, name string, slots int) error
+	// DeletePool deletes a pool.
+	DeletePool(ctx context.Context, name string) error
+
+	// DAGs returns the loaded DAGs, sorted by id.
+	DAGs() []scheduler.DAGInfo
+	// DAG returns one loaded DAG.
+	DAG(id string) (scheduler.DAGInfo, bool)
+	// ImportErrors returns the DAG files that do not load as they are now.
+	ImportErrors() []dag.ImportError
+
+	// Store is the store the API reads runs, task instances, tries and
+	// pools from.
+	Store() *store.Store
+	// LogPath is the file of a try's log; it may not exist yet.
+	LogPath(k wire.TryKey) string
+	// TryFinished reports whether a try has ended, so that a log that
+	// is followed can end too.
+	TryFinished(k wire.TryKey) bool
+
+	// Health is nil when the scheduler, the store and NATS are up.
+	Health() error
+}

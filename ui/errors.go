@@ -1,0 +1,217 @@
+package ui
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"github.com/kilnhq/kiln/scheduler"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/store"
+)
+
+// maxBodyBytes bounds a request body; every body of the API is small.
+const maxBodyBytes = 1 << 20
+
+// apiError is an error answered with a given status and message.
+type apiError struct {
+	status int
+	msg    string
+}
+
+func (e *apiError) Error() string { return e.msg }
+
+func badRequest(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
+}
+
+// handleError answers a failed request with {"error": "..."} and the status
+// the error calls for.
+func (s *Server) handleError(err error, c echo.Context) {
+	status, msg := classify(err)
+	req := c.Request()
+	if status >= 500 {
+		s.log.Error("API request failed", "method", req.Method, "path", req.URL.Path, "status", status, "err", err)
+	}
+	if c.Response().Committed {
+		return // a stream already under way; nothing more can be said
+	}
+	if req.Method == http.MethodHead {
+		err = c.NoContent(status)
+	} else {
+		err = c.JSON(status, ErrorBody{Error: msg})
+	}
+	if err != nil {
+		s.log.Debug("writing error answer", "path", req.URL.Path, "err", err)
+	}
+}
+
+// classify maps an error to its HTTP status and message.
+func classify(err error) (int, string) {
+	var ae *apiError
+	var he *echo.HTTPError
+	switch {
+	case errors.As(err, &ae):
+		return ae.status, ae.msg
+	case errors.As(err, &he):
+		msg := strings.ToLower(http.StatusText(he.Code))
+		if m, ok := he.Message.(string); ok && m != "" {
+			msg = strings.ToLower(m)
+		}
+		return he.Code, msg
+	case errors.Is(err, scheduler.ErrNotFound), errors.Is(err, store.ErrNotFound):
+		return http.StatusNotFound, err.Error()
+	case errors.Is(err, scheduler.ErrInvalid):
+		return http.StatusBadRequest, err.Error()
+	case errors.Is(err, scheduler.ErrConflict), errors.Is(err, store.ErrConflict):
+		return http.StatusConflict, err.Error()
+	}
+	return http.StatusInternalServerError, err.Error()
+}
+
+// decodeBody decodes the request's JSON body into v, refusing unknown
+// fields, trailing data and bodies over maxBodyBytes, and answers 400 (413
+// for a body too large) naming the field at fault. An empty body is an
+// error unless emptyOK, when v is left as it is. Numbers in fields of type
+// any decode as json.Number (see normalizeNumbers).
+func decodeBody(c echo.Context, v any, emptyOK bool) error {
+	if err := decodeJSON(c, v, emptyOK); err != nil {
+		return bodyError(err)
+	}
+	return nil
+}
+
+// errTrailingData reports a body with more after its JSON value.
+var errTrailingData = errors.New("unexpected data after the JSON value")
+
+// decodeJSON is decodeBody returning the decoder's own errors.
+func decodeJSON(c echo.Context, v any, emptyOK bool) error {
+	r := c.Request()
+	body := http.MaxBytesReader(c.Response(), r.Body, maxBodyBytes)
+	dec := json.NewDecoder(body)
+	dec.DisallowUnknownFields()
+	dec.UseNumber()
+	if err := dec.Decode(v); err != nil {
+		if errors.Is(err, io.EOF) && emptyOK {
+			return nil
+		}
+		return err
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return err
+		}
+		return errTrailingData
+	}
+	return nil
+}
+
+// bodyError turns a JSON decoding error into a 400 answer naming the field
+// at fault where there is one.
+func bodyError(err error) error {
+	var (
+		syn *json.SyntaxError
+		typ *json.UnmarshalTypeError
+		mbe *http.MaxBytesError
+	)
+	switch {
+	case errors.As(err, &mbe):
+		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes", mbe.Limit)}
+	case errors.Is(err, io.EOF):
+		return badRequest("body: empty; want a JSON object")
+	case errors.Is(err, errTrailingData):
+		return badRequest("body: %v", err)
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return badRequest("body: JSON ends too early")
+	case errors.As(err, &syn):
+		return badRequest("body: invalid JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
+	case errors.As(err, &typ):
+		if typ.Field == "" {
+			return badRequest("body: want a JSON object, got %s", typ.Value)
+		}
+		return badRequest("%s: want %s, got %s", typ.Field, jsonKind(typ.Type.String()), typ.Value)
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		return badRequest("body: %s", strings.TrimPrefix(err.Error(), "json: "))
+	}
+	return badRequest("body: %s", strings.TrimPrefix(err.Error(), "json: "))
+}
+
+// jsonKind names a Go type the way a JSON user would.
+func jsonKind(goType string) string {
+	switch strings.TrimLeft(goType, "*") {
+	case "bool":
+		return "a boolean"
+	case "int", "int64", "float64":
+		return "a number"
+	case "string", "time.Time":
+		return "a string"
+	case "[]string":
+		return "an array of strings"
+	}
+	if strings.HasPrefix(goType, "map[") {
+		return "an object"
+	}
+	return goType
+}
+
+// normalizeNumbers replaces the json.Numbers decodeBody leaves in v with
+// int64 when they are integers and float64 otherwise, the types
+// dag.Param.Coerce produces for `--param`.
+func normalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = normalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = normalizeNumbers(e)
+		}
+	}
+	return v
+}
+
+// pathParam returns a path parameter, unescaped. Echo matches routes on the
+// raw path when the request escaped anything, and leaves the parameters
+// escaped then.
+func pathParam(c echo.Context, name string) (string, error) {
+	v := c.Param(name)
+	if c.Request().URL.RawPath == "" {
+		return v, nil
+	}
+	u, err := url.PathUnescape(v)
+	if err != nil {
+		return "", badRequest("%s: bad escape in %q", name, v)
+	}
+	return u, nil
+}
+
+// queryInt reads an integer query parameter in [lo, hi], or def when absent.
+func queryInt(c echo.Context, name string, def, lo, hi int) (int, error) {
+	s := c.QueryParam(name)
+	if s == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < lo || n > hi {
+		return 0, badRequest("%s: want an integer from %d to %d, got %q", name, lo, hi, s)
+	}
+	return n, nil
+}

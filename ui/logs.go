@@ -1,0 +1,216 @@
+package ui
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/internal/wire"
+)
+
+// followLog streams a try's log as Server-Sent Events: what the file holds,
+// then what is appended to it, polling the file every pollInterval, until
+// the try has finished and its log is sent whole.
+//
+// Each event carries a piece of the log: its lines are the event's data
+// lines, so a client that concatenates the data of the events gets the log
+// back ("a\nb" is "data: a\ndata: b"; a piece ending in a newline ends with
+// an empty data line). SSE has no way to carry a carriage return, so "\r\n"
+// and a lone "\r" both arrive as "\n". A piece never ends inside a UTF-8
+// character. Its id is the byte offset in the file after it; a client that
+// reconnects with Last-Event-ID resumes there. The stream ends with
+//
+//	event: end
+//	data: {"try_number":N,"state":"success"}
+//
+// Only one read buffer is held per stream, whatever the log's size.
+func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
+	var offset int64
+	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil || n < 0 {
+			return badRequest("Last-Event-ID: want a byte offset, got %q", id)
+		}
+		offset = n
+	}
+	resp := c.Response()
+	h := resp.Header()
+	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
+	h.Set(echo.HeaderCacheControl, "no-cache")
+	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+	resp.WriteHeader(http.StatusOK)
+	resp.Flush()
+
+	ls := &logStream{w: bufio.NewWriter(resp), flush: resp.Flush, offset: offset}
+	err := s.streamLog(c, k, ls)
+	if errors.Is(err, errStreamClosed) {
+		return nil // the client left or the server is stopping
+	}
+	if err != nil {
+		// The status is sent already: say it in the stream, then stop.
+		s.log.Error("following log", "dag", k.DAGID, "run", k.RunID, "task", k.TaskID, "try", k.Try, "err", err)
+		ls.event("error", jsonString(ErrorBody{Error: err.Error()}))
+		ls.w.Flush()
+		ls.flush()
+	}
+	return nil
+}
+
+// errStreamClosed ends a stream whose client left or whose server stops.
+var errStreamClosed = errors.New("stream closed")
+
+func (s *Server) streamLog(c echo.Context, k wire.TryKey, ls *logStream) error {
+	ctx := c.Request().Context()
+	path := s.backend.LogPath(k)
+	var f *os.File
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+	}()
+	buf := make([]byte, 32<<10)
+	tick := time.NewTicker(s.pollInterval)
+	defer tick.Stop()
+	idle := time.Now()
+	for {
+		// Ask before reading: a try that had finished then has its whole
+		// log in the file by the time the read reaches the end.
+		finished := s.backend.TryFinished(k)
+		if f == nil {
+			var err error
+			f, err = os.Open(path)
+			switch {
+			case errors.Is(err, os.ErrNotExist):
+				f = nil
+			case err != nil:
+				return err
+			default:
+				if _, err := f.Seek(ls.offset, io.SeekStart); err != nil {
+					return err
+				}
+			}
+		}
+		sent := false
+		for f != nil {
+			n, err := f.Read(buf)
+			if n > 0 {
+				ls.data(buf[:n], false)
+				sent = true
+			}
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+		}
+		if finished {
+			ls.data(nil, true)
+			ls.event("end", jsonString(s.logEnd(k)))
+			sent = true
+		}
+		if sent {
+			idle = time.Now()
+		} else if time.Since(idle) >= s.keepAlive {
+			ls.comment("keep-alive")
+			idle = time.Now()
+		}
+		if err := ls.w.Flush(); err != nil {
+			return errStreamClosed
+		}
+		ls.flush()
+		if finished {
+			return nil
+		}
+		select {
+		case <-ctx.Done():
+			return errStreamClosed
+		case <-s.stopping:
+			return errStreamClosed
+		case <-tick.C:
+		}
+	}
+}
+
+// logEnd is the data of the end event: the try and its final state.
+func (s *Server) logEnd(k wire.TryKey) LogEnd {
+	end := LogEnd{TryNumber: k.Try}
+	if t, err := s.backend.Store().GetTry(k.DAGID, k.RunID, k.TaskID, k.Try); err == nil {
+		end.State = t.State
+	}
+	return end
+}
+
+// logStream writes the events of a followed log.
+type logStream struct {
+	w       *bufio.Writer
+	flush   func()
+	offset  int64  // file offset after the data sent
+	pending []byte // read but held back: a partial character or a "\r"
+}
+
+// data sends a piece of the log. Unless final, it holds back a trailing
+// partial UTF-8 character, and a trailing "\r" that may start a "\r\n",
+// until the next piece.
+func (ls *logStream) data(p []byte, final bool) {
+	b := append(ls.pending, p...)
+	n := len(b)
+	if !final {
+		n = completePrefix(b)
+	}
+	if n > 0 {
+		ls.offset += int64(n)
+		text := strings.ReplaceAll(string(b[:n]), "\r\n", "\n")
+		text = strings.ReplaceAll(text, "\r", "\n")
+		fmt.Fprintf(ls.w, "id: %d\n", ls.offset)
+		for line := range strings.SplitSeq(text, "\n") {
+			fmt.Fprintf(ls.w, "data: %s\n", line)
+		}
+		ls.w.WriteByte('\n')
+	}
+	ls.pending = append(ls.pending[:0], b[n:]...)
+}
+
+func (ls *logStream) event(name, data string) {
+	fmt.Fprintf(ls.w, "event: %s\ndata: %s\n\n", name, data)
+}
+
+func (ls *logStream) comment(text string) {
+	fmt.Fprintf(ls.w, ": %s\n\n", text)
+}
+
+// completePrefix returns the length of b without a trailing partial UTF-8
+// character or a trailing "\r".
+func completePrefix(b []byte) int {
+	n := len(b)
+	for i := n - 1; i >= 0 && i >= n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(b[i]) {
+			if !utf8.FullRune(b[i:n]) {
+				n = i
+			}
+			break
+		}
+	}
+	if n > 0 && b[n-1] == '\r' {
+		n--
+	}
+	return n
+}
+
+func jsonString(v any) string {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return `{}`
+	}
+	return string(b)
+}

@@ -1,0 +1,237 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"github.com/kilnhq/kiln/scheduler"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/store"
+)
+
+// AllDAGs in place of a DAG id lists the runs of every DAG
+// (GET /api/v1/dags/~/runs), as in Airflow's API. No DAG id contains "~".
+const AllDAGs = "~"
+
+// Paging of run listings.
+const (
+	defaultRunLimit = 50
+	maxRunLimit     = 1000
+)
+
+var (
+	runStates = []store.RunState{store.RunQueued, store.RunRunning, store.RunSuccess, store.RunFailed}
+	runTypes  = []string{store.RunTypeScheduled, store.RunTypeManual, store.RunTypeBackfill}
+)
+
+func (s *Server) listRuns(c echo.Context) error {
+	dagID, err := pathParam(c, "dag")
+	if err != nil {
+		return err
+	}
+	q := store.RunQuery{DAGID: dagID, State: store.RunState(c.QueryParam("state")), RunType: c.QueryParam("run_type")}
+	if q.State != "" && !slices.Contains(runStates, q.State) {
+		return badRequest("state: want one of queued, running, success, failed; got %q", q.State)
+	}
+	if q.RunType != "" && !slices.Contains(runTypes, q.RunType) {
+		return badRequest("run_type: want one of scheduled, manual, backfill; got %q", q.RunType)
+	}
+	if q.Limit, err = queryInt(c, "limit", defaultRunLimit, 1, maxRunLimit); err != nil {
+		return err
+	}
+	if q.Offset, err = queryInt(c, "offset", 0, 0, math.MaxInt32); err != nil {
+		return err
+	}
+	if dagID == AllDAGs {
+		q.DAGID = ""
+	}
+	st := s.backend.Store()
+	runs, total, err := st.ListRuns(q)
+	if err != nil {
+		return err
+	}
+	if dagID != AllDAGs && total == 0 {
+		// A DAG no longer loaded still shows the runs it had.
+		if _, ok := s.backend.DAG(dagID); !ok {
+			if n, err := st.CountRuns(dagID); err != nil {
+				return err
+			} else if n == 0 {
+				return notFound("DAG %q not found", dagID)
+			}
+		}
+	}
+	out := make([]Run, len(runs))
+	for i, r := range runs {
+		if out[i], err = s.runView(r); err != nil {
+			return err
+		}
+	}
+	c.Response().Header().Set("X-Total-Count", strconv.Itoa(total))
+	return c.JSON(http.StatusOK, out)
+}
+
+func (s *Server) triggerRun(c echo.Context) error {
+	info, err := s.lookupDAG(c)
+	if err != nil {
+		return err
+	}
+	// TriggerRunRequest's fields, with the time as a string so that a bad
+	// one is reported by name.
+	var req struct {
+		LogicalDate *string        `json:"logical_date"`
+		Params      map[string]any `json:"params"`
+	}
+	if err := decodeBody(c, &req, true); err != nil {
+		return err
+	}
+	treq := scheduler.TriggerRequest{Params: req.Params}
+	if req.LogicalDate != nil {
+		t, err := time.Parse(time.RFC3339, *req.LogicalDate)
+		if err != nil {
+			return badRequest("logical_date: want an RFC 3339 time such as 2026-01-31T03:00:00Z, got %q", *req.LogicalDate)
+		}
+		t = t.UTC()
+		treq.LogicalDate = &t
+	}
+	if treq.Params != nil {
+		normalizeNumbers(treq.Params)
+	}
+	run, err := s.backend.Trigger(c.Request().Context(), info.DAG.ID, treq)
+	if err != nil {
+		return err
+	}
+	view, err := s.runView(run)
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set(echo.HeaderLocation,
+		fmt.Sprintf("/api/v1/dags/%s/runs/%s", url.PathEscape(run.DAGID), url.PathEscape(run.RunID)))
+	return c.JSON(http.StatusCreated, view)
+}
+
+func (s *Server) getRun(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	view, err := s.runView(run)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+func (s *Server) clearTasks(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	var req ClearTasksRequest
+	if err := decodeBody(c, &req, true); err != nil {
+		return err
+	}
+	cleared, err := s.backend.Clear(c.Request().Context(), run.DAGID, run.RunID, scheduler.ClearRequest{
+		Tasks:      req.Tasks,
+		Downstream: req.Downstream,
+		OnlyFailed: req.OnlyFailed,
+	})
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, ClearResult{Cleared: nonNil(cleared)})
+}
+
+// lookupRun returns the run the request's {dag} and {run} name, or a 404
+// error.
+func (s *Server) lookupRun(c echo.Context) (*store.Run, error) {
+	dagID, err := pathParam(c, "dag")
+	if err != nil {
+		return nil, err
+	}
+	runID, err := pathParam(c, "run")
+	if err != nil {
+		return nil, err
+	}
+	run, err := s.backend.Store().GetRun(dagID, runID)
+	if errors.Is(err, store.ErrNotFound) {
+		if _, ok := s.backend.DAG(dagID); !ok {
+			if n, cerr := s.backend.Store().CountRuns(dagID); cerr == nil && n == 0 {
+				return nil, notFound("DAG %q not found", dagID)
+			}
+		}
+		return nil, notFound("run %q of DAG %q not found", runID, dagID)
+	}
+	return run, err
+}
+
+// runView is a run with its task instances, in the DAG's task order when
+// the DAG is loaded.
+func (s *Server) runView(r *store.Run) (Run, error) {
+	tis, err := s.backend.Store().TaskInstances(r.DAGID, r.RunID)
+	if err != nil {
+		return Run{}, err
+	}
+	s.sortTaskInstances(r.DAGID, tis)
+	v := Run{
+		DAGID:             r.DAGID,
+		RunID:             r.RunID,
+		State:             r.State,
+		RunType:           r.RunType,
+		LogicalDate:       r.LogicalDate.UTC(),
+		DataIntervalStart: r.DataIntervalStart.UTC(),
+		DataIntervalEnd:   r.DataIntervalEnd.UTC(),
+		StartDate:         utc(r.StartDate),
+		EndDate:           utc(r.EndDate),
+		Params:            r.Params,
+		Tasks:             make([]RunTask, len(tis)),
+	}
+	if v.Params == nil {
+		v.Params = map[string]any{}
+	}
+	for i, ti := range tis {
+		v.Tasks[i] = RunTask{
+			TaskID:    ti.TaskID,
+			State:     ti.State,
+			TryNumber: ti.TryNumber,
+			StartDate: utc(ti.StartDate),
+			EndDate:   utc(ti.EndDate),
+			DurationS: durationS(ti.StartDate, ti.EndDate),
+		}
+	}
+	return v, nil
+}
+
+// sortTaskInstances orders task instances as the DAG file lists their
+// tasks; instances of tasks the loaded DAG no longer has go last, by id
+// (the store's order).
+func (s *Server) sortTaskInstances(dagID string, tis []*store.TaskInstance) {
+	info, ok := s.backend.DAG(dagID)
+	if !ok || info.DAG == nil {
+		return
+	}
+	pos := taskPositions(info.DAG)
+	slices.SortStableFunc(tis, func(a, b *store.TaskInstance) int {
+		return pos(a.TaskID) - pos(b.TaskID)
+	})
+}
+
+func taskPositions(g *dag.DAG) func(id string) int {
+	idx := make(map[string]int, len(g.Tasks))
+	for i, t := range g.Tasks {
+		idx[t.ID] = i
+	}
+	return func(id string) int {
+		if i, ok := idx[id]; ok {
+			return i
+		}
+		return len(idx)
+	}
+}

@@ -1,0 +1,153 @@
+package ui
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+func (s *Server) listTaskInstances(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	st := s.backend.Store()
+	tis, err := st.TaskInstances(run.DAGID, run.RunID)
+	if err != nil {
+		return err
+	}
+	s.sortTaskInstances(run.DAGID, tis)
+	out := make([]TaskInstance, len(tis))
+	for i, ti := range tis {
+		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.TaskID)
+		if err != nil {
+			return err
+		}
+		out[i] = taskInstanceView(ti, tries)
+	}
+	return c.JSON(http.StatusOK, out)
+}
+
+func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
+	v := TaskInstance{
+		DAGID:     ti.DAGID,
+		RunID:     ti.RunID,
+		TaskID:    ti.TaskID,
+		State:     ti.State,
+		TryNumber: ti.TryNumber,
+		MaxTries:  ti.MaxTries,
+		Queue:     ti.Queue,
+		Pool:      ti.Pool,
+		PoolSlots: ti.PoolSlots,
+		Priority:  ti.Priority,
+		NotBefore: utcOrNil(ti.NotBefore),
+		QueuedAt:  utc(ti.QueuedAt),
+		StartDate: utc(ti.StartDate),
+		EndDate:   utc(ti.EndDate),
+		DurationS: durationS(ti.StartDate, ti.EndDate),
+		Worker:    ti.Worker,
+		Error:     ti.Error,
+		Outputs:   ti.Outputs,
+		Tries:     make([]Try, len(tries)),
+	}
+	if v.Outputs == nil {
+		v.Outputs = map[string]any{}
+	}
+	for i, t := range tries {
+		v.Tries[i] = Try{
+			TryNumber: t.Number,
+			State:     t.State,
+			Worker:    t.Worker,
+			QueuedAt:  utcOrNil(t.QueuedAt),
+			StartDate: utc(t.StartDate),
+			EndDate:   utc(t.EndDate),
+			DurationS: durationS(t.StartDate, t.EndDate),
+			ExitCode:  t.ExitCode,
+			Error:     t.Error,
+		}
+	}
+	return v
+}
+
+// taskLogs answers a try's log: as text/plain, or with ?follow=1 as
+// Server-Sent Events that last until the try ends (see followLog).
+func (s *Server) taskLogs(c echo.Context) error {
+	k, err := s.lookupTry(c)
+	if err != nil {
+		return err
+	}
+	follow := false
+	if f := c.QueryParam("follow"); f != "" {
+		if follow, err = strconv.ParseBool(f); err != nil {
+			return badRequest("follow: want 1 or 0, got %q", f)
+		}
+	}
+	if follow {
+		return s.followLog(c, k)
+	}
+	path := s.backend.LogPath(k)
+	h := c.Response().Header()
+	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return c.NoContent(http.StatusOK) // the try has not logged anything yet
+	}
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	// ServeContent streams from the file (and serves Range requests), so a
+	// big log is never held in memory.
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, f)
+	return nil
+}
+
+// lookupTry returns the try the request names: {dag}, {run}, {task} and
+// ?try=N, by default the latest. Every unknown part is a 404 error.
+func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return wire.TryKey{}, err
+	}
+	taskID, err := pathParam(c, "task")
+	if err != nil {
+		return wire.TryKey{}, err
+	}
+	st := s.backend.Store()
+	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
+	if errors.Is(err, store.ErrNotFound) {
+		return wire.TryKey{}, notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
+	}
+	if err != nil {
+		return wire.TryKey{}, err
+	}
+	tries, err := st.Tries(run.DAGID, run.RunID, taskID)
+	if err != nil {
+		return wire.TryKey{}, err
+	}
+	// The instance counts its current try, which may not be recorded yet.
+	latest := ti.TryNumber
+	for _, t := range tries {
+		latest = max(latest, t.Number)
+	}
+	n, err := queryInt(c, "try", latest, 1, math.MaxInt32)
+	if err != nil {
+		return wire.TryKey{}, err
+	}
+	switch {
+	case latest == 0:
+		return wire.TryKey{}, notFound("task %q of run %q has not been tried yet", taskID, run.RunID)
+	case n > latest:
+		return wire.TryKey{}, notFound("try %d of task %q not found: it has %d", n, taskID, latest)
+	}
+	return wire.TryKey{DAGID: run.DAGID, RunID: run.RunID, TaskID: taskID, Try: n}, nil
+}

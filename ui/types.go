@@ -1,0 +1,204 @@
+package ui
+
+import (
+	"time"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/store"
+)
+
+// The bodies of the API, shared by the server and the CLI. Times are UTC;
+// a time that is not known yet is null. Lists are never null.
+
+// DAG is a DAG as GET /api/v1/dags lists it.
+type DAG struct {
+	DAGID       string `json:"dag_id"`
+	Description string `json:"description"`
+	// Schedule is the schedule as written; null for a manual-only DAG.
+	Schedule *string  `json:"schedule"`
+	Timezone string   `json:"timezone"`
+	Tags     []string `json:"tags"`
+	Paused   bool     `json:"paused"`
+	// NextDataInterval is the data interval of the next scheduled run;
+	// null when none is due (manual-only, past end_date).
+	NextDataInterval *Interval `json:"next_data_interval"`
+	File             string    `json:"file"`
+	TaskCount        int       `json:"task_count"`
+	Params           []Param   `json:"params"`
+	// Stale is true when a newer version of the DAG's file has errors and
+	// this, the last good version, is the one that runs.
+	Stale bool `json:"stale"`
+}
+
+// DAGDetail is one DAG as GET /api/v1/dags/{dag} shows it.
+type DAGDetail struct {
+	DAG
+	StartDate      *time.Time `json:"start_date"`
+	EndDate        *time.Time `json:"end_date"`
+	Catchup        bool       `json:"catchup"`
+	MaxActiveRuns  int        `json:"max_active_runs"`
+	MaxActiveTasks int        `json:"max_active_tasks"`
+	Tasks          []Task     `json:"tasks"` // in file order
+}
+
+// Interval is a data interval [start, end).
+type Interval struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Param is a DAG's run parameter, a JSON-Schema subset (SPEC 1).
+type Param struct {
+	Name string `json:"name"`
+	// Type is a JSON-Schema type; empty for a param of any type.
+	Type string `json:"type"`
+	// Required is true when the param has no default, and a run must
+	// give it.
+	Required    bool     `json:"required"`
+	Default     any      `json:"default"`
+	Enum        []any    `json:"enum"`
+	Minimum     *float64 `json:"minimum"`
+	Maximum     *float64 `json:"maximum"`
+	Description string   `json:"description"`
+}
+
+// Task is one task of a DAG.
+type Task struct {
+	TaskID      string   `json:"task_id"`
+	Plugin      string   `json:"plugin"`
+	DependsOn   []string `json:"depends_on"`
+	TriggerRule string   `json:"trigger_rule"`
+	Retries     int      `json:"retries"`
+	Queue       string   `json:"queue"`
+	Pool        string   `json:"pool"`
+}
+
+// ImportError is a DAG file that does not load as it is now.
+type ImportError struct {
+	File   string       `json:"file"`
+	Errors []*dag.Error `json:"errors"`
+	// Stale is true when the last good version of the file still runs.
+	Stale bool `json:"stale"`
+}
+
+// Run is a DAG run with its task instances: the run object of SPEC 3.
+type Run struct {
+	DAGID             string         `json:"dag_id"`
+	RunID             string         `json:"run_id"`
+	State             store.RunState `json:"state"`
+	RunType           string         `json:"run_type"`
+	LogicalDate       time.Time      `json:"logical_date"`
+	DataIntervalStart time.Time      `json:"data_interval_start"`
+	DataIntervalEnd   time.Time      `json:"data_interval_end"`
+	StartDate         *time.Time     `json:"start_date"`
+	EndDate           *time.Time     `json:"end_date"`
+	Params            map[string]any `json:"params"`
+	Tasks             []RunTask      `json:"tasks"` // in the DAG's task order
+}
+
+// RunTask is a task instance as a run lists it.
+type RunTask struct {
+	TaskID    string          `json:"task_id"`
+	State     store.TaskState `json:"state"`
+	TryNumber int             `json:"try_number"`
+	StartDate *time.Time      `json:"start_date"`
+	EndDate   *time.Time      `json:"end_date"`
+	// DurationS is end_date - start_date in seconds; null until both are
+	// known.
+	DurationS *float64 `json:"duration_s"`
+}
+
+// TaskInstance is a task instance with its tries, as
+// GET /api/v1/dags/{dag}/runs/{run}/tasks lists it.
+type TaskInstance struct {
+	DAGID     string          `json:"dag_id"`
+	RunID     string          `json:"run_id"`
+	TaskID    string          `json:"task_id"`
+	State     store.TaskState `json:"state"`
+	TryNumber int             `json:"try_number"`
+	MaxTries  int             `json:"max_tries"`
+	Queue     string          `json:"queue"`
+	Pool      string          `json:"pool"`
+	PoolSlots int             `json:"pool_slots"`
+	Priority  int             `json:"priority"`
+	// NotBefore is when a task waiting for a retry or a sensor's next
+	// poke may run again; null when it need not wait.
+	NotBefore *time.Time     `json:"not_before"`
+	QueuedAt  *time.Time     `json:"queued_at"`
+	StartDate *time.Time     `json:"start_date"`
+	EndDate   *time.Time     `json:"end_date"`
+	DurationS *float64       `json:"duration_s"`
+	Worker    string         `json:"worker"`
+	Error     string         `json:"error"`
+	Outputs   map[string]any `json:"outputs"`
+	Tries     []Try          `json:"tries"` // by try number
+}
+
+// Try is one try of a task instance.
+type Try struct {
+	TryNumber int             `json:"try_number"`
+	State     store.TaskState `json:"state"`
+	Worker    string          `json:"worker"`
+	QueuedAt  *time.Time      `json:"queued_at"`
+	StartDate *time.Time      `json:"start_date"`
+	EndDate   *time.Time      `json:"end_date"`
+	DurationS *float64        `json:"duration_s"`
+	ExitCode  *int            `json:"exit_code"`
+	Error     string          `json:"error"`
+}
+
+// Pool is a named number of slots.
+type Pool struct {
+	Name  string `json:"name"`
+	Slots int    `json:"slots"`
+}
+
+// PatchDAGRequest is the body of PATCH /api/v1/dags/{dag}.
+type PatchDAGRequest struct {
+	Paused *bool `json:"paused"` // required
+}
+
+// TriggerRunRequest is the body of POST /api/v1/dags/{dag}/runs; both
+// fields are optional. The logical date defaults to now; params missing
+// take their defaults.
+type TriggerRunRequest struct {
+	LogicalDate *time.Time     `json:"logical_date,omitempty"`
+	Params      map[string]any `json:"params,omitempty"`
+}
+
+// ClearTasksRequest is the body of POST /api/v1/dags/{dag}/runs/{run}/clear.
+// Without tasks, every task instance of the run is cleared.
+type ClearTasksRequest struct {
+	Tasks      []string `json:"tasks,omitempty"`
+	Downstream bool     `json:"downstream,omitempty"`
+	OnlyFailed bool     `json:"only_failed,omitempty"`
+}
+
+// ClearResult answers a clear with the ids of the task instances cleared.
+type ClearResult struct {
+	Cleared []string `json:"cleared"`
+}
+
+// SetPoolRequest is the body of PUT /api/v1/pools/{name}.
+type SetPoolRequest struct {
+	Slots *int `json:"slots"` // required, at least 0
+}
+
+// Health is the body of GET /healthz.
+type Health struct {
+	Status string `json:"status"` // "ok" or "unavailable"
+	Error  string `json:"error,omitempty"`
+}
+
+// ErrorBody is the body of every error answer.
+type ErrorBody struct {
+	Error string `json:"error"`
+}
+
+// LogEnd is the data of the `end` event that closes a followed log.
+type LogEnd struct {
+	TryNumber int `json:"try_number"`
+	// State is the try's state as the store has it when the log ends;
+	// empty if the store does not know it.
+	State store.TaskState `json:"state"`
+}

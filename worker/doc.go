@@ -1,0 +1,37 @@
+// Package worker runs Kiln tasks: it pulls assignments for its queues from
+// JetStream, runs each try through a stage plugin, and reports on it with
+// events the scheduler applies.
+//
+// # Model
+//
+// Assignments sit in the work-queue stream KILN_TASKS, one subject per
+// queue. All workers of a queue pull through one shared durable consumer,
+// and a worker asks for no more assignments than it has free slots: the
+// slots are one pool shared by all of the worker's queues, and each pull
+// request reserves the slots it may fill. A pull is a long poll, so an idle
+// worker gets an assignment the moment it is published.
+//
+// A worker acks an assignment (waiting for JetStream to confirm) before it
+// runs it, which removes it from the stream: from then on the try is this
+// worker's alone. If the worker dies while running it, nobody else runs it;
+// its heartbeats stop, the scheduler fails the try after heartbeat_timeout
+// and queues the next try. A worker never runs a try whose ack it could not
+// confirm.
+//
+// While a try runs, the worker publishes to KILN_EVENTS: started, a
+// heartbeat every Assignment.Heartbeat, the log in chunks (at most 64 KiB,
+// at least every 50 ms, each with its byte offset, capped at
+// Assignment.LogLimit), and finally finished with the outcome, exit code,
+// outputs and log sizes. Every event carries a message id so a retried
+// publish is stored once, and all log and heartbeat events of a try are
+// confirmed by JetStream before its finished event is published, so the
+// scheduler never sees the end of a try before the end of its log.
+//
+// A try is stopped by its timeout or by a wire.Cancel on kiln.cancel; the
+// plugin then kills the task's process group. Outputs are read from the
+// file named by $KILN_OUTPUT (SPEC 2.3) once the task has ended.
+//
+// Run stops gracefully: when its context ends the worker stops pulling at
+// once, hands back (naks) any assignment that arrives after that, lets the
+// running tries finish and report, and then returns.
+package worker

@@ -1,0 +1,328 @@
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/plugins/host"
+)
+
+// DefaultHeartbeat is the heartbeat interval of an assignment that sets
+// none.
+const DefaultHeartbeat = 5 * time.Second
+
+// ackTimeout bounds the wait for JetStream to confirm an ack.
+const ackTimeout = 10 * time.Second
+
+// startTimeout bounds the retries of a started event; the try then runs
+// without it, its heartbeats telling the scheduler it runs.
+const startTimeout = 30 * time.Second
+
+// tryRun is a try this worker runs, as known to cancels.
+type tryRun struct {
+	cancel context.CancelCauseFunc
+}
+
+// cancelledError is the cause of a try stopped by a wire.Cancel.
+type cancelledError struct{ reason string }
+
+func (e *cancelledError) Error() string { return "cancelled: " + e.reason }
+
+// timeoutError is the cause of a try stopped by its timeout.
+type timeoutError struct{ after time.Duration }
+
+func (e *timeoutError) Error() string { return "timed out after " + e.after.String() }
+
+// runTry takes a delivered assignment: it makes the try this worker's and
+// runs it. It holds one slot, released when the try has been reported.
+func (w *Worker) runTry(m *nats.Msg, queue string) {
+	defer w.tries.Done()
+	defer w.slots.release(1)
+
+	var a wire.Assignment
+	if err := json.Unmarshal(m.Data, &a); err != nil {
+		w.log.Error("dropping a malformed assignment", "queue", queue, "error", err)
+		w.reply(m, "+TERM")
+		return
+	}
+	if err := checkAssignment(&a); err != nil {
+		w.log.Error("dropping an invalid assignment", "queue", queue, "error", err)
+		w.reply(m, "+TERM")
+		return
+	}
+	log := w.log.With(tryAttrs(a.TryKey)...)
+
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	w.mu.Lock()
+	_, dup := w.running[a.TryKey]
+	if !dup {
+		w.running[a.TryKey] = &tryRun{cancel: cancel}
+		if reason, ok := w.takeEarlyCancelLocked(a.TryKey); ok {
+			// Cancelled on its way here: take it, and report it cancelled
+			// without running it, so it does not run later elsewhere.
+			cancel(&cancelledError{reason: reason})
+		}
+	}
+	w.mu.Unlock()
+	if dup {
+		// The same try delivered twice: it runs here already.
+		log.Warn("dropping a duplicate assignment of a running try")
+		_ = w.doubleAck(m)
+		return
+	}
+	defer func() {
+		w.mu.Lock()
+		delete(w.running, a.TryKey)
+		w.mu.Unlock()
+	}()
+
+	if w.stopping.Load() {
+		w.handBack(m)
+		return
+	}
+	// The ack is confirmed while the started event is published: both are
+	// a round trip, and the try waits for both.
+	acked := make(chan error, 1)
+	go func() { acked <- w.doubleAck(m) }()
+	w.execute(ctx, &a, acked, log)
+}
+
+func checkAssignment(a *wire.Assignment) error {
+	switch {
+	case a.DAGID == "" || a.RunID == "" || a.TaskID == "":
+		return fmt.Errorf("try %s: incomplete try key", a.TryKey)
+	case a.Try < 1:
+		return fmt.Errorf("try %s: try number %d", a.TryKey, a.Try)
+	case a.Plugin == "":
+		return fmt.Errorf("try %s: no plugin", a.TryKey)
+	}
+	return nil
+}
+
+// execute runs a try once its ack is confirmed, and reports it.
+func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan error, log *slog.Logger) {
+	report, cancelReport := context.WithTimeout(context.Background(), reportTimeout)
+	defer cancelReport()
+	ev := w.newEvents(report, a.TryKey, log)
+
+	startCtx, cancelStart := context.WithTimeout(report, startTimeout)
+	defer cancelStart()
+	started := make(chan error, 1)
+	go func() { started <- ev.publish(startCtx, ev.event(wire.EventStarted), 0) }()
+	if err := <-acked; err != nil {
+		// Whether the ack landed is unknown. If it did not, JetStream hands
+		// the try to a worker again after the ack wait; if it did, the
+		// scheduler fails the try for want of heartbeats. Running it here
+		// could run it twice.
+		log.Error("could not confirm the ack of an assignment; not running it", "error", err)
+		cancelStart()
+		<-started
+		ev.flush()
+		return
+	}
+	if err := <-started; err != nil {
+		log.Warn("could not report the try started; running it anyway", "error", err)
+	}
+	log.Debug("try started", "plugin", a.Plugin)
+
+	logs := newLogStream(a.LogLimit, func(off int64, data []byte) {
+		e := ev.event(wire.EventLog)
+		e.Offset, e.Data = off, data
+		ev.publishAsync(e, off) // encodes data before it returns
+	})
+	stopBeats := w.heartbeat(ev, a.Heartbeat)
+
+	fin := ev.event(wire.EventFinished)
+	if ctx.Err() != nil {
+		fin.Error = context.Cause(ctx).Error() // cancelled before it ran
+		logs.note("kiln: " + fin.Error)
+	} else {
+		w.run(ctx, a, logs, fin)
+	}
+
+	fin.LogSent, fin.LogBytes = logs.Close()
+	stopBeats()
+	ev.flush() // every log chunk is stored before finished is sent
+	fin.Time = time.Now().UTC()
+	if err := ev.publish(report, fin, 0); err != nil {
+		log.Error("could not report the try finished", "error", err)
+		return
+	}
+	log.Debug("try finished", "success", fin.Success, "error", fin.Error)
+}
+
+// run runs the try through the Runner and sets fin's outcome and outputs.
+func (w *Worker) run(ctx context.Context, a *wire.Assignment, logs *logStream, fin *wire.Event) {
+	out, err := w.outputFile()
+	if err != nil {
+		fin.Error = err.Error()
+		logs.note("kiln: " + fin.Error)
+		return
+	}
+	defer os.Remove(out)
+	if a.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeoutCause(ctx, a.Timeout, &timeoutError{a.Timeout})
+		defer cancel()
+	}
+	req := host.Request{
+		With:    a.With,
+		Env:     taskEnv(w.cfg.BaseEnv, a.Env, "KILN_OUTPUT="+out),
+		WorkDir: w.cfg.WorkDir,
+		Try:     a.TryKey.String(),
+	}
+	res, err := w.invoke(ctx, a.Plugin, req, logs)
+	fin.Success, fin.ExitCode, fin.Error = outcome(ctx, res, err)
+	if err != nil && ctx.Err() == nil {
+		logs.note("kiln: " + err.Error())
+	}
+	outputs, err := readOutputs(out)
+	if err != nil {
+		logs.note("kiln: " + err.Error())
+		if fin.Success {
+			fin.Success, fin.Error = false, err.Error()
+		}
+		return
+	}
+	fin.Outputs = outputs
+}
+
+// invoke runs the try through the Runner, turning a panic into an error.
+func (w *Worker) invoke(ctx context.Context, plugin string, req host.Request, logs *logStream) (res host.Result, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			w.log.Error("the runner panicked", "panic", p)
+			err = fmt.Errorf("running plugin %s: panic: %v", plugin, p)
+		}
+	}()
+	return w.cfg.Runner.Run(ctx, plugin, req, logs)
+}
+
+// outcome is how the try ended, for its finished event.
+func outcome(ctx context.Context, res host.Result, err error) (ok bool, exitCode *int, msg string) {
+	if ctx.Err() != nil && (err != nil || !res.Success) {
+		var te *timeoutError
+		var ce *cancelledError
+		if cause := context.Cause(ctx); errors.As(cause, &te) || errors.As(cause, &ce) {
+			return false, res.ExitCode, cause.Error()
+		}
+	}
+	if err != nil {
+		return false, nil, err.Error()
+	}
+	if res.Success {
+		return true, res.ExitCode, ""
+	}
+	msg = res.Error
+	if msg == "" {
+		msg = "failed"
+		if res.ExitCode != nil {
+			msg = fmt.Sprintf("exited with code %d", *res.ExitCode)
+		}
+	}
+	return false, res.ExitCode, msg
+}
+
+// heartbeat reports the try alive every interval until the returned stop
+// is called; stop returns once no heartbeat is in flight.
+func (w *Worker) heartbeat(ev *events, every time.Duration) (stop func()) {
+	if every <= 0 {
+		every = DefaultHeartbeat
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for n := int64(1); ; n++ {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			ctx, cancel := context.WithTimeout(ev.ctx, every)
+			if err := ev.publish(ctx, ev.event(wire.EventHeartbeat), n); err != nil {
+				ev.log.Warn("a heartbeat was lost", "error", err)
+			}
+			cancel()
+		}
+	})
+	return func() {
+		close(done)
+		wg.Wait()
+	}
+}
+
+// outputFile creates the empty file a try's $KILN_OUTPUT names.
+func (w *Worker) outputFile() (string, error) {
+	f, err := os.CreateTemp(w.cfg.DataDir, "kiln-output-*")
+	if err != nil {
+		return "", fmt.Errorf("creating the $KILN_OUTPUT file: %w", err)
+	}
+	name := f.Name()
+	if err := f.Close(); err != nil {
+		os.Remove(name)
+		return "", fmt.Errorf("creating the $KILN_OUTPUT file: %w", err)
+	}
+	return name, nil
+}
+
+// taskEnv is base overridden by the assignment's env, then by extra
+// KEY=VALUE strings, without duplicate keys.
+func taskEnv(base []string, env map[string]string, extra ...string) []string {
+	out := make([]string, 0, len(base)+len(env)+len(extra))
+	index := map[string]int{}
+	set := func(kv string) {
+		k, _, _ := strings.Cut(kv, "=")
+		if i, ok := index[k]; ok {
+			out[i] = kv
+			return
+		}
+		index[k] = len(out)
+		out = append(out, kv)
+	}
+	for _, kv := range base {
+		set(kv)
+	}
+	for _, k := range slices.Sorted(maps.Keys(env)) {
+		set(k + "=" + env[k])
+	}
+	for _, kv := range extra {
+		set(kv)
+	}
+	return out
+}
+
+// doubleAck acks an assignment and waits for JetStream to confirm it.
+func (w *Worker) doubleAck(m *nats.Msg) error {
+	ctx, cancel := context.WithTimeout(context.Background(), ackTimeout)
+	defer cancel()
+	_, err := w.nc.RequestWithContext(ctx, m.Reply, []byte("+ACK"))
+	return err
+}
+
+// handBack returns an assignment this worker will not run to the queue at
+// once, for another worker.
+func (w *Worker) handBack(m *nats.Msg) { w.reply(m, "-NAK") }
+
+// reply answers an assignment (ack, nak, term) without waiting. The
+// subscription it came through may be gone, so the worker's connection
+// sends it.
+func (w *Worker) reply(m *nats.Msg, body string) {
+	if m.Reply != "" {
+		_ = w.nc.Publish(m.Reply, []byte(body))
+	}
+}
