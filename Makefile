@@ -22,6 +22,7 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./dag/... ./store/
 	$(GO) test -run '^$$' -bench 'Chain100|Independent1000' -benchtime 5x -count=1 ./scheduler/
+	KILN_BENCH=1 $(GO) test -run 'TestStandaloneMemory' -count=1 -v ./scheduler/ | grep -E 'memory_test|^(ok|FAIL|---)' 
 
 ## lint: go vet and staticcheck.
 lint:

@@ -170,10 +170,10 @@ func open(path string, o options) (*Store, error) {
 	}
 	db, err := bolt.Open(path, 0o600, &bolt.Options{
 		Timeout: o.lockTimeout,
-		// The freelist is rebuilt by scanning on open instead of being
-		// written on every commit: smaller commits, slower open.
-		NoFreelistSync: true,
-		FreelistType:   bolt.FreelistMapType,
+		// The freelist is written with each commit. Without it, opening
+		// the store scans every page of the file, which is slow on a
+		// long history and maps all of it into memory.
+		FreelistType: bolt.FreelistMapType,
 	})
 	if errors.Is(err, berrors.ErrTimeout) {
 		return nil, fmt.Errorf("store %s is %w (waited %v for its lock)", path, ErrLocked, o.lockTimeout)

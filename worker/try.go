@@ -122,6 +122,12 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 	defer cancelStart()
 	started := make(chan error, 1)
 	go func() { started <- ev.publish(startCtx, ev.event(wire.EventStarted), 0) }()
+	// Meanwhile, the $KILN_OUTPUT file; it is removed once the try has
+	// been reported, off the way from one task to the next.
+	out, outErr := w.outputFile()
+	if outErr == nil {
+		defer os.Remove(out)
+	}
 	if err := <-acked; err != nil {
 		// Whether the ack landed is unknown. If it did not, JetStream hands
 		// the try to a worker again after the ack wait; if it did, the
@@ -146,11 +152,15 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 	stopBeats := w.heartbeat(ev, a.Heartbeat)
 
 	fin := ev.event(wire.EventFinished)
-	if ctx.Err() != nil {
+	switch {
+	case ctx.Err() != nil:
 		fin.Error = context.Cause(ctx).Error() // cancelled before it ran
 		logs.note("kiln: " + fin.Error)
-	} else {
-		w.run(ctx, a, logs, fin)
+	case outErr != nil:
+		fin.Error = outErr.Error()
+		logs.note("kiln: " + fin.Error)
+	default:
+		w.run(ctx, a, out, logs, fin)
 	}
 
 	fin.LogSent, fin.LogBytes = logs.Close()
@@ -164,15 +174,9 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 	log.Debug("try finished", "success", fin.Success, "error", fin.Error)
 }
 
-// run runs the try through the Runner and sets fin's outcome and outputs.
-func (w *Worker) run(ctx context.Context, a *wire.Assignment, logs *logStream, fin *wire.Event) {
-	out, err := w.outputFile()
-	if err != nil {
-		fin.Error = err.Error()
-		logs.note("kiln: " + fin.Error)
-		return
-	}
-	defer os.Remove(out)
+// run runs the try through the Runner, with $KILN_OUTPUT naming out, and
+// sets fin's outcome and outputs.
+func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *logStream, fin *wire.Event) {
 	if a.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, a.Timeout, &timeoutError{a.Timeout})

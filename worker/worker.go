@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -123,6 +124,10 @@ func New(cfg Config) (*Worker, error) {
 	}
 	if cfg.DataDir == "" {
 		cfg.DataDir = os.TempDir()
+	}
+	// $KILN_OUTPUT must name the file from any working directory.
+	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
+		cfg.DataDir = abs
 	}
 	if cfg.BaseEnv == nil {
 		cfg.BaseEnv = os.Environ()

@@ -1,0 +1,69 @@
+package worker
+
+import (
+	"bytes"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/kilnhq/kiln/internal/wire"
+)
+
+// TestKilnWorkerCommand runs `kiln worker` as its own process: it runs
+// tries through the built-in shell plugin, and SIGTERM stops it gracefully.
+func TestKilnWorkerCommand(t *testing.T) {
+	exe := kilnBinary(t)
+	h := newHarness(t)
+	cmd := exec.Command(exe, "worker", "--nats", h.url, "--queue", "cli", "--slots", "2",
+		"--name", "cli-worker", "--data", t.TempDir())
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-exited
+	})
+
+	bad := newTry("nosuch")
+	h.assign("cli", wire.Assignment{TryKey: bad, Plugin: "nosuch"})
+	if fin := h.wait(bad, wire.EventFinished, 20*time.Second); fin.Success || !strings.Contains(fin.Error, `unknown plugin "nosuch"`) {
+		t.Errorf("unknown plugin: success %v, error %q", fin.Success, fin.Error)
+	}
+
+	k := newTry("cli")
+	h.assign("cli", wire.Assignment{TryKey: k, Plugin: "shell",
+		With: map[string]any{"command": `echo hi; sleep 0.5; echo X=1 > "$KILN_OUTPUT"`}})
+	h.wait(k, wire.EventLog, 20*time.Second)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	later := newTry("later")
+	h.assign("cli", wire.Assignment{TryKey: later, Plugin: "shell", With: map[string]any{"command": "true"}})
+	select {
+	case err := <-exited:
+		exited <- err
+		if err != nil {
+			t.Errorf("kiln worker exited with %v; stderr:\n%s", err, stderr.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatalf("kiln worker did not exit after SIGTERM; stderr:\n%s", stderr.String())
+	}
+	fin := h.wait(k, wire.EventFinished, 5*time.Second)
+	if !fin.Success || fin.Worker != "cli-worker" || !cmp.Equal(fin.Outputs, map[string]any{"X": "1"}) {
+		t.Errorf("finished = success %v, worker %q, outputs %v, error %q", fin.Success, fin.Worker, fin.Outputs, fin.Error)
+	}
+	if evs := h.events(later); len(evs) > 0 {
+		t.Errorf("a stopping kiln worker took an assignment: %s", h.summary(later))
+	}
+	if !strings.Contains(stderr.String(), "letting running tasks finish") {
+		t.Errorf("stderr does not say the worker is stopping:\n%s", stderr.String())
+	}
+}
