@@ -139,12 +139,19 @@ func (s *Scheduler) tick(now time.Time) {
 					s.heartbeats[k] = now // recovered: give the worker a full timeout
 					continue
 				}
-				if now.Sub(last) > s.cfg.HeartbeatTimeout {
-					msg := fmt.Sprintf("worker %s stopped sending heartbeats: no heartbeat for %s", ti.Worker, s.cfg.HeartbeatTimeout)
-					s.logs.note(k, msg)
-					s.t.cancels = append(s.t.cancels, wire.Cancel{TryKey: k, Reason: "heartbeat timeout"})
-					s.tryFailed(ar, ti, msg, nil, now)
+				var msg string
+				switch t := ar.dag.Task(ti.TaskID); {
+				case now.Sub(last) > s.cfg.HeartbeatTimeout:
+					msg = fmt.Sprintf("worker %s stopped sending heartbeats: no heartbeat for %s", ti.Worker, s.cfg.HeartbeatTimeout)
+				case t != nil && t.Timeout > 0 && ti.StartDate != nil && now.Sub(*ti.StartDate) > t.Timeout+s.cfg.HeartbeatTimeout:
+					// The worker enforces timeouts; this catches one that did not.
+					msg = fmt.Sprintf("timed out after %s: worker %s did not stop the task", t.Timeout, ti.Worker)
+				default:
+					continue
 				}
+				s.logs.note(k, msg)
+				s.t.cancels = append(s.t.cancels, wire.Cancel{TryKey: k, Reason: msg})
+				s.tryFailed(ar, ti, msg, nil, now)
 				continue
 			}
 			if at, ok := s.lostCheck[k]; ok && !now.Before(at) {

@@ -471,3 +471,27 @@ tasks: [{id: a, plugin: shell, with: {command: "x"}}]
 		}
 	}
 }
+
+func TestSchedulerEnforcesTimeoutWhenTheWorkerDoesNot(t *testing.T) {
+	h := newHarness(t, `
+id: stuck
+tasks: [{id: a, plugin: shell, with: {command: "x"}, timeout: 1m}]
+`)
+	r, as := h.trigger("stuck", nil)
+	h.event(as[0], wire.EventStarted, true, nil)
+	for range 3 { // heartbeats keep coming, but the task overruns
+		h.advance(29 * time.Second)
+		h.event(as[0], wire.EventHeartbeat, true, nil)
+	}
+	if got := h.states("stuck", r.RunID)["a"]; got != store.TaskRunning {
+		t.Fatalf("after 87s: %s, want still running (timeout 1m + heartbeat timeout 30s)", got)
+	}
+	h.advance(4 * time.Second)
+	h.event(as[0], wire.EventHeartbeat, true, nil)
+	if got := h.states("stuck", r.RunID)["a"]; got != store.TaskFailed {
+		t.Fatalf("after 91s: %s, want failed", got)
+	}
+	if c := h.s.t.cancels; len(c) != 1 || !strings.Contains(c[0].Reason, "timed out") {
+		t.Errorf("cancels = %v, want one for the overrun", c)
+	}
+}
