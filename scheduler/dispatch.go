@@ -17,9 +17,14 @@ import (
 // schedule admits queued runs, advances running ones and dispatches the
 // task instances that are ready.
 func (s *Scheduler) schedule(now time.Time) {
-	s.admit(now)
-	for _, ar := range s.active {
-		s.advance(ar, now)
+	// Backfills go twice: once to start runs, once to see the runs that
+	// ended in this turn and start the next ones at once.
+	for range 2 {
+		s.driveBackfills(now)
+		s.admit(now)
+		for _, ar := range s.active {
+			s.advance(ar, now)
+		}
 	}
 	s.dispatch(now)
 }
@@ -35,6 +40,7 @@ type candidate struct {
 func (s *Scheduler) dispatch(now time.Time) {
 	poolUsed := map[string]int{}
 	dagUsed := map[string]int{}
+	backfillQueued := 0
 	var cands []candidate
 	for _, ar := range s.active {
 		if ar.run.State != store.RunRunning {
@@ -46,6 +52,9 @@ func (s *Scheduler) dispatch(now time.Time) {
 			case store.TaskQueued, store.TaskRunning:
 				poolUsed[ti.Pool] += ti.PoolSlots
 				dagUsed[ti.DAGID]++
+				if ti.State == store.TaskQueued && isBackfill(ar.run) {
+					backfillQueued++
+				}
 			case store.TaskScheduled:
 				cands = append(cands, candidate{ar, t, ti})
 			}
@@ -57,6 +66,9 @@ func (s *Scheduler) dispatch(now time.Time) {
 	order := func(c candidate) int { return c.ar.dag.TaskIndex(c.t.ID) }
 	sort.Slice(cands, func(i, j int) bool {
 		a, b := cands[i], cands[j]
+		if ab, bb := isBackfill(a.ar.run), isBackfill(b.ar.run); ab != bb {
+			return bb // backfills never go before scheduled and manual runs
+		}
 		if a.ti.Priority != b.ti.Priority {
 			return a.ti.Priority > b.ti.Priority
 		}
@@ -73,8 +85,14 @@ func (s *Scheduler) dispatch(now time.Time) {
 		if poolUsed[c.ti.Pool]+c.ti.PoolSlots > s.poolSize(c.ti.Pool) {
 			continue
 		}
-		if c.t.DependsOnPast && !s.pastDone(c.ar, c.t, past) {
+		if isBackfill(c.ar.run) && backfillQueued >= backfillQueuedCap {
 			continue
+		}
+		if c.t.DependsOnPast && !c.ar.run.IgnoreDependsOnPast && !s.pastDone(c.ar, c.t, past) {
+			continue
+		}
+		if isBackfill(c.ar.run) {
+			backfillQueued++
 		}
 		poolUsed[c.ti.Pool] += c.ti.PoolSlots
 		dagUsed[c.ti.DAGID]++

@@ -34,26 +34,28 @@ type eventMsg struct {
 // turn collects the effects of one loop turn: writes to commit together,
 // then assignments to publish, events to ack and commands to answer.
 type turn struct {
-	runs    map[runKey]*store.Run
-	tis     map[tiKey]*store.TaskInstance
-	tries   map[wire.TryKey]*store.Try
-	states  map[string]*store.DAGState
-	pools   map[string]int // slots; -1 deletes
-	dirty   map[runKey]bool
-	assign  []*wire.Assignment
-	cancels []wire.Cancel
-	acks    []jetstream.Msg
-	replies []func(error)
+	runs      map[runKey]*store.Run
+	tis       map[tiKey]*store.TaskInstance
+	tries     map[wire.TryKey]*store.Try
+	states    map[string]*store.DAGState
+	pools     map[string]int // slots; -1 deletes
+	backfills map[string]*store.Backfill
+	dirty     map[runKey]bool
+	assign    []*wire.Assignment
+	cancels   []wire.Cancel
+	acks      []jetstream.Msg
+	replies   []func(error)
 }
 
 func newTurn() *turn {
 	return &turn{
-		runs:   map[runKey]*store.Run{},
-		tis:    map[tiKey]*store.TaskInstance{},
-		tries:  map[wire.TryKey]*store.Try{},
-		states: map[string]*store.DAGState{},
-		pools:  map[string]int{},
-		dirty:  map[runKey]bool{},
+		runs:      map[runKey]*store.Run{},
+		tis:       map[tiKey]*store.TaskInstance{},
+		tries:     map[wire.TryKey]*store.Try{},
+		states:    map[string]*store.DAGState{},
+		pools:     map[string]int{},
+		dirty:     map[runKey]bool{},
+		backfills: map[string]*store.Backfill{},
 	}
 }
 
@@ -142,6 +144,9 @@ func (s *Scheduler) flush(ctx context.Context) error {
 	}
 	for _, st := range t.states {
 		b.PutDAGState(st)
+	}
+	for _, bf := range t.backfills {
+		b.PutBackfill(bf)
 	}
 	for name, slots := range t.pools {
 		if slots < 0 {

@@ -80,6 +80,9 @@ func (h *harness) turn(fn func()) []*wire.Assignment {
 	for _, st := range t.states {
 		b.PutDAGState(st)
 	}
+	for _, bf := range t.backfills {
+		b.PutBackfill(bf)
+	}
 	if err := h.s.cfg.Store.Commit(context.Background(), b); err != nil {
 		h.t.Fatalf("commit: %v", err)
 	}
@@ -112,9 +115,10 @@ func (h *harness) event(a *wire.Assignment, kind wire.EventKind, ok bool, output
 }
 
 // run runs an assignment to its end: started, then finished.
+// It returns what both turns dispatched.
 func (h *harness) run(a *wire.Assignment, ok bool, outputs map[string]any) []*wire.Assignment {
-	h.event(a, wire.EventStarted, true, nil)
-	return h.event(a, wire.EventFinished, ok, outputs)
+	as := h.event(a, wire.EventStarted, true, nil)
+	return append(as, h.event(a, wire.EventFinished, ok, outputs)...)
 }
 
 func (h *harness) states(dagID, runID string) map[string]store.TaskState {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,6 +37,18 @@ func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 		s.pools[p.Name] = p.Slots
 	}
 	s.applySet(set)
+	bfs, err := s.cfg.Store.Backfills("")
+	if err != nil {
+		return err
+	}
+	for _, bf := range bfs {
+		if n, err := strconv.ParseUint(strings.TrimPrefix(bf.ID, "bf-"), 10, 64); err == nil {
+			s.nextBackfill = max(s.nextBackfill, n)
+		}
+		if bf.State == store.BackfillRunning {
+			s.backfills[bf.ID] = bf
+		}
+	}
 	runs, err := s.cfg.Store.ActiveRuns()
 	if err != nil {
 		return err

@@ -117,7 +117,13 @@ func (s *Scheduler) admit(now time.Time) {
 			queued = append(queued, ar)
 		}
 	}
-	sort.Slice(queued, func(i, j int) bool { return queued[i].run.LogicalDate.Before(queued[j].run.LogicalDate) })
+	sort.Slice(queued, func(i, j int) bool {
+		a, b := queued[i].run, queued[j].run
+		if ab, bb := isBackfill(a), isBackfill(b); ab != bb {
+			return bb // scheduled and manual runs first: a backfill never starves them
+		}
+		return a.LogicalDate.Before(b.LogicalDate)
+	})
 	for _, ar := range queued {
 		if running[ar.run.DAGID] >= ar.dag.MaxActiveRuns {
 			continue

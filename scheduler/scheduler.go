@@ -64,10 +64,13 @@ type Scheduler struct {
 	active     map[runKey]*activeRun
 	tries      map[wire.TryKey]*store.Try
 	heartbeats map[wire.TryKey]time.Time
-	assigned   map[wire.TryKey]uint64    // stream sequence of the assignment
-	lostCheck  map[wire.TryKey]time.Time // queued tries to check for a lost assignment
-	nextCron   map[string]time.Time      // when each DAG's next interval ends
-	t          *turn
+	assigned   map[wire.TryKey]uint64     // stream sequence of the assignment
+	lostCheck  map[wire.TryKey]time.Time  // queued tries to check for a lost assignment
+	nextCron   map[string]time.Time       // when each DAG's next interval ends
+	backfills  map[string]*store.Backfill // active backfills by id
+	// nextBackfill is the number of the last backfill id handed out.
+	nextBackfill uint64
+	t            *turn
 }
 
 type dagView struct {
@@ -125,6 +128,7 @@ func newScheduler(cfg Config) *Scheduler {
 		assigned:   map[wire.TryKey]uint64{},
 		lostCheck:  map[wire.TryKey]time.Time{},
 		nextCron:   map[string]time.Time{},
+		backfills:  map[string]*store.Backfill{},
 		t:          newTurn(),
 	}
 }

@@ -17,6 +17,10 @@ type migration struct {
 // file is how many of them it has had. Append, never edit or reorder.
 var migrations = []migration{
 	{"create the initial buckets", createBuckets},
+	{"create the backfills bucket", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketBackfills)
+		return err
+	}},
 }
 
 // SchemaVersion is the schema version this code writes.

@@ -64,6 +64,9 @@ type Run struct {
 	Params            map[string]any `json:"params"`
 	DAGHash           string         `json:"dag_hash"` // the DAG file version the run started with
 	BackfillID        string         `json:"backfill_id,omitempty"`
+	// IgnoreDependsOnPast lets the run's tasks start whatever the previous
+	// run did: the first run of a backfill.
+	IgnoreDependsOnPast bool `json:"ignore_depends_on_past,omitempty"`
 }
 
 // TaskInstance is one task of one run; it goes through one or more tries.

@@ -192,6 +192,7 @@ func TestMigrations(t *testing.T) {
 		up:   func(*bolt.Tx) error { return errors.New("boom") },
 	})
 
+	cur := uint64(len(migrations))
 	steps := []struct {
 		name        string
 		opts        options
@@ -199,10 +200,10 @@ func TestMigrations(t *testing.T) {
 		wantRan     int
 		wantVersion uint64
 	}{
-		{"failing migration leaves the file as it was", failing, "migrating schema to version 2 (break): boom", 0, 1},
-		{"upgrade runs the new migration", upgraded, "", 1, 2},
-		{"reopen does not run it again", upgraded, "", 1, 2},
-		{"old code refuses the upgraded file", opts, "schema version newer", 1, 2},
+		{"failing migration leaves the file as it was", failing, fmt.Sprintf("migrating schema to version %d (break): boom", cur+1), 0, cur},
+		{"upgrade runs the new migration", upgraded, "", 1, cur + 1},
+		{"reopen does not run it again", upgraded, "", 1, cur + 1},
+		{"old code refuses the upgraded file", opts, "schema version newer", 1, cur + 1},
 	}
 	for _, st := range steps {
 		err := reopen(st.opts)
