@@ -19,11 +19,12 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// startWorkerProcess runs a real `kiln worker` process.
-func startWorkerProcess(t *testing.T, natsURL, name, workDir string) *osexec.Cmd {
+// startProcess runs kiln with args in its own process group, killed with
+// the whole group when the test ends; its output is shown if the test fails.
+func startProcess(t *testing.T, dir string, args ...string) *osexec.Cmd {
 	t.Helper()
-	cmd := osexec.Command(kilnBin, "worker", "--nats", natsURL, "--name", name, "--slots", "2", "--data", filepath.Join(workDir, name))
-	cmd.Dir = workDir
+	cmd := osexec.Command(kilnBin, args...)
+	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
@@ -34,10 +35,16 @@ func startWorkerProcess(t *testing.T, natsURL, name, workDir string) *osexec.Cmd
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		_ = cmd.Wait()
 		if t.Failed() {
-			t.Logf("worker %s output:\n%s", name, out.String())
+			t.Logf("kiln %s output:\n%s", args[0], out.String())
 		}
 	})
 	return cmd
+}
+
+// startWorkerProcess runs a real `kiln worker` process.
+func startWorkerProcess(t *testing.T, natsURL, name, workDir string) *osexec.Cmd {
+	t.Helper()
+	return startProcess(t, workDir, "worker", "--nats", natsURL, "--name", name, "--slots", "2", "--data", filepath.Join(workDir, name))
 }
 
 // TestWorkerKilledMidTask kills the worker running a task with SIGKILL: the
@@ -118,23 +125,8 @@ func TestStandaloneKilledAndRestarted(t *testing.T) {
 	}
 	addr, natsAddr := freeAddr(t), freeAddr(t)
 	standalone := func() *osexec.Cmd {
-		cmd := osexec.Command(kilnBin, "standalone", "--dags", dags, "--data", filepath.Join(dir, "data"), "--addr", addr,
+		return startProcess(t, dir, "standalone", "--dags", dags, "--data", filepath.Join(dir, "data"), "--addr", addr,
 			"--nats-listen", natsAddr, "--workers", "1", "--slots", "4", "--heartbeat-timeout", "2s", "--log-level", "warn")
-		cmd.Dir = dir
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("standalone output:\n%s", out.String())
-			}
-		})
-		return cmd
 	}
 	api := "http://" + addr + "/api/v1"
 	first := standalone()

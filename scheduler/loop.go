@@ -59,6 +59,35 @@ func newTurn() *turn {
 	}
 }
 
+// batch gathers the turn's writes for one commit. Runs go first: the
+// store refuses task instances of a run it does not know.
+func (t *turn) batch() *store.Batch {
+	b := &store.Batch{}
+	for _, r := range t.runs {
+		b.PutRun(r)
+	}
+	for _, ti := range t.tis {
+		b.PutTaskInstance(ti)
+	}
+	for _, tr := range t.tries {
+		b.PutTry(tr)
+	}
+	for _, st := range t.states {
+		b.PutDAGState(st)
+	}
+	for _, bf := range t.backfills {
+		b.PutBackfill(bf)
+	}
+	for name, slots := range t.pools {
+		if slots < 0 {
+			b.DeletePool(name)
+		} else {
+			b.PutPool(store.Pool{Name: name, Slots: slots})
+		}
+	}
+	return b
+}
+
 // maxBatch bounds how many events one turn applies, keeping turns short.
 const maxBatch = 1024
 
@@ -132,29 +161,7 @@ func (s *Scheduler) do(ctx context.Context, fn func(now time.Time) (any, error))
 // and answers. Nothing leaves the process before its state is durable.
 func (s *Scheduler) flush(ctx context.Context) error {
 	t := s.t
-	b := &store.Batch{}
-	for _, r := range t.runs {
-		b.PutRun(r)
-	}
-	for _, ti := range t.tis {
-		b.PutTaskInstance(ti)
-	}
-	for _, tr := range t.tries {
-		b.PutTry(tr)
-	}
-	for _, st := range t.states {
-		b.PutDAGState(st)
-	}
-	for _, bf := range t.backfills {
-		b.PutBackfill(bf)
-	}
-	for name, slots := range t.pools {
-		if slots < 0 {
-			b.DeletePool(name)
-		} else {
-			b.PutPool(store.Pool{Name: name, Slots: slots})
-		}
-	}
+	b := t.batch()
 	var err error
 	if b.Len() > 0 || b.Err() != nil {
 		if err = s.cfg.Store.Commit(ctx, b); err != nil {

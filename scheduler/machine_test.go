@@ -67,22 +67,7 @@ func (h *harness) turn(fn func()) []*wire.Assignment {
 	h.s.tick(now)
 	h.s.schedule(now)
 	t := h.s.t
-	b := &store.Batch{}
-	for _, r := range t.runs {
-		b.PutRun(r)
-	}
-	for _, ti := range t.tis {
-		b.PutTaskInstance(ti)
-	}
-	for _, tr := range t.tries {
-		b.PutTry(tr)
-	}
-	for _, st := range t.states {
-		b.PutDAGState(st)
-	}
-	for _, bf := range t.backfills {
-		b.PutBackfill(bf)
-	}
+	b := t.batch()
 	if err := h.s.cfg.Store.Commit(context.Background(), b); err != nil {
 		h.t.Fatalf("commit: %v", err)
 	}

@@ -1,7 +1,6 @@
 package scheduler_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -36,22 +34,8 @@ type standaloneProc struct {
 func runStandalone(t *testing.T, dir, dags string, slots int) *standaloneProc {
 	t.Helper()
 	addr, natsAddr := freeAddr(t), freeAddr(t)
-	cmd := osexec.Command(kilnBin, "standalone", "--dags", dags, "--data", filepath.Join(dir, "data"), "--addr", addr,
+	cmd := startProcess(t, dir, "standalone", "--dags", dags, "--data", filepath.Join(dir, "data"), "--addr", addr,
 		"--nats-listen", natsAddr, "--workers", "1", "--slots", strconv.Itoa(slots), "--log-level", "warn")
-	cmd.Dir = dir
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		_ = cmd.Wait()
-		if t.Failed() {
-			t.Logf("standalone output:\n%s", out.String())
-		}
-	})
 	waitHTTP(t, "http://"+addr+"/healthz")
 	return &standaloneProc{cmd: cmd, api: "http://" + addr + "/api/v1"}
 }
