@@ -263,3 +263,27 @@ func schemaMessage(err error) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// NormalizeNumbers replaces the json.Numbers in a value decoded with
+// UseNumber by int64 when they are integers and float64 otherwise, the
+// types Param.Coerce produces, so params reach validation and runs alike
+// whether they came from JSON or from `--param`.
+func NormalizeNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		if n, err := x.Int64(); err == nil {
+			return n
+		}
+		f, _ := x.Float64()
+		return f
+	case map[string]any:
+		for k, e := range x {
+			x[k] = NormalizeNumbers(e)
+		}
+	case []any:
+		for i, e := range x {
+			x[i] = NormalizeNumbers(e)
+		}
+	}
+	return v
+}

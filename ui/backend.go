@@ -21,6 +21,13 @@ type Backend interface {
 	// Clear clears task instances of a run so they run again and returns
 	// the ids of those it cleared.
 	Clear(ctx context.Context, dagID, runID string, req scheduler.ClearRequest) ([]string, error)
+	// Backfill plans a backfill of a DAG over a range of logical dates and,
+	// unless req.DryRun, starts it; a dry run returns the plan with an
+	// empty ID.
+	Backfill(ctx context.Context, dagID string, req scheduler.BackfillRequest) (*store.Backfill, error)
+	// CancelBackfill cancels an active backfill: dates without a run never
+	// get one and queued runs do not start; running runs finish.
+	CancelBackfill(ctx context.Context, id string) (*store.Backfill, error)
 	// SetPaused pauses or unpauses a DAG.
 	SetPaused(ctx context.Context, dagID string, paused bool) error
 	// SetPool creates a pool or changes its size.
@@ -35,8 +42,8 @@ type Backend interface {
 	// ImportErrors returns the DAG files that do not load as they are now.
 	ImportErrors() []dag.ImportError
 
-	// Store is the store the API reads runs, task instances, tries and
-	// pools from.
+	// Store is the store the API reads runs, task instances, tries,
+	// pools and backfills from.
 	Store() *store.Store
 	// LogPath is the file of a try's log; it may not exist yet.
 	LogPath(k wire.TryKey) string

@@ -83,7 +83,7 @@ func classify(err error) (int, string) {
 // fields, trailing data and bodies over maxBodyBytes, and answers 400 (413
 // for a body too large) naming the field at fault. An empty body is an
 // error unless emptyOK, when v is left as it is. Numbers in fields of type
-// any decode as json.Number (see normalizeNumbers).
+// any decode as json.Number (see dag.NormalizeNumbers).
 func decodeBody(c echo.Context, v any, emptyOK bool) error {
 	if err := decodeJSON(c, v, emptyOK); err != nil {
 		return bodyError(err)
@@ -163,29 +163,6 @@ func jsonKind(goType string) string {
 		return "an object"
 	}
 	return goType
-}
-
-// normalizeNumbers replaces the json.Numbers decodeBody leaves in v with
-// int64 when they are integers and float64 otherwise, the types
-// dag.Param.Coerce produces for `--param`.
-func normalizeNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalizeNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalizeNumbers(e)
-		}
-	}
-	return v
 }
 
 // pathParam returns a path parameter, unescaped. Echo matches routes on the

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/scheduler"
 	"net/http"
 	"testing"
@@ -46,8 +47,8 @@ func TestNormalizeNumbers(t *testing.T) {
 		"i": int64(3), "f": 0.5, "e": 1000.0, "big": int64(9007199254740993),
 		"list": []any{int64(1), "x"}, "obj": map[string]any{"n": int64(-2)},
 	}
-	if diff := cmp.Diff(want, normalizeNumbers(in)); diff != "" {
-		t.Errorf("normalizeNumbers (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, dag.NormalizeNumbers(in)); diff != "" {
+		t.Errorf("NormalizeNumbers (-want +got):\n%s", diff)
 	}
 }
 

@@ -37,7 +37,12 @@ func (s *Server) listRuns(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	q := store.RunQuery{DAGID: dagID, State: store.RunState(c.QueryParam("state")), RunType: c.QueryParam("run_type")}
+	q := store.RunQuery{
+		DAGID:      dagID,
+		State:      store.RunState(c.QueryParam("state")),
+		RunType:    c.QueryParam("run_type"),
+		BackfillID: c.QueryParam("backfill_id"),
+	}
 	if q.State != "" && !slices.Contains(runStates, q.State) {
 		return badRequest("state: want one of queued, running, success, failed; got %q", q.State)
 	}
@@ -102,7 +107,7 @@ func (s *Server) triggerRun(c echo.Context) error {
 		treq.LogicalDate = &t
 	}
 	if treq.Params != nil {
-		normalizeNumbers(treq.Params)
+		dag.NormalizeNumbers(treq.Params)
 	}
 	run, err := s.backend.Trigger(c.Request().Context(), info.DAG.ID, treq)
 	if err != nil {
@@ -192,6 +197,7 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 		EndDate:           utc(r.EndDate),
 		Params:            r.Params,
 		Tasks:             make([]RunTask, len(tis)),
+		BackfillID:        r.BackfillID,
 	}
 	if v.Params == nil {
 		v.Params = map[string]any{}

@@ -150,6 +150,11 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks", s.listTaskInstances)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs)
 
+	api(http.MethodPost, "/dags/:dag/backfills", s.createBackfill)
+	api(http.MethodGet, "/backfills", s.listBackfills)
+	api(http.MethodGet, "/backfills/:id", s.getBackfill)
+	api(http.MethodDelete, "/backfills/:id", s.cancelBackfill)
+
 	api(http.MethodGet, "/pools", s.listPools)
 	api(http.MethodPut, "/pools/:name", s.setPool)
 	api(http.MethodDelete, "/pools/:name", s.deletePool)

@@ -94,6 +94,10 @@ type Run struct {
 	EndDate           *time.Time     `json:"end_date"`
 	Params            map[string]any `json:"params"`
 	Tasks             []RunTask      `json:"tasks"` // in the DAG's task order
+	// BackfillID is the backfill that created or re-ran the run. It is
+	// left out for runs of no backfill, so that their JSON has exactly the
+	// keys of SPEC 3.
+	BackfillID string `json:"backfill_id,omitempty"`
 }
 
 // RunTask is a task instance as a run lists it.
@@ -177,6 +181,75 @@ type ClearTasksRequest struct {
 // ClearResult answers a clear with the ids of the task instances cleared.
 type ClearResult struct {
 	Cleared []string `json:"cleared"`
+}
+
+// CreateBackfillRequest is the body of POST /api/v1/dags/{dag}/backfills.
+// From and To are required: a date (YYYY-MM-DD, read in the DAG's
+// timezone; From is the start of that day and To its end, so that the whole
+// day is included) or an RFC 3339 time. The rest is optional.
+type CreateBackfillRequest struct {
+	From      string `json:"from"`
+	To        string `json:"to"`
+	Reprocess string `json:"reprocess,omitempty"` // none (default), failed or completed
+	Reverse   bool   `json:"reverse,omitempty"`
+	// MaxActiveRuns defaults to 10; when given it is at least 1.
+	MaxActiveRuns *int           `json:"max_active_runs,omitempty"`
+	Params        map[string]any `json:"params,omitempty"`
+	// DryRun asks for the plan only: nothing is created.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// BackfillSummary is a backfill as GET /api/v1/backfills lists it: without
+// its dates, which can be many.
+type BackfillSummary struct {
+	// ID is "" in the answer to a dry run, which creates nothing.
+	ID    string    `json:"id"`
+	DAGID string    `json:"dag_id"`
+	From  time.Time `json:"from"`
+	// To is the end of the range, included.
+	To            time.Time           `json:"to"`
+	Reprocess     string              `json:"reprocess"`
+	Reverse       bool                `json:"reverse"`
+	MaxActiveRuns int                 `json:"max_active_runs"`
+	Params        map[string]any      `json:"params"`
+	RequestedBy   string              `json:"requested_by"`
+	State         store.BackfillState `json:"state"` // running, success, failed or cancelled
+	CreatedAt     time.Time           `json:"created_at"`
+	EndDate       *time.Time          `json:"end_date"`
+	Counts        BackfillCounts      `json:"counts"`
+}
+
+// Backfill is one backfill with what became of each of its dates, as
+// POST /api/v1/dags/{dag}/backfills and GET /api/v1/backfills/{id} show it.
+type Backfill struct {
+	BackfillSummary
+	Dates []BackfillDate `json:"dates"` // in the order they are run
+}
+
+// BackfillCounts tallies a backfill's dates. Pending dates have no run
+// yet; skipped ones keep the run they had.
+type BackfillCounts struct {
+	Total   int `json:"total"`
+	Pending int `json:"pending"`
+	Running int `json:"running"`
+	Success int `json:"success"`
+	Failed  int `json:"failed"`
+	Skipped int `json:"skipped"`
+}
+
+// BackfillDate is one logical date of a backfill.
+type BackfillDate struct {
+	LogicalDate time.Time `json:"logical_date"`
+	// Action is new (a run is created), rerun (the date's run is cleared
+	// and runs again) or skip (the date keeps its run).
+	Action string `json:"action"`
+	Reason string `json:"reason"` // why a date is skipped or re-run; "" for new
+	// RunID is the date's run: the one created or re-run, or the one a
+	// skipped date keeps; null while there is none.
+	RunID *string `json:"run_id"`
+	// State is the state of the run the backfill started for the date;
+	// null until it is started, and for skipped dates.
+	State *store.RunState `json:"state"`
 }
 
 // SetPoolRequest is the body of PUT /api/v1/pools/{name}.

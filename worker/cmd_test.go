@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"os/exec"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,8 +21,8 @@ func TestKilnWorkerCommand(t *testing.T) {
 	h := newHarness(t)
 	cmd := exec.Command(exe, "worker", "--nats", h.url, "--queue", "cli", "--slots", "2",
 		"--name", "cli-worker", "--data", t.TempDir())
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -45,6 +46,14 @@ func TestKilnWorkerCommand(t *testing.T) {
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
+	// Only once the worker says it is stopping is it sure to take nothing new.
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "letting running tasks finish") {
+		if time.Now().After(deadline) {
+			t.Fatalf("kiln worker did not say it is stopping; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	later := newTry("later")
 	h.assign("cli", wire.Assignment{TryKey: later, Plugin: "shell", With: map[string]any{"command": "true"}})
 	select {
@@ -63,7 +72,22 @@ func TestKilnWorkerCommand(t *testing.T) {
 	if evs := h.events(later); len(evs) > 0 {
 		t.Errorf("a stopping kiln worker took an assignment: %s", h.summary(later))
 	}
-	if !strings.Contains(stderr.String(), "letting running tasks finish") {
-		t.Errorf("stderr does not say the worker is stopping:\n%s", stderr.String())
-	}
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

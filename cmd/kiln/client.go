@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"os/user"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -22,10 +23,10 @@ import (
 )
 
 // addServerCommands adds the top-level commands that talk to a Kiln server
-// over its HTTP API: trigger, runs, tasks and pools. (The dags subcommands
-// that do are added by addServerDagsCommands.)
+// over its HTTP API: trigger, backfill, backfills, runs, tasks and pools.
+// (The dags subcommands that do are added by addServerDagsCommands.)
 func addServerCommands(root *cobra.Command) {
-	root.AddCommand(newTriggerCmd(), newRunsCmd(), newTasksCmd(), newPoolsCmd())
+	root.AddCommand(newTriggerCmd(), newBackfillCmd(), newBackfillsCmd(), newRunsCmd(), newTasksCmd(), newPoolsCmd())
 }
 
 // defaultServerURL is the server the CLI talks to without --server or
@@ -72,6 +73,7 @@ func (f *serverFlags) client() (*apiClient, error) {
 	return &apiClient{
 		base:  u,
 		token: token,
+		user:  cliUser(),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -89,7 +91,26 @@ func (f *serverFlags) client() (*apiClient, error) {
 type apiClient struct {
 	base  *url.URL
 	token string
+	user  string // sent as ui.UserHeader: who asks
 	http  *http.Client
+}
+
+// cliUser is who runs the CLI, as $USER@host, for the server to record
+// (a backfill's requested_by).
+func cliUser() string {
+	name := os.Getenv("USER")
+	if name == "" {
+		if u, err := user.Current(); err == nil {
+			name = u.Username
+		}
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	if host, err := os.Hostname(); err == nil && host != "" {
+		return name + "@" + host
+	}
+	return name
 }
 
 // apiPath joins escaped path segments under /api/v1.
@@ -148,6 +169,9 @@ func (c *apiClient) send(ctx context.Context, method, path string, query url.Val
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	if c.user != "" {
+		req.Header.Set(ui.UserHeader, c.user)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {

@@ -24,24 +24,33 @@ func newRunsCmd() *cobra.Command {
 	return cmd
 }
 
-var runStateNames = []string{string(store.RunQueued), string(store.RunRunning), string(store.RunSuccess), string(store.RunFailed)}
+var (
+	runStateNames = []string{string(store.RunQueued), string(store.RunRunning), string(store.RunSuccess), string(store.RunFailed)}
+	runTypeNames  = []string{store.RunTypeScheduled, store.RunTypeManual, store.RunTypeBackfill}
+)
 
 func newRunsListCmd() *cobra.Command {
 	var (
-		sf     serverFlags
-		state  string
-		limit  int
-		asJSON bool
+		sf         serverFlags
+		state      string
+		runType    string
+		backfillID string
+		limit      int
+		asJSON     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "list [DAG]",
 		Short: "List runs, newest first: of one DAG, or of all",
 		Long: `List runs, newest first: a DAG's by logical date, or without DAG the runs
-of every DAG by the time they were queued.`,
+of every DAG by the time they were queued. --state, --run-type and
+--backfill keep to the runs that match all of them.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if state != "" && !slices.Contains(runStateNames, state) {
 				return usageError("--state %q: want one of queued, running, success, failed", state)
+			}
+			if runType != "" && !slices.Contains(runTypeNames, runType) {
+				return usageError("--run-type %q: want one of scheduled, manual, backfill", runType)
 			}
 			if limit < 1 || limit > 1000 {
 				return usageError("--limit %d: want 1 to 1000", limit)
@@ -57,6 +66,12 @@ of every DAG by the time they were queued.`,
 			q := url.Values{"limit": {strconv.Itoa(limit)}}
 			if state != "" {
 				q.Set("state", state)
+			}
+			if runType != "" {
+				q.Set("run_type", runType)
+			}
+			if backfillID != "" {
+				q.Set("backfill_id", backfillID)
 			}
 			var runs []ui.Run
 			h, err := c.do(cmd.Context(), "GET", apiPath("dags", dagID, "runs"), q, nil, &runs)
@@ -78,6 +93,8 @@ of every DAG by the time they were queued.`,
 	sf.register(cmd)
 	f := cmd.Flags()
 	f.StringVar(&state, "state", "", "only runs in this state: queued, running, success or failed")
+	f.StringVar(&runType, "run-type", "", "only runs of this type: scheduled, manual or backfill")
+	f.StringVar(&backfillID, "backfill", "", "only the runs of this backfill (created or re-run by it)")
 	f.IntVar(&limit, "limit", 50, "list at most this many runs (1 to 1000)")
 	f.BoolVar(&asJSON, "json", false, "print a JSON array")
 	return cmd

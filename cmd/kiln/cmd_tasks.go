@@ -1,12 +1,15 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -96,42 +99,149 @@ func newTasksClearCmd() *cobra.Command {
 	var (
 		sf         serverFlags
 		runID      string
+		from, to   string
 		tasks      []string
 		downstream bool
 		onlyFailed bool
 	)
 	cmd := &cobra.Command{
-		Use:   "clear DAG --run RUN_ID [--task ID]...",
-		Short: "Clear task instances of a run so that they run again",
+		Use:   "clear DAG (--run RUN_ID | --from DATE --to DATE) [--task ID]...",
+		Short: "Clear task instances of a run, or of the runs in a date range, so that they run again",
 		Long: `Clear task instances of a run so that they run again: the tasks named with
 --task, or every task of the run. --downstream clears the tasks downstream
 of them too; --only-failed keeps to those that failed or are
-upstream_failed.`,
+upstream_failed.
+
+Instead of --run, --from and --to clear every run of the DAG whose logical
+date lies in that range, both ends included. A date (2026-01-31) is read in
+the DAG's timezone and stands for the whole day; a time without an offset is
+read there too. Either end may be left out for an open range.`,
+		Example: `  kiln tasks clear churn_training --run scheduled__2026-01-31T02:00:00Z --task train --downstream
+  kiln tasks clear churn_training --from 2026-01-01 --to 2026-01-31 --only-failed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			ranged := from != "" || to != ""
+			switch {
+			case runID != "" && ranged:
+				return usageError("--run and --from/--to exclude each other: clear one run, or the runs in a range of logical dates")
+			case runID == "" && !ranged:
+				return usageError("want --run RUN_ID, or --from and --to for the runs in a range of logical dates")
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err
 			}
 			req := ui.ClearTasksRequest{Tasks: tasks, Downstream: downstream, OnlyFailed: onlyFailed}
+			if ranged {
+				return clearRange(cmd.Context(), c, cmd.OutOrStdout(), args[0], from, to, req)
+			}
 			var res ui.ClearResult
 			if _, err := c.do(cmd.Context(), "POST", apiPath("dags", args[0], "runs", runID, "clear"), nil, req, &res); err != nil {
 				return err
 			}
-			if len(res.Cleared) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "nothing to clear in run %s\n", runID)
-				return nil
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cleared %d task instance(s) of run %s: %s\n", len(res.Cleared), runID, strings.Join(res.Cleared, ", "))
+			printCleared(cmd.OutOrStdout(), runID, res.Cleared)
 			return nil
 		},
 	}
 	sf.register(cmd)
 	f := cmd.Flags()
-	f.StringVar(&runID, "run", "", "the run id (required)")
+	f.StringVar(&runID, "run", "", "the run id")
+	f.StringVar(&from, "from", "", "instead of --run: the runs from this logical date (YYYY-MM-DD or a time)")
+	f.StringVar(&to, "to", "", "instead of --run: the runs up to this logical date, included (YYYY-MM-DD: the whole day)")
 	f.StringArrayVar(&tasks, "task", nil, "a task to clear (repeatable; default every task)")
 	f.BoolVar(&downstream, "downstream", false, "also clear the tasks downstream")
 	f.BoolVar(&onlyFailed, "only-failed", false, "only task instances that failed or are upstream_failed")
-	cmd.MarkFlagRequired("run")
 	return cmd
+}
+
+func printCleared(w io.Writer, runID string, cleared []string) {
+	if len(cleared) == 0 {
+		fmt.Fprintf(w, "nothing to clear in run %s\n", runID)
+		return
+	}
+	fmt.Fprintf(w, "cleared %d task instance(s) of run %s: %s\n", len(cleared), runID, strings.Join(cleared, ", "))
+}
+
+// clearRange clears the runs of a DAG whose logical date is in
+// [fromArg, toArg] (either may be empty for an open end), oldest first.
+func clearRange(ctx context.Context, c *apiClient, w io.Writer, dagID, fromArg, toArg string, req ui.ClearTasksRequest) error {
+	var d ui.DAGDetail
+	if _, err := c.do(ctx, "GET", apiPath("dags", dagID), nil, nil, &d); err != nil {
+		return err
+	}
+	loc := dagLocation(d)
+	var from, to *time.Time
+	if fromArg != "" {
+		t, err := rangeBound("--from", fromArg, loc, false)
+		if err != nil {
+			return err
+		}
+		from = &t
+	}
+	if toArg != "" {
+		t, err := rangeBound("--to", toArg, loc, true)
+		if err != nil {
+			return err
+		}
+		to = &t
+	}
+	if from != nil && to != nil && from.After(*to) {
+		return usageError("--from %s is after --to %s", fromArg, toArg)
+	}
+	runs, err := runsBetween(ctx, c, d.DAGID, from, to)
+	if err != nil {
+		return err
+	}
+	span := fmtTime(from) + " .. " + fmtTime(to)
+	if len(runs) == 0 {
+		fmt.Fprintf(w, "no runs of DAG %s with a logical date in %s\n", d.DAGID, span)
+		return nil
+	}
+	total, touched := 0, 0
+	for _, r := range runs {
+		var res ui.ClearResult
+		if _, err := c.do(ctx, "POST", apiPath("dags", d.DAGID, "runs", r.RunID, "clear"), nil, req, &res); err != nil {
+			return err
+		}
+		printCleared(w, r.RunID, res.Cleared)
+		if len(res.Cleared) > 0 {
+			total += len(res.Cleared)
+			touched++
+		}
+	}
+	fmt.Fprintf(w, "cleared %d task instance(s) in %d of %d run(s) of DAG %s with a logical date in %s\n", total, touched, len(runs), d.DAGID, span)
+	return nil
+}
+
+// runPageSize is how many runs clearRange asks for at a time (the API's
+// most); tests make it smaller.
+var runPageSize = 1000
+
+// runsBetween lists the DAG's runs whose logical date is in [from, to] (nil
+// for an open end), oldest first. The API lists a DAG's runs newest logical
+// date first, so paging stops at the first run before from.
+func runsBetween(ctx context.Context, c *apiClient, dagID string, from, to *time.Time) ([]ui.Run, error) {
+	var out []ui.Run
+	for offset := 0; ; {
+		q := url.Values{"limit": {strconv.Itoa(runPageSize)}, "offset": {strconv.Itoa(offset)}}
+		var page []ui.Run
+		if _, err := c.do(ctx, "GET", apiPath("dags", dagID, "runs"), q, nil, &page); err != nil {
+			return nil, err
+		}
+		for _, r := range page {
+			switch {
+			case to != nil && r.LogicalDate.After(*to):
+				continue
+			case from != nil && r.LogicalDate.Before(*from):
+				slices.Reverse(out)
+				return out, nil
+			}
+			out = append(out, r)
+		}
+		if len(page) < runPageSize {
+			slices.Reverse(out)
+			return out, nil
+		}
+		offset += len(page)
+	}
 }

@@ -122,7 +122,7 @@ func triggerRequest(d ui.DAGDetail, date string, paramArgs []string, conf string
 		if err := dec.Decode(&obj); err != nil || dec.More() || obj == nil {
 			return req, usageError("--conf: want a JSON object such as '{\"region\": \"eu\"}'")
 		}
-		given = normalizeJSONNumbers(obj).(map[string]any)
+		given = dag.NormalizeNumbers(obj).(map[string]any)
 	}
 	if len(paramArgs) == 0 && len(given) == 0 {
 		return req, nil // the server fills in the defaults
@@ -146,7 +146,7 @@ func triggerRequest(d ui.DAGDetail, date string, paramArgs []string, conf string
 			}
 			given[k] = x
 		}
-		req.Params = normalizeJSONNumbers(given).(map[string]any)
+		req.Params = dag.NormalizeNumbers(given).(map[string]any)
 		return req, nil
 	}
 	args, err := g.ParseParamArgs(paramArgs)
@@ -159,7 +159,7 @@ func triggerRequest(d ui.DAGDetail, date string, paramArgs []string, conf string
 	if _, err := g.ResolveParams(given); err != nil {
 		return req, usageError("%v", err)
 	}
-	req.Params = normalizeJSONNumbers(given).(map[string]any)
+	req.Params = dag.NormalizeNumbers(given).(map[string]any)
 	return req, nil
 }
 
@@ -203,28 +203,6 @@ func paramSchema(d ui.DAGDetail) (*dag.DAG, error) {
 	id, _ := json.Marshal(d.DAGID)
 	doc := fmt.Sprintf(`{"id": %s, "params": %s, "tasks": [{"id": "t", "plugin": "noop"}]}`, id, params.Bytes())
 	return dag.Parse(d.DAGID+".yaml", []byte(doc), dag.Options{Plugins: dag.MapCatalog{"noop": {Name: "noop"}}})
-}
-
-// normalizeJSONNumbers turns json.Numbers into int64 or float64, the types
-// --param values coerce to.
-func normalizeJSONNumbers(v any) any {
-	switch x := v.(type) {
-	case json.Number:
-		if n, err := x.Int64(); err == nil {
-			return n
-		}
-		f, _ := x.Float64()
-		return f
-	case map[string]any:
-		for k, e := range x {
-			x[k] = normalizeJSONNumbers(e)
-		}
-	case []any:
-		for i, e := range x {
-			x[i] = normalizeJSONNumbers(e)
-		}
-	}
-	return v
 }
 
 // waitForRun polls a run until it ends, telling progress what changed.

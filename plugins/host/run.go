@@ -76,9 +76,14 @@ func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Write
 		return Result{}, err
 	}
 
-	ctx, cancel := context.WithCancel(ctx)
+	// The stream gets ctx's cancellation but not its deadline: a deadline
+	// would travel to the plugin, which could end the stream a moment
+	// before ctx itself is done here, and the try would read as failed by
+	// the plugin instead of timed out.
+	sctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancel() // ends the stream on every way out, which stops the task
-	stream, err := inst.stub.Run(ctx, &stagepb.RunRequest{
+	defer context.AfterFunc(ctx, cancel)()
+	stream, err := inst.stub.Run(sctx, &stagepb.RunRequest{
 		With:    with,
 		Env:     req.Env,
 		WorkDir: req.WorkDir,

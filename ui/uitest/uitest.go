@@ -4,8 +4,10 @@
 // The fake keeps its data in a real store (store.Open on a temporary file)
 // and real DAGs (dag.Parse); what it does not do is schedule. Trigger
 // creates a queued run with a task instance per task, Clear resets task
-// instances to none, and nothing moves on by itself: tests change states
-// with Commit, write logs with AppendLog and end tries with FinishTry.
+// instances to none, Backfill plans like the scheduler and starts queued
+// runs, and nothing moves on by itself: tests change states with Commit
+// and SetBackfillRun, write logs with AppendLog and end tries with
+// FinishTry.
 package uitest
 
 import (
@@ -51,9 +53,16 @@ type Backend struct {
 	now       func() time.Time
 	onTrigger func(*store.Run)
 
+	// bfMu serialises the backfill operations, as the scheduler's loop
+	// does, so that "one active backfill per DAG" holds.
+	bfMu         sync.Mutex
+	nextBackfill int
+
 	// Calls made to the operations, for assertions.
-	Triggers []scheduler.TriggerRequest
-	Clears   []scheduler.ClearRequest
+	Triggers        []scheduler.TriggerRequest
+	Clears          []scheduler.ClearRequest
+	Backfills       []scheduler.BackfillRequest
+	CancelBackfills []string
 }
 
 var _ ui.Backend = (*Backend)(nil)
