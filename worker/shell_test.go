@@ -191,7 +191,9 @@ func TestShellHugeLog(t *testing.T) {
 	}
 	grew := int64(peak()) - int64(base)
 	t.Logf("200 MB of log in %s; live heap %.1f MB before, peak %.1f MB", time.Since(start).Round(time.Millisecond), mb(base), mb(base+uint64(max(grew, 0))))
-	if grew > 16<<20 {
+	// Far below the 200 MB that went through; the slack is for the race
+	// detector's shadow memory and the embedded server's buffers.
+	if grew > 48<<20 {
 		t.Errorf("live heap grew by %.1f MB while the task printed 200 MB", mb(uint64(grew)))
 	}
 }
