@@ -4,13 +4,15 @@ import (
 	"fmt"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/plugins/dagsensor"
 	"github.com/kilnhq/kiln/plugins/shell"
 )
 
 // Builtin returns the catalog of the plugins built into the kiln binary.
 func Builtin() dag.MapCatalog {
 	return dag.MapCatalog{
-		shell.Name: mustSpec(shell.Name, false, shell.Schema),
+		shell.Name:     mustSpec(shell.Name, false, shell.Schema),
+		dagsensor.Name: mustSpec(dagsensor.Name, true, dagsensor.Schema),
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/plugins/dagsensor"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -27,6 +28,15 @@ func (s *Scheduler) schedule(now time.Time) {
 		}
 	}
 	s.dispatch(now)
+	// A task ended inside dispatch (a dag_sensor poked here, a template
+	// error): its downstream may be ready now, not at the next wake-up.
+	for i := 0; s.t.endedInDispatch && i < 8; i++ {
+		s.t.endedInDispatch = false
+		for _, ar := range s.active {
+			s.advance(ar, now)
+		}
+		s.dispatch(now)
+	}
 }
 
 type candidate struct {
@@ -148,21 +158,53 @@ func (s *Scheduler) pastDone(ar *activeRun, t *dag.Task, memo map[tiKey]bool) bo
 // assignment to the turn. A template error fails the try at once, with the
 // error in the try's log (SPEC 1.3).
 func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) {
-	ti.TryNumber++
+	// A sensor rescheduled between pokes goes on with the same try.
+	repoke := t.Sensor != nil && ti.Pokes > 0
+	if !repoke {
+		ti.TryNumber++
+		ti.StartDate = nil
+		if t.Sensor != nil {
+			ti.FirstPoke = timePtr(now.UTC())
+		}
+	}
 	ti.State = store.TaskQueued
 	ti.QueuedAt = timePtr(now.UTC())
-	ti.StartDate, ti.EndDate, ti.Worker, ti.Error = nil, nil, "", ""
+	ti.EndDate, ti.Worker, ti.Error = nil, "", ""
 	s.putTI(ti)
 	k := tryKeyOf(ti)
-	tr := &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Number: ti.TryNumber, State: store.TaskQueued, QueuedAt: now.UTC()}
-	s.tries[k] = tr
+	tr := s.tries[k]
+	if tr == nil {
+		tr = &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Number: ti.TryNumber, QueuedAt: now.UTC()}
+		s.tries[k] = tr
+	}
+	tr.State = store.TaskQueued
 	s.putTry(tr)
+	if t.Sensor != nil {
+		if !now.Before(sensorDeadline(t, ti)) {
+			s.sensorTimedOut(ar, t, ti, now)
+			return
+		}
+		ti.Pokes++
+		if t.Plugin == dagsensor.Name {
+			s.pokeDAGSensor(ar, t, ti, now)
+			return
+		}
+	}
 	a, err := s.render(ar, t, ti, now)
 	if err != nil {
 		msg := fmt.Sprintf("rendering the task: %v", err)
 		s.logs.note(k, msg)
 		s.tryFailed(ar, ti, msg, nil, now)
 		return
+	}
+	if t.Sensor != nil {
+		a.Sensor = &wire.Sensor{
+			Reschedule:   t.Sensor.Mode == dag.ModeReschedule,
+			PokeInterval: t.Sensor.PokeInterval,
+			Deadline:     sensorDeadline(t, ti),
+		}
+		a.Poke = ti.Pokes
+		a.LogOffset = s.logs.size(k)
 	}
 	s.t.assign = append(s.t.assign, a)
 }

@@ -101,10 +101,21 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			ti.StartDate = timePtr(ev.Time.UTC())
 		}
 		ti.Worker = ev.Worker
+		if t := ar.dag.Task(ti.TaskID); t != nil && t.Sensor != nil {
+			switch {
+			case ev.SensorTimeout:
+				s.sensorTimedOut(ar, t, ti, now)
+				return
+			case ev.PokeAgain:
+				s.reschedule(t, ti, now)
+				return
+			}
+		}
 		if !ev.Success {
 			s.tryFailed(ar, ti, ev.Error, ev.ExitCode, now)
 			return
 		}
+		ti.Pokes, ti.FirstPoke = 0, nil
 		ti.State = store.TaskSuccess
 		ti.EndDate = timePtr(now.UTC())
 		ti.Outputs = ev.Outputs

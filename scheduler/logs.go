@@ -62,3 +62,12 @@ func (l *logStore) note(k wire.TryKey, msg string) {
 	defer f.Close()
 	fmt.Fprintf(f, "[kiln %s] %s\n", time.Now().UTC().Format(time.RFC3339), msg)
 }
+
+// size is how many bytes a try's log holds.
+func (l *logStore) size(k wire.TryKey) int64 {
+	st, err := os.Stat(l.path(k))
+	if err != nil {
+		return 0
+	}
+	return st.Size()
+}

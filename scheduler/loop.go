@@ -45,6 +45,9 @@ type turn struct {
 	cancels   []wire.Cancel
 	acks      []jetstream.Msg
 	replies   []func(error)
+	// endedInDispatch is set when a task instance ended while being
+	// dispatched, so that the turn advances its run again.
+	endedInDispatch bool
 }
 
 func newTurn() *turn {

@@ -44,8 +44,10 @@ func newHarness(t *testing.T, dags ...string) *harness {
 	s := newScheduler(Config{Store: st, DataDir: dir, Clock: clock, Logger: slog.New(slog.DiscardHandler),
 		HeartbeatTimeout: 30 * time.Second, LogLimit: 1 << 20})
 	set := &dag.Set{}
+	catalog := plugins.Builtin()
+	catalog["fake_sensor"] = &dag.PluginSpec{Name: "fake_sensor", Sensor: true}
 	for i, src := range dags {
-		d, err := dag.Parse("dag"+string(rune('a'+i))+".yaml", []byte(src), dag.Options{Plugins: plugins.Builtin()})
+		d, err := dag.Parse("dag"+string(rune('a'+i))+".yaml", []byte(src), dag.Options{Plugins: catalog})
 		if err != nil {
 			t.Fatalf("DAG %d: %v", i, err)
 		}

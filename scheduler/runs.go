@@ -204,6 +204,7 @@ func (s *Scheduler) checkWhen(ar *activeRun, t *dag.Task, ti *store.TaskInstance
 }
 
 func (s *Scheduler) endTI(ti *store.TaskInstance, state store.TaskState, errMsg string, now time.Time) {
+	s.t.endedInDispatch = true
 	ti.State = state
 	ti.Error = errMsg
 	ti.EndDate = timePtr(now.UTC())
@@ -242,6 +243,7 @@ func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg stri
 	}
 	s.forgetTry(k)
 	ti.Error = errMsg
+	ti.Pokes, ti.FirstPoke = 0, nil
 	if ti.TryNumber < ti.MaxTries {
 		t := ar.dag.Task(ti.TaskID)
 		ti.State = store.TaskUpForRetry

@@ -90,6 +90,10 @@ type TaskInstance struct {
 	Worker    string         `json:"worker,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
 	Error     string         `json:"error,omitempty"`
+	// Pokes counts a sensor's pokes in the current try; FirstPoke is when
+	// the try's first poke was queued (its sensor_timeout runs from there).
+	Pokes     int        `json:"pokes,omitempty"`
+	FirstPoke *time.Time `json:"first_poke,omitempty"`
 }
 
 // Try is one attempt at running a task instance.

@@ -146,8 +146,8 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 
 	logs := newLogStream(a.LogLimit, func(off int64, data []byte) {
 		e := ev.event(wire.EventLog)
-		e.Offset, e.Data = off, data
-		ev.publishAsync(e, off) // encodes data before it returns
+		e.Offset, e.Data = a.LogOffset+off, data // after earlier pokes' log
+		ev.publishAsync(e, e.Offset)             // encodes data before it returns
 	})
 	stopBeats := w.heartbeat(ev, a.Heartbeat)
 
@@ -189,7 +189,15 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *
 		Try:     a.TryKey.String(),
 	}
 	res, err := w.invoke(ctx, a.Plugin, req, logs)
+	if s := a.Sensor; s != nil && !s.Reschedule {
+		res, err = w.poke(ctx, a, req, logs, res, err, fin)
+	}
 	fin.Success, fin.ExitCode, fin.Error = outcome(ctx, res, err)
+	fin.PokeAgain = err == nil && res.PokeAgain
+	if fin.SensorTimeout {
+		fin.Error = fmt.Sprintf("sensor timed out: its condition was not met by %s", a.Sensor.Deadline.Format(time.RFC3339))
+		logs.note("kiln: " + fin.Error)
+	}
 	if err != nil && ctx.Err() == nil {
 		logs.note("kiln: " + err.Error())
 	}
@@ -202,6 +210,25 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *
 		return
 	}
 	fin.Outputs = outputs
+}
+
+// poke pokes a sensor in poke mode again every PokeInterval, holding the
+// slot, until its condition is met, it fails, or its deadline would pass.
+func (w *Worker) poke(ctx context.Context, a *wire.Assignment, req host.Request, logs *logStream, res host.Result, err error, fin *wire.Event) (host.Result, error) {
+	for err == nil && res.PokeAgain {
+		if !time.Now().Add(a.Sensor.PokeInterval).Before(a.Sensor.Deadline) {
+			fin.SensorTimeout = true
+			res.PokeAgain = false
+			return res, nil
+		}
+		select {
+		case <-ctx.Done():
+			return res, nil
+		case <-time.After(a.Sensor.PokeInterval):
+		}
+		res, err = w.invoke(ctx, a.Plugin, req, logs)
+	}
+	return res, err
 }
 
 // invoke runs the try through the Runner, turning a panic into an error.

@@ -48,8 +48,9 @@ func (k TryKey) String() string {
 }
 
 // MsgID is the JetStream de-duplication id of an assignment, so that a
-// re-publish after a scheduler crash does not queue the try twice.
-func (k TryKey) MsgID() string { return "assign:" + k.String() }
+// re-publish after a scheduler crash does not queue the try twice. A sensor
+// in reschedule mode is assigned once per poke of the same try.
+func (a *Assignment) MsgID() string { return fmt.Sprintf("assign:%s:%d", a.TryKey, a.Poke) }
 
 // Assignment asks a worker to run one try through a stage plugin.
 type Assignment struct {
@@ -62,9 +63,26 @@ type Assignment struct {
 	Timeout time.Duration `json:"timeout,omitempty"`
 	// LogLimit caps the bytes of log the worker sends for this try.
 	LogLimit int64 `json:"log_limit"`
+	// LogOffset is where this assignment's log starts in the try's log: a
+	// sensor rescheduled between pokes appends to what earlier pokes wrote.
+	LogOffset int64 `json:"log_offset,omitempty"`
 	// Heartbeat is how often the worker must report the try alive.
 	Heartbeat time.Duration `json:"heartbeat"`
-	QueuedAt  time.Time     `json:"queued_at"`
+	// Sensor is set for a sensor task (SPEC 1.6); Poke counts its pokes
+	// within the try, from 1.
+	Sensor   *Sensor   `json:"sensor,omitempty"`
+	Poke     int       `json:"poke,omitempty"`
+	QueuedAt time.Time `json:"queued_at"`
+}
+
+// Sensor says how a worker pokes a sensor task. In poke mode the worker
+// pokes every PokeInterval, holding its slot, until the condition is met or
+// Deadline passes; in reschedule mode it pokes once and reports PokeAgain,
+// and the scheduler assigns the next poke after PokeInterval.
+type Sensor struct {
+	Reschedule   bool          `json:"reschedule"`
+	PokeInterval time.Duration `json:"poke_interval"`
+	Deadline     time.Time     `json:"deadline"` // first poke + sensor_timeout
 }
 
 // EventKind tells worker events apart.
@@ -91,10 +109,14 @@ type Event struct {
 	Data   []byte `json:"data,omitempty"`
 
 	// Finished events.
-	Success  bool           `json:"success,omitempty"`
-	ExitCode *int           `json:"exit_code,omitempty"`
-	Error    string         `json:"error,omitempty"`
-	Outputs  map[string]any `json:"outputs,omitempty"`
+	Success bool `json:"success,omitempty"`
+	// PokeAgain: a sensor's condition is not met yet (reschedule mode).
+	PokeAgain bool `json:"poke_again,omitempty"`
+	// SensorTimeout: a sensor in poke mode reached its deadline.
+	SensorTimeout bool           `json:"sensor_timeout,omitempty"`
+	ExitCode      *int           `json:"exit_code,omitempty"`
+	Error         string         `json:"error,omitempty"`
+	Outputs       map[string]any `json:"outputs,omitempty"`
 	// LogBytes is the full size the try's log reached, LogSent what was
 	// sent of it (less when the log hit its limit).
 	LogBytes int64 `json:"log_bytes,omitempty"`
