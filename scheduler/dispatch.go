@@ -246,6 +246,24 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 	if err != nil {
 		return nil, fmt.Errorf("with.%w", err)
 	}
+	env := s.kilnEnv(v, loc)
+	withMap, _ := with.(map[string]any)
+	return &wire.Assignment{
+		TryKey:    tryKeyOf(ti),
+		Queue:     ti.Queue,
+		Plugin:    t.Plugin,
+		With:      withMap,
+		Env:       env,
+		Timeout:   t.Timeout,
+		LogLimit:  s.cfg.LogLimit,
+		Heartbeat: s.cfg.HeartbeatTimeout / 6,
+		QueuedAt:  now.UTC(),
+	}, nil
+}
+
+// kilnEnv is a task's environment: its rendered env and the KILN_* values
+// of SPEC 1.3 (the worker adds KILN_OUTPUT).
+func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string {
 	env := make(map[string]string, len(v.Env)+8)
 	for k, val := range v.Env {
 		env[k] = val
@@ -259,18 +277,7 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 	env["KILN_TS"] = ld.Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_START"] = v.DataIntervalStart.In(loc).Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_END"] = v.DataIntervalEnd.In(loc).Format(time.RFC3339)
-	withMap, _ := with.(map[string]any)
-	return &wire.Assignment{
-		TryKey:    tryKeyOf(ti),
-		Queue:     ti.Queue,
-		Plugin:    t.Plugin,
-		With:      withMap,
-		Env:       env,
-		Timeout:   t.Timeout,
-		LogLimit:  s.cfg.LogLimit,
-		Heartbeat: s.cfg.HeartbeatTimeout / 6,
-		QueuedAt:  now.UTC(),
-	}, nil
+	return env
 }
 
 // publish sends the turn's assignments, waiting for JetStream to store

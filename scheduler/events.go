@@ -67,6 +67,10 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer) {
 func (s *Scheduler) applyEvent(em eventMsg) {
 	s.t.acks = append(s.t.acks, em.msg)
 	ev := em.ev
+	now := s.clock.Now()
+	if s.applyCallbackEvent(ev, now) {
+		return
+	}
 	ar := s.active[runKey{ev.DAGID, ev.RunID}]
 	if ar == nil {
 		return
@@ -75,7 +79,6 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	if ti == nil || ti.TryNumber != ev.Try || (ti.State != store.TaskQueued && ti.State != store.TaskRunning) {
 		return
 	}
-	now := s.clock.Now()
 	k := tryKeyOf(ti)
 	tr := s.tries[k]
 	switch ev.Kind {
@@ -131,6 +134,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			s.putTry(tr)
 		}
 		s.forgetTry(k)
+		s.taskCallbacks(ti, onSuccess, now)
 	}
 }
 
@@ -138,6 +142,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 // went silent, assignments that were lost.
 func (s *Scheduler) tick(now time.Time) {
 	s.cron(now)
+	s.checkCallbacks(now)
 	for _, ar := range s.active {
 		for _, ti := range ar.tis {
 			if ti.State != store.TaskRunning && ti.State != store.TaskQueued {

@@ -209,6 +209,12 @@ func (s *Scheduler) endTI(ti *store.TaskInstance, state store.TaskState, errMsg 
 	ti.Error = errMsg
 	ti.EndDate = timePtr(now.UTC())
 	s.putTI(ti)
+	switch state {
+	case store.TaskFailed:
+		s.taskCallbacks(ti, onFailure, now)
+	case store.TaskSuccess:
+		s.taskCallbacks(ti, onSuccess, now)
+	}
 }
 
 // maybeFinishRun ends a run whose task instances have all ended: success
@@ -228,6 +234,7 @@ func (s *Scheduler) maybeFinishRun(ar *activeRun, now time.Time) {
 	ar.run.EndDate = timePtr(now.UTC())
 	s.putRun(ar.run)
 	s.nextCron[ar.run.DAGID] = now // a slot under max_active_runs opened
+	s.runCallbacks(ar, now)
 }
 
 // tryFailed ends the current try of ti as failed and retries the task when
@@ -249,6 +256,7 @@ func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg stri
 		ti.State = store.TaskUpForRetry
 		ti.NotBefore = now.Add(retryDelay(t, ti.TryNumber)).UTC()
 		s.putTI(ti)
+		s.taskCallbacks(ti, onRetry, now)
 		return
 	}
 	s.endTI(ti, store.TaskFailed, errMsg, now)

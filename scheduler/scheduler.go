@@ -68,6 +68,7 @@ type Scheduler struct {
 	lostCheck  map[wire.TryKey]time.Time  // queued tries to check for a lost assignment
 	nextCron   map[string]time.Time       // when each DAG's next interval ends
 	backfills  map[string]*store.Backfill // active backfills by id
+	callbacks  map[wire.TryKey]*store.Try // callback stages in flight
 	// nextBackfill is the number of the last backfill id handed out.
 	nextBackfill uint64
 	t            *turn
@@ -129,6 +130,7 @@ func newScheduler(cfg Config) *Scheduler {
 		lostCheck:  map[wire.TryKey]time.Time{},
 		nextCron:   map[string]time.Time{},
 		backfills:  map[string]*store.Backfill{},
+		callbacks:  map[wire.TryKey]*store.Try{},
 		t:          newTurn(),
 	}
 }

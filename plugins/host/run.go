@@ -38,6 +38,10 @@ type Result struct {
 	ExitCode *int
 	// Error says why the task failed; empty on success.
 	Error string
+	// PokeAgain reports that a sensor's condition is not met yet: the
+	// sensor is to be poked again later (SPEC 1.6). Success is then false,
+	// and Error may say what is still awaited.
+	PokeAgain bool
 }
 
 // Info describes a plugin.
@@ -52,7 +56,8 @@ type Info struct {
 // stderr merged, in order) to log as it streams. A task that fails, is
 // cancelled through ctx, or dies with its plugin process ends in a Result
 // with Success false; the reason is in Result.Error and, as a last line
-// "kiln: REASON", in the log. Run returns an error only when the host could
+// "kiln: REASON", in the log. So does a sensor whose condition is not met
+// yet, with Result.PokeAgain set. Run returns an error only when the host could
 // not run the task at all (an unknown plugin, a plugin that does not
 // launch, a closed Host) or could not write the log.
 //
@@ -117,11 +122,16 @@ func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Write
 				return Result{Success: true, ExitCode: code}, nil
 			}
 			msg := e.Result.GetError()
-			if msg == "" {
+			switch {
+			case msg != "":
+			case e.Result.GetPokeAgain():
+				msg = "condition not met yet"
+			default:
 				msg = fmt.Sprintf("plugin %s reported a failure without a reason", plugin)
 			}
 			r, err := lw.ended(msg)
 			r.ExitCode = code
+			r.PokeAgain = e.Result.GetPokeAgain()
 			return r, err
 		}
 	}

@@ -300,7 +300,10 @@ type Result struct {
 	// The exit code of the task's process, when it exited on its own.
 	ExitCode *int32 `protobuf:"varint,2,opt,name=exit_code,json=exitCode,proto3,oneof" json:"exit_code,omitempty"`
 	// Why the task failed; empty on success.
-	Error         string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
+	// A sensor's condition is not met yet: the host pokes again later.
+	// success is false; error may say what is still awaited.
+	PokeAgain     bool `protobuf:"varint,4,opt,name=poke_again,json=pokeAgain,proto3" json:"poke_again,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -356,6 +359,13 @@ func (x *Result) GetError() string {
 	return ""
 }
 
+func (x *Result) GetPokeAgain() bool {
+	if x != nil {
+		return x.PokeAgain
+	}
+	return false
+}
+
 var File_stage_proto protoreflect.FileDescriptor
 
 const file_stage_proto_rawDesc = "" +
@@ -376,11 +386,13 @@ const file_stage_proto_rawDesc = "" +
 	"\bRunEvent\x12\x12\n" +
 	"\x03log\x18\x01 \x01(\fH\x00R\x03log\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.kiln.stage.v1.ResultH\x00R\x06resultB\a\n" +
-	"\x05event\"h\n" +
+	"\x05event\"\x87\x01\n" +
 	"\x06Result\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12 \n" +
 	"\texit_code\x18\x02 \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x14\n" +
-	"\x05error\x18\x03 \x01(\tR\x05errorB\f\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1d\n" +
+	"\n" +
+	"poke_again\x18\x04 \x01(\bR\tpokeAgainB\f\n" +
 	"\n" +
 	"_exit_code2\x85\x01\n" +
 	"\x05Stage\x12?\n" +

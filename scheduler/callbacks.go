@@ -1,0 +1,153 @@
+package scheduler
+
+import (
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// Callbacks (SPEC 1.6) are stages run when a task succeeds, fails or is
+// retried, or when a run ends: `on_success`, `on_failure` and `on_retry` on
+// a task (or under `defaults`) and on the DAG. Each runs on a worker like a
+// task, as a try of its own recorded in the store with its own log, under
+// the id TASK.EVENT.N (or @run.EVENT.N for the DAG's), N counting from 1
+// in the file's order. What a callback does never changes the state of the
+// task or run it reports on.
+
+// Callback events.
+const (
+	onSuccess = "on_success"
+	onFailure = "on_failure"
+	onRetry   = "on_retry"
+)
+
+// runCallbackPrefix names the DAG-level callbacks; `@` cannot start a task id.
+const runCallbackPrefix = "@run"
+
+func callbacksFor(cb dag.Callbacks, event string) []*dag.Callback {
+	switch event {
+	case onSuccess:
+		return cb.OnSuccess
+	case onFailure:
+		return cb.OnFailure
+	}
+	return cb.OnRetry
+}
+
+// taskCallbacks fires a task's callbacks for an event; on_retry also fires
+// the DAG's.
+func (s *Scheduler) taskCallbacks(ti *store.TaskInstance, event string, now time.Time) {
+	ar := s.active[runKey{ti.DAGID, ti.RunID}]
+	if ar == nil {
+		return
+	}
+	t := ar.dag.Task(ti.TaskID)
+	if t == nil {
+		return
+	}
+	try := max(ti.TryNumber, 1) // a `when` that errs fails the task before its first try
+	s.fireCallbacks(ar, t, ti.TaskID, try, event, callbacksFor(t.Callbacks, event), string(ti.State), ti.Error, now)
+	if event == onRetry {
+		s.fireCallbacks(ar, t, runCallbackPrefix, try, event, callbacksFor(ar.dag.Callbacks, event), string(ti.State), ti.Error, now)
+	}
+}
+
+// runCallbacks fires the DAG's callbacks for a run that ended.
+func (s *Scheduler) runCallbacks(ar *activeRun, now time.Time) {
+	event, errMsg := onSuccess, ""
+	if ar.run.State == store.RunFailed {
+		event, errMsg = onFailure, "the run failed"
+	}
+	s.fireCallbacks(ar, nil, runCallbackPrefix, 1, event, callbacksFor(ar.dag.Callbacks, event), string(ar.run.State), errMsg, now)
+}
+
+// fireCallbacks queues one assignment per callback stage.
+func (s *Scheduler) fireCallbacks(ar *activeRun, t *dag.Task, owner string, try int, event string, cbs []*dag.Callback, state, errMsg string, now time.Time) {
+	for i, cb := range cbs {
+		k := wire.TryKey{DAGID: ar.run.DAGID, RunID: ar.run.RunID, TaskID: owner + "." + event + "." + strconv.Itoa(i+1), Try: try}
+		tr := &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: try, State: store.TaskQueued, QueuedAt: now.UTC()}
+		s.putTry(tr)
+		a, err := s.renderCallback(ar, t, owner, try, cb, state, errMsg, now)
+		if err != nil {
+			msg := fmt.Sprintf("rendering the %s callback: %v", event, err)
+			s.logs.note(k, msg)
+			tr.State, tr.Error, tr.EndDate = store.TaskFailed, msg, timePtr(now.UTC())
+			continue
+		}
+		a.TryKey = k
+		s.callbacks[k] = tr
+		s.t.assign = append(s.t.assign, a)
+	}
+}
+
+// renderCallback builds a callback's assignment; its templates also see
+// .state, .error and .log_url.
+func (s *Scheduler) renderCallback(ar *activeRun, t *dag.Task, owner string, try int, cb *dag.Callback, state, errMsg string, now time.Time) (*wire.Assignment, error) {
+	taskID, queue := "", dag.DefaultQueue
+	if t != nil {
+		taskID, queue = t.ID, t.Queue
+	}
+	v := s.values(ar, &dag.Task{ID: taskID}, try)
+	logURL := fmt.Sprintf("/api/v1/dags/%s/runs/%s", ar.run.DAGID, ar.run.RunID)
+	if t != nil {
+		logURL += fmt.Sprintf("/tasks/%s/logs?try=%d", t.ID, try)
+	}
+	v.Callback = map[string]any{"state": state, "error": errMsg, "log_url": logURL}
+	data := v.Data(ar.dag.Location)
+	with, err := dag.RenderValue(cb.With, data)
+	if err != nil {
+		return nil, fmt.Errorf("with.%w", err)
+	}
+	withMap, _ := with.(map[string]any)
+	env := s.kilnEnv(v, ar.dag.Location)
+	env["KILN_STATE"], env["KILN_ERROR"], env["KILN_LOG_URL"] = state, errMsg, logURL
+	return &wire.Assignment{
+		Queue: queue, Plugin: cb.Plugin, With: withMap, Env: env,
+		LogLimit: s.cfg.LogLimit, Heartbeat: s.cfg.HeartbeatTimeout / 6, QueuedAt: now.UTC(),
+	}, nil
+}
+
+// applyCallbackEvent records what a worker reports about a callback. It
+// reports whether the event was about one.
+func (s *Scheduler) applyCallbackEvent(ev wire.Event, now time.Time) bool {
+	tr := s.callbacks[ev.TryKey]
+	if tr == nil {
+		return false
+	}
+	switch ev.Kind {
+	case wire.EventStarted:
+		tr.State, tr.StartDate, tr.Worker = store.TaskRunning, timePtr(ev.Time.UTC()), ev.Worker
+		s.heartbeats[ev.TryKey] = now
+	case wire.EventHeartbeat:
+		s.heartbeats[ev.TryKey] = now
+	case wire.EventFinished:
+		tr.State, tr.EndDate, tr.ExitCode, tr.Error, tr.Outputs = store.TaskFailed, timePtr(now.UTC()), ev.ExitCode, ev.Error, ev.Outputs
+		if ev.Success {
+			tr.State = store.TaskSuccess
+		}
+		delete(s.callbacks, ev.TryKey)
+		delete(s.heartbeats, ev.TryKey)
+	}
+	s.putTry(tr)
+	return true
+}
+
+// checkCallbacks fails callbacks whose worker went silent.
+func (s *Scheduler) checkCallbacks(now time.Time) {
+	for k, tr := range s.callbacks {
+		last, ok := s.heartbeats[k]
+		if tr.State != store.TaskRunning || !ok || now.Sub(last) <= s.cfg.HeartbeatTimeout {
+			continue
+		}
+		tr.State, tr.EndDate = store.TaskFailed, timePtr(now.UTC())
+		tr.Error = fmt.Sprintf("worker %s stopped sending heartbeats", tr.Worker)
+		s.logs.note(k, tr.Error)
+		s.putTry(tr)
+		delete(s.callbacks, k)
+		delete(s.heartbeats, k)
+	}
+}
