@@ -123,19 +123,23 @@ func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
 		return wire.TryKey{}, err
 	}
 	st := s.backend.Store()
-	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
-	if errors.Is(err, store.ErrNotFound) {
-		return wire.TryKey{}, notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
-	}
-	if err != nil {
-		return wire.TryKey{}, err
-	}
 	tries, err := st.Tries(run.DAGID, run.RunID, taskID)
 	if err != nil {
 		return wire.TryKey{}, err
 	}
 	// The instance counts its current try, which may not be recorded yet.
-	latest := ti.TryNumber
+	// Callback stages (TASK.on_failure.1, ...) have tries but no instance.
+	latest := 0
+	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
+	switch {
+	case err == nil:
+		latest = ti.TryNumber
+	case errors.Is(err, store.ErrNotFound) && len(tries) > 0:
+	case errors.Is(err, store.ErrNotFound):
+		return wire.TryKey{}, notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
+	default:
+		return wire.TryKey{}, err
+	}
 	for _, t := range tries {
 		latest = max(latest, t.Number)
 	}
