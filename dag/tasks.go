@@ -164,7 +164,7 @@ func (d *decoder) plugin(t *Task, n *node, f map[string]pair) {
 	t.Plugin = name
 	spec, known := d.catalog.Plugin(name)
 	if !known {
-		d.errAt(p.val, "unknown plugin %q", name)
+		d.errAt(p.val, "%s", unknownPlugin(d.catalog, name))
 	}
 	if known && spec.Sensor {
 		t.Sensor = &SensorConfig{Mode: ModeReschedule, PokeInterval: DefaultPokeInterval, Timeout: DefaultSensorTimeout}
@@ -320,7 +320,7 @@ func (d *decoder) callbacks(f map[string]pair, sc *scope) Callbacks {
 				continue
 			}
 			if _, known := d.catalog.Plugin(c.Plugin); !known {
-				d.errAt(pp.val, "unknown plugin %q", c.Plugin)
+				d.errAt(pp.val, "%s", unknownPlugin(d.catalog, c.Plugin))
 				continue
 			}
 			with, present := cf["with"]

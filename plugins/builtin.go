@@ -5,14 +5,24 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/plugins/dagsensor"
+	"github.com/kilnhq/kiln/plugins/filesensor"
+	"github.com/kilnhq/kiln/plugins/http"
+	"github.com/kilnhq/kiln/plugins/httpsensor"
+	"github.com/kilnhq/kiln/plugins/notify"
+	"github.com/kilnhq/kiln/plugins/python"
 	"github.com/kilnhq/kiln/plugins/shell"
 )
 
 // Builtin returns the catalog of the plugins built into the kiln binary.
 func Builtin() dag.MapCatalog {
 	return dag.MapCatalog{
-		shell.Name:     mustSpec(shell.Name, false, shell.Schema),
-		dagsensor.Name: mustSpec(dagsensor.Name, true, dagsensor.Schema),
+		shell.Name:      mustSpec(shell.Name, false, shell.Schema),
+		dagsensor.Name:  mustSpec(dagsensor.Name, true, dagsensor.Schema),
+		http.Name:       mustSpec(http.Name, false, http.Schema),
+		notify.Name:     mustSpec(notify.Name, false, notify.Schema),
+		filesensor.Name: mustSpec(filesensor.Name, true, filesensor.Schema),
+		httpsensor.Name: mustSpec(httpsensor.Name, true, httpsensor.Schema),
+		python.Name:     mustSpec(python.Name, false, python.Schema),
 	}
 }
 
@@ -21,5 +31,5 @@ func mustSpec(name string, sensor bool, schema []byte) *dag.PluginSpec {
 	if err != nil {
 		panic(fmt.Sprintf("built-in plugin %s: bad schema: %v", name, err))
 	}
-	return &dag.PluginSpec{Name: name, Sensor: sensor, Schema: s}
+	return &dag.PluginSpec{Name: name, Sensor: sensor, Schema: s, SchemaJSON: schema}
 }

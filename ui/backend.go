@@ -54,3 +54,8 @@ type Backend interface {
 	// Health is nil when the scheduler, the store and NATS are up.
 	Health() error
 }
+
+// PluginLister lists the stage plugins the server found, sorted by name.
+type PluginLister interface {
+	Plugins() []Plugin
+}

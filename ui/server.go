@@ -28,12 +28,16 @@ type Options struct {
 	Addr string
 	// Logger receives request failures and server errors; default none.
 	Logger *slog.Logger
+	// Plugins lists the stage plugins for GET /api/v1/plugins; nil lists
+	// none.
+	Plugins PluginLister
 }
 
 // Server is Kiln's HTTP server. Create it with New; it is safe for
 // concurrent use.
 type Server struct {
 	backend Backend
+	plugins PluginLister
 	addr    string
 	log     *slog.Logger
 	echo    *echo.Echo
@@ -63,6 +67,7 @@ func New(b Backend, opts Options) *Server {
 	}
 	s := &Server{
 		backend:      b,
+		plugins:      opts.Plugins,
 		addr:         opts.Addr,
 		log:          opts.Logger,
 		stopping:     make(chan struct{}),
@@ -158,6 +163,8 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodGet, "/pools", s.listPools)
 	api(http.MethodPut, "/pools/:name", s.setPool)
 	api(http.MethodDelete, "/pools/:name", s.deletePool)
+
+	api(http.MethodGet, "/plugins", s.listPlugins)
 }
 
 // authenticate is where API authentication plugs in (bearer tokens with

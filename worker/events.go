@@ -44,11 +44,12 @@ type events struct {
 	pending chan jetstream.PubAckFuture
 	done    chan struct{}
 	ctx     context.Context // bounds the retries
+	poke    int             // the sensor poke of the assignment, 0 otherwise
 }
 
-func (w *Worker) newEvents(ctx context.Context, k wire.TryKey, log *slog.Logger) *events {
+func (w *Worker) newEvents(ctx context.Context, k wire.TryKey, poke int, log *slog.Logger) *events {
 	e := &events{
-		js: w.js, key: k, worker: w.cfg.Name, log: log, ctx: ctx,
+		js: w.js, key: k, poke: poke, worker: w.cfg.Name, log: log, ctx: ctx,
 		pending: make(chan jetstream.PubAckFuture, asyncWindow),
 		done:    make(chan struct{}),
 	}
@@ -72,10 +73,11 @@ func (e *events) msg(ev *wire.Event, id string) (*nats.Msg, error) {
 	return m, nil
 }
 
-// msgID is the de-duplication id of an event: kind, try, and what tells
-// events of one kind apart.
+// msgID is the de-duplication id of an event: kind, try, the sensor poke
+// (each poke of a try reports again), and what tells events of one kind
+// apart.
 func (e *events) msgID(kind wire.EventKind, seq int64) string {
-	return fmt.Sprintf("%s:%s:%d", kind, e.key, seq)
+	return fmt.Sprintf("%s:%s:%d:%d", kind, e.key, e.poke, seq)
 }
 
 // publish publishes ev and waits for JetStream to store it, retrying until

@@ -116,7 +116,7 @@ func checkAssignment(a *wire.Assignment) error {
 func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan error, log *slog.Logger) {
 	report, cancelReport := context.WithTimeout(context.Background(), reportTimeout)
 	defer cancelReport()
-	ev := w.newEvents(report, a.TryKey, log)
+	ev := w.newEvents(report, a.TryKey, a.Poke, log)
 
 	startCtx, cancelStart := context.WithTimeout(report, startTimeout)
 	defer cancelStart()

@@ -15,7 +15,6 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/dag/timetable"
-	"github.com/kilnhq/kiln/plugins"
 )
 
 func newDagsCmd() *cobra.Command {
@@ -30,27 +29,38 @@ func newDagsCmd() *cobra.Command {
 	return cmd
 }
 
-func loadOptions() dag.Options {
-	return dag.Options{Plugins: plugins.Builtin()}
+// loadOptions loads DAGs against the plugins of a catalog, usually the
+// registry of a discovery.
+func loadOptions(plugins dag.Catalog) dag.Options {
+	return dag.Options{Plugins: plugins}
 }
 
 func newDagsValidateCmd() *cobra.Command {
-	return &cobra.Command{
+	var pluginsDir string
+	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check DAG files and folders; print every problem as FILE:LINE:COL: message",
 		Long: `Check DAG files and folders (recursively) without a server. Every problem
 is printed to stderr as FILE:LINE:COL: message; the exit code is 0 when all
-DAGs are valid and 2 otherwise. Without a PATH, ./dags is checked.`,
+DAGs are valid and 2 otherwise. Without a PATH, ./dags is checked. Tasks
+are checked against the built-in plugins and the external ones in --plugins
+and on $PATH, as kiln plugins list shows them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				args = []string{"dags"}
 			}
-			return validate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil)
+			if err != nil {
+				return err
+			}
+			return validate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, reg)
 		},
 	}
+	addPluginsFlag(cmd, &pluginsDir)
+	return cmd
 }
 
-func validate(ctx context.Context, stdout, stderr io.Writer, paths []string) error {
+func validate(ctx context.Context, stdout, stderr io.Writer, paths []string, plugins dag.Catalog) error {
 	var problems int
 	var roots []string
 	for _, path := range paths {
@@ -64,7 +74,7 @@ func validate(ctx context.Context, stdout, stderr io.Writer, paths []string) err
 	set := &dag.Set{}
 	if len(roots) > 0 {
 		var err error
-		if set, err = dag.NewFolder(loadOptions(), roots...).Load(ctx); err != nil {
+		if set, err = dag.NewFolder(loadOptions(plugins), roots...).Load(ctx); err != nil {
 			return usageError("%v", err)
 		}
 	}
@@ -97,10 +107,11 @@ func report(w io.Writer, errs dag.ErrorList) int {
 
 func newDagsNextCmd() *cobra.Command {
 	var (
-		from    string
-		n       int
-		asJSON  bool
-		dagsDir string
+		from       string
+		n          int
+		asJSON     bool
+		dagsDir    string
+		pluginsDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "next PATH_OR_DAG",
@@ -113,7 +124,11 @@ a DAG id looked up in --dags. Works without a server.`,
 			if n < 1 {
 				return usageError("--n must be at least 1")
 			}
-			g, err := findDAG(cmd.Context(), args[0], dagsDir)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil)
+			if err != nil {
+				return err
+			}
+			g, err := findDAG(cmd.Context(), args[0], dagsDir, reg)
 			if err != nil {
 				return err
 			}
@@ -137,13 +152,14 @@ a DAG id looked up in --dags. Works without a server.`,
 	cmd.Flags().IntVar(&n, "n", 5, "how many intervals to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	cmd.Flags().StringVar(&dagsDir, "dags", "dags", "DAGs folder to look a DAG id up in")
+	addPluginsFlag(cmd, &pluginsDir)
 	return cmd
 }
 
 // findDAG loads a DAG file, or finds a DAG by id in the DAGs folder.
-func findDAG(ctx context.Context, arg, dagsDir string) (*dag.DAG, error) {
+func findDAG(ctx context.Context, arg, dagsDir string, plugins dag.Catalog) (*dag.DAG, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
-		g, err := dag.LoadFile(arg, loadOptions())
+		g, err := dag.LoadFile(arg, loadOptions(plugins))
 		if err != nil {
 			errs := err.(dag.ErrorList)
 			report(os.Stderr, errs)
@@ -151,7 +167,7 @@ func findDAG(ctx context.Context, arg, dagsDir string) (*dag.DAG, error) {
 		}
 		return g, nil
 	}
-	set, err := dag.NewFolder(loadOptions(), dagsDir).Load(ctx)
+	set, err := dag.NewFolder(loadOptions(plugins), dagsDir).Load(ctx)
 	if err != nil {
 		return nil, usageError("%s is neither a DAG file nor a DAG id: %v", arg, err)
 	}

@@ -3,12 +3,22 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/kilnhq/kiln/plugins/filesensor"
+	"github.com/kilnhq/kiln/plugins/http"
+	"github.com/kilnhq/kiln/plugins/httpsensor"
+	"github.com/kilnhq/kiln/plugins/notify"
+	"github.com/kilnhq/kiln/plugins/python"
 	"github.com/kilnhq/kiln/plugins/shell"
 )
 
 // builtinPlugins are the stage plugins `kiln plugin NAME` serves.
 var builtinPlugins = map[string]func(){
-	shell.Name: shell.Main,
+	shell.Name:      shell.Main,
+	python.Name:     python.Main,
+	http.Name:       http.Main,
+	notify.Name:     notify.Main,
+	filesensor.Name: filesensor.Main,
+	httpsensor.Name: httpsensor.Main,
 }
 
 // newPluginCmd is how a worker starts a built-in plugin: it runs the kiln

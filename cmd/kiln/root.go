@@ -15,7 +15,7 @@ on a cron schedule, on demand, or as a backfill over a date range.`,
 	}
 	root.CompletionOptions.HiddenDefaultCmd = true
 	root.AddCommand(newDagsCmd())
-	root.AddCommand(newPluginCmd())
+	root.AddCommand(newPluginCmd(), newPluginsCmd())
 	root.AddCommand(newWorkerCmd())
 	root.AddCommand(newStandaloneCmd(), newServerCmd())
 	addServerCommands(root)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
@@ -30,6 +31,8 @@ type processFlags struct {
 	addr             string
 	heartbeatTimeout time.Duration
 	logLevel         string
+	plugins          string
+	flags            *pflag.FlagSet
 }
 
 func (f *processFlags) register(cmd *cobra.Command) {
@@ -38,6 +41,8 @@ func (f *processFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address of the web UI and API")
 	cmd.Flags().DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "fail a running try whose worker sent no heartbeat for this long")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	addPluginsFlag(cmd, &f.plugins)
+	f.flags = cmd.Flags()
 }
 
 func newStandaloneCmd() *cobra.Command {
@@ -120,6 +125,11 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	if st, err := os.Stat(f.dags); err != nil || !st.IsDir() {
 		return usageError("DAGs folder %s: not a folder (create it, or pass --dags)", f.dags)
 	}
+	reg, err := discoverPlugins(ctx, f.flags, f.plugins, logger)
+	if err != nil {
+		return err
+	}
+	logPluginProblems(logger, reg)
 	nc, err := connectNATS(natsURL, "kiln-server")
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
@@ -133,7 +143,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	sched, err := scheduler.New(scheduler.Config{
 		Store:            st,
 		NATS:             nc,
-		Folder:           dag.NewFolder(loadOptions(), f.dags),
+		Folder:           dag.NewFolder(loadOptions(reg), f.dags),
 		DataDir:          f.data,
 		Logger:           logger,
 		HeartbeatTimeout: f.heartbeatTimeout,
@@ -145,7 +155,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	if err != nil {
 		return &exitError{code: 1, msg: fmt.Sprintf("listening on %s: %v", f.addr, err)}
 	}
-	api := ui.New(sched, ui.Options{Logger: logger})
+	api := ui.New(sched, ui.Options{Logger: logger, Plugins: apiPlugins{reg}})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -169,7 +179,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	})
 	var plugins *host.Host
 	if nWorkers > 0 {
-		plugins = builtinPluginHost(logger)
+		plugins = pluginHost(reg, logger)
 		defer plugins.Close()
 	}
 	for i := range nWorkers {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"syscall"
 
@@ -13,17 +12,19 @@ import (
 
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
+	"github.com/kilnhq/kiln/plugins/registry"
 	"github.com/kilnhq/kiln/worker"
 )
 
 func newWorkerCmd() *cobra.Command {
 	var (
-		natsURL  string
-		queues   []string
-		slots    int
-		name     string
-		data     string
-		logLevel string
+		natsURL    string
+		queues     []string
+		slots      int
+		name       string
+		data       string
+		logLevel   string
+		pluginsDir string
 	)
 	cmd := &cobra.Command{
 		Use:   "worker --nats URL [--queue NAME]... [--slots N]",
@@ -49,7 +50,12 @@ running tasks finish; a second signal exits at once.`,
 			if err != nil {
 				return err
 			}
-			plugins := builtinPluginHost(logger)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, logger)
+			if err != nil {
+				return err
+			}
+			logPluginProblems(logger, reg)
+			plugins := pluginHost(reg, logger)
 			defer plugins.Close()
 			w, err := worker.New(worker.Config{
 				NATSURL: natsURL,
@@ -78,25 +84,15 @@ running tasks finish; a second signal exits at once.`,
 	f.StringVar(&name, "name", "", "worker name in events and logs (default HOST-PID)")
 	f.StringVar(&data, "data", "", "folder for the tasks' $KILN_OUTPUT files (default the system's temp folder)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	addPluginsFlag(cmd, &pluginsDir)
 	return cmd
 }
 
-// builtinPluginHost runs plugins as `kiln plugin NAME` subprocesses of this
-// very binary.
-func builtinPluginHost(logger *slog.Logger) *host.Host {
-	exe, err := os.Executable()
-	if err != nil {
-		exe = os.Args[0]
-	}
-	return host.New(host.Config{
-		Command: func(plugin string) (*exec.Cmd, error) {
-			if _, ok := builtinPlugins[plugin]; !ok {
-				return nil, fmt.Errorf("%w %q", host.ErrUnknownPlugin, plugin)
-			}
-			return exec.Command(exe, "plugin", plugin), nil
-		},
-		Logger: logger,
-	})
+// pluginHost runs the plugins reg found: built-in ones as `kiln plugin
+// NAME` subprocesses of this very binary, external ones from their
+// executables.
+func pluginHost(reg *registry.Registry, logger *slog.Logger) *host.Host {
+	return host.New(host.Config{Command: reg.Command, Logger: logger})
 }
 
 func workerLogger(level string) (*slog.Logger, error) {

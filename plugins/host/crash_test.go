@@ -133,3 +133,25 @@ func TestLogger(t *testing.T) {
 		}
 	}
 }
+
+// TestPokeAgain: a sensor's "not yet" reaches the Result, with its reason
+// or a default one, as the log's last line.
+func TestPokeAgain(t *testing.T) {
+	h := newHost(t)
+	for _, tt := range []struct{ notYet, wantErr string }{
+		{"no file matches /in/*.csv", "no file matches /in/*.csv"},
+		{"-", "condition not met yet"},
+	} {
+		res, log := run(t, h, "crash", host.Request{With: map[string]any{"not_yet": tt.notYet}})
+		if res.Success || !res.PokeAgain || res.Error != tt.wantErr {
+			t.Errorf("not_yet %q: %+v, want PokeAgain with error %q", tt.notYet, res, tt.wantErr)
+		}
+		if !strings.HasSuffix(log, "\nkiln: "+tt.wantErr+"\n") {
+			t.Errorf("not_yet %q: log %q does not end with the reason", tt.notYet, log)
+		}
+	}
+	res, _ := run(t, h, "crash", host.Request{With: map[string]any{"echo": "x"}})
+	if !res.Success || res.PokeAgain {
+		t.Errorf("a plain task: %+v, want success without PokeAgain", res)
+	}
+}

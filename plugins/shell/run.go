@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/kilnhq/kiln/plugins/internal/proc"
 	"github.com/kilnhq/kiln/plugins/proto/stagepb"
 )
 
@@ -21,9 +22,6 @@ const (
 	// chunkSize bounds one log message, and so the memory a task's output
 	// takes on its way to the host however much it prints.
 	chunkSize = 32 << 10
-	// killGrace is how long a cancelled task's process group has between
-	// SIGTERM and SIGKILL.
-	killGrace = 2 * time.Second
 	// drainTimeout bounds reading the output pipe after the process group is
 	// dead, in case a process that left the group still holds it open.
 	drainTimeout = 2 * time.Second
@@ -132,9 +130,9 @@ func (s *server) run(ctx context.Context, req *stagepb.RunRequest, stream stagep
 	case err = <-exited:
 		res = exitResult(cmd, err)
 	case <-ctx.Done():
-		res = &stagepb.Result{Error: fmt.Sprintf("cancelled (%v): %s", context.Cause(ctx), stopGroup(pgid, exited))}
+		res = &stagepb.Result{Error: fmt.Sprintf("cancelled (%v): %s", context.Cause(ctx), proc.StopGroup(pgid, exited))}
 	case <-s.stop.Done():
-		res = &stagepb.Result{Error: "plugin shut down: " + stopGroup(pgid, exited)}
+		res = &stagepb.Result{Error: "plugin shut down: " + proc.StopGroup(pgid, exited)}
 	}
 
 	// The task is over when its shell exits: what it left running in its
@@ -162,34 +160,6 @@ func exitResult(cmd *exec.Cmd, err error) *stagepb.Result {
 		return &stagepb.Result{ExitCode: &code, Error: fmt.Sprintf("exit status %d", code)}
 	}
 	return &stagepb.Result{Success: true, ExitCode: &code}
-}
-
-// stopGroup sends SIGTERM to the process group, gives it killGrace to end,
-// then sends SIGKILL, and says what it did. It returns once the shell has
-// exited.
-func stopGroup(pgid int, exited <-chan error) string {
-	_ = syscall.Kill(-pgid, syscall.SIGTERM)
-	deadline := time.NewTimer(killGrace)
-	defer deadline.Stop()
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	shellDone := false
-	for {
-		select {
-		case <-exited:
-			shellDone = true
-		case <-tick.C:
-		case <-deadline.C:
-			_ = syscall.Kill(-pgid, syscall.SIGKILL)
-			if !shellDone {
-				<-exited
-			}
-			return fmt.Sprintf("process group killed (SIGTERM, then SIGKILL after %v)", killGrace)
-		}
-		if shellDone && !groupAlive(pgid) {
-			return "process group killed (SIGTERM)"
-		}
-	}
 }
 
 // sendLog streams r to the host in chunks until EOF. If the stream breaks

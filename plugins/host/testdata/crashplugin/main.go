@@ -1,6 +1,7 @@
 // Command crashplugin is a stage plugin for the host's tests: a Run with
 // `panic: true` panics and so crashes the plugin process, one with
-// `block: true` waits until it is cancelled, and any other echoes `echo`.
+// `block: true` waits until it is cancelled, one with `not_yet: REASON` says
+// its sensor's condition is not met, and any other echoes `echo`.
 // Every Run first logs the plugin's pid.
 package main
 
@@ -27,6 +28,8 @@ func (server) Run(req *stagepb.RunRequest, stream stagepb.Stage_RunServer) error
 		Panic bool   `json:"panic"`
 		Block bool   `json:"block"`
 		Echo  string `json:"echo"`
+		// NotYet, when set, is the poke-again result's error; "-" for none.
+		NotYet string `json:"not_yet"`
 	}
 	if err := json.Unmarshal(req.GetWith(), &with); err != nil {
 		return err
@@ -43,6 +46,12 @@ func (server) Run(req *stagepb.RunRequest, stream stagepb.Stage_RunServer) error
 	case with.Block:
 		<-stream.Context().Done()
 		return stream.Context().Err()
+	case with.NotYet != "":
+		res := &stagepb.Result{PokeAgain: true}
+		if with.NotYet != "-" {
+			res.Error = with.NotYet
+		}
+		return stream.Send(&stagepb.RunEvent{Event: &stagepb.RunEvent_Result{Result: res}})
 	}
 	if err := send(with.Echo + "\n"); err != nil {
 		return err

@@ -1,5 +1,5 @@
 //go:build !linux
 
-package shell
+package proc
 
 func groupAlive(pgid int) bool { return groupAliveBySignal(pgid) }
