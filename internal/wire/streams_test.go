@@ -97,9 +97,9 @@ func TestAssignmentsDedupeByMsgID(t *testing.T) {
 	if err := wire.EnsureStreams(ctx, js); err != nil {
 		t.Fatal(err)
 	}
-	k := wire.TryKey{DAGID: "d", RunID: "r", TaskID: "t", Try: 1}
+	a := &wire.Assignment{TryKey: wire.TryKey{DAGID: "d", RunID: "r", TaskID: "t", Try: 1}}
 	for range 3 {
-		ack, err := js.Publish(ctx, wire.TaskSubject("default"), []byte("{}"), jetstream.WithMsgID(k.MsgID()))
+		ack, err := js.Publish(ctx, wire.TaskSubject("default"), []byte("{}"), jetstream.WithMsgID(a.MsgID()))
 		if err != nil {
 			t.Fatal(err)
 		}
