@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
@@ -178,7 +177,7 @@ func (s *Scheduler) planBackfill(dagID string, req BackfillRequest, now time.Tim
 		}
 		if r != nil {
 			bd.RunID = r.RunID
-			bd.Action, bd.Reason = reprocessAction(r, req.Reprocess)
+			bd.Action, bd.Reason = store.ReprocessAction(r, req.Reprocess)
 		}
 		bf.Dates = append(bf.Dates, bd)
 	}
@@ -186,18 +185,6 @@ func (s *Scheduler) planBackfill(dagID string, req BackfillRequest, now time.Tim
 		slices.Reverse(bf.Dates)
 	}
 	return bf, nil
-}
-
-// reprocessAction decides what a backfill does with a date that has a run.
-func reprocessAction(r *store.Run, mode string) (action, reason string) {
-	switch {
-	case !r.State.Finished():
-		return store.DateSkip, "a run is " + string(r.State)
-	case mode == store.ReprocessCompleted,
-		mode == store.ReprocessFailed && r.State == store.RunFailed:
-		return store.DateRerun, "run " + string(r.State)
-	}
-	return store.DateSkip, "run exists (" + string(r.State) + ")"
 }
 
 // runAt returns the DAG's run at a logical date, or nil.
@@ -335,7 +322,6 @@ func (s *Scheduler) startBackfillDate(d *dag.DAG, bf *store.Backfill, bd *store.
 	return true
 }
 
-// isBackfill reports whether a run belongs to a backfill.
-func isBackfill(r *store.Run) bool {
-	return r.BackfillID != "" || strings.HasPrefix(r.RunID, "backfill__")
-}
+// isBackfill reports whether a run belongs to a backfill: created by one, or
+// a date one re-ran.
+func isBackfill(r *store.Run) bool { return r.BackfillID != "" }

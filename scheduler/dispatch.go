@@ -18,9 +18,9 @@ import (
 // schedule admits queued runs, advances running ones and dispatches the
 // task instances that are ready.
 func (s *Scheduler) schedule(now time.Time) {
-	// Backfills go twice: once to start runs, once to see the runs that
-	// ended in this turn and start the next ones at once.
-	for range 2 {
+	// With backfills active this goes twice: once to start runs, once to
+	// see the runs that ended in this turn and start the next ones at once.
+	for pass := 0; pass == 0 || pass == 1 && len(s.backfills) > 0; pass++ {
 		s.driveBackfills(now)
 		s.admit(now)
 		for _, ar := range s.active {

@@ -73,6 +73,20 @@ type BackfillDate struct {
 	State RunState `json:"state,omitempty"`
 }
 
+// ReprocessAction decides what a backfill does with a date that already has
+// run r: a run still queued or running is never doubled; otherwise the mode
+// says whether it is re-run or skipped.
+func ReprocessAction(r *Run, mode string) (action, reason string) {
+	switch {
+	case !r.State.Finished():
+		return DateSkip, "a run is " + string(r.State)
+	case mode == ReprocessCompleted,
+		mode == ReprocessFailed && r.State == RunFailed:
+		return DateRerun, "run " + string(r.State)
+	}
+	return DateSkip, "run exists (" + string(r.State) + ")"
+}
+
 // Counts tallies a backfill's dates.
 type BackfillCounts struct {
 	Total   int `json:"total"`

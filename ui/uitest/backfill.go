@@ -105,7 +105,7 @@ func (b *Backend) planBackfill(g *dag.DAG, req scheduler.BackfillRequest, now ti
 		bd := store.BackfillDate{LogicalDate: iv.Start.UTC(), Action: store.DateNew}
 		if r, err := b.st.RunAt(g.ID, bd.LogicalDate); err == nil {
 			bd.RunID = r.RunID
-			bd.Action, bd.Reason = reprocessAction(r, req.Reprocess)
+			bd.Action, bd.Reason = store.ReprocessAction(r, req.Reprocess)
 		}
 		bf.Dates = append(bf.Dates, bd)
 	}
@@ -113,18 +113,6 @@ func (b *Backend) planBackfill(g *dag.DAG, req scheduler.BackfillRequest, now ti
 		slices.Reverse(bf.Dates)
 	}
 	return bf, nil
-}
-
-// reprocessAction is the scheduler's rule for a date that has a run.
-func reprocessAction(r *store.Run, mode string) (action, reason string) {
-	switch {
-	case !r.State.Finished():
-		return store.DateSkip, "a run is " + string(r.State)
-	case mode == store.ReprocessCompleted,
-		mode == store.ReprocessFailed && r.State == store.RunFailed:
-		return store.DateRerun, "run " + string(r.State)
-	}
-	return store.DateSkip, "run exists (" + string(r.State) + ")"
 }
 
 // driveBackfill starts queued runs for pending dates while fewer than
