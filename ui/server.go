@@ -41,6 +41,7 @@ type Server struct {
 	addr    string
 	log     *slog.Logger
 	echo    *echo.Echo
+	pages   pages
 	http    *http.Server
 
 	// stopping is closed when Shutdown begins, so that streams that would
@@ -79,8 +80,9 @@ func New(b Backend, opts Options) *Server {
 	e.Logger.SetOutput(io.Discard)
 	e.HTTPErrorHandler = s.handleError
 	e.Use(s.recoverPanics)
-	s.routes(e)
 	s.echo = e
+	s.pages = mustParsePages()
+	s.routes(e)
 	s.http = &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -165,12 +167,8 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodDelete, "/pools/:name", s.deletePool)
 
 	api(http.MethodGet, "/plugins", s.listPlugins)
-}
 
-// authenticate is where API authentication plugs in (bearer tokens with
-// roles, a later issue). Until then every request passes.
-func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return next
+	s.pageRoutes(e)
 }
 
 // health answers /healthz: 200 when the scheduler, the store and NATS are
