@@ -3,7 +3,7 @@ GO      ?= go
 BIN     ?= bin/kiln
 STATICCHECK_VERSION := v0.8.2
 
-.PHONY: build run test bench lint fuzz clean
+.PHONY: build run test bench lint fuzz proto clean
 
 build:
 	$(GO) build -o $(BIN) ./cmd/kiln
@@ -22,6 +22,7 @@ test:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count=1 ./dag/... ./store/
 	$(GO) test -run '^$$' -bench 'Chain100|Independent1000' -benchtime 5x -count=1 ./scheduler/
+	$(GO) test -run '^$$' -bench 'Noop' -benchtime 500x -count=1 ./plugins/sdk/
 	KILN_BENCH=1 $(GO) test -run 'TestStandaloneMemory' -count=1 -v ./scheduler/ | grep -E 'memory_test|^(ok|FAIL|---)' 
 
 ## lint: go vet and staticcheck.
@@ -33,6 +34,17 @@ lint:
 FUZZTIME ?= 60s
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime $(FUZZTIME) ./dag/
+
+## proto: regenerate the stage plugin protocol's Go code (plugins/proto/stagepb)
+## from stage.proto. Needs protoc (Debian: apt-get install -y protobuf-compiler);
+## installs the pinned Go generators with go install first.
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+proto:
+	@command -v protoc >/dev/null || { echo "protoc not found: apt-get install -y protobuf-compiler" >&2; exit 1; }
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" $(GO) generate ./plugins/proto
 
 clean:
 	rm -rf bin

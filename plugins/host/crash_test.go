@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -154,4 +155,67 @@ func TestPokeAgain(t *testing.T) {
 	if !res.Success || res.PokeAgain {
 		t.Errorf("a plain task: %+v, want success without PokeAgain", res)
 	}
+}
+
+// TestStuckPluginRetired: a task that hangs or logs without end, ignoring
+// cancellation, fails alone when its time is up, with a clear message; its
+// process takes no new task, and is killed once its other tasks end (after
+// a grace period that lets a plugin stop what it was cancelled for).
+func TestStuckPluginRetired(t *testing.T) {
+	for _, stuck := range []string{"hang", "flood"} {
+		t.Run(stuck, func(t *testing.T) {
+			h := newHost(t)
+
+			// A well-behaved task on the same process, still running when
+			// the stuck one is given up.
+			var otherLog logBuffer
+			other, stopOther := context.WithCancel(context.Background())
+			defer stopOther()
+			otherDone := make(chan host.Result, 1)
+			go func() {
+				res, _ := h.Run(other, "crash", host.Request{With: map[string]any{"block": true}}, &otherLog)
+				otherDone <- res
+			}()
+			waitFor(t, "other task started", 5*time.Second, func() bool { return strings.Contains(otherLog.String(), "pid=") })
+			stuckPid := intAfter(t, otherLog.String(), "pid")
+
+			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+			defer cancel()
+			var log byteCounter
+			start := time.Now()
+			res, err := h.Run(ctx, "crash", host.Request{With: map[string]any{stuck: true}}, &log)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Success || !strings.Contains(res.Error, "task cancelled: context deadline exceeded") {
+				t.Errorf("stuck task: %+v, want a failure saying it was cancelled at its deadline", res)
+			}
+			if took := time.Since(start); took > 3*time.Second {
+				t.Errorf("stuck task took %v to fail", took)
+			}
+
+			res, next := run(t, h, "crash", host.Request{With: map[string]any{"echo": "next"}})
+			if !res.Success {
+				t.Fatalf("next task: %+v", res)
+			}
+			if pid := intAfter(t, next, "pid"); pid == stuckPid {
+				t.Errorf("next task ran on the retired process %d", pid)
+			}
+			if processGone(stuckPid) {
+				t.Fatal("the retired process was killed while another task still ran on it")
+			}
+
+			stopOther()
+			<-otherDone
+			waitFor(t, "retired process killed", 15*time.Second, func() bool { return processGone(stuckPid) })
+		})
+	}
+}
+
+// byteCounter counts what is written to it, for logs too big to keep.
+type byteCounter struct{ n atomic.Int64 }
+
+func (w *byteCounter) Write(p []byte) (int, error) {
+	w.n.Add(int64(len(p)))
+	return len(p), nil
 }

@@ -5,7 +5,11 @@
 // result.
 //
 // A plugin process that crashes fails only the tasks it was running at the
-// time; the next task relaunches it.
+// time; the next task relaunches it. A task that is cancelled or times out
+// may have left its plugin stuck (a plugin that ignores cancellation, or
+// hangs, or prints without end), so its process is retired: later tasks
+// get a new one, and the old one is killed as soon as the tasks still
+// running on it end.
 package host
 
 import (
@@ -19,6 +23,7 @@ import (
 
 	"github.com/hashicorp/go-plugin"
 
+	"github.com/kilnhq/kiln/plugins/internal/proc"
 	"github.com/kilnhq/kiln/plugins/proto"
 	"github.com/kilnhq/kiln/plugins/proto/stagepb"
 )
@@ -32,6 +37,10 @@ var ErrClosed = errors.New("plugin host closed")
 
 // startTimeout bounds a plugin's launch and handshake.
 const startTimeout = 30 * time.Second
+
+// retireGrace is how long a retired plugin process lives on once its last
+// task has ended: longer than a cancelled task's process group has to stop.
+const retireGrace = proc.KillGrace + 3*time.Second
 
 // Config configures a Host.
 type Config struct {
@@ -56,10 +65,12 @@ type Host struct {
 	plugins map[string]*slot
 }
 
-// slot holds the current process of one plugin.
+// slot holds the current process of one plugin, and the retired ones that
+// still run tasks.
 type slot struct {
-	mu  sync.Mutex // held while (re)launching
-	cur *instance
+	mu       sync.Mutex // held while (re)launching
+	cur      *instance
+	draining map[*instance]bool
 }
 
 // instance is one launched plugin process.
@@ -69,6 +80,54 @@ type instance struct {
 	stub   stagepb.StageClient
 	stderr *tail
 	broken atomic.Bool // the connection failed while the process lived on
+
+	mu       sync.Mutex
+	inflight int  // Runs using the process
+	retired  bool // takes no new Runs; killed when inflight drops to 0
+	slot     *slot
+}
+
+// release ends one Run's use of the process, and kills it if it is retired
+// and that was the last.
+func (inst *instance) release() {
+	inst.mu.Lock()
+	inst.inflight--
+	last := inst.retired && inst.inflight == 0
+	inst.mu.Unlock()
+	if last {
+		inst.killLater()
+	}
+}
+
+// retire stops new Runs from using the process; it is killed once the Runs
+// still using it end.
+func (inst *instance) retire() {
+	inst.slot.mu.Lock()
+	if inst.slot.cur == inst {
+		inst.slot.cur = nil
+		inst.slot.draining[inst] = true
+	}
+	inst.slot.mu.Unlock()
+	inst.mu.Lock()
+	inst.retired = true
+	idle := inst.inflight == 0
+	inst.mu.Unlock()
+	if idle {
+		inst.killLater()
+	}
+}
+
+// killLater kills a retired process after retireGrace, which leaves the
+// plugin time to stop the task it was cancelled for: killed at once, it
+// could leave that task's processes behind. The kill is graceful first, so
+// a plugin that tracks its tasks' processes stops them as it shuts down.
+func (inst *instance) killLater() {
+	time.AfterFunc(retireGrace, func() {
+		inst.client.Kill()
+		inst.slot.mu.Lock()
+		delete(inst.slot.draining, inst)
+		inst.slot.mu.Unlock()
+	})
 }
 
 // New returns a Host. Plugins are launched on first use.
@@ -100,6 +159,10 @@ func (h *Host) Close() error {
 				s.cur.client.Kill()
 				s.cur = nil
 			}
+			for inst := range s.draining {
+				inst.client.Kill()
+				delete(s.draining, inst)
+			}
 		})
 	}
 	wg.Wait()
@@ -113,7 +176,8 @@ func (h *Host) isClosed() bool {
 }
 
 // instance returns the running process of the named plugin, launching it
-// if there is none or the last one died.
+// if there is none or the last one died, with one more Run counted as
+// using it: the caller must release it.
 func (h *Host) instance(name string) (*instance, error) {
 	h.mu.Lock()
 	if h.closed {
@@ -122,7 +186,7 @@ func (h *Host) instance(name string) (*instance, error) {
 	}
 	s := h.plugins[name]
 	if s == nil {
-		s = &slot{}
+		s = &slot{draining: make(map[*instance]bool)}
 		h.plugins[name] = s
 	}
 	h.mu.Unlock()
@@ -131,6 +195,9 @@ func (h *Host) instance(name string) (*instance, error) {
 	defer s.mu.Unlock()
 	if cur := s.cur; cur != nil {
 		if !cur.client.Exited() && !cur.broken.Load() {
+			cur.mu.Lock()
+			cur.inflight++
+			cur.mu.Unlock()
 			return cur, nil
 		}
 		h.log.Debug("relaunching plugin", "plugin", name)
@@ -144,6 +211,7 @@ func (h *Host) instance(name string) (*instance, error) {
 	if err != nil {
 		return nil, err
 	}
+	inst.slot, inst.inflight = s, 1
 	s.cur = inst
 	return inst, nil
 }

@@ -63,7 +63,10 @@ type Info struct {
 //
 // Concurrent Runs share the plugin's process. Cancelling ctx cancels the
 // call, and the plugin kills the task (for the shell plugin, its whole
-// process group); Run returns without waiting for that to finish.
+// process group); Run returns without waiting for that to finish. The
+// process is then retired: it takes no new task and is killed once the
+// tasks still running on it end, so a plugin that ignores cancellation
+// cannot hold on to its stuck work.
 func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Writer) (Result, error) {
 	with := []byte("{}")
 	if req.With != nil {
@@ -80,6 +83,17 @@ func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Write
 	if err != nil {
 		return Result{}, err
 	}
+	defer inst.release()
+	// A task cancelled or timed out may have left the plugin stuck: it may
+	// ignore cancellation, hang or print without end. Nothing here can
+	// tell, so its process takes no more tasks and ends with those it
+	// still runs.
+	defer func() {
+		if ctx.Err() != nil {
+			h.log.Debug("retiring plugin process after a cancelled task", "plugin", plugin, "try", req.Try)
+			inst.retire()
+		}
+	}()
 
 	// The stream gets ctx's cancellation but not its deadline: a deadline
 	// would travel to the plugin, which could end the stream a moment
@@ -205,6 +219,7 @@ func (h *Host) Describe(ctx context.Context, plugin string) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
+	defer inst.release()
 	info, err := inst.stub.Describe(ctx, &stagepb.DescribeRequest{})
 	if err != nil {
 		if ctx.Err() == nil {

@@ -1,7 +1,9 @@
 // Command crashplugin is a stage plugin for the host's tests: a Run with
 // `panic: true` panics and so crashes the plugin process, one with
-// `block: true` waits until it is cancelled, one with `not_yet: REASON` says
-// its sensor's condition is not met, and any other echoes `echo`.
+// `block: true` waits until it is cancelled, one with `hang: true` never
+// returns, even when cancelled, one with `flood: true` logs without end, even
+// when cancelled, one with `not_yet: REASON` says its sensor's condition is
+// not met, and any other echoes `echo`.
 // Every Run first logs the plugin's pid.
 package main
 
@@ -27,6 +29,8 @@ func (server) Run(req *stagepb.RunRequest, stream stagepb.Stage_RunServer) error
 	var with struct {
 		Panic bool   `json:"panic"`
 		Block bool   `json:"block"`
+		Hang  bool   `json:"hang"`
+		Flood bool   `json:"flood"`
 		Echo  string `json:"echo"`
 		// NotYet, when set, is the poke-again result's error; "-" for none.
 		NotYet string `json:"not_yet"`
@@ -46,6 +50,13 @@ func (server) Run(req *stagepb.RunRequest, stream stagepb.Stage_RunServer) error
 	case with.Block:
 		<-stream.Context().Done()
 		return stream.Context().Err()
+	case with.Hang:
+		select {}
+	case with.Flood:
+		line := []byte("flood flood flood flood flood flood flood flood flood flood\n")
+		for {
+			_ = stream.Send(&stagepb.RunEvent{Event: &stagepb.RunEvent_Log{Log: line}})
+		}
 	case with.NotYet != "":
 		res := &stagepb.Result{PokeAgain: true}
 		if with.NotYet != "-" {
