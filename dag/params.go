@@ -35,7 +35,7 @@ var paramTypes = []string{"string", "number", "integer", "boolean", "array", "ob
 // Validate checks a value against the param's schema.
 func (p *Param) Validate(v any) error {
 	if err := p.schema.Validate(v); err != nil {
-		return fmt.Errorf("param %s: %s", p.Name, schemaMessage(err))
+		return fmt.Errorf("param %s: %s", p.Name, schemaMessage(p.schema, err))
 	}
 	return nil
 }
@@ -216,8 +216,9 @@ type schemaProblem struct {
 	msg  string
 }
 
-// schemaProblems flattens a validation error to its leaf causes.
-func schemaProblems(err error) []schemaProblem {
+// schemaProblems flattens a validation error of a value against root to
+// its leaf causes.
+func schemaProblems(root *jsonschema.Schema, err error) []schemaProblem {
 	ve, ok := err.(*jsonschema.ValidationError)
 	if !ok {
 		return []schemaProblem{{msg: err.Error()}}
@@ -226,6 +227,11 @@ func schemaProblems(err error) []schemaProblem {
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		switch k := e.ErrorKind.(type) {
+		case *kind.OneOf:
+			if msg, ok := oneOfKeys(findSchema(root, e.SchemaURL), k.Subschemas); ok {
+				out = append(out, schemaProblem{path: e.InstanceLocation, msg: msg})
+				return
+			}
 		case *kind.AdditionalProperties:
 			for _, prop := range k.Properties {
 				out = append(out, schemaProblem{path: e.InstanceLocation, key: prop, msg: fmt.Sprintf("unknown key %q", prop)})
@@ -251,10 +257,74 @@ func schemaProblems(err error) []schemaProblem {
 	})
 }
 
-// schemaMessage joins the leaf problems of a validation error.
-func schemaMessage(err error) string {
+// oneOfKeys words the failure of a oneOf whose alternatives each require
+// one key, a common way to say "exactly one of these keys": which keys, and
+// for more than one match, the keys that clash. It reports false for any
+// other oneOf.
+func oneOfKeys(s *jsonschema.Schema, matched []int) (string, bool) {
+	if s == nil || len(s.OneOf) < 2 {
+		return "", false
+	}
+	keys := make([]string, len(s.OneOf))
+	for i, alt := range s.OneOf {
+		if len(alt.Required) != 1 {
+			return "", false
+		}
+		keys[i] = alt.Required[0]
+	}
+	if len(matched) == 0 {
+		return "needs one of " + orList(keys), true
+	}
+	set := make([]string, 0, len(matched))
+	for _, i := range matched {
+		if i >= 0 && i < len(keys) {
+			set = append(set, keys[i])
+		}
+	}
+	return fmt.Sprintf("takes only one of %s, not %s together", orList(keys), strings.Join(set, " and ")), true
+}
+
+// orList joins words as "a, b or c".
+func orList(words []string) string {
+	if len(words) < 2 {
+		return strings.Join(words, "")
+	}
+	return strings.Join(words[:len(words)-1], ", ") + " or " + words[len(words)-1]
+}
+
+// findSchema finds the subschema of root at location, looking through the
+// keywords that hold subschemas of objects, arrays and combinations; nil if
+// it is not there.
+func findSchema(root *jsonschema.Schema, location string) *jsonschema.Schema {
+	seen := map[*jsonschema.Schema]bool{}
+	var find func(s *jsonschema.Schema) *jsonschema.Schema
+	find = func(s *jsonschema.Schema) *jsonschema.Schema {
+		if s == nil || seen[s] {
+			return nil
+		}
+		seen[s] = true
+		if s.Location == location {
+			return s
+		}
+		subs := slices.Concat(s.OneOf, s.AnyOf, s.AllOf, []*jsonschema.Schema{s.Ref, s.Items2020})
+		for _, p := range s.Properties {
+			subs = append(subs, p)
+		}
+		for _, sub := range subs {
+			if f := find(sub); f != nil {
+				return f
+			}
+		}
+		return nil
+	}
+	return find(root)
+}
+
+// schemaMessage joins the leaf problems of a validation error of a value
+// against root.
+func schemaMessage(root *jsonschema.Schema, err error) string {
 	var parts []string
-	for _, p := range schemaProblems(err) {
+	for _, p := range schemaProblems(root, err) {
 		if len(p.path) > 0 {
 			parts = append(parts, strings.Join(p.path, ".")+": "+p.msg)
 		} else {

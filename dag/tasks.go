@@ -251,7 +251,7 @@ func (d *decoder) checkSchema(plugin string, with pair, owner *node, present boo
 	if err == nil {
 		return
 	}
-	for _, pr := range schemaProblems(err) {
+	for _, pr := range schemaProblems(spec.Schema, err) {
 		n := at
 		if present {
 			n = nodeAt(with.val, pr.path)
@@ -422,7 +422,7 @@ func (d *decoder) param(name string, n *node, scheduled bool) *Param {
 		for _, it := range ep.val.items {
 			if v, valid := d.value(it); valid {
 				if err := pr.schema.Validate(v); err != nil {
-					d.errAt(it, "param %s: enum value %s does not fit the param: %s", name, it.text, schemaMessage(err))
+					d.errAt(it, "param %s: enum value %s does not fit the param: %s", name, it.text, schemaMessage(pr.schema, err))
 				}
 			}
 		}
@@ -439,7 +439,7 @@ func (d *decoder) param(name string, n *node, scheduled bool) *Param {
 		return nil
 	}
 	if err := pr.schema.Validate(v); err != nil {
-		d.errAt(dp.val, "param %s: default %s breaks its schema: %s", name, dp.val.text, schemaMessage(err))
+		d.errAt(dp.val, "param %s: default %s breaks its schema: %s", name, dp.val.text, schemaMessage(pr.schema, err))
 		return nil
 	}
 	pr.Default, pr.HasDefault = v, true
