@@ -69,7 +69,7 @@ func (s *Scheduler) runCallbacks(ar *activeRun, now time.Time) {
 func (s *Scheduler) fireCallbacks(ar *activeRun, t *dag.Task, owner string, try int, event string, cbs []*dag.Callback, state, errMsg string, now time.Time) {
 	for i, cb := range cbs {
 		k := wire.TryKey{DAGID: ar.run.DAGID, RunID: ar.run.RunID, TaskID: owner + "." + event + "." + strconv.Itoa(i+1), Try: try}
-		tr := &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: try, State: store.TaskQueued, QueuedAt: now.UTC()}
+		tr := &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: try, State: store.TaskQueued, QueuedAt: now.UTC(), Callback: true}
 		s.putTry(tr)
 		a, err := s.renderCallback(ar, t, owner, try, cb, state, errMsg, now)
 		if err != nil {
@@ -136,18 +136,47 @@ func (s *Scheduler) applyCallbackEvent(ev wire.Event, now time.Time) bool {
 	return true
 }
 
-// checkCallbacks fails callbacks whose worker went silent.
+// checkCallbacks fails callbacks whose worker went silent, and those whose
+// assignment was lost in a restart.
 func (s *Scheduler) checkCallbacks(now time.Time) {
 	for k, tr := range s.callbacks {
 		last, ok := s.heartbeats[k]
-		if tr.State != store.TaskRunning || !ok || now.Sub(last) <= s.cfg.HeartbeatTimeout {
+		if !ok {
+			continue
+		}
+		switch {
+		case tr.State == store.TaskRunning && now.Sub(last) > s.cfg.HeartbeatTimeout:
+			tr.Error = fmt.Sprintf("worker %s stopped sending heartbeats", tr.Worker)
+		case tr.State == store.TaskQueued && now.Sub(last) > lostGrace:
+			tr.Error = "the scheduler stopped before the callback reached a worker; it did not run"
+		default:
 			continue
 		}
 		tr.State, tr.EndDate = store.TaskFailed, timePtr(now.UTC())
-		tr.Error = fmt.Sprintf("worker %s stopped sending heartbeats", tr.Worker)
 		s.logs.note(k, tr.Error)
 		s.putTry(tr)
 		delete(s.callbacks, k)
 		delete(s.heartbeats, k)
 	}
+}
+
+// recoverCallbacks takes up again the callbacks that had not finished when
+// the scheduler stopped. A running one's worker reports its end, or its
+// silence fails it. A queued one still in the tasks stream reaches a
+// worker; one that is not there was either taken by a worker whose
+// started event is on its way, or lost between the commit that queued it
+// and its publication, and then fails after lostGrace with that reason.
+func (s *Scheduler) recoverCallbacks(pending map[wire.TryKey]uint64, now time.Time) error {
+	open, err := s.cfg.Store.OpenCallbacks()
+	if err != nil {
+		return err
+	}
+	for _, tr := range open {
+		k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
+		s.callbacks[k] = tr
+		if _, queued := pending[k]; tr.State == store.TaskRunning || !queued {
+			s.heartbeats[k] = now
+		}
+	}
+	return nil
 }

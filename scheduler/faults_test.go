@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -217,4 +218,74 @@ func waitHTTP(t *testing.T, url string) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+}
+
+// TestStandaloneKilledDuringCallback kills `kiln standalone` while a task's
+// on_success callback runs: after the restart the callback is taken up
+// again and, its worker being gone, recorded as failed with the reason in
+// its log, instead of staying "running" for ever.
+func TestStandaloneKilledDuringCallback(t *testing.T) {
+	dir := t.TempDir()
+	dags := filepath.Join(dir, "dags")
+	marker := filepath.Join(dir, "callback-started")
+	writeFile(t, filepath.Join(dags, "cb.yaml"), fmt.Sprintf(`
+id: cb
+tasks:
+  - id: ok
+    plugin: shell
+    with: {command: "true"}
+    on_success: [{plugin: shell, with: {command: "touch %s; sleep 60"}}]
+`, marker))
+	addr, natsAddr := freeAddr(t), freeAddr(t)
+	standalone := func() *osexec.Cmd {
+		return startProcess(t, dir, "standalone", "--dags", dags, "--data", filepath.Join(dir, "data"), "--addr", addr,
+			"--nats-listen", natsAddr, "--workers", "1", "--heartbeat-timeout", "2s", "--log-level", "warn")
+	}
+	api := "http://" + addr + "/api/v1"
+	first := standalone()
+	waitHTTP(t, "http://"+addr+"/healthz")
+	resp, err := http.Post(api+"/dags/cb/runs", "application/json", strings.NewReader(`{}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var run struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&run); err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("trigger: %d %v", resp.StatusCode, err)
+	}
+	resp.Body.Close()
+	waitUntil(t, "the callback to start", 20*time.Second, func() bool {
+		_, err := os.Stat(marker)
+		return err == nil
+	})
+	if err := syscall.Kill(-first.Process.Pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = first.Wait()
+	standalone()
+	waitHTTP(t, "http://"+addr+"/healthz")
+	logURL := api + "/dags/cb/runs/" + run.RunID + "/tasks/ok.on_success.1/logs?try=1"
+	var log string
+	waitUntil(t, "the callback to be failed after the restart", 30*time.Second, func() bool {
+		resp, err := http.Get(logURL)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		log = string(b)
+		return strings.Contains(log, "stopped sending heartbeats")
+	})
+	t.Logf("callback log after the restart: %q", log)
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
 }

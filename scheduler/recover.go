@@ -21,7 +21,8 @@ import (
 const lostGrace = 5 * time.Second
 
 // recover rebuilds the loop's state from the store alone: DAG states,
-// pools, and every queued or running run with its task instances.
+// pools, every queued or running run with its task instances, and the
+// callbacks that had not finished.
 func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 	s.t = newTurn()
 	states, err := s.cfg.Store.DAGStates()
@@ -85,6 +86,9 @@ func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 				s.lostCheck[k] = now.Add(lostGrace)
 			}
 		}
+	}
+	if err := s.recoverCallbacks(pending, now); err != nil {
+		return err
 	}
 	if err := s.flush(ctx); err != nil {
 		return err

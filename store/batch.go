@@ -119,7 +119,8 @@ func (b *Batch) PutTaskInstance(ti *TaskInstance) {
 }
 
 // PutTry creates or updates a try. Its run must exist, as for
-// PutTaskInstance, and its number must be at least 1.
+// PutTaskInstance, and its number must be at least 1. A callback's try is
+// listed by OpenCallbacks until it finishes.
 func (b *Batch) PutTry(t *Try) {
 	what := fmt.Sprintf("try %s/%s/%s/%d", t.DAGID, t.RunID, t.TaskID, t.Number)
 	if err := firstErr(checkID("DAG id", t.DAGID), checkID("run id", t.RunID), checkID("task id", t.TaskID), checkTryNumber(t.Number)); err != nil {
@@ -136,6 +137,11 @@ func (b *Batch) PutTry(t *Try) {
 	b.add(func(tx *bolt.Tx) error {
 		if tx.Bucket(bucketRunIDs).Get(runID) == nil {
 			return fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
+		}
+		if t.Callback {
+			if err := indexCallback(tx, k, t); err != nil {
+				return err
+			}
 		}
 		return putIfChanged(tx.Bucket(bucketTries), k, val)
 	})

@@ -21,6 +21,10 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists(bucketBackfills)
 		return err
 	}},
+	{"create the open callbacks index", func(tx *bolt.Tx) error {
+		_, err := tx.CreateBucketIfNotExists(bucketOpenCallbacks)
+		return err
+	}},
 }
 
 // SchemaVersion is the schema version this code writes.

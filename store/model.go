@@ -110,6 +110,9 @@ type Try struct {
 	ExitCode  *int           `json:"exit_code"`
 	Error     string         `json:"error,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
+	// Callback is set on the tries of callback stages (SPEC 1.6), which
+	// belong to no task instance.
+	Callback bool `json:"callback,omitempty"`
 }
 
 // DAGState is what the scheduler keeps about a DAG between restarts.

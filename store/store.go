@@ -48,6 +48,7 @@
 //	    dag                                   -> DAGState
 //	pools/
 //	    name                                  -> Pool
+//	backfills/, open_callbacks/              see backfill.go, callbacks.go
 //
 // where summary is time(queued_at) state 0x00 run_type 0x00 backfill_id
 // 0x00 run_id: a few bytes that let a listing filter runs without decoding
