@@ -96,6 +96,9 @@ func (s *Server) listBackfills(c echo.Context) error {
 			return notFound("DAG %q not found", dagID)
 		}
 	}
+	if bfs, err = pageOf(c, bfs); err != nil {
+		return err
+	}
 	out := make([]BackfillSummary, len(bfs))
 	for i, bf := range bfs {
 		out[i] = backfillSummary(bf)

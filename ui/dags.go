@@ -11,7 +11,10 @@ import (
 )
 
 func (s *Server) listDAGs(c echo.Context) error {
-	infos := s.backend.DAGs()
+	infos, err := pageOf(c, s.backend.DAGs())
+	if err != nil {
+		return err
+	}
 	out := make([]DAG, len(infos))
 	for i, info := range infos {
 		out[i] = dagSummary(info)
@@ -51,7 +54,10 @@ func (s *Server) patchDAG(c echo.Context) error {
 }
 
 func (s *Server) listImportErrors(c echo.Context) error {
-	ies := s.backend.ImportErrors()
+	ies, err := pageOf(c, s.backend.ImportErrors())
+	if err != nil {
+		return err
+	}
 	out := make([]ImportError, len(ies))
 	for i, ie := range ies {
 		errs := []*dag.Error(ie.Errors)

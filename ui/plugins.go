@@ -28,5 +28,9 @@ func (s *Server) listPlugins(c echo.Context) error {
 	if s.plugins != nil {
 		out = append(out, s.plugins.Plugins()...)
 	}
+	out, err := pageOf(c, out)
+	if err != nil {
+		return err
+	}
 	return c.JSON(http.StatusOK, out)
 }

@@ -11,6 +11,9 @@ func (s *Server) listPools(c echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if pools, err = pageOf(c, pools); err != nil {
+		return err
+	}
 	out := make([]Pool, len(pools))
 	for i, p := range pools {
 		out[i] = Pool{Name: p.Name, Slots: p.Slots}
