@@ -2,8 +2,10 @@ package dag
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -215,10 +217,17 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		g.Params = d.params(p, g.Timetable != nil)
 	}
 	sc := &scope{params: paramSet(g.Params)}
+	secrets := map[string]bool{}
 	if p, ok := f["env"]; ok {
-		g.Env = d.env(p, sc)
+		g.Env = d.env(p, sc, secrets)
 	}
-	d.tasks(g, f)
+	d.tasks(g, f, secrets)
+	for _, t := range g.Tasks {
+		for _, name := range t.Secrets {
+			secrets[name] = true
+		}
+	}
+	g.Secrets = slices.Sorted(maps.Keys(secrets))
 	g.Callbacks = d.callbacks(f, &scope{params: sc.params, callback: true})
 	return g
 }
@@ -292,10 +301,15 @@ func loadLocation(name string) (*time.Location, error) {
 	return loc, nil
 }
 
-func (d *decoder) env(p pair, sc *scope) []EnvVar {
+// env decodes an `env` mapping; its values may refer to secrets, whose
+// names are added to secrets.
+func (d *decoder) env(p pair, sc *scope, secrets map[string]bool) []EnvVar {
 	if !d.mapping(p.val, p.key.text) {
 		return nil
 	}
+	esc := *sc
+	esc.secrets = secrets
+	sc = &esc
 	out := make([]EnvVar, 0, len(p.val.pairs))
 	for _, kv := range p.val.pairs {
 		name, _ := kv.key.val.(string)

@@ -29,6 +29,9 @@ type DAG struct {
 	Env            []EnvVar
 	Tasks          []*Task // in file order
 	Callbacks      Callbacks
+	// Secrets are the names of the secrets the env of the DAG and of its
+	// tasks refer to (.secrets.NAME), sorted.
+	Secrets []string
 
 	byID          map[string]*Task
 	order         map[string]int
@@ -79,8 +82,11 @@ type Task struct {
 	DependsOnPast           bool
 	When                    *Condition // nil: always runs
 	Env                     []EnvVar
-	Sensor                  *SensorConfig // set when the plugin is a sensor
-	Callbacks               Callbacks
+	// Secrets are the names of the secrets the task's environment
+	// refers to, its own env's and the DAG's, sorted.
+	Secrets   []string
+	Sensor    *SensorConfig // set when the plugin is a sensor
+	Callbacks Callbacks
 }
 
 // SensorConfig holds the keys of a task whose plugin is a sensor (SPEC 1.6).

@@ -1,6 +1,10 @@
 package dag
 
-import "time"
+import (
+	"maps"
+	"slices"
+	"time"
+)
 
 // taskKeys are the keys a task may set; all but id and depends_on may also
 // be given under `defaults`.
@@ -18,7 +22,9 @@ type rawTask struct {
 	task   *Task
 }
 
-func (d *decoder) tasks(g *DAG, f map[string]pair) {
+// tasks decodes the tasks; dagSecrets are the secrets the DAG's env
+// refers to, which every task's environment gets.
+func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	var defaults map[string]pair
 	if p, ok := f["defaults"]; ok && d.mapping(p.val, "defaults") {
 		defaults = d.fields(p.val, taskKeys, "defaults")
@@ -71,7 +77,9 @@ func (d *decoder) tasks(g *DAG, f map[string]pair) {
 	for _, rt := range raws {
 		t := rt.task
 		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) }}
-		d.taskTemplates(rt, sc)
+		secrets := maps.Clone(dagSecrets)
+		d.taskTemplates(rt, sc, secrets)
+		t.Secrets = slices.Sorted(maps.Keys(secrets))
 		csc := &scope{params: params, task: t.ID, callback: true,
 			upstream: func(up string) bool { return up == t.ID || gr.upstreamOf(up, t.ID) }}
 		t.Callbacks = d.callbacks(rt.fields, csc)
@@ -200,7 +208,7 @@ func (d *decoder) plugin(t *Task, n *node, f map[string]pair) {
 
 // taskTemplates compiles the task's `with`, `env` and `when` and checks
 // `with` against the plugin's schema.
-func (d *decoder) taskTemplates(rt *rawTask, sc *scope) {
+func (d *decoder) taskTemplates(rt *rawTask, sc *scope, secrets map[string]bool) {
 	t, f := rt.task, rt.fields
 	with, ok := f["with"]
 	if ok && !d.mapping(with.val, "with") {
@@ -211,7 +219,7 @@ func (d *decoder) taskTemplates(rt *rawTask, sc *scope) {
 	}
 	d.checkSchema(t.Plugin, with, rt.node, ok)
 	if p, ok := f["env"]; ok {
-		t.Env = d.env(p, sc)
+		t.Env = d.env(p, sc, secrets)
 	}
 	if p, ok := f["when"]; ok {
 		if src, ok := d.str(p); ok {

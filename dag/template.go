@@ -50,6 +50,9 @@ type Values struct {
 	Env               map[string]string
 	// Callback holds .state, .error and .log_url for callback stages.
 	Callback map[string]any
+	// Secrets holds the values of the secrets the DAG's env refers to as
+	// .secrets.NAME (SPEC 5); nil when it refers to none.
+	Secrets map[string]string
 }
 
 // Data returns the template data for v, with dates in loc (the DAG's zone).
@@ -72,6 +75,9 @@ func (v Values) Data(loc *time.Location) map[string]any {
 	}
 	for k, x := range v.Callback {
 		m[k] = x
+	}
+	if v.Secrets != nil {
+		m["secrets"] = v.Secrets
 	}
 	return m
 }
@@ -97,6 +103,29 @@ type scope struct {
 	upstream func(task string) bool // nil: outputs are not checked
 	task     string
 	callback bool
+	// secrets, set for the values of `env` only, collects the names of
+	// the secrets they refer to; elsewhere .secrets is refused, so that a
+	// secret reaches a task only through its environment (SPEC 5).
+	secrets map[string]bool
+}
+
+// secretNamePattern is what a secret's name may be: it is also part of an
+// environment variable's name (KILN_SECRET_NAME) and a file's.
+var secretNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkSecret checks a .secrets.NAME reference and records the name.
+func (s *scope) checkSecret(chain []string) error {
+	if s.secrets == nil {
+		return fmt.Errorf(".secrets may only be used in `env` values: secrets reach tasks through their environment (set env: {NAME: \"{{ .secrets.NAME }}\"} and read $NAME)")
+	}
+	if len(chain) != 2 {
+		return fmt.Errorf("name one secret: .secrets.NAME")
+	}
+	if !secretNamePattern.MatchString(chain[1]) {
+		return fmt.Errorf("invalid secret name %q: want letters, digits and _", chain[1])
+	}
+	s.secrets[chain[1]] = true
+	return nil
 }
 
 func (s *scope) knows(key string) bool {
@@ -119,6 +148,9 @@ func (s *scope) knows(key string) bool {
 func (s *scope) checkRef(chain []string) error {
 	if len(chain) == 0 {
 		return nil
+	}
+	if chain[0] == "secrets" {
+		return s.checkSecret(chain)
 	}
 	if !s.knows(chain[0]) {
 		keys := templateKeys

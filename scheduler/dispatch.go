@@ -10,6 +10,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/dagsensor"
 	"github.com/kilnhq/kiln/store"
@@ -231,6 +232,10 @@ func (s *Scheduler) values(ar *activeRun, t *dag.Task, try int) dag.Values {
 // render builds the assignment of the current try of ti.
 func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, error) {
 	v := s.values(ar, t, ti.TryNumber)
+	mask, err := s.resolveSecrets(t.Secrets, &v)
+	if err != nil {
+		return nil, err
+	}
 	loc := ar.dag.Location
 	data := v.Data(loc)
 	for _, vars := range [][]dag.EnvVar{ar.dag.Env, t.Env} {
@@ -254,11 +259,38 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		Plugin:    t.Plugin,
 		With:      withMap,
 		Env:       env,
+		Mask:      mask,
 		Timeout:   t.Timeout,
 		LogLimit:  s.cfg.LogLimit,
 		Heartbeat: s.cfg.HeartbeatTimeout / 6,
 		QueuedAt:  now.UTC(),
 	}, nil
+}
+
+// resolveSecrets looks up the named secrets, which a task's env refers to,
+// and returns their values for the worker to mask in the log. They are
+// read at each try, so a rotated secret needs no restart.
+func (s *Scheduler) resolveSecrets(names []string, v *dag.Values) ([]string, error) {
+	if len(names) == 0 {
+		return nil, nil
+	}
+	src := s.cfg.Secrets
+	if src == nil {
+		src = secrets.Source{}
+	}
+	v.Secrets = make(map[string]string, len(names))
+	mask := make([]string, 0, len(names))
+	for _, name := range names {
+		val, err := src.Lookup(name)
+		if err != nil {
+			return nil, err
+		}
+		v.Secrets[name] = val
+		if val != "" {
+			mask = append(mask, val)
+		}
+	}
+	return mask, nil
 }
 
 // kilnEnv is a task's environment: its rendered env and the KILN_* values

@@ -35,6 +35,14 @@ type Config struct {
 	LogLimit int64
 	// ReloadEvery is how often the DAGs folder is checked; default 2s.
 	ReloadEvery time.Duration
+	// Secrets looks up the secrets DAG files refer to (.secrets.NAME in
+	// env); default: KILN_SECRET_NAME in the environment only.
+	Secrets SecretSource
+}
+
+// SecretSource finds a secret's value; see package internal/secrets.
+type SecretSource interface {
+	Lookup(name string) (string, error)
 }
 
 // Scheduler drives DAG runs; see the package comment.

@@ -160,3 +160,32 @@ tasks:
 		t.Errorf("fail's try = %+v, want exit code 3", tr)
 	}
 }
+
+// TestE2ESecretsMasked: a secret reaches the task through env and is
+// masked in its stored log; a missing one fails the task, naming where it
+// was looked for.
+func TestE2ESecretsMasked(t *testing.T) {
+	t.Setenv("KILN_SECRET_api_token", "tok-8f14e45fceea167a")
+	e := start(t, map[string]string{"sec": `
+env: {TOKEN: "{{ .secrets.api_token }}"}
+tasks:
+  - id: use
+    plugin: shell
+    with: {command: 'echo "calling with $TOKEN"; test "$TOKEN" = tok-8f14e45fceea167a'}
+  - id: missing
+    plugin: shell
+    env: {PASS: "{{ .secrets.db_password }}"}
+    with: {command: 'true'}
+`}, options{workers: 1})
+	r := e.waitRun(e.trigger("sec", nil), 30*time.Second)
+	states := e.taskStates(r)
+	if states["use"] != store.TaskSuccess || states["missing"] != store.TaskFailed {
+		t.Fatalf("states %v; logs: use %q missing %q", states, e.log(r, "use", 1), e.log(r, "missing", 1))
+	}
+	if log := e.log(r, "use", 1); log != "calling with ***\n" {
+		t.Errorf("use's log = %q, want the secret masked", log)
+	}
+	if log := e.log(r, "missing", 1); !strings.Contains(log, "secret db_password") || !strings.Contains(log, "KILN_SECRET_db_password") {
+		t.Errorf("missing's log = %q, want the missing secret named", log)
+	}
+}

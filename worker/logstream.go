@@ -23,6 +23,8 @@ const (
 // how much was dropped. Its memory is one chunk, whatever the task prints.
 type logStream struct {
 	limit int64
+	// mask, when set, replaces secret values in what the task writes.
+	mask *masker
 	// send publishes a chunk starting at offset; it may block, which slows
 	// the task down. data is reused once send returns.
 	send func(offset int64, data []byte)
@@ -56,9 +58,19 @@ func (s *logStream) Write(p []byte) (int, error) {
 	if room := s.limit - s.kept; room > 0 {
 		keep := p[:min(int64(len(p)), room)]
 		s.kept += int64(len(keep))
-		s.appendLocked(keep)
+		if s.mask != nil {
+			s.mask.write(keep, s.appendLocked)
+		} else {
+			s.appendLocked(keep)
+		}
 	}
 	return len(p), nil
+}
+
+// masking makes the stream write *** in place of the values, the try's
+// secrets. It must be called before the first Write.
+func (s *logStream) masking(values []string) {
+	s.mask = newMasker(values)
 }
 
 // note adds a line of Kiln's own to the log. Notes are sent past the
@@ -73,6 +85,9 @@ func (s *logStream) note(line string) {
 }
 
 func (s *logStream) noteLocked(line string) {
+	if s.mask != nil {
+		s.mask.flush(s.appendLocked)
+	}
 	if !s.atLine {
 		line = "\n" + line
 	}
@@ -121,6 +136,9 @@ func (s *logStream) Close() (sent, written int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.closed {
+		if s.mask != nil {
+			s.mask.flush(s.appendLocked)
+		}
 		if over := s.written - s.kept; over > 0 {
 			s.noteLocked(fmt.Sprintf("[kiln: log truncated: %d bytes over the %d-byte limit were dropped]", over, s.limit))
 		}

@@ -149,6 +149,7 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 		e.Offset, e.Data = a.LogOffset+off, data // after earlier pokes' log
 		ev.publishAsync(e, e.Offset)             // encodes data before it returns
 	})
+	logs.masking(a.Mask)
 	stopBeats := w.heartbeat(ev, a.Heartbeat)
 
 	fin := ev.event(wire.EventFinished)
@@ -163,6 +164,7 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 		w.run(ctx, a, out, logs, fin)
 	}
 
+	fin.Error = logs.mask.maskString(fin.Error)
 	fin.LogSent, fin.LogBytes = logs.Close()
 	stopBeats()
 	ev.flush() // every log chunk is stored before finished is sent

@@ -17,6 +17,7 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
+	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
@@ -32,6 +33,7 @@ type processFlags struct {
 	heartbeatTimeout time.Duration
 	logLevel         string
 	plugins          string
+	secrets          string
 	flags            *pflag.FlagSet
 }
 
@@ -41,6 +43,7 @@ func (f *processFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address of the web UI and API")
 	cmd.Flags().DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "fail a running try whose worker sent no heartbeat for this long")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
+	cmd.Flags().StringVar(&f.secrets, "secrets", os.Getenv("KILN_SECRETS"), "folder of secret files, one per secret named like the file (default $KILN_SECRETS); KILN_SECRET_NAME in the environment wins")
 	addPluginsFlag(cmd, &f.plugins)
 	f.flags = cmd.Flags()
 }
@@ -147,6 +150,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 		DataDir:          f.data,
 		Logger:           logger,
 		HeartbeatTimeout: f.heartbeatTimeout,
+		Secrets:          secrets.Source{Dir: f.secrets},
 	})
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}

@@ -59,6 +59,9 @@ type Assignment struct {
 	Plugin string            `json:"plugin"`
 	With   map[string]any    `json:"with"` // rendered parameters
 	Env    map[string]string `json:"env"`
+	// Mask lists the secret values in Env (SPEC 5): the worker writes
+	// *** in their place in the try's log and error.
+	Mask []string `json:"mask,omitempty"`
 	// Timeout is the try's execution timeout; zero means none.
 	Timeout time.Duration `json:"timeout,omitempty"`
 	// LogLimit caps the bytes of log the worker sends for this try.

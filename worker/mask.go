@@ -1,0 +1,117 @@
+package worker
+
+import (
+	"bytes"
+	"slices"
+	"strings"
+)
+
+// minMasked is the shortest secret value masked: masking a value of one or
+// two characters would garble every log while hiding nothing.
+const minMasked = 3
+
+// masked is what a secret's value becomes in a log.
+var masked = []byte("***")
+
+// masker replaces the values of a try's secrets with *** in its log
+// (SPEC 5). A log arrives in pieces, so it holds back the end of a piece
+// when that end could begin a secret that the next piece completes.
+type masker struct {
+	secrets [][]byte // longest first, so the longest match wins
+	first   [256]bool
+	held    []byte
+}
+
+// newMasker returns a masker for the values, or nil when none is long
+// enough to be masked.
+func newMasker(values []string) *masker {
+	m := &masker{}
+	for _, v := range values {
+		if len(v) >= minMasked {
+			m.secrets = append(m.secrets, []byte(v))
+			m.first[v[0]] = true
+		}
+	}
+	if len(m.secrets) == 0 {
+		return nil
+	}
+	slices.SortFunc(m.secrets, func(a, b []byte) int { return len(b) - len(a) })
+	return m
+}
+
+// write masks p, after what was held back, and passes the result to emit.
+func (m *masker) write(p []byte, emit func([]byte)) {
+	data := p
+	if len(m.held) > 0 {
+		data = append(m.held, p...)
+		m.held = nil
+	}
+	start := 0 // data[start:i] is clear text not yet emitted
+	for i := 0; i < len(data); {
+		if !m.first[data[i]] {
+			i++
+			continue
+		}
+		if n := m.matchAt(data[i:]); n > 0 {
+			emit(data[start:i])
+			emit(masked)
+			i += n
+			start = i
+			continue
+		}
+		if m.mayStart(data[i:]) {
+			emit(data[start:i])
+			m.held = append([]byte(nil), data[i:]...)
+			return
+		}
+		i++
+	}
+	emit(data[start:])
+}
+
+// matchAt returns the length of the secret data starts with, or 0.
+func (m *masker) matchAt(data []byte) int {
+	for _, s := range m.secrets {
+		if bytes.HasPrefix(data, s) {
+			return len(s)
+		}
+	}
+	return 0
+}
+
+// mayStart reports whether data, the end of what arrived, is the start of
+// a secret cut short.
+func (m *masker) mayStart(data []byte) bool {
+	for _, s := range m.secrets {
+		if len(data) < len(s) && bytes.HasPrefix(s, data) {
+			return true
+		}
+	}
+	return false
+}
+
+// flush emits what was held back. It is the start of a secret at the very
+// end of the log (or before a note of Kiln's), which is masked too unless
+// it is too short to give anything away.
+func (m *masker) flush(emit func([]byte)) {
+	if len(m.held) == 0 {
+		return
+	}
+	if len(m.held) >= minMasked {
+		emit(masked)
+	} else {
+		emit(m.held)
+	}
+	m.held = nil
+}
+
+// maskString masks the secrets in s, such as a try's error message.
+func (m *masker) maskString(s string) string {
+	if m == nil {
+		return s
+	}
+	for _, sec := range m.secrets {
+		s = strings.ReplaceAll(s, string(sec), string(masked))
+	}
+	return s
+}
