@@ -13,7 +13,11 @@ import (
 // benchDAG writes a DAG of n tasks shaped like real pipelines: a schedule
 // in a timezone, params, env, defaults, fan-in dependencies, templates in
 // every command and a `when` on some tasks.
-func benchDAG(i, n int) string {
+func benchDAG(i, n int) string { return benchDAGWhen(i, n, false) }
+
+// benchDAGWhen is benchDAG with, if distinct, a `when` of its own on each
+// task that has one, where benchDAG repeats the same condition.
+func benchDAGWhen(i, n int, distinct bool) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `id: pipeline_%04d
 description: Generated pipeline %d for the loading benchmark
@@ -45,7 +49,11 @@ tasks:
 		// string could make the load cheaper than it is.
 		fmt.Fprintf(&b, "    with:\n      command: python3 -m jobs.p%d.step%d --date {{ .ds }} --region {{ .params.region }} --frac {{ .params.frac }}\n", i, t)
 		if t%5 == 4 {
-			b.WriteString("    when: params.region == \"eu\"\n")
+			if distinct {
+				fmt.Fprintf(&b, "    when: params.region == \"eu\" && params.frac > 0.%d%02d\n", i, t)
+			} else {
+				b.WriteString("    when: params.region == \"eu\"\n")
+			}
 			b.WriteString("    timeout: 1h\n")
 		}
 	}
@@ -53,9 +61,13 @@ tasks:
 }
 
 func benchFolder(b *testing.B, files, tasks int) string {
+	return benchFolderWhen(b, files, tasks, false)
+}
+
+func benchFolderWhen(b *testing.B, files, tasks int, distinct bool) string {
 	dir := b.TempDir()
 	for i := range files {
-		writeFile(b, filepath.Join(dir, fmt.Sprintf("team%d", i%10), fmt.Sprintf("pipeline_%04d.yaml", i)), benchDAG(i, tasks))
+		writeFile(b, filepath.Join(dir, fmt.Sprintf("team%d", i%10), fmt.Sprintf("pipeline_%04d.yaml", i)), benchDAGWhen(i, tasks, distinct))
 	}
 	return dir
 }
@@ -64,6 +76,19 @@ func benchFolder(b *testing.B, files, tasks int) string {
 // from scratch (target: under 0.25 s per op on 2 cores).
 func BenchmarkLoadFolder(b *testing.B) {
 	dir := benchFolder(b, 1000, 20)
+	b.ResetTimer()
+	for b.Loop() {
+		s, err := dag.NewFolder(builtin, dir).Load(context.Background())
+		if err != nil || len(s.DAGs) != 1000 || len(s.ImportErrors) != 0 {
+			b.Fatalf("load: %v, %d DAGs, errors %v", err, len(s.DAGs), s.ImportErrors)
+		}
+	}
+}
+
+// BenchmarkLoadFolderDistinct is BenchmarkLoadFolder with every `when`
+// distinct, as every template already is: a cold load no cache helps.
+func BenchmarkLoadFolderDistinct(b *testing.B) {
+	dir := benchFolderWhen(b, 1000, 20, true)
 	b.ResetTimer()
 	for b.Loop() {
 		s, err := dag.NewFolder(builtin, dir).Load(context.Background())

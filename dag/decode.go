@@ -199,10 +199,11 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		}
 	}
 	d.schedule(g, f)
-	for key, dst := range map[string]*bool{"catchup": &g.Catchup, "paused": &g.Paused} {
-		if p, ok := f[key]; ok {
-			*dst = d.boolean(p)
-		}
+	if p, ok := f["catchup"]; ok {
+		g.Catchup = d.boolean(p)
+	}
+	if p, ok := f["paused"]; ok {
+		g.Paused = d.boolean(p)
 	}
 	if p, ok := f["max_active_runs"]; ok {
 		g.MaxActiveRuns = d.integer(p, 1)

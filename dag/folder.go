@@ -166,40 +166,42 @@ func (f *Folder) scan() ([]scanned, error) {
 	return out, nil
 }
 
-// reload reads the changed files and parses, on all cores, those whose
-// content changed. It returns how many were parsed.
+// reload reads the changed files and parses those whose content changed,
+// both on all cores: a cold load reads every file, and reading them one by
+// one before parsing would leave the other cores idle meanwhile. It returns
+// how many files were parsed.
 func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 	type job struct {
-		s    scanned
-		src  []byte
-		hash [sha256.Size]byte
-		dag  *DAG
-		errs ErrorList
+		s       scanned
+		oldHash *[sha256.Size]byte // of the content already loaded, if any
+		hash    [sha256.Size]byte
+		same    bool // the content did not change, only its size or time
+		dag     *DAG
+		errs    ErrorList
 	}
-	jobs := make([]*job, 0, len(changed))
-	for _, c := range changed {
-		j := &job{s: c}
-		src, rerr := readDAGFile(c.path)
-		if rerr != nil {
-			j.errs = ErrorList{rerr}
-		} else {
-			j.src, j.hash = src, sha256.Sum256(src)
-			if st := f.files[c.path]; st != nil && st.hash == j.hash {
-				st.modTime, st.size = c.modTime, c.size
-				continue
-			}
+	jobs := make([]job, len(changed))
+	for i, c := range changed {
+		jobs[i].s = c
+		if st := f.files[c.path]; st != nil {
+			jobs[i].oldHash = &st.hash
 		}
-		jobs = append(jobs, j)
 	}
 	var wg sync.WaitGroup
 	next := make(chan *job)
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for j := range next {
-				if j.errs != nil {
+				src, rerr := readDAGFile(j.s.path)
+				if rerr != nil {
+					j.errs = ErrorList{rerr}
 					continue
 				}
-				g, err := parseDAG(j.s.path, j.src, j.hash, f.opts)
+				j.hash = sha256.Sum256(src)
+				if j.oldHash != nil && *j.oldHash == j.hash {
+					j.same = true
+					continue
+				}
+				g, err := parseDAG(j.s.path, src, j.hash, f.opts)
 				if err != nil {
 					j.errs = err.(ErrorList)
 				}
@@ -207,19 +209,25 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 			}
 		})
 	}
-	for _, j := range jobs {
+	for i := range jobs {
 		if ctx.Err() != nil {
 			break
 		}
-		next <- j
+		next <- &jobs[i]
 	}
 	close(next)
 	wg.Wait()
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	for _, j := range jobs {
+	parsed := 0
+	for i := range jobs {
+		j := &jobs[i]
 		st := f.files[j.s.path]
+		if j.same {
+			st.modTime, st.size = j.s.modTime, j.s.size
+			continue
+		}
 		if st == nil {
 			st = &fileState{}
 			f.files[j.s.path] = st
@@ -229,8 +237,9 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 		if j.dag != nil {
 			st.good = j.dag
 		}
+		parsed++
 	}
-	return len(jobs), nil
+	return parsed, nil
 }
 
 // assemble builds the set from the remembered files, reporting DAG ids

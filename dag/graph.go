@@ -1,6 +1,9 @@
 package dag
 
-import "strings"
+import (
+	"slices"
+	"strings"
+)
 
 // graph is the dependency graph of a DAG's tasks, by index in file order.
 type graph struct {
@@ -20,14 +23,15 @@ func (d *decoder) graph(g *DAG, raws []*rawTask) *graph {
 	for i, rt := range raws {
 		ids[i] = rt.task.ID
 	}
-	// entry[i][j] is the depends_on list entry of task i naming task j.
-	entry := make([]map[int]*node, len(raws))
+	// entries[i][k] is the depends_on list entry naming gr.up[i][k], and
+	// listed[j] is i+1 once task i's list names task j.
+	entries := make([][]*node, len(raws))
+	listed := make([]int, len(raws))
 	for i, rt := range raws {
 		p, ok := rt.fields["depends_on"]
 		if !ok || p.val.kind != seqNode {
 			continue
 		}
-		entry[i] = map[int]*node{}
 		kept := rt.task.DependsOn[:0]
 		for _, it := range p.val.items {
 			name, _ := it.str()
@@ -36,12 +40,13 @@ func (d *decoder) graph(g *DAG, raws []*rawTask) *graph {
 			case !known:
 				d.errAt(it, "depends_on: no task %q in this DAG%s", name, suggest(name, ids))
 				continue
-			case entry[i][j] != nil:
+			case listed[j] == i+1:
 				d.errAt(it, "depends_on: %q is listed twice", name)
 				continue
 			}
-			entry[i][j] = it
+			listed[j] = i + 1
 			gr.up[i] = append(gr.up[i], j)
+			entries[i] = append(entries[i], it)
 			kept = append(kept, name)
 		}
 		rt.task.DependsOn = kept
@@ -59,7 +64,7 @@ func (d *decoder) graph(g *DAG, raws []*rawTask) *graph {
 		names = append(names, ids[c[0]])
 		// Report at the entry that closes the cycle.
 		last, first := c[len(c)-1], c[0]
-		d.errAt(entry[last][first], "dependency cycle: %s", strings.Join(reversed(names), " → "))
+		d.errAt(entries[last][slices.Index(gr.up[last], first)], "dependency cycle: %s", strings.Join(reversed(names), " → "))
 	}
 	return gr
 }

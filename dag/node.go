@@ -29,12 +29,12 @@ const (
 // their anchor, so an error in an anchored block points at the anchor.
 type node struct {
 	kind   nodeKind
+	block  bool // a literal or folded block scalar: its text starts on the next line
+	quoted bool // a single- or double-quoted scalar
 	line   int
 	col    int
 	val    any    // scalars: string, int64, uint64, float64, bool or nil
 	text   string // scalars: the value as written (without quotes)
-	block  bool   // a literal or folded block scalar: its text starts on the next line
-	quoted bool   // a single- or double-quoted scalar
 	pairs  []pair // mappings, in file order
 	items  []*node
 }
@@ -79,12 +79,11 @@ func (n *node) describe() string {
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 64
 
-// parseYAML parses one YAML document into a node tree. A syntax error is
-// returned as an *Error without the file name set.
-//
-// yaml.v3 builds the tree: it is fast and gives exact positions for every
-// node. Its syntax errors carry a line only, so a file that fails to parse
-// is parsed again with goccy/go-yaml, whose errors also carry a column.
+// parseYAML parses one YAML document into a node tree with yaml.v3, which
+// gives exact positions for every node, and converts its tree. A syntax
+// error is returned as an *Error without the file name set. yaml.v3's
+// syntax errors carry a line only, so a file that fails to parse is parsed
+// again with goccy/go-yaml, whose errors also carry a column.
 func parseYAML(src []byte) (*node, error) {
 	dec := yaml.NewDecoder(bytes.NewReader(src))
 	var doc yaml.Node
@@ -240,27 +239,35 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 
 // scalar resolves a scalar by its YAML 1.2 core-schema tag.
 func (c *converter) scalar(out *node, n *yaml.Node) {
-	out.text = n.Value
 	out.quoted = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 	out.block = n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
-	out.val = n.Value
-	switch n.ShortTag() {
+	if !setScalar(out, n.Value, n.ShortTag()) {
+		c.fail(n, "integer %s out of range", n.Value)
+	}
+}
+
+// setScalar sets a scalar node's text and value from the text and its
+// tag. It reports false for an integer out of the range of 64 bits.
+func setScalar(out *node, text, tag string) bool {
+	out.text, out.val = text, text
+	switch tag {
 	case "!!null":
 		out.val, out.text = nil, ""
 	case "!!bool":
-		out.val = strings.EqualFold(n.Value, "true")
+		out.val = strings.EqualFold(text, "true")
 	case "!!int":
-		clean := strings.ReplaceAll(n.Value, "_", "")
+		clean := strings.ReplaceAll(text, "_", "")
 		if i, err := strconv.ParseInt(clean, 0, 64); err == nil {
 			out.val = i
 		} else if u, err := strconv.ParseUint(clean, 0, 64); err == nil {
 			out.val = u
 		} else {
-			c.fail(n, "integer %s out of range", n.Value)
+			return false
 		}
 	case "!!float":
-		out.val = parseFloat(n.Value)
+		out.val = parseFloat(text)
 	}
+	return true
 }
 
 func parseFloat(s string) float64 {

@@ -3,7 +3,6 @@ package dag
 import (
 	"maps"
 	"slices"
-	"time"
 )
 
 // taskKeys are the keys a task may set; all but id and depends_on may also
@@ -77,7 +76,10 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	for _, rt := range raws {
 		t := rt.task
 		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) }}
-		secrets := maps.Clone(dagSecrets)
+		secrets := dagSecrets
+		if _, ok := rt.fields["env"]; ok {
+			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own
+		}
 		d.taskTemplates(rt, sc, secrets)
 		t.Secrets = slices.Sorted(maps.Keys(secrets))
 		csc := &scope{params: params, task: t.ID, callback: true,
@@ -110,15 +112,20 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 	if p, ok := f["retries"]; ok {
 		t.Retries = d.integer(p, 0)
 	}
-	for key, dst := range map[string]*bool{"retry_exponential_backoff": &t.RetryExponentialBackoff, "depends_on_past": &t.DependsOnPast} {
-		if p, ok := f[key]; ok {
-			*dst = d.boolean(p)
-		}
+	if p, ok := f["retry_exponential_backoff"]; ok {
+		t.RetryExponentialBackoff = d.boolean(p)
 	}
-	for key, dst := range map[string]*time.Duration{"retry_delay": &t.RetryDelay, "max_retry_delay": &t.MaxRetryDelay, "timeout": &t.Timeout} {
-		if p, ok := f[key]; ok {
-			*dst = d.duration(p)
-		}
+	if p, ok := f["depends_on_past"]; ok {
+		t.DependsOnPast = d.boolean(p)
+	}
+	if p, ok := f["retry_delay"]; ok {
+		t.RetryDelay = d.duration(p)
+	}
+	if p, ok := f["max_retry_delay"]; ok {
+		t.MaxRetryDelay = d.duration(p)
+	}
+	if p, ok := f["timeout"]; ok {
+		t.Timeout = d.duration(p)
 	}
 	if p, ok := f["queue"]; ok {
 		if s, ok := d.str(p); ok {
@@ -304,7 +311,11 @@ var callbackStageKeys = []string{"plugin", "with"}
 // callbacks decodes on_failure, on_success and on_retry.
 func (d *decoder) callbacks(f map[string]pair, sc *scope) Callbacks {
 	var cb Callbacks
-	for key, dst := range map[string]*[]*Callback{"on_failure": &cb.OnFailure, "on_success": &cb.OnSuccess, "on_retry": &cb.OnRetry} {
+	for _, c := range [...]struct {
+		key string
+		dst *[]*Callback
+	}{{"on_failure", &cb.OnFailure}, {"on_success", &cb.OnSuccess}, {"on_retry", &cb.OnRetry}} {
+		key, dst := c.key, c.dst
 		p, ok := f[key]
 		if !ok {
 			continue
@@ -387,7 +398,11 @@ func (d *decoder) param(name string, n *node, scheduled bool) *Param {
 	if dp, set := f["description"]; set {
 		pr.Description, _ = d.str(dp)
 	}
-	for key, dst := range map[string]**float64{"minimum": &pr.Minimum, "maximum": &pr.Maximum} {
+	for _, b := range [...]struct {
+		key string
+		dst **float64
+	}{{"minimum", &pr.Minimum}, {"maximum", &pr.Maximum}} {
+		key, dst := b.key, b.dst
 		bp, set := f[key]
 		if !set {
 			continue

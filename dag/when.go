@@ -3,11 +3,17 @@ package dag
 import (
 	"errors"
 	"fmt"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/expr-lang/expr"
 	"github.com/expr-lang/expr/ast"
+	"github.com/expr-lang/expr/checker"
+	"github.com/expr-lang/expr/compiler"
+	"github.com/expr-lang/expr/conf"
 	"github.com/expr-lang/expr/file"
+	"github.com/expr-lang/expr/optimizer"
 	"github.com/expr-lang/expr/vm"
 )
 
@@ -44,18 +50,81 @@ func whenEnv(v Values, loc *time.Location) map[string]any {
 	}
 }
 
+// whenEnv0 is the environment conditions are type-checked against: the
+// same for every condition, so a compiled program depends on its source
+// alone.
+var whenEnv0 = whenEnv(Values{}, time.UTC)
+
+// whenPrograms caches compiled conditions by source. The same condition
+// (params.region == "eu") is often written on many tasks and in many
+// files, and compiling one costs as much as the rest of its task. Programs
+// are safe for concurrent use.
+var whenPrograms = newCompileCache[*vm.Program](1024)
+
+// whenOptions are the options conditions are compiled with.
+var whenOptions = []expr.Option{expr.Env(whenEnv0), expr.AsBool()}
+
+// whenConfigs holds expr configurations for compiling conditions.
+// expr.Compile builds one for every expression, copying expr's table of
+// builtins and reflecting over the environment: two thirds of the cost of
+// compiling a condition, for a result that depends on whenOptions alone. A
+// configuration caches types while it checks an expression, so each is
+// used by one compilation at a time.
+var whenConfigs = sync.Pool{New: func() any {
+	cfg := conf.CreateNew()
+	for _, opt := range whenOptions {
+		opt(cfg)
+	}
+	for name := range cfg.Disabled {
+		delete(cfg.Builtins, name)
+	}
+	cfg.Check()
+	return cfg
+}}
+
+// compileProgram is expr.Compile(src, whenOptions...) with a configuration
+// from whenConfigs: the steps of expr.Compile after it builds one.
+// TestCompileProgram holds the two to the same programs and errors.
+func compileProgram(src string) (*vm.Program, error) {
+	cfg := whenConfigs.Get().(*conf.Config)
+	defer whenConfigs.Put(cfg)
+	tree, err := checker.ParseCheck(src, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Optimize {
+		if err := optimizer.Optimize(&tree.Node, cfg); err != nil {
+			var fe *file.Error
+			if errors.As(err, &fe) {
+				return nil, fe.Bind(tree.Source)
+			}
+			return nil, err
+		}
+	}
+	return compiler.Compile(tree, cfg)
+}
+
 // compileWhen compiles src as a boolean expression and checks that the
 // params and outputs it names exist where it is written. The column of a
 // returned error is relative to the expression (1-based, 0 if unknown).
 func compileWhen(src string, sc *scope) (*Condition, int, error) {
-	prog, err := expr.Compile(src, expr.Env(whenEnv(Values{}, time.UTC)), expr.AsBool())
-	if err != nil {
-		var fe *file.Error
-		if errors.As(err, &fe) {
-			return nil, fe.Column + 1, fmt.Errorf("when: %s", fe.Message)
+	prog, ok := whenPrograms.get(src)
+	if !ok {
+		// src may share memory with a larger string, which the
+		// cache would keep alive through its key and the program's source.
+		own := strings.Clone(src)
+		var err error
+		if prog, err = compileProgram(own); err != nil {
+			var fe *file.Error
+			if errors.As(err, &fe) {
+				return nil, fe.Column + 1, fmt.Errorf("when: %s", fe.Message)
+			}
+			return nil, 0, fmt.Errorf("when: %v", err)
 		}
-		return nil, 0, fmt.Errorf("when: %v", err)
+		whenPrograms.put(own, prog)
 	}
+	// What the expression may refer to depends on where it is written, so
+	// references are checked on every use, cached or not.
 	v := &refVisitor{sc: sc}
 	root := prog.Node()
 	ast.Walk(&root, v)

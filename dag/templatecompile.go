@@ -1,0 +1,292 @@
+package dag
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+	"text/template/parse"
+)
+
+// Compiling templates at load: parsing them and checking what they refer
+// to where they are written.
+
+// templateKeys are the top-level names templates may use; callbackKeys are
+// added for callback stages.
+var (
+	templateKeys = []string{"dag_id", "task_id", "run_id", "try_number", "ds", "ds_nodash", "ts",
+		"logical_date", "data_interval_start", "data_interval_end", "params", "outputs", "env"}
+	callbackKeys = []string{"state", "error", "log_url"}
+)
+
+// scope is what a template may refer to where it is written.
+type scope struct {
+	params   map[string]bool
+	upstream func(task string) bool // nil: outputs are not checked
+	task     string
+	callback bool
+	// secrets, set for the values of `env` only, collects the names of
+	// the secrets they refer to; elsewhere .secrets is refused, so that a
+	// secret reaches a task only through its environment (SPEC 5).
+	secrets map[string]bool
+}
+
+// secretNamePattern is what a secret's name may be: it is also part of an
+// environment variable's name (KILN_SECRET_NAME) and a file's.
+var secretNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// checkSecret checks a .secrets.NAME reference and records the name.
+func (s *scope) checkSecret(chain []string) error {
+	if s.secrets == nil {
+		return fmt.Errorf(".secrets may only be used in `env` values: secrets reach tasks through their environment (set env: {NAME: \"{{ .secrets.NAME }}\"} and read $NAME)")
+	}
+	if len(chain) != 2 {
+		return fmt.Errorf("name one secret: .secrets.NAME")
+	}
+	if !secretNamePattern.MatchString(chain[1]) {
+		return fmt.Errorf("invalid secret name %q: want letters, digits and _", chain[1])
+	}
+	s.secrets[chain[1]] = true
+	return nil
+}
+
+func (s *scope) knows(key string) bool {
+	for _, k := range templateKeys {
+		if k == key {
+			return true
+		}
+	}
+	if s.callback {
+		for _, k := range callbackKeys {
+			if k == key {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// checkRef checks a field chain such as .params.x or .outputs.extract.rows.
+func (s *scope) checkRef(chain []string) error {
+	if len(chain) == 0 {
+		return nil
+	}
+	if chain[0] == "secrets" {
+		return s.checkSecret(chain)
+	}
+	if !s.knows(chain[0]) {
+		keys := templateKeys
+		if s.callback {
+			keys = append(keys[:len(keys):len(keys)], callbackKeys...)
+		}
+		return fmt.Errorf("unknown value .%s (known: .%s)", chain[0], strings.Join(keys, " ."))
+	}
+	if len(chain) < 2 {
+		return nil
+	}
+	switch chain[0] {
+	case "params":
+		if !s.params[chain[1]] {
+			return fmt.Errorf("unknown param %q: declare it under `params`", chain[1])
+		}
+	case "outputs":
+		if s.upstream != nil && !s.upstream(chain[1]) {
+			return fmt.Errorf("outputs of %q are not visible to task %q: it is not upstream of it", chain[1], s.task)
+		}
+	}
+	return nil
+}
+
+// templateTrees caches parse trees by source: the same template is often
+// written in many files, and a template that only inserts values is
+// parsed when rendered rather than at load. Executing a template only
+// reads its tree.
+var templateTrees = newCompileCache[*parse.Tree](1024)
+
+// parseTemplate parses src, or returns its tree from the cache.
+func parseTemplate(src string) (*parse.Tree, error) {
+	if tree, ok := templateTrees.get(src); ok {
+		return tree, nil
+	}
+	// src may share memory with a larger string, which the
+	// cache would keep alive through its key and the tree's text.
+	src = strings.Clone(src)
+	trees, err := parse.Parse("", src, "", "", builtinFuncNames)
+	if err != nil {
+		return nil, err
+	}
+	templateTrees.put(src, trees[""])
+	return trees[""], nil
+}
+
+// compileTemplate parses src and checks the values it refers to. The line
+// of a returned error is relative to the template's first line (1-based).
+func compileTemplate(src string, sc *scope) (*Template, int, error) {
+	if !strings.Contains(src, "{{") {
+		return &Template{src: src, literal: true}, 0, nil
+	}
+	t := &Template{src: src}
+	var problems []string
+	check := func(chain []string) {
+		if err := sc.checkRef(chain); err != nil {
+			problems = append(problems, err.Error())
+		}
+	}
+	if insertsOnly(src) {
+		eachInsert(src, check)
+	} else {
+		tree, err := parseTemplate(src)
+		if err != nil {
+			line, msg := splitTemplateError(err.Error())
+			return nil, line, fmt.Errorf("template: %s", msg)
+		}
+		t.tree = tree
+		walkTemplate(tree.Root, true, check)
+	}
+	if len(problems) > 0 {
+		return nil, 0, fmt.Errorf("template: %s", strings.Join(problems, "; "))
+	}
+	return t, 0, nil
+}
+
+// insertsOnly reports whether a template only inserts values: besides
+// text, it holds actions of one field chain each, such as
+// {{ .params.region }}, with nothing but spaces around the chain and
+// names of ASCII letters, digits and _. text/template parses every such
+// template, to a tree whose only references are those chains, so checking
+// it needs no parse: that is most templates, at a twentieth of the cost.
+// FuzzInsertsOnly holds it to that.
+func insertsOnly(src string) bool {
+	for {
+		chain, rest, ok := nextInsert(src)
+		if !ok || chain == "" {
+			return ok
+		}
+		src = rest
+	}
+}
+
+// eachInsert calls ref with the field chain of each action of a template
+// that insertsOnly, in order, as walkTemplate would.
+func eachInsert(src string, ref func([]string)) {
+	for {
+		chain, rest, _ := nextInsert(src)
+		if chain == "" {
+			return
+		}
+		ref(strings.Split(chain[1:], "."))
+		src = rest
+	}
+}
+
+// nextInsert finds the first action in s and returns the field chain it
+// inserts (".params.region") and the text after it; chain is "" if s holds
+// no action, and ok is false if the action does anything else.
+func nextInsert(s string) (chain, rest string, ok bool) {
+	i := strings.Index(s, "{{")
+	if i < 0 {
+		return "", "", true
+	}
+	s = strings.TrimLeft(s[i+2:], " ")
+	n := fieldChainLen(s)
+	if n == 0 {
+		return "", "", false
+	}
+	chain, s = s[:n], strings.TrimLeft(s[n:], " ")
+	if !strings.HasPrefix(s, "}}") {
+		return "", "", false
+	}
+	return chain, s[2:], true
+}
+
+// fieldChainLen returns the length of the field chain that s starts with:
+// one or more ".name", each name an ASCII letter or _ followed by letters,
+// digits and _. It returns 0 if s starts with none.
+func fieldChainLen(s string) int {
+	i := 0
+	for i < len(s) && s[i] == '.' {
+		j := i + 1
+		for j < len(s) && (s[j] == '_' || isASCIILetter(s[j]) || j > i+1 && '0' <= s[j] && s[j] <= '9') {
+			j++
+		}
+		if j == i+1 {
+			return 0
+		}
+		i = j
+	}
+	return i
+}
+
+func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
+
+// builtinFuncNames are text/template's built-in functions, which is all
+// the parser needs to know of them. Parsing with the parse package and
+// this fixed map spares text/template's per-Parse copy of its builtins,
+// a third of the cost of loading a template.
+var builtinFuncNames = map[string]any{
+	"and": true, "call": true, "html": true, "index": true, "slice": true, "js": true, "len": true,
+	"not": true, "or": true, "print": true, "printf": true, "println": true, "urlquery": true,
+	"eq": true, "ge": true, "gt": true, "le": true, "lt": true, "ne": true,
+}
+
+var templateErrPrefix = regexp.MustCompile(`^template: :(\d+):(\d+:)? ?`)
+
+// splitTemplateError turns "template: :3: unexpected ..." into (3, "unexpected ...").
+func splitTemplateError(msg string) (int, string) {
+	m := templateErrPrefix.FindStringSubmatch(msg)
+	if m == nil {
+		return 0, msg
+	}
+	line, _ := strconv.Atoi(m[1])
+	return line, msg[len(m[0]):]
+}
+
+// walkTemplate calls ref for every field chain read from the root data.
+// Inside range and with, dot is something else, so only $-rooted chains
+// are checked there.
+func walkTemplate(n parse.Node, dotIsRoot bool, ref func([]string)) {
+	switch n := n.(type) {
+	case *parse.ListNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Nodes {
+			walkTemplate(c, dotIsRoot, ref)
+		}
+	case *parse.ActionNode:
+		walkTemplate(n.Pipe, dotIsRoot, ref)
+	case *parse.PipeNode:
+		if n == nil {
+			return
+		}
+		for _, c := range n.Cmds {
+			walkTemplate(c, dotIsRoot, ref)
+		}
+	case *parse.CommandNode:
+		for _, a := range n.Args {
+			walkTemplate(a, dotIsRoot, ref)
+		}
+	case *parse.FieldNode:
+		if dotIsRoot {
+			ref(n.Ident)
+		}
+	case *parse.VariableNode:
+		if len(n.Ident) > 1 && n.Ident[0] == "$" {
+			ref(n.Ident[1:])
+		}
+	case *parse.ChainNode:
+		walkTemplate(n.Node, dotIsRoot, ref)
+	case *parse.IfNode:
+		walkBranch(&n.BranchNode, dotIsRoot, dotIsRoot, ref)
+	case *parse.RangeNode:
+		walkBranch(&n.BranchNode, dotIsRoot, false, ref)
+	case *parse.WithNode:
+		walkBranch(&n.BranchNode, dotIsRoot, false, ref)
+	}
+}
+
+func walkBranch(b *parse.BranchNode, dotIsRoot, inner bool, ref func([]string)) {
+	walkTemplate(b.Pipe, dotIsRoot, ref)
+	walkTemplate(b.List, inner, ref)
+	walkTemplate(b.ElseList, dotIsRoot, ref)
+}
