@@ -25,6 +25,14 @@ var migrations = []migration{
 		_, err := tx.CreateBucketIfNotExists(bucketOpenCallbacks)
 		return err
 	}},
+	{"create the users, tokens and sessions buckets", func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketUsers, bucketTokens, bucketSessions} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}},
 }
 
 // SchemaVersion is the schema version this code writes.

@@ -1,7 +1,9 @@
 // Package store keeps Kiln's state — runs, task instances, tries, DAG state
 // and pools — in one bbolt file. It is the single source of truth of the
 // scheduler, which is its only writer; the scheduler and the HTTP API (and
-// through it the CLI) read it.
+// through it the CLI) read it. The one exception is authentication data —
+// users, API tokens and browser sessions (auth.go) — which shares nothing
+// with run state and which the API writes itself.
 //
 // # Writes
 //
@@ -49,6 +51,7 @@
 //	pools/
 //	    name                                  -> Pool
 //	backfills/, open_callbacks/              see backfill.go, callbacks.go
+//	users/, tokens/, sessions/               see auth.go (no secret in clear)
 //
 // where summary is time(queued_at) state 0x00 run_type 0x00 backfill_id
 // 0x00 run_id: a few bytes that let a listing filter runs without decoding
@@ -150,6 +153,10 @@ type Store struct {
 	stats struct {
 		txs, batches, failed atomic.Uint64
 	}
+
+	// passwordCost is the bcrypt cost of new password hashes; 0 for the
+	// default (auth.go).
+	passwordCost atomic.Int32
 }
 
 // options are the knobs tests turn; Open uses the defaults.

@@ -1,0 +1,114 @@
+package store
+
+import (
+	"encoding/json"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestDecodeTaskDigest(t *testing.T) {
+	start := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
+	end := start.Add(90 * time.Second)
+	tis := []*TaskInstance{
+		{DAGID: "d", RunID: "r", TaskID: "t", State: TaskNone},
+		{DAGID: "d", RunID: "manual__2026-01-01T00:00:00Z", TaskID: "extract", State: TaskSuccess, TryNumber: 3, MaxTries: 4,
+			QueuedAt: &start, StartDate: &start, EndDate: &end, Worker: "w\"1", Error: "boom\n{}[]\\",
+			Outputs:   map[string]any{"a": []any{1.0, "}", map[string]any{"b": nil}}, "c": true},
+			NotBefore: end, Pokes: 2, FirstPoke: &start},
+		{DAGID: "d", RunID: "r", TaskID: "x", State: TaskRunning, TryNumber: 1, StartDate: &start},
+	}
+	for _, ti := range tis {
+		v, err := json.Marshal(ti)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var want, got TaskDigest
+		if err := json.Unmarshal(v, &want); err != nil {
+			t.Fatal(err)
+		}
+		if !scanTaskDigest(v, &got) {
+			t.Errorf("%s: the fast path gave up", v)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", v, got, want)
+		}
+	}
+	// Shapes the fast path leaves to encoding/json, and broken input.
+	for _, tc := range []struct {
+		in   string
+		want TaskDigest
+		err  bool
+	}{
+		{in: `{"task_id":"a\u0062","state":"success"}`, want: TaskDigest{TaskID: "ab", State: TaskSuccess}},
+		{in: `{"TASK_ID":"a","try_number":2}`, want: TaskDigest{TaskID: "a", TryNumber: 2}},
+		{in: ` { "task_id" : "a" , "x" : [ 1 , { "y" : "]" } ] } `, want: TaskDigest{TaskID: "a"}},
+		{in: `{}`, want: TaskDigest{}},
+		{in: "{\"state\":\"\xff\"}", want: TaskDigest{State: "\ufffd"}},
+		{in: `{"task_id":"a"`, err: true},
+		{in: `{"try_number":"x"}`, err: true},
+		{in: `[]`, err: true},
+	} {
+		var got TaskDigest
+		err := decodeTaskDigest([]byte(tc.in), &got)
+		if (err != nil) != tc.err || !tc.err && !reflect.DeepEqual(got, tc.want) {
+			t.Errorf("%s: got %+v, %v; want %+v, error %v", tc.in, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func FuzzDecodeTaskDigest(f *testing.F) {
+	f.Add([]byte(`{"task_id":"a","state":"success","try_number":1,"start_date":null,"outputs":{"k":[1,"x"]}}`))
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var want TaskDigest
+		wantErr := json.Unmarshal(v, &want)
+		var got TaskDigest
+		if !scanTaskDigest(v, &got) {
+			return
+		}
+		if wantErr == nil && !reflect.DeepEqual(got, want) {
+			t.Errorf("%s:\n got %+v\nwant %+v", v, got, want)
+		}
+	})
+}
+
+func TestRecentRunsAndRunTasks(t *testing.T) {
+	s := openTest(t)
+	var b Batch
+	for day := 1; day <= 4; day++ {
+		date := time.Date(2026, 1, day, 0, 0, 0, 0, time.UTC)
+		r := &Run{DAGID: "a", RunID: "scheduled__" + date.Format(time.RFC3339), RunType: RunTypeScheduled, State: RunSuccess,
+			LogicalDate: date, QueuedAt: date.Add(time.Hour)}
+		b.PutRun(r)
+		b.PutTaskInstance(&TaskInstance{DAGID: "a", RunID: r.RunID, TaskID: "t2", State: TaskFailed, TryNumber: 2})
+		b.PutTaskInstance(&TaskInstance{DAGID: "a", RunID: r.RunID, TaskID: "t1", State: TaskSuccess, TryNumber: 1})
+	}
+	// "a.b" shares a prefix with "a" but is another DAG.
+	b.PutRun(&Run{DAGID: "a.b", RunID: "manual__x", RunType: RunTypeManual, State: RunQueued, LogicalDate: time.Unix(0, 0)})
+	if err := s.Commit(t.Context(), &b); err != nil {
+		t.Fatal(err)
+	}
+	recent, err := s.RecentRuns([]string{"a", "a.b", "none"}, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recent) != 3 || len(recent[0]) != 3 || len(recent[1]) != 1 || len(recent[2]) != 0 {
+		t.Fatalf("recent = %+v", recent)
+	}
+	if got := recent[0][0]; got.RunID != "scheduled__2026-01-04T00:00:00Z" || got.State != RunSuccess || got.RunType != RunTypeScheduled ||
+		!got.LogicalDate.Equal(time.Date(2026, 1, 4, 0, 0, 0, 0, time.UTC)) || !got.QueuedAt.Equal(time.Date(2026, 1, 4, 1, 0, 0, 0, time.UTC)) {
+		t.Errorf("newest run of a = %+v", got)
+	}
+	if recent[1][0].RunID != "manual__x" {
+		t.Errorf("a.b's run = %+v", recent[1][0])
+	}
+
+	tasks, err := s.RunTasks("a", []string{"scheduled__2026-01-02T00:00:00Z", "nope"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := [][]TaskDigest{{{TaskID: "t1", State: TaskSuccess, TryNumber: 1}, {TaskID: "t2", State: TaskFailed, TryNumber: 2}}, nil}
+	if !reflect.DeepEqual(tasks, want) {
+		t.Errorf("RunTasks = %+v, want %+v", tasks, want)
+	}
+}
