@@ -108,12 +108,7 @@ func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) 
 		if req.OnlyFailed && ti.State != store.TaskFailed && ti.State != store.TaskUpstreamFailed {
 			continue
 		}
-		t := ar.dag.Task(id)
-		ti.State = store.TaskNone
-		ti.MaxTries = ti.TryNumber + t.Retries + 1
-		ti.NotBefore = time.Time{}
-		ti.StartDate, ti.EndDate, ti.Error, ti.Outputs = nil, nil, "", nil
-		s.putTI(ti)
+		s.resetTI(ar, ti)
 		cleared = append(cleared, id)
 	}
 	switch {
@@ -128,6 +123,17 @@ func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) 
 		cleared = []string{}
 	}
 	return cleared, nil
+}
+
+// resetTI puts a task instance back to none, with a fresh set of retries,
+// so that the run schedules it again.
+func (s *Scheduler) resetTI(ar *activeRun, ti *store.TaskInstance) {
+	t := ar.dag.Task(ti.TaskID)
+	ti.State = store.TaskNone
+	ti.MaxTries = ti.TryNumber + t.Retries + 1
+	ti.NotBefore = time.Time{}
+	ti.StartDate, ti.EndDate, ti.Error, ti.Outputs = nil, nil, "", nil
+	s.putTI(ti)
 }
 
 // withDownstream adds every task downstream of the given ones.

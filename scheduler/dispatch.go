@@ -328,6 +328,7 @@ func (s *Scheduler) publish(ctx context.Context, as []*wire.Assignment) {
 		}
 		f, err := s.js.PublishAsync(wire.TaskSubject(a.Queue), data, jetstream.WithMsgID(a.MsgID()))
 		if err != nil {
+			s.metrics.publishErrors.Inc()
 			s.log.Warn("publishing an assignment", "try", a.TryKey.String(), "err", err)
 			s.lostCheck[a.TryKey] = s.clock.Now()
 			continue
@@ -340,9 +341,11 @@ func (s *Scheduler) publish(ctx context.Context, as []*wire.Assignment) {
 		}
 		select {
 		case ack := <-f.Ok():
+			s.metrics.assignmentPublished(as[i].TryKey, s.clock.Now())
 			s.assigned[as[i].TryKey] = ack.Sequence
 			s.lostCheck[as[i].TryKey] = s.clock.Now().Add(s.cfg.HeartbeatTimeout)
 		case err := <-f.Err():
+			s.metrics.publishErrors.Inc()
 			s.log.Warn("publishing an assignment", "try", as[i].TryKey.String(), "err", err)
 			s.lostCheck[as[i].TryKey] = s.clock.Now()
 		case <-ctx.Done():

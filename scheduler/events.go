@@ -68,6 +68,9 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	s.t.acks = append(s.t.acks, em.msg)
 	ev := em.ev
 	now := s.clock.Now()
+	if ev.Kind == wire.EventFinished {
+		s.logs.finished(ev.TryKey) // its chunks were all read before it
+	}
 	if s.applyCallbackEvent(ev, now) {
 		return
 	}
@@ -94,6 +97,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 				tr.Worker = ev.Worker
 				s.putTry(tr)
 			}
+			s.metrics.taskStarted(ar, ti, now)
 		}
 		s.heartbeats[k] = now
 		delete(s.lostCheck, k)
@@ -159,9 +163,11 @@ func (s *Scheduler) tick(now time.Time) {
 				switch t := ar.dag.Task(ti.TaskID); {
 				case now.Sub(last) > s.cfg.HeartbeatTimeout:
 					msg = fmt.Sprintf("worker %s stopped sending heartbeats: no heartbeat for %s", ti.Worker, s.cfg.HeartbeatTimeout)
+					s.metrics.zombies.WithLabelValues("heartbeat").Inc()
 				case t != nil && t.Timeout > 0 && ti.StartDate != nil && now.Sub(*ti.StartDate) > t.Timeout+s.cfg.HeartbeatTimeout:
 					// The worker enforces timeouts; this catches one that did not.
 					msg = fmt.Sprintf("timed out after %s: worker %s did not stop the task", t.Timeout, ti.Worker)
+					s.metrics.zombies.WithLabelValues("timeout").Inc()
 				default:
 					continue
 				}
@@ -195,9 +201,11 @@ func (s *Scheduler) checkLost(ar *activeRun, ti *store.TaskInstance, now time.Ti
 		s.putTry(tr)
 	}
 	s.forgetTry(k)
+	s.metrics.lost.Inc()
 	ti.MaxTries++
 	ti.State = store.TaskScheduled
 	s.putTI(ti)
+	s.metrics.taskReady(ti, now)
 }
 
 // assignmentPending reports whether an assignment is still in the tasks

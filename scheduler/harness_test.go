@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
@@ -54,6 +55,7 @@ type options struct {
 	slots            int
 	heartbeatTimeout time.Duration
 	logLimit         int64
+	metrics          prometheus.Registerer // receives the scheduler's metrics
 }
 
 // env is a running Kiln made of real parts: embedded NATS with JetStream,
@@ -123,6 +125,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		HeartbeatTimeout: o.heartbeatTimeout,
 		LogLimit:         o.logLimit,
 		ReloadEvery:      100 * time.Millisecond,
+		Metrics:          o.metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/kilnhq/kiln/internal/wire"
@@ -13,9 +14,22 @@ import (
 // logStore keeps each try's log in its own file:
 // DIR/DAG/RUN/TASK/TRY.log. Workers already cap what they send; the store
 // enforces the limit again so a misbehaving worker cannot fill the disk.
+//
+// Chunks from workers are written at their offsets, so a redelivered chunk
+// lands on itself. A note of Kiln's is appended; once a try has one while
+// its worker may still send chunks (a cancel, a timeout, a lost
+// heartbeat), the note occupies offsets the worker will use, so the try's
+// later chunks are appended after it instead, skipping what was already
+// written. write runs on the events goroutine and note on the loop's, so
+// both hold mu.
 type logStore struct {
 	dir   string
 	limit int64
+
+	mu sync.Mutex
+	// workerEnd holds, for each try with a note and a worker that may
+	// still be sending, how far the worker's own log reached.
+	workerEnd map[wire.TryKey]int64
 }
 
 func (l *logStore) path(k wire.TryKey) string {
@@ -25,7 +39,7 @@ func (l *logStore) path(k wire.TryKey) string {
 // noteSlack leaves room past the limit for the worker's truncation note.
 const noteSlack = 4 << 10
 
-// write puts a chunk at its offset; a redelivered chunk lands on itself.
+// write puts a worker's chunk at its offset, or after a note of Kiln's.
 func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 	if off >= l.limit+noteSlack {
 		return nil
@@ -33,15 +47,31 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 	if end := off + int64(len(data)); end > l.limit+noteSlack {
 		data = data[:l.limit+noteSlack-off]
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	flags, at := os.O_WRONLY|os.O_CREATE, off
+	if end, noted := l.workerEnd[k]; noted {
+		if off+int64(len(data)) <= end {
+			return nil // written before the note
+		}
+		data = data[max(0, end-off):]
+		l.workerEnd[k] = off + int64(len(data))
+		flags, at = flags|os.O_APPEND, -1
+	}
 	p := l.path(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
 	}
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(p, flags, 0o644)
 	if err != nil {
 		return err
 	}
-	_, werr := f.WriteAt(data, off)
+	var werr error
+	if at < 0 {
+		_, werr = f.Write(data)
+	} else {
+		_, werr = f.WriteAt(data, at)
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
 	}
@@ -51,6 +81,14 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 // note appends a line from Kiln itself (a template error, a lost worker)
 // to a try's log.
 func (l *logStore) note(k wire.TryKey, msg string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if _, noted := l.workerEnd[k]; !noted {
+		if l.workerEnd == nil {
+			l.workerEnd = make(map[wire.TryKey]int64)
+		}
+		l.workerEnd[k] = l.size(k)
+	}
 	p := l.path(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return
@@ -61,6 +99,13 @@ func (l *logStore) note(k wire.TryKey, msg string) {
 	}
 	defer f.Close()
 	fmt.Fprintf(f, "[kiln %s] %s\n", time.Now().UTC().Format(time.RFC3339), msg)
+}
+
+// finished forgets a try whose worker has sent its whole log.
+func (l *logStore) finished(k wire.TryKey) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.workerEnd, k)
 }
 
 // size is how many bytes a try's log holds.

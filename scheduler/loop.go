@@ -97,6 +97,7 @@ const maxBatch = 1024
 func (s *Scheduler) loop(ctx context.Context) error {
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	defer s.metrics.loopRunning()()
 	for {
 		s.t = newTurn()
 		select {
@@ -110,6 +111,7 @@ func (s *Scheduler) loop(ctx context.Context) error {
 			s.applySet(set)
 		case <-timer.C:
 		}
+		woke := time.Now()
 		// Take whatever else is waiting, so that one commit covers it.
 	drain:
 		for n := 0; n < maxBatch; n++ {
@@ -130,6 +132,7 @@ func (s *Scheduler) loop(ctx context.Context) error {
 			// restart rebuild it from what was committed.
 			return err
 		}
+		s.metrics.turnDuration.Observe(time.Since(woke).Seconds())
 		timer.Reset(s.nextWake(now))
 	}
 }
@@ -167,10 +170,12 @@ func (s *Scheduler) flush(ctx context.Context) error {
 	b := t.batch()
 	var err error
 	if b.Len() > 0 || b.Err() != nil {
+		begun := time.Now()
 		if err = s.cfg.Store.Commit(ctx, b); err != nil {
 			err = fmt.Errorf("committing to the store: %w", err)
 			s.setHealth(err)
 		}
+		s.metrics.commitDuration.Observe(time.Since(begun).Seconds())
 	}
 	if err == nil {
 		s.publish(ctx, t.assign)
@@ -191,6 +196,7 @@ func (s *Scheduler) flush(ctx context.Context) error {
 	}
 	for k := range t.runs {
 		if ar := s.active[k]; ar != nil && ar.run.State.Finished() {
+			s.metrics.runEnded(ar)
 			delete(s.active, k)
 		}
 	}
@@ -262,7 +268,7 @@ func (s *Scheduler) watchFolder(ctx context.Context) {
 			return
 		case <-tick.C:
 		}
-		set, err := s.cfg.Folder.Load(ctx)
+		set, err := s.loadDAGs(ctx, false)
 		if err != nil {
 			s.log.Warn("re-loading DAGs", "err", err)
 			continue

@@ -155,6 +155,7 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 					ti.State = store.TaskScheduled
 					ti.NotBefore = time.Time{}
 					s.putTI(ti)
+					s.metrics.taskReady(ti, now)
 				}
 				continue
 			case store.TaskNone:
@@ -178,6 +179,7 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 				}
 				ti.State = store.TaskScheduled
 				s.putTI(ti)
+				s.metrics.taskReady(ti, now)
 			}
 			changed = true
 		}
@@ -256,6 +258,7 @@ func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg stri
 		ti.State = store.TaskUpForRetry
 		ti.NotBefore = now.Add(retryDelay(t, ti.TryNumber)).UTC()
 		s.putTI(ti)
+		s.metrics.retries.Inc()
 		s.taskCallbacks(ti, onRetry, now)
 		return
 	}
@@ -264,6 +267,7 @@ func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg stri
 
 // forgetTry drops the loop's bookkeeping of a try that ended.
 func (s *Scheduler) forgetTry(k wire.TryKey) {
+	s.metrics.tryEnded(s.tries[k])
 	delete(s.tries, k)
 	delete(s.heartbeats, k)
 	delete(s.assigned, k)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/wire"
@@ -38,6 +39,9 @@ type Config struct {
 	// Secrets looks up the secrets DAG files refer to (.secrets.NAME in
 	// env); default: KILN_SECRET_NAME in the environment only.
 	Secrets SecretSource
+	// Metrics, when set, gets the scheduler's Prometheus collector
+	// (metrics.go; docs/operations.md lists the metrics).
+	Metrics prometheus.Registerer
 }
 
 // SecretSource finds a secret's value; see package internal/secrets.
@@ -63,6 +67,8 @@ type Scheduler struct {
 
 	healthMu  sync.Mutex
 	healthErr error
+
+	metrics *metrics
 
 	// Everything below is owned by the loop goroutine.
 	dags       map[string]*dag.DAG
@@ -113,6 +119,11 @@ func New(cfg Config) (*Scheduler, error) {
 		return nil, fmt.Errorf("scheduler: jetstream: %w", err)
 	}
 	s := newScheduler(cfg)
+	if cfg.Metrics != nil {
+		if err := s.registerMetrics(cfg.Metrics); err != nil {
+			return nil, fmt.Errorf("scheduler: registering metrics: %w", err)
+		}
+	}
 	s.js = js
 	s.healthErr = errStarting
 	return s, nil
@@ -140,6 +151,7 @@ func newScheduler(cfg Config) *Scheduler {
 		backfills:  map[string]*store.Backfill{},
 		callbacks:  map[wire.TryKey]*store.Try{},
 		t:          newTurn(),
+		metrics:    newMetrics(),
 	}
 }
 
@@ -149,7 +161,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := wire.EnsureStreams(ctx, s.js); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	set, err := s.cfg.Folder.Load(ctx)
+	set, err := s.loadDAGs(ctx, true)
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
