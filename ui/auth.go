@@ -1,6 +1,43 @@
 package ui
 
-import "github.com/labstack/echo/v4"
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/store"
+)
+
+// Authentication and authorization (SPEC 5).
+//
+// Who may do what is a role: viewer, operator or admin. An API client
+// proves who it is with an API token (Authorization: Bearer kiln_ID_SECRET),
+// a browser with the session cookie it got at /login. Users, tokens and
+// sessions live in the store, hashed (store/auth.go).
+//
+// Authentication is on as soon as one user or token exists. Until then
+// nobody is asked who they are and every request may do everything, as
+// on a laptop — but only requests that reach the server over a loopback
+// address are answered: the server refuses to serve beyond its machine
+// without authentication, even if it was told to listen there, or the last
+// credential was deleted while it runs.
+//
+// A browser sends its cookie with every request, including the ones a
+// hostile page makes it send, so a request with a session that changes
+// anything must also carry the session's CSRF token: the hidden form field
+// "csrf" the pages render, or the header X-CSRF-Token for a script's
+// fetch. A bearer token is never sent by a browser on its own and needs
+// no CSRF token.
 
 // Role is what a principal may do. Each role may do everything the roles
 // before it may.
@@ -15,6 +52,32 @@ const (
 	RoleAdmin
 )
 
+// String is the role's name: viewer, operator or admin.
+func (r Role) String() string {
+	switch r {
+	case RoleViewer:
+		return store.RoleViewer
+	case RoleOperator:
+		return store.RoleOperator
+	case RoleAdmin:
+		return store.RoleAdmin
+	}
+	return fmt.Sprintf("Role(%d)", int(r))
+}
+
+// parseRole is the inverse of String.
+func parseRole(s string) (Role, bool) {
+	switch s {
+	case store.RoleViewer:
+		return RoleViewer, true
+	case store.RoleOperator:
+		return RoleOperator, true
+	case store.RoleAdmin:
+		return RoleAdmin, true
+	}
+	return 0, false
+}
+
 // Principal is who made a request.
 type Principal struct {
 	// Name is the user's name, or the token's name.
@@ -22,31 +85,367 @@ type Principal struct {
 	Role Role
 }
 
+// Context keys of what authentication learnt about a request.
+const (
+	ctxPrincipal = "kiln.principal"
+	ctxCSRF      = "kiln.csrf"
+	// ctxSession holds the session id of a request authenticated by its
+	// cookie; it is what makes authorize ask for a CSRF token.
+	ctxSession = "kiln.session"
+)
+
+// Names on the wire.
+const (
+	sessionCookie = "kiln_session"
+	csrfField     = "csrf"
+	csrfHeader    = "X-CSRF-Token"
+)
+
+// sessionTTL is how long a sign-in lasts. It does not slide: a session
+// that does not renew itself costs no write per request.
+const sessionTTL = 12 * time.Hour
+
 // principal is who made the request; nil when auth is off.
 func principal(c echo.Context) *Principal {
-	p, _ := c.Get("kiln.principal").(*Principal)
+	p, _ := c.Get(ctxPrincipal).(*Principal)
 	return p
 }
 
 // csrfToken is the CSRF token forms on the page must send back; empty when
 // auth is off.
 func csrfToken(c echo.Context) string {
-	t, _ := c.Get("kiln.csrf").(string)
+	t, _ := c.Get(ctxCSRF).(string)
 	return t
 }
 
-// authenticate is where API authentication plugs in (bearer tokens with
-// roles). Until then every request passes.
+// sessionCSRF derives a session's CSRF token from its id, so that it need
+// not be stored: only who holds the cookie can compute it, and the store
+// keeps the id's SHA-256, from which it cannot be derived.
+func sessionCSRF(sessionID string) string {
+	sum := sha256.Sum256([]byte("kiln csrf\x00" + sessionID))
+	return hex.EncodeToString(sum[:])
+}
+
+// authState is the server's own state for authentication.
+type authState struct {
+	// now is the clock; nil for time.Now.
+	now    func() time.Time
+	logins loginLimiter
+}
+
+func (s *Server) now() time.Time {
+	if s.auth.now != nil {
+		return s.auth.now()
+	}
+	return time.Now()
+}
+
+// authConfigured reports whether any user or token exists.
+func (s *Server) authConfigured() (bool, error) {
+	return s.backend.Store().AuthConfigured()
+}
+
+// errLoopbackOnly is the answer to a request from another machine while
+// authentication is not configured.
+var errLoopbackOnly = forbidden("forbidden: authentication is not configured, so this server answers only requests from its own machine; create an admin with `kiln users add NAME --role admin` or a token with `kiln tokens create`")
+
+// fromThisMachine reports whether r reached the server over a loopback
+// address. A request served without a TCP listener (a test calling the
+// handler, a Unix socket) counts as local.
+func fromThisMachine(r *http.Request) bool {
+	a, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	if !ok {
+		return true
+	}
+	return a.IP.IsLoopback()
+}
+
+// identify authenticates a request by its bearer token or, failing that,
+// its session cookie, and records the principal. It returns false, with
+// nothing recorded, when the request has neither; and an error (401) when
+// what it has does not hold.
+func (s *Server) identify(c echo.Context) (bool, error) {
+	r := c.Request()
+	if h := r.Header.Get(echo.HeaderAuthorization); h != "" {
+		scheme, tok, _ := strings.Cut(h, " ")
+		if !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="kiln"`)
+			return false, unauthorized("Authorization: want \"Bearer TOKEN\"")
+		}
+		t, err := s.backend.Store().CheckToken(r.Context(), strings.TrimSpace(tok), s.now())
+		if err != nil {
+			if errors.Is(err, store.ErrBadCredentials) {
+				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="kiln", error="invalid_token"`)
+				return false, unauthorized("invalid, revoked or unknown token")
+			}
+			return false, err
+		}
+		role, ok := parseRole(t.Role)
+		if !ok {
+			return false, fmt.Errorf("token %s has the unknown role %q", t.ID, t.Role)
+		}
+		c.Set(ctxPrincipal, &Principal{Name: t.Name, Role: role})
+		return true, nil
+	}
+	ck, err := r.Cookie(sessionCookie)
+	if err != nil || ck.Value == "" {
+		return false, nil
+	}
+	ss, err := s.backend.Store().CheckSession(ck.Value, s.now())
+	if err != nil {
+		if errors.Is(err, store.ErrBadCredentials) {
+			clearSessionCookie(c)
+			return false, nil
+		}
+		return false, err
+	}
+	role, ok := parseRole(ss.Role)
+	if !ok {
+		return false, fmt.Errorf("user %s has the unknown role %q", ss.User, ss.Role)
+	}
+	c.Set(ctxPrincipal, &Principal{Name: ss.User, Role: role})
+	c.Set(ctxSession, ck.Value)
+	c.Set(ctxCSRF, sessionCSRF(ck.Value))
+	return true, nil
+}
+
+// authenticate makes an API request say who makes it once authentication
+// is configured: 401 without a valid bearer token or session cookie.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return next
+	return func(c echo.Context) error {
+		on, err := s.authConfigured()
+		if err != nil {
+			return err
+		}
+		if !on {
+			if !fromThisMachine(c.Request()) {
+				return errLoopbackOnly
+			}
+			return next(c)
+		}
+		ok, err := s.identify(c)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="kiln"`)
+			return unauthorized("authentication required: send Authorization: Bearer TOKEN (see `kiln tokens create`)")
+		}
+		return next(c)
+	}
 }
 
-// authenticatePage is authenticate for browser pages (a session cookie).
+// authenticatePage is authenticate for browser pages: a GET without a
+// session goes to the sign-in page and comes back after it.
 func (s *Server) authenticatePage(next echo.HandlerFunc) echo.HandlerFunc {
-	return next
+	return func(c echo.Context) error {
+		on, err := s.authConfigured()
+		if err != nil {
+			return err
+		}
+		if !on {
+			if !fromThisMachine(c.Request()) {
+				return errLoopbackOnly
+			}
+			return next(c)
+		}
+		ok, err := s.identify(c)
+		if err != nil {
+			return err
+		}
+		if ok {
+			return next(c)
+		}
+		r := c.Request()
+		// A live update gets 401, upon which kiln.js reloads the page and
+		// so comes here with a plain GET: a redirect would be followed by
+		// fetch and swap the sign-in form into the page.
+		if (r.Method == http.MethodGet || r.Method == http.MethodHead) && r.Header.Get(fragmentHeader) == "" {
+			return c.Redirect(http.StatusFound, "/login?next="+url.QueryEscape(r.URL.RequestURI()))
+		}
+		return unauthorized("unauthorized: you are not signed in, or your session has ended; sign in again at /login")
+	}
 }
 
-// authorize refuses a request whose principal lacks the role min.
+// authorize refuses a request whose principal lacks the role min, and a
+// request with a session cookie that changes something without the
+// session's CSRF token.
 func (s *Server) authorize(min Role) echo.MiddlewareFunc {
-	return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			r := c.Request()
+			unsafe := !safeMethod(r.Method)
+			p := principal(c)
+			if p == nil {
+				// Authentication is off, and every local request may do
+				// everything. A browser's request that another site made
+				// it send is still refused: no token protects it then.
+				if unsafe && r.Header.Get("Sec-Fetch-Site") == "cross-site" {
+					return forbidden("forbidden: a request from another site may not change anything here")
+				}
+				return next(c)
+			}
+			if _, bySession := c.Get(ctxSession).(string); bySession && unsafe {
+				if !validCSRF(c) {
+					return forbidden("forbidden: missing or wrong CSRF token; reload the page and try again")
+				}
+			}
+			if p.Role < min {
+				return forbidden("forbidden: %s needs the %s role; you are %s (%s)", actionName(c), min, p.Name, p.Role)
+			}
+			return next(c)
+		}
+	}
+}
+
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
+}
+
+// validCSRF reports whether the request carries its session's CSRF token,
+// in the header or in a form field of the body (never the URL, where it
+// would leak into logs and Referer headers).
+func validCSRF(c echo.Context) bool {
+	want := csrfToken(c)
+	got := c.Request().Header.Get(csrfHeader)
+	if got == "" && isForm(c.Request()) {
+		got = c.Request().PostFormValue(csrfField)
+	}
+	return want != "" && subtle.ConstantTimeCompare([]byte(got), []byte(want)) == 1
+}
+
+func isForm(r *http.Request) bool {
+	ct := r.Header.Get(echo.HeaderContentType)
+	return strings.HasPrefix(ct, echo.MIMEApplicationForm) || strings.HasPrefix(ct, echo.MIMEMultipartForm)
+}
+
+// actions name what a route does, for the message that refuses it: the
+// first entry whose method matches and whose word is in the route's path.
+// A method of "" matches any, "unsafe" any that changes something.
+var actions = []struct{ method, word, name string }{
+	{"", "/users", "managing users"},
+	{"", "/tokens", "managing API tokens"},
+	{"unsafe", "/pools", "managing pools"},
+	{http.MethodDelete, "/backfills", "cancelling a backfill"},
+	{"unsafe", "/cancel", "cancelling a backfill"},
+	{"unsafe", "/backfill", "starting a backfill"},
+	{"unsafe", "/clear", "clearing tasks"},
+	{"unsafe", "/mark", "marking runs and tasks"},
+	{http.MethodPatch, "/runs/", "marking runs and tasks"},
+	{"unsafe", "pause", "pausing and unpausing DAGs"},
+	{http.MethodPatch, "/dags/", "pausing and unpausing DAGs"},
+	{"unsafe", "/trigger", "triggering"},
+	{http.MethodPost, "/runs", "triggering"},
+}
+
+// actionName names what the request's route does.
+func actionName(c echo.Context) string {
+	method, path := c.Request().Method, c.Path()
+	for _, a := range actions {
+		matches := a.method == "" || a.method == method || (a.method == "unsafe" && !safeMethod(method))
+		if matches && strings.Contains(path, a.word) {
+			return a.name
+		}
+	}
+	if safeMethod(method) {
+		return "viewing this"
+	}
+	return "this"
+}
+
+// setSessionCookie gives the browser its session. HttpOnly keeps it from
+// scripts; SameSite=Lax from most requests other sites make; Secure from
+// plain HTTP once the server is reached over HTTPS.
+func setSessionCookie(c echo.Context, id string) {
+	c.SetCookie(&http.Cookie{
+		Name:     sessionCookie,
+		Value:    id,
+		Path:     "/",
+		MaxAge:   int(sessionTTL / time.Second),
+		HttpOnly: true,
+		Secure:   c.Scheme() == "https",
+		SameSite: http.SameSiteLaxMode,
+	})
+}
+
+func clearSessionCookie(c echo.Context) {
+	c.SetCookie(&http.Cookie{
+		Name: sessionCookie, Value: "", Path: "/", MaxAge: -1,
+		HttpOnly: true, Secure: c.Scheme() == "https", SameSite: http.SameSiteLaxMode,
+	})
+}
+
+// loginLimiter slows down guessing passwords: after a few failed sign-ins
+// for a name, the next attempt must wait, twice as long after each further
+// failure. It is kept in memory: a restart forgets it, which costs an
+// attacker a restart of the server.
+type loginLimiter struct {
+	mu       sync.Mutex
+	failures map[string]*loginFailures
+}
+
+type loginFailures struct {
+	n    int
+	last time.Time
+}
+
+// Limits of loginLimiter.
+const (
+	freeLoginFailures = 3                // failures allowed without a wait
+	loginBackoffBase  = 2 * time.Second  // the first wait
+	loginBackoffMax   = time.Minute      // the longest wait
+	loginForgetAfter  = 15 * time.Minute // quiet time that clears a name
+	loginMaxNames     = 10000            // names tracked at most
+)
+
+// wait is how long an attempt to sign in as name must still wait; 0 for
+// none.
+func (l *loginLimiter) wait(name string, now time.Time) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.failures[name]
+	if f == nil || f.n < freeLoginFailures || now.Sub(f.last) >= loginForgetAfter {
+		return 0
+	}
+	d := loginBackoffBase << min(f.n-freeLoginFailures, 6)
+	d = min(d, loginBackoffMax)
+	if left := f.last.Add(d).Sub(now); left > 0 {
+		return left
+	}
+	return 0
+}
+
+// fail records a failed attempt.
+func (l *loginLimiter) fail(name string, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.failures == nil {
+		l.failures = map[string]*loginFailures{}
+	}
+	if len(l.failures) >= loginMaxNames {
+		for k, f := range l.failures {
+			if now.Sub(f.last) >= loginForgetAfter {
+				delete(l.failures, k)
+			}
+		}
+		if len(l.failures) >= loginMaxNames {
+			// Bounded memory matters more than the backoff of names
+			// an attacker floods the table with.
+			clear(l.failures)
+		}
+	}
+	f := l.failures[name]
+	if f == nil || now.Sub(f.last) >= loginForgetAfter {
+		f = &loginFailures{}
+		l.failures[name] = f
+	}
+	f.n++
+	f.last = now
+}
+
+// succeed forgets the failures of name.
+func (l *loginLimiter) succeed(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.failures, name)
 }

@@ -21,6 +21,16 @@ type Backend interface {
 	// Clear clears task instances of a run so they run again and returns
 	// the ids of those it cleared.
 	Clear(ctx context.Context, dagID, runID string, req scheduler.ClearRequest) ([]string, error)
+	// MarkRun sets a run to success or failed by hand: success makes every
+	// task instance that did not succeed or skip succeed, failed fails
+	// every one that has not ended; tries in flight are stopped. It returns
+	// the ids of the task instances it changed.
+	MarkRun(ctx context.Context, dagID, runID string, state store.RunState) ([]string, error)
+	// MarkTasks sets task instances of a run to success or failed by hand,
+	// stopping their tries in flight, and clears the failed ones downstream
+	// so that the run goes on from the new states. It returns the ids of
+	// the task instances it changed.
+	MarkTasks(ctx context.Context, dagID, runID string, tasks []string, state store.TaskState) ([]string, error)
 	// Backfill plans a backfill of a DAG over a range of logical dates and,
 	// unless req.DryRun, starts it; a dry run returns the plan with an
 	// empty ID.

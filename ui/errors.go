@@ -35,8 +35,21 @@ func notFound(format string, args ...any) error {
 	return &apiError{http.StatusNotFound, fmt.Sprintf(format, args...)}
 }
 
-// handleError answers a failed request with {"error": "..."} and the status
-// the error calls for.
+// unauthorized answers 401: the request says nothing about who makes it,
+// or what it says does not hold (auth.go).
+func unauthorized(format string, args ...any) error {
+	return &apiError{http.StatusUnauthorized, fmt.Sprintf(format, args...)}
+}
+
+// forbidden answers 403: who makes the request is known and may not do
+// this (auth.go).
+func forbidden(format string, args ...any) error {
+	return &apiError{http.StatusForbidden, fmt.Sprintf(format, args...)}
+}
+
+// handleError answers a failed request with the status the error calls
+// for: on the API (and /healthz, /metrics) with {"error": "..."}, on a
+// browser page with the HTML error page.
 func (s *Server) handleError(err error, c echo.Context) {
 	status, msg := classify(err)
 	req := c.Request()
@@ -46,14 +59,45 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return // a stream already under way; nothing more can be said
 	}
-	if req.Method == http.MethodHead {
+	switch {
+	case req.Method == http.MethodHead:
 		err = c.NoContent(status)
-	} else {
+	case isPagePath(req.URL.Path):
+		err = s.errorPage(c, status, msg)
+	default:
 		err = c.JSON(status, ErrorBody{Error: msg})
 	}
 	if err != nil {
 		s.log.Debug("writing error answer", "path", req.URL.Path, "err", err)
 	}
+}
+
+// isPagePath tells a browser page's path from the API's and the probes'.
+func isPagePath(path string) bool {
+	return !strings.HasPrefix(path, "/api/") && path != "/api" && path != "/healthz" && path != "/metrics"
+}
+
+// errorPageView is what error.html shows.
+type errorPageView struct {
+	Status  int
+	Text    string // the status's name: Not Found
+	Message string
+}
+
+// errorPage answers with error.html: the whole page, even when a live
+// update asked for a fragment (kiln.js keeps the block it has on an error).
+func (s *Server) errorPage(c echo.Context, status int, msg string) error {
+	c.Request().Header.Del(fragmentHeader)
+	text := http.StatusText(status)
+	if text == "" {
+		text = "Error"
+	}
+	v := errorPageView{Status: status, Text: text, Message: msg}
+	if err := s.render(c, status, "error", pageData{Title: text, Data: v}); err != nil {
+		s.log.Error("rendering the error page", "err", err)
+		return c.String(status, msg)
+	}
+	return nil
 }
 
 // classify maps an error to its HTTP status and message.

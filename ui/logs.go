@@ -34,8 +34,20 @@ import (
 //	data: {"try_number":N,"state":"success"}
 //
 // Only one read buffer is held per stream, whatever the log's size.
+//
+// A client that has the log up to some offset already (the log page, which
+// renders it) starts there with ?offset=N: an EventSource cannot send
+// Last-Event-ID on its first request. When it reconnects, the header it
+// sends wins.
 func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 	var offset int64
+	if q := c.QueryParam("offset"); q != "" {
+		n, err := strconv.ParseInt(q, 10, 64)
+		if err != nil || n < 0 {
+			return badRequest("offset: want a byte offset, got %q", q)
+		}
+		offset = n
+	}
 	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
 		if err != nil || n < 0 {

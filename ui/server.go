@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // DefaultAddr is where the server listens unless told otherwise: loopback
@@ -31,6 +32,8 @@ type Options struct {
 	// Plugins lists the stage plugins for GET /api/v1/plugins; nil lists
 	// none.
 	Plugins PluginLister
+	// Metrics is what GET /metrics serves; nil answers 404 there.
+	Metrics prometheus.Gatherer
 }
 
 // Server is Kiln's HTTP server. Create it with New; it is safe for
@@ -43,6 +46,8 @@ type Server struct {
 	echo    *echo.Echo
 	pages   pages
 	http    *http.Server
+	auth    authState
+	metrics http.Handler // GET /metrics; nil when not enabled
 
 	// stopping is closed when Shutdown begins, so that streams that would
 	// otherwise run until their client leaves (followed logs) end and let
@@ -74,6 +79,7 @@ func New(b Backend, opts Options) *Server {
 		stopping:     make(chan struct{}),
 		pollInterval: 100 * time.Millisecond,
 		keepAlive:    15 * time.Second,
+		metrics:      newMetricsHandler(opts.Metrics, opts.Logger),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -137,38 +143,51 @@ func (s *Server) Shutdown(ctx context.Context) error {
 // (TestOpenAPICoversRoutes).
 func (s *Server) routes(e *echo.Echo) {
 	e.GET("/healthz", s.health)
+	e.GET("/metrics", s.serveMetrics)
 
 	// Middleware goes on each route rather than on a group: echo answers
 	// 404 instead of 405 for a wrong method under a group with middleware.
-	api := func(method, path string, h echo.HandlerFunc) {
-		e.Add(method, "/api/v1"+path, h, s.authenticate)
+	// min is the role a route needs (auth.go): viewer reads, operator
+	// changes runs and DAGs, admin manages pools, users and tokens.
+	api := func(method, path string, h echo.HandlerFunc, min Role) {
+		e.Add(method, "/api/v1"+path, h, s.authenticate, s.authorize(min))
 	}
-	api(http.MethodGet, "/openapi.json", s.openAPI)
+	api(http.MethodGet, "/openapi.json", s.openAPI, RoleViewer)
 
-	api(http.MethodGet, "/dags", s.listDAGs)
-	api(http.MethodGet, "/dags/:dag", s.getDAG)
-	api(http.MethodPatch, "/dags/:dag", s.patchDAG)
-	api(http.MethodGet, "/import-errors", s.listImportErrors)
+	api(http.MethodGet, "/dags", s.listDAGs, RoleViewer)
+	api(http.MethodGet, "/dags/:dag", s.getDAG, RoleViewer)
+	api(http.MethodPatch, "/dags/:dag", s.patchDAG, RoleOperator)
+	api(http.MethodGet, "/import-errors", s.listImportErrors, RoleViewer)
 
-	api(http.MethodGet, "/dags/:dag/runs", s.listRuns)
-	api(http.MethodPost, "/dags/:dag/runs", s.triggerRun)
-	api(http.MethodGet, "/dags/:dag/runs/:run", s.getRun)
-	api(http.MethodPost, "/dags/:dag/runs/:run/clear", s.clearTasks)
-	api(http.MethodGet, "/dags/:dag/runs/:run/tasks", s.listTaskInstances)
-	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs)
+	api(http.MethodGet, "/dags/:dag/runs", s.listRuns, RoleViewer)
+	api(http.MethodPost, "/dags/:dag/runs", s.triggerRun, RoleOperator)
+	api(http.MethodGet, "/dags/:dag/runs/:run", s.getRun, RoleViewer)
+	api(http.MethodPatch, "/dags/:dag/runs/:run", s.patchRun, RoleOperator)
+	api(http.MethodPost, "/dags/:dag/runs/:run/clear", s.clearTasks, RoleOperator)
+	api(http.MethodGet, "/dags/:dag/runs/:run/tasks", s.listTaskInstances, RoleViewer)
+	api(http.MethodPatch, "/dags/:dag/runs/:run/tasks/:task", s.patchTaskInstance, RoleOperator)
+	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs, RoleViewer)
 
-	api(http.MethodPost, "/dags/:dag/backfills", s.createBackfill)
-	api(http.MethodGet, "/backfills", s.listBackfills)
-	api(http.MethodGet, "/backfills/:id", s.getBackfill)
-	api(http.MethodDelete, "/backfills/:id", s.cancelBackfill)
+	api(http.MethodPost, "/dags/:dag/backfills", s.createBackfill, RoleOperator)
+	api(http.MethodGet, "/backfills", s.listBackfills, RoleViewer)
+	api(http.MethodGet, "/backfills/:id", s.getBackfill, RoleViewer)
+	api(http.MethodDelete, "/backfills/:id", s.cancelBackfill, RoleOperator)
 
-	api(http.MethodGet, "/pools", s.listPools)
-	api(http.MethodPut, "/pools/:name", s.setPool)
-	api(http.MethodDelete, "/pools/:name", s.deletePool)
+	api(http.MethodGet, "/pools", s.listPools, RoleViewer)
+	api(http.MethodPut, "/pools/:name", s.setPool, RoleAdmin)
+	api(http.MethodDelete, "/pools/:name", s.deletePool, RoleAdmin)
 
-	api(http.MethodGet, "/plugins", s.listPlugins)
+	api(http.MethodGet, "/plugins", s.listPlugins, RoleViewer)
+
+	api(http.MethodGet, "/users", s.listUsers, RoleAdmin)
+	api(http.MethodPost, "/users", s.addUser, RoleAdmin)
+	api(http.MethodDelete, "/users/:name", s.deleteUser, RoleAdmin)
+	api(http.MethodGet, "/tokens", s.listTokens, RoleAdmin)
+	api(http.MethodPost, "/tokens", s.createToken, RoleAdmin)
+	api(http.MethodDelete, "/tokens/:id", s.deleteToken, RoleAdmin)
 
 	s.pageRoutes(e)
+	s.authRoutes(e)
 }
 
 // health answers /healthz: 200 when the scheduler, the store and NATS are

@@ -2,10 +2,13 @@ package ui
 
 import (
 	"errors"
+	"fmt"
 	"math"
+	"mime"
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -97,6 +100,15 @@ func (s *Server) taskLogs(c echo.Context) error {
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
 	h.Set("X-Content-Type-Options", "nosniff")
+	if d := c.QueryParam("download"); d != "" {
+		download, err := strconv.ParseBool(d)
+		if err != nil {
+			return badRequest("download: want 1 or 0, got %q", d)
+		}
+		if download {
+			h.Set(echo.HeaderContentDisposition, mime.FormatMediaType("attachment", map[string]string{"filename": logFileName(k)}))
+		}
+	}
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return c.NoContent(http.StatusOK) // the try has not logged anything yet
@@ -109,6 +121,19 @@ func (s *Server) taskLogs(c echo.Context) error {
 	// big log is never held in memory.
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, f)
 	return nil
+}
+
+// logFileName is the name a downloaded log is saved as:
+// DAG_RUN_TASK_TRY.log, with the characters file systems dislike (the
+// colons of run ids) replaced.
+func logFileName(k wire.TryKey) string {
+	name := fmt.Sprintf("%s_%s_%s_%d.log", k.DAGID, k.RunID, k.TaskID, k.Try)
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || strings.ContainsRune(`:/\?*"<>|`, r) {
+			return '-'
+		}
+		return r
+	}, name)
 }
 
 // lookupTry returns the try the request names: {dag}, {run}, {task} and

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"hash/fnv"
 	"html/template"
 	"io/fs"
 	"net/http"
@@ -108,9 +109,26 @@ func (s *Server) render(c echo.Context, status int, page string, pd pageData) er
 	if err := t.ExecuteTemplate(&buf, name, pd); err != nil {
 		return fmt.Errorf("rendering page %s: %w", page, err)
 	}
-	c.Response().Header().Set("Cache-Control", "no-store")
-	c.Response().Header().Set("Vary", fragmentHeader)
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Vary", fragmentHeader)
+	if name != "layout.html" && status == http.StatusOK {
+		// A live update of a block that did not change is answered
+		// without it: a large grid is not re-sent every few seconds.
+		tag := etag(buf.Bytes())
+		h.Set("ETag", tag)
+		if c.Request().Header.Get("If-None-Match") == tag {
+			return c.NoContent(http.StatusNotModified)
+		}
+	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// etag is a strong entity tag for a rendered body.
+func etag(body []byte) string {
+	h := fnv.New64a()
+	h.Write(body)
+	return fmt.Sprintf(`"%x-%x"`, h.Sum64(), len(body))
 }
 
 // staticHandler serves the embedded stylesheet and script.
@@ -149,6 +167,10 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 	e.GET("/ui/static/*", staticHandler())
 	e.GET("/", func(c echo.Context) error { return c.Redirect(http.StatusFound, "/dags") })
 	s.page(http.MethodGet, "/health", s.healthPage, RoleViewer)
+	s.dagPageRoutes()
+	s.runPageRoutes()
+	s.logPageRoutes()
+	s.poolPageRoutes()
 }
 
 func (s *Server) healthPage(c echo.Context) error {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
@@ -119,7 +121,8 @@ func newServerCmd() *cobra.Command {
 // serve runs the scheduler, the API and nWorkers in-process workers until
 // ctx ends.
 func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL string, nWorkers, slots int) error {
-	if err := checkLoopback(f.addr); err != nil {
+	loopback, err := isLoopbackAddr(f.addr)
+	if err != nil {
 		return err
 	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
@@ -143,7 +146,16 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	defer st.Close()
+	if err := checkAddr(f.addr, f.data, st); err != nil {
+		return err
+	}
+	if !loopback {
+		logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", f.addr)
+	}
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	sched, err := scheduler.New(scheduler.Config{
+		Metrics:          metrics,
 		Store:            st,
 		NATS:             nc,
 		Folder:           dag.NewFolder(loadOptions(reg), f.dags),
@@ -159,7 +171,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	if err != nil {
 		return &exitError{code: 1, msg: fmt.Sprintf("listening on %s: %v", f.addr, err)}
 	}
-	api := ui.New(sched, ui.Options{Logger: logger, Plugins: apiPlugins{reg}})
+	api := ui.New(sched, ui.Options{Logger: logger, Plugins: apiPlugins{reg}, Metrics: metrics})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -213,20 +225,42 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	return nil
 }
 
-// checkLoopback refuses a non-loopback address: the API has no
-// authentication yet (SPEC 5).
-func checkLoopback(addr string) error {
-	h, _, err := net.SplitHostPort(addr)
+// authChecker tells whether users or tokens exist (*store.Store).
+type authChecker interface {
+	AuthConfigured() (bool, error)
+}
+
+// checkAddr refuses to serve the API beyond this machine without
+// authentication (SPEC 5): a non-loopback --addr needs a user or token in
+// the store of data first.
+func checkAddr(addr, data string, st authChecker) error {
+	loopback, err := isLoopbackAddr(addr)
+	if err != nil || loopback {
+		return err
+	}
+	on, err := st.AuthConfigured()
 	if err != nil {
-		return usageError("--addr %q: %v", addr, err)
+		return &exitError{code: 1, msg: err.Error()}
 	}
-	if h == "localhost" {
-		return nil
-	}
-	if ip := net.ParseIP(h); ip == nil || !ip.IsLoopback() {
-		return usageError("--addr %s is not a loopback address: Kiln refuses to serve its API beyond this machine without authentication, which is not configurable yet", addr)
+	if !on {
+		return usageError("--addr %s is not a loopback address, and authentication is not configured: Kiln refuses to serve its API beyond this machine without it.\n"+
+			"Create the first admin with `kiln users add NAME --role admin --data %s` (or a token with `kiln tokens create --name NAME --role admin --data %s`), then start again", addr, data, data)
 	}
 	return nil
+}
+
+// isLoopbackAddr reports whether addr (HOST:PORT) listens on loopback
+// only. An empty host listens on every interface.
+func isLoopbackAddr(addr string) (bool, error) {
+	h, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false, usageError("--addr %q: %v", addr, err)
+	}
+	if h == "localhost" {
+		return true, nil
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback(), nil
 }
 
 func connectNATS(url, name string) (*nats.Conn, error) {

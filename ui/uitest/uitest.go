@@ -4,10 +4,10 @@
 // The fake keeps its data in a real store (store.Open on a temporary file)
 // and real DAGs (dag.Parse); what it does not do is schedule. Trigger
 // creates a queued run with a task instance per task, Clear resets task
-// instances to none, Backfill plans like the scheduler and starts queued
-// runs, and nothing moves on by itself: tests change states with Commit
-// and SetBackfillRun, write logs with AppendLog and end tries with
-// FinishTry.
+// instances to none, MarkRun and MarkTasks set states as the scheduler
+// does, Backfill plans like the scheduler and starts queued runs, and
+// nothing moves on by itself: tests change states with Commit and
+// SetBackfillRun, write logs with AppendLog and end tries with FinishTry.
 package uitest
 
 import (
@@ -61,6 +61,7 @@ type Backend struct {
 	// Calls made to the operations, for assertions.
 	Triggers        []scheduler.TriggerRequest
 	Clears          []scheduler.ClearRequest
+	Marks           []Mark
 	Backfills       []scheduler.BackfillRequest
 	CancelBackfills []string
 }

@@ -1,25 +1,30 @@
 // Kiln's pages are rendered on the server. This script keeps the parts of
 // a page marked data-live="BLOCK" up to date: it re-fetches the page with
 // the header Kiln-Fragment: BLOCK and swaps in the answer when it changed.
-// Forms marked data-confirm ask before they submit.
+// The block's ETag goes back in If-None-Match, so an unchanged block costs
+// a 304 and no body. Forms marked data-confirm ask before they submit.
 (function () {
   "use strict";
   var interval = 1500;
 
   function refresh(el) {
     var block = el.getAttribute("data-live");
+    var headers = { "Kiln-Fragment": block };
+    var tag = el.getAttribute("data-etag");
+    if (tag) { headers["If-None-Match"] = tag; }
     return fetch(location.href, {
-      headers: { "Kiln-Fragment": block },
+      headers: headers,
       credentials: "same-origin",
       cache: "no-store",
     }).then(function (r) {
       if (r.status === 401) { location.reload(); return null; }
-      return r.ok ? r.text() : null;
-    }).then(function (html) {
-      if (html !== null && html !== el.getAttribute("data-html")) {
+      if (r.status !== 200) { return null; }
+      var next = r.headers.get("ETag");
+      return r.text().then(function (html) {
+        if (next && next === tag) { return; }
         el.innerHTML = html;
-        el.setAttribute("data-html", html);
-      }
+        if (next) { el.setAttribute("data-etag", next); }
+      });
     }).catch(function () { /* the server is away; try again next time */ });
   }
 
@@ -36,4 +41,135 @@
   });
 
   if (document.querySelector("[data-live]")) { setTimeout(tick, interval); }
+})();
+
+// ==== DAG pages (pages_dag_grid.go): a select marked data-autosubmit
+// submits its form when it changes; its fallback button is then hidden.
+(function () {
+  "use strict";
+  document.documentElement.classList.add("js");
+  document.addEventListener("change", function (ev) {
+    var el = ev.target;
+    if (el.matches && el.matches("select[data-autosubmit]") && el.form) { el.form.submit(); }
+  });
+})();
+
+// ==== Run, log and pools pages (pages_runs.go, pages_logs.go,
+// pages_pools.go).
+//
+// 1. Forms inside a live block (the run page's clear forms, the pools
+//    page's slot inputs) are replaced by every update that changes the
+//    block. What the user ticked or typed there, and the focus, carry over
+//    to the new form.
+// 2. A running try's log follows: pre#log[data-follow] names the API's
+//    event stream from where the rendered text ends; each event's data is
+//    the next piece of the log, and the "end" event closes it with the
+//    try's state.
+(function () {
+  "use strict";
+
+  // 1. Live forms.
+  var kept = {};       // control key -> {checked, value}
+  var focused = null;  // key of the focused control in a live block
+
+  function keyOf(el) {
+    if (!el.form || !el.name || !el.closest("[data-live]")) { return null; }
+    var f = el.form;
+    var who = f.elements.namedItem("tasks") || f.elements.namedItem("task");
+    return f.getAttribute("action") + "|" + (who && who.value ? who.value : "") + "|" + el.name;
+  }
+
+  function remember(ev) {
+    var el = ev.target, k = keyOf(el);
+    if (k && el.type !== "hidden") { kept[k] = { checked: el.checked, value: el.value }; }
+  }
+  document.addEventListener("change", remember);
+  document.addEventListener("input", remember);
+  document.addEventListener("focusin", function (ev) { focused = keyOf(ev.target); });
+  document.addEventListener("focusout", function (ev) {
+    var el = ev.target;
+    setTimeout(function () { if (el.isConnected && focused === keyOf(el)) { focused = null; } }, 0);
+  });
+  document.addEventListener("submit", function (ev) {
+    if (ev.defaultPrevented) { return; }
+    Array.prototype.forEach.call(ev.target.elements, function (el) {
+      var k = keyOf(el);
+      if (k) { delete kept[k]; }
+    });
+  });
+
+  function restore(block) {
+    block.querySelectorAll("input, select, textarea").forEach(function (el) {
+      var k = keyOf(el);
+      if (!k) { return; }
+      var s = kept[k];
+      if (s) {
+        if (el.type === "checkbox" || el.type === "radio") { el.checked = s.checked; } else { el.value = s.value; }
+      }
+      if (k === focused && (!document.activeElement || document.activeElement === document.body)) { el.focus(); }
+    });
+  }
+  var observer = new MutationObserver(function (records) {
+    records.forEach(function (r) { restore(r.target); });
+  });
+  document.querySelectorAll("[data-live]").forEach(function (block) {
+    observer.observe(block, { childList: true });
+  });
+
+  // 2. Following a log.
+  var pre = document.querySelector("pre#log[data-follow]");
+  if (!pre || !window.EventSource) { return; }
+  var max = parseInt(pre.getAttribute("data-max-bytes"), 10) || 2097152;
+  var status = document.getElementById("log-status");
+  var length = pre.textContent.length;
+  var cut = false;
+  pre.classList.add("following");
+
+  function say(text) { if (status) { status.textContent = text; } }
+
+  function append(text) {
+    if (!text) { return; }
+    var atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 24;
+    pre.appendChild(document.createTextNode(text));
+    length += text.length;
+    if (length > max * 1.25) {
+      // Keep the page's share of the log: its end, from a whole line.
+      var all = pre.textContent, from = all.length - max, nl = all.indexOf("\n", from);
+      pre.textContent = all.slice(nl >= 0 ? nl + 1 : from);
+      length = pre.textContent.length;
+      cut = true;
+    }
+    if (atEnd) { pre.scrollTop = pre.scrollHeight; }
+  }
+
+  function stop(text) {
+    es.close();
+    pre.classList.remove("following");
+    say(text + (cut ? " The page shows the log's end; download it whole." : ""));
+  }
+
+  var es = new EventSource(pre.getAttribute("data-follow"), { withCredentials: true });
+  es.onmessage = function (ev) { append(ev.data); };
+  es.addEventListener("end", function (ev) {
+    var end = {};
+    try { end = JSON.parse(ev.data); } catch (e) { /* keep what we have */ }
+    var state = document.getElementById("log-state");
+    if (state && end.state) {
+      state.setAttribute("data-state", end.state);
+      state.textContent = end.state;
+    }
+    stop("The try ended" + (end.state ? ": " + end.state + "." : "."));
+  });
+  es.addEventListener("error", function (ev) {
+    if (ev.data !== undefined) { // the server's own error event
+      var msg = ev.data;
+      try { msg = JSON.parse(ev.data).error || msg; } catch (e) { /* as sent */ }
+      stop("Following the log failed: " + msg);
+    } else if (es.readyState === EventSource.CLOSED) {
+      stop("Lost the log stream; reload the page to follow it again.");
+    } else {
+      say("Reconnecting to the log stream…");
+    }
+  });
+  es.onopen = function () { say("Following the log while the try runs…"); };
 })();

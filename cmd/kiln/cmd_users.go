@@ -1,0 +1,284 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/ui"
+)
+
+// The users and tokens commands manage who may use the server. They call
+// the API as an admin; with --data they open the store directly instead,
+// which is how the first admin is made (no server needs to run, and none
+// may: the store is locked while one does).
+
+// authFlags are the flags of the users and tokens commands.
+type authFlags struct {
+	serverFlags
+	data string
+}
+
+func (f *authFlags) register(cmd *cobra.Command) {
+	f.serverFlags.register(cmd)
+	cmd.Flags().StringVar(&f.data, "data", "", "open the store in this data folder directly instead of calling the server (which must be stopped)")
+}
+
+// openStore opens the store of --data, or returns nil when the command is
+// to call the server.
+func (f *authFlags) openStore(cmd *cobra.Command) (*store.Store, error) {
+	if f.data == "" {
+		return nil, nil
+	}
+	if cmd.Flags().Changed("server") || cmd.Flags().Changed("token") {
+		return nil, usageError("--data opens the store directly; it takes no --server or --token")
+	}
+	path := filepath.Join(f.data, "kiln.db")
+	st, err := store.Open(path)
+	if errors.Is(err, store.ErrLocked) {
+		return nil, &exitError{code: 1, msg: fmt.Sprintf("%v.\nA kiln server is probably running on %s: leave out --data to go through its API (as an admin, with --token or $KILN_TOKEN), or stop it first", err, f.data)}
+	}
+	if err != nil {
+		return nil, &exitError{code: 1, msg: err.Error()}
+	}
+	return st, nil
+}
+
+// storeError turns an error of the store's user and token operations into
+// an exitError: 2 for bad input, 1 otherwise.
+func storeError(err error) error {
+	if errors.Is(err, store.ErrInvalid) {
+		return usageError("%v", err)
+	}
+	return &exitError{code: 1, msg: err.Error()}
+}
+
+// checkNameRole validates a name and role before anything is asked or
+// sent, so that mistakes are usage errors (exit 2).
+func checkNameRole(name, role string) error {
+	if err := store.CheckName(name); err != nil {
+		return usageError("NAME: %v", err)
+	}
+	if !store.ValidRole(role) {
+		return usageError("--role %q: want one of %s", role, strings.Join(store.Roles, ", "))
+	}
+	return nil
+}
+
+func newUsersCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "users",
+		Short: "Add, list and delete the users who sign in to the web UI",
+		Long: `Users sign in to the web UI with a name and a password; scripts and the
+CLI use API tokens (kiln tokens). Roles: viewer reads everything; operator
+also triggers, clears, pauses and backfills; admin also manages pools,
+users and tokens. Once one user or token exists the server asks everyone
+who they are; the first one must be an admin.
+
+These commands call the server as an admin. With --data DIR they open the
+store in DIR directly, which is how the first admin is made before the
+server starts (it must not be running then).`,
+		Args: cobra.NoArgs,
+		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
+	}
+	cmd.AddCommand(newUsersAddCmd(), newUsersListCmd(), newUsersDeleteCmd())
+	return cmd
+}
+
+func newUsersAddCmd() *cobra.Command {
+	var (
+		f             authFlags
+		role          string
+		passwordStdin bool
+	)
+	cmd := &cobra.Command{
+		Use:   "add NAME --role ROLE [--password-stdin]",
+		Short: "Add a user; the password is asked for, or read from standard input",
+		Example: `  kiln users add ada --role admin --data /var/lib/kiln
+  printf '%s\n' "$PASSWORD" | kiln users add vic --role viewer --password-stdin`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			if err := checkNameRole(name, role); err != nil {
+				return err
+			}
+			pw, err := readPassword(cmd, name, passwordStdin)
+			if err != nil {
+				return err
+			}
+			if err := store.CheckPasswordPolicy(pw); err != nil {
+				return usageError("%v", err)
+			}
+			st, err := f.openStore(cmd)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				defer st.Close()
+				if _, err := st.AddUser(cmd.Context(), name, role, pw, time.Now()); err != nil {
+					return storeError(err)
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) added to %s\n", name, role, st.Path())
+				return nil
+			}
+			c, err := f.client()
+			if err != nil {
+				return err
+			}
+			var u ui.User
+			if _, err := c.do(cmd.Context(), "POST", apiPath("users"), nil, ui.AddUserRequest{Name: name, Role: role, Password: pw}, &u); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) added\n", u.Name, u.Role)
+			return nil
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&role, "role", "", "viewer, operator or admin (required)")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the password from the first line of standard input instead of asking")
+	_ = cmd.MarkFlagRequired("role")
+	return cmd
+}
+
+// maxPasswordInput bounds what --password-stdin reads.
+const maxPasswordInput = 4 << 10
+
+// readPassword reads a new user's password: the first line of standard
+// input with fromStdin, else asked twice on the terminal without echo.
+func readPassword(cmd *cobra.Command, name string, fromStdin bool) (string, error) {
+	in := cmd.InOrStdin()
+	if fromStdin {
+		line, err := bufio.NewReader(io.LimitReader(in, maxPasswordInput)).ReadString('\n')
+		if err != nil && !errors.Is(err, io.EOF) {
+			return "", &exitError{code: 1, msg: fmt.Sprintf("reading the password from standard input: %v", err)}
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", usageError("--password-stdin: standard input holds no password")
+		}
+		return pw, nil
+	}
+	f, ok := in.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError("no terminal to ask for the password on: pass it on standard input with --password-stdin")
+	}
+	ask := func(prompt string) (string, error) {
+		fmt.Fprint(cmd.ErrOrStderr(), prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(cmd.ErrOrStderr())
+		if err != nil {
+			return "", &exitError{code: 1, msg: fmt.Sprintf("reading the password: %v", err)}
+		}
+		return string(b), nil
+	}
+	pw, err := ask(fmt.Sprintf("Password for %s: ", name))
+	if err != nil {
+		return "", err
+	}
+	again, err := ask("Once more: ")
+	if err != nil {
+		return "", err
+	}
+	if pw != again {
+		return "", usageError("the two passwords differ")
+	}
+	return pw, nil
+}
+
+func newUsersListCmd() *cobra.Command {
+	var (
+		f      authFlags
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "list",
+		Short: "List the users and their roles",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			users, err := listUsers(cmd, &f)
+			if err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONValue(cmd.OutOrStdout(), users)
+			}
+			tw := newTable(cmd.OutOrStdout())
+			fmt.Fprintln(tw, "USER\tROLE\tCREATED")
+			for _, u := range users {
+				fmt.Fprintf(tw, "%s\t%s\t%s\n", u.Name, u.Role, fmtTime(&u.CreatedAt))
+			}
+			return tw.Flush()
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
+	return cmd
+}
+
+func listUsers(cmd *cobra.Command, f *authFlags) ([]ui.User, error) {
+	st, err := f.openStore(cmd)
+	if err != nil {
+		return nil, err
+	}
+	if st == nil {
+		c, err := f.client()
+		if err != nil {
+			return nil, err
+		}
+		var users []ui.User
+		_, err = c.do(cmd.Context(), "GET", apiPath("users"), nil, nil, &users)
+		return users, err
+	}
+	defer st.Close()
+	list, err := st.Users()
+	if err != nil {
+		return nil, storeError(err)
+	}
+	users := make([]ui.User, len(list))
+	for i, u := range list {
+		users[i] = ui.User{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}
+	}
+	return users, nil
+}
+
+func newUsersDeleteCmd() *cobra.Command {
+	var f authFlags
+	cmd := &cobra.Command{
+		Use:   "delete NAME",
+		Short: "Delete a user and end their sessions",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := f.openStore(cmd)
+			if err != nil {
+				return err
+			}
+			if st != nil {
+				defer st.Close()
+				if err := st.DeleteUser(cmd.Context(), args[0]); err != nil {
+					return storeError(err)
+				}
+			} else {
+				c, err := f.client()
+				if err != nil {
+					return err
+				}
+				if _, err := c.do(cmd.Context(), "DELETE", apiPath("users", args[0]), nil, nil, nil); err != nil {
+					return err
+				}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", args[0])
+			return nil
+		},
+	}
+	f.register(cmd)
+	return cmd
+}

@@ -1,0 +1,292 @@
+package browsertest
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"testing"
+)
+
+// TestBrowser drives the pages of one Kiln server from one Chromium. Each
+// subtest has its own tab in its own browser context (its own cookies) and
+// signs in as the user it needs; they run in order, so that the run counts
+// one of them compares are not changed by another.
+func TestBrowser(t *testing.T) {
+	b := startBrowser(t) // skips the test first when there is no browser
+	k := startKiln(t)
+	removeFailShots(t)
+	for _, tc := range []struct {
+		name string
+		test func(t *testing.T, tb *tab)
+	}{
+		{"LoginLogout", testLoginLogout},
+		{"DAGList", testDAGList},
+		{"OpenDAG", testOpenDAG},
+		{"TriggerWithParamLive", testTriggerWithParam},
+		{"ClearFailedTask", testClearFailedTask},
+		{"ViewerCannotTrigger", testViewerCannotTrigger},
+		{"PoolsAndHealth", testPoolsAndHealth},
+	} {
+		t.Run(tc.name, func(t *testing.T) { tc.test(t, b.newTab(t, k)) })
+	}
+	if dir, err := screenshotDir(); err == nil {
+		t.Logf("screenshots of the pages are in %s", dir)
+	}
+}
+
+func testLoginLogout(t *testing.T, tb *tab) {
+	// Signed out, a page sends the browser to the login form.
+	tb.load("/dags")
+	tb.wait("form#login-form")
+	tb.screenshot("login")
+
+	tb.typeInto(`form#login-form input[name="name"]`, admin.name)
+	tb.typeInto(`form#login-form input[name="password"]`, "not-the-password")
+	tb.submitStatus("#login-submit") // 200 or 401, with the form again
+	tb.wait(".banner.error")
+	if tb.count("#whoami") != 0 {
+		tb.fatalf("signed in with a wrong password")
+	}
+	tb.wait("form#login-form")
+
+	tb.login(admin)
+	tb.submit("button#logout")
+	if tb.count("#whoami") != 0 {
+		tb.fatalf("#whoami still shown after signing out")
+	}
+	tb.load("/dags")
+	tb.wait("form#login-form")
+	if tb.count("table#dags") != 0 {
+		tb.fatalf("the DAG list is shown after signing out")
+	}
+}
+
+func testDAGList(t *testing.T, tb *tab) {
+	tb.login(operator)
+	tb.open("/dags")
+	tb.wait("table#dags")
+	for _, id := range []string{"greet", "flaky", "nightly"} {
+		tb.wait(fmt.Sprintf(`table#dags tr[data-dag=%q] a.dag-link`, id))
+		tb.present(fmt.Sprintf(`table#dags tr[data-dag=%q] form.pause-toggle`, id))
+	}
+	if got := tb.text("#import-errors"); !strings.Contains(got, "broken.yaml") || !strings.Contains(got, `"aa"`) {
+		tb.fatalf("#import-errors = %q, want the error of broken.yaml (depends_on: aa)", got)
+	}
+	// nightly's scheduled run shows up and ends green.
+	tb.reloadUntil("/dags", `table#dags tr[data-dag="nightly"] span.dot[data-state="success"]`)
+	tb.screenshot("dags")
+}
+
+func testOpenDAG(t *testing.T, tb *tab) {
+	tb.login(viewer)
+	tb.open("/dags")
+	tb.submit(`table#dags tr[data-dag="nightly"] a.dag-link`)
+	if p := tb.path(); p != "/dags/nightly" {
+		tb.fatalf("the DAG link led to %s, want /dags/nightly", p)
+	}
+	tb.wait("table#grid")
+	for _, sub := range []string{"graph", "source", "trigger", "backfill"} {
+		tb.present(fmt.Sprintf(`.tabs a[href="/dags/nightly/%s"]`, sub))
+	}
+	cell := `table#grid a.cell[data-task="report"][data-state="success"]`
+	tb.reloadUntil("/dags/nightly", cell)
+	tb.screenshot("dag-grid")
+
+	tb.open("/dags/nightly")
+	tb.submit(`.tabs a[href="/dags/nightly/graph"]`)
+	tb.wait("svg#graph")
+	for _, task := range []string{"extract", "transform", "report"} {
+		tb.present(fmt.Sprintf(`svg#graph g.node[data-task=%q][data-state="success"]`, task))
+	}
+	tb.screenshot("dag-graph")
+
+	tb.submit(`.tabs a[href="/dags/nightly/source"]`)
+	if got := tb.text("pre#source"); !strings.Contains(got, `schedule: "@daily"`) {
+		tb.fatalf("pre#source = %q, want the DAG file", got)
+	}
+	tb.screenshot("dag-source")
+
+	// A cell of the grid opens its run.
+	tb.open("/dags/nightly")
+	runID := tb.attr(cell, "data-run")
+	tb.submit(cell)
+	if p := tb.path(); p != "/dags/nightly/runs/"+runID {
+		tb.fatalf("the grid cell of run %s led to %s", runID, p)
+	}
+	tb.wait(`#run-state[data-state="success"]`)
+}
+
+func testTriggerWithParam(t *testing.T, tb *tab) {
+	tb.login(operator)
+	tb.open("/dags/greet")
+	tb.submit(`.tabs a[href="/dags/greet/trigger"]`)
+	tb.wait("form#trigger-form")
+	tb.present(`form#trigger-form input[name="logical_date"]`)
+	count := `form#trigger-form input[name="param.count"][type="number"]`
+	region := `form#trigger-form select[name="param.region"]`
+	loud := `form#trigger-form input[name="param.loud"][type="checkbox"]`
+	tb.typeInto(count, "7")
+	tb.setValue(region, "us")
+	if eval[bool](tb, fmt.Sprintf(`document.querySelector(%q).checked`, loud)) {
+		tb.fatalf("param.loud is checked, want its default false")
+	}
+	tb.click(loud)
+	tb.screenshot("trigger")
+
+	tb.submit("#trigger-submit")
+	p := tb.path()
+	runID, ok := strings.CutPrefix(p, "/dags/greet/runs/")
+	if !ok || !strings.HasPrefix(runID, "manual__") {
+		tb.fatalf("after triggering, the page is %s, want /dags/greet/runs/manual__...", p)
+	}
+	// From here on the test never navigates: a reload would drop the mark.
+	eval[bool](tb, `window.kilnNotReloaded = true`)
+	if s := tb.attr("#run-state", "data-state"); s == "success" || s == "failed" {
+		tb.fatalf("the run page's first paint shows the run %s already; hello sleeps 1s", s)
+	}
+	tb.waitState("the run", "#run-state", "success")
+	for _, task := range []string{"hello", "done"} {
+		tb.waitState(task, fmt.Sprintf(`table#tasks tr[data-task=%q] span.state`, task), "success")
+	}
+	if !eval[bool](tb, `window.kilnNotReloaded === true`) {
+		tb.fatalf("the run page reloaded; want it updated in place")
+	}
+	tb.wait("svg#gantt")
+	tb.screenshot("run")
+
+	// The log of hello shows the params the form sent.
+	tb.open(tb.attr(`table#tasks tr[data-task="hello"] a.log-link`, "href"))
+	if p, want := tb.path(), "/dags/greet/runs/"+runID+"/tasks/hello/logs"; p != want {
+		tb.fatalf("the log link led to %s, want %s", p, want)
+	}
+	tb.waitLog("hello from us, 7 times, loud=true")
+	tb.present("a#log-download")
+	tb.screenshot("log")
+
+	// The DAG's grid shows the run.
+	tb.open("/dags/greet")
+	tb.present(fmt.Sprintf(`table#grid a.cell[data-task="hello"][data-run=%q][data-state="success"]`, runID))
+}
+
+func testClearFailedTask(t *testing.T, tb *tab) {
+	tb.login(operator)
+	tb.open("/dags/flaky/trigger")
+	tb.wait("form#trigger-form")
+	tb.submit("#trigger-submit")
+	runPath := tb.path()
+	runID, ok := strings.CutPrefix(runPath, "/dags/flaky/runs/")
+	if !ok {
+		tb.fatalf("after triggering, the page is %s, want /dags/flaky/runs/RUN", runPath)
+	}
+	row := func(task string) string { return fmt.Sprintf(`table#tasks tr[data-task=%q]`, task) }
+	tb.waitState("the run", "#run-state", "failed")
+	tb.waitState("check", row("check")+" span.state", "failed")
+	tb.waitState("verify", row("verify")+" span.state", "failed")
+	tb.present(row("prepare") + ` span.state[data-state="success"]`)
+	tb.screenshot("run-failed")
+
+	// Fix the cause, then clear check alone with its row's button: it
+	// runs again as try 2 and succeeds, while verify stays failed.
+	if err := os.WriteFile(tb.k.Marker, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	confirm := tb.attr(row("check")+" form.clear-form", "data-confirm")
+	tb.submit(row("check") + " form.clear-form button.clear")
+	if confirm != "" && !tb.accepted(confirm) {
+		tb.fatalf("clearing check did not ask %q", confirm)
+	}
+	if p := tb.path(); p != runPath {
+		tb.fatalf("clearing check led to %s, want back to %s", p, runPath)
+	}
+	eval[bool](tb, `window.kilnNotReloaded = true`)
+	tb.waitState("check", row("check")+" span.state", "success")
+	tb.waitState("the run", "#run-state", "failed")
+	if s := tb.attr(row("verify")+" span.state", "data-state"); s != "failed" {
+		tb.fatalf("verify is %s after clearing only check, want failed", s)
+	}
+	if !eval[bool](tb, `window.kilnNotReloaded === true`) {
+		tb.fatalf("the run page reloaded; want it updated in place")
+	}
+
+	// "Clear failed" asks first (data-confirm, answered OK by the tab),
+	// then runs verify again, and the run turns green.
+	confirm = tb.attr("form#clear-failed", "data-confirm")
+	if confirm == "" {
+		tb.fatalf("form#clear-failed has no data-confirm")
+	}
+	tb.submit("form#clear-failed button[type=submit]")
+	if !tb.accepted(confirm) {
+		tb.fatalf("clearing the failed tasks did not ask %q", confirm)
+	}
+	eval[bool](tb, `window.kilnNotReloaded = true`)
+	tb.waitState("verify", row("verify")+" span.state", "success")
+	tb.waitState("the run", "#run-state", "success")
+	if !eval[bool](tb, `window.kilnNotReloaded === true`) {
+		tb.fatalf("the run page reloaded; want it updated in place")
+	}
+	tb.screenshot("run-cleared")
+
+	// Every try keeps its log.
+	logs := "/dags/flaky/runs/" + url.PathEscape(runID) + "/tasks/check/logs?try="
+	tb.open(logs + "1")
+	tb.waitLog("no marker yet")
+	tb.open(logs + "2")
+	tb.waitLog("marker found")
+}
+
+func testViewerCannotTrigger(t *testing.T, tb *tab) {
+	tb.login(viewer)
+	tb.open("/dags/greet")
+	tb.wait("table#grid")
+	runs := `table#grid a.cell[data-task="hello"]`
+	before := tb.count(runs)
+
+	// The page may refuse the form outright, or show it with the button
+	// disabled; then the test sends it anyway, as a crafted request
+	// would, and the server must refuse.
+	status := tb.load("/dags/greet/trigger")
+	if status != http.StatusForbidden && tb.count("#trigger-submit") > 0 {
+		if tb.count("#trigger-submit[disabled]") > 0 {
+			eval[bool](tb, `document.querySelector("#trigger-submit").removeAttribute("disabled"), true`)
+		}
+		status = tb.submitStatus("#trigger-submit")
+	}
+	if status != http.StatusForbidden {
+		tb.fatalf("a viewer triggering greet got HTTP %d, want 403", status)
+	}
+	if msg := tb.text(".banner.error"); !strings.Contains(strings.ToLower(msg), "operator") {
+		tb.fatalf(".banner.error = %q, want it to name the operator role", msg)
+	}
+	tb.screenshot("viewer-refused")
+
+	tb.open("/dags/greet")
+	tb.wait("table#grid")
+	if after := tb.count(runs); after != before {
+		tb.fatalf("the grid shows %d runs of greet after the refused trigger, %d before", after, before)
+	}
+}
+
+func testPoolsAndHealth(t *testing.T, tb *tab) {
+	tb.login(admin)
+	tb.open("/pools")
+	tb.wait("table#pools")
+	if got := tb.text("table#pools"); !strings.Contains(got, "default_pool") {
+		tb.fatalf("table#pools = %q, want default_pool", got)
+	}
+	tb.screenshot("pools")
+
+	tb.open("/health")
+	tb.wait("#health")
+	tb.screenshot("health")
+}
+
+// waitLog waits, without reloading, for pre#log to contain want: a log
+// page may fill it after the first paint.
+func (tb *tab) waitLog(want string) {
+	tb.t.Helper()
+	tb.waitJS(fmt.Sprintf("pre#log to contain %q", want),
+		fmt.Sprintf(`((document.querySelector("pre#log") || {}).textContent || "").includes(%q)`, want),
+		`JSON.stringify((document.querySelector("pre#log") || {}).textContent)`)
+}

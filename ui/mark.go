@@ -1,0 +1,91 @@
+package ui
+
+import (
+	"errors"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/store"
+)
+
+// MarkRequest is the body of PATCH /api/v1/dags/{dag}/runs/{run} and of
+// PATCH /api/v1/dags/{dag}/runs/{run}/tasks/{task}: the state to set by
+// hand, "success" or "failed".
+type MarkRequest struct {
+	State *string `json:"state"` // required
+}
+
+// markState reads a MarkRequest and returns its state.
+func markState(c echo.Context) (string, error) {
+	var req MarkRequest
+	if err := decodeBody(c, &req, false); err != nil {
+		return "", err
+	}
+	switch {
+	case req.State == nil:
+		return "", badRequest("state: required (success or failed)")
+	case *req.State != "success" && *req.State != "failed":
+		return "", badRequest("state: want success or failed, got %q", *req.State)
+	}
+	return *req.State, nil
+}
+
+// patchRun marks a run success or failed and answers the run as it is
+// then.
+func (s *Server) patchRun(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	state, err := markState(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.backend.MarkRun(c.Request().Context(), run.DAGID, run.RunID, store.RunState(state)); err != nil {
+		return err
+	}
+	if run, err = s.backend.Store().GetRun(run.DAGID, run.RunID); err != nil {
+		return err
+	}
+	view, err := s.runView(run)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, view)
+}
+
+// patchTaskInstance marks one task instance success or failed and answers
+// it as it is then, with its tries.
+func (s *Server) patchTaskInstance(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	taskID, err := pathParam(c, "task")
+	if err != nil {
+		return err
+	}
+	st := s.backend.Store()
+	if _, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID); errors.Is(err, store.ErrNotFound) {
+		return notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
+	} else if err != nil {
+		return err
+	}
+	state, err := markState(c)
+	if err != nil {
+		return err
+	}
+	if _, err := s.backend.MarkTasks(c.Request().Context(), run.DAGID, run.RunID, []string{taskID}, store.TaskState(state)); err != nil {
+		return err
+	}
+	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
+	if err != nil {
+		return err
+	}
+	tries, err := st.Tries(run.DAGID, run.RunID, taskID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, taskInstanceView(ti, tries))
+}

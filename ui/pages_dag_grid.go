@@ -1,0 +1,410 @@
+package ui
+
+import (
+	"container/heap"
+	"html/template"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/store"
+)
+
+// The grid and graph tabs of a DAG: the states of its tasks over recent
+// runs, and in one run laid out as the DAG's graph.
+
+// Runs the grid shows: 25 unless ?runs=N asks for up to 100.
+const (
+	defaultGridRuns = 25
+	maxGridRuns     = 100
+	// graphRunChoices is how many recent runs the graph tab offers.
+	graphRunChoices = 25
+)
+
+// gridRun is a column of the grid: one run.
+type gridRun struct {
+	RunID, Href, State, Label, Title string
+	Manual                           bool // not a scheduled run
+}
+
+// gridView is the grid tab: the runs are columns, oldest on the left and
+// newest on the right, and the tasks rows, in topological order.
+type gridView struct {
+	DAGID string
+	Runs  []gridRun
+	// Body is the grid's rows, written by writeGridBody: a DAG of 1,000
+	// tasks has 25,000 cells, too many for html/template's escaping of
+	// every action within the 300 ms a page may take.
+	Body template.HTML
+	// N is how many runs a page shows, Offset how many newer ones it
+	// skips; Older and Newer page through them ("" at either end).
+	N, Offset    int
+	TotalRuns    int
+	Older, Newer string
+	RunsHref     string // the list of every run (pages_runs.go)
+	// Sizes are the page sizes offered.
+	Sizes []gridSize
+}
+
+// gridSize is a page size of the grid.
+type gridSize struct {
+	N        int
+	Selected bool
+}
+
+func (s *Server) dagGridPage(c echo.Context) error {
+	info, err := s.lookupDAG(c)
+	if err != nil {
+		return err
+	}
+	n, err := queryInt(c, "runs", defaultGridRuns, 1, maxGridRuns)
+	if err != nil {
+		return err
+	}
+	offset, err := queryInt(c, "offset", 0, 0, 1<<30)
+	if err != nil {
+		return err
+	}
+	v, err := s.gridView(info.DAG, n, offset)
+	if err != nil {
+		return err
+	}
+	return s.renderDAGTab(c, http.StatusOK, info, "grid", v)
+}
+
+func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
+	st := s.backend.Store()
+	runs, total, err := st.ListRuns(store.RunQuery{DAGID: g.ID, Limit: n, Offset: offset})
+	if err != nil {
+		return gridView{}, err
+	}
+	slices.Reverse(runs) // oldest first
+	ids := make([]string, len(runs))
+	for i, r := range runs {
+		ids[i] = r.RunID
+	}
+	tasks, err := st.RunTasks(g.ID, ids)
+	if err != nil {
+		return gridView{}, err
+	}
+	v := gridView{DAGID: g.ID, N: n, Offset: offset, TotalRuns: total, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs")}
+	for i, r := range runs {
+		v.Runs[i] = gridRun{
+			RunID:  r.RunID,
+			Href:   runHref(g.ID, r.RunID),
+			State:  string(r.State),
+			Label:  r.LogicalDate.UTC().Format("01-02 15:04"),
+			Title:  r.RunID + " · " + string(r.State),
+			Manual: r.RunType != store.RunTypeScheduled,
+		}
+	}
+	v.Body = writeGridBody(g, v.Runs, tasks)
+	for _, size := range []int{10, defaultGridRuns, 50, maxGridRuns} {
+		v.Sizes = append(v.Sizes, gridSize{N: size, Selected: size == n})
+	}
+	if !slices.ContainsFunc(v.Sizes, func(s gridSize) bool { return s.Selected }) {
+		v.Sizes = append(v.Sizes, gridSize{N: n, Selected: true})
+		slices.SortFunc(v.Sizes, func(a, b gridSize) int { return a.N - b.N })
+	}
+	href := dagHref(g.ID)
+	if offset+n < total {
+		v.Older = pageHref(href, n, offset+n)
+	}
+	if offset > 0 {
+		v.Newer = pageHref(href, n, max(0, offset-n))
+	}
+	return v, nil
+}
+
+// writeGridBody writes the rows of the grid: a row per task in
+// topological order, a cell per run (column), each a link to the run's
+// page for the task. tasks[j] are the task instances of runs[j].
+func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest) template.HTML {
+	order := topoOrder(g)
+	row := make(map[string]int, len(order))
+	for k, i := range order {
+		row[g.Tasks[i].ID] = k
+	}
+	// cells[k*len(runs)+j] is task order[k] in run j; nil: no instance.
+	cells := make([]*store.TaskDigest, len(order)*len(runs))
+	for j, tis := range tasks {
+		for i := range tis {
+			if k, ok := row[tis[i].TaskID]; ok { // else a task this version no longer has
+				cells[k*len(runs)+j] = &tis[i]
+			}
+		}
+	}
+	runIDs := make([]string, len(runs))
+	hrefs := make([]string, len(runs))
+	for j, r := range runs {
+		runIDs[j] = template.HTMLEscapeString(r.RunID)
+		hrefs[j] = template.HTMLEscapeString(r.Href + "?task=")
+	}
+	var b strings.Builder
+	b.Grow(gridBodySize(g, runs, hrefs))
+	for k, i := range order {
+		t := g.Tasks[i]
+		id := template.HTMLEscapeString(t.ID)
+		query := template.HTMLEscapeString(url.QueryEscape(t.ID))
+		b.WriteString("\n<tr data-task=\"")
+		b.WriteString(id)
+		b.WriteString("\"><th class=\"task\" scope=\"row\" title=\"")
+		b.WriteString(id)
+		b.WriteString(" · ")
+		b.WriteString(template.HTMLEscapeString(t.Plugin))
+		b.WriteString("\">")
+		b.WriteString(id)
+		b.WriteString("</th>")
+		for j := range runs {
+			d := cells[k*len(runs)+j]
+			state := string(store.TaskNone)
+			if d != nil {
+				state = template.HTMLEscapeString(storeState(d.State))
+			}
+			b.WriteString(`<td><a class="cell" data-task="`)
+			b.WriteString(id)
+			b.WriteString(`" data-run="`)
+			b.WriteString(runIDs[j])
+			b.WriteString(`" data-state="`)
+			b.WriteString(state)
+			b.WriteString(`" href="`)
+			b.WriteString(hrefs[j])
+			b.WriteString(query)
+			b.WriteString(`" title="`)
+			writeCellTitle(&b, state, d)
+			b.WriteString(`"></a></td>`)
+		}
+		b.WriteString("</tr>")
+	}
+	return template.HTML(b.String()) // #nosec G203 -- every value above is escaped
+}
+
+// gridBodySize estimates the bytes writeGridBody writes, so that its
+// builder grows once.
+func gridBodySize(g *dag.DAG, runs []gridRun, hrefs []string) int {
+	perRow := 0 // the cells of a row, less the task id
+	for j, r := range runs {
+		perRow += 90 + 2*len(r.RunID) + len(hrefs[j]) + 30 // tags and state, ids, href, title
+	}
+	n := 0
+	for _, t := range g.Tasks {
+		n += perRow + len(runs)*2*len(t.ID) + 80 + 3*len(t.ID) + len(t.Plugin)
+	}
+	return n
+}
+
+// writeCellTitle writes a grid cell's tooltip: state, try and duration.
+func writeCellTitle(b *strings.Builder, state string, d *store.TaskDigest) {
+	if d == nil {
+		b.WriteString("no task instance")
+		return
+	}
+	b.WriteString(state)
+	if d.TryNumber > 0 {
+		b.WriteString(" · try ")
+		b.WriteString(strconv.Itoa(d.TryNumber))
+	}
+	switch {
+	case !d.StartDate.IsZero() && !d.EndDate.IsZero():
+		b.WriteString(" · ")
+		b.WriteString(durationText(d.EndDate.Sub(d.StartDate)))
+	case !d.StartDate.IsZero():
+		b.WriteString(" · started ")
+		b.WriteString(d.StartDate.UTC().Format(time.TimeOnly))
+		b.WriteString(" UTC")
+	}
+}
+
+// pageHref is the grid's path for a page of runs.
+func pageHref(base string, n, offset int) string {
+	q := url.Values{}
+	if n != defaultGridRuns {
+		q.Set("runs", strconv.Itoa(n))
+	}
+	if offset > 0 {
+		q.Set("offset", strconv.Itoa(offset))
+	}
+	if len(q) == 0 {
+		return base
+	}
+	return base + "?" + q.Encode()
+}
+
+// topoOrder returns the task indexes of g in a topological order that
+// keeps the file's order wherever the dependencies allow: it is the file
+// order itself when every task comes after its upstream tasks.
+func topoOrder(g *dag.DAG) []int {
+	n := len(g.Tasks)
+	indeg := make([]int, n)
+	for i, t := range g.Tasks {
+		indeg[i] = len(t.DependsOn)
+	}
+	ready := make(intHeap, 0, n)
+	for i := range n {
+		if indeg[i] == 0 {
+			ready = append(ready, i)
+		}
+	}
+	heap.Init(&ready)
+	order := make([]int, 0, n)
+	for ready.Len() > 0 {
+		i := heap.Pop(&ready).(int)
+		order = append(order, i)
+		for _, d := range g.Tasks[i].Downstream {
+			j := g.TaskIndex(d)
+			if j < 0 {
+				continue
+			}
+			if indeg[j]--; indeg[j] == 0 {
+				heap.Push(&ready, j)
+			}
+		}
+	}
+	if len(order) < n { // a cycle: cannot happen in a loaded DAG
+		for i := range n {
+			if indeg[i] > 0 {
+				order = append(order, i)
+			}
+		}
+	}
+	return order
+}
+
+// intHeap is a min-heap of ints.
+type intHeap []int
+
+func (h intHeap) Len() int           { return len(h) }
+func (h intHeap) Less(i, j int) bool { return h[i] < h[j] }
+func (h intHeap) Swap(i, j int)      { h[i], h[j] = h[j], h[i] }
+func (h *intHeap) Push(x any)        { *h = append(*h, x.(int)) }
+func (h *intHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
+}
+
+// graphNode is a task in the graph tab.
+type graphNode struct {
+	TaskID, State, Href, Title string
+	Label, Sub                 string
+	X, Y                       string
+}
+
+// graphEdge is an edge in the graph tab.
+type graphEdge struct {
+	From, To, Path string
+}
+
+// runChoice is a run the graph tab can show.
+type runChoice struct {
+	RunID, Label string
+	Selected     bool
+}
+
+// graphView is the graph tab.
+type graphView struct {
+	DAGID          string
+	Width, Height  string
+	NodeW, NodeH   string
+	Nodes          []graphNode
+	Edges          []graphEdge
+	Runs           []runChoice
+	RunID, RunHref string // the run shown; "" when the DAG has none
+	RunState       string
+}
+
+func (s *Server) dagGraphPage(c echo.Context) error {
+	info, err := s.lookupDAG(c)
+	if err != nil {
+		return err
+	}
+	g := info.DAG
+	st := s.backend.Store()
+	recent, _, err := st.ListRuns(store.RunQuery{DAGID: g.ID, Limit: graphRunChoices})
+	if err != nil {
+		return err
+	}
+	var run *store.Run
+	if id := c.QueryParam("run"); id != "" {
+		if run, err = st.GetRun(g.ID, id); err != nil {
+			return err
+		}
+	} else if len(recent) > 0 {
+		run = recent[0]
+	}
+	states := map[string]store.TaskState{}
+	v := graphView{DAGID: g.ID, NodeW: svgNum(nodeW), NodeH: svgNum(nodeH)}
+	if run != nil {
+		v.RunID, v.RunHref, v.RunState = run.RunID, runHref(g.ID, run.RunID), string(run.State)
+		tis, err := st.RunTasks(g.ID, []string{run.RunID})
+		if err != nil {
+			return err
+		}
+		for _, d := range tis[0] {
+			states[d.TaskID] = d.State
+		}
+		if !slices.ContainsFunc(recent, func(r *store.Run) bool { return r.RunID == run.RunID }) {
+			recent = append(recent, run)
+		}
+	}
+	for _, r := range recent {
+		v.Runs = append(v.Runs, runChoice{
+			RunID:    r.RunID,
+			Label:    r.RunID + " · " + string(r.State),
+			Selected: run != nil && r.RunID == run.RunID,
+		})
+	}
+	lay := cachedLayout(g.ID+"@"+g.Hash, func() [][]int { return upstreamIndexes(g) })
+	v.Width, v.Height = svgNum(lay.Width), svgNum(lay.Height)
+	v.Nodes = make([]graphNode, len(g.Tasks))
+	for i, t := range g.Tasks {
+		state := storeState(states[t.ID])
+		n := graphNode{
+			TaskID: t.ID,
+			State:  state,
+			Title:  t.ID + " · " + t.Plugin + " · " + state,
+			Label:  truncate(t.ID, 24),
+			Sub:    t.Plugin + " · " + state,
+			X:      svgNum(lay.Nodes[i].X),
+			Y:      svgNum(lay.Nodes[i].Y),
+		}
+		if run != nil {
+			n.Href = v.RunHref + "?task=" + url.QueryEscape(t.ID)
+		}
+		v.Nodes[i] = n
+	}
+	v.Edges = make([]graphEdge, len(lay.Edges))
+	for i, e := range lay.Edges {
+		v.Edges[i] = graphEdge{From: g.Tasks[e.From].ID, To: g.Tasks[e.To].ID, Path: e.Path}
+	}
+	return s.renderDAGTab(c, http.StatusOK, info, "graph", v)
+}
+
+// upstreamIndexes lists each task's upstream tasks by index.
+func upstreamIndexes(g *dag.DAG) [][]int {
+	up := make([][]int, len(g.Tasks))
+	for i, t := range g.Tasks {
+		for _, d := range t.DependsOn {
+			if j := g.TaskIndex(d); j >= 0 {
+				up[i] = append(up[i], j)
+			}
+		}
+	}
+	return up
+}
+
+// truncate shortens s to n runes, ending with an ellipsis when it cut.
+func truncate(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
+}

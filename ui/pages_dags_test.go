@@ -1,0 +1,575 @@
+package ui_test
+
+// Handler tests of the DAG pages over uitest's fake backend: status codes,
+// the DOM ids and attributes the browser tests rely on, form round trips
+// and live fragments. HTML is checked by its start tags (dagPageTags), which
+// is enough for pages html/template renders.
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/ui"
+	"github.com/kilnhq/kiln/ui/uitest"
+)
+
+// typedDAG has a param of every kind the trigger form generates.
+const typedDAG = `
+id: typed
+description: Every kind of param
+tasks:
+  - id: a
+    plugin: shell
+    with: {command: echo a}
+  - id: b
+    plugin: shell
+    depends_on: [a]
+    with: {command: echo b}
+params:
+  name: {type: string, description: Who runs it}
+  count: {type: integer, default: 3, minimum: 1, maximum: 10}
+  frac: {type: number, default: 0.5, minimum: 0, maximum: 1}
+  dry: {type: boolean, default: true}
+  region: {type: string, enum: [eu, us], default: eu}
+  tags: {type: array, default: [x, "y"]}
+  opts: {type: object, default: {k: 1}}
+`
+
+// pageClient talks to the pages of a server over a fake backend whose
+// DAGs are files on disk, as the loader's are. It does not follow
+// redirects.
+type pageClient struct {
+	t   *testing.T
+	b   *uitest.Backend
+	srv *httptest.Server
+	dir string
+}
+
+func newPageClient(t *testing.T) *pageClient {
+	t.Helper()
+	b := uitest.New(t)
+	pc := &pageClient{t: t, b: b, dir: t.TempDir()}
+	pc.addDAG("churn.yaml", churnDAG)
+	pc.addDAG("adhoc.yaml", manualDAG)
+	pc.addDAG("typed.yaml", typedDAG)
+	pc.srv = httptest.NewServer(ui.New(b, ui.Options{}).Handler())
+	t.Cleanup(pc.srv.Close)
+	return pc
+}
+
+// addDAG writes a DAG file and loads it.
+func (pc *pageClient) addDAG(name, src string) *dag.DAG {
+	pc.t.Helper()
+	path := filepath.Join(pc.dir, name)
+	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+		pc.t.Fatal(err)
+	}
+	return pc.b.AddDAG(path, src)
+}
+
+// htmlPage is an answer to a page request.
+type htmlPage struct {
+	status   int
+	header   http.Header
+	body     string
+	location string
+}
+
+func (pc *pageClient) do(req *http.Request) htmlPage {
+	pc.t.Helper()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Do(req)
+	if err != nil {
+		pc.t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	return htmlPage{resp.StatusCode, resp.Header, string(body), resp.Header.Get("Location")}
+}
+
+// get fetches a page; fragment, if given, asks for one live block.
+func (pc *pageClient) get(path string, fragment ...string) htmlPage {
+	pc.t.Helper()
+	req, err := http.NewRequestWithContext(pc.t.Context(), http.MethodGet, pc.srv.URL+path, nil)
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	if len(fragment) > 0 {
+		req.Header.Set("Kiln-Fragment", fragment[0])
+	}
+	return pc.do(req)
+}
+
+// post sends a form.
+func (pc *pageClient) post(path string, form url.Values) htmlPage {
+	pc.t.Helper()
+	req, err := http.NewRequestWithContext(pc.t.Context(), http.MethodPost, pc.srv.URL+path, strings.NewReader(form.Encode()))
+	if err != nil {
+		pc.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	return pc.do(req)
+}
+
+// wantStatus fails the test unless the page has the status.
+func (p htmlPage) wantStatus(t *testing.T, status int) {
+	t.Helper()
+	if p.status != status {
+		t.Fatalf("status = %d, want %d; body:\n%.3000s", p.status, status, p.body)
+	}
+}
+
+var (
+	startTag = regexp.MustCompile(`<([a-zA-Z][a-zA-Z0-9-]*)((?:\s+[^\s=>/]+(?:\s*=\s*"[^"]*")?)*)\s*/?>`)
+	attrRE   = regexp.MustCompile(`([^\s=>/]+)(?:\s*=\s*"([^"]*)")?`)
+)
+
+// dagPageTags returns the attributes of the start tags named name whose
+// attributes match every want: "attr=value", "attr" (present) or
+// "class~=token".
+func dagPageTags(doc, name string, want ...string) []map[string]string {
+	var out []map[string]string
+	for _, m := range startTag.FindAllStringSubmatch(doc, -1) {
+		if !strings.EqualFold(m[1], name) {
+			continue
+		}
+		attrs := map[string]string{}
+		for _, a := range attrRE.FindAllStringSubmatch(m[2], -1) {
+			attrs[a[1]] = html.UnescapeString(a[2])
+		}
+		if tagMatches(attrs, want) {
+			out = append(out, attrs)
+		}
+	}
+	return out
+}
+
+func tagMatches(attrs map[string]string, want []string) bool {
+	for _, w := range want {
+		if k, v, ok := strings.Cut(w, "~="); ok {
+			if !strings.Contains(" "+attrs[k]+" ", " "+v+" ") {
+				return false
+			}
+			continue
+		}
+		k, v, hasValue := strings.Cut(w, "=")
+		got, present := attrs[k]
+		if !present || hasValue && got != v {
+			return false
+		}
+	}
+	return true
+}
+
+// has returns the one tag that matches, failing the test unless there is
+// exactly one.
+func (p htmlPage) has(t *testing.T, name string, want ...string) map[string]string {
+	t.Helper()
+	tags := dagPageTags(p.body, name, want...)
+	if len(tags) != 1 {
+		t.Fatalf("%d <%s %s>, want 1; body:\n%.4000s", len(tags), name, strings.Join(want, " "), p.body)
+	}
+	return tags[0]
+}
+
+// count is how many tags match.
+func (p htmlPage) count(name string, want ...string) int {
+	return len(dagPageTags(p.body, name, want...))
+}
+
+// text is the page with its tags removed and entities decoded, for
+// checking what it says.
+func (p htmlPage) text() string {
+	return html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(p.body, ""))
+}
+
+// putChurnRun commits a run of churn at 2026-01-DAY 02:00 UTC with the
+// given task states (extract, train, report) and returns its id.
+func (pc *pageClient) putChurnRun(day int, state store.RunState, tasks ...store.TaskState) string {
+	date := time.Date(2026, 1, day, 2, 0, 0, 0, time.UTC)
+	r := &store.Run{
+		DAGID: "churn", RunID: "scheduled__" + date.Format(time.RFC3339), RunType: store.RunTypeScheduled,
+		State: state, LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date.AddDate(0, 0, 1), QueuedAt: date.AddDate(0, 0, 1),
+	}
+	pc.b.Commit(func(b *store.Batch) {
+		b.PutRun(r)
+		for i, id := range []string{"extract", "train", "report"} {
+			st := store.TaskNone
+			if i < len(tasks) {
+				st = tasks[i]
+			}
+			b.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: r.RunID, TaskID: id, State: st, TryNumber: 1, MaxTries: 1})
+		}
+	})
+	return r.RunID
+}
+
+func TestDAGListPage(t *testing.T) {
+	pc := newPageClient(t)
+	older := pc.putChurnRun(1, store.RunFailed, store.TaskFailed, store.TaskUpstreamFailed, store.TaskUpstreamFailed)
+	newer := pc.putChurnRun(2, store.RunSuccess, store.TaskSuccess, store.TaskSuccess, store.TaskSuccess)
+	pc.b.SetImportErrors([]dag.ImportError{{
+		File:   "dags/broken.yaml",
+		Errors: dag.ErrorList{{File: "dags/broken.yaml", Line: 3, Col: 7, Msg: "unknown key \"taks\""}},
+	}})
+
+	p := pc.get("/dags")
+	p.wantStatus(t, http.StatusOK)
+	if ct := p.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/html") {
+		t.Errorf("Content-Type = %q", ct)
+	}
+	p.has(t, "table", "id=dags")
+	for _, id := range []string{"adhoc", "churn", "typed"} {
+		p.has(t, "tr", "data-dag="+id)
+		p.has(t, "a", "class~=dag-link", "href=/dags/"+id)
+		form := p.has(t, "form", "class~=pause-toggle", "action=/dags/"+id+"/pause")
+		if form["method"] != "post" {
+			t.Errorf("pause form of %s: method %q", id, form["method"])
+		}
+	}
+	if n := p.count("input", "name=paused", "value=true"); n != 3 {
+		t.Errorf("%d pause toggles that pause, want 3 (every DAG is active)", n)
+	}
+	if n := p.count("input", "type=hidden", "name=csrf"); n != 3 {
+		t.Errorf("%d csrf fields, want 3", n)
+	}
+	// Recent runs, oldest first, each a dot linking to its run.
+	dots := dagPageTags(p.body, "span", "class~=dot")
+	if len(dots) != 2 || dots[0]["data-state"] != "failed" || dots[1]["data-state"] != "success" {
+		t.Errorf("dots = %v, want failed then success", dots)
+	}
+	p.has(t, "a", "href=/dags/churn/runs/"+older)
+	p.has(t, "a", "href=/dags/churn/runs/"+newer)
+	text := p.text()
+	for _, want := range []string{"every day at 03:00", "0 3 * * *", "Europe/Berlin", "manual only", "Train the churn model", "ml"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the list does not say %q", want)
+		}
+	}
+	p.has(t, "div", "id=import-errors", "class~=banner", "class~=error")
+	if !strings.Contains(text, "dags/broken.yaml:3:7: unknown key \"taks\"") {
+		t.Errorf("the import error is not shown with file:line:col:\n%s", text)
+	}
+	p.has(t, "tbody", "data-live=dag-rows")
+}
+
+func TestDAGListFilter(t *testing.T) {
+	pc := newPageClient(t)
+	for _, tc := range []struct {
+		query string
+		want  []string
+	}{
+		{"q=CHURN", []string{"churn"}},
+		{"tag=ml", []string{"churn"}},
+		{"q=every+kind", []string{"typed"}},
+		{"status=active", []string{"adhoc", "churn", "typed"}},
+		{"status=paused", nil},
+	} {
+		p := pc.get("/dags?" + tc.query)
+		p.wantStatus(t, http.StatusOK)
+		var got []string
+		for _, tr := range dagPageTags(p.body, "tr", "data-dag") {
+			got = append(got, tr["data-dag"])
+		}
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("%s: DAGs %v, want %v", tc.query, got, tc.want)
+		}
+	}
+	pc.get("/dags?status=sleepy").wantStatus(t, http.StatusBadRequest)
+}
+
+func TestPauseToggle(t *testing.T) {
+	pc := newPageClient(t)
+	p := pc.post("/dags/churn/pause", url.Values{"paused": {"true"}, "next": {"/dags?tag=ml"}})
+	p.wantStatus(t, http.StatusSeeOther)
+	if p.location != "/dags?tag=ml" {
+		t.Errorf("Location = %q, want back to the list", p.location)
+	}
+	if info, _ := pc.b.DAG("churn"); !info.Paused {
+		t.Fatal("churn is not paused")
+	}
+	list := pc.get("/dags")
+	list.has(t, "tr", "data-dag=churn", "class~=paused")
+	list.has(t, "form", "action=/dags/churn/pause")
+	if n := list.count("input", "name=paused", "value=false"); n != 1 {
+		t.Errorf("%d toggles that unpause, want 1", n)
+	}
+	pc.get("/dags/churn").has(t, "span", "id=dag-paused", "class~=paused")
+
+	p = pc.post("/dags/churn/pause", url.Values{"paused": {"false"}, "next": {"//evil.example/"}})
+	p.wantStatus(t, http.StatusSeeOther)
+	if p.location != "/dags" {
+		t.Errorf("Location = %q: a next off this server must not be followed", p.location)
+	}
+	if info, _ := pc.b.DAG("churn"); info.Paused {
+		t.Error("churn is still paused")
+	}
+
+	bad := pc.post("/dags/churn/pause", url.Values{"paused": {"maybe"}})
+	bad.wantStatus(t, http.StatusBadRequest)
+	bad.has(t, "div", "class~=banner", "class~=error")
+	pc.post("/dags/nope/pause", url.Values{"paused": {"true"}}).wantStatus(t, http.StatusNotFound)
+}
+
+func TestDAGHeaderAndTabs(t *testing.T) {
+	pc := newPageClient(t)
+	for _, tab := range []string{"", "/graph", "/source", "/trigger", "/backfill"} {
+		p := pc.get("/dags/churn" + tab)
+		p.wantStatus(t, http.StatusOK)
+		p.has(t, "nav", "class~=tabs")
+		for _, link := range []string{"", "/graph", "/source", "/trigger", "/backfill"} {
+			name := strings.TrimPrefix(link, "/")
+			if name == "" {
+				name = "grid"
+			}
+			a := p.has(t, "a", "id=tab-"+name, "href=/dags/churn"+link)
+			if (link == tab) != strings.Contains(a["class"], "on") {
+				t.Errorf("tab %q on page %q: class %q", link, tab, a["class"])
+			}
+		}
+		p.has(t, "h1", "id=dag-id")
+		text := p.text()
+		for _, want := range []string{"churn", "Train the churn model", "every day at 03:00", "0 3 * * *", "Next run"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%q: the header does not say %q", tab, want)
+			}
+		}
+		p.has(t, "span", "id=dag-paused", "class~=active")
+		p.has(t, "form", "class~=pause-toggle", "action=/dags/churn/pause")
+		p.has(t, "input", "name=next", "value=/dags/churn"+tab)
+	}
+	p := pc.get("/dags/nope")
+	p.wantStatus(t, http.StatusNotFound)
+	p.has(t, "div", "class~=banner", "class~=error")
+	if !strings.Contains(p.text(), `DAG "nope" not found`) {
+		t.Errorf("the error page does not name the DAG:\n%s", p.body)
+	}
+}
+
+func TestGridPage(t *testing.T) {
+	pc := newPageClient(t)
+	r1 := pc.putChurnRun(1, store.RunFailed, store.TaskFailed, store.TaskUpstreamFailed, store.TaskUpstreamFailed)
+	r2 := pc.putChurnRun(2, store.RunRunning, store.TaskSuccess, store.TaskRunning)
+	p := pc.get("/dags/churn")
+	p.wantStatus(t, http.StatusOK)
+	p.has(t, "table", "id=grid")
+	p.has(t, "div", "data-live=grid")
+	// Rows in topological order; columns oldest first.
+	var rows []string
+	for _, tr := range dagPageTags(p.body, "tr", "data-task") {
+		rows = append(rows, tr["data-task"])
+	}
+	if fmt.Sprint(rows) != "[extract train report]" {
+		t.Errorf("rows = %v, want extract train report", rows)
+	}
+	cells := dagPageTags(p.body, "a", "class~=cell")
+	if len(cells) != 6 {
+		t.Fatalf("%d cells, want 6", len(cells))
+	}
+	want := []struct{ task, run, state string }{
+		{"extract", r1, "failed"}, {"extract", r2, "success"},
+		{"train", r1, "upstream_failed"}, {"train", r2, "running"},
+		{"report", r1, "upstream_failed"}, {"report", r2, "none"},
+	}
+	for i, w := range want {
+		c := cells[i]
+		if c["data-task"] != w.task || c["data-run"] != w.run || c["data-state"] != w.state {
+			t.Errorf("cell %d = %v, want %+v", i, c, w)
+		}
+		if href := "/dags/churn/runs/" + w.run + "?task=" + w.task; c["href"] != href {
+			t.Errorf("cell %d links to %q, want %q", i, c["href"], href)
+		}
+	}
+	heads := dagPageTags(p.body, "th", "class~=run-h")
+	if len(heads) != 2 || heads[0]["data-run"] != r1 || heads[1]["data-run"] != r2 {
+		t.Errorf("column heads = %v, want %s then %s", heads, r1, r2)
+	}
+	p.has(t, "a", "href=/dags/churn/runs/"+r2, "title="+r2+" · running")
+	p.has(t, "span", "class~=run-bar", "data-state=running")
+
+	// Paging: ?runs=1 shows the newest, and links to the older one.
+	one := pc.get("/dags/churn?runs=1")
+	one.wantStatus(t, http.StatusOK)
+	if got := dagPageTags(one.body, "a", "class~=cell"); len(got) != 3 || got[0]["data-run"] != r2 {
+		t.Errorf("?runs=1: cells %v, want 3 of %s", got, r2)
+	}
+	one.has(t, "a", "id=grid-older", "href=/dags/churn?offset=1&runs=1")
+	older := pc.get("/dags/churn?runs=1&offset=1")
+	if got := dagPageTags(older.body, "a", "class~=cell"); len(got) != 3 || got[0]["data-run"] != r1 {
+		t.Errorf("?runs=1&offset=1: cells %v, want 3 of %s", got, r1)
+	}
+	older.has(t, "a", "id=grid-newer", "href=/dags/churn?runs=1")
+	pc.get("/dags/churn?runs=101").wantStatus(t, http.StatusBadRequest)
+	pc.get("/dags/churn?runs=0").wantStatus(t, http.StatusBadRequest)
+
+	empty := pc.get("/dags/adhoc")
+	empty.wantStatus(t, http.StatusOK)
+	empty.has(t, "table", "id=grid")
+	empty.has(t, "tr", "data-task=only")
+}
+
+func TestFragments(t *testing.T) {
+	pc := newPageClient(t)
+	run := pc.putChurnRun(1, store.RunRunning, store.TaskRunning)
+	for _, tc := range []struct {
+		path, block string
+		want        []string // tag and attributes the block has
+	}{
+		{"/dags", "dag-rows", []string{"tr", "data-dag=churn"}},
+		{"/dags/churn", "grid", []string{"table", "id=grid"}},
+		{"/dags/churn/graph", "graph", []string{"svg", "id=graph"}},
+		{"/dags/churn/trigger", "dag-header", []string{"h1", "id=dag-id"}},
+	} {
+		p := pc.get(tc.path, tc.block)
+		p.wantStatus(t, http.StatusOK)
+		if strings.Contains(p.body, "<html") || strings.Contains(p.body, "<header") {
+			t.Errorf("%s %s: the fragment has the layout:\n%.500s", tc.path, tc.block, p.body)
+		}
+		p.has(t, tc.want[0], tc.want[1:]...)
+		if p.header.Get("Cache-Control") != "no-store" {
+			t.Errorf("%s %s: Cache-Control %q", tc.path, tc.block, p.header.Get("Cache-Control"))
+		}
+	}
+	// A live update sees a state change without a reload.
+	grid := pc.get("/dags/churn", "grid")
+	grid.has(t, "a", "class~=cell", "data-task=extract", "data-state=running")
+	pc.b.Commit(func(b *store.Batch) {
+		b.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: run, TaskID: "extract", State: store.TaskSuccess, TryNumber: 1, MaxTries: 1})
+	})
+	grid = pc.get("/dags/churn", "grid")
+	grid.has(t, "a", "class~=cell", "data-task=extract", "data-state=success")
+
+	bad := pc.get("/dags/churn", "nope")
+	bad.wantStatus(t, http.StatusBadRequest)
+	bad.has(t, "div", "class~=banner", "class~=error")
+}
+
+func TestGraphPage(t *testing.T) {
+	pc := newPageClient(t)
+	r1 := pc.putChurnRun(1, store.RunFailed, store.TaskFailed, store.TaskUpstreamFailed, store.TaskUpstreamFailed)
+	r2 := pc.putChurnRun(2, store.RunRunning, store.TaskSuccess, store.TaskRunning)
+
+	p := pc.get("/dags/churn/graph")
+	p.wantStatus(t, http.StatusOK)
+	p.has(t, "svg", "id=graph", "data-run="+r2)
+	nodes := map[string]map[string]string{}
+	for _, g := range dagPageTags(p.body, "g", "class~=node") {
+		nodes[g["data-task"]] = g
+	}
+	for task, state := range map[string]string{"extract": "success", "train": "running", "report": "none"} {
+		if nodes[task]["data-state"] != state {
+			t.Errorf("node %s: %v, want state %s", task, nodes[task], state)
+		}
+		p.has(t, "a", "href=/dags/churn/runs/"+r2+"?task="+task)
+	}
+	// Left to right by dependency.
+	x := func(task string) float64 {
+		var x, y float64
+		fmt.Sscanf(nodes[task]["transform"], "translate(%g %g)", &x, &y)
+		return x
+	}
+	if !(x("extract") < x("train") && x("train") < x("report")) {
+		t.Errorf("x: extract %v, train %v, report %v: want left to right", x("extract"), x("train"), x("report"))
+	}
+	if n := p.count("path", "class~=edge"); n != 2 {
+		t.Errorf("%d edges, want 2", n)
+	}
+	p.has(t, "path", "class~=edge", "data-from=extract", "data-to=train")
+
+	old := pc.get("/dags/churn/graph?run=" + url.QueryEscape(r1))
+	old.wantStatus(t, http.StatusOK)
+	old.has(t, "g", "class~=node", "data-task=extract", "data-state=failed")
+	old.has(t, "option", "value="+r1, "selected")
+	pc.get("/dags/churn/graph?run=nope").wantStatus(t, http.StatusNotFound)
+
+	none := pc.get("/dags/adhoc/graph")
+	none.wantStatus(t, http.StatusOK)
+	none.has(t, "g", "class~=node", "data-task=only", "data-state=none")
+}
+
+func TestSourcePage(t *testing.T) {
+	pc := newPageClient(t)
+	p := pc.get("/dags/churn/source")
+	p.wantStatus(t, http.StatusOK)
+	p.has(t, "pre", "id=source")
+	pre := regexp.MustCompile(`(?s)<pre id="source"[^>]*>(.*?)</pre>`).FindStringSubmatch(p.body)
+	if pre == nil {
+		t.Fatal("no pre#source")
+	}
+	got := html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(pre[1], ""))
+	if got != churnDAG {
+		t.Errorf("pre#source text differs from the file:\n%s", got)
+	}
+	if strings.Contains(p.body, `id="source-changed"`) {
+		t.Error("the file is the version loaded, yet the page says it changed")
+	}
+
+	// The file changed on disk (say it now has errors): shown, with a note.
+	if err := os.WriteFile(filepath.Join(pc.dir, "churn.yaml"), []byte("id: churn\ntaks: []\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p = pc.get("/dags/churn/source")
+	p.wantStatus(t, http.StatusOK)
+	p.has(t, "p", "id=source-changed")
+	if !strings.Contains(p.text(), "taks: []") {
+		t.Error("the changed file is not shown")
+	}
+
+	if err := os.Remove(filepath.Join(pc.dir, "churn.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	p = pc.get("/dags/churn/source")
+	p.wantStatus(t, http.StatusOK)
+	p.has(t, "p", "id=source-error")
+}
+
+func TestErrorPage(t *testing.T) {
+	pc := newPageClient(t)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		msg          string
+	}{
+		{"GET", "/no/such/page", http.StatusNotFound, "not found"},
+		{"GET", "/dags/nope/graph", http.StatusNotFound, `DAG "nope" not found`},
+		{"GET", "/backfills/bf-99", http.StatusNotFound, `backfill "bf-99" not found`},
+		{"DELETE", "/dags", http.StatusMethodNotAllowed, "method not allowed"},
+	} {
+		req, _ := http.NewRequestWithContext(t.Context(), tc.method, pc.srv.URL+tc.path, nil)
+		p := pc.do(req)
+		p.wantStatus(t, tc.status)
+		if !strings.HasPrefix(p.header.Get("Content-Type"), "text/html") {
+			t.Errorf("%s: Content-Type %q, want HTML", tc.path, p.header.Get("Content-Type"))
+		}
+		p.has(t, "div", "id=error-message", "class~=banner", "class~=error")
+		if text := p.text(); !strings.Contains(text, tc.msg) || !strings.Contains(text, fmt.Sprint(tc.status)) {
+			t.Errorf("%s: the page does not say %d and %q:\n%s", tc.path, tc.status, tc.msg, text)
+		}
+	}
+	// A live update of a page that fails gets the whole error page, not a
+	// block of it.
+	p := pc.get("/dags/nope", "grid")
+	p.wantStatus(t, http.StatusNotFound)
+	p.has(t, "div", "id=error-message")
+
+	// The API keeps answering JSON.
+	api := call(t, "GET", pc.srv.URL+"/api/v1/dags/nope", "")
+	api.wantError(t, http.StatusNotFound, "nope")
+	api = call(t, "GET", pc.srv.URL+"/api/v1/nope", "")
+	api.wantError(t, http.StatusNotFound, "not found")
+}

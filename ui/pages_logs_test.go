@@ -1,0 +1,146 @@
+package ui_test
+
+import (
+	"mime"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+func TestLogPageFinishedTry(t *testing.T) {
+	b, srv := newAPI(t)
+	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
+	putTries(b, run, "train", 2)
+	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
+	b.AppendLog(k, "loading <data>\r\nfailed: \"oom\"\n")
+	b.FinishTry(k)
+
+	path := "/dags/churn/runs/" + run.RunID + "/tasks/train/logs"
+	d := getPage(t, srv.URL+path+"?try=1").want(t, http.StatusOK)
+	pre := d.one("pre#log")
+	if got := pre.text(); got != "loading <data>\nfailed: \"oom\"\n" {
+		t.Errorf("pre#log = %q", got)
+	}
+	if pre.attr("data-follow") != "" {
+		t.Error("a finished try's log is followed")
+	}
+	if got := d.one("#log-state").attr("data-state"); got != "failed" {
+		t.Errorf("#log-state = %q, want failed", got)
+	}
+	var tries []string
+	for _, a := range d.all("nav#try-select a[data-try]") {
+		tries = append(tries, a.attr("data-try")+"="+a.attr("href"))
+	}
+	if want := "1=" + path + "?try=1 2=" + path + "?try=2"; strings.Join(tries, " ") != want {
+		t.Errorf("try selector = %v, want %s", tries, want)
+	}
+	if got := d.one("nav#try-select a.on").attr("data-try"); got != "1" {
+		t.Errorf("selected try = %s", got)
+	}
+
+	// The download link: the API's text, as an attachment.
+	dl := d.one("a#log-download")
+	if dl.attr("download") == "" || !strings.Contains(dl.attr("href"), "download=1") {
+		t.Fatalf("a#log-download = %v", dl.n.Attr)
+	}
+	resp := call(t, "GET", srv.URL+dl.attr("href"), "")
+	if resp.status != 200 || string(resp.body) != "loading <data>\r\nfailed: \"oom\"\n" {
+		t.Errorf("download: %d %q", resp.status, resp.body)
+	}
+	disp, params, err := mime.ParseMediaType(resp.header.Get("Content-Disposition"))
+	if err != nil || disp != "attachment" || params["filename"] != "churn_scheduled__2026-01-05T02-00-00Z_train_1.log" {
+		t.Errorf("Content-Disposition = %q", resp.header.Get("Content-Disposition"))
+	}
+	if params["filename"] != dl.attr("download") {
+		t.Errorf("download attribute %q, file name %q", dl.attr("download"), params["filename"])
+	}
+	call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/"+run.RunID+"/tasks/train/logs?download=x", "").wantError(t, 400, "download")
+
+	// The latest try by default, with nothing logged yet, is followed.
+	d = getPage(t, srv.URL+path).want(t, http.StatusOK)
+	if d.one("pre#log").text() != "" || d.one("pre#log").attr("data-follow") == "" {
+		t.Error("the running try 2 is not followed")
+	}
+	for _, q := range []string{"?try=3", "?try=0"} {
+		if p := getPage(t, srv.URL+path+q); p.status/100 != 4 {
+			t.Errorf("GET %s: %d, want 4xx", q, p.status)
+		}
+	}
+	if p := getPage(t, srv.URL+"/dags/churn/runs/"+run.RunID+"/tasks/nope/logs"); p.status != 404 {
+		t.Errorf("unknown task: %d, want 404", p.status)
+	}
+}
+
+func TestLogPageFollowsARunningTry(t *testing.T) {
+	b, srv := newAPI(t)
+	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
+	putTries(b, run, "train", 1)
+	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
+	// The page renders what is there, up to the last whole character.
+	first := "step 1\r\nstep 2 é"
+	b.AppendLog(k, first+"\xc3")
+
+	d := getPage(t, srv.URL+"/dags/churn/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
+	pre := d.one("pre#log")
+	if got := pre.text(); got != "step 1\nstep 2 é" {
+		t.Errorf("pre#log = %q", got)
+	}
+	followed := pre.attr("data-follow")
+	wantURL := "/api/v1/dags/churn/runs/" + run.RunID + "/tasks/train/logs?try=1&follow=1&offset=" + strconv.Itoa(len(first))
+	if followed != wantURL {
+		t.Fatalf("data-follow = %q, want %q", followed, wantURL)
+	}
+
+	// Following from there brings the rest, and nothing twice.
+	out, errc, endc := follow(t, srv.URL+followed, nil)
+	b.AppendLog(k, "\xa9t\xc3\xa9\nstep 3\n")
+	waitFor(t, "step 3", func() bool { return strings.Contains(out.String(), "step 3") })
+	b.Commit(func(batch *store.Batch) {
+		batch.PutTry(&store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: 1, State: store.TaskSuccess})
+	})
+	b.FinishTry(k)
+	if err := <-errc; err != nil {
+		t.Fatal(err)
+	}
+	if end := <-endc; end.State != store.TaskSuccess || end.TryNumber != 1 {
+		t.Errorf("end = %+v", end)
+	}
+	if got := out.String(); got != "\xc3\xa9t\xc3\xa9\nstep 3\n" {
+		t.Errorf("followed = %q, want the rest of the log from the offset", got)
+	}
+}
+
+func TestLogPageCutsAHugeLog(t *testing.T) {
+	b, srv := newAPI(t)
+	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
+	putTries(b, run, "train", 1)
+	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
+	line := strings.Repeat("x", 99) + "\n"
+	var sb strings.Builder
+	for i := range 30000 { // 3 MB
+		sb.WriteString(strconv.Itoa(i))
+		sb.WriteString(line)
+	}
+	b.AppendLog(k, sb.String())
+	b.FinishTry(k)
+
+	d := getPage(t, srv.URL+"/dags/churn/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
+	text := d.one("pre#log").text()
+	if len(text) > 2<<20 || len(text) < 2<<20-200 {
+		t.Errorf("the page holds %d bytes of the log, want its last 2 MiB", len(text))
+	}
+	if !strings.HasSuffix(text, "29999"+line) {
+		t.Errorf("the page's log ends %q", text[len(text)-120:])
+	}
+	if first, _, _ := strings.Cut(text, "x"); strings.ContainsAny(first, "\n") || first == "" {
+		t.Errorf("the page's log starts mid-line: %q", text[:120])
+	}
+	cut := d.one("#log-cut")
+	if !strings.Contains(cut.text(), "3.0 MiB") || !strings.Contains(cut.one("a").attr("href"), "download=1") {
+		t.Errorf("#log-cut = %q", cut.text())
+	}
+}

@@ -1,0 +1,418 @@
+package ui
+
+import (
+	"encoding/json"
+	"math"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/scheduler"
+	"github.com/kilnhq/kiln/store"
+)
+
+// The run pages: a DAG's runs, a page at a time (runs.html), and one run
+// (run.html) with its facts, its tasks, their tries on a Gantt chart, and
+// the forms that clear and mark them. The tasks table and the chart are
+// one live block, so they change together while the run runs.
+
+// Paging of the runs page.
+const (
+	defaultRunsPage = 50
+	maxRunsPage     = 500
+)
+
+// runPageRoutes registers the run pages and their forms.
+func (s *Server) runPageRoutes() {
+	get, post := http.MethodGet, http.MethodPost
+	s.page(get, "/dags/:dag/runs", s.runsPage, RoleViewer)
+	s.page(get, "/dags/:dag/runs/:run", s.runPage, RoleViewer)
+	s.page(post, "/dags/:dag/runs/:run/clear", s.clearForm, RoleOperator)
+	s.page(post, "/dags/:dag/runs/:run/mark", s.markForm, RoleOperator)
+}
+
+// runRow is a run in the runs list.
+type runRow struct {
+	RunID, Href, State, Type string
+	LogicalDate              timeView
+	Start, End               *timeView
+	Duration                 string
+	BackfillID               string
+}
+
+// stateFilter is one choice of the runs list's state filter.
+type stateFilter struct {
+	Label, Href string
+	On          bool
+}
+
+// runsListView is the runs page.
+type runsListView struct {
+	DAGID, DAGHref string
+	Filters        []stateFilter
+	State          string
+	Rows           []runRow
+	// From and To number the runs shown, from 1; Total is how many the
+	// filter selects.
+	From, To, Total int
+	Prev, Next      string // the pages before and after; "" at the ends
+}
+
+func (s *Server) runsPage(c echo.Context) error {
+	dagID, err := pathParam(c, "dag")
+	if err != nil {
+		return err
+	}
+	q := store.RunQuery{DAGID: dagID, State: store.RunState(c.QueryParam("state"))}
+	if q.State != "" && !slices.Contains(runStates, q.State) {
+		return badRequest("state: want one of queued, running, success, failed; got %q", q.State)
+	}
+	if q.Limit, err = queryInt(c, "limit", defaultRunsPage, 1, maxRunsPage); err != nil {
+		return err
+	}
+	if q.Offset, err = queryInt(c, "offset", 0, 0, math.MaxInt32); err != nil {
+		return err
+	}
+	st := s.backend.Store()
+	runs, total, err := st.ListRuns(q)
+	if err != nil {
+		return err
+	}
+	info, loaded := s.backend.DAG(dagID)
+	if !loaded && total == 0 {
+		if n, err := st.CountRuns(dagID); err != nil {
+			return err
+		} else if n == 0 {
+			return notFound("DAG %q not found", dagID)
+		}
+	}
+	loc := time.UTC
+	if loaded && info.DAG != nil && info.DAG.Location != nil {
+		loc = info.DAG.Location
+	}
+	now := time.Now()
+	base := dagHref(dagID, "runs")
+	pageHref := func(state store.RunState, offset int) string {
+		v := url.Values{}
+		if state != "" {
+			v.Set("state", string(state))
+		}
+		if q.Limit != defaultRunsPage {
+			v.Set("limit", strconv.Itoa(q.Limit))
+		}
+		if offset > 0 {
+			v.Set("offset", strconv.Itoa(offset))
+		}
+		if len(v) == 0 {
+			return base
+		}
+		return base + "?" + v.Encode()
+	}
+	v := runsListView{DAGID: dagID, DAGHref: dagHref(dagID), State: string(q.State), Total: total}
+	v.Filters = append(v.Filters, stateFilter{Label: "all", Href: pageHref("", 0), On: q.State == ""})
+	for _, rs := range runStates {
+		v.Filters = append(v.Filters, stateFilter{Label: string(rs), Href: pageHref(rs, 0), On: q.State == rs})
+	}
+	if len(runs) > 0 {
+		v.From, v.To = q.Offset+1, q.Offset+len(runs)
+	}
+	if q.Offset > 0 {
+		v.Prev = pageHref(q.State, max(q.Offset-q.Limit, 0))
+	}
+	if q.Offset+len(runs) < total {
+		v.Next = pageHref(q.State, q.Offset+q.Limit)
+	}
+	v.Rows = make([]runRow, len(runs))
+	for i, r := range runs {
+		v.Rows[i] = runRow{
+			RunID:       r.RunID,
+			Href:        runHref(r.DAGID, r.RunID),
+			State:       string(r.State),
+			Type:        r.RunType,
+			LogicalDate: newTimeView(r.LogicalDate, loc, now),
+			Start:       timeViewPtr(r.StartDate, loc, now),
+			End:         timeViewPtr(r.EndDate, loc, now),
+			Duration:    spanText(r.StartDate, r.EndDate, now),
+			BackfillID:  r.BackfillID,
+		}
+	}
+	return s.render(c, http.StatusOK, "runs", pageData{Title: dagID + " · Runs", Nav: "dags", Data: v})
+}
+
+// spanText is how long something that started at start has taken: until
+// end, or so far; "" before it started.
+func spanText(start, end *time.Time, now time.Time) string {
+	switch {
+	case start == nil || start.IsZero():
+		return ""
+	case end == nil || end.IsZero():
+		return durationText(now.Sub(*start).Truncate(time.Second)) + " so far"
+	}
+	return durationText(end.Sub(*start))
+}
+
+// runView is the run page.
+type runView struct {
+	DAGID, RunID, State, Type string
+	// Href is the run page's own path; Self that with the query, where
+	// forms send the browser back.
+	Href, Self, DAGHref, RunsHref string
+	DAGLoaded                     bool
+	LogicalDate                   timeView
+	IntervalStart, IntervalEnd    timeView
+	Queued                        timeView
+	Start, End                    *timeView
+	Duration                      string
+	Params                        string // indented JSON
+	BackfillID, BackfillHref      string
+	Tasks                         []taskRow
+	Gantt                         ganttChart
+	// Task is the task ?task= picks, with its tries; Missing names a
+	// task the run does not have.
+	Task       *taskDetail
+	Missing    string
+	CanOperate bool
+}
+
+// taskRow is a task instance in the run's tasks table.
+type taskRow struct {
+	TaskID, State, Href string
+	Try, MaxTries       int
+	Start               *timeView
+	Duration            string
+	LogHref             string // the latest try's log; "" before the first try
+	Selected            bool
+}
+
+// taskDetail is the task the run page picked, with its tries.
+type taskDetail struct {
+	TaskID, State, Queue, Pool, Error string
+	Try, MaxTries                     int
+	NotBefore                         *timeView
+	Outputs                           string // indented JSON; "" without outputs
+	Tries                             []tryRow
+}
+
+// tryRow is one try of the picked task.
+type tryRow struct {
+	Number                  int
+	State, Worker           string
+	Queued                  *timeView
+	Started, Ended          *timeView
+	Waited, Ran             string
+	ExitCode, Error, LogURL string
+}
+
+func (s *Server) runPage(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	st := s.backend.Store()
+	now := time.Now()
+	loc := time.UTC
+	info, loaded := s.backend.DAG(run.DAGID)
+	if loaded && info.DAG != nil && info.DAG.Location != nil {
+		loc = info.DAG.Location
+	}
+	href := runHref(run.DAGID, run.RunID)
+	v := runView{
+		DAGID:         run.DAGID,
+		RunID:         run.RunID,
+		State:         string(run.State),
+		Type:          run.RunType,
+		Href:          href,
+		Self:          c.Request().URL.RequestURI(),
+		DAGHref:       dagHref(run.DAGID),
+		RunsHref:      dagHref(run.DAGID, "runs"),
+		DAGLoaded:     loaded,
+		LogicalDate:   newTimeView(run.LogicalDate, loc, now),
+		IntervalStart: newTimeView(run.DataIntervalStart, loc, now),
+		IntervalEnd:   newTimeView(run.DataIntervalEnd, loc, now),
+		Queued:        newTimeView(run.QueuedAt, loc, now),
+		Start:         timeViewPtr(run.StartDate, loc, now),
+		End:           timeViewPtr(run.EndDate, loc, now),
+		Duration:      spanText(run.StartDate, run.EndDate, now),
+		BackfillID:    run.BackfillID,
+		CanOperate:    mayOperate(c),
+	}
+	if run.BackfillID != "" {
+		v.BackfillHref = "/backfills/" + url.PathEscape(run.BackfillID)
+	}
+	params := run.Params
+	if params == nil {
+		params = map[string]any{}
+	}
+	if b, err := json.MarshalIndent(params, "", "  "); err == nil {
+		v.Params = string(b)
+	}
+	// The run's head is a live block of its own: it needs no task.
+	if c.Request().Header.Get(fragmentHeader) == "run-head" {
+		return s.render(c, http.StatusOK, "run", pageData{Title: run.RunID, Nav: "dags", Data: v})
+	}
+
+	tis, err := st.TaskInstances(run.DAGID, run.RunID)
+	if err != nil {
+		return err
+	}
+	s.sortTaskInstances(run.DAGID, tis)
+	picked := c.QueryParam("task")
+	rows := make([]ganttInput, len(tis))
+	v.Tasks = make([]taskRow, len(tis))
+	for i, ti := range tis {
+		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.TaskID)
+		if err != nil {
+			return err
+		}
+		selectHref := href + "?task=" + url.QueryEscape(ti.TaskID)
+		row := taskRow{
+			TaskID:   ti.TaskID,
+			State:    storeState(ti.State),
+			Href:     selectHref,
+			Try:      ti.TryNumber,
+			MaxTries: ti.MaxTries,
+			Start:    timeViewPtr(ti.StartDate, loc, now),
+			Duration: spanText(ti.StartDate, ti.EndDate, now),
+			Selected: ti.TaskID == picked,
+		}
+		if ti.State.Finished() && ti.EndDate != nil && ti.StartDate == nil {
+			row.Duration = "" // ended without running: skipped, upstream_failed, marked
+		}
+		if ti.TryNumber > 0 {
+			row.LogHref = logHref(ti.DAGID, ti.RunID, ti.TaskID, ti.TryNumber)
+		}
+		v.Tasks[i] = row
+		rows[i] = ganttInput{TaskID: ti.TaskID, Href: selectHref, Selected: row.Selected, Tries: tries}
+		if row.Selected {
+			v.Task = newTaskDetail(ti, tries, loc, now)
+		}
+	}
+	if picked != "" && v.Task == nil {
+		v.Missing = picked
+	}
+	v.Gantt = layoutGantt(rows, now)
+	return s.render(c, http.StatusOK, "run", pageData{Title: run.RunID, Nav: "dags", Data: v})
+}
+
+func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Location, now time.Time) *taskDetail {
+	d := &taskDetail{
+		TaskID:   ti.TaskID,
+		State:    storeState(ti.State),
+		Queue:    ti.Queue,
+		Pool:     ti.Pool,
+		Error:    ti.Error,
+		Try:      ti.TryNumber,
+		MaxTries: ti.MaxTries,
+	}
+	if !ti.NotBefore.IsZero() {
+		d.NotBefore = timeViewPtr(&ti.NotBefore, loc, now)
+	}
+	if len(ti.Outputs) > 0 {
+		if b, err := json.MarshalIndent(ti.Outputs, "", "  "); err == nil {
+			d.Outputs = string(b)
+		}
+	}
+	for i := len(tries) - 1; i >= 0; i-- { // the latest first
+		tr := tries[i]
+		qs, qe, rs, re := trySpans(tr, now)
+		row := tryRow{
+			Number:  tr.Number,
+			State:   string(tr.State),
+			Worker:  tr.Worker,
+			Started: timeViewPtr(tr.StartDate, loc, now),
+			Ended:   timeViewPtr(tr.EndDate, loc, now),
+			Error:   tr.Error,
+			LogURL:  logHref(tr.DAGID, tr.RunID, tr.TaskID, tr.Number),
+		}
+		if !tr.QueuedAt.IsZero() {
+			row.Queued = timeViewPtr(&tr.QueuedAt, loc, now)
+		}
+		if !qs.IsZero() {
+			row.Waited = durationText(qe.Sub(qs))
+		}
+		if !rs.IsZero() {
+			row.Ran = durationText(re.Sub(rs))
+		}
+		if tr.ExitCode != nil {
+			row.ExitCode = strconv.Itoa(*tr.ExitCode)
+		}
+		d.Tries = append(d.Tries, row)
+	}
+	return d
+}
+
+// clearForm is the clear forms of the run page: POST with tasks (none:
+// every task), downstream and only_failed, then back to the page.
+func (s *Server) clearForm(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return badRequest("form: %v", err)
+	}
+	req := scheduler.ClearRequest{
+		Tasks:      form["tasks"],
+		Downstream: formBool(form.Get("downstream")),
+		OnlyFailed: formBool(form.Get("only_failed")),
+	}
+	if _, err := s.backend.Clear(c.Request().Context(), run.DAGID, run.RunID, req); err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, backTo(form.Get("next"), runHref(run.DAGID, run.RunID)))
+}
+
+// markForm is the mark forms of the run page: POST with state success or
+// failed, and task to mark one task instead of the run.
+func (s *Server) markForm(c echo.Context) error {
+	run, err := s.lookupRun(c)
+	if err != nil {
+		return err
+	}
+	state, task := c.FormValue("state"), c.FormValue("task")
+	if state != "success" && state != "failed" {
+		return badRequest("state: want success or failed, got %q", state)
+	}
+	ctx := c.Request().Context()
+	if task != "" {
+		_, err = s.backend.MarkTasks(ctx, run.DAGID, run.RunID, []string{task}, store.TaskState(state))
+	} else {
+		_, err = s.backend.MarkRun(ctx, run.DAGID, run.RunID, store.RunState(state))
+	}
+	if err != nil {
+		return err
+	}
+	return c.Redirect(http.StatusSeeOther, backTo(c.FormValue("next"), runHref(run.DAGID, run.RunID)))
+}
+
+// backTo is where a form sends the browser once done: its "next" field
+// when that is a page of the same run (or its own page), else page.
+func backTo(next, page string) string {
+	if p := localPath(next, ""); p != "" {
+		u, err := url.Parse(p)
+		if err == nil && (u.Path == page || u.EscapedPath() == page) {
+			return p
+		}
+	}
+	return page
+}
+
+// formBool reads a checkbox: present with any value but "0", "false" or
+// "off" is true.
+func formBool(v string) bool {
+	switch v {
+	case "", "0", "false", "off":
+		return false
+	}
+	return true
+}
+
+// logHref is the path of a try's log page.
+func logHref(dagID, runID, taskID string, try int) string {
+	return runHref(dagID, runID) + "/tasks/" + url.PathEscape(taskID) + "/logs?try=" + strconv.Itoa(try)
+}
