@@ -615,3 +615,19 @@ func TestTokensAPI(t *testing.T) {
 	}
 	authCall(t, "GET", a.srv.URL+"/api/v1/dags", "", bearer(nt.Secret)).wantError(t, http.StatusUnauthorized, "invalid, revoked or unknown token")
 }
+
+// TestRequesterIsThePrincipal: with auth on, a backfill is requested by
+// the token's name, whatever the client claims in X-Kiln-User.
+func TestRequesterIsThePrincipal(t *testing.T) {
+	a := newAuthAPI(t)
+	h := bearer(a.tokens[store.RoleOperator])
+	h.Set("Content-Type", "application/json")
+	h.Set(ui.UserHeader, "mallory")
+	resp := authCall(t, "POST", a.srv.URL+"/api/v1/dags/churn/backfills", `{"from": "2026-01-01", "to": "2026-01-02", "dry_run": true}`, h)
+	if resp.status >= 300 {
+		t.Fatalf("backfill: %d %s", resp.status, resp.body)
+	}
+	if got := a.b.Backfills[0].RequestedBy; got != "operator-token" {
+		t.Errorf("requested_by = %q, want the token's name", got)
+	}
+}

@@ -63,7 +63,7 @@ func (s *Server) createBackfill(c echo.Context) error {
 		Reverse:     req.Reverse,
 		Params:      req.Params,
 		DryRun:      req.DryRun,
-		RequestedBy: requester(c.Request()),
+		RequestedBy: requester(c),
 	}
 	if req.MaxActiveRuns != nil {
 		if *req.MaxActiveRuns < 1 {
@@ -155,8 +155,14 @@ func rangeBound(field, s string, loc *time.Location, end bool) (time.Time, error
 	return time.Date(y, m, day+1, 0, 0, 0, 0, loc).Add(-time.Nanosecond), nil
 }
 
-// requester is who a request says asks for it, for requested_by.
-func requester(r *http.Request) string {
+// requester is who asks for a backfill, for requested_by: the signed-in
+// user or token when auth is on; otherwise what the client says in
+// X-Kiln-User (the CLI sends the local user's name).
+func requester(c echo.Context) string {
+	if p := principal(c); p != nil && p.Name != "" {
+		return p.Name
+	}
+	r := c.Request()
 	who := strings.Map(func(r rune) rune {
 		if unicode.IsControl(r) {
 			return -1
