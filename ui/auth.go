@@ -209,21 +209,29 @@ func (s *Server) identify(c echo.Context) (bool, error) {
 	return true, nil
 }
 
+// admit says whether a request may go on: with authentication off, when
+// it comes from this machine (else errLoopbackOnly); with it on, when it
+// says who makes it (identify). false with a nil error is a request that
+// must first say who makes it.
+func (s *Server) admit(c echo.Context) (bool, error) {
+	on, err := s.authConfigured()
+	if err != nil {
+		return false, err
+	}
+	if !on {
+		if !fromThisMachine(c.Request()) {
+			return false, errLoopbackOnly
+		}
+		return true, nil
+	}
+	return s.identify(c)
+}
+
 // authenticate makes an API request say who makes it once authentication
 // is configured: 401 without a valid bearer token or session cookie.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		on, err := s.authConfigured()
-		if err != nil {
-			return err
-		}
-		if !on {
-			if !fromThisMachine(c.Request()) {
-				return errLoopbackOnly
-			}
-			return next(c)
-		}
-		ok, err := s.identify(c)
+		ok, err := s.admit(c)
 		if err != nil {
 			return err
 		}
@@ -239,17 +247,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 // session goes to the sign-in page and comes back after it.
 func (s *Server) authenticatePage(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		on, err := s.authConfigured()
-		if err != nil {
-			return err
-		}
-		if !on {
-			if !fromThisMachine(c.Request()) {
-				return errLoopbackOnly
-			}
-			return next(c)
-		}
-		ok, err := s.identify(c)
+		ok, err := s.admit(c)
 		if err != nil {
 			return err
 		}

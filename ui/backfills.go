@@ -107,18 +107,25 @@ func (s *Server) listBackfills(c echo.Context) error {
 }
 
 func (s *Server) getBackfill(c echo.Context) error {
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return err
-	}
-	bf, err := s.backend.Store().GetBackfill(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("backfill %q not found", id)
-	}
+	bf, err := s.lookupBackfill(c)
 	if err != nil {
 		return err
 	}
 	return c.JSON(http.StatusOK, backfillView(bf))
+}
+
+// lookupBackfill returns the backfill the request's {id} names, or a 404
+// error.
+func (s *Server) lookupBackfill(c echo.Context) (*store.Backfill, error) {
+	id, err := pathParam(c, "id")
+	if err != nil {
+		return nil, err
+	}
+	bf, err := s.backend.Store().GetBackfill(id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, notFound("backfill %q not found", id)
+	}
+	return bf, err
 }
 
 func (s *Server) cancelBackfill(c echo.Context) error {

@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"html/template"
 	"net/http"
 	"net/url"
@@ -40,23 +39,28 @@ type backfillFormView struct {
 	CanOperate bool
 }
 
+// newBackfillForm is the backfill tab of g, its fields not yet filled in.
+func newBackfillForm(g *dag.DAG) backfillFormView {
+	return backfillFormView{
+		Action:      dagHref(g.ID, "backfill"),
+		TriggerHref: dagHref(g.ID, "trigger"),
+		ListHref:    "/backfills?dag=" + url.QueryEscape(g.ID),
+		Timezone:    dagTimezone(g),
+		HasParams:   len(g.Params) > 0,
+		Scheduled:   g.Timetable != nil,
+	}
+}
+
 func (s *Server) dagBackfillPage(c echo.Context) error {
 	info, err := s.lookupDAG(c)
 	if err != nil {
 		return err
 	}
 	g := info.DAG
-	v := backfillFormView{
-		Action:        dagHref(g.ID, "backfill"),
-		TriggerHref:   dagHref(g.ID, "trigger"),
-		ListHref:      "/backfills?dag=" + url.QueryEscape(g.ID),
-		Reprocess:     store.ReprocessNone,
-		MaxActiveRuns: strconv.Itoa(scheduler.DefaultBackfillActiveRuns),
-		Timezone:      dagTimezone(g),
-		HasParams:     len(g.Params) > 0,
-		Scheduled:     g.Timetable != nil,
-		CanOperate:    mayOperate(c),
-	}
+	v := newBackfillForm(g)
+	v.Reprocess = store.ReprocessNone
+	v.MaxActiveRuns = strconv.Itoa(scheduler.DefaultBackfillActiveRuns)
+	v.CanOperate = mayOperate(c)
 	if v.Params, err = s.partial("param-fields", paramFields(g.Params, nil, nil)); err != nil {
 		return err
 	}
@@ -67,29 +71,17 @@ func (s *Server) dagBackfillPage(c echo.Context) error {
 // the form; otherwise it starts the backfill and goes to its page. A
 // problem sends the form back with its status, the values kept.
 func (s *Server) backfillDAG(c echo.Context) error {
-	info, err := s.lookupDAG(c)
+	info, form, err := s.lookupDAGForm(c)
 	if err != nil {
 		return err
 	}
 	g := info.DAG
-	form, err := c.FormParams()
-	if err != nil {
-		return badRequest("form: %v", err)
-	}
-	v := backfillFormView{
-		Action:        dagHref(g.ID, "backfill"),
-		TriggerHref:   dagHref(g.ID, "trigger"),
-		ListHref:      "/backfills?dag=" + url.QueryEscape(g.ID),
-		From:          form.Get("from"),
-		To:            form.Get("to"),
-		Reprocess:     form.Get("reprocess"),
-		Reverse:       form.Get("reverse") != "" && form.Get("reverse") != "false",
-		MaxActiveRuns: form.Get("max_active_runs"),
-		Timezone:      dagTimezone(g),
-		HasParams:     len(g.Params) > 0,
-		Scheduled:     g.Timetable != nil,
-		CanOperate:    true,
-	}
+	v := newBackfillForm(g)
+	v.From, v.To = form.Get("from"), form.Get("to")
+	v.Reprocess = form.Get("reprocess")
+	v.Reverse = form.Get("reverse") != "" && form.Get("reverse") != "false"
+	v.MaxActiveRuns = form.Get("max_active_runs")
+	v.CanOperate = true
 	dryRun := form.Get("dry_run") != ""
 	req, msgs, problems := backfillRequest(c, g, form, v)
 	req.DryRun = dryRun
@@ -336,14 +328,7 @@ func (s *Server) backfillsPage(c echo.Context) error {
 }
 
 func (s *Server) backfillPage(c echo.Context) error {
-	id, err := pathParam(c, "id")
-	if err != nil {
-		return err
-	}
-	bf, err := s.backend.Store().GetBackfill(id)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("backfill %q not found", id)
-	}
+	bf, err := s.lookupBackfill(c)
 	if err != nil {
 		return err
 	}

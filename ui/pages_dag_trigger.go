@@ -263,17 +263,22 @@ type triggerView struct {
 	CanOperate bool
 }
 
+// newTriggerForm is the trigger tab of g, its fields not yet filled in.
+func newTriggerForm(g *dag.DAG) triggerView {
+	return triggerView{
+		Action:    dagHref(g.ID, "trigger"),
+		Timezone:  dagTimezone(g),
+		HasParams: len(g.Params) > 0,
+	}
+}
+
 func (s *Server) dagTriggerPage(c echo.Context) error {
 	info, err := s.lookupDAG(c)
 	if err != nil {
 		return err
 	}
-	v := triggerView{
-		Action:     dagHref(info.DAG.ID, "trigger"),
-		Timezone:   dagTimezone(info.DAG),
-		HasParams:  len(info.DAG.Params) > 0,
-		CanOperate: mayOperate(c),
-	}
+	v := newTriggerForm(info.DAG)
+	v.CanOperate = mayOperate(c)
 	if v.Params, err = s.partial("param-fields", paramFields(info.DAG.Params, nil, nil)); err != nil {
 		return err
 	}
@@ -284,21 +289,14 @@ func (s *Server) dagTriggerPage(c echo.Context) error {
 // A problem sends the form back with 400 (409 when the logical date
 // already has a run), the values kept and the fields at fault named.
 func (s *Server) triggerDAG(c echo.Context) error {
-	info, err := s.lookupDAG(c)
+	info, form, err := s.lookupDAGForm(c)
 	if err != nil {
 		return err
 	}
 	g := info.DAG
-	form, err := c.FormParams()
-	if err != nil {
-		return badRequest("form: %v", err)
-	}
-	v := triggerView{
-		Action:      dagHref(g.ID, "trigger"),
-		LogicalDate: form.Get("logical_date"),
-		Timezone:    dagTimezone(g),
-		CanOperate:  true,
-	}
+	v := newTriggerForm(g)
+	v.LogicalDate = form.Get("logical_date")
+	v.CanOperate = true
 	var req scheduler.TriggerRequest
 	var msgs []string
 	if v.LogicalDate != "" {
@@ -329,11 +327,24 @@ func (s *Server) triggerDAG(c echo.Context) error {
 	}
 	msgs = append(msgs, problemMessages(g.Params, problems)...)
 	v.Error = strings.Join(msgs, "; ")
-	v.HasParams = len(g.Params) > 0
 	if v.Params, err = s.partial("param-fields", paramFields(g.Params, form, problems)); err != nil {
 		return err
 	}
 	return s.renderDAGTab(c, status, info, "trigger", v)
+}
+
+// lookupDAGForm returns the DAG the request's {dag} names, or a 404 error,
+// and the form sent to it, or a 400 error.
+func (s *Server) lookupDAGForm(c echo.Context) (scheduler.DAGInfo, url.Values, error) {
+	info, err := s.lookupDAG(c)
+	if err != nil {
+		return info, nil, err
+	}
+	form, err := c.FormParams()
+	if err != nil {
+		return info, nil, badRequest("form: %v", err)
+	}
+	return info, form, nil
 }
 
 // formTimeLayouts are the times a form field takes besides RFC 3339, read

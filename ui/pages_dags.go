@@ -352,12 +352,17 @@ type dagHeaderView struct {
 	CSRF       string
 }
 
-// dagPage is what every tab of a DAG gets: the header, already rendered
-// (it is the same on every tab), and the tab's own data.
+// dagPage is what every tab of a DAG gets: the parts from dag_partials
+// that it shows, already rendered, and the tab's own data.
 type dagPage struct {
 	Header template.HTML
+	// Legend is the key to the task states, on the tabs that show them.
+	Legend template.HTML
 	Tab    any
 }
+
+// legendTabs are the tabs that show task states, and so their key.
+var legendTabs = []string{"grid", "graph"}
 
 // renderDAGTab renders a tab of a DAG's page with the header on top.
 func (s *Server) renderDAGTab(c echo.Context, status int, info scheduler.DAGInfo, tab string, data any) error {
@@ -378,10 +383,17 @@ func (s *Server) renderDAGTab(c echo.Context, status int, info scheduler.DAGInfo
 		CanOperate:  mayOperate(c),
 		CSRF:        csrfToken(c),
 	}
-	var header template.HTML
-	if frag := c.Request().Header.Get(fragmentHeader); frag == "" || frag == "dag-header" {
-		var err error
-		if header, err = s.partial("dag-header", h); err != nil {
+	page := dagPage{Tab: data}
+	var err error
+	frag := c.Request().Header.Get(fragmentHeader)
+	if frag == "" || frag == "dag-header" {
+		if page.Header, err = s.partial("dag-header", h); err != nil {
+			return err
+		}
+	}
+	// The legend is in no live block: only the whole page shows it.
+	if frag == "" && slices.Contains(legendTabs, tab) {
+		if page.Legend, err = s.partial("legend", nil); err != nil {
 			return err
 		}
 	}
@@ -389,7 +401,7 @@ func (s *Server) renderDAGTab(c echo.Context, status int, info scheduler.DAGInfo
 	if tab != "grid" {
 		title = g.ID + " · " + strings.ToUpper(tab[:1]) + tab[1:]
 	}
-	return s.render(c, status, "dag_"+tab, pageData{Title: title, Nav: "dags", Data: dagPage{Header: header, Tab: data}})
+	return s.render(c, status, "dag_"+tab, pageData{Title: title, Nav: "dags", Data: page})
 }
 
 // dagPartials is the template set of the parts the tabs of a DAG share.

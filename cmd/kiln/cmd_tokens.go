@@ -70,25 +70,21 @@ func newTokensCreateCmd() *cobra.Command {
 }
 
 func createToken(cmd *cobra.Command, f *authFlags, name, role string) (*ui.NewToken, error) {
-	st, err := f.openStore(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		c, err := f.client()
-		if err != nil {
-			return nil, err
-		}
-		nt := new(ui.NewToken)
-		_, err = c.do(cmd.Context(), "POST", apiPath("tokens"), nil, ui.CreateTokenRequest{Name: name, Role: role}, nt)
-		return nt, err
-	}
-	defer st.Close()
-	t, secret, err := st.CreateToken(cmd.Context(), name, role, time.Now())
-	if err != nil {
-		return nil, storeError(err)
-	}
-	return &ui.NewToken{Token: tokenBody(t), Secret: secret}, nil
+	nt := new(ui.NewToken)
+	err := f.storeOrServer(cmd,
+		func(st *store.Store) error {
+			t, secret, err := st.CreateToken(cmd.Context(), name, role, time.Now())
+			if err != nil {
+				return err
+			}
+			*nt = ui.NewToken{Token: tokenBody(t), Secret: secret}
+			return nil
+		},
+		func(c *apiClient) error {
+			_, err := c.do(cmd.Context(), "POST", apiPath("tokens"), nil, ui.CreateTokenRequest{Name: name, Role: role}, nt)
+			return err
+		})
+	return nt, err
 }
 
 func tokenBody(t *store.Token) ui.Token {
@@ -126,29 +122,24 @@ func newTokensListCmd() *cobra.Command {
 }
 
 func listTokens(cmd *cobra.Command, f *authFlags) ([]ui.Token, error) {
-	st, err := f.openStore(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		c, err := f.client()
-		if err != nil {
-			return nil, err
-		}
-		var tokens []ui.Token
-		_, err = c.do(cmd.Context(), "GET", apiPath("tokens"), nil, nil, &tokens)
-		return tokens, err
-	}
-	defer st.Close()
-	list, err := st.Tokens()
-	if err != nil {
-		return nil, storeError(err)
-	}
-	tokens := make([]ui.Token, len(list))
-	for i, t := range list {
-		tokens[i] = tokenBody(t)
-	}
-	return tokens, nil
+	var tokens []ui.Token
+	err := f.storeOrServer(cmd,
+		func(st *store.Store) error {
+			list, err := st.Tokens()
+			if err != nil {
+				return err
+			}
+			tokens = make([]ui.Token, len(list))
+			for i, t := range list {
+				tokens[i] = tokenBody(t)
+			}
+			return nil
+		},
+		func(c *apiClient) error {
+			_, err := c.do(cmd.Context(), "GET", apiPath("tokens"), nil, nil, &tokens)
+			return err
+		})
+	return tokens, err
 }
 
 func newTokensRevokeCmd() *cobra.Command {
@@ -158,23 +149,14 @@ func newTokensRevokeCmd() *cobra.Command {
 		Short: "Revoke an API token; requests with it are refused from now on",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := f.openStore(cmd)
+			err := f.storeOrServer(cmd,
+				func(st *store.Store) error { return st.DeleteToken(cmd.Context(), args[0]) },
+				func(c *apiClient) error {
+					_, err := c.do(cmd.Context(), "DELETE", apiPath("tokens", args[0]), nil, nil, nil)
+					return err
+				})
 			if err != nil {
 				return err
-			}
-			if st != nil {
-				defer st.Close()
-				if err := st.DeleteToken(cmd.Context(), args[0]); err != nil {
-					return storeError(err)
-				}
-			} else {
-				c, err := f.client()
-				if err != nil {
-					return err
-				}
-				if _, err := c.do(cmd.Context(), "DELETE", apiPath("tokens", args[0]), nil, nil, nil); err != nil {
-					return err
-				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "token %s revoked\n", args[0])
 			return nil

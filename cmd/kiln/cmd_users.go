@@ -53,6 +53,28 @@ func (f *authFlags) openStore(cmd *cobra.Command) (*store.Store, error) {
 	return st, nil
 }
 
+// storeOrServer does one admin operation: inStore on the store of --data,
+// opened for it and closed after, or else viaServer through the API. The
+// store's errors become exit errors (storeError); the client's already are.
+func (f *authFlags) storeOrServer(cmd *cobra.Command, inStore func(*store.Store) error, viaServer func(*apiClient) error) error {
+	st, err := f.openStore(cmd)
+	if err != nil {
+		return err
+	}
+	if st == nil {
+		c, err := f.client()
+		if err != nil {
+			return err
+		}
+		return viaServer(c)
+	}
+	defer st.Close()
+	if err := inStore(st); err != nil {
+		return storeError(err)
+	}
+	return nil
+}
+
 // storeError turns an error of the store's user and token operations into
 // an exitError: 2 for bad input, 1 otherwise.
 func storeError(err error) error {
@@ -118,28 +140,22 @@ func newUsersAddCmd() *cobra.Command {
 			if err := store.CheckPasswordPolicy(pw); err != nil {
 				return usageError("%v", err)
 			}
-			st, err := f.openStore(cmd)
-			if err != nil {
-				return err
-			}
-			if st != nil {
-				defer st.Close()
-				if _, err := st.AddUser(cmd.Context(), name, role, pw, time.Now()); err != nil {
-					return storeError(err)
-				}
-				fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) added to %s\n", name, role, st.Path())
-				return nil
-			}
-			c, err := f.client()
-			if err != nil {
-				return err
-			}
-			var u ui.User
-			if _, err := c.do(cmd.Context(), "POST", apiPath("users"), nil, ui.AddUserRequest{Name: name, Role: role, Password: pw}, &u); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) added\n", u.Name, u.Role)
-			return nil
+			return f.storeOrServer(cmd,
+				func(st *store.Store) error {
+					if _, err := st.AddUser(cmd.Context(), name, role, pw, time.Now()); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) added to %s\n", name, role, st.Path())
+					return nil
+				},
+				func(c *apiClient) error {
+					var u ui.User
+					if _, err := c.do(cmd.Context(), "POST", apiPath("users"), nil, ui.AddUserRequest{Name: name, Role: role, Password: pw}, &u); err != nil {
+						return err
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "user %s (%s) added\n", u.Name, u.Role)
+					return nil
+				})
 		},
 	}
 	f.register(cmd)
@@ -225,29 +241,24 @@ func newUsersListCmd() *cobra.Command {
 }
 
 func listUsers(cmd *cobra.Command, f *authFlags) ([]ui.User, error) {
-	st, err := f.openStore(cmd)
-	if err != nil {
-		return nil, err
-	}
-	if st == nil {
-		c, err := f.client()
-		if err != nil {
-			return nil, err
-		}
-		var users []ui.User
-		_, err = c.do(cmd.Context(), "GET", apiPath("users"), nil, nil, &users)
-		return users, err
-	}
-	defer st.Close()
-	list, err := st.Users()
-	if err != nil {
-		return nil, storeError(err)
-	}
-	users := make([]ui.User, len(list))
-	for i, u := range list {
-		users[i] = ui.User{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}
-	}
-	return users, nil
+	var users []ui.User
+	err := f.storeOrServer(cmd,
+		func(st *store.Store) error {
+			list, err := st.Users()
+			if err != nil {
+				return err
+			}
+			users = make([]ui.User, len(list))
+			for i, u := range list {
+				users[i] = ui.User{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt}
+			}
+			return nil
+		},
+		func(c *apiClient) error {
+			_, err := c.do(cmd.Context(), "GET", apiPath("users"), nil, nil, &users)
+			return err
+		})
+	return users, err
 }
 
 func newUsersDeleteCmd() *cobra.Command {
@@ -257,23 +268,14 @@ func newUsersDeleteCmd() *cobra.Command {
 		Short: "Delete a user and end their sessions",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			st, err := f.openStore(cmd)
+			err := f.storeOrServer(cmd,
+				func(st *store.Store) error { return st.DeleteUser(cmd.Context(), args[0]) },
+				func(c *apiClient) error {
+					_, err := c.do(cmd.Context(), "DELETE", apiPath("users", args[0]), nil, nil, nil)
+					return err
+				})
 			if err != nil {
 				return err
-			}
-			if st != nil {
-				defer st.Close()
-				if err := st.DeleteUser(cmd.Context(), args[0]); err != nil {
-					return storeError(err)
-				}
-			} else {
-				c, err := f.client()
-				if err != nil {
-					return err
-				}
-				if _, err := c.do(cmd.Context(), "DELETE", apiPath("users", args[0]), nil, nil, nil); err != nil {
-					return err
-				}
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "user %s deleted\n", args[0])
 			return nil
