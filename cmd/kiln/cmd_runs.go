@@ -20,7 +20,7 @@ func newRunsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	cmd.AddCommand(newRunsListCmd(), newRunsShowCmd())
+	cmd.AddCommand(newRunsListCmd(), newRunsShowCmd(), newRunsMarkCmd())
 	return cmd
 }
 
@@ -166,4 +166,66 @@ func printRun(w io.Writer, r ui.Run) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
 	}
 	return tw.Flush()
+}
+
+func newRunsMarkCmd() *cobra.Command {
+	var (
+		sf     serverFlags
+		dagID  string
+		state  string
+		task   string
+		asJSON bool
+	)
+	cmd := &cobra.Command{
+		Use:   "mark RUN_ID --dag DAG --state success|failed [--task ID]",
+		Short: "Mark a run, or one of its tasks, success or failed",
+		Long: `Mark a run success or failed: success marks every task that did not
+succeed or skip as success; failed marks every unfinished task as failed.
+Tries still queued or running are stopped. With --task, only that task is
+marked, and the tasks downstream of it that failed or could not run go on
+as their trigger rules say.`,
+		Example: `  kiln runs mark manual__2026-03-01T00:00:00Z --dag churn_training --state success
+  kiln runs mark scheduled__2026-03-01T02:00:00Z --dag churn_training --task train --state failed`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if state != "success" && state != "failed" {
+				return usageError("--state %q: want success or failed", state)
+			}
+			c, err := sf.client()
+			if err != nil {
+				return err
+			}
+			req := ui.MarkRequest{State: &state}
+			runID, out := args[0], cmd.OutOrStdout()
+			if task == "" {
+				var run ui.Run
+				if _, err := c.do(cmd.Context(), "PATCH", apiPath("dags", dagID, "runs", runID), nil, req, &run); err != nil {
+					return err
+				}
+				if asJSON {
+					return printJSONValue(out, run)
+				}
+				fmt.Fprintf(out, "marked run %s of DAG %s %s; it is now %s\n", runID, dagID, state, run.State)
+				return nil
+			}
+			var ti ui.TaskInstance
+			if _, err := c.do(cmd.Context(), "PATCH", apiPath("dags", dagID, "runs", runID, "tasks", task), nil, req, &ti); err != nil {
+				return err
+			}
+			if asJSON {
+				return printJSONValue(out, ti)
+			}
+			fmt.Fprintf(out, "marked task %s of run %s %s\n", task, runID, ti.State)
+			return nil
+		},
+	}
+	sf.register(cmd)
+	f := cmd.Flags()
+	f.StringVar(&dagID, "dag", "", "the DAG of the run (required)")
+	f.StringVar(&state, "state", "", "success or failed (required)")
+	f.StringVar(&task, "task", "", "mark only this task")
+	f.BoolVar(&asJSON, "json", false, "print the run, or the task instance, as JSON")
+	cmd.MarkFlagRequired("dag")
+	cmd.MarkFlagRequired("state")
+	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -96,4 +97,41 @@ func TestRunsShow(t *testing.T) {
 	wantExit(t, code, stderr, 2, "dag")
 	_, stderr, code = e.run("runs", "show", "manual__nope", "--dag", "churn")
 	wantExit(t, code, stderr, 1, "manual__nope")
+}
+
+func TestRunsMark(t *testing.T) {
+	e := newCLIEnv(t)
+	r := putChurnRun(e.b, 1, store.RunRunning)
+
+	stdout, stderr, code := e.run("runs", "mark", r.RunID, "--dag", "churn", "--task", "train", "--state", "failed")
+	if code != 0 || !strings.Contains(stdout, "marked task train of run "+r.RunID+" failed") {
+		t.Fatalf("mark a task: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	stdout, stderr, code = e.run("runs", "mark", r.RunID, "--dag", "churn", "--state", "success")
+	if code != 0 || !strings.Contains(stdout, "marked run "+r.RunID+" of DAG churn success; it is now success") {
+		t.Fatalf("mark the run: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
+	}
+	want := []string{"churn " + r.RunID + " [train] failed", "churn " + r.RunID + " [] success"}
+	var got []string
+	for _, m := range e.b.Marks {
+		got = append(got, fmt.Sprintf("%s %s %v %s", m.DAGID, m.RunID, m.Tasks, m.State))
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("marks = %q, want %q", got, want)
+	}
+
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{[]string{"runs", "mark", r.RunID, "--dag", "churn", "--state", "done"}, 2, `--state "done": want success or failed`},
+		{[]string{"runs", "mark", r.RunID, "--state", "success"}, 2, `"dag" not set`},
+		{[]string{"runs", "mark", "nope", "--dag", "churn", "--state", "failed"}, 1, "not found"},
+	} {
+		_, stderr, code := e.run(tt.args...)
+		if code != tt.code || !strings.Contains(stderr, tt.want) {
+			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, tt.code, tt.want)
+		}
+	}
 }
