@@ -320,6 +320,72 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 	return nil
 }
 
+// UserChange is a change to a user: a field left nil is kept.
+type UserChange struct {
+	Role     *string
+	Password *string
+}
+
+// UpdateUser changes a user's role or password, and ends their sessions,
+// so that the next request signs in with the new role or password. It
+// fails with an error wrapping ErrNotFound for an unknown user, ErrInvalid
+// for a bad role or password or an empty change, and ErrNoAdmin when it
+// would take the admin role from the last admin while other users or
+// tokens remain.
+func (s *Store) UpdateUser(ctx context.Context, name string, ch UserChange) (*User, error) {
+	var hash []byte
+	if ch.Role != nil {
+		if err := checkRole(*ch.Role); err != nil {
+			return nil, fmt.Errorf("updating user %s: %w", name, err)
+		}
+	}
+	if ch.Password != nil {
+		if err := CheckPasswordPolicy(*ch.Password); err != nil {
+			return nil, fmt.Errorf("updating user %s: %w", name, err)
+		}
+		var err error
+		if hash, err = bcrypt.GenerateFromPassword([]byte(*ch.Password), s.bcryptCost()); err != nil {
+			return nil, fmt.Errorf("updating user %s: hashing the password: %w", name, err)
+		}
+	}
+	u := new(User)
+	err := s.update(ctx, func(tx *bolt.Tx) error {
+		users := tx.Bucket(bucketUsers)
+		v := users.Get([]byte(name))
+		if v == nil {
+			return fmt.Errorf("user %s: %w", name, ErrNotFound)
+		}
+		if err := json.Unmarshal(v, u); err != nil {
+			return fmt.Errorf("decoding user %s: %w", name, err)
+		}
+		if ch.Role == nil && ch.Password == nil {
+			return fmt.Errorf("nothing to change: give a role, a password or both: %w", ErrInvalid)
+		}
+		if ch.Role != nil && *ch.Role != RoleAdmin && u.Role == RoleAdmin &&
+			!hasAdmin(tx, []byte(name), nil) && hasCredential(tx, []byte(name), nil) {
+			return fmt.Errorf("%s is the last admin, and other users or tokens remain: make another admin first: %w", name, ErrNoAdmin)
+		}
+		if ch.Role != nil {
+			u.Role = *ch.Role
+		}
+		if hash != nil {
+			u.PasswordHash = hash
+		}
+		val, err := json.Marshal(u)
+		if err != nil {
+			return fmt.Errorf("encoding user %s: %w", name, err)
+		}
+		if err := users.Put([]byte(name), val); err != nil {
+			return err
+		}
+		return deleteSessions(tx, func(ss *Session) bool { return ss.User == name })
+	})
+	if err != nil {
+		return nil, fmt.Errorf("updating user %s: %w", name, err)
+	}
+	return u, nil
+}
+
 // CheckPassword returns the user with name if password is theirs, and an
 // error wrapping ErrBadCredentials otherwise.
 func (s *Store) CheckPassword(name, password string) (*User, error) {

@@ -326,3 +326,47 @@ func TestSetPasswordCost(t *testing.T) {
 		t.Errorf("hash cost = %d, %v; want %d", cost, err, bcrypt.MinCost+1)
 	}
 }
+
+func TestUpdateUser(t *testing.T) {
+	s := openAuthTest(t)
+	ctx := context.Background()
+	ptr := func(s string) *string { return &s }
+	if _, err := s.AddUser(ctx, "ada", RoleAdmin, "correct horse", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "vic", RoleViewer, "password1", t0); err != nil {
+		t.Fatal(err)
+	}
+	sid, _, err := s.CreateSession(ctx, "vic", time.Hour, t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.UpdateUser(ctx, "vic", UserChange{Role: ptr(RoleOperator), Password: ptr("new password")})
+	if err != nil || u.Role != RoleOperator {
+		t.Fatalf("UpdateUser = %+v, %v", u, err)
+	}
+	if _, err := s.CheckPassword("vic", "password1"); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("old password: %v, want ErrBadCredentials", err)
+	}
+	if got, err := s.CheckPassword("vic", "new password"); err != nil || got.Role != RoleOperator {
+		t.Errorf("new password: %+v, %v", got, err)
+	}
+	if _, err := s.CheckSession(sid, t0.Add(time.Minute)); err == nil {
+		t.Error("a session from before the change still holds")
+	}
+	for _, tt := range []struct {
+		name string
+		ch   UserChange
+		want error
+	}{
+		{"nobody", UserChange{Role: ptr(RoleAdmin)}, ErrNotFound},
+		{"vic", UserChange{}, ErrInvalid},
+		{"vic", UserChange{Role: ptr("root")}, ErrInvalid},
+		{"vic", UserChange{Password: ptr("short")}, ErrInvalid},
+		{"ada", UserChange{Role: ptr(RoleViewer)}, ErrNoAdmin},
+	} {
+		if _, err := s.UpdateUser(ctx, tt.name, tt.ch); !errors.Is(err, tt.want) {
+			t.Errorf("UpdateUser(%s, %+v) = %v, want %v", tt.name, tt.ch, err, tt.want)
+		}
+	}
+}

@@ -631,3 +631,37 @@ func TestRequesterIsThePrincipal(t *testing.T) {
 		t.Errorf("requested_by = %q, want the token's name", got)
 	}
 }
+
+// TestUpdateUserAPI: an admin changes a user's role and password; the user
+// signs in with the new password and has the new role. (The store's tests
+// cover the last admin.)
+func TestUpdateUserAPI(t *testing.T) {
+	a := newAuthAPI(t)
+	admin := bearer(a.tokens[store.RoleAdmin])
+	admin.Set("Content-Type", "application/json")
+	resp := authCall(t, "PATCH", a.srv.URL+"/api/v1/users/vic", `{"role": "operator", "password": "a new password"}`, admin)
+	var u ui.User
+	if resp.status != 200 {
+		t.Fatalf("PATCH vic: %d %s", resp.status, resp.body)
+	}
+	resp.decode(t, &u)
+	if u.Name != "vic" || u.Role != store.RoleOperator {
+		t.Errorf("PATCH vic = %+v", u)
+	}
+	if got, err := a.b.Store().CheckPassword("vic", "a new password"); err != nil || got.Role != store.RoleOperator {
+		t.Errorf("vic after the change: %+v, %v", got, err)
+	}
+	for _, tt := range []struct {
+		path, body string
+		status     int
+	}{
+		{"/api/v1/users/vic", `{}`, 400},
+		{"/api/v1/users/vic", `{"role": "root"}`, 400},
+		{"/api/v1/users/vic", `{"password": "short"}`, 400},
+		{"/api/v1/users/nobody", `{"role": "viewer"}`, 404},
+	} {
+		if resp := authCall(t, "PATCH", a.srv.URL+tt.path, tt.body, admin); resp.status != tt.status {
+			t.Errorf("PATCH %s %s: %d %s, want %d", tt.path, tt.body, resp.status, resp.body, tt.status)
+		}
+	}
+}

@@ -181,6 +181,7 @@ func (s *Server) routes(e *echo.Echo) {
 
 	api(http.MethodGet, "/users", s.listUsers, RoleAdmin)
 	api(http.MethodPost, "/users", s.addUser, RoleAdmin)
+	api(http.MethodPatch, "/users/:name", s.updateUser, RoleAdmin)
 	api(http.MethodDelete, "/users/:name", s.deleteUser, RoleAdmin)
 	api(http.MethodGet, "/tokens", s.listTokens, RoleAdmin)
 	api(http.MethodPost, "/tokens", s.createToken, RoleAdmin)

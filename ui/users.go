@@ -30,6 +30,13 @@ type AddUserRequest struct {
 	Password string `json:"password"`
 }
 
+// UpdateUserRequest is the body of PATCH /api/v1/users/{name}: what to
+// change; at least one field.
+type UpdateUserRequest struct {
+	Role     *string `json:"role"`
+	Password *string `json:"password"`
+}
+
 // Token is an API token as GET /api/v1/tokens lists it, without its
 // secret.
 type Token struct {
@@ -84,6 +91,31 @@ func (s *Server) addUser(c echo.Context) error {
 	}
 	s.log.Info("user added", "user", u.Name, "role", u.Role, "by", actor(c))
 	return c.JSON(http.StatusCreated, User{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt})
+}
+
+func (s *Server) updateUser(c echo.Context) error {
+	name, err := pathParam(c, "name")
+	if err != nil {
+		return err
+	}
+	var req UpdateUserRequest
+	if err := decodeBody(c, &req, false); err != nil {
+		return err
+	}
+	if req.Role != nil && !store.ValidRole(*req.Role) {
+		return badRequest("role: want one of %s, got %q", strings.Join(store.Roles, ", "), *req.Role)
+	}
+	if req.Password != nil {
+		if err := store.CheckPasswordPolicy(*req.Password); err != nil {
+			return badRequest("password: %s", invalidReason(err))
+		}
+	}
+	u, err := s.backend.Store().UpdateUser(c.Request().Context(), name, store.UserChange{Role: req.Role, Password: req.Password})
+	if err != nil {
+		return authStoreError(err)
+	}
+	s.log.Info("user changed", "user", u.Name, "role", u.Role, "password", req.Password != nil, "by", actor(c))
+	return c.JSON(http.StatusOK, User{Name: u.Name, Role: u.Role, CreatedAt: u.CreatedAt})
 }
 
 func (s *Server) deleteUser(c echo.Context) error {

@@ -112,7 +112,7 @@ server starts (it must not be running then).`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	cmd.AddCommand(newUsersAddCmd(), newUsersListCmd(), newUsersDeleteCmd())
+	cmd.AddCommand(newUsersAddCmd(), newUsersSetCmd(), newUsersListCmd(), newUsersDeleteCmd())
 	return cmd
 }
 
@@ -208,6 +208,76 @@ func readPassword(cmd *cobra.Command, name string, fromStdin bool) (string, erro
 		return "", usageError("the two passwords differ")
 	}
 	return pw, nil
+}
+
+func newUsersSetCmd() *cobra.Command {
+	var (
+		f             authFlags
+		role          string
+		password      bool
+		passwordStdin bool
+	)
+	cmd := &cobra.Command{
+		Use:   "set NAME [--role ROLE] [--password | --password-stdin]",
+		Short: "Change a user's role or password; their sessions end",
+		Example: `  kiln users set vic --role operator
+  kiln users set ada --password --data /var/lib/kiln
+  printf '%s\n' "$PASSWORD" | kiln users set vic --password-stdin`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			name := args[0]
+			var ch ui.UpdateUserRequest
+			if cmd.Flags().Changed("role") {
+				if !store.ValidRole(role) {
+					return usageError("--role %q: want one of %s", role, strings.Join(store.Roles, ", "))
+				}
+				ch.Role = &role
+			}
+			if password || passwordStdin {
+				pw, err := readPassword(cmd, name, passwordStdin)
+				if err != nil {
+					return err
+				}
+				if err := store.CheckPasswordPolicy(pw); err != nil {
+					return usageError("%v", err)
+				}
+				ch.Password = &pw
+			}
+			if ch.Role == nil && ch.Password == nil {
+				return usageError("nothing to change: give --role, --password or --password-stdin")
+			}
+			report := func(u string, r string) {
+				what := "role " + r
+				if ch.Password != nil {
+					what += ", new password"
+				}
+				fmt.Fprintf(cmd.OutOrStdout(), "user %s changed (%s); their sessions ended\n", u, what)
+			}
+			return f.storeOrServer(cmd,
+				func(st *store.Store) error {
+					u, err := st.UpdateUser(cmd.Context(), name, store.UserChange{Role: ch.Role, Password: ch.Password})
+					if err != nil {
+						return err
+					}
+					report(u.Name, u.Role)
+					return nil
+				},
+				func(c *apiClient) error {
+					var u ui.User
+					if _, err := c.do(cmd.Context(), "PATCH", apiPath("users", name), nil, ch, &u); err != nil {
+						return err
+					}
+					report(u.Name, u.Role)
+					return nil
+				})
+		},
+	}
+	f.register(cmd)
+	cmd.Flags().StringVar(&role, "role", "", "the new role: viewer, operator or admin")
+	cmd.Flags().BoolVar(&password, "password", false, "ask for a new password")
+	cmd.Flags().BoolVar(&passwordStdin, "password-stdin", false, "read the new password from the first line of standard input")
+	cmd.MarkFlagsMutuallyExclusive("password", "password-stdin")
+	return cmd
 }
 
 func newUsersListCmd() *cobra.Command {

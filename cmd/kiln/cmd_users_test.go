@@ -89,6 +89,15 @@ func TestUsersAndTokensOffline(t *testing.T) {
 	_, stderr, code = run("", "tokens", "revoke", tokens[0].ID)
 	wantExit(t, code, stderr, 1, "not found")
 
+	stdout, stderr, code = run("viewer-password-2\n", "users", "set", "vic", "--role", "operator", "--password-stdin")
+	if code != 0 || strings.TrimSpace(stdout) != "user vic changed (role operator, new password); their sessions ended" {
+		t.Errorf("users set vic: exit %d %q %q", code, stdout, stderr)
+	}
+	_, stderr, code = run("", "users", "set", "ada", "--role", "viewer")
+	wantExit(t, code, stderr, 1, "last admin")
+	_, stderr, code = run("", "users", "set", "vic")
+	wantExit(t, code, stderr, 2, "nothing to change")
+
 	_, stderr, code = run("", "users", "delete", "ada")
 	wantExit(t, code, stderr, 1, "last admin")
 	if stdout, _, code := run("", "users", "delete", "vic"); code != 0 || strings.TrimSpace(stdout) != "user vic deleted" {
