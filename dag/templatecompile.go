@@ -3,6 +3,7 @@ package dag
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template/parse"
@@ -31,10 +32,6 @@ type scope struct {
 	secrets map[string]bool
 }
 
-// secretNamePattern is what a secret's name may be: it is also part of an
-// environment variable's name (KILN_SECRET_NAME) and a file's.
-var secretNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // checkSecret checks a .secrets.NAME reference and records the name.
 func (s *scope) checkSecret(chain []string) error {
 	if s.secrets == nil {
@@ -43,7 +40,9 @@ func (s *scope) checkSecret(chain []string) error {
 	if len(chain) != 2 {
 		return fmt.Errorf("name one secret: .secrets.NAME")
 	}
-	if !secretNamePattern.MatchString(chain[1]) {
+	// A secret's name is also part of an environment variable's
+	// (KILN_SECRET_NAME), so it follows the same rule.
+	if !envNamePattern.MatchString(chain[1]) {
 		return fmt.Errorf("invalid secret name %q: want letters, digits and _", chain[1])
 	}
 	s.secrets[chain[1]] = true
@@ -51,19 +50,7 @@ func (s *scope) checkSecret(chain []string) error {
 }
 
 func (s *scope) knows(key string) bool {
-	for _, k := range templateKeys {
-		if k == key {
-			return true
-		}
-	}
-	if s.callback {
-		for _, k := range callbackKeys {
-			if k == key {
-				return true
-			}
-		}
-	}
-	return false
+	return slices.Contains(templateKeys, key) || s.callback && slices.Contains(callbackKeys, key)
 }
 
 // checkRef checks a field chain such as .params.x or .outputs.extract.rows.
