@@ -1,7 +1,6 @@
 package filesensor
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -14,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
@@ -21,35 +21,7 @@ import (
 // its log, outputs and error.
 func poke(ctx context.Context, t *testing.T, dir string, with map[string]any) (log string, outputs map[string]string, err error) {
 	t.Helper()
-	raw, err := json.Marshal(with)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "output")
-	var buf bytes.Buffer
-	task := &sdk.Task{With: raw, Env: []string{"KILN_OUTPUT=" + out}, WorkDir: dir, Log: &buf}
-	err = Stage{}.Run(ctx, task)
-	return buf.String(), readOutputs(t, out), err
-}
-
-// readOutputs reads the KEY=VALUE lines of a task's output file.
-func readOutputs(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]string{}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, _ := strings.Cut(sc.Text(), "=")
-		got[k] = v
-	}
-	return got
+	return plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{WorkDir: dir})
 }
 
 // write creates a file of size bytes under dir, and its folders.

@@ -4,36 +4,23 @@ import (
 	"bytes"
 	"context"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/filesensor"
 	"github.com/kilnhq/kiln/plugins/host"
 )
 
-// servePlugin, set in the environment, makes the test binary serve the
-// plugin instead of running tests: the host starts it as a plugin process.
-const servePlugin = "KILN_TEST_SERVE_PLUGIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(servePlugin) == filesensor.Name {
-		filesensor.Main()
-		return
-	}
-	os.Exit(m.Run())
+	plugintest.Main(m, map[string]func(){filesensor.Name: filesensor.Main}, nil)
 }
 
 // TestProcess pokes through a real plugin process, as a worker does: not
 // yet, then met once the file is there.
 func TestProcess(t *testing.T) {
-	h := host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), servePlugin+"="+name)
-		return cmd, nil
-	}})
-	t.Cleanup(func() { h.Close() })
+	h := plugintest.NewHost(t, nil)
 
 	info, err := h.Describe(t.Context(), filesensor.Name)
 	if err != nil || info.Name != filesensor.Name || !info.Sensor {

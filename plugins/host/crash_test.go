@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 )
 
@@ -24,7 +25,7 @@ func TestCrashingPlugin(t *testing.T) {
 	firstPid := intAfter(t, log, "pid")
 
 	// A task in flight on the same process when it crashes.
-	var blockedLog logBuffer
+	var blockedLog plugintest.LogBuffer
 	blocked := make(chan host.Result, 1)
 	go func() {
 		res, err := h.Run(context.Background(), "crash", host.Request{With: map[string]any{"block": true}}, &blockedLog)
@@ -33,7 +34,7 @@ func TestCrashingPlugin(t *testing.T) {
 		}
 		blocked <- res
 	}()
-	waitFor(t, "blocked task started", 5*time.Second, func() bool { return strings.Contains(blockedLog.String(), "pid=") })
+	plugintest.WaitFor(t, "blocked task started", 5*time.Second, func() bool { return strings.Contains(blockedLog.String(), "pid=") })
 
 	res, log = run(t, h, "crash", host.Request{With: map[string]any{"panic": true}})
 	const panicText = "panic: boom: the crash plugin was asked to panic"
@@ -66,7 +67,7 @@ func TestCrashingPlugin(t *testing.T) {
 
 func TestUnknownPlugin(t *testing.T) {
 	h := newHost(t)
-	var log logBuffer
+	var log plugintest.LogBuffer
 	_, err := h.Run(context.Background(), "nope", shellCmd("true"), &log)
 	if !errors.Is(err, host.ErrUnknownPlugin) {
 		t.Errorf("Run(nope) error = %v, want ErrUnknownPlugin", err)
@@ -87,13 +88,13 @@ func TestClose(t *testing.T) {
 	_, log := run(t, h, "shell", shellCmd("echo ppid=$PPID"))
 	pluginPid := intAfter(t, log, "ppid")
 
-	var taskLog logBuffer
+	var taskLog plugintest.LogBuffer
 	done := make(chan host.Result, 1)
 	go func() {
 		res, _ := h.Run(context.Background(), "shell", shellCmd("sleep 30 & echo child=$!; sleep 30"), &taskLog)
 		done <- res
 	}()
-	waitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(taskLog.String(), "child=") })
+	plugintest.WaitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(taskLog.String(), "child=") })
 	child := intAfter(t, taskLog.String(), "child")
 
 	start := time.Now()
@@ -109,7 +110,7 @@ func TestClose(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("task in flight did not end")
 	}
-	waitFor(t, "plugin and task gone", 3*time.Second, func() bool { return processGone(pluginPid) && processGone(child) })
+	plugintest.WaitFor(t, "plugin and task gone", 3*time.Second, func() bool { return processGone(pluginPid) && processGone(child) })
 
 	if _, err := h.Run(context.Background(), "shell", shellCmd("true"), &taskLog); !errors.Is(err, host.ErrClosed) {
 		t.Errorf("Run after Close: %v, want ErrClosed", err)
@@ -168,7 +169,7 @@ func TestStuckPluginRetired(t *testing.T) {
 
 			// A well-behaved task on the same process, still running when
 			// the stuck one is given up.
-			var otherLog logBuffer
+			var otherLog plugintest.LogBuffer
 			other, stopOther := context.WithCancel(context.Background())
 			defer stopOther()
 			otherDone := make(chan host.Result, 1)
@@ -176,7 +177,7 @@ func TestStuckPluginRetired(t *testing.T) {
 				res, _ := h.Run(other, "crash", host.Request{With: map[string]any{"block": true}}, &otherLog)
 				otherDone <- res
 			}()
-			waitFor(t, "other task started", 5*time.Second, func() bool { return strings.Contains(otherLog.String(), "pid=") })
+			plugintest.WaitFor(t, "other task started", 5*time.Second, func() bool { return strings.Contains(otherLog.String(), "pid=") })
 			stuckPid := intAfter(t, otherLog.String(), "pid")
 
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
@@ -207,7 +208,7 @@ func TestStuckPluginRetired(t *testing.T) {
 
 			stopOther()
 			<-otherDone
-			waitFor(t, "retired process killed", 15*time.Second, func() bool { return processGone(stuckPid) })
+			plugintest.WaitFor(t, "retired process killed", 15*time.Second, func() bool { return processGone(stuckPid) })
 		})
 	}
 }

@@ -8,13 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"sync"
 	"testing"
-	"time"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 )
 
@@ -22,28 +21,14 @@ import (
 // the crashing test plugin; TestMain builds both.
 var kilnExe, crashExe string
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kiln-host-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	kilnExe = filepath.Join(dir, "kiln")
-	crashExe = filepath.Join(dir, "crashplugin")
-	for exe, pkg := range map[string]string{
-		kilnExe:  "github.com/kilnhq/kiln/cmd/kiln",
-		crashExe: "github.com/kilnhq/kiln/plugins/host/testdata/crashplugin",
-	} {
-		out, err := exec.Command("go", "build", "-o", exe, pkg).CombinedOutput()
-		if err != nil {
-			fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-			return 1
+func TestMain(m *testing.M) {
+	plugintest.Main(m, nil, func(dir string) (err error) {
+		if kilnExe, err = plugintest.Build(dir, "kiln", "github.com/kilnhq/kiln/cmd/kiln"); err != nil {
+			return err
 		}
-	}
-	return m.Run()
+		crashExe, err = plugintest.Build(dir, "crashplugin", "github.com/kilnhq/kiln/plugins/host/testdata/crashplugin")
+		return err
+	})
 }
 
 // command starts the plugins the tests know: shell (the real one), crash,
@@ -60,35 +45,12 @@ func command(name string) (*exec.Cmd, error) {
 	return nil, fmt.Errorf("%w %q", host.ErrUnknownPlugin, name)
 }
 
-func newHost(t testing.TB) *host.Host {
-	t.Helper()
-	h := host.New(host.Config{Command: command})
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-// logBuffer is a task log that tests may read while the task runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func newHost(t testing.TB) *host.Host { return plugintest.NewHost(t, command) }
 
 // run runs one task and fails the test on a host error.
 func run(t testing.TB, h *host.Host, plugin string, req host.Request) (host.Result, string) {
 	t.Helper()
-	var log logBuffer
+	var log plugintest.LogBuffer
 	res, err := h.Run(context.Background(), plugin, req, &log)
 	if err != nil {
 		t.Fatalf("Run(%s, %v): %v", plugin, req.With, err)
@@ -98,18 +60,6 @@ func run(t testing.TB, h *host.Host, plugin string, req host.Request) (host.Resu
 
 func shellCmd(command string) host.Request {
 	return host.Request{With: map[string]any{"command": command}}
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // processGone reports whether pid has exited; a zombie has (where PID 1

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/plugins/shell"
 )
@@ -118,7 +119,7 @@ func TestShellCancelKillsGroup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			var log logBuffer
+			var log plugintest.LogBuffer
 			done := make(chan host.Result, 1)
 			go func() {
 				res, err := h.Run(ctx, "shell", shellCmd(tt.command), &log)
@@ -127,7 +128,7 @@ func TestShellCancelKillsGroup(t *testing.T) {
 				}
 				done <- res
 			}()
-			waitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(log.String(), "shell=") })
+			plugintest.WaitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(log.String(), "shell=") })
 			child, sh := intAfter(t, log.String(), "child"), intAfter(t, log.String(), "shell")
 
 			start := time.Now()
@@ -144,7 +145,7 @@ func TestShellCancelKillsGroup(t *testing.T) {
 			if !strings.HasSuffix(log.String(), "kiln: "+res.Error+"\n") {
 				t.Errorf("log %q does not end with the result's error", log.String())
 			}
-			waitFor(t, "shell and its child killed", tt.within, func() bool { return processGone(sh) && processGone(child) })
+			plugintest.WaitFor(t, "shell and its child killed", tt.within, func() bool { return processGone(sh) && processGone(child) })
 			t.Logf("group gone %v after the cancel", time.Since(start).Round(time.Millisecond))
 
 			// The next task finds the plugin unharmed.
@@ -268,5 +269,5 @@ func TestShellLeftovers(t *testing.T) {
 		t.Errorf("got %+v after %v; want success at once", res, time.Since(start))
 	}
 	child := intAfter(t, log, "child")
-	waitFor(t, "background child killed", 2*time.Second, func() bool { return processGone(child) })
+	plugintest.WaitFor(t, "background child killed", 2*time.Second, func() bool { return processGone(child) })
 }

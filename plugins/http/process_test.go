@@ -7,25 +7,17 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 	kilnhttp "github.com/kilnhq/kiln/plugins/http"
 )
 
-// servePlugin, set in the environment, makes the test binary serve the
-// plugin instead of running tests: the host starts it as a plugin process.
-const servePlugin = "KILN_TEST_SERVE_PLUGIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(servePlugin) == kilnhttp.Name {
-		kilnhttp.Main()
-		return
-	}
-	os.Exit(m.Run())
+	plugintest.Main(m, map[string]func(){kilnhttp.Name: kilnhttp.Main}, nil)
 }
 
 // TestProcess runs a task through a real plugin process, as a worker does.
@@ -35,12 +27,7 @@ func TestProcess(t *testing.T) {
 		fmt.Fprint(w, `{"job": {"id": 42, "name": "nightly"}}`)
 	}))
 	t.Cleanup(srv.Close)
-	h := host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), servePlugin+"="+name)
-		return cmd, nil
-	}})
-	t.Cleanup(func() { h.Close() })
+	h := plugintest.NewHost(t, nil)
 
 	info, err := h.Describe(t.Context(), kilnhttp.Name)
 	if err != nil || info.Name != kilnhttp.Name || info.Sensor || !bytes.Equal(info.Schema, kilnhttp.Schema) {

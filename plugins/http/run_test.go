@@ -1,23 +1,19 @@
 package http
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
@@ -32,47 +28,12 @@ type result struct {
 // would: a log buffer, and an output file named by KILN_OUTPUT.
 func run(ctx context.Context, t *testing.T, with any) result {
 	t.Helper()
-	raw, err := json.Marshal(with)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "output")
-	var log bytes.Buffer
-	task := &sdk.Task{
-		With:    raw,
-		Env:     []string{"KILN_OUTPUT=" + out, "PATH=/usr/bin:/bin"},
+	log, outputs, err := plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{
+		Env:     []string{"PATH=/usr/bin:/bin"},
 		WorkDir: t.TempDir(),
 		Try:     "dag/run/task/1",
-		Log:     &log,
-	}
-	err = Stage{}.Run(ctx, task)
-	return result{err: err, log: log.String(), outputs: readOutputs(t, out)}
-}
-
-// readOutputs reads the KEY=VALUE lines of a task's output file.
-func readOutputs(t *testing.T, path string) map[string]string {
-	t.Helper()
-	f, err := os.Open(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return map[string]string{}
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	got := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), "=")
-		if !ok {
-			t.Fatalf("output line %q is not KEY=VALUE", sc.Text())
-		}
-		got[k] = v
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatal(err)
-	}
-	return got
+	})
+	return result{err: err, log: log, outputs: outputs}
 }
 
 // serve starts a loopback HTTP server for the test.

@@ -1,7 +1,6 @@
 package httpsensor
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,13 +8,12 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
@@ -23,18 +21,8 @@ import (
 // when it set none) and its error.
 func poke(ctx context.Context, t *testing.T, with map[string]any) (log, status string, err error) {
 	t.Helper()
-	raw, err := json.Marshal(with)
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(t.TempDir(), "output")
-	var buf bytes.Buffer
-	task := &sdk.Task{With: raw, Env: []string{"KILN_OUTPUT=" + out}, Log: &buf}
-	err = Stage{}.Run(ctx, task)
-	if b, rerr := os.ReadFile(out); rerr == nil {
-		status = strings.TrimSpace(strings.TrimPrefix(string(b), "status="))
-	}
-	return buf.String(), status, err
+	log, outputs, err := plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{})
+	return log, outputs["status"], err
 }
 
 func TestPoke(t *testing.T) {

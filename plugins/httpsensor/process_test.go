@@ -7,26 +7,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/plugins/httpsensor"
 )
 
-// servePlugin, set in the environment, makes the test binary serve the
-// plugin instead of running tests: the host starts it as a plugin process.
-const servePlugin = "KILN_TEST_SERVE_PLUGIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(servePlugin) == httpsensor.Name {
-		httpsensor.Main()
-		return
-	}
-	os.Exit(m.Run())
+	plugintest.Main(m, map[string]func(){httpsensor.Name: httpsensor.Main}, nil)
 }
 
 // TestProcess pokes through a real plugin process, as a worker does: not
@@ -41,12 +33,7 @@ func TestProcess(t *testing.T) {
 		io.WriteString(w, "status: ready\n")
 	}))
 	t.Cleanup(srv.Close)
-	h := host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), servePlugin+"="+name)
-		return cmd, nil
-	}})
-	t.Cleanup(func() { h.Close() })
+	h := plugintest.NewHost(t, nil)
 
 	info, err := h.Describe(t.Context(), httpsensor.Name)
 	if err != nil || info.Name != httpsensor.Name || !info.Sensor {

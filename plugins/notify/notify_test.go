@@ -1,7 +1,6 @@
 package notify
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
@@ -40,14 +40,8 @@ func webhook(t *testing.T, status int) (*httptest.Server, <-chan seen) {
 
 func run(ctx context.Context, t *testing.T, with map[string]any, env ...string) (log string, err error) {
 	t.Helper()
-	raw, err := json.Marshal(with)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	task := &sdk.Task{With: raw, Env: env, Try: "d/r/t#1", Log: &buf}
-	err = Stage{}.Run(ctx, task)
-	return buf.String(), err
+	log, _, err = plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{Env: env, Try: "d/r/t#1"})
+	return log, err
 }
 
 var taskEnv = []string{

@@ -6,25 +6,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"strings"
 	"testing"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/plugins/notify"
 )
 
-// servePlugin, set in the environment, makes the test binary serve the
-// plugin instead of running tests: the host starts it as a plugin process.
-const servePlugin = "KILN_TEST_SERVE_PLUGIN"
-
 func TestMain(m *testing.M) {
-	if os.Getenv(servePlugin) == notify.Name {
-		notify.Main()
-		return
-	}
-	os.Exit(m.Run())
+	plugintest.Main(m, map[string]func(){notify.Name: notify.Main}, nil)
 }
 
 // TestProcess runs a task through a real plugin process, as a worker does.
@@ -35,12 +26,7 @@ func TestProcess(t *testing.T) {
 		bodies <- string(b)
 	}))
 	t.Cleanup(srv.Close)
-	h := host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		cmd := exec.Command(os.Args[0])
-		cmd.Env = append(os.Environ(), servePlugin+"="+name)
-		return cmd, nil
-	}})
-	t.Cleanup(func() { h.Close() })
+	h := plugintest.NewHost(t, nil)
 
 	info, err := h.Describe(t.Context(), notify.Name)
 	if err != nil || info.Name != notify.Name || info.Sensor {

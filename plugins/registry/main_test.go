@@ -1,37 +1,22 @@
 package registry_test
 
 import (
-	"context"
-	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/kilnhq/kiln/internal/plugintest"
 )
 
 // testPlugin is the test plugin built by TestMain; installed as
 // kiln-plugin-NAME it behaves as testdata/testplugin says for NAME.
 var testPlugin string
 
-func TestMain(m *testing.M) { os.Exit(testMain(m)) }
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kiln-registry-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	testPlugin = filepath.Join(dir, "testplugin")
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	const pkg = "github.com/kilnhq/kiln/plugins/registry/testdata/testplugin"
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", testPlugin, pkg).CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building %s: %v\n%s", pkg, err, out)
-		return 1
-	}
-	return m.Run()
+func TestMain(m *testing.M) {
+	plugintest.Main(m, nil, func(dir string) (err error) {
+		testPlugin, err = plugintest.Build(dir, "testplugin", "github.com/kilnhq/kiln/plugins/registry/testdata/testplugin")
+		return err
+	})
 }
 
 // install puts the test plugin into dir as kiln-plugin-NAME for each name

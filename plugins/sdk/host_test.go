@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 )
 
@@ -128,7 +129,7 @@ func TestConcurrentTasks(t *testing.T) {
 	for i := range 8 {
 		wg.Go(func() {
 			n := 500 * (i + 1)
-			var log logBuffer
+			var log plugintest.LogBuffer
 			res, err := h.Run(context.Background(), "test", host.Request{With: map[string]any{"do": "lines", "lines": n}}, &log)
 			if err != nil || !res.Success {
 				t.Errorf("task %d: %+v, %v", i, res, err)
@@ -162,7 +163,7 @@ func TestCancel(t *testing.T) {
 				ctx, cancel = context.WithTimeout(ctx, 300*time.Millisecond)
 				defer cancel()
 			}
-			var log logBuffer
+			var log plugintest.LogBuffer
 			done := make(chan host.Result, 1)
 			go func() {
 				res, err := h.Run(ctx, "test", host.Request{With: map[string]any{"do": "block"}, WorkDir: dir}, &log)
@@ -171,7 +172,7 @@ func TestCancel(t *testing.T) {
 				}
 				done <- res
 			}()
-			waitFor(t, "task started", 10*time.Second, func() bool { return strings.Contains(log.String(), "blocking") })
+			plugintest.WaitFor(t, "task started", 10*time.Second, func() bool { return strings.Contains(log.String(), "blocking") })
 			if how == "cancel" {
 				cancel()
 			}
@@ -184,7 +185,7 @@ func TestCancel(t *testing.T) {
 				t.Fatal("Run did not return")
 			}
 			var got []byte
-			waitFor(t, "the plugin's ctx cancelled", 5*time.Second, func() bool {
+			plugintest.WaitFor(t, "the plugin's ctx cancelled", 5*time.Second, func() bool {
 				got, _ = os.ReadFile(filepath.Join(dir, "cancelled"))
 				return len(got) > 0
 			})
@@ -238,8 +239,7 @@ func pidOf(t testing.TB, log string) string {
 // TestMainRejectsBadSchema: Main exits 1, saying why, when the schema is
 // not JSON.
 func TestMainRejectsBadSchema(t *testing.T) {
-	cmd := exec.Command(os.Args[0])
-	cmd.Env = append(os.Environ(), pluginEnv+"=bad-schema")
+	cmd := plugintest.SelfCommand("bad-schema")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != 1 {

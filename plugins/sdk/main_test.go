@@ -1,7 +1,6 @@
 package sdk_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -9,31 +8,20 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
-	"time"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
-// pluginEnv, set in the environment of this test binary, makes it serve the
-// test stage it names instead of running the tests: the host's tests launch
-// it as their plugin.
-const pluginEnv = "KILN_SDK_TEST_PLUGIN"
-
+// TestMain makes this test binary serve a test stage when the host's tests
+// launch it as their plugin.
 func TestMain(m *testing.M) {
-	switch os.Getenv(pluginEnv) {
-	case "":
-		os.Exit(m.Run())
-	case "test":
-		sdk.Main(testStage{})
-	case "bad-schema":
-		sdk.Main(badSchema{})
-	default:
-		fmt.Fprintf(os.Stderr, "unknown %s\n", pluginEnv)
-		os.Exit(2)
-	}
+	plugintest.Main(m, map[string]func(){
+		"test":       func() { sdk.Main(testStage{}) },
+		"bad-schema": func() { sdk.Main(badSchema{}) },
+	}, nil)
 }
 
 // testStage does what its task's `with` says.
@@ -106,59 +94,20 @@ func command(name string) (*exec.Cmd, error) {
 	if name != "test" {
 		return nil, fmt.Errorf("%w %q", host.ErrUnknownPlugin, name)
 	}
-	cmd := exec.Command(os.Args[0])
-	// A race in the plugin process crashes it, and so fails the test; and
-	// the race detector does not hold its exit up for a second.
-	cmd.Env = append(os.Environ(), pluginEnv+"="+name, "GORACE=halt_on_error=1 atexit_sleep_ms=0")
-	return cmd, nil
+	return plugintest.SelfCommand(name), nil
 }
 
-func newHost(t testing.TB) *host.Host {
-	t.Helper()
-	h := host.New(host.Config{Command: command})
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-// logBuffer is a task log that tests may read while the task runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+func newHost(t testing.TB) *host.Host { return plugintest.NewHost(t, command) }
 
 // run runs one task of the test stage and fails the test on a host error.
 func run(t testing.TB, h *host.Host, req host.Request) (host.Result, string) {
 	t.Helper()
-	var log logBuffer
+	var log plugintest.LogBuffer
 	res, err := h.Run(context.Background(), "test", req, &log)
 	if err != nil {
 		t.Fatalf("Run(%v): %v", req.With, err)
 	}
 	return res, log.String()
-}
-
-// waitFor polls cond until it holds or the deadline passes.
-func waitFor(t testing.TB, what string, within time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v", what, within)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func lines(n int) string {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,11 +10,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/plugins/shell"
@@ -24,69 +23,28 @@ import (
 // pluginExe is the wordcount plugin, built by TestMain as a user builds it.
 var pluginExe string
 
-// shellEnv, set in the environment of this test binary, makes it serve
-// kiln's shell plugin instead of running the tests, for the example DAG's
-// other tasks.
-const shellEnv = "KILN_WORDCOUNT_TEST_SHELL"
-
+// TestMain builds the plugin, and makes this test binary serve kiln's shell
+// plugin instead of running the tests, for the example DAG's other tasks.
 func TestMain(m *testing.M) {
-	if os.Getenv(shellEnv) != "" {
-		shell.Main()
-		return
-	}
-	os.Exit(testMain(m))
-}
-
-func testMain(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kiln-wordcount-test-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	pluginExe = filepath.Join(dir, "kiln-plugin-wordcount")
-	if out, err := exec.Command("go", "build", "-o", pluginExe, ".").CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building the wordcount plugin: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	plugintest.Main(m, map[string]func(){"shell": shell.Main}, func(dir string) (err error) {
+		pluginExe, err = plugintest.Build(dir, "kiln-plugin-wordcount", ".")
+		return err
+	})
 }
 
 // newHost returns a host that runs the built plugin as "wordcount", and
 // kiln's shell plugin as "shell".
 func newHost(t testing.TB) *host.Host {
 	t.Helper()
-	h := host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
+	return plugintest.NewHost(t, func(name string) (*exec.Cmd, error) {
 		switch name {
 		case "wordcount":
 			return exec.Command(pluginExe), nil
 		case "shell":
-			cmd := exec.Command(os.Args[0])
-			cmd.Env = append(os.Environ(), shellEnv+"=1", "GORACE=halt_on_error=1 atexit_sleep_ms=0")
-			return cmd, nil
+			return plugintest.SelfCommand(name), nil
 		}
 		return nil, fmt.Errorf("%w %q", host.ErrUnknownPlugin, name)
-	}})
-	t.Cleanup(func() { h.Close() })
-	return h
-}
-
-// logBuffer is a task log.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
+	})
 }
 
 // runTask runs one task with a fresh $KILN_OUTPUT and returns its result,
@@ -95,7 +53,7 @@ func runTask(t *testing.T, h *host.Host, plugin string, req host.Request) (host.
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "outputs")
 	req.Env = append(slices.Clip(req.Env), "KILN_OUTPUT="+out, "PATH="+os.Getenv("PATH"))
-	var log logBuffer
+	var log plugintest.LogBuffer
 	res, err := h.Run(context.Background(), plugin, req, &log)
 	if err != nil {
 		t.Fatalf("running %s %v: %v", plugin, req.With, err)
