@@ -148,6 +148,25 @@ func TestSafeNext(t *testing.T) {
 	}
 }
 
+// TestLocalPath checks the "next" of the pause and mark forms against the
+// addresses a browser reads as another site's.
+func TestLocalPath(t *testing.T) {
+	for in, want := range map[string]string{
+		"":                     "def",
+		"/dags/x/graph":        "/dags/x/graph",
+		"/login":               "/login", // unlike safeNext: any page here will do
+		"//evil.example":       "def",
+		"/\\evil.example":      "def",
+		"/\t/evil.example":     "def",
+		"/\n/evil.example":     "def",
+		"http://evil.example/": "def",
+	} {
+		if got := localPath(in, "def"); got != want {
+			t.Errorf("localPath(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
 func TestRoleNames(t *testing.T) {
 	for _, r := range []Role{RoleViewer, RoleOperator, RoleAdmin} {
 		if got, ok := parseRole(r.String()); !ok || got != r {

@@ -156,24 +156,30 @@ const defaultNext = "/dags"
 // otherwise, so that the sign-in page cannot send anyone elsewhere (an
 // open redirect).
 func safeNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") {
+	if !isLocalPath(next) {
 		return defaultNext
 	}
-	for _, r := range next {
-		// Browsers read a backslash as a slash ("/\evil" is "//evil"),
-		// and drop tabs and newlines from URLs.
-		if r == '\\' || r < 0x20 || r == 0x7f {
-			return defaultNext
-		}
-	}
-	u, err := url.Parse(next)
-	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" {
-		return defaultNext
-	}
-	if u.Path == "/login" || u.Path == "/logout" {
+	if u, _ := url.Parse(next); u.Path == "/login" || u.Path == "/logout" {
 		return defaultNext
 	}
 	return next
+}
+
+// isLocalPath tells whether p is a path on this server that no browser
+// reads as another site's address.
+func isLocalPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") {
+		return false
+	}
+	for _, r := range p {
+		// Browsers read a backslash as a slash ("/\evil" is "//evil"),
+		// and drop tabs and newlines from URLs.
+		if r == '\\' || r < 0x20 || r == 0x7f {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && u.Opaque == ""
 }
 
 // roundUpSeconds formats a wait as whole seconds, never "0s".

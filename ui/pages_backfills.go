@@ -92,7 +92,7 @@ func (s *Server) backfillDAG(c echo.Context) error {
 		case err == nil && !dryRun:
 			return c.Redirect(http.StatusSeeOther, "/backfills/"+url.PathEscape(bf.ID))
 		case err == nil:
-			plan := newBackfillPageView(bf, g.Location, time.Now())
+			plan := newBackfillPageView(bf, dagLoc(g), time.Now())
 			v.Plan = &plan
 			status = http.StatusOK
 		default:
@@ -116,10 +116,7 @@ func (s *Server) backfillDAG(c echo.Context) error {
 // backfillRequest reads the backfill form. msgs lists its problems, each
 // naming its field; problems holds those of params by name.
 func backfillRequest(c echo.Context, g *dag.DAG, form url.Values, v backfillFormView) (req scheduler.BackfillRequest, msgs []string, problems map[string]string) {
-	loc := g.Location
-	if loc == nil {
-		loc = time.UTC
-	}
+	loc := dagLoc(g)
 	req = scheduler.BackfillRequest{Reverse: v.Reverse, RequestedBy: uiRequester(c)}
 	bound := func(field, value string, end bool) time.Time {
 		t, err := rangeBound(field, strings.TrimSpace(value), loc, end)
@@ -230,7 +227,16 @@ type backfillPageView struct {
 // them all.
 const maxPlanDates = 1000
 
+// newBackfillPageView is bf with its dates, as its page and a dry run
+// show it.
 func newBackfillPageView(bf *store.Backfill, loc *time.Location, now time.Time) backfillPageView {
+	v := newBackfillSummary(bf, loc, now)
+	v.Dates, v.Hidden = backfillDates(bf, loc, now)
+	return v
+}
+
+// newBackfillSummary is bf without its dates, as the list shows it.
+func newBackfillSummary(bf *store.Backfill, loc *time.Location, now time.Time) backfillPageView {
 	v := backfillPageView{
 		ID:            bf.ID,
 		DAGID:         bf.DAGID,
@@ -254,12 +260,18 @@ func newBackfillPageView(bf *store.Backfill, loc *time.Location, now time.Time) 
 	if len(bf.Params) > 0 {
 		v.Params = formatParam(bf.Params, false)
 	}
+	return v
+}
+
+// backfillDates are the first maxPlanDates dates of bf, and how many more
+// it has.
+func backfillDates(bf *store.Backfill, loc *time.Location, now time.Time) (views []backfillDateView, hidden int) {
 	dates := bf.Dates
 	if len(dates) > maxPlanDates {
-		v.Hidden = len(dates) - maxPlanDates
+		hidden = len(dates) - maxPlanDates
 		dates = dates[:maxPlanDates]
 	}
-	v.Dates = make([]backfillDateView, len(dates))
+	views = make([]backfillDateView, len(dates))
 	for i, d := range dates {
 		dv := backfillDateView{
 			LogicalDate: newTimeView(d.LogicalDate, loc, now),
@@ -279,9 +291,9 @@ func newBackfillPageView(bf *store.Backfill, loc *time.Location, now time.Time) 
 		default:
 			dv.DisplayState, dv.DisplayStateKey = "pending", "none"
 		}
-		v.Dates[i] = dv
+		views[i] = dv
 	}
-	return v
+	return views, hidden
 }
 
 // rangeText describes a backfill's range: "2026-01-01 to 2026-01-31
@@ -320,9 +332,7 @@ func (s *Server) backfillsPage(c echo.Context) error {
 	now := time.Now()
 	v := backfillListView{DAGID: dagID, Backfills: make([]backfillPageView, len(bfs))}
 	for i, bf := range bfs {
-		bv := newBackfillPageView(bf, s.dagLocation(bf.DAGID), now)
-		bv.Dates = nil // the list shows counts only
-		v.Backfills[i] = bv
+		v.Backfills[i] = newBackfillSummary(bf, s.dagLocation(bf.DAGID), now)
 	}
 	return s.render(c, http.StatusOK, "backfills", pageData{Title: "Backfills", Nav: "backfills", Data: v})
 }
@@ -351,8 +361,6 @@ func (s *Server) cancelBackfillForm(c echo.Context) error {
 
 // dagLocation is a loaded DAG's timezone; UTC for a DAG no longer loaded.
 func (s *Server) dagLocation(dagID string) *time.Location {
-	if info, ok := s.backend.DAG(dagID); ok && info.DAG != nil && info.DAG.Location != nil {
-		return info.DAG.Location
-	}
-	return time.UTC
+	info, _ := s.backend.DAG(dagID)
+	return dagLoc(info.DAG)
 }

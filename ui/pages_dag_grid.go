@@ -45,7 +45,6 @@ type gridView struct {
 	// N is how many runs a page shows, Offset how many newer ones it
 	// skips; Older and Newer page through them ("" at either end).
 	N, Offset    int
-	TotalRuns    int
 	Older, Newer string
 	RunsHref     string // the list of every run (pages_runs.go)
 	// Sizes are the page sizes offered.
@@ -93,7 +92,7 @@ func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
 	if err != nil {
 		return gridView{}, err
 	}
-	v := gridView{DAGID: g.ID, N: n, Offset: offset, TotalRuns: total, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs")}
+	v := gridView{DAGID: g.ID, N: n, Offset: offset, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs")}
 	for i, r := range runs {
 		v.Runs[i] = gridRun{
 			RunID:  r.RunID,

@@ -369,9 +369,12 @@ func parseFormTime(s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, errors.New("want a time such as 2026-01-31T03:00 (in the DAG's timezone, " + loc.String() + ") or RFC 3339, got " + strconv.Quote(s))
 }
 
-func dagTimezone(g *dag.DAG) string {
-	if g.Location == nil {
-		return "UTC"
+func dagTimezone(g *dag.DAG) string { return dagLoc(g).String() }
+
+// dagLoc is the timezone of g, which may be nil: UTC unless it names one.
+func dagLoc(g *dag.DAG) *time.Location {
+	if g == nil || g.Location == nil {
+		return time.UTC
 	}
-	return g.Location.String()
+	return g.Location
 }

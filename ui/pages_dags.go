@@ -49,9 +49,13 @@ func runHref(dagID, runID string) string {
 // mayOperate reports whether the request's principal may change state:
 // everyone when auth is off. The routes check it again; pages use it to
 // leave out or disable controls the user cannot use.
-func mayOperate(c echo.Context) bool {
+func mayOperate(c echo.Context) bool { return hasRole(c, RoleOperator) }
+
+// hasRole reports whether the request's principal has at least the role
+// min: everyone when auth is off.
+func hasRole(c echo.Context, min Role) bool {
 	p := principal(c)
-	return p == nil || p.Role >= RoleOperator
+	return p == nil || p.Role >= min
 }
 
 // timeView is a time as pages show it.
@@ -330,7 +334,7 @@ func (s *Server) pauseDAG(c echo.Context) error {
 // localPath returns p when it is a path on this server, else def: a form's
 // "next" must not send the browser elsewhere.
 func localPath(p, def string) string {
-	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+	if !isLocalPath(p) {
 		return def
 	}
 	return p

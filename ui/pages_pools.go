@@ -88,8 +88,7 @@ func (s *Server) poolsPage(c echo.Context) error {
 		}
 	}
 	slices.SortFunc(rows, func(a, b poolRow) int { return strings.Compare(a.Name, b.Name) })
-	p := principal(c)
-	v := poolsView{Rows: rows, IsAdmin: p == nil || p.Role >= RoleAdmin}
+	v := poolsView{Rows: rows, IsAdmin: hasRole(c, RoleAdmin)}
 	return s.render(c, http.StatusOK, "pools", pageData{Title: "Pools", Nav: "pools", Data: v})
 }
 

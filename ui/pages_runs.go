@@ -90,10 +90,7 @@ func (s *Server) runsPage(c echo.Context) error {
 			return notFound("DAG %q not found", dagID)
 		}
 	}
-	loc := time.UTC
-	if loaded && info.DAG != nil && info.DAG.Location != nil {
-		loc = info.DAG.Location
-	}
+	loc := dagLoc(info.DAG)
 	now := time.Now()
 	base := dagHref(dagID, "runs")
 	pageHref := func(state store.RunState, offset int) string {
@@ -214,11 +211,8 @@ func (s *Server) runPage(c echo.Context) error {
 	}
 	st := s.backend.Store()
 	now := time.Now()
-	loc := time.UTC
 	info, loaded := s.backend.DAG(run.DAGID)
-	if loaded && info.DAG != nil && info.DAG.Location != nil {
-		loc = info.DAG.Location
-	}
+	loc := dagLoc(info.DAG)
 	href := runHref(run.DAGID, run.RunID)
 	v := runView{
 		DAGID:         run.DAGID,

@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/kilnhq/kiln/ui"
@@ -41,7 +42,7 @@ func TestListPaging(t *testing.T) {
 		for _, d := range dags {
 			ids = append(ids, d.DAGID)
 		}
-		if len(ids) != len(tt.wantIDs) || (len(ids) > 0 && ids[0] != tt.wantIDs[0]) {
+		if !slices.Equal(ids, tt.wantIDs) {
 			t.Errorf("GET /dags%s = %v, want %v", tt.query, ids, tt.wantIDs)
 		}
 	}

@@ -33,24 +33,12 @@ var staticFS embed.FS
 // fragmentHeader names the block a live update asks for.
 const fragmentHeader = "Kiln-Fragment"
 
-// pageFuncs are the functions every template may call.
-var pageFuncs = template.FuncMap{
-	"lower": strings.ToLower,
-}
-
 // pages holds one template set per page, each the layout plus the page.
 type pages map[string]*template.Template
 
 // parsePages parses layout.html with each other template in web/templates.
-func parsePages(funcs template.FuncMap) (pages, error) {
-	all := template.FuncMap{}
-	for k, v := range pageFuncs {
-		all[k] = v
-	}
-	for k, v := range funcs {
-		all[k] = v
-	}
-	base, err := template.New("layout.html").Funcs(all).ParseFS(templateFS, "web/templates/layout.html")
+func parsePages() (pages, error) {
+	base, err := template.New("layout.html").ParseFS(templateFS, "web/templates/layout.html")
 	if err != nil {
 		return nil, err
 	}
@@ -155,7 +143,7 @@ func (s *Server) page(method, path string, h echo.HandlerFunc, min Role) {
 // mustParsePages parses the embedded templates; they are part of the
 // binary, so an error is a bug caught by every test.
 func mustParsePages() pages {
-	p, err := parsePages(nil)
+	p, err := parsePages()
 	if err != nil {
 		panic(fmt.Sprintf("ui: parsing page templates: %v", err))
 	}
