@@ -74,7 +74,7 @@ func (s *Scheduler) fireCallbacks(ar *activeRun, t *dag.Task, owner string, try 
 		a, err := s.renderCallback(ar, t, owner, try, cb, state, errMsg, now)
 		if err != nil {
 			msg := fmt.Sprintf("rendering the %s callback: %v", event, err)
-			s.logs.note(k, msg)
+			s.logs.noteIdle(k, msg)
 			tr.State, tr.Error, tr.EndDate = store.TaskFailed, msg, timePtr(now.UTC())
 			continue
 		}

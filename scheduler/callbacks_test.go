@@ -94,3 +94,60 @@ tasks:
 		t.Errorf("ok = %s", ti.State)
 	}
 }
+
+// TestCallbacksTakenUpAfterARestart: the callbacks open in the store when
+// the scheduler stopped are taken up again. A queued one still in the
+// tasks stream waits for its worker; one that is not there fails after
+// lostGrace with the reason; a running one fails once its worker is silent.
+func TestCallbacksTakenUpAfterARestart(t *testing.T) {
+	h := newHarness(t, `
+id: cb
+tasks:
+  - id: a
+    plugin: shell
+    with: {command: "x"}
+    on_success:
+      - {plugin: shell, with: {command: "in the stream"}}
+      - {plugin: shell, with: {command: "lost"}}
+      - {plugin: shell, with: {command: "running"}}
+`)
+	r, as := h.trigger("cb", nil)
+	h.run(as[0], true, nil)
+	key := func(i string) wire.TryKey {
+		return wire.TryKey{DAGID: "cb", RunID: r.RunID, TaskID: "a.on_success." + i, Try: 1}
+	}
+	h.event(&wire.Assignment{TryKey: key("3")}, wire.EventStarted, true, nil)
+
+	// A restart: the loop's state is gone, the store's remains.
+	clear(h.s.callbacks)
+	clear(h.s.heartbeats)
+	pending := map[wire.TryKey]uint64{key("1"): 7}
+	h.turn(func() {
+		if err := h.s.recoverCallbacks(pending, h.clock.Now()); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if len(h.s.callbacks) != 3 {
+		t.Fatalf("callbacks taken up: %d, want 3", len(h.s.callbacks))
+	}
+	h.advance(lostGrace + time.Second)
+	h.turn(nil)
+	h.advance(h.s.cfg.HeartbeatTimeout)
+	h.turn(nil)
+	for i, want := range map[string]struct {
+		state store.TaskState
+		err   string
+	}{
+		"1": {store.TaskQueued, ""},
+		"2": {store.TaskFailed, "did not run"},
+		"3": {store.TaskFailed, "stopped sending heartbeats"},
+	} {
+		tr, err := h.s.cfg.Store.GetTry("cb", r.RunID, key(i).TaskID, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if tr.State != want.state || !strings.Contains(tr.Error, want.err) {
+			t.Errorf("callback %s: %s %q, want %s %q", i, tr.State, tr.Error, want.state, want.err)
+		}
+	}
+}

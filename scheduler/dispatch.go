@@ -21,11 +21,14 @@ import (
 func (s *Scheduler) schedule(now time.Time) {
 	// With backfills active this goes twice: once to start runs, once to
 	// see the runs that ended in this turn and start the next ones at once.
-	for pass := 0; pass == 0 || pass == 1 && len(s.backfills) > 0; pass++ {
+	for range 2 {
 		s.driveBackfills(now)
 		s.admit(now)
 		for _, ar := range s.active {
 			s.advance(ar, now)
+		}
+		if len(s.backfills) == 0 {
+			break
 		}
 	}
 	s.dispatch(now)
@@ -194,7 +197,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	a, err := s.render(ar, t, ti, now)
 	if err != nil {
 		msg := fmt.Sprintf("rendering the task: %v", err)
-		s.logs.note(k, msg)
+		s.logs.noteIdle(k, msg)
 		s.tryFailed(ar, ti, msg, nil, now)
 		return
 	}

@@ -78,12 +78,20 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 	return werr
 }
 
-// note appends a line from Kiln itself (a template error, a lost worker)
-// to a try's log.
-func (l *logStore) note(k wire.TryKey, msg string) {
+// note appends a line from Kiln itself (a lost worker, a cancel) to the log
+// of a try whose worker may still send chunks, which then follow the note.
+func (l *logStore) note(k wire.TryKey, msg string) { l.appendNote(k, msg, true) }
+
+// noteIdle appends a line from Kiln itself (a template error, a
+// dag_sensor's poke, a sensor's timeout) to the log of a try that no
+// worker is running. It keeps nothing in workerEnd, which only a worker's
+// finished event empties.
+func (l *logStore) noteIdle(k wire.TryKey, msg string) { l.appendNote(k, msg, false) }
+
+func (l *logStore) appendNote(k wire.TryKey, msg string, workerMaySend bool) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, noted := l.workerEnd[k]; !noted {
+	if _, noted := l.workerEnd[k]; workerMaySend && !noted {
 		if l.workerEnd == nil {
 			l.workerEnd = make(map[wire.TryKey]int64)
 		}

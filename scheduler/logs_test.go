@@ -37,3 +37,21 @@ func TestLogNoteKeptFromLaterChunks(t *testing.T) {
 		t.Errorf("workerEnd not forgotten: %v", l.workerEnd)
 	}
 }
+
+// TestLogNoteIdleKeepsNothing: a note on a try no worker runs (a template
+// error, a dag_sensor's poke) is appended without being remembered, so the
+// notes of such tries do not pile up for the life of the process.
+func TestLogNoteIdleKeepsNothing(t *testing.T) {
+	l := &logStore{dir: t.TempDir(), limit: 1 << 20}
+	k := wire.TryKey{DAGID: "d", RunID: "r", TaskID: "t", Try: 1}
+	l.noteIdle(k, "rendering the task: boom")
+	l.noteIdle(k, "poke 2: not yet")
+	if len(l.workerEnd) != 0 {
+		t.Errorf("workerEnd = %v, want empty", l.workerEnd)
+	}
+	got, _ := os.ReadFile(l.path(k))
+	want := regexp.MustCompile(`^\[kiln [^\]]+\] rendering the task: boom\n\[kiln [^\]]+\] poke 2: not yet\n$`)
+	if !want.Match(got) {
+		t.Errorf("log = %q", got)
+	}
+}

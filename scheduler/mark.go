@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -138,13 +139,14 @@ func (s *Scheduler) markTasks(dagID, runID string, tasks []string, state store.T
 			}
 		}
 	}
+	runState, ended := endState(ar)
 	switch {
 	case !ar.run.State.Finished():
 		// advance, later in this turn, takes the new states from here.
 	case len(changed) == 0:
 		s.settle(ar)
-	case allEnded(ar):
-		s.endRun(ar, runStateOf(ar), now)
+	case ended:
+		s.endRun(ar, runState, now)
 	default:
 		ar.run.State = store.RunQueued
 		ar.run.EndDate = nil
@@ -162,7 +164,10 @@ func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now ti
 		note := fmt.Sprintf("%s while %s; this try was stopped", msg, ti.State)
 		tr := s.tries[k]
 		if tr == nil {
-			tr, _ = s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try)
+			var err error
+			if tr, err = s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try); err != nil && !errors.Is(err, store.ErrNotFound) {
+				s.log.Warn("marking a task instance: its try stays as recorded", "try", k.String(), "err", err)
+			}
 		}
 		if tr != nil {
 			tr.State = state
@@ -173,7 +178,7 @@ func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now ti
 		if ti.State == store.TaskUpForReschedule {
 			// A sensor between pokes holds no worker, and its next poke
 			// would append to the log after the note.
-			s.logs.note(k, note)
+			s.logs.noteIdle(k, note)
 		} else {
 			// The worker logs the reason as it stops the try; a note of
 			// ours could be overwritten by its chunks, written at offsets.
@@ -192,8 +197,8 @@ func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now ti
 	s.putTI(ti)
 }
 
-// endRun ends a run by hand with state. Its DAG's callbacks do not run: they
-// report how a run ended on its own.
+// endRun ends a run with state. Marking by hand calls it alone: the DAG's
+// callbacks report how a run ended on its own.
 func (s *Scheduler) endRun(ar *activeRun, state store.RunState, now time.Time) {
 	ar.run.State = state
 	ar.run.EndDate = timePtr(now.UTC())
@@ -206,25 +211,4 @@ func (s *Scheduler) settle(ar *activeRun) {
 	if ar.run.State.Finished() {
 		delete(s.active, ar.key())
 	}
-}
-
-// allEnded reports whether every task instance of the run has ended.
-func allEnded(ar *activeRun) bool {
-	for _, ti := range ar.tis {
-		if !ti.State.Finished() {
-			return false
-		}
-	}
-	return true
-}
-
-// runStateOf is the state of a run whose task instances have all ended
-// (SPEC 2.1).
-func runStateOf(ar *activeRun) store.RunState {
-	for _, ti := range ar.tis {
-		if ti.State == store.TaskFailed || ti.State == store.TaskUpstreamFailed {
-			return store.RunFailed
-		}
-	}
-	return store.RunSuccess
 }

@@ -219,24 +219,32 @@ func (s *Scheduler) endTI(ti *store.TaskInstance, state store.TaskState, errMsg 
 	}
 }
 
-// maybeFinishRun ends a run whose task instances have all ended: success
-// when each is success or skipped, failed otherwise (SPEC 2.1).
+// maybeFinishRun ends a run whose task instances have all ended and runs
+// its DAG's callbacks.
 func (s *Scheduler) maybeFinishRun(ar *activeRun, now time.Time) {
-	state := store.RunSuccess
+	state, ended := endState(ar)
+	if !ended {
+		return
+	}
+	s.endRun(ar, state, now)
+	s.runCallbacks(ar, now)
+}
+
+// endState reports whether every task instance of a run has ended and, if
+// so, the run's state: success when each is success or skipped, failed
+// otherwise (SPEC 2.1).
+func endState(ar *activeRun) (state store.RunState, ended bool) {
+	state = store.RunSuccess
 	for _, ti := range ar.tis {
 		switch ti.State {
 		case store.TaskSuccess, store.TaskSkipped:
 		case store.TaskFailed, store.TaskUpstreamFailed:
 			state = store.RunFailed
 		default:
-			return
+			return "", false
 		}
 	}
-	ar.run.State = state
-	ar.run.EndDate = timePtr(now.UTC())
-	s.putRun(ar.run)
-	s.nextCron[ar.run.DAGID] = now // a slot under max_active_runs opened
-	s.runCallbacks(ar, now)
+	return state, true
 }
 
 // tryFailed ends the current try of ti as failed and retries the task when

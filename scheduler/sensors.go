@@ -49,7 +49,7 @@ func (s *Scheduler) sensorTimedOut(ar *activeRun, t *dag.Task, ti *store.TaskIns
 		state = store.TaskSkipped
 		msg += " (soft_fail: skipped)"
 	}
-	s.logs.note(k, msg)
+	s.logs.noteIdle(k, msg)
 	if tr := s.tries[k]; tr != nil {
 		tr.State = state
 		tr.EndDate = timePtr(now.UTC())
@@ -74,11 +74,11 @@ func (s *Scheduler) pokeDAGSensor(ar *activeRun, t *dag.Task, ti *store.TaskInst
 	ti.Worker, tr.Worker = "scheduler", "scheduler"
 	met, msg, err := s.dagSensorMet(ar, t, ti)
 	if err != nil {
-		s.logs.note(k, "dag_sensor: "+err.Error())
+		s.logs.noteIdle(k, "dag_sensor: "+err.Error())
 		s.tryFailed(ar, ti, "dag_sensor: "+err.Error(), nil, now)
 		return
 	}
-	s.logs.note(k, fmt.Sprintf("poke %d: %s", ti.Pokes, msg))
+	s.logs.noteIdle(k, fmt.Sprintf("poke %d: %s", ti.Pokes, msg))
 	if !met {
 		s.reschedule(t, ti, now)
 		return
