@@ -1,13 +1,10 @@
 package scheduler
 
 import (
-	"context"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/secrets"
@@ -176,12 +173,12 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	ti.EndDate, ti.Worker, ti.Error = nil, "", ""
 	s.putTI(ti)
 	k := tryKeyOf(ti)
-	tr := s.tries[k]
+	tr := s.tryOf(k)
 	if tr == nil {
 		tr = &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Number: ti.TryNumber, QueuedAt: now.UTC()}
-		s.tries[k] = tr
 	}
 	tr.State = store.TaskQueued
+	s.track(tr, false)
 	s.putTry(tr)
 	if t.Sensor != nil {
 		if !now.Before(sensorDeadline(t, ti)) {
@@ -197,7 +194,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	a, err := s.render(ar, t, ti, now)
 	if err != nil {
 		msg := fmt.Sprintf("rendering the task: %v", err)
-		s.logs.noteIdle(k, msg)
+		s.noteIdle(k, msg)
 		s.tryFailed(ar, ti, msg, nil, now)
 		return
 	}
@@ -313,46 +310,4 @@ func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string 
 	env["KILN_DATA_INTERVAL_START"] = v.DataIntervalStart.In(loc).Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_END"] = v.DataIntervalEnd.In(loc).Format(time.RFC3339)
 	return env
-}
-
-// publish sends the turn's assignments, waiting for JetStream to store
-// them. An assignment that fails to publish is re-sent by the lost-try
-// check.
-func (s *Scheduler) publish(ctx context.Context, as []*wire.Assignment) {
-	if len(as) == 0 {
-		return
-	}
-	futures := make([]jetstream.PubAckFuture, len(as))
-	for i, a := range as {
-		data, err := encode(a)
-		if err != nil {
-			s.log.Error("encoding an assignment", "try", a.TryKey.String(), "err", err)
-			continue
-		}
-		f, err := s.js.PublishAsync(wire.TaskSubject(a.Queue), data, jetstream.WithMsgID(a.MsgID()))
-		if err != nil {
-			s.metrics.publishErrors.Inc()
-			s.log.Warn("publishing an assignment", "try", a.TryKey.String(), "err", err)
-			s.lostCheck[a.TryKey] = s.clock.Now()
-			continue
-		}
-		futures[i] = f
-	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case ack := <-f.Ok():
-			s.metrics.assignmentPublished(as[i].TryKey, s.clock.Now())
-			s.assigned[as[i].TryKey] = ack.Sequence
-			s.lostCheck[as[i].TryKey] = s.clock.Now().Add(s.cfg.HeartbeatTimeout)
-		case err := <-f.Err():
-			s.metrics.publishErrors.Inc()
-			s.log.Warn("publishing an assignment", "try", as[i].TryKey.String(), "err", err)
-			s.lostCheck[as[i].TryKey] = s.clock.Now()
-		case <-ctx.Done():
-			return
-		}
-	}
 }

@@ -251,14 +251,14 @@ func endState(ar *activeRun) (state store.RunState, ended bool) {
 // it has tries left (SPEC 2.2).
 func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg string, exitCode *int, now time.Time) {
 	k := tryKeyOf(ti)
-	if tr := s.tries[k]; tr != nil {
+	if tr := s.tryOf(k); tr != nil {
 		tr.State = store.TaskFailed
 		tr.EndDate = timePtr(now.UTC())
 		tr.Error = errMsg
 		tr.ExitCode = exitCode
 		s.putTry(tr)
 	}
-	s.forgetTry(k)
+	s.forget(k)
 	ti.Error = errMsg
 	ti.Pokes, ti.FirstPoke = 0, nil
 	if ti.TryNumber < ti.MaxTries {
@@ -271,15 +271,6 @@ func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg stri
 		return
 	}
 	s.endTI(ti, store.TaskFailed, errMsg, now)
-}
-
-// forgetTry drops the loop's bookkeeping of a try that ended.
-func (s *Scheduler) forgetTry(k wire.TryKey) {
-	s.metrics.tryEnded(s.tries[k])
-	delete(s.tries, k)
-	delete(s.heartbeats, k)
-	delete(s.assigned, k)
-	delete(s.lostCheck, k)
 }
 
 // trigger creates a manual run (SPEC 3 `kiln trigger`).
