@@ -89,7 +89,7 @@ type Task struct {
 	Callbacks Callbacks
 }
 
-// SensorConfig holds the keys of a task whose plugin is a sensor (SPEC 1.6).
+// SensorConfig holds the keys of a task whose plugin is a sensor (docs/dag-format.md#sensors).
 type SensorConfig struct {
 	Mode         SensorMode
 	PokeInterval time.Duration

@@ -55,7 +55,7 @@ func (t *Template) Render(data map[string]any) (string, error) {
 	return b.String(), nil
 }
 
-// Values are what templates and `when` expressions see for one try (SPEC 1.3).
+// Values are what templates and `when` expressions see for one try (docs/dag-format.md#template-values).
 type Values struct {
 	DAGID             string
 	TaskID            string
@@ -70,7 +70,7 @@ type Values struct {
 	// Callback holds .state, .error and .log_url for callback stages.
 	Callback map[string]any
 	// Secrets holds the values of the secrets the DAG's env refers to as
-	// .secrets.NAME (SPEC 5); nil when it refers to none.
+	// .secrets.NAME (docs/dag-format.md#secrets); nil when it refers to none.
 	Secrets map[string]string
 }
 

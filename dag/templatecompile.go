@@ -28,7 +28,7 @@ type scope struct {
 	callback bool
 	// secrets, set for the values of `env` only, collects the names of
 	// the secrets they refer to; elsewhere .secrets is refused, so that a
-	// secret reaches a task only through its environment (SPEC 5).
+	// secret reaches a task only through its environment (docs/dag-format.md#secrets).
 	secrets map[string]bool
 }
 

@@ -10,7 +10,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// Callbacks (SPEC 1.6) are stages run when a task succeeds, fails or is
+// Callbacks (docs/dag-format.md#callbacks) are stages run when a task succeeds, fails or is
 // retried, or when a run ends: `on_success`, `on_failure` and `on_retry` on
 // a task (or under `defaults`) and on the DAG. Each runs on a worker like a
 // task, as a try of its own recorded in the store with its own log, under

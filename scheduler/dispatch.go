@@ -123,7 +123,7 @@ func (s *Scheduler) poolSize(name string) int {
 
 // pastDone reports whether the task's instance in the DAG's previous run
 // (by logical date) succeeded or was skipped, or there is none
-// (depends_on_past, SPEC 1).
+// (depends_on_past, docs/dag-format.md#depending-on-the-previous-run).
 func (s *Scheduler) pastDone(ar *activeRun, t *dag.Task, memo map[tiKey]bool) bool {
 	k := tiKey{ar.run.DAGID, ar.run.RunID, t.ID}
 	if v, ok := memo[k]; ok {
@@ -157,7 +157,7 @@ func (s *Scheduler) pastDone(ar *activeRun, t *dag.Task, memo map[tiKey]bool) bo
 
 // queue starts a new try of ti: renders its templates and hands the
 // assignment to the turn. A template error fails the try at once, with the
-// error in the try's log (SPEC 1.3).
+// error in the try's log (docs/dag-format.md#templates).
 func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) {
 	// A sensor rescheduled between pokes goes on with the same try.
 	repoke := t.Sensor != nil && ti.Pokes > 0
@@ -294,7 +294,7 @@ func (s *Scheduler) resolveSecrets(names []string, v *dag.Values) ([]string, err
 }
 
 // kilnEnv is a task's environment: its rendered env and the KILN_* values
-// of SPEC 1.3 (the worker adds KILN_OUTPUT).
+// of docs/dag-format.md#environment-variables (the worker adds KILN_OUTPUT).
 func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string {
 	env := make(map[string]string, len(v.Env)+8)
 	for k, val := range v.Env {

@@ -30,7 +30,7 @@ type Config struct {
 	Logger  *slog.Logger
 
 	// HeartbeatTimeout fails a running try whose worker went silent
-	// (SPEC 2.2); default 30s. Workers beat every HeartbeatTimeout/6.
+	// (docs/dag-format.md#retries-timeouts-and-heartbeats); default 30s. Workers beat every HeartbeatTimeout/6.
 	HeartbeatTimeout time.Duration
 	// LogLimit caps the stored log of one try; default 16 MiB.
 	LogLimit int64

@@ -8,7 +8,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// Sensors (SPEC 1.6) wait for a condition. Each poke of a try is an
+// Sensors (docs/dag-format.md#sensors) wait for a condition. Each poke of a try is an
 // assignment; a poke that finds the condition unmet reports PokeAgain. In
 // reschedule mode the task then waits as up_for_reschedule, its worker slot
 // free, until poke_interval has passed; in poke mode the worker pokes again

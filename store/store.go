@@ -57,7 +57,7 @@
 // 0x00 run_id: a few bytes that let a listing filter runs without decoding
 // their JSON.
 //
-// Keying runs by (DAG, logical date) makes the SPEC's "at most one run per
+// Keying runs by (DAG, logical date) makes the rule "at most one run per
 // DAG and logical date" the primary key: [Store.RunAt] is one B+tree lookup,
 // [Store.PreviousRun] one seek, and a DAG's runs are stored oldest first, so
 // a listing walks them backwards from the end. [Store.Commit] refuses a run

@@ -18,7 +18,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// Authentication and authorization (SPEC 5).
+// Authentication and authorization (docs/api.md#authentication-and-roles).
 //
 // Who may do what is a role: viewer, operator or admin. An API client
 // proves who it is with an API token (Authorization: Bearer kiln_ID_SECRET),

@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultAddr is where the server listens unless told otherwise: loopback
-// only (SPEC 5).
+// only (docs/operations.md#authentication).
 const DefaultAddr = "127.0.0.1:8080"
 
 // shutdownGrace bounds how long Start waits for requests in flight once its

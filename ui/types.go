@@ -47,7 +47,7 @@ type Interval struct {
 	End   time.Time `json:"end"`
 }
 
-// Param is a DAG's run parameter, a JSON-Schema subset (SPEC 1).
+// Param is a DAG's run parameter, a JSON-Schema subset (docs/dag-format.md#params).
 type Param struct {
 	Name string `json:"name"`
 	// Type is a JSON-Schema type; empty for a param of any type.
@@ -81,7 +81,7 @@ type ImportError struct {
 	Stale bool `json:"stale"`
 }
 
-// Run is a DAG run with its task instances: the run object of SPEC 3.
+// Run is a DAG run with its task instances: the run object of docs/api.md#runs.
 type Run struct {
 	DAGID             string         `json:"dag_id"`
 	RunID             string         `json:"run_id"`
@@ -96,7 +96,7 @@ type Run struct {
 	Tasks             []RunTask      `json:"tasks"` // in the DAG's task order
 	// BackfillID is the backfill that created or re-ran the run. It is
 	// left out for runs of no backfill, so that their JSON has exactly the
-	// keys of SPEC 3.
+	// keys docs/api.md#runs lists.
 	BackfillID string `json:"backfill_id,omitempty"`
 }
 

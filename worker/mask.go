@@ -14,7 +14,7 @@ const minMasked = 3
 var masked = []byte("***")
 
 // masker replaces the values of a try's secrets with *** in its log
-// (SPEC 5). A log arrives in pieces, so it holds back the end of a piece
+// (docs/dag-format.md#secrets). A log arrives in pieces, so it holds back the end of a piece
 // when that end could begin a secret that the next piece completes.
 type masker struct {
 	secrets [][]byte // longest first, so the longest match wins

@@ -62,7 +62,7 @@ tasks:
     with: {command: "true"}
 `
 
-// The run object of SPEC 3 and its task entries, keys sorted.
+// The run object of docs/cli.md#json-output and its task entries, keys sorted.
 var (
 	specRunKeys  = []string{"dag_id", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
 	specTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
@@ -158,7 +158,7 @@ func jsonKeys(t *testing.T, raw []byte) []string {
 	return out
 }
 
-// checkRunJSON checks that raw is a run object exactly as SPEC 3 shows it.
+// checkRunJSON checks that raw is a run object exactly as docs/cli.md#json-output shows it.
 func checkRunJSON(t *testing.T, raw []byte) ui.Run {
 	t.Helper()
 	if got := jsonKeys(t, raw); !slices.Equal(got, specRunKeys) {

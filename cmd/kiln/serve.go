@@ -231,7 +231,7 @@ type authChecker interface {
 }
 
 // checkAddr refuses to serve the API beyond this machine without
-// authentication (SPEC 5): a non-loopback --addr needs a user or token in
+// authentication (docs/operations.md#authentication): a non-loopback --addr needs a user or token in
 // the store of data first.
 func checkAddr(addr, data string, st authChecker) error {
 	loopback, err := isLoopbackAddr(addr)

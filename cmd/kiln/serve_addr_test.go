@@ -10,7 +10,7 @@ import (
 )
 
 // TestCheckAddr: the API may listen beyond loopback only once a user or
-// token exists (SPEC 5). Nothing listens here; only the check runs.
+// token exists (docs/operations.md#authentication). Nothing listens here; only the check runs.
 func TestCheckAddr(t *testing.T) {
 	data := t.TempDir()
 	st, err := store.Open(filepath.Join(data, "kiln.db"))

@@ -59,7 +59,7 @@ type Assignment struct {
 	Plugin string            `json:"plugin"`
 	With   map[string]any    `json:"with"` // rendered parameters
 	Env    map[string]string `json:"env"`
-	// Mask lists the secret values in Env (SPEC 5): the worker writes
+	// Mask lists the secret values in Env (docs/dag-format.md#secrets): the worker writes
 	// *** in their place in the try's log and error.
 	Mask []string `json:"mask,omitempty"`
 	// Timeout is the try's execution timeout; zero means none.
@@ -71,7 +71,7 @@ type Assignment struct {
 	LogOffset int64 `json:"log_offset,omitempty"`
 	// Heartbeat is how often the worker must report the try alive.
 	Heartbeat time.Duration `json:"heartbeat"`
-	// Sensor is set for a sensor task (SPEC 1.6); Poke counts its pokes
+	// Sensor is set for a sensor task (docs/dag-format.md#sensors); Poke counts its pokes
 	// within the try, from 1.
 	Sensor   *Sensor   `json:"sensor,omitempty"`
 	Poke     int       `json:"poke,omitempty"`
