@@ -49,11 +49,10 @@ func Parse(file string, src []byte, opts Options) (*DAG, error) {
 }
 
 func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DAG, error) {
-	root, err := parseYAML(src)
-	if err != nil {
-		e := err.(*Error)
-		e.File = file
-		return nil, ErrorList{e}
+	root, yerr := parseYAML(src)
+	if yerr != nil {
+		yerr.File = file
+		return nil, ErrorList{yerr}
 	}
 	catalog := opts.Plugins
 	if catalog == nil {

@@ -78,13 +78,14 @@ func TestTriggerRun(t *testing.T) {
 		t.Errorf("backend got sample_frac %v (%T), want float64 0.5", p, p)
 	}
 
-	// Integers reach the backend as int64, as --param coerces them.
+	// Integers reach the backend as int64, as --param coerces them, exactly
+	// where a float64 could not hold them (2^53 + 1).
 	call(t, "POST", srv.URL+"/api/v1/dags/adhoc/runs", `{"logical_date": "2026-02-01T00:00:00Z", "params": {}}`)
 	b.AddDAG("n.yaml", "id: n\nparams: {n: {type: integer}}\ntasks: [{id: a, plugin: shell, with: {command: x}}]")
-	if r := call(t, "POST", srv.URL+"/api/v1/dags/n/runs", `{"params": {"n": 3}}`); r.status != 201 {
+	if r := call(t, "POST", srv.URL+"/api/v1/dags/n/runs", `{"params": {"n": 9007199254740993}}`); r.status != 201 {
 		t.Errorf("integer param: %d %s", r.status, r.body)
-	} else if p := b.Triggers[len(b.Triggers)-1].Params["n"]; p != int64(3) {
-		t.Errorf("backend got n %v (%T), want int64 3", p, p)
+	} else if p := b.Triggers[len(b.Triggers)-1].Params["n"]; p != int64(9007199254740993) {
+		t.Errorf("backend got n %v (%T), want int64 9007199254740993", p, p)
 	}
 
 	// An empty body is a run now with default params.
@@ -333,7 +334,7 @@ func TestPools(t *testing.T) {
 	}
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": -1}`).wantError(t, 400, "slots")
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{}`).wantError(t, 400, "slots", "required")
-	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 1.5}`).wantError(t, 400, "slots")
+	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 1.5}`).wantError(t, 400, "slots: want an integer, got a number 1.5")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/gpu", "").wantError(t, 404, "gpu")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/default_pool", "").wantError(t, 400, "default_pool")
 }

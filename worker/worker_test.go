@@ -648,3 +648,57 @@ func TestCancelBeforeDelivery(t *testing.T) {
 		t.Error("the cancelled try ran")
 	}
 }
+
+// TestConsumerDeletedUnderWorker deletes the queue's consumer under a
+// running worker: the worker makes the consumer again and runs what is
+// assigned next. Deleted while a pull request waits on it, the request is
+// refused (409); deleted while every slot is busy, the next request finds
+// no consumer to answer it (503).
+func TestConsumerDeletedUnderWorker(t *testing.T) {
+	name := wire.TaskConsumerName("default")
+	pullWaiting := func(h *harness) func() bool {
+		return func() bool {
+			c, err := h.js.Consumer(h.ctx, wire.TasksStream, name)
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(h.ctx)
+			return err == nil && info.NumWaiting > 0
+		}
+	}
+	tests := []struct {
+		name string
+		// deleteConsumer deletes the consumer at the moment the case is
+		// about, and returns what lets the worker pull again.
+		deleteConsumer func(t *testing.T, h *harness) (resume func())
+	}{
+		{"while a pull request waits", func(t *testing.T, h *harness) func() {
+			waitFor(t, pullWaiting(h))
+			if err := h.js.DeleteConsumer(h.ctx, wire.TasksStream, name); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}},
+		{"while every slot is busy", func(t *testing.T, h *harness) func() {
+			busy := newTry("busy")
+			h.assign("default", wire.Assignment{TryKey: busy, Plugin: "block"})
+			h.wait(busy, wire.EventStarted, 10*time.Second)
+			waitFor(t, func() bool { return !pullWaiting(h)() })
+			if err := h.js.DeleteConsumer(h.ctx, wire.TasksStream, name); err != nil {
+				t.Fatal(err)
+			}
+			return func() { h.cancel(busy, "test done with it") }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.start(Config{Runner: &fakeRunner{}, Slots: 1})
+			resume := tt.deleteConsumer(t, h)
+			k := newTry("after_delete")
+			h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+			resume()
+			h.wait(k, wire.EventFinished, 20*time.Second)
+		})
+	}
+}
