@@ -13,8 +13,6 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-func encode(v any) ([]byte, error) { return json.Marshal(v) }
-
 // intake consumes worker events. Log chunks are written to the try's log
 // file here and acked at once (writing at an offset is idempotent); every
 // other event goes to the loop, which acks it after its commit.
