@@ -466,13 +466,19 @@ func TestWorkersShareAQueue(t *testing.T) {
 
 func TestQueuesAreSeparate(t *testing.T) {
 	h := newHarness(t)
-	h.start(Config{Runner: &fakeRunner{}, Queues: []string{"gpu"}})
-	cpu, gpu := newTry("cpu"), newTry("gpu")
+	// One slot: the worker runs one try at a time, reports it finished
+	// before it frees the slot, and gives the slot to the pull that has
+	// waited longest. Had it pulled from default too, it would have got
+	// cpu, stored first, before gpu (one consumer over both subjects
+	// delivers in stream order) or before gpu2 (a default pull waits for
+	// the slot from the start): cpu's events would come before gpu2's.
+	h.start(Config{Runner: &fakeRunner{}, Queues: []string{"gpu"}, Slots: 1})
+	cpu, gpu, gpu2 := newTry("cpu"), newTry("gpu"), newTry("gpu")
 	h.assign("default", wire.Assignment{TryKey: cpu, Plugin: "true"})
 	h.assign("gpu", wire.Assignment{TryKey: gpu, Plugin: "true"})
 	h.wait(gpu, wire.EventFinished, 10*time.Second)
-	// The gpu worker is idle now; give a wrong delivery time to show.
-	time.Sleep(200 * time.Millisecond)
+	h.assign("gpu", wire.Assignment{TryKey: gpu2, Plugin: "true"})
+	h.wait(gpu2, wire.EventFinished, 10*time.Second)
 	if evs := h.events(cpu); len(evs) > 0 {
 		t.Fatalf("a gpu worker ran a default task: %s", h.summary(cpu))
 	}
