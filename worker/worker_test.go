@@ -1,10 +1,13 @@
 package worker
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -543,8 +546,8 @@ func TestWorkerBeforeServer(t *testing.T) {
 	h := newHarness(t)
 	port := h.srv.Addr().String()
 	h.srv.Shutdown() // the harness's server goes away; a new one comes later
-	h.start(Config{Runner: &fakeRunner{}, NATSURL: "nats://" + port})
-	time.Sleep(300 * time.Millisecond) // the scenario: the worker waits for a server
+	h.start(Config{Runner: &fakeRunner{}, NATSURL: "nats://" + port, Name: "early"})
+	awaitDial(t, port, "kiln-worker early") // the scenario: the worker waits for a server
 	h.startServer(port)
 	k := newTry("late")
 	deadline := time.Now().Add(10 * time.Second)
@@ -561,6 +564,40 @@ func TestWorkerBeforeServer(t *testing.T) {
 	}
 	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
 	h.wait(k, wire.EventFinished, 15*time.Second)
+}
+
+// awaitDial stands in for a NATS server at addr until the connection
+// named name has dialed it, and closes every connection after reading
+// its CONNECT: the dialer found no server there.
+func awaitDial(t *testing.T, addr, name string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	ln.(*net.TCPListener).SetDeadline(deadline)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("waiting for %s to dial %s: %v", name, addr, err)
+		}
+		c.SetDeadline(deadline)
+		_, err = io.WriteString(c, "INFO {\"server_id\":\"stand-in\",\"proto\":1,\"max_payload\":1048576}\r\n")
+		var line string
+		if err == nil {
+			line, err = bufio.NewReader(c).ReadString('\n')
+		}
+		c.Close()
+		var connect struct {
+			Name string `json:"name"`
+		}
+		if rest, ok := strings.CutPrefix(line, "CONNECT "); err == nil && ok &&
+			json.Unmarshal([]byte(rest), &connect) == nil && connect.Name == name {
+			return
+		}
+	}
 }
 
 // TestServerRestart restarts NATS under a running worker: it reconnects
