@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -55,14 +54,7 @@ func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 		}
 		offset = n
 	}
-	resp := c.Response()
-	h := resp.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set(echo.HeaderCacheControl, "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	resp.WriteHeader(http.StatusOK)
-	resp.Flush()
-
+	resp := startEventStream(c)
 	ls := &logStream{w: bufio.NewWriter(resp), flush: resp.Flush, offset: offset}
 	err := s.streamLog(c, k, ls)
 	if errors.Is(err, errStreamClosed) {
@@ -77,9 +69,6 @@ func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 	}
 	return nil
 }
-
-// errStreamClosed ends a stream whose client left or whose server stops.
-var errStreamClosed = errors.New("stream closed")
 
 func (s *Server) streamLog(c echo.Context, k wire.TryKey, ls *logStream) error {
 	ctx := c.Request().Context()

@@ -50,16 +50,17 @@ type Server struct {
 	metrics http.Handler // GET /metrics; nil when not enabled
 
 	// stopping is closed when Shutdown begins, so that streams that would
-	// otherwise run until their client leaves (followed logs) end and let
-	// the shutdown finish.
+	// otherwise run until their client leaves (followed logs, the event
+	// stream) end and let the shutdown finish.
 	stopping chan struct{}
 	stopOnce sync.Once
 
 	// pollInterval is how often a followed log's file is checked for new
 	// data.
 	pollInterval time.Duration
-	// keepAlive is how often a followed log with nothing new sends a
-	// comment, so that proxies keep the connection.
+	// keepAlive is how often a stream with nothing new (a followed log,
+	// the event stream) sends a comment, so that proxies keep the
+	// connection.
 	keepAlive time.Duration
 }
 
@@ -153,6 +154,7 @@ func (s *Server) routes(e *echo.Echo) {
 		e.Add(method, "/api/v1"+path, h, s.authenticate, s.authorize(min))
 	}
 	api(http.MethodGet, "/openapi.json", s.openAPI, RoleViewer)
+	api(http.MethodGet, "/events", s.streamEvents, RoleViewer)
 
 	api(http.MethodGet, "/dags", s.listDAGs, RoleViewer)
 	api(http.MethodGet, "/dags/:dag", s.getDAG, RoleViewer)
