@@ -55,9 +55,11 @@ type Server struct {
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	// pollInterval is how often a followed log's file is checked for new
-	// data.
-	pollInterval time.Duration
+	// folders tells followed logs when their file may have grown.
+	folders folderWatch
+	// logPoll is how often a followed log's file is read although nothing
+	// said it changed: the fallback of folders and the change feed.
+	logPoll time.Duration
 	// keepAlive is how often a stream with nothing new (a followed log,
 	// the event stream) sends a comment, so that proxies keep the
 	// connection.
@@ -73,14 +75,14 @@ func New(b Backend, opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		backend:      b,
-		plugins:      opts.Plugins,
-		addr:         opts.Addr,
-		log:          opts.Logger,
-		stopping:     make(chan struct{}),
-		pollInterval: 100 * time.Millisecond,
-		keepAlive:    15 * time.Second,
-		metrics:      newMetricsHandler(opts.Metrics, opts.Logger),
+		backend:   b,
+		plugins:   opts.Plugins,
+		addr:      opts.Addr,
+		log:       opts.Logger,
+		stopping:  make(chan struct{}),
+		logPoll:   time.Second,
+		keepAlive: 15 * time.Second,
+		metrics:   newMetricsHandler(opts.Metrics, opts.Logger),
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
