@@ -23,9 +23,9 @@ import (
 // whose data is an Event and whose id is the change's sequence number. The
 // query ?dag=ID keeps the changes of one DAG, and with &run=ID those of one
 // run (its run, task and try events). A client that reconnects with
-// Last-Event-ID, or starts with ?after=SEQ (a page that knows the number
-// it was rendered at), resumes after that change; without either the
-// stream starts with the next change. A reader that fell behind the
+// Last-Event-ID, or starts with ?after=SEQ (which an EventSource cannot
+// send as a header on its first request), resumes after that change;
+// without either the stream starts with the next change. A reader that fell behind the
 // store's ring of recent changes, or names a number from before a restart,
 // gets an event named lost: what it follows may have changed, so it
 // re-reads it. With nothing to send for a while the stream sends a
