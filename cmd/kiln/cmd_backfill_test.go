@@ -81,6 +81,7 @@ func waitForBackfill(t *testing.T, e *cliEnv, id string) *store.Backfill {
 type cliResult struct {
 	stdout, stderr string
 	code           int
+	at             time.Time // when the command returned
 }
 
 // runAsync runs a command line in the background.
@@ -88,7 +89,7 @@ func runAsync(t *testing.T, args ...string) <-chan cliResult {
 	done := make(chan cliResult, 1)
 	go func() {
 		stdout, stderr, code := runCLI(t, args...)
-		done <- cliResult{stdout, stderr, code}
+		done <- cliResult{stdout, stderr, code, time.Now()}
 	}()
 	return done
 }
