@@ -70,7 +70,10 @@ func BenchmarkCommitParallel(b *testing.B) {
 		parallel(b, func(i int64) error {
 			var bt Batch
 			bt.PutTaskInstance(ti(i))
-			return s.db.Update(func(tx *bolt.Tx) error { return bt.ops[0](tx) })
+			return s.db.Update(func(tx *bolt.Tx) error {
+				_, err := bt.ops[0].apply(tx)
+				return err
+			})
 		})
 	})
 }

@@ -90,6 +90,11 @@ func authCall(t *testing.T, method, target, body string, header http.Header) res
 		t.Fatalf("%s %s: %v", method, target, err)
 	}
 	defer resp.Body.Close()
+	if strings.HasPrefix(resp.Header.Get("Content-Type"), "text/event-stream") {
+		// An event stream runs until the client leaves: its status and
+		// header are the answer.
+		return response{resp.StatusCode, resp.Header, nil}
+	}
 	b, err := io.ReadAll(resp.Body)
 	if err != nil {
 		t.Fatal(err)

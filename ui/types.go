@@ -275,3 +275,24 @@ type LogEnd struct {
 	// empty if the store does not know it.
 	State store.TaskState `json:"state"`
 }
+
+// Event is the data of an event of GET /api/v1/events: a change of a run,
+// a task instance, a try or a backfill, or the news that the reader lost
+// changes (Kind EventLost) and should re-read what it follows.
+type Event struct {
+	// Seq numbers the change; it is the event's id.
+	Seq uint64 `json:"seq"`
+	// Kind is run, task, try, backfill or lost; the event is named so.
+	Kind  string `json:"kind"`
+	DAGID string `json:"dag_id,omitempty"`
+	// RunID is set for run, task and try events.
+	RunID string `json:"run_id,omitempty"`
+	// TaskID is set for task and try events.
+	TaskID string `json:"task_id,omitempty"`
+	// TryNumber is a task instance's current try, or a try's number.
+	TryNumber int `json:"try_number,omitempty"`
+	// BackfillID is set for backfill events.
+	BackfillID string `json:"backfill_id,omitempty"`
+	// State is the state written; empty for a deleted run and for lost.
+	State string `json:"state,omitempty"`
+}

@@ -76,6 +76,15 @@ type cliEnv struct {
 	mu sync.Mutex
 	// auth holds the Authorization header of every request.
 	auth []string
+	// served, when set, is called with each request once it is answered.
+	served func(*http.Request)
+}
+
+// onServed sets a function called with each request once it is answered.
+func (e *cliEnv) onServed(fn func(*http.Request)) {
+	e.mu.Lock()
+	e.served = fn
+	e.mu.Unlock()
 }
 
 func newCLIEnv(t *testing.T) *cliEnv {
@@ -87,6 +96,12 @@ func newCLIEnv(t *testing.T) *cliEnv {
 		e.auth = append(e.auth, r.Header.Get("Authorization"))
 		e.mu.Unlock()
 		api.ServeHTTP(w, r)
+		e.mu.Lock()
+		served := e.served
+		e.mu.Unlock()
+		if served != nil {
+			served(r)
+		}
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("KILN_SERVER", srv.URL)

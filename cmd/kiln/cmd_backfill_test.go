@@ -30,12 +30,13 @@ func newBackfillEnv(t *testing.T) *cliEnv {
 	return e
 }
 
-// fastBackfillPolls makes --wait poll often for the test's duration.
-func fastBackfillPolls(t *testing.T) {
+// onlyEvents moves the fallback re-read of --wait an hour away for the
+// test's duration, so that only the server's event stream moves it on.
+func onlyEvents(t *testing.T) {
 	t.Helper()
-	prev := backfillPollInterval
-	backfillPollInterval = 5 * time.Millisecond
-	t.Cleanup(func() { backfillPollInterval = prev })
+	prev := eventFallback
+	eventFallback = time.Hour
+	t.Cleanup(func() { eventFallback = prev })
 }
 
 // churnDay is the logical date of churn on 2026-01-DAY: 03:00 in Berlin.
@@ -80,6 +81,7 @@ func waitForBackfill(t *testing.T, e *cliEnv, id string) *store.Backfill {
 type cliResult struct {
 	stdout, stderr string
 	code           int
+	at             time.Time // when the command returned
 }
 
 // runAsync runs a command line in the background.
@@ -87,7 +89,7 @@ func runAsync(t *testing.T, args ...string) <-chan cliResult {
 	done := make(chan cliResult, 1)
 	go func() {
 		stdout, stderr, code := runCLI(t, args...)
-		done <- cliResult{stdout, stderr, code}
+		done <- cliResult{stdout, stderr, code, time.Now()}
 	}()
 	return done
 }
@@ -227,7 +229,6 @@ func playBackfill(t *testing.T, e *cliEnv, id string, states map[time.Time]store
 					st = store.RunSuccess
 				}
 				e.b.SetBackfillRun(id, d.LogicalDate, st)
-				time.Sleep(10 * time.Millisecond) // lets --wait see each step
 				break
 			}
 		}
@@ -236,7 +237,7 @@ func playBackfill(t *testing.T, e *cliEnv, id string, states map[time.Time]store
 }
 
 func TestBackfillWait(t *testing.T) {
-	fastBackfillPolls(t)
+	onlyEvents(t)
 	e := newBackfillEnv(t)
 
 	done := runAsync(t, "backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-03", "--max-active-runs", "2", "--wait")
@@ -294,7 +295,7 @@ func cut(line string) string {
 }
 
 func TestBackfillWaitBar(t *testing.T) {
-	fastBackfillPolls(t)
+	onlyEvents(t)
 	prev := isTerminal
 	isTerminal = func(io.Writer) bool { return true }
 	t.Cleanup(func() { isTerminal = prev })
@@ -310,7 +311,7 @@ func TestBackfillWaitBar(t *testing.T) {
 }
 
 func TestBackfillWaitInterrupted(t *testing.T) {
-	fastBackfillPolls(t)
+	onlyEvents(t)
 	interrupt := make(chan struct{})
 	prev := notifyInterrupt
 	notifyInterrupt = func(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -79,11 +79,11 @@ func TestTasksLogsFollowLive(t *testing.T) {
 		done <- result{stdout, stderr, code}
 	}()
 	// The log grows and the try ends while the command follows it; it
-	// must end on its own once the try has.
+	// must end on its own once the try has. As the scheduler does it, the
+	// log is whole before the try's end is committed.
 	e.b.AppendLog(k, "working\n")
-	putTries(e, r, "extract", store.TaskSuccess)
 	e.b.AppendLog(k, "done\n")
-	e.b.FinishTry(k)
+	putTries(e, r, "extract", store.TaskSuccess)
 	res := <-done
 	if res.code != 0 || res.stdout != "started\nworking\ndone\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)

@@ -110,8 +110,7 @@ func playRun(e *cliEnv, state store.RunState, tasks map[string]store.TaskState) 
 }
 
 func TestTriggerWait(t *testing.T) {
-	defer func(d time.Duration) { waitPollInterval = d }(waitPollInterval)
-	waitPollInterval = 5 * time.Millisecond
+	onlyEvents(t)
 	e := newCLIEnv(t)
 
 	playRun(e, store.RunSuccess, map[string]store.TaskState{"extract": store.TaskSuccess, "train": store.TaskSuccess, "report": store.TaskSkipped})

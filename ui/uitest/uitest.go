@@ -7,7 +7,8 @@
 // instances to none, MarkRun and MarkTasks set states as the scheduler
 // does, Backfill plans like the scheduler and starts queued runs, and
 // nothing moves on by itself: tests change states with Commit and
-// SetBackfillRun, write logs with AppendLog and end tries with FinishTry.
+// SetBackfillRun, write logs with AppendLog and end tries with FinishTry
+// or by committing their end.
 package uitest
 
 import (
@@ -341,11 +342,18 @@ func (b *Backend) LogPath(k wire.TryKey) string {
 	return filepath.Join(b.logDir, k.DAGID, strings.ReplaceAll(k.RunID, ":", "_"), k.TaskID, fmt.Sprintf("%d.log", k.Try))
 }
 
-// TryFinished implements ui.Backend.
+// TryFinished implements ui.Backend: true after FinishTry, or once the
+// store holds the try in an end state, as the scheduler decides it (a test
+// that commits a try's end has finished writing its log).
 func (b *Backend) TryFinished(k wire.TryKey) bool {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.finished[k]
+	finished := b.finished[k]
+	b.mu.Unlock()
+	if finished {
+		return true
+	}
+	t, err := b.st.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try)
+	return err == nil && t.State != store.TaskQueued && t.State != store.TaskRunning
 }
 
 // Health implements ui.Backend.
