@@ -27,10 +27,6 @@ func (d *decoder) errAt(n *node, format string, args ...any) {
 }
 
 var (
-	dagIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
-	taskIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,200}$`)
-	queuePattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	poolPattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	paramPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -141,19 +137,13 @@ func (d *decoder) strList(p pair) []string {
 	return out
 }
 
-func (d *decoder) id(p pair, pattern *regexp.Regexp, what string) string {
+// name decodes a name that rule governs (names.go).
+func (d *decoder) name(p pair, rule nameRule, what string) string {
 	s, ok := d.str(p)
-	if ok && !pattern.MatchString(s) {
-		d.errAt(p.val, "invalid %s %q: use 1 to 200 of %s", what, s, patternChars(pattern))
+	if ok && !rule.ok(s) {
+		d.errAt(p.val, "invalid %s %q: use %s", what, s, rule.what)
 	}
 	return s
-}
-
-func patternChars(re *regexp.Regexp) string {
-	if re == dagIDPattern {
-		return "A-Z a-z 0-9 _ . -"
-	}
-	return "A-Z a-z 0-9 _ -"
 }
 
 // decodeDAG decodes the root mapping of a DAG file.
@@ -171,10 +161,10 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		MaxActiveTasks: DefaultMaxActiveTasks,
 	}
 	if p, ok := f["id"]; ok {
-		g.ID = d.id(p, dagIDPattern, "DAG id")
+		g.ID = d.name(p, dagIDRule, "DAG id")
 		g.idLine, g.idCol = p.val.line, p.val.col
-	} else if !dagIDPattern.MatchString(defaultID) {
-		d.errAt(root, "the file name gives DAG id %q, which is not valid: set `id` (1 to 200 of %s)", defaultID, patternChars(dagIDPattern))
+	} else if !dagIDRule.ok(defaultID) {
+		d.errAt(root, "the file name gives DAG id %q, which is not valid: set `id` (%s)", defaultID, dagIDRule.what)
 	}
 	if p, ok := f["description"]; ok {
 		g.Description, _ = d.str(p)

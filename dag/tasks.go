@@ -99,7 +99,7 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 		RetryDelay:  DefaultRetryDelay,
 	}
 	if p, ok := f["id"]; ok {
-		t.ID = d.id(p, taskIDPattern, "task id")
+		t.ID = d.name(p, taskIDRule, "task id")
 	} else {
 		d.errAt(n, "task has no id")
 	}
@@ -128,20 +128,10 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 		t.Timeout = d.duration(p)
 	}
 	if p, ok := f["queue"]; ok {
-		if s, ok := d.str(p); ok {
-			if !queuePattern.MatchString(s) {
-				d.errAt(p.val, "invalid queue %q: use 1 to 64 of A-Z a-z 0-9 _ -", s)
-			}
-			t.Queue = s
-		}
+		t.Queue = d.name(p, queueRule, "queue")
 	}
 	if p, ok := f["pool"]; ok {
-		if s, ok := d.str(p); ok {
-			if !poolPattern.MatchString(s) {
-				d.errAt(p.val, "invalid pool %q: use 1 to 200 of A-Z a-z 0-9 _ . -", s)
-			}
-			t.Pool = s
-		}
+		t.Pool = d.name(p, poolRule, "pool")
 	}
 	if p, ok := f["pool_slots"]; ok {
 		t.PoolSlots = d.integer(p, 1)

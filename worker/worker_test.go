@@ -9,6 +9,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -529,6 +530,37 @@ func TestMalformedAssignmentIsDropped(t *testing.T) {
 			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnreportableTryNotRun: a try whose DAG id cannot stand in an event
+// subject is dropped without running, since its worker could never report
+// it; before, it ran and held a slot for good.
+func TestUnreportableTryNotRun(t *testing.T) {
+	h := newHarness(t)
+	var ran sync.Map
+	h.start(Config{Runner: &fakeRunner{hook: func(_ string, req host.Request, _ io.Writer) { ran.Store(req.Try, true) }}})
+	var bad []wire.TryKey
+	for _, id := range []string{"x.", ".x", "..", "a..b", "a b", "a*", "a>"} {
+		k := wire.TryKey{DAGID: id, RunID: "manual__1", TaskID: "t", Try: 1}
+		bad = append(bad, k)
+		h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+	}
+	good := newTry("good")
+	h.assign("default", wire.Assignment{TryKey: good, Plugin: "true"})
+	h.wait(good, wire.EventFinished, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for info := h.consumerInfo("default"); info.NumPending != 0 || info.NumAckPending != 0; info = h.consumerInfo("default") {
+		if time.Now().After(deadline) {
+			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Every assignment has been taken and settled: the bad ones did not run.
+	for _, k := range bad {
+		if _, ok := ran.Load(k.String()); ok {
+			t.Errorf("try %s ran", k)
+		}
 	}
 }
 
