@@ -19,11 +19,19 @@ type decoder struct {
 	file    string
 	catalog Catalog
 	errs    ErrorList
+	warns   ErrorList
 	budget  int // nodes left to expand, against alias bombs
+	// freeText are the params whose value may be any string (shellsafe.go).
+	freeText map[string]bool
 }
 
 func (d *decoder) errAt(n *node, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.line, Col: n.col, Msg: fmt.Sprintf(format, args...)})
+}
+
+// warnAt records a problem that does not stop the DAG from loading.
+func (d *decoder) warnAt(n *node, format string, args ...any) {
+	d.warns = append(d.warns, &Error{File: d.file, Line: n.line, Col: n.col, Msg: "warning: " + fmt.Sprintf(format, args...)})
 }
 
 var (
@@ -208,6 +216,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		g.Params = d.params(p, g.Timetable != nil)
 	}
 	sc := &scope{params: paramSet(g.Params)}
+	d.freeText = freeTextParams(g.Params)
 	secrets := map[string]bool{}
 	if p, ok := f["env"]; ok {
 		g.Env = d.env(p, sc, secrets)

@@ -67,5 +67,7 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	}
 	g.File = file
 	g.Hash = hex.EncodeToString(sum[:])
+	d.warns.Sort()
+	g.Warnings = d.warns
 	return g, nil
 }

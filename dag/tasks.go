@@ -213,6 +213,9 @@ func (d *decoder) taskTemplates(rt *rawTask, sc *scope, secrets map[string]bool)
 	}
 	if ok {
 		t.With, _ = d.compileValue(with.val, sc).(map[string]any)
+		if t.Plugin == "shell" {
+			d.checkShellQuoting(with.val)
+		}
 	}
 	d.checkSchema(t.Plugin, with, rt.node, ok)
 	if p, ok := f["env"]; ok {
@@ -355,12 +358,19 @@ func (d *decoder) params(p pair, scheduled bool) []*Param {
 		return nil
 	}
 	var out []*Param
+	envNames := map[string]string{} // KILN_PARAM_ name → param
 	for _, kv := range p.val.pairs {
 		name, _ := kv.key.val.(string)
 		if !paramPattern.MatchString(name) {
 			d.errAt(kv.key, "invalid param name %q: use letters, digits and _, not starting with a digit", kv.key.text)
 			continue
 		}
+		env := ParamEnvName(name)
+		if other, dup := envNames[env]; dup {
+			d.errAt(kv.key, "params %s and %s would both be $%s: rename one", other, name, env)
+			continue
+		}
+		envNames[env] = name
 		if kv.val.kind != mapNode {
 			d.errAt(kv.val, "param %s must be a mapping such as {type: string, default: eu}, got %s", name, kv.val.describe())
 			continue
