@@ -17,7 +17,7 @@ import (
 func ParamEnvName(param string) string { return "KILN_PARAM_" + strings.ToUpper(param) }
 
 // ShellQuote quotes s as one word for a POSIX shell: in single quotes,
-// each single quote in s written as '\''.
+// each single quote in s written as '\”.
 func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
