@@ -16,8 +16,9 @@ import (
 // task in: KILN_PARAM_ and the param's name in upper case.
 func ParamEnvName(param string) string { return "KILN_PARAM_" + strings.ToUpper(param) }
 
-// ShellQuote quotes s as one word for a POSIX shell: in single quotes,
-// each single quote in s written as '\”.
+// ShellQuote quotes s as one word for a POSIX shell: it is put in single
+// quotes, and each single quote in s closes them, is written escaped with
+// a backslash, and opens them again.
 func ShellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
