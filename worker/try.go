@@ -218,7 +218,10 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *
 		}
 		return
 	}
-	fin.Outputs = outputs
+	// Outputs are stored and shown like logs: secrets masked.
+	if masked, ok := logs.mask.maskValue(outputs).(map[string]any); ok {
+		fin.Outputs = masked
+	}
 }
 
 // poke pokes a sensor in poke mode again every PokeInterval, holding the
