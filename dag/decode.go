@@ -21,6 +21,7 @@ type decoder struct {
 	errs    ErrorList
 	warns   ErrorList
 	budget  int // nodes left to expand, against alias bombs
+	root    *node
 	// freeText are the params whose value may be any string (shellsafe.go).
 	freeText map[string]bool
 }
@@ -435,9 +436,35 @@ func (d *decoder) value(n *node) (any, bool) {
 func (d *decoder) charge(n *node) bool {
 	d.budget--
 	if d.budget == -1 {
-		d.errAt(n, "value too large: aliases expand to more than %d nodes", nodeBudget)
+		if distinctNodes(d.root, nodeBudget+1) > nodeBudget {
+			d.errAt(n, "file too large: more than %d values", nodeBudget)
+		} else {
+			d.errAt(n, "value too large: aliases expand to more than %d values", nodeBudget)
+		}
 	}
 	return d.budget >= 0
+}
+
+// distinctNodes counts the nodes of the tree under n, each shared node
+// (an alias's target) once, stopping at limit.
+func distinctNodes(n *node, limit int) int {
+	seen := map[*node]bool{}
+	var walk func(*node)
+	walk = func(n *node) {
+		if n == nil || seen[n] || len(seen) >= limit {
+			return
+		}
+		seen[n] = true
+		for _, p := range n.pairs {
+			walk(p.key)
+			walk(p.val)
+		}
+		for _, it := range n.items {
+			walk(it)
+		}
+	}
+	walk(n)
+	return len(seen)
 }
 
 // nodeBudget bounds how many nodes one file's values may expand to.
