@@ -80,6 +80,7 @@ func New(b Backend, opts Options) *Server {
 		pollInterval: 100 * time.Millisecond,
 		keepAlive:    15 * time.Second,
 		metrics:      newMetricsHandler(opts.Metrics, opts.Logger),
+		auth:         authState{logins: newLoginLimiter()},
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
