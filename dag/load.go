@@ -58,7 +58,7 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	if catalog == nil {
 		catalog = MapCatalog{}
 	}
-	d := &decoder{file: file, catalog: catalog, budget: nodeBudget}
+	d := &decoder{file: file, catalog: catalog, budget: nodeBudget, root: root}
 	base := filepath.Base(file)
 	g := d.decodeDAG(root, strings.TrimSuffix(base, filepath.Ext(base)))
 	if len(d.errs) > 0 {
@@ -67,5 +67,7 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	}
 	g.File = file
 	g.Hash = hex.EncodeToString(sum[:])
+	d.warns.Sort()
+	g.Warnings = d.warns
 	return g, nil
 }

@@ -32,6 +32,9 @@ type DAG struct {
 	// Secrets are the names of the secrets the env of the DAG and of its
 	// tasks refer to (.secrets.NAME), sorted.
 	Secrets []string
+	// Warnings are problems that do not stop the DAG from loading, such
+	// as a free-text param inserted unquoted into a shell command.
+	Warnings ErrorList
 
 	byID          map[string]*Task
 	order         map[string]int

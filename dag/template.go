@@ -44,7 +44,7 @@ func (t *Template) Render(data map[string]any) (string, error) {
 	// Executing needs a text/template around the tree. Building one costs
 	// about a microsecond; keeping one in every template cost loaded DAGs
 	// a fifth more memory.
-	tmpl, err := template.New("").Option("missingkey=error").AddParseTree("", tree)
+	tmpl, err := template.New("").Option("missingkey=error").Funcs(templateFuncs).AddParseTree("", tree)
 	if err != nil {
 		return "", fmt.Errorf("template %q: %v", t.src, err)
 	}
@@ -53,6 +53,17 @@ func (t *Template) Render(data map[string]any) (string, error) {
 		return "", fmt.Errorf("template %q: %s", t.src, cleanTemplateError(err.Error()))
 	}
 	return b.String(), nil
+}
+
+// templateFuncs are the functions templates have besides text/template's
+// (docs/dag-format.md#template-functions).
+var templateFuncs = template.FuncMap{
+	"shellquote": func(v any) string {
+		if s, ok := v.(string); ok {
+			return ShellQuote(s)
+		}
+		return ShellQuote(fmt.Sprint(v))
+	},
 }
 
 // Values are what templates and `when` expressions see for one try (docs/dag-format.md#template-values).

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -300,6 +301,9 @@ func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string 
 	for k, val := range v.Env {
 		env[k] = val
 	}
+	for name, val := range v.Params {
+		env[dag.ParamEnvName(name)] = paramText(val)
+	}
 	ld := v.LogicalDate.In(loc)
 	env["KILN_DAG_ID"] = v.DAGID
 	env["KILN_TASK_ID"] = v.TaskID
@@ -310,4 +314,17 @@ func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string 
 	env["KILN_DATA_INTERVAL_START"] = v.DataIntervalStart.In(loc).Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_END"] = v.DataIntervalEnd.In(loc).Format(time.RFC3339)
 	return env
+}
+
+// paramText is a param's value as a process sees it: a string as it is,
+// anything else as JSON.
+func paramText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
 }

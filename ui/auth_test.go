@@ -506,7 +506,7 @@ func TestSignInBackoff(t *testing.T) {
 	// The fourth attempt comes within the first wait (2 s), and is refused
 	// even with the right password.
 	r := try(password("vic"))
-	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "Too many failed sign-ins for vic") {
+	if r.status != http.StatusTooManyRequests || !strings.Contains(string(r.body), "Too many sign-in attempts for vic") {
 		t.Errorf("fourth attempt: %d, want 429 with a message:\n%s", r.status, r.body)
 	}
 	// Other names are not slowed down.

@@ -44,13 +44,9 @@ import (
 // Last-Event-ID on its first request. When it reconnects, the header it
 // sends wins.
 func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
-	var offset int64
-	if q := c.QueryParam("offset"); q != "" {
-		n, err := strconv.ParseInt(q, 10, 64)
-		if err != nil || n < 0 {
-			return badRequest("offset: want a byte offset, got %q", q)
-		}
-		offset = n
+	offset, err := logOffset(c)
+	if err != nil {
+		return err
 	}
 	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
@@ -61,7 +57,7 @@ func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 	}
 	resp := startEventStream(c)
 	ls := &logStream{w: bufio.NewWriter(resp), flush: resp.Flush, offset: offset}
-	err := s.streamLog(c, k, ls)
+	err = s.streamLog(c, k, ls)
 	if errors.Is(err, errStreamClosed) {
 		return nil // the client left or the server is stopping
 	}
@@ -191,6 +187,19 @@ func (s *Server) logEnd(k wire.TryKey) LogEnd {
 		end.State = t.State
 	}
 	return end
+}
+
+// logOffset reads ?offset=N, the byte of the log to start at; 0 without it.
+func logOffset(c echo.Context) (int64, error) {
+	q := c.QueryParam("offset")
+	if q == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(q, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("offset: want a byte offset (0 or more), got %q", q)
+	}
+	return n, nil
 }
 
 // logStream writes the events of a followed log.

@@ -49,6 +49,9 @@ func TestTaskLogs(t *testing.T) {
 		{"latest try by default", "train/logs", "second try\n"},
 		{"try 1", "train/logs?try=1", "first try\n"},
 		{"follow=0 is text", "train/logs?try=2&follow=0", "second try\n"},
+		{"from an offset", "train/logs?try=2&offset=7", "try\n"},
+		{"from the end", "train/logs?try=2&offset=11", ""},
+		{"past the end", "train/logs?try=2&offset=1000", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -85,6 +88,9 @@ func TestTaskLogs(t *testing.T) {
 	call(t, "GET", url+"train/logs?try=0", "").wantError(t, 400, "try")
 	call(t, "GET", url+"train/logs?try=last", "").wantError(t, 400, "try")
 	call(t, "GET", url+"train/logs?follow=maybe", "").wantError(t, 400, "follow")
+	call(t, "GET", url+"train/logs?offset=-1", "").wantError(t, 400, "offset")
+	call(t, "GET", url+"train/logs?offset=x", "").wantError(t, 400, "offset")
+	call(t, "GET", url+"train/logs?follow=1&offset=-5", "").wantError(t, 400, "offset")
 	call(t, "GET", url+"extract/logs", "").wantError(t, 404, "extract", "not been tried")
 	call(t, "GET", url+"nope/logs", "").wantError(t, 404, `task "nope"`)
 	call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/nope/tasks/train/logs", "").wantError(t, 404, "nope")

@@ -83,6 +83,7 @@ func New(b Backend, opts Options) *Server {
 		logPoll:   time.Second,
 		keepAlive: 15 * time.Second,
 		metrics:   newMetricsHandler(opts.Metrics, opts.Logger),
+		auth:      authState{logins: newLoginLimiter()},
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true

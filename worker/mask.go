@@ -115,3 +115,28 @@ func (m *masker) maskString(s string) string {
 	}
 	return s
 }
+
+// maskValue masks the secrets in every string of a decoded JSON value —
+// the outputs a task wrote — keys included, before they leave the worker.
+func (m *masker) maskValue(v any) any {
+	if m == nil || len(m.secrets) == 0 {
+		return v
+	}
+	switch v := v.(type) {
+	case string:
+		return m.maskString(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[m.maskString(k)] = m.maskValue(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = m.maskValue(x)
+		}
+		return out
+	}
+	return v
+}

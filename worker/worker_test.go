@@ -12,6 +12,7 @@ import (
 	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -61,6 +62,26 @@ func TestRunsATry(t *testing.T) {
 	}
 	if seen.Try != k.String() || seen.With["x"] != "y" {
 		t.Errorf("request = %+v", seen)
+	}
+}
+
+// TestTasksDoNotInheritSecrets: a worker's own KILN_SECRET_* variables do
+// not reach its tasks (in kiln standalone the in-process workers share the
+// server's environment); a task gets a secret only through its DAG's env.
+func TestTasksDoNotInheritSecrets(t *testing.T) {
+	t.Setenv("KILN_SECRET_DB", "db-pass-42")
+	t.Setenv("KILN_TEST_PLAIN", "kept")
+	h := newHarness(t)
+	var seen host.Request
+	h.start(Config{Runner: &fakeRunner{hook: func(_ string, req host.Request, _ io.Writer) { seen = req }}})
+	k := newTry("env")
+	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true", Env: map[string]string{"DB": "db-pass-42"}, Mask: []string{"db-pass-42"}})
+	h.wait(k, wire.EventFinished, 10*time.Second)
+	if v := envValue(seen.Env, "KILN_SECRET_DB"); v != "" {
+		t.Errorf("task saw KILN_SECRET_DB=%q", v)
+	}
+	if envValue(seen.Env, "KILN_TEST_PLAIN") != "kept" || envValue(seen.Env, "DB") != "db-pass-42" {
+		t.Errorf("env = %v, want the worker's other variables and the DAG's env", seen.Env)
 	}
 }
 
@@ -322,6 +343,32 @@ func sampleHeap(t testing.TB) (base uint64, peak func() uint64) {
 
 func mb(n uint64) float64 { return float64(n) / (1 << 20) }
 
+// TestOutputsMasked: a secret a task writes to $KILN_OUTPUT is masked
+// before the outputs leave the worker, as in its log, wherever it sits.
+func TestOutputsMasked(t *testing.T) {
+	h := newHarness(t)
+	h.start(Config{Runner: &fakeRunner{}})
+	for _, tc := range []struct {
+		name, content string
+		want          map[string]any
+	}{
+		{"lines", "leak=db-pass-42\nurl=postgres://u:db-pass-42@h/db\nok=1\n",
+			map[string]any{"leak": "***", "url": "postgres://u:***@h/db", "ok": "1"}},
+		{"json", `{"nested": {"list": ["db-pass-42", 1]}, "db-pass-42": true}`,
+			map[string]any{"nested": map[string]any{"list": []any{"***", 1.0}}, "***": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newTry("masked")
+			h.assign("default", wire.Assignment{TryKey: k, Plugin: "outputs", Mask: []string{"db-pass-42"},
+				With: map[string]any{"content": tc.content}})
+			fin := h.wait(k, wire.EventFinished, 10*time.Second)
+			if diff := cmp.Diff(tc.want, fin.Outputs); diff != "" {
+				t.Errorf("outputs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestOutputs(t *testing.T) {
 	h := newHarness(t)
 	h.start(Config{Runner: &fakeRunner{}, Slots: 4})
@@ -552,6 +599,37 @@ func TestMalformedAssignmentIsDropped(t *testing.T) {
 			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
 		}
 		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// TestUnreportableTryNotRun: a try whose DAG id cannot stand in an event
+// subject is dropped without running, since its worker could never report
+// it; before, it ran and held a slot for good.
+func TestUnreportableTryNotRun(t *testing.T) {
+	h := newHarness(t)
+	var ran sync.Map
+	h.start(Config{Runner: &fakeRunner{hook: func(_ string, req host.Request, _ io.Writer) { ran.Store(req.Try, true) }}})
+	var bad []wire.TryKey
+	for _, id := range []string{"x.", ".x", "..", "a..b", "a b", "a*", "a>"} {
+		k := wire.TryKey{DAGID: id, RunID: "manual__1", TaskID: "t", Try: 1}
+		bad = append(bad, k)
+		h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+	}
+	good := newTry("good")
+	h.assign("default", wire.Assignment{TryKey: good, Plugin: "true"})
+	h.wait(good, wire.EventFinished, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for info := h.consumerInfo("default"); info.NumPending != 0 || info.NumAckPending != 0; info = h.consumerInfo("default") {
+		if time.Now().After(deadline) {
+			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Every assignment has been taken and settled: the bad ones did not run.
+	for _, k := range bad {
+		if _, ok := ran.Load(k.String()); ok {
+			t.Errorf("try %s ran", k)
+		}
 	}
 }
 

@@ -49,6 +49,12 @@ func TestDagsValidate(t *testing.T) {
 			wantStdout: "ok: 1 DAG(s) in 1 file(s)\n",
 		},
 		{
+			name:       "a param inserted unquoted into a shell command is a warning",
+			args:       []string{"dags", "validate", "testdata/validate/unquoted"},
+			wantStdout: "ok: 1 DAG(s) in 1 file(s), 1 warning(s)\n",
+			wantStderr: "testdata/validate/unquoted/greet.yaml:7:16: warning: param name goes into a shell command unquoted: a value such as `x; rm -rf ~` would run as a command. Write {{ .params.name | shellquote }}, or use \"$KILN_PARAM_NAME\"\n",
+		},
+		{
 			name:       "single broken file",
 			args:       []string{"dags", "validate", "testdata/validate/mixed/broken_cron.yaml"},
 			wantCode:   2,

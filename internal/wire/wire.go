@@ -14,6 +14,7 @@ package wire
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,23 @@ func TaskSubject(queue string) string { return "kiln.task." + queue }
 // EventSubject is the subject of a worker event.
 func EventSubject(kind EventKind, dagID string) string {
 	return fmt.Sprintf("kiln.event.%s.%s", kind, dagID)
+}
+
+// ValidSubjectPart reports whether s can stand in a subject as one or
+// more tokens: no empty token (a leading, trailing or doubled dot), no
+// wildcard, no white space or control character. DAG ids are checked
+// stricter at load (docs/dag-format.md#ids-names-and-values); a worker checks
+// this before it runs a try, since it cannot report on an invalid subject.
+func ValidSubjectPart(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || r == '*' || r == '>' {
+			return false
+		}
+	}
+	return true
 }
 
 // TryKey names one try of one task instance. Every message about a try
