@@ -275,3 +275,18 @@ func (f *Folder) assemble(parsed int) *Set {
 	slices.SortFunc(s.DAGs, func(a, b *DAG) int { return strings.Compare(a.ID, b.ID) })
 	return s
 }
+
+// Rel returns path relative to the folder root it is under, for showing
+// to users of the API and the UI, who need not learn the server's layout;
+// a path under no root is returned as it is.
+func (f *Folder) Rel(path string) string {
+	for _, root := range f.roots {
+		if rel, err := filepath.Rel(root, path); err == nil && rel != ".." && !strings.HasPrefix(rel, ".."+string(filepath.Separator)) {
+			if rel == "." {
+				return filepath.Base(path)
+			}
+			return rel
+		}
+	}
+	return path
+}

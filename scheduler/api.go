@@ -41,6 +41,8 @@ type DAGInfo struct {
 	// Stale is true when the file now has errors and this is its last
 	// good version.
 	Stale bool
+	// File is the DAG's file relative to the DAGs folder.
+	File string
 }
 
 // Clock tells the time and wakes the scheduler's loop; tests inject a fake

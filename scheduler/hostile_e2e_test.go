@@ -63,7 +63,7 @@ func TestHostileInput(t *testing.T) {
 		getJSON(t, api+"/import-errors", &ies)
 		broken := map[string]bool{}
 		for _, ie := range ies {
-			broken[filepath.Base(ie.File)] = true
+			broken[ie.File] = true // relative to the DAG folder: the server's layout is not shown
 		}
 		for _, f := range []string{"dot.yaml", "dotdot.yaml", "leading.yaml", "doubled.yaml"} {
 			if !broken[f] {
@@ -74,6 +74,18 @@ func TestHostileInput(t *testing.T) {
 			if r := triggerAndWait(t, api, id, nil); r != "success" {
 				t.Errorf("%s: run %s, want success", id, r)
 			}
+		}
+		var list []struct {
+			File string `json:"file"`
+		}
+		getJSON(t, api+"/dags", &list)
+		for _, d := range list {
+			if filepath.IsAbs(d.File) || strings.Contains(d.File, dir) {
+				t.Errorf("DAG file %q shows the server's folders", d.File)
+			}
+		}
+		if body := getBody(t, api+"/import-errors"); strings.Contains(body, dir) {
+			t.Errorf("import errors show the server's folders: %s", body)
 		}
 	})
 

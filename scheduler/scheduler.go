@@ -243,7 +243,7 @@ func (s *Scheduler) ImportErrors() []dag.ImportError {
 
 // publishView refreshes what DAGs, DAG and ImportErrors return.
 func (s *Scheduler) publishView() {
-	v := dagView{byID: make(map[string]int, len(s.dags)), importErrors: s.importErrs}
+	v := dagView{byID: make(map[string]int, len(s.dags)), importErrors: s.relativeErrors(s.importErrs)}
 	stale := map[string]bool{}
 	for _, ie := range s.importErrs {
 		if ie.Stale {
@@ -251,7 +251,7 @@ func (s *Scheduler) publishView() {
 		}
 	}
 	for _, d := range sortedDAGs(s.dags) {
-		info := DAGInfo{DAG: d, Stale: stale[d.File]}
+		info := DAGInfo{DAG: d, Stale: stale[d.File], File: s.relPath(d.File)}
 		st := s.states[d.ID]
 		if st != nil {
 			info.Paused = st.Paused
@@ -267,6 +267,29 @@ func (s *Scheduler) publishView() {
 	s.viewMu.Lock()
 	s.view = v
 	s.viewMu.Unlock()
+}
+
+// relPath is a DAG file's path relative to the DAGs folder.
+func (s *Scheduler) relPath(path string) string {
+	if s.cfg.Folder == nil {
+		return path
+	}
+	return s.cfg.Folder.Rel(path)
+}
+
+// relativeErrors copies import errors with their files relative to the
+// DAGs folder: what the API and the UI show.
+func (s *Scheduler) relativeErrors(ies []dag.ImportError) []dag.ImportError {
+	out := make([]dag.ImportError, len(ies))
+	for i, ie := range ies {
+		out[i] = dag.ImportError{File: s.relPath(ie.File), Stale: ie.Stale, Errors: make(dag.ErrorList, len(ie.Errors))}
+		for j, e := range ie.Errors {
+			cp := *e
+			cp.File = s.relPath(e.File)
+			out[i].Errors[j] = &cp
+		}
+	}
+	return out
 }
 
 func sortedDAGs(m map[string]*dag.DAG) []*dag.DAG {

@@ -90,7 +90,7 @@ func dagSummary(info scheduler.DAGInfo) DAG {
 		Timezone:    "UTC",
 		Tags:        nonNil(g.Tags),
 		Paused:      info.Paused,
-		File:        g.File,
+		File:        info.File,
 		TaskCount:   len(g.Tasks),
 		Params:      paramViews(g.Params),
 		Stale:       info.Stale,

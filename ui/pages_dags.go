@@ -374,7 +374,7 @@ func (s *Server) renderDAGTab(c echo.Context, status int, info scheduler.DAGInfo
 	h := dagHeaderView{
 		ID:          g.ID,
 		Description: g.Description,
-		File:        g.File,
+		File:        info.File,
 		Tags:        g.Tags,
 		Schedule:    newScheduleView(g),
 		Next:        newNextRunView(info, time.Now()),
@@ -437,7 +437,7 @@ func (s *Server) dagSourcePage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v := sourceView{Path: info.DAG.File}
+	v := sourceView{Path: info.File}
 	src, err := readSource(info.DAG.File)
 	if err != nil {
 		v.Err = err.Error()

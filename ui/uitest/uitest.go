@@ -102,7 +102,7 @@ func (b *Backend) AddDAG(file, src string) *dag.DAG {
 	if err != nil {
 		b.t.Fatalf("parsing DAG %s: %v", file, err)
 	}
-	info := &scheduler.DAGInfo{DAG: g, Paused: g.Paused}
+	info := &scheduler.DAGInfo{DAG: g, Paused: g.Paused, File: filepath.Base(g.File)}
 	if g.Timetable != nil {
 		if iv, ok := g.Timetable.AtOrAfter(b.now()); ok {
 			info.NextDataInterval = &timetable.Interval{Start: iv.Start, End: iv.End}
