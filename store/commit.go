@@ -93,16 +93,20 @@ func (s *Store) commitGroup(group []*commitRequest) {
 	}
 	for len(live) > 0 {
 		failed := -1
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			for i, r := range live {
-				for _, o := range r.ops {
-					if err := o(tx); err != nil {
-						failed = i
-						return err
+		// A panic (bbolt's, on a damaged page) fails the transaction
+		// like an I/O error.
+		err := guard(func() error {
+			return s.db.Update(func(tx *bolt.Tx) error {
+				for i, r := range live {
+					for _, o := range r.ops {
+						if err := o(tx); err != nil {
+							failed = i
+							return err
+						}
 					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
 		switch {
 		case err == nil:
@@ -113,8 +117,8 @@ func (s *Store) commitGroup(group []*commitRequest) {
 			}
 			return
 		case failed < 0:
-			// The commit itself failed (I/O error, disk full): every batch
-			// in it is lost alike.
+			// The commit itself failed (I/O error, disk full, a damaged
+			// page): every batch in it is lost alike.
 			err = fmt.Errorf("committing to store %s: %w", s.path, err)
 			s.stats.failed.Add(uint64(len(live)))
 			for _, r := range live {
