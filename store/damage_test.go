@@ -191,3 +191,30 @@ func TestReadOfPageDamagedAfterOpen(t *testing.T) {
 		t.Error("no read failed, want those reaching the zeroed page to")
 	}
 }
+
+// TestBackup checks that Backup copies a sound store whole and refuses a
+// damaged one, leaving no file behind.
+func TestBackup(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	storetest.Fill(t, path)
+	dst := filepath.Join(t.TempDir(), "backup.db")
+	if _, err := store.Backup(path, dst); err != nil {
+		t.Fatalf("Backup: %v", err)
+	}
+	r, err := store.Check(context.Background(), dst)
+	if err != nil || len(r.Problems) > 0 {
+		t.Fatalf("Check of the backup: %v, problems %q", err, r.Problems)
+	}
+	if want := storetest.Runs * (1 + 2*storetest.Tasks); r.Values < want {
+		t.Errorf("the backup holds %d values, want at least %d", r.Values, want)
+	}
+
+	storetest.Damages[len(storetest.Damages)-1].Do(t, path)
+	dst = filepath.Join(t.TempDir(), "backup.db")
+	if _, err := store.Backup(path, dst); !errors.Is(err, store.ErrDamaged) {
+		t.Errorf("Backup of a damaged store: %v, want ErrDamaged", err)
+	}
+	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) > 0 {
+		t.Errorf("Backup of a damaged store left %s", entries[0].Name())
+	}
+}

@@ -254,13 +254,21 @@ func create(path string) error {
 	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
 		return fmt.Errorf("creating store %s: %w", path, err)
 	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir makes the names created in dir durable.
+func syncDir(dir string) error {
 	d, err := os.Open(dir)
 	if err != nil {
-		return fmt.Errorf("creating store %s: %w", path, err)
+		return err
 	}
 	defer d.Close()
 	if err := d.Sync(); err != nil {
-		return fmt.Errorf("creating store %s: syncing its folder: %w", path, err)
+		return fmt.Errorf("syncing folder %s: %w", dir, err)
 	}
 	return nil
 }

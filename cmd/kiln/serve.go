@@ -75,13 +75,15 @@ and the web UI and API at --addr.`,
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
-			if err != nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+			startNATS := func() (string, func(), error) {
+				ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
+				if err != nil {
+					return "", nil, &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+				}
+				logger.Info("embedded NATS ready", "url", ns.ClientURL())
+				return ns.ClientURL(), ns.Shutdown, nil
 			}
-			defer ns.Shutdown()
-			logger.Info("embedded NATS ready", "url", ns.ClientURL())
-			return serve(ctx, logger, f, ns.ClientURL(), workers, slots)
+			return serve(ctx, logger, f, startNATS, workers, slots)
 		},
 	}
 	f.register(cmd)
@@ -110,7 +112,7 @@ func newServerCmd() *cobra.Command {
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			return serve(ctx, logger, f, natsURL, 0, 0)
+			return serve(ctx, logger, f, func() (string, func(), error) { return natsURL, func() {}, nil }, 0, 0)
 		},
 	}
 	f.register(cmd)
@@ -119,8 +121,10 @@ func newServerCmd() *cobra.Command {
 }
 
 // serve runs the scheduler, the API and nWorkers in-process workers until
-// ctx ends.
-func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL string, nWorkers, slots int) error {
+// ctx ends. startNATS starts the embedded NATS server, if any, once the
+// flags and the store have been checked, and returns its URL and how to
+// stop it.
+func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS func() (url string, stop func(), err error), nWorkers, slots int) error {
 	loopback, err := isLoopbackAddr(f.addr)
 	if err != nil {
 		return err
@@ -136,19 +140,25 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 		return err
 	}
 	logPluginProblems(logger, reg)
+	st, err := openStore(f.data, "stop it first, or give this one another --data")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logStoreCheck(logger, st.OpenCheck())
+	if err := checkAddr(f.addr, f.data, st); err != nil {
+		return err
+	}
+	natsURL, stopNATS, err := startNATS()
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
 	nc, err := connectNATS(natsURL, "kiln-server")
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	defer nc.Close()
-	st, err := store.Open(filepath.Join(f.data, "kiln.db"))
-	if err != nil {
-		return &exitError{code: 1, msg: err.Error()}
-	}
-	defer st.Close()
-	if err := checkAddr(f.addr, f.data, st); err != nil {
-		return err
-	}
 	if !loopback {
 		logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", f.addr)
 	}
@@ -223,6 +233,17 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 		}
 	}
 	return nil
+}
+
+// logStoreCheck logs the check the store ran when it opened; a partial
+// one is a warning, with what to do for a full one.
+func logStoreCheck(logger *slog.Logger, r store.CheckReport) {
+	args := []any{"file", r.Path, "bytes", r.Size, "keys", r.Keys, "values", r.Values, "took", r.Elapsed.Round(time.Millisecond)}
+	if r.Partial {
+		logger.Warn("store checked in part: its time budget ran out; stop kiln and run kiln db check for a full check", args...)
+		return
+	}
+	logger.Info("store checked", args...)
 }
 
 // authChecker tells whether users or tokens exist (*store.Store).
