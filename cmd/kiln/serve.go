@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,7 +18,6 @@ import (
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/secrets"
-	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
@@ -75,13 +72,13 @@ and the web UI and API at --addr.`,
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			startNATS := func() (string, func(), error) {
+			startNATS := func() (natsServer, error) {
 				ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
 				if err != nil {
-					return "", nil, &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+					return natsServer{}, &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
 				}
 				logger.Info("embedded NATS ready", "url", ns.ClientURL())
-				return ns.ClientURL(), ns.Shutdown, nil
+				return natsServer{url: ns.ClientURL(), stop: ns.Shutdown, diskFull: ns.DiskFull()}, nil
 			}
 			return serve(ctx, logger, f, startNATS, workers, slots)
 		},
@@ -112,7 +109,7 @@ func newServerCmd() *cobra.Command {
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			return serve(ctx, logger, f, func() (string, func(), error) { return natsURL, func() {}, nil }, 0, 0)
+			return serve(ctx, logger, f, func() (natsServer, error) { return natsServer{url: natsURL, stop: func() {}}, nil }, 0, 0)
 		},
 	}
 	f.register(cmd)
@@ -120,11 +117,19 @@ func newServerCmd() *cobra.Command {
 	return cmd
 }
 
+// natsServer is the NATS server a process uses: its embedded one, or an
+// external one.
+type natsServer struct {
+	url      string
+	stop     func()
+	diskFull <-chan error // the embedded server's store found its disk full; nil for an external one
+}
+
 // serve runs the scheduler, the API and nWorkers in-process workers until
-// ctx ends. startNATS starts the embedded NATS server, if any, once the
-// flags and the store have been checked, and returns its URL and how to
-// stop it.
-func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS func() (url string, stop func(), err error), nWorkers, slots int) error {
+// ctx ends or one of them cannot go on (processParts.run). startNATS
+// starts the embedded NATS server, if any, once the flags and the store
+// have been checked.
+func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS func() (natsServer, error), nWorkers, slots int) error {
 	loopback, err := isLoopbackAddr(f.addr)
 	if err != nil {
 		return err
@@ -149,12 +154,12 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	if err := checkAddr(f.addr, f.data, st); err != nil {
 		return err
 	}
-	natsURL, stopNATS, err := startNATS()
+	ns, err := startNATS()
 	if err != nil {
 		return err
 	}
-	defer stopNATS()
-	nc, err := connectNATS(natsURL, "kiln-server")
+	defer ns.stop()
+	nc, err := connectNATS(ns.url, "kiln-server")
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
@@ -183,56 +188,27 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	}
 	api := ui.New(sched, ui.Options{Logger: logger, Plugins: apiPlugins{reg}, Metrics: metrics})
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2+nWorkers)
-	wg.Go(func() {
-		errs <- sched.Run(ctx)
-		cancel()
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = api.Shutdown(sctx)
-	})
-	wg.Go(func() {
-		if err := api.Serve(ln); err != nil {
-			errs <- err
-			cancel()
-		}
-	})
-	var plugins *host.Host
+	parts := &processParts{sched: sched, api: api, ln: ln, diskFull: ns.diskFull}
 	if nWorkers > 0 {
-		plugins = pluginHost(reg, logger)
-		defer plugins.Close()
+		parts.plugins = pluginHost(reg, logger)
+		defer parts.plugins.Close()
 	}
 	for i := range nWorkers {
 		w, err := worker.New(worker.Config{
-			NATSURL: natsURL,
+			NATSURL: ns.url,
 			Name:    fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i),
 			Slots:   slots,
-			Runner:  plugins,
+			Runner:  parts.plugins,
 			DataDir: filepath.Join(f.data, "work"),
 			Logger:  logger,
 		})
 		if err != nil {
-			cancel()
-			wg.Wait()
 			return &exitError{code: 1, msg: err.Error()}
 		}
-		wg.Go(func() { errs <- w.Run(ctx) })
+		parts.workers = append(parts.workers, w)
 	}
 	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", f.dags, "data", f.data, "workers", nWorkers)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return &exitError{code: 1, msg: err.Error()}
-		}
-	}
-	return nil
+	return parts.run(ctx, logger, f.data)
 }
 
 // logStoreCheck logs the check the store ran when it opened; a partial
