@@ -83,7 +83,7 @@ and bbolt's own page and free list check. It prints what it checked, and
 the problems of a damaged file, one a line; it exits 0 when the file is
 sound and 1 when it is damaged. It reads the file and changes nothing; no
 server may be running on DIR. A large store takes a while: about 15 s
-per GB on a small machine.`,
+of CPU time per GB.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			path := storeFile(data)
