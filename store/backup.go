@@ -2,21 +2,18 @@ package store
 
 import (
 	"context"
-	"fmt"
-	"os"
-	"path/filepath"
+	"io"
 
 	bolt "go.etcd.io/bbolt"
 )
 
-// Backup writes a consistent copy of the store file at path to the file
-// dst, after checking the store as Open does: a damaged store is refused
-// with a *DamagedError rather than copied. dst appears whole or not at
-// all: the copy is written to a temporary file next to it, synced, then
-// renamed. Like Check, Backup opens the file read-only and fails with an
-// error wrapping ErrLocked while another process has it open. It returns
-// the bytes written.
-func Backup(path, dst string) (int64, error) {
+// Backup writes a consistent copy of the store file at path to w, after
+// checking the store as Open does: a damaged store is refused with a
+// *DamagedError rather than copied. Like Check it opens the file
+// read-only, and fails with an error wrapping ErrLocked while another
+// process (a kiln server) has it open: [Store.WriteBackup] copies an open
+// store. It returns the bytes written.
+func Backup(path string, w io.Writer) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), defaultCheckBudget)
 	defer cancel()
 	db, r, err := openChecked(ctx, path, &bolt.Options{ReadOnly: true, PreLoadFreelist: true, Timeout: defaultLockTimeout}, false)
@@ -29,31 +26,24 @@ func Backup(path, dst string) (int64, error) {
 	if err := r.damaged(); err != nil {
 		return 0, err
 	}
-	f, err := os.CreateTemp(filepath.Dir(dst), filepath.Base(dst)+".tmp-*")
-	if err != nil {
-		return 0, fmt.Errorf("backing up %s: %w", path, err)
-	}
-	defer os.Remove(f.Name()) // a no-op once renamed
+	return writeBackup(db.View, func(int64) io.Writer { return w })
+}
+
+// WriteBackup writes a consistent copy of the store file while the store
+// is in use: start is given the copy's size in bytes and returns where to
+// write it. The copy is one read transaction, so commits go on
+// meanwhile, but one that must grow the file waits for it to end. It
+// returns the bytes written.
+func (s *Store) WriteBackup(start func(size int64) io.Writer) (int64, error) {
+	return writeBackup(s.view, start)
+}
+
+func writeBackup(view func(func(*bolt.Tx) error) error, start func(size int64) io.Writer) (int64, error) {
 	var n int64
-	err = db.View(func(tx *bolt.Tx) error {
-		var werr error
-		n, werr = tx.WriteTo(f)
-		return werr
+	err := view(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(start(tx.Size()))
+		return err
 	})
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(f.Name(), dst)
-	}
-	if err == nil {
-		err = syncDir(filepath.Dir(dst))
-	}
-	if err != nil {
-		return 0, fmt.Errorf("backing up %s to %s: %w", path, dst, err)
-	}
-	return n, nil
+	return n, err
 }

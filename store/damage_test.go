@@ -1,8 +1,10 @@
 package store_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -193,28 +195,53 @@ func TestReadOfPageDamagedAfterOpen(t *testing.T) {
 }
 
 // TestBackup checks that Backup copies a sound store whole and refuses a
-// damaged one, leaving no file behind.
+// damaged one, and that WriteBackup copies an open one.
 func TestBackup(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "kiln.db")
 	storetest.Fill(t, path)
-	dst := filepath.Join(t.TempDir(), "backup.db")
-	if _, err := store.Backup(path, dst); err != nil {
-		t.Fatalf("Backup: %v", err)
-	}
-	r, err := store.Check(context.Background(), dst)
-	if err != nil || len(r.Problems) > 0 {
-		t.Fatalf("Check of the backup: %v, problems %q", err, r.Problems)
-	}
-	if want := storetest.Runs * (1 + 2*storetest.Tasks); r.Values < want {
-		t.Errorf("the backup holds %d values, want at least %d", r.Values, want)
+	wantSound := func(t *testing.T, copyPath string) {
+		t.Helper()
+		r, err := store.Check(context.Background(), copyPath)
+		if err != nil || len(r.Problems) > 0 {
+			t.Fatalf("Check of the copy: %v, problems %q", err, r.Problems)
+		}
+		if want := storetest.Runs * (1 + 2*storetest.Tasks); r.Values < want {
+			t.Errorf("the copy holds %d values, want at least %d", r.Values, want)
+		}
 	}
 
-	storetest.Damages[len(storetest.Damages)-1].Do(t, path)
-	dst = filepath.Join(t.TempDir(), "backup.db")
-	if _, err := store.Backup(path, dst); !errors.Is(err, store.ErrDamaged) {
-		t.Errorf("Backup of a damaged store: %v, want ErrDamaged", err)
+	var b bytes.Buffer
+	n, err := store.Backup(path, &b)
+	if err != nil || n != int64(b.Len()) {
+		t.Fatalf("Backup = %d, %v; wrote %d bytes", n, err, b.Len())
 	}
-	if entries, _ := os.ReadDir(filepath.Dir(dst)); len(entries) > 0 {
-		t.Errorf("Backup of a damaged store left %s", entries[0].Name())
+	offline := filepath.Join(t.TempDir(), "offline.db")
+	if err := os.WriteFile(offline, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantSound(t, offline)
+
+	s, err := store.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	var size int64
+	n, err = s.WriteBackup(func(sz int64) io.Writer { size = sz; return &b })
+	if err != nil || n != size || n != int64(b.Len()) {
+		t.Fatalf("WriteBackup = %d, %v; size %d, wrote %d bytes", n, err, size, b.Len())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	online := filepath.Join(t.TempDir(), "online.db")
+	if err := os.WriteFile(online, b.Bytes(), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	wantSound(t, online)
+
+	storetest.Damages[len(storetest.Damages)-1].Do(t, path)
+	if _, err := store.Backup(path, io.Discard); !errors.Is(err, store.ErrDamaged) {
+		t.Errorf("Backup of a damaged store: %v, want ErrDamaged", err)
 	}
 }

@@ -1,9 +1,13 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -12,8 +16,8 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// The db commands work on the store file of a data folder directly, with
-// no server running (docs/operations.md#damaged-or-full-data-folder).
+// The db commands check and back up the store file of a data folder
+// (docs/operations.md#damaged-or-full-data-folder).
 
 // storeFile is the store's file in a data folder.
 func storeFile(data string) string { return filepath.Join(data, "kiln.db") }
@@ -64,8 +68,10 @@ func newDBCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "db",
 		Short: "Check and back up the store of a data folder",
-		Long: `Check and back up kiln.db, the store of a data folder, directly: no
-server may be running on the folder (the store is locked while one does).`,
+		Long: `Check and back up kiln.db, the store of a data folder. kiln db check reads
+the file directly: no server may be running on the folder (the store is
+locked while one does). kiln db backup asks the running server for a copy,
+or with --data reads the file directly too.`,
 		Args: cobra.NoArgs,
 		RunE: func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
@@ -113,14 +119,21 @@ of CPU time per GB.`,
 }
 
 func newDBBackupCmd() *cobra.Command {
-	var data, out string
+	var (
+		f   authFlags
+		out string
+	)
 	cmd := &cobra.Command{
 		Use:   "backup -o FILE [--data DIR]",
 		Short: "Write a consistent copy of the store to FILE",
-		Long: `Write a consistent copy of DIR/kiln.db to FILE, after checking the store
-as kiln does when it starts: a damaged store is not copied. FILE appears
-whole or not at all (it is written under a temporary name, synced, then
-renamed); an existing FILE is replaced. No server may be running on DIR.
+		Long: `Write a consistent copy of the store to FILE. FILE appears whole or not
+at all (it is written under a temporary name, synced, then renamed); an
+existing FILE is replaced.
+
+By default it asks the running server for the copy, as an admin (--token
+or $KILN_TOKEN): kiln keeps running meanwhile. With --data DIR it reads
+DIR/kiln.db directly, after checking it as kiln does when it starts (a
+damaged store is not copied); no server may be running on DIR then.
 
 To restore: stop kiln, move DIR/kiln.db aside, copy FILE to DIR/kiln.db,
 run kiln db check --data DIR, and start kiln.`,
@@ -129,24 +142,100 @@ run kiln db check --data DIR, and start kiln.`,
 			if out == "" {
 				return usageError("-o FILE is required")
 			}
-			path := storeFile(data)
-			n, err := store.Backup(path, out)
-			var de *store.DamagedError
-			switch {
-			case errors.As(err, &de):
-				return &exitError{code: 1, msg: damagedMessage(data, de.Path, de.Problems)}
-			case errors.Is(err, fs.ErrNotExist):
-				return &exitError{code: 1, msg: fmt.Sprintf("no store at %s", path)}
-			case errors.Is(err, store.ErrLocked):
-				return &exitError{code: 1, msg: lockedMessage(err, data, "kiln db backup reads the file directly and needs it stopped")}
-			case err != nil:
-				return &exitError{code: 1, msg: err.Error()}
+			if f.data != "" && (cmd.Flags().Changed("server") || cmd.Flags().Changed("token")) {
+				return usageError("--data reads the store directly; it takes no --server or --token")
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d bytes from %s\n", out, n, path)
+			var (
+				from string
+				n    int64
+			)
+			err := writeFileAtomically(out, func(w io.Writer) error {
+				var err error
+				if f.data != "" {
+					from = storeFile(f.data)
+					n, err = backupFile(f.data, w)
+					return err
+				}
+				c, err := f.client()
+				if err != nil {
+					return err
+				}
+				from = c.base.String()
+				n, err = backupServer(cmd.Context(), c, w)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: %d bytes from %s\n", out, n, from)
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&data, "data", ".kiln", "the data folder")
+	f.register(cmd)
 	cmd.Flags().StringVarP(&out, "output", "o", "", "the backup file to write")
 	return cmd
+}
+
+// backupFile copies the store of the data folder data to w, as a command's
+// exit errors.
+func backupFile(data string, w io.Writer) (int64, error) {
+	path := storeFile(data)
+	n, err := store.Backup(path, w)
+	var de *store.DamagedError
+	switch {
+	case errors.As(err, &de):
+		return 0, &exitError{code: 1, msg: damagedMessage(data, de.Path, de.Problems)}
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, &exitError{code: 1, msg: fmt.Sprintf("no store at %s", path)}
+	case errors.Is(err, store.ErrLocked):
+		return 0, &exitError{code: 1, msg: lockedMessage(err, data, "leave out --data to ask it for the copy (as an admin, with --token or $KILN_TOKEN), or stop it first")}
+	case err != nil:
+		return 0, &exitError{code: 1, msg: err.Error()}
+	}
+	return n, nil
+}
+
+// backupServer copies the store of the server c calls to w
+// (GET /api/v1/backup). The copy is not bounded in time, only the wait
+// for the answer to begin; an answer shorter than it said fails.
+func backupServer(ctx context.Context, c *apiClient, w io.Writer) (int64, error) {
+	resp, err := c.send(ctx, http.MethodGet, apiPath("backup"), nil, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(w, resp.Body)
+	if err == nil && resp.ContentLength >= 0 && n != resp.ContentLength {
+		err = fmt.Errorf("got %d of %d bytes", n, resp.ContentLength)
+	}
+	if err != nil {
+		return 0, &exitError{code: 1, msg: fmt.Sprintf("copying the store from %s: %v", c.base, err)}
+	}
+	return n, nil
+}
+
+// writeFileAtomically makes path hold what write writes, whole or not at
+// all: it writes a temporary file next to it, syncs it and renames it.
+// write's error is returned as it is.
+func writeFileAtomically(path string, write func(io.Writer) error) error {
+	f, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp-*")
+	if err != nil {
+		return &exitError{code: 1, msg: err.Error()}
+	}
+	defer os.Remove(f.Name()) // a no-op once renamed
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	err = f.Sync()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(f.Name(), path)
+	}
+	if err != nil {
+		return &exitError{code: 1, msg: fmt.Sprintf("writing %s: %v", path, err)}
+	}
+	return nil
 }

@@ -137,14 +137,44 @@ func TestDBCommandsNeedTheServerStopped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	for _, args := range [][]string{
-		{"db", "check", "--data", data},
-		{"db", "backup", "--data", data, "-o", filepath.Join(t.TempDir(), "b.db")},
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"db", "check", "--data", data}, "needs it stopped"},
+		{[]string{"db", "backup", "--data", data, "-o", filepath.Join(t.TempDir(), "b.db")}, "leave out --data to ask it for the copy"},
 	} {
-		_, stderr, code := runKiln(t, args...)
-		if code != 1 || !strings.Contains(stderr, "locked by another process") || !strings.Contains(stderr, "needs it stopped") {
-			t.Errorf("kiln %s: exit code %d, stderr %q; want 1 and that a server holds the store", strings.Join(args[:2], " "), code, stderr)
+		_, stderr, code := runKiln(t, tt.args...)
+		if code != 1 || !strings.Contains(stderr, "locked by another process") || !strings.Contains(stderr, tt.want) {
+			t.Errorf("kiln %s: exit code %d, stderr %q; want 1, that a server holds the store, and %q", strings.Join(tt.args[:2], " "), code, stderr, tt.want)
 		}
+	}
+}
+
+// TestDBBackupWhileServing backs up the store of a running kiln
+// standalone through its API: the copy is sound and has the run that had
+// just ended.
+func TestDBBackupWhileServing(t *testing.T) {
+	root := t.TempDir()
+	writeFiles(t, root, map[string]string{"dags/small.yaml": smallDAG})
+	s := startStandalone(t, filepath.Join(root, "dags"), filepath.Join(root, "data"))
+	run := trigger(t, s, "small", true)
+	backup := filepath.Join(t.TempDir(), "kiln.db")
+	stdout, stderr, code := s.kiln(t, "db", "backup", "-o", backup)
+	if code != 0 || !strings.Contains(stdout, backup) {
+		t.Fatalf("kiln db backup -o %s: exit code %d, stdout %q, stderr %q", backup, code, stdout, stderr)
+	}
+	r, err := store.Check(t.Context(), backup)
+	if err != nil || len(r.Problems) > 0 {
+		t.Fatalf("Check of the backup: %v, problems %q", err, r.Problems)
+	}
+	st, err := store.Open(backup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if got, err := st.GetRun("small", run); err != nil || got.State != store.RunSuccess {
+		t.Errorf("the backup's run %s: %v, %v; want success", run, got, err)
 	}
 }
 
