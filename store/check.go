@@ -85,9 +85,11 @@ type CheckReport struct {
 	// BoltChecked is true when bbolt's own page and free list check ran
 	// (the full check only).
 	BoltChecked bool
-	Problems    []string
-	Elapsed     time.Duration
-	dropped     int // problems found past maxProblems
+	// Problems lists what is wrong, at most maxProblems of them and then
+	// how many more there are.
+	Problems []string
+	Elapsed  time.Duration
+	dropped  int // problems found past maxProblems
 }
 
 // String sums the report up in one line.
@@ -119,11 +121,7 @@ func (r *CheckReport) damaged() error {
 	if len(r.Problems) == 0 {
 		return nil
 	}
-	ps := r.Problems
-	if r.dropped > 0 {
-		ps = append(ps[:len(ps):len(ps)], fmt.Sprintf("and %d more problems", r.dropped))
-	}
-	return &DamagedError{Path: r.Path, Problems: ps}
+	return &DamagedError{Path: r.Path, Problems: r.Problems}
 }
 
 // Check runs the full check of the store file at path: header, tree,
@@ -151,7 +149,12 @@ func Check(ctx context.Context, path string) (*CheckReport, error) {
 func openChecked(ctx context.Context, path string, opts *bolt.Options, full bool) (*bolt.DB, *CheckReport, error) {
 	start := time.Now()
 	r := &CheckReport{Path: path}
-	defer func() { r.Elapsed = time.Since(start) }()
+	defer func() {
+		r.Elapsed = time.Since(start)
+		if r.dropped > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("and %d more problems", r.dropped))
+		}
+	}()
 	m, problems, err := checkHeader(path)
 	if err != nil {
 		return nil, nil, err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -243,5 +244,29 @@ func TestBackup(t *testing.T) {
 	storetest.Damages[len(storetest.Damages)-1].Do(t, path)
 	if _, err := store.Backup(path, io.Discard); !errors.Is(err, store.ErrDamaged) {
 		t.Errorf("Backup of a damaged store: %v, want ErrDamaged", err)
+	}
+}
+
+// TestManyProblemsAreCounted flips a byte of every run's JSON: the check
+// lists the first problems and counts the rest.
+func TestManyProblemsAreCounted(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "kiln.db")
+	storetest.Fill(t, path)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data = bytes.ReplaceAll(data, []byte(`"run_type":`), []byte(`"run_type";`))
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r, err := store.Check(context.Background(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const listed = 20
+	want := fmt.Sprintf("and %d more problems", storetest.Runs-listed)
+	if len(r.Problems) != listed+1 || r.Problems[listed] != want {
+		t.Errorf("Check listed %d problems, the last %q; want %d and %q", len(r.Problems), r.Problems[len(r.Problems)-1], listed+1, want)
 	}
 }
