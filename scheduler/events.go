@@ -9,14 +9,17 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/internal/diskfull"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
 
 // intake consumes worker events. Log chunks are written to the try's log
 // file here and acked at once (writing at an offset is idempotent); every
-// other event goes to the loop, which acks it after its commit.
-func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer) {
+// other event goes to the loop, which acks it after its commit. A chunk
+// that finds the disk full stops the scheduler with stop: nothing more
+// can be recorded, and the chunk, not acked, comes again after a restart.
+func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
 	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
 	if err != nil {
 		s.log.Error("consuming worker events", "err", err)
@@ -44,6 +47,10 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer) {
 		}
 		if ev.Kind == wire.EventLog {
 			if err := s.logs.write(ev.TryKey, ev.Offset, ev.Data); err != nil {
+				if diskfull.Is(err) {
+					stop(fmt.Errorf("writing the log of %s: %w", ev.TryKey, err))
+					return
+				}
 				s.log.Warn("writing a log chunk", "try", ev.TryKey.String(), "err", err)
 				_ = msg.NakWithDelay(time.Second)
 				continue

@@ -1,6 +1,7 @@
 package scheduler_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -56,6 +57,8 @@ type options struct {
 	heartbeatTimeout time.Duration
 	logLimit         int64
 	metrics          prometheus.Registerer // receives the scheduler's metrics
+	dataDir          string                // the scheduler's data folder (logs); default the test's folder
+	runErr           chan<- error          // receives Run's error; nil fails the test on one
 }
 
 // env is a running Kiln made of real parts: embedded NATS with JetStream,
@@ -120,7 +123,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		t.Fatal(err)
 	}
 	e.s, err = scheduler.New(scheduler.Config{
-		Store: e.st, NATS: nc, DataDir: dir,
+		Store: e.st, NATS: nc, DataDir: cmp.Or(o.dataDir, dir),
 		Folder:           dag.NewFolder(dag.Options{Plugins: catalog()}, e.dagsDir),
 		HeartbeatTimeout: o.heartbeatTimeout,
 		LogLimit:         o.logLimit,
@@ -133,7 +136,11 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Go(func() {
-		if err := e.s.Run(ctx); err != nil {
+		err := e.s.Run(ctx)
+		switch {
+		case o.runErr != nil:
+			o.runErr <- err
+		case err != nil:
 			t.Errorf("scheduler: %v", err)
 		}
 	})

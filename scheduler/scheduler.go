@@ -156,7 +156,10 @@ func newScheduler(cfg Config) *Scheduler {
 }
 
 // Run loads the DAGs, recovers the runs in flight from the store and drives
-// them until ctx ends.
+// them until ctx ends. It returns early with an error when it cannot go
+// on: a commit failed, or the disk of its data folder is full
+// (docs/operations.md#damaged-or-full-data-folder); a restart then
+// rebuilds its state from what was committed.
 func (s *Scheduler) Run(ctx context.Context) error {
 	if err := wire.EnsureStreams(ctx, s.js); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
@@ -175,12 +178,15 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	s.setHealth(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	wg.Go(func() { s.natsSender.run(ctx) })
-	wg.Go(func() { s.intake(ctx, cons) })
-	wg.Go(func() { s.watchFolder(ctx) })
-	return s.loop(ctx)
+	runCtx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	wg.Go(func() { s.natsSender.run(runCtx) })
+	wg.Go(func() { s.intake(runCtx, cons, stop) })
+	wg.Go(func() { s.watchFolder(runCtx) })
+	if err := s.loop(runCtx); err != nil || ctx.Err() != nil {
+		return err
+	}
+	return context.Cause(runCtx) // intake stopped the scheduler
 }
 
 var errStarting = errors.New("scheduler starting: loading DAGs and recovering runs")

@@ -79,7 +79,7 @@ func BenchmarkCommitParallel(b *testing.B) {
 }
 
 // putRuns commits n runs of dag, a day apart from start, in large batches.
-func putRuns(b *testing.B, s *Store, dag string, start time.Time, n int, state func(i int) RunState) {
+func putRuns(b testing.TB, s *Store, dag string, start time.Time, n int, state func(i int) RunState) {
 	const per = 2000
 	for i := 0; i < n; i += per {
 		commit(b, s, func(bt *Batch) {

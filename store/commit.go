@@ -94,21 +94,25 @@ func (s *Store) commitGroup(group []*commitRequest) {
 	}
 	for len(live) > 0 {
 		failed := -1
-		err := s.db.Update(func(tx *bolt.Tx) error {
-			s.changes = s.changes[:0]
-			for i, r := range live {
-				for _, o := range r.ops {
-					changed, err := o.apply(tx)
-					if err != nil {
-						failed = i
-						return err
-					}
-					if changed && o.change.Kind != "" {
-						s.changes = append(s.changes, o.change)
+		// A panic (bbolt's, on a damaged page) fails the transaction
+		// like an I/O error.
+		err := guard(func() error {
+			return s.db.Update(func(tx *bolt.Tx) error {
+				s.changes = s.changes[:0]
+				for i, r := range live {
+					for _, o := range r.ops {
+						changed, err := o.apply(tx)
+						if err != nil {
+							failed = i
+							return err
+						}
+						if changed && o.change.Kind != "" {
+							s.changes = append(s.changes, o.change)
+						}
 					}
 				}
-			}
-			return nil
+				return nil
+			})
 		})
 		switch {
 		case err == nil:
@@ -121,8 +125,8 @@ func (s *Store) commitGroup(group []*commitRequest) {
 			}
 			return
 		case failed < 0:
-			// The commit itself failed (I/O error, disk full): every batch
-			// in it is lost alike.
+			// The commit itself failed (I/O error, disk full, a damaged
+			// page): every batch in it is lost alike.
 			err = fmt.Errorf("committing to store %s: %w", s.path, err)
 			s.stats.failed.Add(uint64(len(live)))
 			for _, r := range live {

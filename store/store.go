@@ -84,6 +84,14 @@
 //   - ActiveRuns: O(active runs · log n), whatever the history.
 //   - TaskInstances, Tries: O(log n + results).
 //
+// # Damaged files
+//
+// Open checks an existing file before it uses it and refuses a damaged
+// one, saying what is wrong (check.go); [Check] runs the full check. Only
+// a missing file makes a new store: an empty file is a damaged one. Reads
+// and commits that meet a page damaged later fail with [ErrDamaged]
+// instead of panicking.
+//
 // # Schema versions
 //
 // meta/schema_version counts the migrations applied to the file. Open
@@ -94,8 +102,10 @@
 package store
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -147,8 +157,9 @@ const defaultLockTimeout = 2 * time.Second
 
 // Store is Kiln's bbolt store. Its methods are safe for concurrent use.
 type Store struct {
-	path string
-	db   *bolt.DB
+	path   string
+	db     *bolt.DB
+	report CheckReport // what Open checked
 
 	mu     sync.RWMutex // guards closed and sends on queue
 	closed bool
@@ -173,46 +184,108 @@ type Store struct {
 type options struct {
 	lockTimeout time.Duration
 	migrations  []migration
+	checkBudget time.Duration // see check.go
 }
 
-// Open opens the store at path, creating the file and its folder if needed
-// and upgrading an older schema. It fails with an error wrapping ErrLocked
-// when another process has the file open.
+// Open opens the store at path, upgrading an older schema. When there is
+// no file it creates one, and its folder if needed; an existing file is
+// checked first (check.go) and refused with a [*DamagedError] when it is
+// not sound — an empty file included. It fails with an error wrapping
+// ErrLocked when another process has the file open.
 func Open(path string) (*Store, error) {
-	return open(path, options{lockTimeout: defaultLockTimeout, migrations: migrations})
+	return open(path, options{lockTimeout: defaultLockTimeout, migrations: migrations, checkBudget: defaultCheckBudget})
 }
 
 func open(path string, o options) (*Store, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("creating store folder: %w", err)
 	}
-	db, err := bolt.Open(path, 0o600, &bolt.Options{
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		if err := create(path); err != nil {
+			return nil, err
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), o.checkBudget)
+	defer cancel()
+	db, report, err := openChecked(ctx, path, &bolt.Options{
 		Timeout: o.lockTimeout,
 		// The freelist is written with each commit. Without it, opening
 		// the store scans every page of the file, which is slow on a
 		// long history and maps all of it into memory.
 		FreelistType: bolt.FreelistMapType,
-	})
-	if errors.Is(err, berrors.ErrTimeout) {
-		return nil, fmt.Errorf("store %s is %w (waited %v for its lock)", path, ErrLocked, o.lockTimeout)
-	}
+	}, false)
 	if err != nil {
-		return nil, fmt.Errorf("opening store %s: %w", path, err)
+		return nil, err
+	}
+	if err := report.damaged(); err != nil {
+		if db != nil {
+			db.Close()
+		}
+		return nil, err
 	}
 	if err := db.Update(func(tx *bolt.Tx) error { return migrate(tx, o.migrations) }); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	s := &Store{
-		path:  path,
-		db:    db,
-		queue: make(chan *commitRequest, maxGroup),
-		done:  make(chan struct{}),
-		feed:  newFeed(time.Now()),
+		path:   path,
+		db:     db,
+		report: *report,
+		queue:  make(chan *commitRequest, maxGroup),
+		done:   make(chan struct{}),
+		feed:   newFeed(time.Now()),
 	}
 	go s.writeLoop()
 	return s, nil
 }
+
+// create makes a new, empty store file at path in one step: bbolt writes
+// its first pages to a temporary file, which is then linked to path. A
+// crash or a full disk meanwhile leaves no file at path rather than an
+// empty one, which Open would refuse. Of two processes creating it at
+// once, one links its file and the other opens that one.
+func create(path string) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, filepath.Base(path)+".new-*")
+	if err != nil {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp)
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	db, err := bolt.Open(tmp, 0o600, &bolt.Options{FreelistType: bolt.FreelistMapType})
+	if err != nil {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	if err := db.Close(); err != nil {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	if err := os.Link(tmp, path); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("creating store %s: %w", path, err)
+	}
+	return nil
+}
+
+// syncDir makes the names created in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("syncing folder %s: %w", dir, err)
+	}
+	return nil
+}
+
+// OpenCheck reports the check Open ran on the file.
+func (s *Store) OpenCheck() CheckReport { return s.report }
 
 // Path returns the file the store was opened from.
 func (s *Store) Path() string { return s.path }
@@ -253,11 +326,16 @@ func (s *Store) Stats() Stats {
 	}
 }
 
-// view runs fn in a read transaction.
+// view runs fn in a read transaction. A panic in it — bbolt's, on a page
+// damaged after Open checked the file or past its time budget — becomes
+// an error.
 func (s *Store) view(fn func(tx *bolt.Tx) error) error {
-	err := s.db.View(fn)
+	err := guard(func() error { return s.db.View(fn) })
 	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
 		return ErrClosed
+	}
+	if errors.Is(err, ErrDamaged) {
+		return fmt.Errorf("reading store %s: %w (stop kiln and run kiln db check)", s.path, err)
 	}
 	return err
 }

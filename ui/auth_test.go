@@ -109,10 +109,10 @@ func bearer(tok string) http.Header { return http.Header{"Authorization": {"Bear
 // requiredRole is the authorization policy of the API, written down
 // independently of the route table: reading needs viewer; changing runs,
 // DAGs and backfills needs operator; pools, users and tokens need admin
-// (users and tokens even to be listed).
+// (users and tokens even to be listed, and the backup, which holds them).
 func requiredRole(method, path string) string {
 	switch {
-	case strings.HasPrefix(path, "/api/v1/users"), strings.HasPrefix(path, "/api/v1/tokens"):
+	case strings.HasPrefix(path, "/api/v1/users"), strings.HasPrefix(path, "/api/v1/tokens"), path == "/api/v1/backup":
 		return store.RoleAdmin
 	case method == http.MethodGet || method == http.MethodHead:
 		return store.RoleViewer

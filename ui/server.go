@@ -192,6 +192,8 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodPost, "/tokens", s.createToken, RoleAdmin)
 	api(http.MethodDelete, "/tokens/:id", s.deleteToken, RoleAdmin)
 
+	api(http.MethodGet, "/backup", s.backup, RoleAdmin)
+
 	s.pageRoutes(e)
 	s.authRoutes(e)
 }

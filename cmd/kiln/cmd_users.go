@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -42,15 +41,7 @@ func (f *authFlags) openStore(cmd *cobra.Command) (*store.Store, error) {
 	if cmd.Flags().Changed("server") || cmd.Flags().Changed("token") {
 		return nil, usageError("--data opens the store directly; it takes no --server or --token")
 	}
-	path := filepath.Join(f.data, "kiln.db")
-	st, err := store.Open(path)
-	if errors.Is(err, store.ErrLocked) {
-		return nil, &exitError{code: 1, msg: fmt.Sprintf("%v.\nA kiln server is probably running on %s: leave out --data to go through its API (as an admin, with --token or $KILN_TOKEN), or stop it first", err, f.data)}
-	}
-	if err != nil {
-		return nil, &exitError{code: 1, msg: err.Error()}
-	}
-	return st, nil
+	return openStore(f.data, "leave out --data to go through its API (as an admin, with --token or $KILN_TOKEN), or stop it first")
 }
 
 // storeOrServer does one admin operation: inStore on the store of --data,

@@ -20,6 +20,9 @@ func TestHelp(t *testing.T) {
 		{"kiln dags validate -h", []string{"dags", "validate", "-h"}, []string{"Usage:", "kiln dags validate [PATH...]", "FILE:LINE:COL", "./dags"}},
 		{"kiln help dags validate", []string{"help", "dags", "validate"}, []string{"Usage:", "kiln dags validate [PATH...]"}},
 		{"kiln dags next -h", []string{"dags", "next", "-h"}, []string{"Usage:", "kiln dags next PATH_OR_DAG", "--from", "--n", "--json", "--dags"}},
+		{"kiln db -h", []string{"db", "-h"}, []string{"Usage:", "kiln db [command]", "check", "backup"}},
+		{"kiln db check -h", []string{"db", "check", "-h"}, []string{"Usage:", "kiln db check [--data DIR]", "exits 0", "--data"}},
+		{"kiln db backup -h", []string{"db", "backup", "-h"}, []string{"Usage:", "kiln db backup -o FILE [--data DIR]", "--output", "--server", "To restore"}},
 		{"-h wins over bad arguments", []string{"dags", "next", "-h", "--n", "0"}, []string{"Usage:", "kiln dags next PATH_OR_DAG"}},
 	}
 	for _, tt := range tests {

@@ -17,7 +17,7 @@ on a cron schedule, on demand, or as a backfill over a date range.`,
 	root.AddCommand(newDagsCmd())
 	root.AddCommand(newPluginCmd(), newPluginsCmd())
 	root.AddCommand(newWorkerCmd())
-	root.AddCommand(newStandaloneCmd(), newServerCmd())
+	root.AddCommand(newStandaloneCmd(), newServerCmd(), newDBCmd())
 	addServerCommands(root)
 	return root
 }

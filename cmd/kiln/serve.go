@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -20,7 +18,6 @@ import (
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/secrets"
-	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
@@ -75,13 +72,15 @@ and the web UI and API at --addr.`,
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
-			if err != nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+			startNATS := func() (natsServer, error) {
+				ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
+				if err != nil {
+					return natsServer{}, &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+				}
+				logger.Info("embedded NATS ready", "url", ns.ClientURL())
+				return natsServer{url: ns.ClientURL(), stop: ns.Shutdown, diskFull: ns.DiskFull()}, nil
 			}
-			defer ns.Shutdown()
-			logger.Info("embedded NATS ready", "url", ns.ClientURL())
-			return serve(ctx, logger, f, ns.ClientURL(), workers, slots)
+			return serve(ctx, logger, f, startNATS, workers, slots)
 		},
 	}
 	f.register(cmd)
@@ -110,7 +109,7 @@ func newServerCmd() *cobra.Command {
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			return serve(ctx, logger, f, natsURL, 0, 0)
+			return serve(ctx, logger, f, func() (natsServer, error) { return natsServer{url: natsURL, stop: func() {}}, nil }, 0, 0)
 		},
 	}
 	f.register(cmd)
@@ -118,9 +117,19 @@ func newServerCmd() *cobra.Command {
 	return cmd
 }
 
+// natsServer is the NATS server a process uses: its embedded one, or an
+// external one.
+type natsServer struct {
+	url      string
+	stop     func()
+	diskFull <-chan error // the embedded server's store found its disk full; nil for an external one
+}
+
 // serve runs the scheduler, the API and nWorkers in-process workers until
-// ctx ends.
-func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL string, nWorkers, slots int) error {
+// ctx ends or one of them cannot go on (processParts.run). startNATS
+// starts the embedded NATS server, if any, once the flags and the store
+// have been checked.
+func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS func() (natsServer, error), nWorkers, slots int) error {
 	loopback, err := isLoopbackAddr(f.addr)
 	if err != nil {
 		return err
@@ -136,19 +145,25 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 		return err
 	}
 	logPluginProblems(logger, reg)
-	nc, err := connectNATS(natsURL, "kiln-server")
+	st, err := openStore(f.data, "stop it first, or give this one another --data")
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	logStoreCheck(logger, st.OpenCheck())
+	if err := checkAddr(f.addr, f.data, st); err != nil {
+		return err
+	}
+	ns, err := startNATS()
+	if err != nil {
+		return err
+	}
+	defer ns.stop()
+	nc, err := connectNATS(ns.url, "kiln-server")
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	defer nc.Close()
-	st, err := store.Open(filepath.Join(f.data, "kiln.db"))
-	if err != nil {
-		return &exitError{code: 1, msg: err.Error()}
-	}
-	defer st.Close()
-	if err := checkAddr(f.addr, f.data, st); err != nil {
-		return err
-	}
 	if !loopback {
 		logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", f.addr)
 	}
@@ -173,56 +188,38 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	}
 	api := ui.New(sched, ui.Options{Logger: logger, Plugins: apiPlugins{reg}, Metrics: metrics})
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errs := make(chan error, 2+nWorkers)
-	wg.Go(func() {
-		errs <- sched.Run(ctx)
-		cancel()
-	})
-	wg.Go(func() {
-		<-ctx.Done()
-		sctx, scancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer scancel()
-		_ = api.Shutdown(sctx)
-	})
-	wg.Go(func() {
-		if err := api.Serve(ln); err != nil {
-			errs <- err
-			cancel()
-		}
-	})
-	var plugins *host.Host
+	parts := &processParts{sched: sched, api: api, ln: ln, diskFull: ns.diskFull}
 	if nWorkers > 0 {
-		plugins = pluginHost(reg, logger)
-		defer plugins.Close()
+		parts.plugins = pluginHost(reg, logger)
+		defer parts.plugins.Close()
 	}
 	for i := range nWorkers {
 		w, err := worker.New(worker.Config{
-			NATSURL: natsURL,
+			NATSURL: ns.url,
 			Name:    fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i),
 			Slots:   slots,
-			Runner:  plugins,
+			Runner:  parts.plugins,
 			DataDir: filepath.Join(f.data, "work"),
 			Logger:  logger,
 		})
 		if err != nil {
-			cancel()
-			wg.Wait()
 			return &exitError{code: 1, msg: err.Error()}
 		}
-		wg.Go(func() { errs <- w.Run(ctx) })
+		parts.workers = append(parts.workers, w)
 	}
 	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", f.dags, "data", f.data, "workers", nWorkers)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		if err != nil && !errors.Is(err, context.Canceled) {
-			return &exitError{code: 1, msg: err.Error()}
-		}
+	return parts.run(ctx, logger, f.data)
+}
+
+// logStoreCheck logs the check the store ran when it opened; a partial
+// one is a warning, with what to do for a full one.
+func logStoreCheck(logger *slog.Logger, r store.CheckReport) {
+	args := []any{"file", r.Path, "bytes", r.Size, "keys", r.Keys, "values", r.Values, "took", r.Elapsed.Round(time.Millisecond)}
+	if r.Partial {
+		logger.Warn("store checked in part: its time budget ran out; stop kiln and run kiln db check for a full check", args...)
+		return
 	}
-	return nil
+	logger.Info("store checked", args...)
 }
 
 // authChecker tells whether users or tokens exist (*store.Store).

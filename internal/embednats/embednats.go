@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
+
+	"github.com/kilnhq/kiln/internal/diskfull"
 )
 
 // DefaultReadyTimeout is how long Start waits for the server to accept
@@ -53,7 +55,8 @@ func waitReady(ns *server.Server, logs *logAdapter, timeout time.Duration) bool 
 
 // Server is a running embedded NATS server.
 type Server struct {
-	ns *server.Server
+	ns   *server.Server
+	logs *logAdapter
 }
 
 // Start starts a server and returns once it accepts connections, or with
@@ -96,7 +99,7 @@ func Start(o Options) (*Server, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
-	logs := &logAdapter{log: o.Logger}
+	logs := &logAdapter{log: o.Logger, diskFull: make(chan error, 1)}
 	ns.SetLoggerV2(logs, false, false, false)
 	ns.Start()
 	if !waitReady(ns, logs, timeout) {
@@ -116,7 +119,7 @@ func Start(o Options) (*Server, error) {
 		}
 		return nil, fmt.Errorf("embedded NATS: %s", msg)
 	}
-	return &Server{ns: ns}, nil
+	return &Server{ns: ns, logs: logs}, nil
 }
 
 // ClientURL is the nats:// URL clients connect to.
@@ -124,6 +127,12 @@ func (s *Server) ClientURL() string { return s.ns.ClientURL() }
 
 // Addr is the address the server listens on for clients.
 func (s *Server) Addr() net.Addr { return s.ns.Addr() }
+
+// DiskFull receives the first write error of JetStream's store that says
+// its disk is full (diskfull.Is). From then on JetStream stores nothing:
+// its file store refuses every write once one has failed, until the
+// server restarts, even when room is made.
+func (s *Server) DiskFull() <-chan error { return s.logs.diskFull }
 
 // NATS returns the underlying server, for what this package does not wrap.
 func (s *Server) NATS() *server.Server { return s.ns }
@@ -135,13 +144,18 @@ func (s *Server) Shutdown() {
 	s.ns.WaitForShutdown()
 }
 
-// logAdapter turns nats-server's printf logging into slog records and
-// remembers the first fatal message, which explains a failed start.
+// logAdapter turns nats-server's printf logging into slog records,
+// remembers the first fatal message, which explains a failed start, and
+// tells of a full disk. The server reports its store's write errors only
+// in its log, as an error with the error among the arguments.
 type logAdapter struct {
 	log *slog.Logger
 
 	mu       sync.Mutex
 	fatalMsg string
+
+	diskFull     chan error // buffered; gets the first full-disk error
+	diskFullOnce sync.Once
 }
 
 func (l *logAdapter) fatal() string {
@@ -159,9 +173,16 @@ func (l *logAdapter) emit(level slog.Level, format string, v []any) {
 
 func (l *logAdapter) Noticef(format string, v ...any) { l.emit(slog.LevelDebug, format, v) }
 func (l *logAdapter) Warnf(format string, v ...any)   { l.emit(slog.LevelWarn, format, v) }
-func (l *logAdapter) Errorf(format string, v ...any)  { l.emit(slog.LevelError, format, v) }
-func (l *logAdapter) Debugf(format string, v ...any)  { l.emit(slog.LevelDebug-4, format, v) }
-func (l *logAdapter) Tracef(format string, v ...any)  { l.emit(slog.LevelDebug-8, format, v) }
+func (l *logAdapter) Errorf(format string, v ...any) {
+	l.emit(slog.LevelError, format, v)
+	for _, a := range v {
+		if err, ok := a.(error); ok && diskfull.Is(err) {
+			l.diskFullOnce.Do(func() { l.diskFull <- err })
+		}
+	}
+}
+func (l *logAdapter) Debugf(format string, v ...any) { l.emit(slog.LevelDebug-4, format, v) }
+func (l *logAdapter) Tracef(format string, v ...any) { l.emit(slog.LevelDebug-8, format, v) }
 
 // Fatalf records the message instead of exiting, as nats-server's own
 // logger would: a failed embedded server must not end the process.

@@ -3,12 +3,16 @@ package embednats
 import (
 	"context"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/internal/diskfull"
+	"github.com/kilnhq/kiln/internal/tmpfs"
 )
 
 func TestStartRandomPortJetStream(t *testing.T) {
@@ -100,6 +104,52 @@ func TestBadOptions(t *testing.T) {
 		if s, err := Start(o); err == nil {
 			s.Shutdown()
 			t.Errorf("Start(%+v) succeeded", o)
+		}
+	}
+}
+
+// TestDiskFull fills the disk under JetStream's store and checks that
+// DiskFull tells of it.
+func TestDiskFull(t *testing.T) {
+	dir := tmpfs.Mount(t, 2<<20)
+	s, err := Start(Options{StoreDir: dir, Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
+		t.Fatal(err)
+	}
+	// JetStream sized its limits by the room it found at start; other
+	// files fill the disk, as the store and the logs do in Kiln's data
+	// folder.
+	tmpfs.Fill(t, filepath.Join(dir, "ballast"), -1)
+	msg := make([]byte, 64<<10)
+	for {
+		select {
+		case err := <-s.DiskFull():
+			if !diskfull.Is(err) || !strings.Contains(err.Error(), dir) {
+				t.Errorf("DiskFull: %v, want ENOSPC on a file in %s", err, dir)
+			}
+			return
+		default:
+		}
+		pctx, pcancel := context.WithTimeout(ctx, time.Second)
+		_, err := js.Publish(pctx, "t.x", msg)
+		pcancel()
+		if ctx.Err() != nil {
+			t.Fatalf("no DiskFull after filling the disk (last publish: %v)", err)
 		}
 	}
 }
