@@ -36,6 +36,12 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer) {
 			s.log.Warn("reading worker events", "err", err)
 			continue
 		}
+		worker, _, ok := wire.ParseEventSubject(msg.Subject())
+		if !ok {
+			s.log.Warn("dropping a worker event on a subject that names no worker", "subject", msg.Subject())
+			_ = msg.Term()
+			continue
+		}
 		var ev wire.Event
 		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 			s.log.Warn("dropping a malformed worker event", "subject", msg.Subject(), "err", err)
@@ -52,7 +58,7 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer) {
 			continue
 		}
 		select {
-		case s.events <- eventMsg{ev: ev, msg: msg}:
+		case s.events <- eventMsg{ev: ev, worker: worker, msg: msg}:
 		case <-ctx.Done():
 			return
 		}
@@ -69,7 +75,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	if ev.Kind == wire.EventFinished {
 		s.logs.finished(ev.TryKey) // its chunks were all read before it
 	}
-	if s.applyCallbackEvent(ev, now) {
+	if s.applyCallbackEvent(ev, em.worker, now) {
 		return
 	}
 	ar := s.active[runKey{ev.DAGID, ev.RunID}]
@@ -91,12 +97,12 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		if ti.State == store.TaskQueued {
 			ti.State = store.TaskRunning
 			ti.StartDate = timePtr(ev.Time.UTC())
-			ti.Worker = ev.Worker
+			ti.Worker = em.worker
 			s.putTI(ti)
 			if tr != nil {
 				tr.State = store.TaskRunning
 				tr.StartDate = ti.StartDate
-				tr.Worker = ev.Worker
+				tr.Worker = em.worker
 				s.putTry(tr)
 			}
 			s.metrics.taskStarted(ar, ti, now)
@@ -112,7 +118,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		if ti.StartDate == nil {
 			ti.StartDate = timePtr(ev.Time.UTC())
 		}
-		ti.Worker = ev.Worker
+		ti.Worker = em.worker
 		if t := ar.dag.Task(ti.TaskID); t != nil && t.Sensor != nil {
 			switch {
 			case ev.SensorTimeout:
@@ -139,7 +145,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			tr.EndDate = ti.EndDate
 			tr.ExitCode = ev.ExitCode
 			tr.Outputs = ev.Outputs
-			tr.Worker = ev.Worker
+			tr.Worker = em.worker
 			s.putTry(tr)
 		}
 		s.forget(k)

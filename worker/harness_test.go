@@ -77,7 +77,8 @@ func shellHost(t testing.TB) *host.Host {
 // received is an event as the test, acting as the scheduler, got it.
 type received struct {
 	wire.Event
-	at time.Time
+	worker string // from the subject, as the scheduler learns it
+	at     time.Time
 }
 
 // harness is one test's NATS server with Kiln's streams, and the
@@ -147,12 +148,13 @@ func (h *harness) onEvent(m jetstream.Msg) {
 	if err := json.Unmarshal(m.Data(), &ev); err != nil {
 		h.t.Errorf("malformed event on %s: %v", m.Subject(), err)
 	}
-	if want := wire.EventSubject(ev.Kind, ev.DAGID); m.Subject() != want {
+	worker, _, _ := wire.ParseEventSubject(m.Subject())
+	if want := wire.EventSubject(worker, ev.Kind, ev.DAGID); m.Subject() != want {
 		h.t.Errorf("event %s %s on subject %s, want %s", ev.Kind, ev.TryKey, m.Subject(), want)
 	}
 	_ = m.Ack()
 	h.mu.Lock()
-	h.evs = append(h.evs, received{ev, at})
+	h.evs = append(h.evs, received{ev, worker, at})
 	close(h.wake)
 	h.wake = make(chan struct{})
 	h.mu.Unlock()

@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -42,7 +43,8 @@ type Config struct {
 	// Conn, when set, is used instead of connecting to NATSURL; the worker
 	// does not close it. It should be set to reconnect forever.
 	Conn *nats.Conn
-	// Name identifies the worker in events and logs; default host-pid.
+	// Name identifies the worker in events and logs, and is the token of
+	// its event subjects (wire.CheckWorker); default host-pid made valid.
 	Name string
 	// Queues are the queues the worker pulls from; default ["default"].
 	Queues []string
@@ -69,6 +71,11 @@ type Worker struct {
 	cfg   Config
 	log   *slog.Logger
 	slots *slots
+	// msgIDs starts the JetStream message ids of the worker's events: its
+	// name and a random nonce of this process. Other NATS clients cannot
+	// guess it, so none can publish an id first and have JetStream drop
+	// this worker's event as a duplicate.
+	msgIDs string
 
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -103,7 +110,10 @@ func New(cfg Config) (*Worker, error) {
 		if err != nil || h == "" {
 			h = "kiln-worker"
 		}
-		cfg.Name = fmt.Sprintf("%s-%d", h, os.Getpid())
+		cfg.Name = wire.WorkerNameFrom(fmt.Sprintf("%s-%d", h, os.Getpid()))
+	}
+	if err := wire.CheckWorker(cfg.Name); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 	if len(cfg.Queues) == 0 {
 		cfg.Queues = []string{DefaultQueue}
@@ -140,6 +150,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:         cfg,
 		log:         l.With("worker", cfg.Name),
 		slots:       newSlots(cfg.Slots),
+		msgIDs:      cfg.Name + "-" + rand.Text(),
 		running:     map[wire.TryKey]*tryRun{},
 		early:       map[wire.TryKey]earlyCancel{},
 		reconnected: make(chan struct{}),
