@@ -119,6 +119,9 @@ func (s *Scheduler) applyCallbackEvent(ev wire.Event, worker string, now time.Ti
 		return false
 	}
 	tr := f.try
+	if !s.fromHolder(ev, worker, tr.Worker) {
+		return true
+	}
 	switch ev.Kind {
 	case wire.EventStarted:
 		tr.State, tr.StartDate, tr.Worker = store.TaskRunning, timePtr(ev.Time.UTC()), worker
@@ -127,6 +130,7 @@ func (s *Scheduler) applyCallbackEvent(ev wire.Event, worker string, now time.Ti
 		f.beat = now
 	case wire.EventFinished:
 		tr.State, tr.EndDate, tr.ExitCode, tr.Error, tr.Outputs = store.TaskFailed, timePtr(now.UTC()), ev.ExitCode, ev.Error, ev.Outputs
+		tr.Worker = worker
 		if ev.Success {
 			tr.State = store.TaskSuccess
 		}

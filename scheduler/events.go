@@ -67,7 +67,10 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer) {
 
 // applyEvent applies a worker event to the try it names. An event for a
 // try that is not the task instance's current one is stale: acked and
-// ignored, so redeliveries and zombie workers never count twice.
+// ignored, so redeliveries and zombie workers never count twice. So is an
+// event from another worker than the one that holds the try: the first
+// started or finished event of an assignment binds the try to its sender
+// (docs/architecture.md#tries-and-fencing).
 func (s *Scheduler) applyEvent(em eventMsg) {
 	s.t.acks = append(s.t.acks, em.msg)
 	ev := em.ev
@@ -84,6 +87,9 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	}
 	ti := ar.tis[ev.TaskID]
 	if ti == nil || ti.TryNumber != ev.Try || (ti.State != store.TaskQueued && ti.State != store.TaskRunning) {
+		return
+	}
+	if !s.fromHolder(ev, em.worker, ti.Worker) {
 		return
 	}
 	k := tryKeyOf(ti)
@@ -151,6 +157,17 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		s.forget(k)
 		s.taskCallbacks(ti, onSuccess, now)
 	}
+}
+
+// fromHolder reports whether an event comes from the worker that holds its
+// try: the one bound to it (holder), or any worker while none is.
+func (s *Scheduler) fromHolder(ev wire.Event, sender, holder string) bool {
+	if holder == "" || holder == sender {
+		return true
+	}
+	s.log.Warn("ignoring an event from a worker that does not hold the try",
+		"try", ev.TryKey.String(), "kind", ev.Kind, "worker", sender, "holder", holder)
+	return false
 }
 
 // tick does the time-driven work of a turn: cron runs, and the tries in
