@@ -101,6 +101,14 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	h := newBareHarness(t)
+	h.createStreams()
+	return h
+}
+
+// newBareHarness is a harness whose server has no streams yet.
+func newBareHarness(t testing.TB) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), wake: make(chan struct{})}
 	h.startServer("127.0.0.1:0")
 	h.url = h.srv.ClientURL()
@@ -117,19 +125,25 @@ func newHarness(t testing.TB) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	h.ctx = ctx
-	if err := wire.EnsureStreams(ctx, h.js); err != nil {
-		t.Fatal(err)
+	return h
+}
+
+// createStreams creates Kiln's streams and consumes events, as the
+// scheduler does.
+func (h *harness) createStreams() {
+	h.t.Helper()
+	if err := wire.EnsureStreams(h.ctx, h.js); err != nil {
+		h.t.Fatal(err)
 	}
-	cons, err := wire.EnsureEventConsumer(ctx, h.js)
+	cons, err := wire.EnsureEventConsumer(h.ctx, h.js)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	h.cons, err = cons.Consume(h.onEvent)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	t.Cleanup(h.cons.Stop)
-	return h
+	h.t.Cleanup(h.cons.Stop)
 }
 
 func (h *harness) startServer(listen string) {

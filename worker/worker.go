@@ -40,8 +40,13 @@ type Config struct {
 	// NATSURL is the NATS server (or comma-separated servers) to connect
 	// to. The worker reconnects forever, and may start before the server.
 	NATSURL string
+	// NATSOptions are added to the worker's own when it connects to
+	// NATSURL: credentials and TLS.
+	NATSOptions []nats.Option
 	// Conn, when set, is used instead of connecting to NATSURL; the worker
-	// does not close it. It should be set to reconnect forever.
+	// does not close it. It should be set to reconnect forever, with
+	// wire.WorkerInbox(Name) as its inbox prefix where NATS permissions
+	// apply.
 	Conn *nats.Conn
 	// Name identifies the worker in events and logs, and is the token of
 	// its event subjects (wire.CheckWorker); default host-pid made valid.
@@ -226,12 +231,13 @@ func (w *Worker) connect() error {
 	if w.cfg.Conn != nil {
 		w.nc = w.cfg.Conn
 	} else {
-		nc, err := nats.Connect(w.cfg.NATSURL,
-			nats.Name("kiln-worker "+w.cfg.Name),
+		opts := append([]nats.Option{
+			nats.Name("kiln-worker " + w.cfg.Name),
+			nats.CustomInboxPrefix(wire.WorkerInbox(w.cfg.Name)),
 			nats.MaxReconnects(-1),
-			nats.ReconnectWait(250*time.Millisecond),
+			nats.ReconnectWait(250 * time.Millisecond),
 			nats.RetryOnFailedConnect(true),
-			nats.ReconnectBufSize(32<<20),
+			nats.ReconnectBufSize(32 << 20),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
 					w.log.Warn("disconnected from NATS", "error", err)
@@ -240,7 +246,16 @@ func (w *Worker) connect() error {
 			nats.ReconnectHandler(func(nc *nats.Conn) {
 				w.log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 			}),
-		)
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				if errors.Is(err, nats.ErrPermissionViolation) {
+					w.log.Error("NATS refused this worker's user a permission; it needs a worker's, with its events under "+
+						wire.EventSubject(w.cfg.Name, "*", ">"), "error", err)
+					return
+				}
+				w.log.Warn("NATS", "error", err)
+			}),
+		}, w.cfg.NATSOptions...)
+		nc, err := nats.Connect(w.cfg.NATSURL, opts...)
 		if err != nil {
 			return fmt.Errorf("worker: connecting to NATS at %s: %w", w.cfg.NATSURL, err)
 		}
@@ -260,9 +275,9 @@ func (w *Worker) connect() error {
 	return nil
 }
 
-// setup makes sure the streams and the queues' consumers exist, retrying
-// until it works: a worker may start before NATS or the scheduler. It
-// returns false if ctx ended first.
+// setup makes sure the queues' consumers exist, retrying until it works: a
+// worker may start before NATS, or before the scheduler has created the
+// streams. It returns false if ctx ended first.
 func (w *Worker) setup(ctx context.Context) bool {
 	delay := 100 * time.Millisecond
 	for {
@@ -273,7 +288,11 @@ func (w *Worker) setup(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		w.log.Warn("NATS not ready; retrying", "error", err, "in", delay)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			w.log.Warn("waiting for the scheduler to create stream "+wire.TasksStream, "in", delay)
+		} else {
+			w.log.Warn("NATS not ready; retrying", "error", err, "in", delay)
+		}
 		select {
 		case <-ctx.Done():
 			return false
@@ -283,12 +302,12 @@ func (w *Worker) setup(ctx context.Context) bool {
 	}
 }
 
+// ensure creates or updates the queues' consumers. The streams are the
+// scheduler's to create (docs/operations.md#nats-clusters): a worker needs
+// no permission on them.
 func (w *Worker) ensure(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := wire.EnsureStreams(ctx, w.js); err != nil {
-		return err
-	}
 	for _, q := range w.cfg.Queues {
 		if _, err := wire.EnsureTaskConsumer(ctx, w.js, q); err != nil {
 			return err

@@ -3,8 +3,10 @@ package worker
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
@@ -553,6 +556,27 @@ func TestWorkerBeforeServer(t *testing.T) {
 			t.Fatalf("harness did not reconnect: %v", err)
 		}
 	}
+	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+	h.wait(k, wire.EventFinished, 15*time.Second)
+}
+
+// TestWorkerWaitsForTheStreams starts a worker before the scheduler has
+// created the streams: it creates none itself (a worker's NATS permissions
+// would not let it), waits, and runs what is assigned once they exist.
+func TestWorkerWaitsForTheStreams(t *testing.T) {
+	h := newBareHarness(t)
+	logs := &syncBuffer{}
+	h.start(Config{Runner: &fakeRunner{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	waitFor(t, func() bool {
+		return strings.Contains(logs.String(), "waiting for the scheduler to create stream KILN_TASKS")
+	})
+	for _, name := range []string{wire.TasksStream, wire.EventsStream} {
+		if _, err := h.js.Stream(h.ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatalf("stream %s: %v, want not found: the worker must not create it", name, err)
+		}
+	}
+	h.createStreams()
+	k := newTry("late")
 	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
 	h.wait(k, wire.EventFinished, 15*time.Second)
 }
