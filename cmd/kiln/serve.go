@@ -20,6 +20,7 @@ import (
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/secrets"
+	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
@@ -81,7 +82,7 @@ and the web UI and API at --addr.`,
 			}
 			defer ns.Shutdown()
 			logger.Info("embedded NATS ready", "url", ns.ClientURL())
-			return serve(ctx, logger, f, ns.ClientURL(), workers, slots)
+			return serve(ctx, logger, f, natsAccess{url: ns.ClientURL()}, workers, slots)
 		},
 	}
 	f.register(cmd)
@@ -95,6 +96,7 @@ func newServerCmd() *cobra.Command {
 	var (
 		f       processFlags
 		natsURL string
+		auth    natsClientFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server --nats URL",
@@ -104,23 +106,36 @@ func newServerCmd() *cobra.Command {
 			if natsURL == "" {
 				return usageError("--nats is required")
 			}
+			opts, err := auth.options()
+			if err != nil {
+				return err
+			}
 			logger, err := workerLogger(f.logLevel)
 			if err != nil {
 				return err
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			return serve(ctx, logger, f, natsURL, 0, 0)
+			return serve(ctx, logger, f, natsAccess{url: natsURL, scheduler: opts}, 0, 0)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL (default $KILN_NATS)")
+	auth.register(cmd.Flags())
 	return cmd
+}
+
+// natsAccess is how serve's clients reach NATS: its URL, and the options
+// of the scheduler's connection and of the in-process workers'.
+type natsAccess struct {
+	url       string
+	scheduler []nats.Option
+	workers   []nats.Option
 }
 
 // serve runs the scheduler, the API and nWorkers in-process workers until
 // ctx ends.
-func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL string, nWorkers, slots int) error {
+func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsAt natsAccess, nWorkers, slots int) error {
 	loopback, err := isLoopbackAddr(f.addr)
 	if err != nil {
 		return err
@@ -136,7 +151,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 		return err
 	}
 	logPluginProblems(logger, reg)
-	nc, err := connectNATS(natsURL, "kiln-server")
+	nc, err := connectNATS(natsAt.url, "kiln-server", natsAt.scheduler...)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
@@ -200,12 +215,13 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsURL str
 	}
 	for i := range nWorkers {
 		w, err := worker.New(worker.Config{
-			NATSURL: natsURL,
-			Name:    fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i),
-			Slots:   slots,
-			Runner:  plugins,
-			DataDir: filepath.Join(f.data, "work"),
-			Logger:  logger,
+			NATSURL:     natsAt.url,
+			NATSOptions: natsAt.workers,
+			Name:        wire.WorkerNameFrom(fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i)),
+			Slots:       slots,
+			Runner:      plugins,
+			DataDir:     filepath.Join(f.data, "work"),
+			Logger:      logger,
 		})
 		if err != nil {
 			cancel()
@@ -263,13 +279,16 @@ func isLoopbackAddr(addr string) (bool, error) {
 	return ip != nil && ip.IsLoopback(), nil
 }
 
-func connectNATS(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+// connectNATS connects the scheduler, its replies under its own inbox
+// prefix (docs/operations.md#security), with the options given.
+func connectNATS(url, name string, opts ...nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
+		nats.CustomInboxPrefix(wire.SchedulerInbox),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}
