@@ -249,7 +249,7 @@ func (w *Worker) connect() error {
 			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 				if errors.Is(err, nats.ErrPermissionViolation) {
 					w.log.Error("NATS refused this worker's user a permission; it needs a worker's, with its events under "+
-						wire.EventSubject(w.cfg.Name, "*", ">"), "error", err)
+						wire.WorkerEventSubjects(w.cfg.Name), "error", err)
 					return
 				}
 				w.log.Warn("NATS", "error", err)

@@ -39,6 +39,10 @@ func EventSubject(worker string, kind EventKind, dagID string) string {
 	return fmt.Sprintf("kiln.event.%s.%s.%s", worker, kind, dagID)
 }
 
+// WorkerEventSubjects matches every event subject of the named worker
+// ("*": of any worker).
+func WorkerEventSubjects(worker string) string { return "kiln.event." + worker + ".>" }
+
 // ParseEventSubject returns the worker and the kind an event subject
 // names; ok is false for a subject EventSubject does not make.
 func ParseEventSubject(subject string) (worker string, kind EventKind, ok bool) {
