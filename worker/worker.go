@@ -289,7 +289,7 @@ func (w *Worker) setup(ctx context.Context) bool {
 			return false
 		}
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			w.log.Warn("waiting for the scheduler to create stream "+wire.TasksStream, "in", delay)
+			w.log.Info("waiting for the scheduler to create stream "+wire.TasksStream, "in", delay)
 		} else {
 			w.log.Warn("NATS not ready; retrying", "error", err, "in", delay)
 		}

@@ -18,7 +18,6 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kilnhq/kiln/dag"
-	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
@@ -53,22 +52,27 @@ func (f *processFlags) register(cmd *cobra.Command) {
 
 func newStandaloneCmd() *cobra.Command {
 	var (
-		f          processFlags
-		natsListen string
-		workers    int
-		slots      int
+		f       processFlags
+		natsFl  embeddedNATSFlags
+		workers int
+		slots   int
 	)
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "Run everything in one process: embedded NATS, scheduler, workers, web UI and API",
 		Long: `Run everything in one process: an embedded NATS server with JetStream
-(reachable at --nats-listen so that more kiln workers can join), the
-scheduler, --workers in-process workers that talk to NATS like remote ones,
-and the web UI and API at --addr.`,
+(reachable at --nats-listen so that more kiln workers can join, with the
+worker NKey it keeps in DATA/nats/worker.nk), the scheduler, --workers
+in-process workers that talk to NATS like remote ones, and the web UI and
+API at --addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if workers < 0 || slots < 1 {
 				return usageError("--workers must be >= 0 and --slots >= 1")
+			}
+			tlsConfig, err := natsFl.tls()
+			if err != nil {
+				return err
 			}
 			logger, err := workerLogger(f.logLevel)
 			if err != nil {
@@ -76,17 +80,16 @@ and the web UI and API at --addr.`,
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
+			ns, access, err := startEmbeddedNATS(natsFl, tlsConfig, f.data, logger)
 			if err != nil {
-				return &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+				return err
 			}
 			defer ns.Shutdown()
-			logger.Info("embedded NATS ready", "url", ns.ClientURL())
-			return serve(ctx, logger, f, natsAccess{url: ns.ClientURL()}, workers, slots)
+			return serve(ctx, logger, f, access, workers, slots)
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&natsListen, "nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
+	natsFl.register(cmd.Flags())
 	cmd.Flags().IntVar(&workers, "workers", 1, "in-process workers (0 for none)")
 	cmd.Flags().IntVar(&slots, "slots", 4, "task slots of each in-process worker")
 	return cmd
@@ -136,7 +139,7 @@ type natsAccess struct {
 // serve runs the scheduler, the API and nWorkers in-process workers until
 // ctx ends.
 func serve(ctx context.Context, logger *slog.Logger, f processFlags, natsAt natsAccess, nWorkers, slots int) error {
-	loopback, err := isLoopbackAddr(f.addr)
+	loopback, err := isLoopbackAddr("--addr", f.addr)
 	if err != nil {
 		return err
 	}
@@ -250,7 +253,7 @@ type authChecker interface {
 // authentication (docs/operations.md#authentication): a non-loopback --addr needs a user or token in
 // the store of data first.
 func checkAddr(addr, data string, st authChecker) error {
-	loopback, err := isLoopbackAddr(addr)
+	loopback, err := isLoopbackAddr("--addr", addr)
 	if err != nil || loopback {
 		return err
 	}
@@ -265,12 +268,12 @@ func checkAddr(addr, data string, st authChecker) error {
 	return nil
 }
 
-// isLoopbackAddr reports whether addr (HOST:PORT) listens on loopback
-// only. An empty host listens on every interface.
-func isLoopbackAddr(addr string) (bool, error) {
+// isLoopbackAddr reports whether addr (HOST:PORT), the value of flag,
+// listens on loopback only. An empty host listens on every interface.
+func isLoopbackAddr(flag, addr string) (bool, error) {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false, usageError("--addr %q: %v", addr, err)
+		return false, usageError("%s %q: %v", flag, addr, err)
 	}
 	if h == "localhost" {
 		return true, nil

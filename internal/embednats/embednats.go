@@ -1,7 +1,9 @@
 // Package embednats runs a NATS server with JetStream inside the Kiln
 // process, for `kiln standalone` and for tests. Clients reach it over a
 // real TCP listener, exactly as they would reach a separate server, so
-// code under test and in production talks to NATS the same way.
+// code under test and in production talks to NATS the same way; the
+// process's own clients may connect in-process instead, speaking the same
+// protocol with the same credentials, but needing no TLS.
 package embednats
 
 import (
