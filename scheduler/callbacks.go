@@ -113,20 +113,24 @@ func (s *Scheduler) renderCallback(ar *activeRun, t *dag.Task, owner string, try
 
 // applyCallbackEvent records what a worker reports about a callback. It
 // reports whether the event was about one.
-func (s *Scheduler) applyCallbackEvent(ev wire.Event, now time.Time) bool {
+func (s *Scheduler) applyCallbackEvent(ev wire.Event, worker string, now time.Time) bool {
 	f := s.flights[ev.TryKey]
 	if f == nil || !f.callback {
 		return false
 	}
 	tr := f.try
+	if !s.fromHolder(ev, worker, tr.Worker) {
+		return true
+	}
 	switch ev.Kind {
 	case wire.EventStarted:
-		tr.State, tr.StartDate, tr.Worker = store.TaskRunning, timePtr(ev.Time.UTC()), ev.Worker
+		tr.State, tr.StartDate, tr.Worker = store.TaskRunning, timePtr(ev.Time.UTC()), worker
 		f.started(now)
 	case wire.EventHeartbeat:
 		f.beat = now
 	case wire.EventFinished:
 		tr.State, tr.EndDate, tr.ExitCode, tr.Error, tr.Outputs = store.TaskFailed, timePtr(now.UTC()), ev.ExitCode, ev.Error, ev.Outputs
+		tr.Worker = worker
 		if ev.Success {
 			tr.State = store.TaskSuccess
 		}

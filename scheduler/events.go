@@ -39,6 +39,12 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer, stop co
 			s.log.Warn("reading worker events", "err", err)
 			continue
 		}
+		worker, _, ok := wire.ParseEventSubject(msg.Subject())
+		if !ok {
+			s.log.Warn("dropping a worker event on a subject that names no worker", "subject", msg.Subject())
+			_ = msg.Term()
+			continue
+		}
 		var ev wire.Event
 		if err := json.Unmarshal(msg.Data(), &ev); err != nil {
 			s.log.Warn("dropping a malformed worker event", "subject", msg.Subject(), "err", err)
@@ -59,7 +65,7 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer, stop co
 			continue
 		}
 		select {
-		case s.events <- eventMsg{ev: ev, msg: msg}:
+		case s.events <- eventMsg{ev: ev, worker: worker, msg: msg}:
 		case <-ctx.Done():
 			return
 		}
@@ -68,7 +74,10 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer, stop co
 
 // applyEvent applies a worker event to the try it names. An event for a
 // try that is not the task instance's current one is stale: acked and
-// ignored, so redeliveries and zombie workers never count twice.
+// ignored, so redeliveries and zombie workers never count twice. So is an
+// event from another worker than the one that holds the try: the first
+// started or finished event of an assignment binds the try to its sender
+// (docs/architecture.md#tries-and-fencing).
 func (s *Scheduler) applyEvent(em eventMsg) {
 	s.t.acks = append(s.t.acks, em.msg)
 	ev := em.ev
@@ -76,7 +85,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	if ev.Kind == wire.EventFinished {
 		s.logs.finished(ev.TryKey) // its chunks were all read before it
 	}
-	if s.applyCallbackEvent(ev, now) {
+	if s.applyCallbackEvent(ev, em.worker, now) {
 		return
 	}
 	ar := s.active[runKey{ev.DAGID, ev.RunID}]
@@ -85,6 +94,9 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	}
 	ti := ar.tis[ev.TaskID]
 	if ti == nil || ti.TryNumber != ev.Try || (ti.State != store.TaskQueued && ti.State != store.TaskRunning) {
+		return
+	}
+	if !s.fromHolder(ev, em.worker, ti.Worker) {
 		return
 	}
 	k := tryKeyOf(ti)
@@ -98,12 +110,12 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		if ti.State == store.TaskQueued {
 			ti.State = store.TaskRunning
 			ti.StartDate = timePtr(ev.Time.UTC())
-			ti.Worker = ev.Worker
+			ti.Worker = em.worker
 			s.putTI(ti)
 			if tr != nil {
 				tr.State = store.TaskRunning
 				tr.StartDate = ti.StartDate
-				tr.Worker = ev.Worker
+				tr.Worker = em.worker
 				s.putTry(tr)
 			}
 			s.metrics.taskStarted(ar, ti, now)
@@ -119,7 +131,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		if ti.StartDate == nil {
 			ti.StartDate = timePtr(ev.Time.UTC())
 		}
-		ti.Worker = ev.Worker
+		ti.Worker = em.worker
 		if t := ar.dag.Task(ti.TaskID); t != nil && t.Sensor != nil {
 			switch {
 			case ev.SensorTimeout:
@@ -146,12 +158,23 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			tr.EndDate = ti.EndDate
 			tr.ExitCode = ev.ExitCode
 			tr.Outputs = ev.Outputs
-			tr.Worker = ev.Worker
+			tr.Worker = em.worker
 			s.putTry(tr)
 		}
 		s.forget(k)
 		s.taskCallbacks(ti, onSuccess, now)
 	}
+}
+
+// fromHolder reports whether an event comes from the worker that holds its
+// try: the one bound to it (holder), or any worker while none is.
+func (s *Scheduler) fromHolder(ev wire.Event, sender, holder string) bool {
+	if holder == "" || holder == sender {
+		return true
+	}
+	s.log.Warn("ignoring an event from a worker that does not hold the try",
+		"try", ev.TryKey.String(), "kind", ev.Kind, "worker", sender, "holder", holder)
+	return false
 }
 
 // tick does the time-driven work of a turn: cron runs, and the tries in

@@ -24,11 +24,13 @@ type result struct {
 	err error
 }
 
-// eventMsg is a worker event and the JetStream message to ack once its
-// effect is committed.
+// eventMsg is a worker event, the worker that sent it (the token of its
+// subject, which NATS permissions tie to the sender's identity) and the
+// JetStream message to ack once its effect is committed.
 type eventMsg struct {
-	ev  wire.Event
-	msg jetstream.Msg
+	ev     wire.Event
+	worker string
+	msg    jetstream.Msg
 }
 
 // turn collects the effects of one loop turn: writes to commit together,

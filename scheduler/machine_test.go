@@ -167,12 +167,18 @@ func (h *harness) trigger(dagID string, params map[string]any) (*store.Run, []*w
 	return r, as
 }
 
+// event applies an event of worker w1 about a's try.
 func (h *harness) event(a *wire.Assignment, kind wire.EventKind, ok bool, outputs map[string]any) []*wire.Assignment {
-	ev := wire.Event{TryKey: a.TryKey, Kind: kind, Worker: "w1", Time: h.clock.Now(), Success: ok, Outputs: outputs}
+	return h.eventFrom("w1", a, kind, ok, outputs)
+}
+
+// eventFrom applies an event of the named worker about a's try.
+func (h *harness) eventFrom(worker string, a *wire.Assignment, kind wire.EventKind, ok bool, outputs map[string]any) []*wire.Assignment {
+	ev := wire.Event{TryKey: a.TryKey, Kind: kind, Time: h.clock.Now(), Success: ok, Outputs: outputs}
 	if kind == wire.EventFinished && !ok {
 		ev.Error = "exit status 1"
 	}
-	return h.turn(func() { h.s.applyEvent(eventMsg{ev: ev}) })
+	return h.turn(func() { h.s.applyEvent(eventMsg{ev: ev, worker: worker}) })
 }
 
 // run runs an assignment to its end: started, then finished.

@@ -68,7 +68,7 @@ func (e *env) watchFinished(k wire.TryKey) func() {
 		e.t.Fatal(err)
 	}
 	msgs := make(chan *nats.Msg, 64)
-	if _, err := nc.ChanSubscribe(wire.EventSubject(wire.EventFinished, k.DAGID), msgs); err != nil {
+	if _, err := nc.ChanSubscribe(wire.EventSubject("*", wire.EventFinished, k.DAGID), msgs); err != nil {
 		e.t.Fatal(err)
 	}
 	if err := nc.Flush(); err != nil { // subscribed before the event can be published

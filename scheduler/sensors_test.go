@@ -11,8 +11,8 @@ import (
 )
 
 func (h *harness) pokeResult(a *wire.Assignment, ev wire.Event) []*wire.Assignment {
-	ev.TryKey, ev.Kind, ev.Worker, ev.Time = a.TryKey, wire.EventFinished, "w1", h.clock.Now()
-	return h.turn(func() { h.s.applyEvent(eventMsg{ev: ev}) })
+	ev.TryKey, ev.Kind, ev.Time = a.TryKey, wire.EventFinished, h.clock.Now()
+	return h.turn(func() { h.s.applyEvent(eventMsg{ev: ev, worker: "w1"}) })
 }
 
 func TestSensorRescheduleFreesTheSlotBetweenPokes(t *testing.T) {

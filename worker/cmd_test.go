@@ -66,8 +66,8 @@ func TestKilnWorkerCommand(t *testing.T) {
 		t.Fatalf("kiln worker did not exit after SIGTERM; stderr:\n%s", stderr.String())
 	}
 	fin := h.wait(k, wire.EventFinished, 5*time.Second)
-	if !fin.Success || fin.Worker != "cli-worker" || !cmp.Equal(fin.Outputs, map[string]any{"X": "1"}) {
-		t.Errorf("finished = success %v, worker %q, outputs %v, error %q", fin.Success, fin.Worker, fin.Outputs, fin.Error)
+	if !fin.Success || fin.worker != "cli-worker" || !cmp.Equal(fin.Outputs, map[string]any{"X": "1"}) {
+		t.Errorf("finished = success %v, worker %q, outputs %v, error %q", fin.Success, fin.worker, fin.Outputs, fin.Error)
 	}
 	if evs := h.events(later); len(evs) > 0 {
 		t.Errorf("a stopping kiln worker took an assignment: %s", h.summary(later))

@@ -37,6 +37,7 @@ type events struct {
 	js     jetstream.JetStream
 	key    wire.TryKey
 	worker string
+	msgIDs string // Worker.msgIDs
 	log    *slog.Logger
 
 	// Asynchronous publishes awaiting confirmation, in order; a goroutine
@@ -49,7 +50,7 @@ type events struct {
 
 func (w *Worker) newEvents(ctx context.Context, k wire.TryKey, poke int, log *slog.Logger) *events {
 	e := &events{
-		js: w.js, key: k, poke: poke, worker: w.cfg.Name, log: log, ctx: ctx,
+		js: w.js, key: k, poke: poke, worker: w.cfg.Name, msgIDs: w.msgIDs, log: log, ctx: ctx,
 		pending: make(chan jetstream.PubAckFuture, asyncWindow),
 		done:    make(chan struct{}),
 	}
@@ -59,7 +60,7 @@ func (w *Worker) newEvents(ctx context.Context, k wire.TryKey, poke int, log *sl
 
 // event returns a new event of the try.
 func (e *events) event(kind wire.EventKind) *wire.Event {
-	return &wire.Event{TryKey: e.key, Kind: kind, Worker: e.worker, Time: time.Now().UTC()}
+	return &wire.Event{TryKey: e.key, Kind: kind, Time: time.Now().UTC()}
 }
 
 func (e *events) msg(ev *wire.Event, id string) (*nats.Msg, error) {
@@ -67,17 +68,17 @@ func (e *events) msg(ev *wire.Event, id string) (*nats.Msg, error) {
 	if err != nil {
 		return nil, fmt.Errorf("encoding %s event: %w", ev.Kind, err)
 	}
-	m := nats.NewMsg(wire.EventSubject(ev.Kind, ev.DAGID))
+	m := nats.NewMsg(wire.EventSubject(e.worker, ev.Kind, ev.DAGID))
 	m.Data = data
 	m.Header.Set(jetstream.MsgIDHeader, id)
 	return m, nil
 }
 
-// msgID is the de-duplication id of an event: kind, try, the sensor poke
-// (each poke of a try reports again), and what tells events of one kind
-// apart.
+// msgID is the de-duplication id of an event: this worker process, kind,
+// try, the sensor poke (each poke of a try reports again), and what tells
+// events of one kind apart.
 func (e *events) msgID(kind wire.EventKind, seq int64) string {
-	return fmt.Sprintf("%s:%s:%d:%d", kind, e.key, e.poke, seq)
+	return fmt.Sprintf("%s:%s:%s:%d:%d", e.msgIDs, kind, e.key, e.poke, seq)
 }
 
 // publish publishes ev and waits for JetStream to store it, retrying until

@@ -77,7 +77,8 @@ func shellHost(t testing.TB) *host.Host {
 // received is an event as the test, acting as the scheduler, got it.
 type received struct {
 	wire.Event
-	at time.Time
+	worker string // from the subject, as the scheduler learns it
+	at     time.Time
 }
 
 // harness is one test's NATS server with Kiln's streams, and the
@@ -100,6 +101,14 @@ type harness struct {
 
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	h := newBareHarness(t)
+	h.createStreams()
+	return h
+}
+
+// newBareHarness is a harness whose server has no streams yet.
+func newBareHarness(t testing.TB) *harness {
+	t.Helper()
 	h := &harness{t: t, dir: t.TempDir(), wake: make(chan struct{})}
 	h.startServer("127.0.0.1:0")
 	h.url = h.srv.ClientURL()
@@ -116,19 +125,25 @@ func newHarness(t testing.TB) *harness {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	t.Cleanup(cancel)
 	h.ctx = ctx
-	if err := wire.EnsureStreams(ctx, h.js); err != nil {
-		t.Fatal(err)
+	return h
+}
+
+// createStreams creates Kiln's streams and consumes events, as the
+// scheduler does.
+func (h *harness) createStreams() {
+	h.t.Helper()
+	if err := wire.EnsureStreams(h.ctx, h.js); err != nil {
+		h.t.Fatal(err)
 	}
-	cons, err := wire.EnsureEventConsumer(ctx, h.js)
+	cons, err := wire.EnsureEventConsumer(h.ctx, h.js)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
 	h.cons, err = cons.Consume(h.onEvent)
 	if err != nil {
-		t.Fatal(err)
+		h.t.Fatal(err)
 	}
-	t.Cleanup(h.cons.Stop)
-	return h
+	h.t.Cleanup(h.cons.Stop)
 }
 
 func (h *harness) startServer(listen string) {
@@ -147,12 +162,13 @@ func (h *harness) onEvent(m jetstream.Msg) {
 	if err := json.Unmarshal(m.Data(), &ev); err != nil {
 		h.t.Errorf("malformed event on %s: %v", m.Subject(), err)
 	}
-	if want := wire.EventSubject(ev.Kind, ev.DAGID); m.Subject() != want {
+	worker, _, _ := wire.ParseEventSubject(m.Subject())
+	if want := wire.EventSubject(worker, ev.Kind, ev.DAGID); m.Subject() != want {
 		h.t.Errorf("event %s %s on subject %s, want %s", ev.Kind, ev.TryKey, m.Subject(), want)
 	}
 	_ = m.Ack()
 	h.mu.Lock()
-	h.evs = append(h.evs, received{ev, at})
+	h.evs = append(h.evs, received{ev, worker, at})
 	close(h.wake)
 	h.wake = make(chan struct{})
 	h.mu.Unlock()

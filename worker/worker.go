@@ -2,6 +2,7 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -41,10 +42,16 @@ type Config struct {
 	// NATSURL is the NATS server (or comma-separated servers) to connect
 	// to. The worker reconnects forever, and may start before the server.
 	NATSURL string
+	// NATSOptions are added to the worker's own when it connects to
+	// NATSURL: credentials and TLS.
+	NATSOptions []nats.Option
 	// Conn, when set, is used instead of connecting to NATSURL; the worker
-	// does not close it. It should be set to reconnect forever.
+	// does not close it. It should be set to reconnect forever, with
+	// wire.WorkerInbox(Name) as its inbox prefix where NATS permissions
+	// apply.
 	Conn *nats.Conn
-	// Name identifies the worker in events and logs; default host-pid.
+	// Name identifies the worker in events and logs, and is the token of
+	// its event subjects (wire.CheckWorker); default host-pid made valid.
 	Name string
 	// Queues are the queues the worker pulls from; default ["default"].
 	Queues []string
@@ -72,6 +79,11 @@ type Worker struct {
 	cfg   Config
 	log   *slog.Logger
 	slots *slots
+	// msgIDs starts the JetStream message ids of the worker's events: its
+	// name and a random nonce of this process. Other NATS clients cannot
+	// guess it, so none can publish an id first and have JetStream drop
+	// this worker's event as a duplicate.
+	msgIDs string
 
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -106,7 +118,10 @@ func New(cfg Config) (*Worker, error) {
 		if err != nil || h == "" {
 			h = "kiln-worker"
 		}
-		cfg.Name = fmt.Sprintf("%s-%d", h, os.Getpid())
+		cfg.Name = wire.WorkerNameFrom(fmt.Sprintf("%s-%d", h, os.Getpid()))
+	}
+	if err := wire.CheckWorker(cfg.Name); err != nil {
+		return nil, fmt.Errorf("worker: %w", err)
 	}
 	if len(cfg.Queues) == 0 {
 		cfg.Queues = []string{DefaultQueue}
@@ -145,6 +160,7 @@ func New(cfg Config) (*Worker, error) {
 		cfg:         cfg,
 		log:         l.With("worker", cfg.Name),
 		slots:       newSlots(cfg.Slots),
+		msgIDs:      cfg.Name + "-" + rand.Text(),
 		running:     map[wire.TryKey]*tryRun{},
 		early:       map[wire.TryKey]earlyCancel{},
 		reconnected: make(chan struct{}),
@@ -220,12 +236,13 @@ func (w *Worker) connect() error {
 	if w.cfg.Conn != nil {
 		w.nc = w.cfg.Conn
 	} else {
-		nc, err := nats.Connect(w.cfg.NATSURL,
-			nats.Name("kiln-worker "+w.cfg.Name),
+		opts := append([]nats.Option{
+			nats.Name("kiln-worker " + w.cfg.Name),
+			nats.CustomInboxPrefix(wire.WorkerInbox(w.cfg.Name)),
 			nats.MaxReconnects(-1),
-			nats.ReconnectWait(250*time.Millisecond),
+			nats.ReconnectWait(250 * time.Millisecond),
 			nats.RetryOnFailedConnect(true),
-			nats.ReconnectBufSize(32<<20),
+			nats.ReconnectBufSize(32 << 20),
 			nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 				if err != nil {
 					w.log.Warn("disconnected from NATS", "error", err)
@@ -234,7 +251,16 @@ func (w *Worker) connect() error {
 			nats.ReconnectHandler(func(nc *nats.Conn) {
 				w.log.Info("reconnected to NATS", "url", nc.ConnectedUrlRedacted())
 			}),
-		)
+			nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+				if errors.Is(err, nats.ErrPermissionViolation) {
+					w.log.Error("NATS refused this worker's user a permission; it needs a worker's, with its events under "+
+						wire.WorkerEventSubjects(w.cfg.Name), "error", err)
+					return
+				}
+				w.log.Warn("NATS", "error", err)
+			}),
+		}, w.cfg.NATSOptions...)
+		nc, err := nats.Connect(w.cfg.NATSURL, opts...)
 		if err != nil {
 			return fmt.Errorf("worker: connecting to NATS at %s: %w", w.cfg.NATSURL, err)
 		}
@@ -254,9 +280,9 @@ func (w *Worker) connect() error {
 	return nil
 }
 
-// setup makes sure the streams and the queues' consumers exist, retrying
-// until it works: a worker may start before NATS or the scheduler. It
-// returns false if ctx ended first.
+// setup makes sure the queues' consumers exist, retrying until it works: a
+// worker may start before NATS, or before the scheduler has created the
+// streams. It returns false if ctx ended first.
 func (w *Worker) setup(ctx context.Context) bool {
 	delay := 100 * time.Millisecond
 	for {
@@ -267,7 +293,11 @@ func (w *Worker) setup(ctx context.Context) bool {
 		if ctx.Err() != nil {
 			return false
 		}
-		w.log.Warn("NATS not ready; retrying", "error", err, "in", delay)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			w.log.Info("waiting for the scheduler to create stream "+wire.TasksStream, "in", delay)
+		} else {
+			w.log.Warn("NATS not ready; retrying", "error", err, "in", delay)
+		}
 		select {
 		case <-ctx.Done():
 			return false
@@ -277,12 +307,12 @@ func (w *Worker) setup(ctx context.Context) bool {
 	}
 }
 
+// ensure creates or updates the queues' consumers. The streams are the
+// scheduler's to create (docs/operations.md#nats-clusters): a worker needs
+// no permission on them.
 func (w *Worker) ensure(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
-	if err := wire.EnsureStreams(ctx, w.js); err != nil {
-		return err
-	}
 	for _, q := range w.cfg.Queues {
 		if _, err := wire.EnsureTaskConsumer(ctx, w.js, q); err != nil {
 			return err

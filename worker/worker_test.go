@@ -5,8 +5,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"runtime"
 	"runtime/metrics"
@@ -18,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
@@ -39,8 +42,8 @@ func TestRunsATry(t *testing.T) {
 	if !fin.Success || fin.Error != "" || fin.ExitCode == nil || *fin.ExitCode != 0 {
 		t.Errorf("finished = success %v, exit %v, error %q; want a success with exit code 0", fin.Success, fin.ExitCode, fin.Error)
 	}
-	if fin.Worker != "w1" {
-		t.Errorf("worker = %q, want w1", fin.Worker)
+	if fin.worker != "w1" {
+		t.Errorf("worker = %q, want w1", fin.worker)
 	}
 	if fin.LogBytes != 6 || fin.LogSent != 6 {
 		t.Errorf("log bytes/sent = %d/%d, want 6/6", fin.LogBytes, fin.LogSent)
@@ -510,7 +513,7 @@ func TestWorkersShareAQueue(t *testing.T) {
 	}
 	by := map[string]int{}
 	for _, k := range keys {
-		by[h.wait(k, wire.EventFinished, 10*time.Second).Worker]++
+		by[h.wait(k, wire.EventFinished, 10*time.Second).worker]++
 	}
 	if by["w1"] == 0 || by["w2"] == 0 || by["w1"]+by["w2"] != 6 {
 		t.Errorf("tries by worker = %v, want both to run some of the 6", by)
@@ -518,7 +521,7 @@ func TestWorkersShareAQueue(t *testing.T) {
 	for _, name := range []string{"w1", "w2"} {
 		var mine []received
 		for _, e := range h.events(wire.TryKey{}) {
-			if e.Worker == name {
+			if e.worker == name {
 				mine = append(mine, e)
 			}
 		}
@@ -692,6 +695,27 @@ func awaitDial(t *testing.T, addr, name string) {
 	}
 }
 
+// TestWorkerWaitsForTheStreams starts a worker before the scheduler has
+// created the streams: it creates none itself (a worker's NATS permissions
+// would not let it), waits, and runs what is assigned once they exist.
+func TestWorkerWaitsForTheStreams(t *testing.T) {
+	h := newBareHarness(t)
+	logs := &syncBuffer{}
+	h.start(Config{Runner: &fakeRunner{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	waitFor(t, func() bool {
+		return strings.Contains(logs.String(), "waiting for the scheduler to create stream KILN_TASKS")
+	})
+	for _, name := range []string{wire.TasksStream, wire.EventsStream} {
+		if _, err := h.js.Stream(h.ctx, name); !errors.Is(err, jetstream.ErrStreamNotFound) {
+			t.Fatalf("stream %s: %v, want not found: the worker must not create it", name, err)
+		}
+	}
+	h.createStreams()
+	k := newTry("late")
+	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+	h.wait(k, wire.EventFinished, 15*time.Second)
+}
+
 // TestServerRestart restarts NATS under a running worker: it reconnects
 // and pulls again.
 func TestServerRestart(t *testing.T) {
@@ -732,6 +756,7 @@ func TestConfigChecks(t *testing.T) {
 		{"no url", Config{Runner: &fakeRunner{}}, "no NATS URL"},
 		{"bad queue", Config{Runner: &fakeRunner{}, NATSURL: "nats://x", Queues: []string{"a.b"}}, `invalid queue "a.b"`},
 		{"bad slots", Config{Runner: &fakeRunner{}, NATSURL: "nats://x", Slots: -1}, "need at least 1"},
+		{"bad name", Config{Runner: &fakeRunner{}, NATSURL: "nats://x", Name: "host.example.com"}, `invalid worker name "host.example.com"`},
 	} {
 		_, err := New(tc.cfg)
 		if err == nil || !strings.Contains(err.Error(), tc.err) {
@@ -742,7 +767,7 @@ func TestConfigChecks(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(w.cfg.Queues, []string{"a", "b"}) || w.cfg.Slots != DefaultSlots || w.Name() == "" {
+	if !slices.Equal(w.cfg.Queues, []string{"a", "b"}) || w.cfg.Slots != DefaultSlots || wire.CheckWorker(w.Name()) != nil {
 		t.Errorf("defaults: queues %v, slots %d, name %q", w.cfg.Queues, w.cfg.Slots, w.Name())
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -16,8 +16,8 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kilnhq/kiln/dag"
-	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/secrets"
+	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
@@ -49,22 +49,27 @@ func (f *processFlags) register(cmd *cobra.Command) {
 
 func newStandaloneCmd() *cobra.Command {
 	var (
-		f          processFlags
-		natsListen string
-		workers    int
-		slots      int
+		f       processFlags
+		natsFl  embeddedNATSFlags
+		workers int
+		slots   int
 	)
 	cmd := &cobra.Command{
 		Use:   "standalone",
 		Short: "Run everything in one process: embedded NATS, scheduler, workers, web UI and API",
 		Long: `Run everything in one process: an embedded NATS server with JetStream
-(reachable at --nats-listen so that more kiln workers can join), the
-scheduler, --workers in-process workers that talk to NATS like remote ones,
-and the web UI and API at --addr.`,
+(reachable at --nats-listen so that more kiln workers can join, with the
+worker NKey it keeps in DATA/nats/worker.nk), the scheduler, --workers
+in-process workers that talk to NATS like remote ones, and the web UI and
+API at --addr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if workers < 0 || slots < 1 {
 				return usageError("--workers must be >= 0 and --slots >= 1")
+			}
+			tlsConfig, err := natsFl.tls()
+			if err != nil {
+				return err
 			}
 			logger, err := workerLogger(f.logLevel)
 			if err != nil {
@@ -73,18 +78,17 @@ and the web UI and API at --addr.`,
 			ctx, stop := gracefulContext()
 			defer stop()
 			startNATS := func() (natsServer, error) {
-				ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(f.data, "nats"), Listen: natsListen, Logger: logger})
+				ns, access, err := startEmbeddedNATS(natsFl, tlsConfig, f.data, logger)
 				if err != nil {
-					return natsServer{}, &exitError{code: 1, msg: fmt.Sprintf("starting embedded NATS: %v", err)}
+					return natsServer{}, err
 				}
-				logger.Info("embedded NATS ready", "url", ns.ClientURL())
-				return natsServer{url: ns.ClientURL(), stop: ns.Shutdown, diskFull: ns.DiskFull()}, nil
+				return natsServer{access: access, stop: ns.Shutdown, diskFull: ns.DiskFull()}, nil
 			}
 			return serve(ctx, logger, f, startNATS, workers, slots)
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&natsListen, "nats-listen", "127.0.0.1:4222", "address of the embedded NATS server")
+	natsFl.register(cmd.Flags())
 	cmd.Flags().IntVar(&workers, "workers", 1, "in-process workers (0 for none)")
 	cmd.Flags().IntVar(&slots, "slots", 4, "task slots of each in-process worker")
 	return cmd
@@ -94,6 +98,7 @@ func newServerCmd() *cobra.Command {
 	var (
 		f       processFlags
 		natsURL string
+		auth    natsClientFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "server --nats URL",
@@ -103,24 +108,39 @@ func newServerCmd() *cobra.Command {
 			if natsURL == "" {
 				return usageError("--nats is required")
 			}
+			opts, err := auth.options()
+			if err != nil {
+				return err
+			}
 			logger, err := workerLogger(f.logLevel)
 			if err != nil {
 				return err
 			}
 			ctx, stop := gracefulContext()
 			defer stop()
-			return serve(ctx, logger, f, func() (natsServer, error) { return natsServer{url: natsURL, stop: func() {}}, nil }, 0, 0)
+			return serve(ctx, logger, f, func() (natsServer, error) {
+				return natsServer{access: natsAccess{url: natsURL, scheduler: opts}, stop: func() {}}, nil
+			}, 0, 0)
 		},
 	}
 	f.register(cmd)
 	cmd.Flags().StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL (default $KILN_NATS)")
+	auth.register(cmd.Flags())
 	return cmd
+}
+
+// natsAccess is how serve's clients reach NATS: its URL, and the options
+// of the scheduler's connection and of the in-process workers'.
+type natsAccess struct {
+	url       string
+	scheduler []nats.Option
+	workers   []nats.Option
 }
 
 // natsServer is the NATS server a process uses: its embedded one, or an
 // external one.
 type natsServer struct {
-	url      string
+	access   natsAccess
 	stop     func()
 	diskFull <-chan error // the embedded server's store found its disk full; nil for an external one
 }
@@ -130,7 +150,7 @@ type natsServer struct {
 // starts the embedded NATS server, if any, once the flags and the store
 // have been checked.
 func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS func() (natsServer, error), nWorkers, slots int) error {
-	loopback, err := isLoopbackAddr(f.addr)
+	loopback, err := isLoopbackAddr("--addr", f.addr)
 	if err != nil {
 		return err
 	}
@@ -159,7 +179,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		return err
 	}
 	defer ns.stop()
-	nc, err := connectNATS(ns.url, "kiln-server")
+	nc, err := connectNATS(ns.access.url, "kiln-server", ns.access.scheduler...)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
@@ -195,12 +215,13 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	}
 	for i := range nWorkers {
 		w, err := worker.New(worker.Config{
-			NATSURL: ns.url,
-			Name:    fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i),
-			Slots:   slots,
-			Runner:  parts.plugins,
-			DataDir: filepath.Join(f.data, "work"),
-			Logger:  logger,
+			NATSURL:     ns.access.url,
+			NATSOptions: ns.access.workers,
+			Name:        wire.WorkerNameFrom(fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i)),
+			Slots:       slots,
+			Runner:      parts.plugins,
+			DataDir:     filepath.Join(f.data, "work"),
+			Logger:      logger,
 		})
 		if err != nil {
 			return &exitError{code: 1, msg: err.Error()}
@@ -231,7 +252,7 @@ type authChecker interface {
 // authentication (docs/operations.md#authentication): a non-loopback --addr needs a user or token in
 // the store of data first.
 func checkAddr(addr, data string, st authChecker) error {
-	loopback, err := isLoopbackAddr(addr)
+	loopback, err := isLoopbackAddr("--addr", addr)
 	if err != nil || loopback {
 		return err
 	}
@@ -246,20 +267,21 @@ func checkAddr(addr, data string, st authChecker) error {
 	return nil
 }
 
-// isLoopbackAddr reports whether addr (HOST:PORT) listens on loopback
-// only. An empty host listens on every interface; a host name is looked
-// up, and counts as loopback when every address it has is.
-func isLoopbackAddr(addr string) (bool, error) {
-	return loopbackAddr(addr, net.DefaultResolver.LookupIPAddr)
+// isLoopbackAddr reports whether addr (HOST:PORT), the value of flag,
+// listens on loopback only. An empty host listens on every interface; a
+// host name is looked up, and counts as loopback when every address it
+// has is.
+func isLoopbackAddr(flag, addr string) (bool, error) {
+	return loopbackAddr(flag, addr, net.DefaultResolver.LookupIPAddr)
 }
 
 // hostLookup finds the addresses of a host name.
 type hostLookup func(ctx context.Context, host string) ([]net.IPAddr, error)
 
-func loopbackAddr(addr string, lookup hostLookup) (bool, error) {
+func loopbackAddr(flag, addr string, lookup hostLookup) (bool, error) {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
-		return false, usageError("--addr %q: %v", addr, err)
+		return false, usageError("%s %q: %v", flag, addr, err)
 	}
 	switch ip := net.ParseIP(h); {
 	case h == "":
@@ -283,13 +305,16 @@ func loopbackAddr(addr string, lookup hostLookup) (bool, error) {
 	return true, nil
 }
 
-func connectNATS(url, name string) (*nats.Conn, error) {
-	nc, err := nats.Connect(url,
+// connectNATS connects the scheduler, its replies under its own inbox
+// prefix (docs/operations.md#security), with the options given.
+func connectNATS(url, name string, opts ...nats.Option) (*nats.Conn, error) {
+	nc, err := nats.Connect(url, append([]nats.Option{
 		nats.Name(name),
+		nats.CustomInboxPrefix(wire.SchedulerInbox),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
-	)
+	}, opts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("connecting to NATS at %s: %w", url, err)
 	}

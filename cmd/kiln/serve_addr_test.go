@@ -53,7 +53,7 @@ func TestCheckAddr(t *testing.T) {
 		return out, nil
 	}
 	for addr, want := range map[string]bool{"box:8080": true, "v6:8080": true, "both:8080": false, "nowhere:8080": false} {
-		if got, err := loopbackAddr(addr, lookup); err != nil || got != want {
+		if got, err := loopbackAddr("--addr", addr, lookup); err != nil || got != want {
 			t.Errorf("%s: loopback %v (%v), want %v", addr, got, err, want)
 		}
 	}

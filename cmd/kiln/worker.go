@@ -25,6 +25,7 @@ func newWorkerCmd() *cobra.Command {
 		data       string
 		logLevel   string
 		pluginsDir string
+		auth       natsClientFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker --nats URL [--queue NAME]... [--slots N]",
@@ -46,6 +47,15 @@ running tasks finish; a second signal exits at once.`,
 					return usageError("--queue: %v", err)
 				}
 			}
+			if name != "" {
+				if err := wire.CheckWorker(name); err != nil {
+					return usageError("--name: %v", err)
+				}
+			}
+			opts, err := auth.options()
+			if err != nil {
+				return err
+			}
 			logger, err := workerLogger(logLevel)
 			if err != nil {
 				return err
@@ -58,13 +68,14 @@ running tasks finish; a second signal exits at once.`,
 			plugins := pluginHost(reg, logger)
 			defer plugins.Close()
 			w, err := worker.New(worker.Config{
-				NATSURL: natsURL,
-				Name:    name,
-				Queues:  queues,
-				Slots:   slots,
-				Runner:  plugins,
-				DataDir: data,
-				Logger:  logger,
+				NATSURL:     natsURL,
+				NATSOptions: opts,
+				Name:        name,
+				Queues:      queues,
+				Slots:       slots,
+				Runner:      plugins,
+				DataDir:     data,
+				Logger:      logger,
 			})
 			if err != nil {
 				return usageError("%v", err)
@@ -81,10 +92,11 @@ running tasks finish; a second signal exits at once.`,
 	f.StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL (default $KILN_NATS)")
 	f.StringArrayVar(&queues, "queue", nil, fmt.Sprintf("queue to pull tasks from; repeat for several (default %q)", worker.DefaultQueue))
 	f.IntVar(&slots, "slots", worker.DefaultSlots, "tasks run at once")
-	f.StringVar(&name, "name", "", "worker name in events and logs (default HOST-PID)")
+	f.StringVar(&name, "name", "", "worker name in events and logs, of A-Z a-z 0-9 _ - (default HOST-PID)")
 	f.StringVar(&data, "data", "", "folder for the tasks' $KILN_OUTPUT files (default the system's temp folder)")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addPluginsFlag(cmd, &pluginsDir)
+	auth.register(f)
 	return cmd
 }
 

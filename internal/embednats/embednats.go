@@ -1,11 +1,14 @@
 // Package embednats runs a NATS server with JetStream inside the Kiln
 // process, for `kiln standalone` and for tests. Clients reach it over a
 // real TCP listener, exactly as they would reach a separate server, so
-// code under test and in production talks to NATS the same way.
+// code under test and in production talks to NATS the same way; the
+// process's own clients may connect in-process instead, speaking the same
+// protocol with the same credentials, but needing no TLS.
 package embednats
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -37,6 +40,13 @@ type Options struct {
 	// ReadyTimeout bounds the wait for the server to accept connections;
 	// zero means DefaultReadyTimeout.
 	ReadyTimeout time.Duration
+	// Nkeys, when set, are the only clients the server lets in, each with
+	// its permissions (docs/operations.md#security); nil lets anyone in.
+	Nkeys []*server.NkeyUser
+	// TLS, when set, is the client listener's TLS: clients must use it,
+	// except those connected in-process (nats.InProcessServer(s.NATS())
+	// with a nats:// URL), which need none.
+	TLS *tls.Config
 }
 
 // waitReady waits for ns to accept connections, giving up early when the
@@ -94,7 +104,9 @@ func Start(o Options) (*Server, error) {
 		NoSigs:     true,
 		// The server's own HTTP monitoring stays off: Kiln serves its
 		// health and metrics itself.
-		HTTPPort: 0,
+		HTTPPort:  0,
+		Nkeys:     o.Nkeys,
+		TLSConfig: o.TLS,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("embedded NATS: %w", err)

@@ -2,16 +2,21 @@ package embednats
 
 import (
 	"context"
+	"errors"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/kilnhq/kiln/internal/diskfull"
+	"github.com/kilnhq/kiln/internal/tlstest"
 	"github.com/kilnhq/kiln/internal/tmpfs"
 )
 
@@ -105,6 +110,66 @@ func TestBadOptions(t *testing.T) {
 			s.Shutdown()
 			t.Errorf("Start(%+v) succeeded", o)
 		}
+	}
+}
+
+// TestNkeysAndTLS: with users and TLS, a client needs both a key and
+// the CA, except over an in-process connection, which needs the key only.
+func TestNkeysAndTLS(t *testing.T) {
+	dir := t.TempDir()
+	certs := tlstest.Write(t, dir)
+	tlsConfig, err := server.GenTLSConfig(&server.TLSConfigOpts{CertFile: certs.Cert, KeyFile: certs.Key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed, _ := kp.Seed()
+	seedFile := filepath.Join(dir, "user.nk")
+	if err := os.WriteFile(seedFile, seed, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := kp.PublicKey()
+	s, err := Start(Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0",
+		Nkeys: []*server.NkeyUser{{Nkey: pub}}, TLS: tlsConfig})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown()
+	nkey, err := nats.NkeyOptionFromSeed(seedFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := s.Addr().String()
+
+	if nc, err := nats.Connect("nats://"+addr, nkey); err == nil {
+		nc.Close()
+		t.Error("a client without TLS got in")
+	}
+	if nc, err := nats.Connect("tls://"+addr, nats.RootCAs(certs.CA)); !errors.Is(err, nats.ErrAuthorization) {
+		if nc != nil {
+			nc.Close()
+		}
+		t.Errorf("a client without a key: %v, want an authorization error", err)
+	}
+	for name, c := range map[string]struct {
+		url  string
+		opts []nats.Option
+	}{
+		"over TLS":   {s.ClientURL(), []nats.Option{nkey, nats.RootCAs(certs.CA)}},
+		"in-process": {"nats://" + addr, []nats.Option{nkey, nats.InProcessServer(s.NATS())}},
+	} {
+		nc, err := nats.Connect(c.url, c.opts...)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		if err := nc.Flush(); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+		nc.Close()
 	}
 }
 

@@ -25,13 +25,14 @@ const TaskAckWait = 30 * time.Second
 // reads worker events.
 const EventConsumerName = "kiln-scheduler"
 
-// queueName is the shape of a worker queue name; it matches what DAG files
-// accept, and makes a valid subject token and consumer name.
-var queueName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+// nameToken is the shape of a worker queue's name and of a worker's: one
+// subject token, and a valid consumer name. Queue names match what DAG
+// files accept.
+var nameToken = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
 // CheckQueue reports whether q is a valid worker queue name.
 func CheckQueue(q string) error {
-	if !queueName.MatchString(q) {
+	if !nameToken.MatchString(q) {
 		return fmt.Errorf("invalid queue %q: use 1 to 64 of A-Z a-z 0-9 _ -", q)
 	}
 	return nil

@@ -5,9 +5,9 @@
 // Assignments travel on the work-queue stream KILN_TASKS, one subject per
 // worker queue (kiln.task.<queue>); a message is removed once a worker
 // acks it, so each try is handed to exactly one worker. Workers report on
-// the stream KILN_EVENTS (kiln.event.<kind>.<dag>); the scheduler acks an
-// event only after its effect is committed to the store, so a crash loses
-// nothing. Cancellations are plain NATS messages on kiln.cancel: a lost one
+// the stream KILN_EVENTS (kiln.event.<worker>.<kind>.<dag>); the scheduler
+// acks an event only after its effect is committed to the store, so a crash
+// loses nothing. Cancellations are plain NATS messages on kiln.cancel: a lost one
 // is harmless, since a late result of a try that is no longer current is
 // ignored.
 package wire
@@ -30,9 +30,66 @@ const (
 // TaskSubject is the subject of assignments for a worker queue.
 func TaskSubject(queue string) string { return "kiln.task." + queue }
 
-// EventSubject is the subject of a worker event.
-func EventSubject(kind EventKind, dagID string) string {
-	return fmt.Sprintf("kiln.event.%s.%s", kind, dagID)
+// EventSubject is the subject of an event of a worker. The worker's name
+// is a token of its own, so that NATS permissions can let each worker
+// identity publish under its own name only; the scheduler learns who sent
+// an event from its subject, never from its body
+// (docs/architecture.md#tries-and-fencing).
+func EventSubject(worker string, kind EventKind, dagID string) string {
+	return fmt.Sprintf("kiln.event.%s.%s.%s", worker, kind, dagID)
+}
+
+// WorkerEventSubjects matches every event subject of the named worker
+// ("*": of any worker).
+func WorkerEventSubjects(worker string) string { return "kiln.event." + worker + ".>" }
+
+// ParseEventSubject returns the worker and the kind an event subject
+// names; ok is false for a subject EventSubject does not make.
+func ParseEventSubject(subject string) (worker string, kind EventKind, ok bool) {
+	rest, found := strings.CutPrefix(subject, "kiln.event.")
+	if !found {
+		return "", "", false
+	}
+	tokens := strings.SplitN(rest, ".", 3)
+	if len(tokens) != 3 || CheckWorker(tokens[0]) != nil || tokens[1] == "" || tokens[2] == "" {
+		return "", "", false
+	}
+	return tokens[0], EventKind(tokens[1]), true
+}
+
+// SchedulerInbox is the prefix of the scheduler's reply subjects, and
+// WorkerInbox that of a worker's: each identity may read the replies under
+// its own prefix only, so no worker reads what JetStream answers the
+// scheduler or another worker.
+const SchedulerInbox = "_INBOX.kiln-scheduler"
+
+// WorkerInbox is the prefix of the reply subjects of the named worker.
+func WorkerInbox(worker string) string { return "_INBOX.kiln-worker." + worker }
+
+// CheckWorker reports whether name is a valid worker name.
+func CheckWorker(name string) error {
+	if !nameToken.MatchString(name) {
+		return fmt.Errorf("invalid worker name %q: use 1 to 64 of A-Z a-z 0-9 _ -", name)
+	}
+	return nil
+}
+
+// WorkerNameFrom makes a valid worker name of s, such as a host name with
+// dots in it: every other character becomes '-', and it is cut to 64.
+func WorkerNameFrom(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-') {
+			b[i] = '-'
+		}
+	}
+	if len(b) > 64 {
+		b = b[:64]
+	}
+	if len(b) == 0 {
+		return "worker"
+	}
+	return string(b)
 }
 
 // ValidSubjectPart reports whether s can stand in a subject as one or
@@ -120,9 +177,8 @@ const (
 // Event is what a worker reports about a try.
 type Event struct {
 	TryKey
-	Kind   EventKind `json:"kind"`
-	Worker string    `json:"worker"`
-	Time   time.Time `json:"time"`
+	Kind EventKind `json:"kind"`
+	Time time.Time `json:"time"`
 
 	// Log events: a chunk of the try's log starting at byte Offset, so a
 	// redelivered chunk is written once.
