@@ -21,15 +21,15 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
-// authAPI is the API over a fake backend with authentication configured:
-// a token and a user of each role.
+// authAPI is the API of a real Kiln with authentication configured: a
+// token and a user of each role.
 type authAPI struct {
-	b      *uitest.Backend
+	k      *kilntest.Kiln
 	srv    *httptest.Server
 	echo   *echo.Echo
 	tokens map[string]string // role -> token
@@ -43,10 +43,10 @@ func password(name string) string { return "pw-" + name + "-long-enough" }
 
 func newAuthAPI(t *testing.T) *authAPI {
 	t.Helper()
-	b, srv := newAPI(t)
-	st := b.Store()
+	k, srv := newAPI(t, lateDAG)
+	st := k.Store()
 	st.SetPasswordCost(bcrypt.MinCost)
-	a := &authAPI{b: b, srv: srv, tokens: map[string]string{}}
+	a := &authAPI{k: k, srv: srv, tokens: map[string]string{}}
 	// The admin first: the first user or token must be one.
 	for _, role := range []string{store.RoleAdmin, store.RoleOperator, store.RoleViewer} {
 		_, tok, err := st.CreateToken(t.Context(), role+"-token", role, time.Now())
@@ -59,7 +59,7 @@ func newAuthAPI(t *testing.T) *authAPI {
 			t.Fatalf("adding %s: %v", name, err)
 		}
 	}
-	e, ok := ui.New(b, ui.Options{}).Handler().(*echo.Echo)
+	e, ok := ui.New(k.Scheduler, ui.Options{}).Handler().(*echo.Echo)
 	if !ok {
 		t.Fatal("Handler is not an *echo.Echo")
 	}
@@ -209,8 +209,8 @@ func TestOpenEndpoints(t *testing.T) {
 // asked, and the first admin can be added through the API; then everyone
 // is.
 func TestAuthOff(t *testing.T) {
-	b, srv := newAPI(t)
-	b.Store().SetPasswordCost(bcrypt.MinCost)
+	k, srv := newAPI(t)
+	k.Store().SetPasswordCost(bcrypt.MinCost)
 	if r := authCall(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 2}`, nil); r.status != http.StatusOK {
 		t.Fatalf("auth off: PUT pool: %d %s", r.status, r.body)
 	}
@@ -623,12 +623,14 @@ func TestRequesterIsThePrincipal(t *testing.T) {
 	h := bearer(a.tokens[store.RoleOperator])
 	h.Set("Content-Type", "application/json")
 	h.Set(ui.UserHeader, "mallory")
-	resp := authCall(t, "POST", a.srv.URL+"/api/v1/dags/churn/backfills", `{"from": "2026-01-01", "to": "2026-01-02", "dry_run": true}`, h)
+	resp := authCall(t, "POST", a.srv.URL+"/api/v1/dags/late/backfills", `{"from": "2026-01-01", "to": "2026-01-02", "dry_run": true}`, h)
 	if resp.status >= 300 {
 		t.Fatalf("backfill: %d %s", resp.status, resp.body)
 	}
-	if got := a.b.Backfills[0].RequestedBy; got != "operator-token" {
-		t.Errorf("requested_by = %q, want the token's name", got)
+	var plan ui.Backfill
+	resp.decode(t, &plan)
+	if plan.RequestedBy != "operator-token" {
+		t.Errorf("requested_by = %q, want the token's name", plan.RequestedBy)
 	}
 }
 
@@ -648,7 +650,7 @@ func TestUpdateUserAPI(t *testing.T) {
 	if u.Name != "vic" || u.Role != store.RoleOperator {
 		t.Errorf("PATCH vic = %+v", u)
 	}
-	if got, err := a.b.Store().CheckPassword("vic", "a new password"); err != nil || got.Role != store.RoleOperator {
+	if got, err := a.k.Store().CheckPassword("vic", "a new password"); err != nil || got.Role != store.RoleOperator {
 		t.Errorf("vic after the change: %+v, %v", got, err)
 	}
 	for _, tt := range []struct {
