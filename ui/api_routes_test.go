@@ -18,6 +18,7 @@ import (
 // an unknown field are 400. Every answer is the JSON error of the API.
 // (TestEveryRouteNeedsItsRole covers 401 and 403 the same way.)
 func TestEveryRouteBadInput(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	run, err := k.Trigger(t.Context(), "churn", scheduler.TriggerRequest{})
 	if err != nil {

@@ -165,6 +165,7 @@ var (
 )
 
 func TestHealth(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/healthz", "")
 	if r.status != 200 || string(bytes.TrimSpace(r.body)) != `{"status":"ok"}` {
@@ -183,6 +184,7 @@ func TestHealth(t *testing.T) {
 }
 
 func TestListDAGs(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/api/v1/dags", "")
 	if r.status != 200 {
@@ -220,6 +222,7 @@ func TestListDAGs(t *testing.T) {
 }
 
 func TestGetDAG(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/api/v1/dags/churn", "")
 	var d ui.DAGDetail
@@ -251,6 +254,7 @@ func TestGetDAG(t *testing.T) {
 }
 
 func TestPatchDAG(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	url := srv.URL + "/api/v1/dags/churn"
 	r := call(t, "PATCH", url, `{"paused": true}`)
@@ -289,6 +293,7 @@ func TestPatchDAG(t *testing.T) {
 }
 
 func TestImportErrors(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/api/v1/import-errors", "")
 	if r.status != 200 || string(bytes.TrimSpace(r.body)) != "[]" {
@@ -330,6 +335,7 @@ func TestImportErrors(t *testing.T) {
 }
 
 func TestNotFoundRoutes(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	call(t, "GET", srv.URL+"/api/v1/nothing", "").wantError(t, 404, "not found")
 	r := call(t, "DELETE", srv.URL+"/api/v1/dags", "")

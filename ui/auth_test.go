@@ -140,6 +140,7 @@ func rank(role string) int { return slices.Index(store.Roles, role) }
 // TestEveryRouteNeedsItsRole calls every API route without a token, with a
 // bad one, and with a token of each role.
 func TestEveryRouteNeedsItsRole(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	for _, r := range a.apiRoutes() {
 		want := requiredRole(r.Method, r.Path)
@@ -171,6 +172,7 @@ func TestEveryRouteNeedsItsRole(t *testing.T) {
 // TestOpenAPIRoles checks that the OpenAPI document names, for every
 // operation, the role the policy above requires.
 func TestOpenAPIRoles(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	resp := authCall(t, "GET", a.srv.URL+"/api/v1/openapi.json", "", bearer(a.tokens[store.RoleViewer]))
 	var doc struct {
@@ -196,6 +198,7 @@ func TestOpenAPIRoles(t *testing.T) {
 }
 
 func TestOpenEndpoints(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	if r := authCall(t, "GET", a.srv.URL+"/healthz", "", nil); r.status != http.StatusOK {
 		t.Errorf("/healthz without a token: %d %s, want 200", r.status, r.body)
@@ -209,6 +212,7 @@ func TestOpenEndpoints(t *testing.T) {
 // asked, and the first admin can be added through the API; then everyone
 // is.
 func TestAuthOff(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	k.Store().SetPasswordCost(bcrypt.MinCost)
 	if r := authCall(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 2}`, nil); r.status != http.StatusOK {
@@ -331,6 +335,7 @@ func wantRedirect(t *testing.T, r response, status int, location string) {
 }
 
 func TestSignInAndOut(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	br := newBrowser(t, a.srv.URL)
 
@@ -396,6 +401,7 @@ func TestSignInAndOut(t *testing.T) {
 // TestSessionCSRFAndRoles: a session that changes anything needs its CSRF
 // token, and its role.
 func TestSessionCSRFAndRoles(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	signIn := func(name string) (*browser, string) {
 		br := newBrowser(t, a.srv.URL)
@@ -433,6 +439,7 @@ func TestSessionCSRFAndRoles(t *testing.T) {
 // read every page and may not send any form, which needs operator at
 // least; and a form without the CSRF token is refused before anything.
 func TestEveryPageNeedsASession(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	vic := newBrowser(t, a.srv.URL)
 	wantRedirect(t, vic.login("vic", password("vic"), "/health"), http.StatusSeeOther, "/health")
@@ -469,6 +476,7 @@ func TestEveryPageNeedsASession(t *testing.T) {
 }
 
 func TestSignInNext(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	for next, want := range map[string]string{
 		"":                      "/dags",
@@ -487,6 +495,7 @@ func TestSignInNext(t *testing.T) {
 }
 
 func TestSignInBackoff(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	br := newBrowser(t, a.srv.URL)
 	csrf := csrfOf(t, br.get("/login"))
@@ -510,6 +519,7 @@ func TestSignInBackoff(t *testing.T) {
 }
 
 func TestUsersAPI(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	admin := bearer(a.tokens[store.RoleAdmin])
 	u := a.srv.URL + "/api/v1/users"
@@ -572,6 +582,7 @@ func listTokens(t *testing.T, a *authAPI) []ui.Token {
 }
 
 func TestTokensAPI(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	admin := bearer(a.tokens[store.RoleAdmin])
 	u := a.srv.URL + "/api/v1/tokens"
@@ -619,6 +630,7 @@ func TestTokensAPI(t *testing.T) {
 // TestRequesterIsThePrincipal: with auth on, a backfill is requested by
 // the token's name, whatever the client claims in X-Kiln-User.
 func TestRequesterIsThePrincipal(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	h := bearer(a.tokens[store.RoleOperator])
 	h.Set("Content-Type", "application/json")
@@ -638,6 +650,7 @@ func TestRequesterIsThePrincipal(t *testing.T) {
 // signs in with the new password and has the new role. (The store's tests
 // cover the last admin.)
 func TestUpdateUserAPI(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	admin := bearer(a.tokens[store.RoleAdmin])
 	admin.Set("Content-Type", "application/json")

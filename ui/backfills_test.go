@@ -116,6 +116,7 @@ func logicalDates(bf ui.Backfill) []time.Time {
 }
 
 func TestCreateBackfill(t *testing.T) {
+	t.Parallel()
 	k, base := newBackfillAPI(t)
 	r := callAs(t, "ada@lab", "POST", base+"/api/v1/dags/churn/backfills",
 		`{"from": "2026-01-03", "to": "2026-01-05", "max_active_runs": 2, "params": {"sample_frac": 0.5}}`)
@@ -210,6 +211,7 @@ tasks: [{id: a, plugin: shell, with: {command: "true"}}]
 `
 
 func TestCreateBackfillRefused(t *testing.T) {
+	t.Parallel()
 	k, base := newBackfillAPI(t, minutelyDAG)
 	tests := []struct {
 		name, dag, body string
@@ -252,6 +254,7 @@ func TestCreateBackfillRefused(t *testing.T) {
 }
 
 func TestBackfillDryRun(t *testing.T) {
+	t.Parallel()
 	k, base := newBackfillAPI(t)
 	// Runs on the 4th (it succeeds), the 5th (it fails) and the 6th (it
 	// holds).
@@ -308,6 +311,7 @@ func TestBackfillDryRun(t *testing.T) {
 }
 
 func TestListAndGetBackfills(t *testing.T) {
+	t.Parallel()
 	k, base := newBackfillAPI(t)
 	holdDays(k, 2, 3)
 	for _, post := range []struct{ dag, body string }{
@@ -376,6 +380,7 @@ tasks: [{id: hold, plugin: shell, with: {command: "read gate < gates/serial"}}]
 `
 
 func TestCancelBackfill(t *testing.T) {
+	t.Parallel()
 	k, base := newBackfillAPI(t, serialDAG)
 	k.Gate("serial")
 	r := call(t, "POST", base+"/api/v1/dags/serial/backfills", `{"from": "2026-01-01", "to": "2026-01-04", "max_active_runs": 2}`)
@@ -412,6 +417,7 @@ func TestCancelBackfill(t *testing.T) {
 }
 
 func TestRunsOfABackfill(t *testing.T) {
+	t.Parallel()
 	k, base := newBackfillAPI(t)
 	// A run on the 4th succeeds, one on the 5th fails.
 	for day, state := range map[int]store.RunState{4: store.RunSuccess, 5: store.RunFailed} {

@@ -39,6 +39,7 @@ tasks:
 `
 
 func TestTaskLogs(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, logsDAG)
 	k.Gate("report")
 	run := trigger(t, k, "logs", "", nil)
@@ -164,6 +165,7 @@ tasks:
 `
 
 func TestFollowLog(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, followDAG)
 	more, last := k.Gate("more"), k.Gate("last")
 	run := trigger(t, k, "follow", "", nil)
@@ -216,6 +218,7 @@ func TestFollowLog(t *testing.T) {
 // TestShutdownEndsFollow checks that a followed log does not hold up a
 // graceful shutdown.
 func TestShutdownEndsFollow(t *testing.T) {
+	t.Parallel()
 	k := kilntest.New(t, "id: working\ntasks: [{id: train, plugin: shell, with: {command: 'echo working; read gate < gates/hold'}}]")
 	k.Gate("hold")
 	run := trigger(t, k, "working", "", nil)
@@ -245,6 +248,7 @@ func TestShutdownEndsFollow(t *testing.T) {
 }
 
 func TestStart(t *testing.T) {
+	t.Parallel()
 	k := kilntest.Start(t, kilntest.Options{NoWorker: true})
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -15,6 +15,7 @@ import (
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiln_runs_finished_total", Help: "Runs."}, []string{"state"})
@@ -79,6 +80,7 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsNotEnabled(t *testing.T) {
+	t.Parallel()
 	srv := serveAPI(t, kilntest.Start(t, kilntest.Options{NoWorker: true}), ui.Options{})
 	resp := call(t, http.MethodGet, srv.URL+"/metrics", "")
 	if resp.status != http.StatusNotFound {

@@ -17,6 +17,7 @@ import (
 // API routes the server registers (the browser pages and their assets are
 // not API), and that every $ref in it resolves.
 func TestOpenAPICoversRoutes(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	e, ok := ui.New(k.Scheduler, ui.Options{}).Handler().(*echo.Echo)
 	if !ok {

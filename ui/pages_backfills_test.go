@@ -36,6 +36,7 @@ func backfillForm(changes map[string]string) url.Values {
 }
 
 func TestBackfillTab(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
 	p := pc.get("/dags/churn/backfill")
 	p.wantStatus(t, http.StatusOK)
@@ -61,6 +62,7 @@ func TestBackfillTab(t *testing.T) {
 }
 
 func TestBackfillDryRunPage(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
 	failed := trigger(t, pc.k, "churn", "2026-01-05T02:00:00Z", nil) // churn's date; runs of the 5th fail
 	pc.k.WaitRun("churn", failed.RunID, store.RunFailed)
@@ -84,6 +86,7 @@ func TestBackfillDryRunPage(t *testing.T) {
 }
 
 func TestBackfillStartListAndCancel(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
 	holdDays(pc.k, 1, 2, 3, 4, 5)
 	p := pc.post("/dags/churn/backfill", backfillForm(map[string]string{"reverse": "true"}))
@@ -151,6 +154,7 @@ func TestBackfillStartListAndCancel(t *testing.T) {
 }
 
 func TestBackfillFormErrors(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
 	for _, tc := range []struct {
 		name    string

@@ -12,6 +12,7 @@ import (
 )
 
 func TestTriggerForm(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.get("/dags/typed/trigger")
 	p.wantStatus(t, http.StatusOK)
@@ -81,6 +82,7 @@ func triggerForm(changes map[string]string, drop ...string) url.Values {
 }
 
 func TestTriggerRoundTrip(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.post("/dags/typed/trigger", triggerForm(map[string]string{
 		"logical_date": "2026-03-01T04:05",
@@ -112,6 +114,7 @@ func TestTriggerRoundTrip(t *testing.T) {
 }
 
 func TestTriggerLogicalDateInDAGTimezone(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.post("/dags/churn/trigger", url.Values{"logical_date": {"2026-03-01T04:05"}, "param.region": {"eu"}, "param.sample_frac": {"1"}})
 	p.wantStatus(t, http.StatusSeeOther)
@@ -122,6 +125,7 @@ func TestTriggerLogicalDateInDAGTimezone(t *testing.T) {
 }
 
 func TestTriggerBadValues(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tc := range []struct {
 		name    string
@@ -179,6 +183,7 @@ func TestTriggerBadValues(t *testing.T) {
 }
 
 func TestTriggerConflict(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	form := triggerForm(map[string]string{"logical_date": "2026-03-01T00:00:00Z"})
 	pc.post("/dags/typed/trigger", form).wantStatus(t, http.StatusSeeOther)
@@ -192,12 +197,14 @@ func TestTriggerConflict(t *testing.T) {
 }
 
 func TestTriggerUnknownDAG(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	pc.get("/dags/nope/trigger").wantStatus(t, http.StatusNotFound)
 	pc.post("/dags/nope/trigger", url.Values{}).wantStatus(t, http.StatusNotFound)
 }
 
 func TestTriggerNamesEveryBadField(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.post("/dags/typed/trigger", triggerForm(map[string]string{"param.count": "11", "param.opts": "{bad", "param.nope": "1"}))
 	p.wantStatus(t, http.StatusBadRequest)

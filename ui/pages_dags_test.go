@@ -200,6 +200,7 @@ func (pc *pageClient) putChurnRun(day int, region string) string {
 }
 
 func TestDAGListPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	older := pc.putChurnRun(1, "us")
 	newer := pc.putChurnRun(2, "eu")
@@ -248,6 +249,7 @@ func TestDAGListPage(t *testing.T) {
 }
 
 func TestDAGListFilter(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tc := range []struct {
 		query string
@@ -273,6 +275,7 @@ func TestDAGListFilter(t *testing.T) {
 }
 
 func TestPauseToggle(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.post("/dags/churn/pause", url.Values{"paused": {"true"}, "next": {"/dags?tag=ml"}})
 	p.wantStatus(t, http.StatusSeeOther)
@@ -306,6 +309,7 @@ func TestPauseToggle(t *testing.T) {
 }
 
 func TestDAGHeaderAndTabs(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tab := range []string{"", "/graph", "/source", "/trigger", "/backfill"} {
 		p := pc.get("/dags/churn" + tab)
@@ -341,6 +345,7 @@ func TestDAGHeaderAndTabs(t *testing.T) {
 }
 
 func TestGridPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	r1 := pc.putChurnRun(1, "us")
 	r2 := pc.putChurnRun(2, "eu")
@@ -403,6 +408,7 @@ func TestGridPage(t *testing.T) {
 }
 
 func TestFragments(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	run := pc.putChurnRun(1, "eu")
 	for _, tc := range []struct {
@@ -438,6 +444,7 @@ func TestFragments(t *testing.T) {
 }
 
 func TestGraphPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	r1 := pc.putChurnRun(1, "us")
 	r2 := pc.putChurnRun(2, "eu")
@@ -481,6 +488,7 @@ func TestGraphPage(t *testing.T) {
 }
 
 func TestSourcePage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.get("/dags/churn/source")
 	p.wantStatus(t, http.StatusOK)
@@ -531,6 +539,7 @@ func TestSourcePage(t *testing.T) {
 }
 
 func TestErrorPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tc := range []struct {
 		method, path string

@@ -25,6 +25,7 @@ tasks:
 `
 
 func TestLogPageFinishedTry(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, logPageDAG)
 	k.Gate("train")
 	run := trigger(t, k, "logs", "2026-01-05T02:00:00Z", nil)
@@ -102,6 +103,7 @@ tasks:
 `
 
 func TestLogPageFollowsARunningTry(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, stepsDAG)
 	more := k.Gate("more")
 	run := trigger(t, k, "steps", "", nil)
@@ -146,6 +148,7 @@ tasks:
 `
 
 func TestLogPageCutsAHugeLog(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, hugeLogDAG)
 	run := trigger(t, k, "huge", "", nil)
 	k.WaitRun("huge", run.RunID, store.RunSuccess)

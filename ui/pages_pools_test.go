@@ -22,6 +22,7 @@ tasks:
 `
 
 func TestPoolsPage(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	k.WriteDAG("churn.yaml", gpuDAG)
 	k.WriteDAG("ghost.yaml", `

@@ -292,6 +292,7 @@ func newTriedRun(t *testing.T) (*kilntest.Kiln, string) {
 }
 
 func TestRunPage(t *testing.T) {
+	t.Parallel()
 	_, base := newTriedRun(t)
 	href := "/dags/churn/runs/" + triedRunID
 	d := getPage(t, base+href).want(t, http.StatusOK)
@@ -391,6 +392,7 @@ func TestRunPage(t *testing.T) {
 }
 
 func TestRunPagePicksATask(t *testing.T) {
+	t.Parallel()
 	_, base := newTriedRun(t)
 	d := getPage(t, base+"/dags/churn/runs/"+triedRunID+"?task=train").want(t, http.StatusOK)
 	if got := d.one("table#tasks tr.selected").attr("data-task"); got != "train" {
@@ -432,6 +434,7 @@ func TestRunPagePicksATask(t *testing.T) {
 }
 
 func TestRunPageFragments(t *testing.T) {
+	t.Parallel()
 	k, base := newTriedRun(t)
 	url := base + "/dags/churn/runs/" + triedRunID
 	head := getPage(t, url, "run-head").want(t, http.StatusOK)
@@ -455,6 +458,7 @@ func TestRunPageFragments(t *testing.T) {
 }
 
 func TestRunPageNotFound(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	for _, path := range []string{"/dags/churn/runs/manual__nope", "/dags/nope/runs/manual__nope", "/dags/nope/runs"} {
 		if p := getPage(t, srv.URL+path); p.status != http.StatusNotFound {
@@ -474,6 +478,7 @@ tasks:
 `
 
 func TestClearFormRoundTrip(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, clearDAG)
 	r := trigger(t, k, "clearing", "", nil)
 	k.WaitRun("clearing", r.RunID, store.RunFailed)
@@ -537,6 +542,7 @@ func TestClearFormRoundTrip(t *testing.T) {
 }
 
 func TestMarkForms(t *testing.T) {
+	t.Parallel()
 	k, base := newTriedRun(t)
 	href := "/dags/churn/runs/" + triedRunID
 	d := getPage(t, base+href+"?task=train").want(t, http.StatusOK)
@@ -590,6 +596,7 @@ func TestMarkForms(t *testing.T) {
 }
 
 func TestMarkAPI(t *testing.T) {
+	t.Parallel()
 	k, base := newTriedRun(t)
 	url := base + "/api/v1/dags/churn/runs/" + triedRunID
 
@@ -654,6 +661,7 @@ func TestMarkAPI(t *testing.T) {
 }
 
 func TestRunsPage(t *testing.T) {
+	t.Parallel()
 	k := kilntest.Start(t, kilntest.Options{NoWorker: true, DAGs: []string{churnDAG, manualDAG},
 		Seed: seed(func(put func(*store.Run, ...*store.TaskInstance)) {
 			for day := 1; day <= 120; day++ {

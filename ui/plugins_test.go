@@ -19,6 +19,7 @@ type pluginList []ui.Plugin
 func (p pluginList) Plugins() []ui.Plugin { return slices.Clone(p) }
 
 func TestListPlugins(t *testing.T) {
+	t.Parallel()
 	plugins := pluginList{
 		{Name: "echo", Version: "1.2.3", Source: "/home/ada/.kiln/plugins/kiln-plugin-echo", Schema: json.RawMessage(`{"type":"object","required":["message"]}`)},
 		{Name: "liar", Source: "/usr/local/bin/kiln-plugin-liar", Error: `the plugin calls itself "someone_else"`},
@@ -54,6 +55,7 @@ func TestListPlugins(t *testing.T) {
 }
 
 func TestListPluginsWithoutLister(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	resp := call(t, "GET", srv.URL+"/api/v1/plugins", "")
 	if resp.status != 200 || string(resp.body) != "[]\n" {

@@ -52,6 +52,7 @@ func ptr[T any](v T) *T { return &v }
 const numberDAG = "id: n\nparams: {n: {type: integer}}\ntasks: [{id: a, plugin: shell, with: {command: 'echo {{ .params.n }}'}}]"
 
 func TestTriggerRun(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, numberDAG)
 	url := srv.URL + "/api/v1/dags/churn/runs"
 
@@ -134,6 +135,7 @@ func TestTriggerRun(t *testing.T) {
 }
 
 func TestGetRun(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t)
 	run := trigger(t, k, "churn", "2026-01-05T02:00:00Z", nil)
 	// extract runs; train waits for its gpu pool.
@@ -186,6 +188,7 @@ tasks:
 `
 
 func TestListRuns(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, nightlyDAG)
 	trigger(t, k, "nightly", "2026-01-07T00:00:00Z", nil)
 	for day := 1; day <= 7; day++ {
@@ -286,6 +289,7 @@ tasks:
 `
 
 func TestTaskInstances(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, flakyDAG)
 	run := trigger(t, k, "flaky", "", nil)
 	k.WaitTask("flaky", run.RunID, "train", store.TaskUpForRetry)
@@ -316,6 +320,7 @@ func TestTaskInstances(t *testing.T) {
 }
 
 func TestClear(t *testing.T) {
+	t.Parallel()
 	k, srv := newAPI(t, failingDAG)
 	run := trigger(t, k, "failing", "", nil)
 	k.WaitRun("failing", run.RunID, store.RunFailed)
@@ -341,6 +346,7 @@ func TestClear(t *testing.T) {
 }
 
 func TestPools(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	pools := func() string {
 		r := call(t, "GET", srv.URL+"/api/v1/pools", "")
