@@ -111,18 +111,6 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 // follow starts following a log and returns the log as it arrives and a
 // channel that receives the end of the stream.
 func follow(t *testing.T, url string, header http.Header) (*syncBuffer, <-chan error, <-chan ui.LogEnd) {
@@ -173,9 +161,9 @@ func TestFollowLog(t *testing.T) {
 	url := srv.URL + "/api/v1/dags/follow/runs/" + run.RunID + "/tasks/train/logs?follow=1"
 
 	out, errc, endc := follow(t, url, nil)
-	waitFor(t, "the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
+	k.WaitFor("the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
 	more.Open()
-	waitFor(t, "the rest", func() bool { return strings.HasSuffix(out.String(), "100%\n") })
+	k.WaitFor("the rest", func() bool { return strings.HasSuffix(out.String(), "100%\n") })
 	last.Open()
 	if err := <-errc; err != nil {
 		t.Fatalf("stream: %v", err)
@@ -232,7 +220,7 @@ func TestShutdownEndsFollow(t *testing.T) {
 	go func() { served <- s.Serve(ln) }()
 	k.WaitTask("working", run.RunID, "train", store.TaskRunning)
 	out, errc, _ := follow(t, "http://"+ln.Addr().String()+"/api/v1/dags/working/runs/"+run.RunID+"/tasks/train/logs?follow=1", nil)
-	waitFor(t, "the log", func() bool { return out.String() == "working\n" })
+	k.WaitFor("the log", func() bool { return out.String() == "working\n" })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -268,7 +256,7 @@ func TestStart(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- ui.New(k.Scheduler, ui.Options{Addr: addr}).Start(ctx) }()
-	waitFor(t, "the server", func() bool {
+	k.WaitFor("the server", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false

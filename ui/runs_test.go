@@ -46,8 +46,6 @@ func trigger(t *testing.T, k *kilntest.Kiln, dagID, date string, params map[stri
 	return r
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // numberDAG prints its integer param.
 const numberDAG = "id: n\nparams: {n: {type: integer}}\ntasks: [{id: a, plugin: shell, with: {command: 'echo {{ .params.n }}'}}]"
 
