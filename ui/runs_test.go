@@ -368,6 +368,7 @@ func TestPools(t *testing.T) {
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": -1}`).wantError(t, 400, "slots")
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{}`).wantError(t, 400, "slots", "required")
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 1.5}`).wantError(t, 400, "slots")
+	call(t, "PUT", srv.URL+"/api/v1/pools/my%20gpu", `{"slots": 1}`).wantError(t, 400, `"my gpu"`, "A-Z a-z 0-9 _ . -")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/gpu", "").wantError(t, 404, "gpu")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/default_pool", "").wantError(t, 400, "default_pool")
 }
