@@ -1,7 +1,6 @@
 # Kiln's make targets. Everything needs only Go; `make test` is what CI runs.
 GO      ?= go
 BIN     ?= bin/kiln
-STATICCHECK_VERSION := v0.8.2
 
 .PHONY: build run test bench lint fuzz proto clean
 
@@ -13,11 +12,10 @@ run: build
 	$(BIN) dags validate examples/dags
 	$(BIN) standalone --dags examples/dags --data .kiln
 
-## test: vet, then every test with the race detector on. Chromium for the
+## test: lint, then every test with the race detector on. Chromium for the
 ## browser tests (ui/browsertest) is installed first where we can (root with
 ## apt-get); wherever it is there, those tests must run, not skip.
-test:
-	$(GO) vet ./...
+test: lint
 	@sh scripts/install-test-deps.sh; \
 	if [ $$? -ne 3 ]; then export KILN_REQUIRE_BROWSER=$${KILN_REQUIRE_BROWSER:-1}; fi; \
 	echo "$(GO) test -race -count=1 ./..."; \
@@ -31,10 +29,13 @@ bench:
 	$(GO) test -run '^$$' -bench 'Grid1000x25|DAGList1000|RunsPage10k' -benchmem -count=1 ./ui/
 	KILN_BENCH=1 $(GO) test -run 'TestStandaloneMemory|TestBackfillKeepsScheduleOnTime' -count=1 -v ./scheduler/ | grep -E 'memory_test|backfill_e2e_test|^(ok|FAIL|---)'
 
-## lint: go vet and staticcheck.
+## lint: go vet and staticcheck. staticcheck's version is pinned in go.mod
+## as a tool (go get -tool honnef.co/go/tools/cmd/staticcheck@VERSION to
+## change it), so it builds from the module cache, offline after the first
+## time, unlike `go run ...@version`, which asks the module proxy each time.
 lint:
 	$(GO) vet ./...
-	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
+	$(GO) tool staticcheck ./...
 
 ## fuzz: fuzz the DAG loader for a while (FUZZTIME=5m make fuzz).
 FUZZTIME ?= 60s

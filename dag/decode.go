@@ -19,18 +19,23 @@ type decoder struct {
 	file    string
 	catalog Catalog
 	errs    ErrorList
+	warns   ErrorList
 	budget  int // nodes left to expand, against alias bombs
+	root    *node
+	// freeText are the params whose value may be any string (shellsafe.go).
+	freeText map[string]bool
 }
 
 func (d *decoder) errAt(n *node, format string, args ...any) {
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.line, Col: n.col, Msg: fmt.Sprintf(format, args...)})
 }
 
+// warnAt records a problem that does not stop the DAG from loading.
+func (d *decoder) warnAt(n *node, format string, args ...any) {
+	d.warns = append(d.warns, &Error{File: d.file, Line: n.line, Col: n.col, Msg: "warning: " + fmt.Sprintf(format, args...)})
+}
+
 var (
-	dagIDPattern   = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
-	taskIDPattern  = regexp.MustCompile(`^[A-Za-z0-9_-]{1,200}$`)
-	queuePattern   = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-	poolPattern    = regexp.MustCompile(`^[A-Za-z0-9_.-]{1,200}$`)
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 	paramPattern   = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 )
@@ -141,19 +146,13 @@ func (d *decoder) strList(p pair) []string {
 	return out
 }
 
-func (d *decoder) id(p pair, pattern *regexp.Regexp, what string) string {
+// name decodes a name that rule governs (names.go).
+func (d *decoder) name(p pair, rule nameRule, what string) string {
 	s, ok := d.str(p)
-	if ok && !pattern.MatchString(s) {
-		d.errAt(p.val, "invalid %s %q: use 1 to 200 of %s", what, s, patternChars(pattern))
+	if ok && !rule.ok(s) {
+		d.errAt(p.val, "invalid %s %q: use %s", what, s, rule.what)
 	}
 	return s
-}
-
-func patternChars(re *regexp.Regexp) string {
-	if re == dagIDPattern {
-		return "A-Z a-z 0-9 _ . -"
-	}
-	return "A-Z a-z 0-9 _ -"
 }
 
 // decodeDAG decodes the root mapping of a DAG file.
@@ -171,10 +170,10 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		MaxActiveTasks: DefaultMaxActiveTasks,
 	}
 	if p, ok := f["id"]; ok {
-		g.ID = d.id(p, dagIDPattern, "DAG id")
+		g.ID = d.name(p, dagIDRule, "DAG id")
 		g.idLine, g.idCol = p.val.line, p.val.col
-	} else if !dagIDPattern.MatchString(defaultID) {
-		d.errAt(root, "the file name gives DAG id %q, which is not valid: set `id` (1 to 200 of %s)", defaultID, patternChars(dagIDPattern))
+	} else if !dagIDRule.ok(defaultID) {
+		d.errAt(root, "the file name gives DAG id %q, which is not valid: set `id` (%s)", defaultID, dagIDRule.what)
 	}
 	if p, ok := f["description"]; ok {
 		g.Description, _ = d.str(p)
@@ -218,6 +217,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		g.Params = d.params(p, g.Timetable != nil)
 	}
 	sc := &scope{params: paramSet(g.Params)}
+	d.freeText = freeTextParams(g.Params)
 	secrets := map[string]bool{}
 	if p, ok := f["env"]; ok {
 		g.Env = d.env(p, sc, secrets)
@@ -436,9 +436,35 @@ func (d *decoder) value(n *node) (any, bool) {
 func (d *decoder) charge(n *node) bool {
 	d.budget--
 	if d.budget == -1 {
-		d.errAt(n, "value too large: aliases expand to more than %d nodes", nodeBudget)
+		if distinctNodes(d.root, nodeBudget+1) > nodeBudget {
+			d.errAt(n, "file too large: more than %d values", nodeBudget)
+		} else {
+			d.errAt(n, "value too large: aliases expand to more than %d values", nodeBudget)
+		}
 	}
 	return d.budget >= 0
+}
+
+// distinctNodes counts the nodes of the tree under n, each shared node
+// (an alias's target) once, stopping at limit.
+func distinctNodes(n *node, limit int) int {
+	seen := map[*node]bool{}
+	var walk func(*node)
+	walk = func(n *node) {
+		if n == nil || seen[n] || len(seen) >= limit {
+			return
+		}
+		seen[n] = true
+		for _, p := range n.pairs {
+			walk(p.key)
+			walk(p.val)
+		}
+		for _, it := range n.items {
+			walk(it)
+		}
+	}
+	walk(n)
+	return len(seen)
 }
 
 // nodeBudget bounds how many nodes one file's values may expand to.

@@ -1,5 +1,5 @@
 // Package dag loads Kiln DAG files: YAML parsed with a position for every
-// node, validated against the contract in SPEC.md section 1, and compiled into
+// node, validated as docs/dag-format.md describes, and compiled into
 // immutable, content-hashed DAG values ready for the scheduler.
 //
 // Loading never stops at the first problem: every error in a file is

@@ -49,17 +49,16 @@ func Parse(file string, src []byte, opts Options) (*DAG, error) {
 }
 
 func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DAG, error) {
-	root, err := parseYAML(src)
-	if err != nil {
-		e := err.(*Error)
-		e.File = file
-		return nil, ErrorList{e}
+	root, yerr := parseYAML(src)
+	if yerr != nil {
+		yerr.File = file
+		return nil, ErrorList{yerr}
 	}
 	catalog := opts.Plugins
 	if catalog == nil {
 		catalog = MapCatalog{}
 	}
-	d := &decoder{file: file, catalog: catalog, budget: nodeBudget}
+	d := &decoder{file: file, catalog: catalog, budget: nodeBudget, root: root}
 	base := filepath.Base(file)
 	g := d.decodeDAG(root, strings.TrimSuffix(base, filepath.Ext(base)))
 	if len(d.errs) > 0 {
@@ -68,5 +67,7 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	}
 	g.File = file
 	g.Hash = hex.EncodeToString(sum[:])
+	d.warns.Sort()
+	g.Warnings = d.warns
 	return g, nil
 }

@@ -32,6 +32,9 @@ type DAG struct {
 	// Secrets are the names of the secrets the env of the DAG and of its
 	// tasks refer to (.secrets.NAME), sorted.
 	Secrets []string
+	// Warnings are problems that do not stop the DAG from loading, such
+	// as a free-text param inserted unquoted into a shell command.
+	Warnings ErrorList
 
 	byID          map[string]*Task
 	order         map[string]int
@@ -89,7 +92,7 @@ type Task struct {
 	Callbacks Callbacks
 }
 
-// SensorConfig holds the keys of a task whose plugin is a sensor (SPEC 1.6).
+// SensorConfig holds the keys of a task whose plugin is a sensor (docs/dag-format.md#sensors).
 type SensorConfig struct {
 	Mode         SensorMode
 	PokeInterval time.Duration

@@ -6,13 +6,11 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"regexp"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
-	goccy "github.com/goccy/go-yaml/parser"
-	"github.com/goccy/go-yaml/token"
-	yaml "go.yaml.in/yaml/v3"
+	yaml "go.yaml.in/yaml/v4"
 )
 
 // nodeKind tells scalars, mappings and sequences apart.
@@ -79,26 +77,27 @@ func (n *node) describe() string {
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 64
 
-// parseYAML parses one YAML document into a node tree with yaml.v3, which
-// gives exact positions for every node, and converts its tree. A syntax
-// error is returned as an *Error without the file name set. yaml.v3's
-// syntax errors carry a line only, so a file that fails to parse is parsed
-// again with goccy/go-yaml, whose errors also carry a column.
-func parseYAML(src []byte) (*node, error) {
-	dec := yaml.NewDecoder(bytes.NewReader(src))
+// parseYAML parses one YAML document into a node tree with go-yaml v4,
+// which gives exact positions for every node and for syntax errors, and
+// converts its tree. Its error has no file name set.
+func parseYAML(src []byte) (*node, *Error) {
+	dec, err := yaml.NewLoader(bytes.NewReader(src))
+	if err != nil {
+		return nil, yamlError(src, err)
+	}
 	var doc yaml.Node
-	if err := dec.Decode(&doc); err != nil {
+	if err := dec.Load(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, emptyFile()
 		}
-		return nil, syntaxError(src, err)
+		return nil, yamlError(src, err)
 	}
 	var next yaml.Node
-	switch err := dec.Decode(&next); {
+	switch err := dec.Load(&next); {
 	case err == nil:
 		return nil, &Error{Line: next.Line, Col: next.Column, Msg: "more than one YAML document: a DAG file holds exactly one DAG"}
 	case !errors.Is(err, io.EOF):
-		return nil, syntaxError(src, err)
+		return nil, yamlError(src, err)
 	}
 	if len(doc.Content) == 0 {
 		return nil, emptyFile()
@@ -115,31 +114,32 @@ func emptyFile() *Error {
 	return &Error{Line: 1, Col: 1, Msg: "empty file: a DAG file holds one YAML mapping with at least `tasks`"}
 }
 
-var yamlLine = regexp.MustCompile(`^yaml: line (\d+): `)
-
-// syntaxError positions a YAML syntax error, asking goccy/go-yaml for the
-// column; when it sees no error, yaml.v3's line is kept with column 1.
-func syntaxError(src []byte, err error) *Error {
-	if _, gerr := goccy.ParseBytes(src, 0); gerr != nil {
-		var pe positioned
-		if errors.As(gerr, &pe) && pe.GetToken() != nil {
-			p := pe.GetToken().Position
-			return &Error{Line: p.Line, Col: p.Column, Msg: "YAML syntax: " + pe.GetMessage()}
-		}
+// yamlError positions a YAML syntax error at the mark go-yaml reports.
+// Where the problem is found after the construct that causes it (a flow
+// mapping never closed), the message names where that construct starts.
+func yamlError(src []byte, err error) *Error {
+	var le *yaml.LoadError
+	if !errors.As(err, &le) {
+		return &Error{Line: 1, Col: 1, Msg: "YAML: " + err.Error()}
 	}
-	msg, line := err.Error(), 1
-	if m := yamlLine.FindStringSubmatch(msg); m != nil {
-		line, _ = strconv.Atoi(m[1])
-		msg = msg[len(m[0]):]
+	e := &Error{Line: le.Mark.Line, Col: le.Mark.Column, Msg: "YAML syntax: " + le.Message}
+	if e.Line == 0 {
+		// Encoding errors are found before lines are counted and carry
+		// only the byte offset.
+		e.Line, e.Col = lineCol(src, le.Mark.Index)
 	}
-	return &Error{Line: line, Col: 1, Msg: "YAML syntax: " + strings.TrimPrefix(msg, "yaml: ")}
+	if le.ContextMsg != "" && le.ContextMark.Line > 0 && le.ContextMark != le.Mark {
+		e.Msg += fmt.Sprintf(" (%s started at line %d column %d)", le.ContextMsg, le.ContextMark.Line, le.ContextMark.Column)
+	}
+	return e
 }
 
-// positioned is the shape of goccy/go-yaml's syntax errors.
-type positioned = interface {
-	error
-	GetMessage() string
-	GetToken() *token.Token
+// lineCol turns a byte offset in src into a 1-based line and column, the
+// column counted in characters as go-yaml counts it.
+func lineCol(src []byte, off int) (line, col int) {
+	off = min(max(off, 0), len(src))
+	start := bytes.LastIndexByte(src[:off], '\n') + 1
+	return bytes.Count(src[:start], []byte("\n")) + 1, utf8.RuneCount(src[start:off]) + 1
 }
 
 type converter struct {

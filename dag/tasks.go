@@ -99,7 +99,7 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 		RetryDelay:  DefaultRetryDelay,
 	}
 	if p, ok := f["id"]; ok {
-		t.ID = d.id(p, taskIDPattern, "task id")
+		t.ID = d.name(p, taskIDRule, "task id")
 	} else {
 		d.errAt(n, "task has no id")
 	}
@@ -128,20 +128,10 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 		t.Timeout = d.duration(p)
 	}
 	if p, ok := f["queue"]; ok {
-		if s, ok := d.str(p); ok {
-			if !queuePattern.MatchString(s) {
-				d.errAt(p.val, "invalid queue %q: use 1 to 64 of A-Z a-z 0-9 _ -", s)
-			}
-			t.Queue = s
-		}
+		t.Queue = d.name(p, queueRule, "queue")
 	}
 	if p, ok := f["pool"]; ok {
-		if s, ok := d.str(p); ok {
-			if !poolPattern.MatchString(s) {
-				d.errAt(p.val, "invalid pool %q: use 1 to 200 of A-Z a-z 0-9 _ . -", s)
-			}
-			t.Pool = s
-		}
+		t.Pool = d.name(p, poolRule, "pool")
 	}
 	if p, ok := f["pool_slots"]; ok {
 		t.PoolSlots = d.integer(p, 1)
@@ -223,6 +213,9 @@ func (d *decoder) taskTemplates(rt *rawTask, sc *scope, secrets map[string]bool)
 	}
 	if ok {
 		t.With, _ = d.compileValue(with.val, sc).(map[string]any)
+		if t.Plugin == "shell" {
+			d.checkShellQuoting(with.val)
+		}
 	}
 	d.checkSchema(t.Plugin, with, rt.node, ok)
 	if p, ok := f["env"]; ok {
@@ -365,12 +358,19 @@ func (d *decoder) params(p pair, scheduled bool) []*Param {
 		return nil
 	}
 	var out []*Param
+	envNames := map[string]string{} // KILN_PARAM_ name → param
 	for _, kv := range p.val.pairs {
 		name, _ := kv.key.val.(string)
 		if !paramPattern.MatchString(name) {
 			d.errAt(kv.key, "invalid param name %q: use letters, digits and _, not starting with a digit", kv.key.text)
 			continue
 		}
+		env := ParamEnvName(name)
+		if other, dup := envNames[env]; dup {
+			d.errAt(kv.key, "params %s and %s would both be $%s: rename one", other, name, env)
+			continue
+		}
+		envNames[env] = name
 		if kv.val.kind != mapNode {
 			d.errAt(kv.val, "param %s must be a mapping such as {type: string, default: eu}, got %s", name, kv.val.describe())
 			continue

@@ -44,7 +44,7 @@ func (t *Template) Render(data map[string]any) (string, error) {
 	// Executing needs a text/template around the tree. Building one costs
 	// about a microsecond; keeping one in every template cost loaded DAGs
 	// a fifth more memory.
-	tmpl, err := template.New("").Option("missingkey=error").AddParseTree("", tree)
+	tmpl, err := template.New("").Option("missingkey=error").Funcs(templateFuncs).AddParseTree("", tree)
 	if err != nil {
 		return "", fmt.Errorf("template %q: %v", t.src, err)
 	}
@@ -55,7 +55,18 @@ func (t *Template) Render(data map[string]any) (string, error) {
 	return b.String(), nil
 }
 
-// Values are what templates and `when` expressions see for one try (SPEC 1.3).
+// templateFuncs are the functions templates have besides text/template's
+// (docs/dag-format.md#template-functions).
+var templateFuncs = template.FuncMap{
+	"shellquote": func(v any) string {
+		if s, ok := v.(string); ok {
+			return ShellQuote(s)
+		}
+		return ShellQuote(fmt.Sprint(v))
+	},
+}
+
+// Values are what templates and `when` expressions see for one try (docs/dag-format.md#template-values).
 type Values struct {
 	DAGID             string
 	TaskID            string
@@ -70,7 +81,7 @@ type Values struct {
 	// Callback holds .state, .error and .log_url for callback stages.
 	Callback map[string]any
 	// Secrets holds the values of the secrets the DAG's env refers to as
-	// .secrets.NAME (SPEC 5); nil when it refers to none.
+	// .secrets.NAME (docs/dag-format.md#secrets); nil when it refers to none.
 	Secrets map[string]string
 }
 

@@ -28,7 +28,7 @@ type scope struct {
 	callback bool
 	// secrets, set for the values of `env` only, collects the names of
 	// the secrets they refer to; elsewhere .secrets is refused, so that a
-	// secret reaches a task only through its environment (SPEC 5).
+	// secret reaches a task only through its environment (docs/dag-format.md#secrets).
 	secrets map[string]bool
 }
 
@@ -206,14 +206,15 @@ func fieldChainLen(s string) int {
 
 func isASCIILetter(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }
 
-// builtinFuncNames are text/template's built-in functions, which is all
-// the parser needs to know of them. Parsing with the parse package and
+// builtinFuncNames are text/template's built-in functions and Kiln's
+// (templateFuncs), which is all the parser needs to know of them. Parsing with the parse package and
 // this fixed map spares text/template's per-Parse copy of its builtins,
 // a third of the cost of loading a template.
 var builtinFuncNames = map[string]any{
 	"and": true, "call": true, "html": true, "index": true, "slice": true, "js": true, "len": true,
 	"not": true, "or": true, "print": true, "printf": true, "println": true, "urlquery": true,
 	"eq": true, "ge": true, "gt": true, "le": true, "lt": true, "ne": true,
+	"shellquote": true,
 }
 
 var templateErrPrefix = regexp.MustCompile(`^template: :(\d+):(\d+:)? ?`)

@@ -1,7 +1,7 @@
 package dag
 
 // TriggerRule decides when a task may run from the states of its upstream
-// tasks; the names and meanings are Airflow's (SPEC 1.4).
+// tasks; the names and meanings are Airflow's (docs/dag-format.md#trigger-rules).
 type TriggerRule string
 
 // The trigger rules.

@@ -17,7 +17,7 @@ import (
 	"github.com/expr-lang/expr/vm"
 )
 
-// Condition is a compiled `when` expression (SPEC 1.5).
+// Condition is a compiled `when` expression (docs/dag-format.md#when).
 type Condition struct {
 	src  string
 	prog *vm.Program

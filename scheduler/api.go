@@ -43,9 +43,17 @@ type DAGInfo struct {
 	Stale bool
 }
 
-// Clock tells the time; tests inject a fake one.
-type Clock interface{ Now() time.Time }
+// Clock tells the time and wakes the scheduler's loop; tests inject a fake
+// one.
+type Clock interface {
+	Now() time.Time
+	// After returns a channel that receives once d has passed. A fake
+	// clock may return a channel that never does, when its test drives
+	// every turn itself.
+	After(d time.Duration) <-chan time.Time
+}
 
 type realClock struct{}
 
-func (realClock) Now() time.Time { return time.Now() }
+func (realClock) Now() time.Time                         { return time.Now() }
+func (realClock) After(d time.Duration) <-chan time.Time { return time.After(d) }

@@ -13,7 +13,7 @@ import (
 )
 
 // BackfillRequest asks for a run for every logical date of a DAG's
-// schedule in [From, To], both ends included (SPEC 3 `kiln backfill`).
+// schedule in [From, To], both ends included (docs/cli.md#kiln-backfill).
 type BackfillRequest struct {
 	From, To      time.Time
 	Reprocess     string // store.ReprocessNone (default), ReprocessFailed or ReprocessCompleted

@@ -1,6 +1,7 @@
 package scheduler
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -10,10 +11,12 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
+// dailyDAG is paused: only its backfills create runs.
 const dailyDAG = `
 id: daily
 schedule: "@daily"
 start_date: 2026-03-01
+paused: true
 tasks:
   - {id: a, plugin: shell, with: {command: "x"}}
   - {id: b, plugin: shell, with: {command: "x"}, depends_on: [a]}
@@ -24,16 +27,7 @@ func day(d int) time.Time { return time.Date(2026, 3, d, 0, 0, 0, 0, time.UTC) }
 func (h *harness) backfill(dagID string, req BackfillRequest) (*store.Backfill, []*wire.Assignment, error) {
 	var bf *store.Backfill
 	var err error
-	as := h.turn(func() {
-		bf, err = h.s.planBackfill(dagID, req, h.clock.Now())
-		if err != nil || req.DryRun {
-			return
-		}
-		h.s.nextBackfill++
-		bf.ID = "bf-" + string(rune('0'+h.s.nextBackfill))
-		h.s.backfills[bf.ID] = bf
-		h.s.putBackfill(bf)
-	})
+	as := h.call(func() { bf, err = h.s.Backfill(context.Background(), dagID, req) })
 	return bf, as, err
 }
 
@@ -67,8 +61,7 @@ func dateStates(bf *store.Backfill) string {
 
 func TestBackfillRunsEveryDateWithinItsLimit(t *testing.T) {
 	h := newHarness(t, dailyDAG)
-	h.s.dags["daily"].MaxActiveRuns = 16
-	h.s.states["daily"].Paused = true // only the backfill creates runs here
+	h.inLoop(func() { h.s.dags["daily"].MaxActiveRuns = 16 })
 	bf, as, err := h.backfill("daily", BackfillRequest{From: day(2), To: day(6), MaxActiveRuns: 2})
 	if err != nil {
 		t.Fatal(err)
@@ -146,9 +139,9 @@ func TestBackfillReverseAndDependsOnPast(t *testing.T) {
 id: pastful
 schedule: "@daily"
 start_date: 2026-03-01
+paused: true
 tasks: [{id: a, plugin: shell, with: {command: "x"}, depends_on_past: true}]
 `)
-	h.s.states["daily"].Paused, h.s.states["pastful"].Paused = true, true
 	bf, as, err := h.backfill("daily", BackfillRequest{From: day(2), To: day(4), Reverse: true, MaxActiveRuns: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -171,7 +164,6 @@ tasks: [{id: a, plugin: shell, with: {command: "x"}, depends_on_past: true}]
 
 func TestBackfillRefusals(t *testing.T) {
 	h := newHarness(t, dailyDAG, "id: manual\ntasks: [{id: a, plugin: shell, with: {command: x}}]\n")
-	h.s.states["daily"].Paused = true
 	tests := []struct {
 		name string
 		dag  string
@@ -202,8 +194,7 @@ func TestBackfillRefusals(t *testing.T) {
 
 func TestBackfillCancel(t *testing.T) {
 	h := newHarness(t, dailyDAG)
-	h.s.states["daily"].Paused = true
-	h.s.dags["daily"].MaxActiveRuns = 1 // the second run stays queued
+	h.inLoop(func() { h.s.dags["daily"].MaxActiveRuns = 1 }) // the second run stays queued
 	_, as, err := h.backfill("daily", BackfillRequest{From: day(2), To: day(6), MaxActiveRuns: 2})
 	if err != nil || len(as) != 1 {
 		t.Fatalf("%v, %v", as, err)

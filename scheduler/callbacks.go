@@ -10,7 +10,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// Callbacks (SPEC 1.6) are stages run when a task succeeds, fails or is
+// Callbacks (docs/dag-format.md#callbacks) are stages run when a task succeeds, fails or is
 // retried, or when a run ends: `on_success`, `on_failure` and `on_retry` on
 // a task (or under `defaults`) and on the DAG. Each runs on a worker like a
 // task, as a try of its own recorded in the store with its own log, under
@@ -74,12 +74,12 @@ func (s *Scheduler) fireCallbacks(ar *activeRun, t *dag.Task, owner string, try 
 		a, err := s.renderCallback(ar, t, owner, try, cb, state, errMsg, now)
 		if err != nil {
 			msg := fmt.Sprintf("rendering the %s callback: %v", event, err)
-			s.logs.noteIdle(k, msg)
+			s.noteIdle(k, msg)
 			tr.State, tr.Error, tr.EndDate = store.TaskFailed, msg, timePtr(now.UTC())
 			continue
 		}
 		a.TryKey = k
-		s.callbacks[k] = tr
+		s.track(tr, true)
 		s.t.assign = append(s.t.assign, a)
 	}
 }
@@ -114,69 +114,55 @@ func (s *Scheduler) renderCallback(ar *activeRun, t *dag.Task, owner string, try
 // applyCallbackEvent records what a worker reports about a callback. It
 // reports whether the event was about one.
 func (s *Scheduler) applyCallbackEvent(ev wire.Event, now time.Time) bool {
-	tr := s.callbacks[ev.TryKey]
-	if tr == nil {
+	f := s.flights[ev.TryKey]
+	if f == nil || !f.callback {
 		return false
 	}
+	tr := f.try
 	switch ev.Kind {
 	case wire.EventStarted:
 		tr.State, tr.StartDate, tr.Worker = store.TaskRunning, timePtr(ev.Time.UTC()), ev.Worker
-		s.heartbeats[ev.TryKey] = now
+		f.started(now)
 	case wire.EventHeartbeat:
-		s.heartbeats[ev.TryKey] = now
+		f.beat = now
 	case wire.EventFinished:
 		tr.State, tr.EndDate, tr.ExitCode, tr.Error, tr.Outputs = store.TaskFailed, timePtr(now.UTC()), ev.ExitCode, ev.Error, ev.Outputs
 		if ev.Success {
 			tr.State = store.TaskSuccess
 		}
-		delete(s.callbacks, ev.TryKey)
-		delete(s.heartbeats, ev.TryKey)
+		s.forget(ev.TryKey)
 	}
 	s.putTry(tr)
 	return true
 }
 
-// checkCallbacks fails callbacks whose worker went silent, and those whose
-// assignment was lost in a restart.
-func (s *Scheduler) checkCallbacks(now time.Time) {
-	for k, tr := range s.callbacks {
-		last, ok := s.heartbeats[k]
-		if !ok {
-			continue
-		}
-		switch {
-		case tr.State == store.TaskRunning && now.Sub(last) > s.cfg.HeartbeatTimeout:
-			tr.Error = fmt.Sprintf("worker %s stopped sending heartbeats", tr.Worker)
-		case tr.State == store.TaskQueued && now.Sub(last) > lostGrace:
-			tr.Error = "the scheduler stopped before the callback reached a worker; it did not run"
-		default:
-			continue
-		}
-		tr.State, tr.EndDate = store.TaskFailed, timePtr(now.UTC())
-		s.logs.note(k, tr.Error)
-		s.putTry(tr)
-		delete(s.callbacks, k)
-		delete(s.heartbeats, k)
+// checkCallback fails a running callback whose worker went silent.
+func (s *Scheduler) checkCallback(k wire.TryKey, f *flight, now time.Time) {
+	if now.Sub(f.beat) <= s.cfg.HeartbeatTimeout {
+		return
 	}
+	tr := f.try
+	tr.Error = fmt.Sprintf("worker %s stopped sending heartbeats", tr.Worker)
+	tr.State, tr.EndDate = store.TaskFailed, timePtr(now.UTC())
+	s.note(k, tr.Error)
+	s.putTry(tr)
+	s.forget(k)
 }
 
 // recoverCallbacks takes up again the callbacks that had not finished when
 // the scheduler stopped. A running one's worker reports its end, or its
-// silence fails it. A queued one still in the tasks stream reaches a
-// worker; one that is not there was either taken by a worker whose
-// started event is on its way, or lost between the commit that queued it
-// and its publication, and then fails after lostGrace with that reason.
-func (s *Scheduler) recoverCallbacks(pending map[wire.TryKey]uint64, now time.Time) error {
+// silence fails it. A queued one is checked after lostGrace: if its
+// assignment still waits in the tasks stream it reaches a worker; if not,
+// it was either taken by a worker whose started event has arrived by then,
+// or lost between the commit that queued it and its publication, and then
+// fails with that reason.
+func (s *Scheduler) recoverCallbacks(now time.Time) error {
 	open, err := s.cfg.Store.OpenCallbacks()
 	if err != nil {
 		return err
 	}
 	for _, tr := range open {
-		k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
-		s.callbacks[k] = tr
-		if _, queued := pending[k]; tr.State == store.TaskRunning || !queued {
-			s.heartbeats[k] = now
-		}
+		s.recoverFlight(tr, true, now)
 	}
 	return nil
 }

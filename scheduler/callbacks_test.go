@@ -118,17 +118,21 @@ tasks:
 	}
 	h.event(&wire.Assignment{TryKey: key("3")}, wire.EventStarted, true, nil)
 
-	// A restart: the loop's state is gone, the store's remains.
-	clear(h.s.callbacks)
-	clear(h.s.heartbeats)
-	pending := map[wire.TryKey]uint64{key("1"): 7}
+	// A restart: the loop's state is gone, the store's remains; the second
+	// callback's assignment is not in the stream.
+	h.sent.mu.Lock()
+	h.sent.gone = map[wire.TryKey]bool{key("2"): true}
+	h.sent.mu.Unlock()
+	var taken int
 	h.turn(func() {
-		if err := h.s.recoverCallbacks(pending, h.clock.Now()); err != nil {
+		clear(h.s.flights)
+		if err := h.s.recoverCallbacks(h.clock.Now()); err != nil {
 			t.Fatal(err)
 		}
+		taken = len(h.s.flights)
 	})
-	if len(h.s.callbacks) != 3 {
-		t.Fatalf("callbacks taken up: %d, want 3", len(h.s.callbacks))
+	if taken != 3 {
+		t.Fatalf("callbacks taken up: %d, want 3", taken)
 	}
 	h.advance(lostGrace + time.Second)
 	h.turn(nil)

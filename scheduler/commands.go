@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -26,8 +27,8 @@ func (s *Scheduler) SetPaused(ctx context.Context, dagID string, paused bool) er
 
 // SetPool creates or resizes a pool.
 func (s *Scheduler) SetPool(ctx context.Context, name string, slots int) error {
-	if slots < 0 || !validPoolName(name) {
-		return fmt.Errorf("%w: pool %q with %d slots: want a name of A-Z a-z 0-9 _ . - and slots >= 0", ErrInvalid, name, slots)
+	if slots < 0 || !dag.ValidPoolName(name) {
+		return fmt.Errorf("%w: pool %q with %d slots: want a name of %s and slots >= 0", ErrInvalid, name, slots, dag.PoolNameRule)
 	}
 	_, err := s.do(ctx, func(time.Time) (any, error) {
 		s.pools[name] = slots
@@ -51,18 +52,6 @@ func (s *Scheduler) DeletePool(ctx context.Context, name string) error {
 		return nil, nil
 	})
 	return err
-}
-
-func validPoolName(name string) bool {
-	if name == "" || len(name) > 200 {
-		return false
-	}
-	for _, r := range name {
-		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-') {
-			return false
-		}
-	}
-	return true
 }
 
 // Clear resets task instances of a run so they run again, with a fresh

@@ -8,7 +8,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// cron creates the scheduled runs that are due (SPEC 1.2): with catchup,
+// cron creates the scheduled runs that are due (docs/dag-format.md#schedules-and-data-intervals): with catchup,
 // every ended interval after the last scheduled one, oldest first, while
 // the DAG is under max_active_runs; without, only the latest ended one.
 func (s *Scheduler) cron(now time.Time) {

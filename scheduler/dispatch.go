@@ -1,13 +1,11 @@
 package scheduler
 
 import (
-	"context"
+	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
 	"time"
-
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/secrets"
@@ -126,7 +124,7 @@ func (s *Scheduler) poolSize(name string) int {
 
 // pastDone reports whether the task's instance in the DAG's previous run
 // (by logical date) succeeded or was skipped, or there is none
-// (depends_on_past, SPEC 1).
+// (depends_on_past, docs/dag-format.md#depending-on-the-previous-run).
 func (s *Scheduler) pastDone(ar *activeRun, t *dag.Task, memo map[tiKey]bool) bool {
 	k := tiKey{ar.run.DAGID, ar.run.RunID, t.ID}
 	if v, ok := memo[k]; ok {
@@ -160,7 +158,7 @@ func (s *Scheduler) pastDone(ar *activeRun, t *dag.Task, memo map[tiKey]bool) bo
 
 // queue starts a new try of ti: renders its templates and hands the
 // assignment to the turn. A template error fails the try at once, with the
-// error in the try's log (SPEC 1.3).
+// error in the try's log (docs/dag-format.md#templates).
 func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) {
 	// A sensor rescheduled between pokes goes on with the same try.
 	repoke := t.Sensor != nil && ti.Pokes > 0
@@ -176,12 +174,12 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	ti.EndDate, ti.Worker, ti.Error = nil, "", ""
 	s.putTI(ti)
 	k := tryKeyOf(ti)
-	tr := s.tries[k]
+	tr := s.tryOf(k)
 	if tr == nil {
 		tr = &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Number: ti.TryNumber, QueuedAt: now.UTC()}
-		s.tries[k] = tr
 	}
 	tr.State = store.TaskQueued
+	s.track(tr, false)
 	s.putTry(tr)
 	if t.Sensor != nil {
 		if !now.Before(sensorDeadline(t, ti)) {
@@ -197,7 +195,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	a, err := s.render(ar, t, ti, now)
 	if err != nil {
 		msg := fmt.Sprintf("rendering the task: %v", err)
-		s.logs.noteIdle(k, msg)
+		s.noteIdle(k, msg)
 		s.tryFailed(ar, ti, msg, nil, now)
 		return
 	}
@@ -297,11 +295,14 @@ func (s *Scheduler) resolveSecrets(names []string, v *dag.Values) ([]string, err
 }
 
 // kilnEnv is a task's environment: its rendered env and the KILN_* values
-// of SPEC 1.3 (the worker adds KILN_OUTPUT).
+// of docs/dag-format.md#environment-variables (the worker adds KILN_OUTPUT).
 func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string {
 	env := make(map[string]string, len(v.Env)+8)
 	for k, val := range v.Env {
 		env[k] = val
+	}
+	for name, val := range v.Params {
+		env[dag.ParamEnvName(name)] = paramText(val)
 	}
 	ld := v.LogicalDate.In(loc)
 	env["KILN_DAG_ID"] = v.DAGID
@@ -315,44 +316,15 @@ func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string 
 	return env
 }
 
-// publish sends the turn's assignments, waiting for JetStream to store
-// them. An assignment that fails to publish is re-sent by the lost-try
-// check.
-func (s *Scheduler) publish(ctx context.Context, as []*wire.Assignment) {
-	if len(as) == 0 {
-		return
+// paramText is a param's value as a process sees it: a string as it is,
+// anything else as JSON.
+func paramText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
 	}
-	futures := make([]jetstream.PubAckFuture, len(as))
-	for i, a := range as {
-		data, err := encode(a)
-		if err != nil {
-			s.log.Error("encoding an assignment", "try", a.TryKey.String(), "err", err)
-			continue
-		}
-		f, err := s.js.PublishAsync(wire.TaskSubject(a.Queue), data, jetstream.WithMsgID(a.MsgID()))
-		if err != nil {
-			s.metrics.publishErrors.Inc()
-			s.log.Warn("publishing an assignment", "try", a.TryKey.String(), "err", err)
-			s.lostCheck[a.TryKey] = s.clock.Now()
-			continue
-		}
-		futures[i] = f
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
 	}
-	for i, f := range futures {
-		if f == nil {
-			continue
-		}
-		select {
-		case ack := <-f.Ok():
-			s.metrics.assignmentPublished(as[i].TryKey, s.clock.Now())
-			s.assigned[as[i].TryKey] = ack.Sequence
-			s.lostCheck[as[i].TryKey] = s.clock.Now().Add(s.cfg.HeartbeatTimeout)
-		case err := <-f.Err():
-			s.metrics.publishErrors.Inc()
-			s.log.Warn("publishing an assignment", "try", as[i].TryKey.String(), "err", err)
-			s.lostCheck[as[i].TryKey] = s.clock.Now()
-		case <-ctx.Done():
-			return
-		}
-	}
+	return string(b)
 }

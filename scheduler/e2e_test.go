@@ -180,7 +180,10 @@ tasks: [{id: a, plugin: shell, with: {command: 'true'}}]
 		runs, _, err = e.st.ListRuns(store.RunQuery{DAGID: "hourly", State: store.RunSuccess})
 		return err == nil && len(runs) == 5
 	})
-	time.Sleep(300 * time.Millisecond) // nothing else may appear
+	// A run's end asks the next cron pass to look at the DAG again; once a
+	// turn that began after the last end was committed has run, a sixth
+	// run would be stored.
+	e.sync()
 	all, total, _ := e.st.ListRuns(store.RunQuery{DAGID: "hourly"})
 	if total != 5 {
 		t.Fatalf("%d runs, want exactly the 5 ended intervals", total)
@@ -270,7 +273,9 @@ tasks:
 	if e.waitRun(r1, 20*time.Second).State != store.RunFailed {
 		t.Fatal("the first run did not fail")
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Every turn's dispatch pass decides on the held task; one that began
+	// after the first run's failure was committed has seen it.
+	e.sync()
 	if got := e.taskStates(r2)["load"]; got != store.TaskScheduled {
 		t.Fatalf("second run's task = %s while the previous run's failed; want it held as scheduled", got)
 	}

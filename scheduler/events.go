@@ -13,8 +13,6 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-func encode(v any) ([]byte, error) { return json.Marshal(v) }
-
 // intake consumes worker events. Log chunks are written to the try's log
 // file here and acked at once (writing at an offset is idempotent); every
 // other event goes to the loop, which acks it after its commit.
@@ -83,7 +81,11 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		return
 	}
 	k := tryKeyOf(ti)
-	tr := s.tries[k]
+	f := s.flights[k]
+	var tr *store.Try
+	if f != nil {
+		tr = f.try
+	}
 	switch ev.Kind {
 	case wire.EventStarted:
 		if ti.State == store.TaskQueued {
@@ -99,10 +101,13 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			}
 			s.metrics.taskStarted(ar, ti, now)
 		}
-		s.heartbeats[k] = now
-		delete(s.lostCheck, k)
+		if f != nil {
+			f.started(now)
+		}
 	case wire.EventHeartbeat:
-		s.heartbeats[k] = now
+		if f != nil {
+			f.beat = now
+		}
 	case wire.EventFinished:
 		if ti.StartDate == nil {
 			ti.StartDate = timePtr(ev.Time.UTC())
@@ -137,96 +142,15 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			tr.Worker = ev.Worker
 			s.putTry(tr)
 		}
-		s.forgetTry(k)
+		s.forget(k)
 		s.taskCallbacks(ti, onSuccess, now)
 	}
 }
 
-// tick does the time-driven work of a turn: cron runs, tries whose worker
-// went silent, assignments that were lost.
+// tick does the time-driven work of a turn: cron runs, and the tries in
+// flight whose worker went silent or whose assignment may be lost.
 func (s *Scheduler) tick(now time.Time) {
 	s.cron(now)
-	s.checkCallbacks(now)
-	for _, ar := range s.active {
-		for _, ti := range ar.tis {
-			if ti.State != store.TaskRunning && ti.State != store.TaskQueued {
-				continue
-			}
-			k := tryKeyOf(ti)
-			if ti.State == store.TaskRunning {
-				last, ok := s.heartbeats[k]
-				if !ok {
-					s.heartbeats[k] = now // recovered: give the worker a full timeout
-					continue
-				}
-				var msg string
-				switch t := ar.dag.Task(ti.TaskID); {
-				case now.Sub(last) > s.cfg.HeartbeatTimeout:
-					msg = fmt.Sprintf("worker %s stopped sending heartbeats: no heartbeat for %s", ti.Worker, s.cfg.HeartbeatTimeout)
-					s.metrics.zombies.WithLabelValues("heartbeat").Inc()
-				case t != nil && t.Timeout > 0 && ti.StartDate != nil && now.Sub(*ti.StartDate) > t.Timeout+s.cfg.HeartbeatTimeout:
-					// The worker enforces timeouts; this catches one that did not.
-					msg = fmt.Sprintf("timed out after %s: worker %s did not stop the task", t.Timeout, ti.Worker)
-					s.metrics.zombies.WithLabelValues("timeout").Inc()
-				default:
-					continue
-				}
-				s.logs.note(k, msg)
-				s.t.cancels = append(s.t.cancels, wire.Cancel{TryKey: k, Reason: msg})
-				s.tryFailed(ar, ti, msg, nil, now)
-				continue
-			}
-			if at, ok := s.lostCheck[k]; ok && !now.Before(at) {
-				s.checkLost(ar, ti, now)
-			}
-		}
-	}
-}
-
-// checkLost handles a queued try whose assignment may be gone: published
-// but not stored, or taken by a worker that died before it started. If the
-// assignment is still waiting in the stream, it is left alone; otherwise
-// the task is queued again as a new try that does not count against its
-// retries (the old try number is fenced off, so a late worker cannot count).
-func (s *Scheduler) checkLost(ar *activeRun, ti *store.TaskInstance, now time.Time) {
-	k := tryKeyOf(ti)
-	if seq, ok := s.assigned[k]; ok && s.assignmentPending(seq) {
-		s.lostCheck[k] = now.Add(s.cfg.HeartbeatTimeout)
-		return
-	}
-	if tr := s.tries[k]; tr != nil {
-		tr.State = store.TaskFailed
-		tr.EndDate = timePtr(now.UTC())
-		tr.Error = "assignment lost before any worker started it; queued again"
-		s.putTry(tr)
-	}
-	s.forgetTry(k)
-	s.metrics.lost.Inc()
-	ti.MaxTries++
-	ti.State = store.TaskScheduled
-	s.putTI(ti)
-	s.metrics.taskReady(ti, now)
-}
-
-// assignmentPending reports whether an assignment is still in the tasks
-// stream, i.e. no worker has taken it yet.
-func (s *Scheduler) assignmentPending(seq uint64) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	st, err := s.js.Stream(ctx, wire.TasksStream)
-	if err != nil {
-		return true // unsure: check again later
-	}
-	_, err = st.GetMsg(ctx, seq)
-	return err == nil || !errors.Is(err, jetstream.ErrMsgNotFound)
-}
-
-func (s *Scheduler) sendCancel(c wire.Cancel) {
-	data, err := encode(c)
-	if err == nil {
-		err = s.cfg.NATS.Publish(wire.CancelSubject, data)
-	}
-	if err != nil {
-		s.log.Warn("sending a cancel", "try", c.TryKey.String(), "err", err)
-	}
+	s.checkFlights(now)
+	s.logs.sweep(now)
 }

@@ -183,6 +183,17 @@ func (e *env) waitFor(what string, timeout time.Duration, cond func() bool) {
 	}
 }
 
+// sync waits for a turn of the scheduler's loop that began after the
+// call: a barrier before asserting that something did not happen.
+func (e *env) sync() {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.s.Sync(ctx); err != nil {
+		e.t.Fatalf("waiting for a turn of the scheduler's loop: %v", err)
+	}
+}
+
 func (e *env) trigger(dagID string, params map[string]any) *store.Run {
 	e.t.Helper()
 	r, err := e.s.Trigger(context.Background(), dagID, scheduler.TriggerRequest{Params: params})

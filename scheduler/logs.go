@@ -22,6 +22,11 @@ import (
 // later chunks are appended after it instead, skipping what was already
 // written. write runs on the events goroutine and note on the loop's, so
 // both hold mu.
+//
+// Such an entry lives as long as the try is in flight, and after it ends
+// until the worker's finished event says the log is complete or, for a
+// worker that never sends one (gone silent, or a lost callback), until the
+// deadline release gives it.
 type logStore struct {
 	dir   string
 	limit int64
@@ -29,7 +34,12 @@ type logStore struct {
 	mu sync.Mutex
 	// workerEnd holds, for each try with a note and a worker that may
 	// still be sending, how far the worker's own log reached.
-	workerEnd map[wire.TryKey]int64
+	workerEnd map[wire.TryKey]*noted
+}
+
+type noted struct {
+	end   int64     // where the worker's own log reached
+	until time.Time // zero while the try is in flight
 }
 
 func (l *logStore) path(k wire.TryKey) string {
@@ -50,12 +60,12 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	flags, at := os.O_WRONLY|os.O_CREATE, off
-	if end, noted := l.workerEnd[k]; noted {
-		if off+int64(len(data)) <= end {
+	if n := l.workerEnd[k]; n != nil {
+		if off+int64(len(data)) <= n.end {
 			return nil // written before the note
 		}
-		data = data[max(0, end-off):]
-		l.workerEnd[k] = off + int64(len(data))
+		data = data[max(0, n.end-off):]
+		n.end = off + int64(len(data))
 		flags, at = flags|os.O_APPEND, -1
 	}
 	p := l.path(k)
@@ -80,33 +90,35 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 
 // note appends a line from Kiln itself (a lost worker, a cancel) to the log
 // of a try whose worker may still send chunks, which then follow the note.
-func (l *logStore) note(k wire.TryKey, msg string) { l.appendNote(k, msg, true) }
+func (l *logStore) note(k wire.TryKey, msg string) error { return l.appendNote(k, msg, true) }
 
 // noteIdle appends a line from Kiln itself (a template error, a
 // dag_sensor's poke, a sensor's timeout) to the log of a try that no
-// worker is running. It keeps nothing in workerEnd, which only a worker's
-// finished event empties.
-func (l *logStore) noteIdle(k wire.TryKey, msg string) { l.appendNote(k, msg, false) }
+// worker is running.
+func (l *logStore) noteIdle(k wire.TryKey, msg string) error { return l.appendNote(k, msg, false) }
 
-func (l *logStore) appendNote(k wire.TryKey, msg string, workerMaySend bool) {
+func (l *logStore) appendNote(k wire.TryKey, msg string, workerMaySend bool) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if _, noted := l.workerEnd[k]; workerMaySend && !noted {
+	if workerMaySend && l.workerEnd[k] == nil {
 		if l.workerEnd == nil {
-			l.workerEnd = make(map[wire.TryKey]int64)
+			l.workerEnd = make(map[wire.TryKey]*noted)
 		}
-		l.workerEnd[k] = l.size(k)
+		l.workerEnd[k] = &noted{end: l.size(k)}
 	}
 	p := l.path(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		return
+		return err
 	}
 	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
-		return
+		return err
 	}
-	defer f.Close()
-	fmt.Fprintf(f, "[kiln %s] %s\n", time.Now().UTC().Format(time.RFC3339), msg)
+	_, err = fmt.Fprintf(f, "[kiln %s] %s\n", time.Now().UTC().Format(time.RFC3339), msg)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // finished forgets a try whose worker has sent its whole log.
@@ -116,6 +128,27 @@ func (l *logStore) finished(k wire.TryKey) {
 	delete(l.workerEnd, k)
 }
 
+// release says that a try has ended: its worker's last chunks, if any are
+// still on their way, are taken until the deadline.
+func (l *logStore) release(k wire.TryKey, until time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if n := l.workerEnd[k]; n != nil {
+		n.until = until
+	}
+}
+
+// sweep forgets the tries released before now.
+func (l *logStore) sweep(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for k, n := range l.workerEnd {
+		if !n.until.IsZero() && now.After(n.until) {
+			delete(l.workerEnd, k)
+		}
+	}
+}
+
 // size is how many bytes a try's log holds.
 func (l *logStore) size(k wire.TryKey) int64 {
 	st, err := os.Stat(l.path(k))
@@ -123,4 +156,20 @@ func (l *logStore) size(k wire.TryKey) int64 {
 		return 0
 	}
 	return st.Size()
+}
+
+// note writes a note of Kiln's to the log of a try whose worker may still
+// send chunks; a note that cannot be written is logged, since the try's
+// state goes on regardless.
+func (s *Scheduler) note(k wire.TryKey, msg string) {
+	if err := s.logs.note(k, msg); err != nil {
+		s.log.Warn("writing a note to a try's log", "try", k.String(), "note", msg, "err", err)
+	}
+}
+
+// noteIdle is note for a try that no worker is running.
+func (s *Scheduler) noteIdle(k wire.TryKey, msg string) {
+	if err := s.logs.noteIdle(k, msg); err != nil {
+		s.log.Warn("writing a note to a try's log", "try", k.String(), "note", msg, "err", err)
+	}
 }

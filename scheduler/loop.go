@@ -44,6 +44,7 @@ type turn struct {
 	assign    []*wire.Assignment
 	cancels   []wire.Cancel
 	acks      []jetstream.Msg
+	checks    []checkRequest
 	replies   []func(error)
 	// endedInDispatch is set when a task instance ended while being
 	// dispatched, so that the turn advances its run again.
@@ -95,8 +96,7 @@ func (t *turn) batch() *store.Batch {
 const maxBatch = 1024
 
 func (s *Scheduler) loop(ctx context.Context) error {
-	timer := time.NewTimer(0)
-	defer timer.Stop()
+	wake := s.clock.After(0)
 	defer s.metrics.loopRunning()()
 	for {
 		s.t = newTurn()
@@ -107,9 +107,11 @@ func (s *Scheduler) loop(ctx context.Context) error {
 			s.applyCommand(c)
 		case em := <-s.events:
 			s.applyEvent(em)
+		case fb := <-s.feedback:
+			s.applyFeedback(fb)
 		case set := <-s.sets:
 			s.applySet(set)
-		case <-timer.C:
+		case <-wake:
 		}
 		woke := time.Now()
 		// Take whatever else is waiting, so that one commit covers it.
@@ -120,20 +122,41 @@ func (s *Scheduler) loop(ctx context.Context) error {
 				s.applyCommand(c)
 			case em := <-s.events:
 				s.applyEvent(em)
+			case fb := <-s.feedback:
+				s.applyFeedback(fb)
 			default:
 				break drain
 			}
 		}
-		now := s.clock.Now()
-		s.tick(now)
-		s.schedule(now)
-		if err := s.flush(ctx); err != nil {
+		now, err := s.endTurn(ctx)
+		if err != nil {
 			// The loop's state is now ahead of the store: stop, and let a
 			// restart rebuild it from what was committed.
 			return err
 		}
 		s.metrics.turnDuration.Observe(time.Since(woke).Seconds())
-		timer.Reset(s.nextWake(now))
+		wake = s.clock.After(s.nextWake(now))
+	}
+}
+
+// endTurn does a turn's time-driven and scheduling work on what its
+// inputs changed, commits the turn and hands its effects to the sender.
+// It returns the time the turn ran at.
+func (s *Scheduler) endTurn(ctx context.Context) (time.Time, error) {
+	now := s.clock.Now()
+	s.tick(now)
+	s.schedule(now)
+	return now, s.flush(ctx)
+}
+
+// applyFeedback takes what the sender learned from JetStream.
+func (s *Scheduler) applyFeedback(fb feedback) {
+	now := s.clock.Now()
+	for _, p := range fb.published {
+		s.published(p, now)
+	}
+	for _, c := range fb.checked {
+		s.checked(c, now)
 	}
 }
 
@@ -163,8 +186,9 @@ func (s *Scheduler) do(ctx context.Context, fn func(now time.Time) (any, error))
 	}
 }
 
-// flush commits the turn's writes in one transaction, then publishes, acks
-// and answers. Nothing leaves the process before its state is durable.
+// flush commits the turn's writes in one transaction, then hands its
+// effects to the sender and answers its commands. Nothing leaves the
+// process before its state is durable.
 func (s *Scheduler) flush(ctx context.Context) error {
 	t := s.t
 	b := t.batch()
@@ -178,12 +202,23 @@ func (s *Scheduler) flush(ctx context.Context) error {
 		s.metrics.commitDuration.Observe(time.Since(begun).Seconds())
 	}
 	if err == nil {
-		s.publish(ctx, t.assign)
-		for _, c := range t.cancels {
-			s.sendCancel(c)
+		e := effects{cancels: t.cancels, acks: t.acks, checks: t.checks}
+		for _, a := range t.assign {
+			if f := s.flights[a.TryKey]; f != nil {
+				e.assign = append(e.assign, outgoing{a: a, gen: f.gen})
+			}
 		}
-		for _, m := range t.acks {
-			_ = m.Ack()
+		s.sender.send(e)
+	}
+	if err == nil {
+		for k := range t.runs {
+			if ar := s.active[k]; ar != nil && ar.run.State.Finished() {
+				s.metrics.runEnded(ar)
+				delete(s.active, k)
+			}
+		}
+		if len(t.states) > 0 {
+			s.publishView()
 		}
 	}
 	// A failed commit leaves events unacked: they are redelivered and
@@ -191,23 +226,11 @@ func (s *Scheduler) flush(ctx context.Context) error {
 	for _, r := range t.replies {
 		r(err)
 	}
-	if err != nil {
-		return err
-	}
-	for k := range t.runs {
-		if ar := s.active[k]; ar != nil && ar.run.State.Finished() {
-			s.metrics.runEnded(ar)
-			delete(s.active, k)
-		}
-	}
-	if len(t.states) > 0 {
-		s.publishView()
-	}
-	return nil
+	return err
 }
 
-// nextWake is how long the loop may sleep: until the next cron tick, retry
-// or heartbeat check.
+// nextWake is how long the loop may sleep: until the next cron tick,
+// retry, check of a lost assignment or heartbeat check.
 func (s *Scheduler) nextWake(now time.Time) time.Duration {
 	next := now.Add(s.cfg.HeartbeatTimeout / 4)
 	for _, at := range s.nextCron {
@@ -222,10 +245,8 @@ func (s *Scheduler) nextWake(now time.Time) time.Duration {
 			}
 		}
 	}
-	for _, at := range s.lostCheck {
-		if at.Before(next) {
-			next = at
-		}
+	if at := s.nextCheck(); !at.IsZero() && at.Before(next) {
+		next = at
 	}
 	return max(next.Sub(now), time.Millisecond)
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -16,18 +17,67 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// The tests in this file drive the state machine turn by turn with a fake
-// clock and no NATS: assignments are read from the turn, worker events are
-// applied by hand. End-to-end behaviour with real workers is in e2e_test.go.
+// The tests in this file drive the scheduler's real loop with a fake
+// clock and no NATS: every turn is a command through the loop (inputs
+// applied, then the turn's time-driven and scheduling work, the commit,
+// and the effects handed to the sender), and the sender records what a
+// turn would send. Worker events are applied by hand, and JetStream's
+// answers are fed back to the loop as the NATS sender would. End-to-end
+// behaviour with real workers is in e2e_test.go.
 
+// fakeClock stands still until a test moves it. Its After never fires:
+// the harness drives every turn.
 type fakeClock struct{ now time.Time }
 
-func (c *fakeClock) Now() time.Time { return c.now }
+func (c *fakeClock) Now() time.Time                       { return c.now }
+func (c *fakeClock) After(time.Duration) <-chan time.Time { return nil }
+
+// recorder is the harness's sender: it keeps what the loop sends, and
+// answers as JetStream would when every publication is stored and every
+// assignment still waits for a worker, except those in gone.
+type recorder struct {
+	clock *fakeClock
+	// delay is how long after the commit JetStream answers a publication.
+	delay time.Duration
+
+	mu      sync.Mutex
+	gone    map[wire.TryKey]bool
+	seq     uint64
+	assign  []*wire.Assignment
+	cancels []wire.Cancel
+	fb      feedback
+}
+
+func (r *recorder) send(e effects) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, o := range e.assign {
+		r.seq++
+		r.assign = append(r.assign, o.a)
+		r.fb.published = append(r.fb.published, publishResult{key: o.a.TryKey, gen: o.gen, seq: r.seq, at: r.clock.now.Add(r.delay)})
+	}
+	r.cancels = append(r.cancels, e.cancels...)
+	for _, c := range e.checks {
+		r.fb.checked = append(r.fb.checked, checkResult{key: c.key, gen: c.gen, seq: c.seq, pending: !r.gone[c.key]})
+	}
+}
+
+// take returns what was sent since the last take.
+func (r *recorder) take() ([]*wire.Assignment, []wire.Cancel, feedback) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	as, cs, fb := r.assign, r.cancels, r.fb
+	r.assign, r.cancels, r.fb = nil, nil, feedback{}
+	return as, cs, fb
+}
 
 type harness struct {
 	t     *testing.T
 	s     *Scheduler
 	clock *fakeClock
+	sent  *recorder
+	// cancels are what the last turn sent.
+	cancels []wire.Cancel
 }
 
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
@@ -39,10 +89,11 @@ func newHarness(t *testing.T, dags ...string) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { st.Close() })
 	clock := &fakeClock{now: t0}
 	s := newScheduler(Config{Store: st, DataDir: dir, Clock: clock, Logger: slog.New(slog.DiscardHandler),
 		HeartbeatTimeout: 30 * time.Second, LogLimit: 1 << 20})
+	rec := &recorder{clock: clock}
+	s.sender = rec
 	set := &dag.Set{}
 	catalog := plugins.Builtin()
 	catalog["fake_sensor"] = &dag.PluginSpec{Name: "fake_sensor", Sensor: true}
@@ -54,39 +105,62 @@ func newHarness(t *testing.T, dags ...string) *harness {
 		set.DAGs = append(set.DAGs, d)
 	}
 	s.applySet(set)
-	return &harness{t: t, s: s, clock: clock}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.loop(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("loop: %v", err)
+		}
+		st.Close()
+	})
+	return &harness{t: t, s: s, clock: clock, sent: rec}
 }
 
-// turn applies fn, then the time-driven and scheduling work, commits the
-// writes and returns the assignments made.
+// turn runs fn on the loop goroutine as one turn's input. It returns
+// the assignments sent, as call does.
 func (h *harness) turn(fn func()) []*wire.Assignment {
 	h.t.Helper()
-	h.s.t = newTurn()
-	if fn != nil {
-		fn()
+	return h.call(func() { h.inLoop(fn) })
+}
+
+// call makes a call into the scheduler (its API, or a turn), then feeds
+// the answers JetStream would give to what was sent back to the loop in
+// the next turn. It returns the assignments sent meanwhile; the cancels
+// are in h.cancels.
+func (h *harness) call(fn func()) []*wire.Assignment {
+	h.t.Helper()
+	fn()
+	as, cs, fb := h.sent.take()
+	h.inLoop(func() { h.s.applyFeedback(fb) })
+	more, more2, _ := h.sent.take()
+	h.cancels = append(cs, more2...)
+	return append(as, more...)
+}
+
+// inLoop runs fn in a turn of the loop and waits for the turn's commit.
+func (h *harness) inLoop(fn func()) {
+	h.t.Helper()
+	_, err := h.s.do(context.Background(), func(time.Time) (any, error) {
+		if fn != nil {
+			fn()
+		}
+		return nil, nil
+	})
+	if err != nil {
+		h.t.Fatalf("turn: %v", err)
 	}
-	now := h.clock.Now()
-	h.s.tick(now)
-	h.s.schedule(now)
-	t := h.s.t
-	b := t.batch()
-	if err := h.s.cfg.Store.Commit(context.Background(), b); err != nil {
-		h.t.Fatalf("commit: %v", err)
-	}
-	for _, a := range t.assign {
-		h.s.assigned[a.TryKey] = 1
-	}
-	return t.assign
 }
 
 func (h *harness) advance(d time.Duration) { h.clock.now = h.clock.now.Add(d) }
 
-// trigger creates a manual run and returns it with the turn's assignments.
+// trigger creates a manual run and returns it with the assignments made.
 func (h *harness) trigger(dagID string, params map[string]any) (*store.Run, []*wire.Assignment) {
 	h.t.Helper()
 	var r *store.Run
 	var err error
-	as := h.turn(func() { r, err = h.s.trigger(dagID, TriggerRequest{Params: params}, h.clock.Now()) })
+	as := h.call(func() { r, err = h.s.Trigger(context.Background(), dagID, TriggerRequest{Params: params}) })
 	if err != nil {
 		h.t.Fatalf("trigger %s: %v", dagID, err)
 	}
@@ -284,7 +358,7 @@ tasks: [{id: a, plugin: shell, with: {command: "x"}, retries: 1, retry_delay: 1s
 	if got := h.states("stale", r.RunID)["a"]; got != store.TaskUpForRetry {
 		t.Fatalf("after heartbeat timeout: %s, want up_for_retry", got)
 	}
-	if c := h.s.t.cancels; len(c) != 1 || c[0].TryKey != try1.TryKey {
+	if c := h.cancels; len(c) != 1 || c[0].TryKey != try1.TryKey {
 		t.Errorf("cancels = %v, want one for the silent try", c)
 	}
 	h.advance(time.Second)
@@ -319,7 +393,9 @@ tasks:
   - {id: t4, plugin: shell, with: {command: "x"}, pool: gpu}
   - {id: big, plugin: shell, with: {command: "x"}, pool: gpu, pool_slots: 3}
 `)
-	h.s.pools["gpu"] = 2
+	if err := h.s.SetPool(context.Background(), "gpu", 2); err != nil {
+		t.Fatal(err)
+	}
 	_, as := h.trigger("pooled", nil)
 	if taskIDs(as) != "t3,t1" {
 		t.Fatalf("first wave = %s, want t3 (priority) then t1", taskIDs(as))
@@ -482,7 +558,7 @@ tasks: [{id: a, plugin: shell, with: {command: "x"}, timeout: 1m}]
 	if got := h.states("stuck", r.RunID)["a"]; got != store.TaskFailed {
 		t.Fatalf("after 91s: %s, want failed", got)
 	}
-	if c := h.s.t.cancels; len(c) != 1 || !strings.Contains(c[0].Reason, "timed out") {
+	if c := h.cancels; len(c) != 1 || !strings.Contains(c[0].Reason, "timed out") {
 		t.Errorf("cancels = %v, want one for the overrun", c)
 	}
 }

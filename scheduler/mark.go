@@ -162,7 +162,7 @@ func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now ti
 	case store.TaskQueued, store.TaskRunning, store.TaskUpForReschedule:
 		k := tryKeyOf(ti)
 		note := fmt.Sprintf("%s while %s; this try was stopped", msg, ti.State)
-		tr := s.tries[k]
+		tr := s.tryOf(k)
 		if tr == nil {
 			var err error
 			if tr, err = s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try); err != nil && !errors.Is(err, store.ErrNotFound) {
@@ -178,13 +178,13 @@ func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now ti
 		if ti.State == store.TaskUpForReschedule {
 			// A sensor between pokes holds no worker, and its next poke
 			// would append to the log after the note.
-			s.logs.noteIdle(k, note)
+			s.noteIdle(k, note)
 		} else {
 			// The worker logs the reason as it stops the try; a note of
 			// ours could be overwritten by its chunks, written at offsets.
 			s.t.cancels = append(s.t.cancels, wire.Cancel{TryKey: k, Reason: note})
 		}
-		s.forgetTry(k)
+		s.forget(k)
 	}
 	ti.State = state
 	ti.NotBefore = time.Time{}

@@ -42,7 +42,7 @@ func (h *harness) mark(fn func(now time.Time) ([]string, error)) marked {
 	h.t.Helper()
 	var m marked
 	m.assign = h.turn(func() { m.changed, m.err = fn(h.clock.Now()) })
-	m.cancels = h.s.t.cancels
+	m.cancels = h.cancels
 	return m
 }
 

@@ -433,8 +433,10 @@ func (s *Scheduler) snapshot() *snapshot {
 			}
 		}
 	}
-	for _, tr := range s.callbacks {
-		sn.callbacks[tr.State]++
+	for _, f := range s.flights {
+		if f.callback {
+			sn.callbacks[f.try.State]++
+		}
 	}
 	return sn
 }

@@ -2,16 +2,11 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go/jetstream"
-
 	"github.com/kilnhq/kiln/dag"
-	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -54,10 +49,6 @@ func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 	if err != nil {
 		return err
 	}
-	pending, err := s.pendingAssignments(ctx)
-	if err != nil {
-		return err
-	}
 	now := s.clock.Now()
 	for _, r := range runs {
 		ar, err := s.load(r)
@@ -75,55 +66,30 @@ func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 			if err != nil {
 				tr = &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: k.Try, State: ti.State}
 			}
-			s.tries[k] = tr
-			if ti.State != store.TaskQueued {
-				continue
-			}
-			if seq, ok := pending[k]; ok {
-				s.assigned[k] = seq
-				s.lostCheck[k] = now.Add(s.cfg.HeartbeatTimeout)
-			} else {
-				s.lostCheck[k] = now.Add(lostGrace)
-			}
+			tr.State = ti.State
+			s.recoverFlight(tr, false, now)
 		}
 	}
-	if err := s.recoverCallbacks(pending, now); err != nil {
+	if err := s.recoverCallbacks(now); err != nil {
 		return err
 	}
 	if err := s.flush(ctx); err != nil {
 		return err
 	}
-	s.log.Info("scheduler recovered", "dags", len(s.dags), "active_runs", len(s.active), "pending_assignments", len(pending))
+	s.log.Info("scheduler recovered", "dags", len(s.dags), "active_runs", len(s.active), "tries_in_flight", len(s.flights))
 	return nil
 }
 
-// pendingAssignments lists the assignments still waiting in the tasks
-// stream, by try.
-func (s *Scheduler) pendingAssignments(ctx context.Context) (map[wire.TryKey]uint64, error) {
-	st, err := s.js.Stream(ctx, wire.TasksStream)
-	if err != nil {
-		return nil, err
+// recoverFlight takes up a try that was in flight when the scheduler
+// stopped. A running one's worker gets a full heartbeat timeout to report.
+// A queued one's assignment is looked for in the tasks stream after
+// lostGrace, off the loop: the worker that took it may have reported it in
+// an event not consumed yet.
+func (s *Scheduler) recoverFlight(tr *store.Try, callback bool, now time.Time) {
+	f := s.track(tr, callback)
+	if tr.State == store.TaskRunning {
+		f.beat = now
+		return
 	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := map[wire.TryKey]uint64{}
-	if info.State.Msgs == 0 {
-		return out, nil
-	}
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if errors.Is(err, jetstream.ErrMsgNotFound) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		var a wire.Assignment
-		if json.Unmarshal(m.Data, &a) == nil {
-			out[a.TryKey] = seq
-		}
-	}
-	return out, nil
+	f.checkAt = now.Add(lostGrace)
 }

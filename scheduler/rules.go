@@ -29,7 +29,7 @@ func countUpstream(states []store.TaskState) upstreamCounts {
 		case store.TaskSuccess:
 			c.success++
 		case store.TaskFailed, store.TaskUpstreamFailed:
-			c.failed++ // upstream_failed counts as failed (SPEC 1.4)
+			c.failed++ // upstream_failed counts as failed (docs/dag-format.md#trigger-rules)
 		case store.TaskSkipped:
 			c.skipped++
 		default:
@@ -40,7 +40,7 @@ func countUpstream(states []store.TaskState) upstreamCounts {
 	return c
 }
 
-// evalTrigger applies a trigger rule (SPEC 1.4, Airflow's meanings) to the
+// evalTrigger applies a trigger rule (docs/dag-format.md#trigger-rules, Airflow's meanings) to the
 // states of a task's upstream instances. A rule that can no longer be met
 // is decided as soon as that is certain, not when every upstream ended.
 func evalTrigger(rule dag.TriggerRule, upstream []store.TaskState) verdict {
@@ -146,7 +146,7 @@ const maxDefaultRetryDelay = 24 * time.Hour
 
 // retryDelay is the wait after failed try number try (1-based): the task's
 // retry_delay, doubled per earlier try with exponential backoff and capped
-// by max_retry_delay (SPEC 2.2).
+// by max_retry_delay (docs/dag-format.md#retries-timeouts-and-heartbeats).
 func retryDelay(t *dag.Task, try int) time.Duration {
 	d := t.RetryDelay
 	if !t.RetryExponentialBackoff {

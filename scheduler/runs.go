@@ -48,7 +48,7 @@ func (s *Scheduler) putTry(tr *store.Try) {
 
 func timePtr(t time.Time) *time.Time { return &t }
 
-// runID builds a run id as SPEC 1.2 names them.
+// runID builds a run id as docs/dag-format.md#run-ids names them.
 func runID(runType string, logicalDate time.Time) string {
 	return runType + "__" + logicalDate.UTC().Format(time.RFC3339Nano)
 }
@@ -232,7 +232,7 @@ func (s *Scheduler) maybeFinishRun(ar *activeRun, now time.Time) {
 
 // endState reports whether every task instance of a run has ended and, if
 // so, the run's state: success when each is success or skipped, failed
-// otherwise (SPEC 2.1).
+// otherwise (docs/dag-format.md#run-and-task-states).
 func endState(ar *activeRun) (state store.RunState, ended bool) {
 	state = store.RunSuccess
 	for _, ti := range ar.tis {
@@ -248,17 +248,17 @@ func endState(ar *activeRun) (state store.RunState, ended bool) {
 }
 
 // tryFailed ends the current try of ti as failed and retries the task when
-// it has tries left (SPEC 2.2).
+// it has tries left (docs/dag-format.md#retries-timeouts-and-heartbeats).
 func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg string, exitCode *int, now time.Time) {
 	k := tryKeyOf(ti)
-	if tr := s.tries[k]; tr != nil {
+	if tr := s.tryOf(k); tr != nil {
 		tr.State = store.TaskFailed
 		tr.EndDate = timePtr(now.UTC())
 		tr.Error = errMsg
 		tr.ExitCode = exitCode
 		s.putTry(tr)
 	}
-	s.forgetTry(k)
+	s.forget(k)
 	ti.Error = errMsg
 	ti.Pokes, ti.FirstPoke = 0, nil
 	if ti.TryNumber < ti.MaxTries {
@@ -273,16 +273,7 @@ func (s *Scheduler) tryFailed(ar *activeRun, ti *store.TaskInstance, errMsg stri
 	s.endTI(ti, store.TaskFailed, errMsg, now)
 }
 
-// forgetTry drops the loop's bookkeeping of a try that ended.
-func (s *Scheduler) forgetTry(k wire.TryKey) {
-	s.metrics.tryEnded(s.tries[k])
-	delete(s.tries, k)
-	delete(s.heartbeats, k)
-	delete(s.assigned, k)
-	delete(s.lostCheck, k)
-}
-
-// trigger creates a manual run (SPEC 3 `kiln trigger`).
+// trigger creates a manual run (docs/dag-format.md#manual-runs).
 func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*store.Run, error) {
 	d := s.dags[dagID]
 	if d == nil {

@@ -30,7 +30,7 @@ type Config struct {
 	Logger  *slog.Logger
 
 	// HeartbeatTimeout fails a running try whose worker went silent
-	// (SPEC 2.2); default 30s. Workers beat every HeartbeatTimeout/6.
+	// (docs/dag-format.md#retries-timeouts-and-heartbeats); default 30s. Workers beat every HeartbeatTimeout/6.
 	HeartbeatTimeout time.Duration
 	// LogLimit caps the stored log of one try; default 16 MiB.
 	LogLimit int64
@@ -57,9 +57,14 @@ type Scheduler struct {
 	js    jetstream.JetStream
 	logs  *logStore
 
-	cmds   chan command
-	events chan eventMsg
-	sets   chan *dag.Set
+	cmds     chan command
+	events   chan eventMsg
+	sets     chan *dag.Set
+	feedback chan feedback
+	// sender does each committed turn's I/O off the loop (outbox.go);
+	// natsSender is the same one when it runs over NATS.
+	sender     sender
+	natsSender *natsSender
 
 	// view is what other goroutines read: the DAGs and their state.
 	viewMu sync.RWMutex
@@ -76,13 +81,9 @@ type Scheduler struct {
 	states     map[string]*store.DAGState
 	pools      map[string]int
 	active     map[runKey]*activeRun
-	tries      map[wire.TryKey]*store.Try
-	heartbeats map[wire.TryKey]time.Time
-	assigned   map[wire.TryKey]uint64     // stream sequence of the assignment
-	lostCheck  map[wire.TryKey]time.Time  // queued tries to check for a lost assignment
+	flights    map[wire.TryKey]*flight    // tries in flight, tasks' and callbacks' (flight.go)
 	nextCron   map[string]time.Time       // when each DAG's next interval ends
 	backfills  map[string]*store.Backfill // active backfills by id
-	callbacks  map[wire.TryKey]*store.Try // callback stages in flight
 	// nextBackfill is the number of the last backfill id handed out.
 	nextBackfill uint64
 	t            *turn
@@ -125,6 +126,8 @@ func New(cfg Config) (*Scheduler, error) {
 		}
 	}
 	s.js = js
+	ns := newNATSSender(js, cfg.NATS, cfg.Clock, cfg.Logger, s.feedback)
+	s.sender, s.natsSender = ns, ns
 	s.healthErr = errStarting
 	return s, nil
 }
@@ -132,26 +135,23 @@ func New(cfg Config) (*Scheduler, error) {
 // newScheduler builds the loop's state; New adds the NATS side.
 func newScheduler(cfg Config) *Scheduler {
 	return &Scheduler{
-		cfg:        cfg,
-		clock:      cfg.Clock,
-		log:        cfg.Logger,
-		logs:       &logStore{dir: filepath.Join(cfg.DataDir, "logs"), limit: cfg.LogLimit},
-		cmds:       make(chan command),
-		events:     make(chan eventMsg, 4096),
-		sets:       make(chan *dag.Set, 1),
-		dags:       map[string]*dag.DAG{},
-		states:     map[string]*store.DAGState{},
-		pools:      map[string]int{},
-		active:     map[runKey]*activeRun{},
-		tries:      map[wire.TryKey]*store.Try{},
-		heartbeats: map[wire.TryKey]time.Time{},
-		assigned:   map[wire.TryKey]uint64{},
-		lostCheck:  map[wire.TryKey]time.Time{},
-		nextCron:   map[string]time.Time{},
-		backfills:  map[string]*store.Backfill{},
-		callbacks:  map[wire.TryKey]*store.Try{},
-		t:          newTurn(),
-		metrics:    newMetrics(),
+		cfg:       cfg,
+		clock:     cfg.Clock,
+		log:       cfg.Logger,
+		logs:      &logStore{dir: filepath.Join(cfg.DataDir, "logs"), limit: cfg.LogLimit},
+		cmds:      make(chan command),
+		events:    make(chan eventMsg, 4096),
+		sets:      make(chan *dag.Set, 1),
+		feedback:  make(chan feedback, 64),
+		dags:      map[string]*dag.DAG{},
+		states:    map[string]*store.DAGState{},
+		pools:     map[string]int{},
+		active:    map[runKey]*activeRun{},
+		flights:   map[wire.TryKey]*flight{},
+		nextCron:  map[string]time.Time{},
+		backfills: map[string]*store.Backfill{},
+		t:         newTurn(),
+		metrics:   newMetrics(),
 	}
 }
 
@@ -177,6 +177,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer wg.Wait()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	wg.Go(func() { s.natsSender.run(ctx) })
 	wg.Go(func() { s.intake(ctx, cons) })
 	wg.Go(func() { s.watchFolder(ctx) })
 	return s.loop(ctx)

@@ -8,7 +8,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-// Sensors (SPEC 1.6) wait for a condition. Each poke of a try is an
+// Sensors (docs/dag-format.md#sensors) wait for a condition. Each poke of a try is an
 // assignment; a poke that finds the condition unmet reports PokeAgain. In
 // reschedule mode the task then waits as up_for_reschedule, its worker slot
 // free, until poke_interval has passed; in poke mode the worker pokes again
@@ -26,14 +26,12 @@ func sensorDeadline(t *dag.Task, ti *store.TaskInstance) time.Time {
 
 // reschedule parks a sensor until its next poke.
 func (s *Scheduler) reschedule(t *dag.Task, ti *store.TaskInstance, now time.Time) {
-	k := tryKeyOf(ti)
-	if tr := s.tries[k]; tr != nil {
-		tr.State = store.TaskUpForReschedule
-		s.putTry(tr)
+	// The try stays in flight between pokes, with nothing to check.
+	if f := s.flights[tryKeyOf(ti)]; f != nil {
+		f.try.State = store.TaskUpForReschedule
+		f.seq, f.beat, f.checkAt = 0, time.Time{}, time.Time{}
+		s.putTry(f.try)
 	}
-	delete(s.heartbeats, k)
-	delete(s.assigned, k)
-	delete(s.lostCheck, k)
 	ti.State = store.TaskUpForReschedule
 	ti.NotBefore = now.Add(t.Sensor.PokeInterval).UTC()
 	s.putTI(ti)
@@ -49,14 +47,14 @@ func (s *Scheduler) sensorTimedOut(ar *activeRun, t *dag.Task, ti *store.TaskIns
 		state = store.TaskSkipped
 		msg += " (soft_fail: skipped)"
 	}
-	s.logs.noteIdle(k, msg)
-	if tr := s.tries[k]; tr != nil {
+	s.noteIdle(k, msg)
+	if tr := s.tryOf(k); tr != nil {
 		tr.State = state
 		tr.EndDate = timePtr(now.UTC())
 		tr.Error = msg
 		s.putTry(tr)
 	}
-	s.forgetTry(k)
+	s.forget(k)
 	ti.Pokes, ti.FirstPoke = 0, nil
 	s.endTI(ti, state, msg, now)
 }
@@ -65,7 +63,7 @@ func (s *Scheduler) sensorTimedOut(ar *activeRun, t *dag.Task, ti *store.TaskIns
 // another DAG (or one task of it) for a logical date reached a state.
 func (s *Scheduler) pokeDAGSensor(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) {
 	k := tryKeyOf(ti)
-	tr := s.tries[k]
+	tr := s.tryOf(k)
 	if ti.StartDate == nil {
 		ti.StartDate = timePtr(now.UTC())
 		tr.StartDate = ti.StartDate
@@ -74,11 +72,11 @@ func (s *Scheduler) pokeDAGSensor(ar *activeRun, t *dag.Task, ti *store.TaskInst
 	ti.Worker, tr.Worker = "scheduler", "scheduler"
 	met, msg, err := s.dagSensorMet(ar, t, ti)
 	if err != nil {
-		s.logs.noteIdle(k, "dag_sensor: "+err.Error())
+		s.noteIdle(k, "dag_sensor: "+err.Error())
 		s.tryFailed(ar, ti, "dag_sensor: "+err.Error(), nil, now)
 		return
 	}
-	s.logs.noteIdle(k, fmt.Sprintf("poke %d: %s", ti.Pokes, msg))
+	s.noteIdle(k, fmt.Sprintf("poke %d: %s", ti.Pokes, msg))
 	if !met {
 		s.reschedule(t, ti, now)
 		return
@@ -87,7 +85,7 @@ func (s *Scheduler) pokeDAGSensor(ar *activeRun, t *dag.Task, ti *store.TaskInst
 	ti.Pokes, ti.FirstPoke = 0, nil
 	tr.State, tr.EndDate = store.TaskSuccess, ti.EndDate
 	s.putTry(tr)
-	s.forgetTry(k)
+	s.forget(k)
 }
 
 // dagSensorMet evaluates a dag_sensor's `with` against the store.

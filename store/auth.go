@@ -236,7 +236,8 @@ func empty(b *bolt.Bucket) bool {
 // [Store.Commit]). fn may run more than once, when a transaction it shares
 // with other batches is retried, so it must only read and write tx.
 func (s *Store) update(ctx context.Context, fn func(tx *bolt.Tx) error) error {
-	return s.Commit(ctx, &Batch{ops: []op{fn}})
+	apply := func(tx *bolt.Tx) (bool, error) { return true, fn(tx) }
+	return s.Commit(ctx, &Batch{ops: []op{{apply: apply}}})
 }
 
 // AddUser creates a user with a password; it fails with an error wrapping

@@ -123,7 +123,8 @@ func (b *Batch) PutBackfill(bf *Backfill) {
 		b.fail(fmt.Errorf("putting backfill %s: %w", bf.ID, err))
 		return
 	}
-	b.putJSON(bucketBackfills, backfillKey(bf.ID), bf, "backfill "+bf.ID)
+	c := Change{Kind: ChangeBackfill, DAGID: bf.DAGID, BackfillID: bf.ID, State: string(bf.State)}
+	b.putJSON(c, bucketBackfills, backfillKey(bf.ID), bf, "backfill "+bf.ID)
 }
 
 // backfillKey orders backfills by their numeric id, newest last.

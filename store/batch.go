@@ -19,10 +19,16 @@ type Batch struct {
 	err error
 }
 
-// An op applies one write in a write transaction. It must not modify the
-// slices it captured: bbolt keeps them until the transaction ends, and a
-// transaction that fails is retried with the same ops.
-type op func(tx *bolt.Tx) error
+// An op is one write. Its apply runs in a write transaction and reports
+// whether it changed what was stored; it must not modify the slices it
+// captured: bbolt keeps them until the transaction ends, and a transaction
+// that fails is retried with the same ops. change is what the change feed
+// publishes once the write is committed, if it changed anything (feed.go);
+// its Kind is empty for writes the feed does not carry.
+type op struct {
+	apply  func(tx *bolt.Tx) (changed bool, err error)
+	change Change
+}
 
 // Len returns the number of writes in the batch.
 func (b *Batch) Len() int { return len(b.ops) }
@@ -40,9 +46,9 @@ func (b *Batch) fail(err error) {
 	}
 }
 
-func (b *Batch) add(o op) {
+func (b *Batch) add(c Change, apply func(tx *bolt.Tx) (bool, error)) {
 	if b.err == nil {
-		b.ops = append(b.ops, o)
+		b.ops = append(b.ops, op{apply: apply, change: c})
 	}
 }
 
@@ -67,7 +73,7 @@ func (b *Batch) PutRun(r *Run) {
 		info:   encodeRunInfo(r),
 		active: r.State == RunQueued || r.State == RunRunning,
 	}
-	b.add(w.apply)
+	b.add(Change{Kind: ChangeRun, DAGID: r.DAGID, RunID: r.RunID, State: string(r.State)}, w.apply)
 }
 
 func checkRun(r *Run) error {
@@ -90,7 +96,9 @@ func (b *Batch) DeleteRun(dagID, runID string) {
 		b.fail(fmt.Errorf("deleting run %s/%s: %w", dagID, runID, err))
 		return
 	}
-	b.add(func(tx *bolt.Tx) error { return deleteRun(tx, dagID, runID) })
+	b.add(Change{Kind: ChangeRun, DAGID: dagID, RunID: runID}, func(tx *bolt.Tx) (bool, error) {
+		return deleteRun(tx, dagID, runID)
+	})
 }
 
 // PutTaskInstance creates or updates a task instance. Its run must exist
@@ -110,9 +118,10 @@ func (b *Batch) PutTaskInstance(ti *TaskInstance) {
 	}
 	k := key(ti.DAGID, ti.RunID, ti.TaskID)
 	runID := key(ti.DAGID, ti.RunID)
-	b.add(func(tx *bolt.Tx) error {
+	c := Change{Kind: ChangeTask, DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber, State: string(ti.State)}
+	b.add(c, func(tx *bolt.Tx) (bool, error) {
 		if tx.Bucket(bucketRunIDs).Get(runID) == nil {
-			return fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
+			return false, fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
 		}
 		return putIfChanged(tx.Bucket(bucketTaskInstances), k, val)
 	})
@@ -134,13 +143,14 @@ func (b *Batch) PutTry(t *Try) {
 	}
 	k := tryKey(t.DAGID, t.RunID, t.TaskID, t.Number)
 	runID := key(t.DAGID, t.RunID)
-	b.add(func(tx *bolt.Tx) error {
+	c := Change{Kind: ChangeTry, DAGID: t.DAGID, RunID: t.RunID, TaskID: t.TaskID, Try: t.Number, State: string(t.State)}
+	b.add(c, func(tx *bolt.Tx) (bool, error) {
 		if tx.Bucket(bucketRunIDs).Get(runID) == nil {
-			return fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
+			return false, fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
 		}
 		if t.Callback {
 			if err := indexCallback(tx, k, t); err != nil {
-				return err
+				return false, err
 			}
 		}
 		return putIfChanged(tx.Bucket(bucketTries), k, val)
@@ -153,7 +163,7 @@ func (b *Batch) PutDAGState(st *DAGState) {
 		b.fail(fmt.Errorf("putting DAG state %s: %w", st.DAGID, err))
 		return
 	}
-	b.putJSON(bucketDAGStates, []byte(st.DAGID), st, "DAG state "+st.DAGID)
+	b.putJSON(Change{}, bucketDAGStates, []byte(st.DAGID), st, "DAG state "+st.DAGID)
 }
 
 // PutPool creates or resizes a pool.
@@ -166,7 +176,7 @@ func (b *Batch) PutPool(p Pool) {
 		b.fail(fmt.Errorf("putting pool %s: negative slots %d", p.Name, p.Slots))
 		return
 	}
-	b.putJSON(bucketPools, []byte(p.Name), p, "pool "+p.Name)
+	b.putJSON(Change{}, bucketPools, []byte(p.Name), p, "pool "+p.Name)
 }
 
 // DeletePool deletes a pool. Deleting default_pool returns it to
@@ -177,35 +187,38 @@ func (b *Batch) DeletePool(name string) {
 		return
 	}
 	k := []byte(name)
-	b.add(func(tx *bolt.Tx) error {
+	b.add(Change{}, func(tx *bolt.Tx) (bool, error) {
 		if err := tx.Bucket(bucketPools).Delete(k); err != nil {
-			return fmt.Errorf("deleting pool %s: %w", name, err)
+			return false, fmt.Errorf("deleting pool %s: %w", name, err)
 		}
-		return nil
+		return true, nil
 	})
 }
 
-func (b *Batch) putJSON(bucket, k []byte, v any, what string) {
+// putJSON puts the JSON of v at k in bucket; c is its change for the feed.
+func (b *Batch) putJSON(c Change, bucket, k []byte, v any, what string) {
 	val, err := json.Marshal(v)
 	if err != nil {
 		b.fail(fmt.Errorf("encoding %s: %w", what, err))
 		return
 	}
-	b.add(func(tx *bolt.Tx) error {
-		if err := putIfChanged(tx.Bucket(bucket), k, val); err != nil {
-			return fmt.Errorf("putting %s: %w", what, err)
+	b.add(c, func(tx *bolt.Tx) (bool, error) {
+		changed, err := putIfChanged(tx.Bucket(bucket), k, val)
+		if err != nil {
+			return false, fmt.Errorf("putting %s: %w", what, err)
 		}
-		return nil
+		return changed, nil
 	})
 }
 
 // putIfChanged writes k unless it already holds exactly val, which spares
-// the pages of an unchanged value from being copied and written.
-func putIfChanged(bk *bolt.Bucket, k, val []byte) error {
+// the pages of an unchanged value from being copied and written. It
+// reports whether it wrote.
+func putIfChanged(bk *bolt.Bucket, k, val []byte) (bool, error) {
 	if old := bk.Get(k); old != nil && bytes.Equal(old, val) {
-		return nil
+		return false, nil
 	}
-	return bk.Put(k, val)
+	return true, bk.Put(k, val)
 }
 
 func firstErr(errs ...error) error {
@@ -226,7 +239,7 @@ type runWrite struct {
 	active       bool
 }
 
-func (w *runWrite) apply(tx *bolt.Tx) error {
+func (w *runWrite) apply(tx *bolt.Tx) (bool, error) {
 	runs := tx.Bucket(bucketRuns)
 	ids := tx.Bucket(bucketRunIDs)
 	infos := tx.Bucket(bucketRunInfo)
@@ -235,30 +248,30 @@ func (w *runWrite) apply(tx *bolt.Tx) error {
 	date := w.key[len(w.key)-timeLen:]
 	idKey := key(w.dagID, w.runID)
 	if prev := ids.Get(idKey); prev != nil && !bytes.Equal(prev, date) {
-		return fmt.Errorf("putting run %s/%s: it has logical date %s: %w",
+		return false, fmt.Errorf("putting run %s/%s: it has logical date %s: %w",
 			w.dagID, w.runID, decodeTime(prev).Format(time.RFC3339Nano), ErrConflict)
 	}
 	old := runs.Get(w.key)
 	if old != nil && bytes.Equal(old, w.val) {
-		return nil
+		return false, nil
 	}
 	if old != nil {
 		oi, ok := decodeRunInfo(infos.Get(w.key))
 		if !ok {
-			return fmt.Errorf("putting run %s/%s: corrupt run_info entry", w.dagID, w.runID)
+			return false, fmt.Errorf("putting run %s/%s: corrupt run_info entry", w.dagID, w.runID)
 		}
 		if string(oi.runID) != w.runID {
-			return fmt.Errorf("putting run %s/%s: logical date %s already has run %s: %w",
+			return false, fmt.Errorf("putting run %s/%s: logical date %s already has run %s: %w",
 				w.dagID, w.runID, decodeTime(date).Format(time.RFC3339Nano), oi.runID, ErrConflict)
 		}
 		if !bytes.Equal(oi.queuedAt, w.info[:timeLen]) {
 			if err := byQueued.Delete(queuedKey(oi.queuedAt, w.key)); err != nil {
-				return fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
+				return false, fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
 			}
 		}
 	} else {
 		if err := firstErr(ids.Put(idKey, date), addRunCount(tx, w.dagID, 1)); err != nil {
-			return fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
+			return false, fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
 		}
 	}
 	active := tx.Bucket(bucketActiveRuns)
@@ -273,9 +286,9 @@ func (w *runWrite) apply(tx *bolt.Tx) error {
 		setActive,
 	)
 	if err != nil {
-		return fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
+		return false, fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
 	}
-	return nil
+	return true, nil
 }
 
 // queuedKey is the runs_by_queued key of a run: time(queued_at) runKey. It
@@ -286,17 +299,17 @@ func queuedKey(queuedAt, runKey []byte) []byte {
 	return append(append(k, queuedAt...), runKey...)
 }
 
-func deleteRun(tx *bolt.Tx, dagID, runID string) error {
+func deleteRun(tx *bolt.Tx, dagID, runID string) (bool, error) {
 	idKey := key(dagID, runID)
 	date := tx.Bucket(bucketRunIDs).Get(idKey)
 	if date == nil {
-		return nil
+		return false, nil
 	}
 	k := append(prefix(dagID), date...)
 	infos := tx.Bucket(bucketRunInfo)
 	oi, ok := decodeRunInfo(infos.Get(k))
 	if !ok {
-		return fmt.Errorf("deleting run %s/%s: corrupt run_info entry", dagID, runID)
+		return false, fmt.Errorf("deleting run %s/%s: corrupt run_info entry", dagID, runID)
 	}
 	qk := queuedKey(oi.queuedAt, k)
 	err := firstErr(
@@ -310,9 +323,9 @@ func deleteRun(tx *bolt.Tx, dagID, runID string) error {
 		deletePrefix(tx.Bucket(bucketTries), prefix(dagID, runID)),
 	)
 	if err != nil {
-		return fmt.Errorf("deleting run %s/%s: %w", dagID, runID, err)
+		return false, fmt.Errorf("deleting run %s/%s: %w", dagID, runID, err)
 	}
-	return nil
+	return true, nil
 }
 
 // deletePrefix deletes every key that starts with p. It collects the keys

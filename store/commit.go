@@ -81,7 +81,8 @@ func (s *Store) writeLoop() {
 
 // commitGroup applies the batches of group in one transaction and answers
 // each. When a batch fails, the transaction is rolled back and run again
-// without it.
+// without it. Once the transaction has committed, what it changed goes to
+// the change feed.
 func (s *Store) commitGroup(group []*commitRequest) {
 	live := make([]*commitRequest, 0, len(group))
 	for _, r := range group {
@@ -94,11 +95,16 @@ func (s *Store) commitGroup(group []*commitRequest) {
 	for len(live) > 0 {
 		failed := -1
 		err := s.db.Update(func(tx *bolt.Tx) error {
+			s.changes = s.changes[:0]
 			for i, r := range live {
 				for _, o := range r.ops {
-					if err := o(tx); err != nil {
+					changed, err := o.apply(tx)
+					if err != nil {
 						failed = i
 						return err
+					}
+					if changed && o.change.Kind != "" {
+						s.changes = append(s.changes, o.change)
 					}
 				}
 			}
@@ -106,6 +112,8 @@ func (s *Store) commitGroup(group []*commitRequest) {
 		})
 		switch {
 		case err == nil:
+			s.feed.publish(s.changes)
+			clear(s.changes) // let go of the ids
 			s.stats.txs.Add(1)
 			s.stats.batches.Add(uint64(len(live)))
 			for _, r := range live {

@@ -57,14 +57,6 @@ func runKey(dagID string, logicalDate time.Time) []byte {
 	return appendTime(prefix(dagID), logicalDate)
 }
 
-// splitRunKey returns the DAG id and logical date of a runKey.
-func splitRunKey(k []byte) (dagID string, logicalDate time.Time, ok bool) {
-	if len(k) < timeLen+2 || k[len(k)-timeLen-1] != sep {
-		return "", time.Time{}, false
-	}
-	return string(k[:len(k)-timeLen-1]), decodeTime(k[len(k)-timeLen:]), true
-}
-
 // tryKey is the key of a try: dag 0x00 run 0x00 task 0x00 uint32(number).
 func tryKey(dagID, runID, taskID string, n int) []byte {
 	return binary.BigEndian.AppendUint32(prefix(dagID, runID, taskID), uint32(n))

@@ -2,7 +2,7 @@ package store
 
 import "time"
 
-// RunState is the state of a DAG run (SPEC 2.1).
+// RunState is the state of a DAG run (docs/dag-format.md#run-and-task-states).
 type RunState string
 
 // Run states.
@@ -16,7 +16,7 @@ const (
 // Finished reports whether the run has ended.
 func (s RunState) Finished() bool { return s == RunSuccess || s == RunFailed }
 
-// TaskState is the state of a task instance (SPEC 2.1).
+// TaskState is the state of a task instance (docs/dag-format.md#run-and-task-states).
 type TaskState string
 
 // Task instance states.
@@ -42,7 +42,7 @@ func (s TaskState) Finished() bool {
 	return false
 }
 
-// Run types, the prefix of run ids (SPEC 1.2).
+// Run types, the prefix of run ids (docs/dag-format.md#run-ids).
 const (
 	RunTypeScheduled = "scheduled"
 	RunTypeManual    = "manual"
@@ -110,7 +110,7 @@ type Try struct {
 	ExitCode  *int           `json:"exit_code"`
 	Error     string         `json:"error,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
-	// Callback is set on the tries of callback stages (SPEC 1.6), which
+	// Callback is set on the tries of callback stages (docs/dag-format.md#callbacks), which
 	// belong to no task instance.
 	Callback bool `json:"callback,omitempty"`
 }

@@ -48,8 +48,8 @@ func (s *Store) PreviousRun(dagID string, logicalDate time.Time) (*Run, error) {
 	var r *Run
 	err := s.view(func(tx *bolt.Tx) error {
 		c := tx.Bucket(bucketRuns).Cursor()
-		k, v := c.Seek(runKey(dagID, logicalDate))
-		if k == nil {
+		var k, v []byte
+		if at, _ := c.Seek(runKey(dagID, logicalDate)); at == nil {
 			k, v = c.Last()
 		} else {
 			k, v = c.Prev()

@@ -17,6 +17,11 @@
 // transaction is retried without it, so it never fails the others. Values
 // whose bytes did not change are not rewritten.
 //
+// Once a transaction has committed, and before Commit returns to its
+// callers, the writer publishes the runs, task instances, tries and
+// backfills it changed to the change feed ([Store.ChangesAfter], feed.go),
+// which readers wait on instead of polling.
+//
 // # Bucket layout
 //
 // Keys join ids with a 0x00 byte, which no id may contain (DAG ids are
@@ -57,7 +62,7 @@
 // 0x00 run_id: a few bytes that let a listing filter runs without decoding
 // their JSON.
 //
-// Keying runs by (DAG, logical date) makes the SPEC's "at most one run per
+// Keying runs by (DAG, logical date) makes the rule "at most one run per
 // DAG and logical date" the primary key: [Store.RunAt] is one B+tree lookup,
 // [Store.PreviousRun] one seek, and a DAG's runs are stored oldest first, so
 // a listing walks them backwards from the end. [Store.Commit] refuses a run
@@ -150,6 +155,11 @@ type Store struct {
 	queue  chan *commitRequest
 	done   chan struct{} // closed when the writer has drained the queue
 
+	// feed publishes what each transaction changed (feed.go); changes
+	// collects it during the writer's transaction.
+	feed    *feed
+	changes []Change
+
 	stats struct {
 		txs, batches, failed atomic.Uint64
 	}
@@ -198,6 +208,7 @@ func open(path string, o options) (*Store, error) {
 		db:    db,
 		queue: make(chan *commitRequest, maxGroup),
 		done:  make(chan struct{}),
+		feed:  newFeed(time.Now()),
 	}
 	go s.writeLoop()
 	return s, nil
@@ -219,6 +230,7 @@ func (s *Store) Close() error {
 	s.mu.Unlock()
 
 	<-s.done
+	s.feed.close()
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing store %s: %w", s.path, err)
 	}

@@ -158,7 +158,7 @@ func keys(t *testing.T, raw []byte) []string {
 	return out
 }
 
-// The run object of SPEC 3 and the task entries in it, keys sorted.
+// The run object of docs/api.md#runs and the task entries in it, keys sorted.
 var (
 	runKeys     = []string{"dag_id", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
 	runTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
@@ -266,7 +266,8 @@ func TestPatchDAG(t *testing.T) {
 	if info, _ := k.DAG("churn"); !info.Paused {
 		t.Error("the scheduler did not pause churn")
 	}
-	if r := call(t, "PATCH", url, `{"paused": false}`); r.status != 200 || strings.Contains(string(r.body), `"paused":true`) {
+	// Names match whatever their case, as they did with encoding/json.
+	if r := call(t, "PATCH", url, `{"Paused": false}`); r.status != 200 || strings.Contains(string(r.body), `"paused":true`) {
 		t.Errorf("unpause: %d %s", r.status, r.body)
 	}
 
@@ -277,9 +278,12 @@ func TestPatchDAG(t *testing.T) {
 	}{
 		{"missing field", `{}`, 400, []string{"paused", "required"}},
 		{"empty body", ``, 400, []string{"body", "empty"}},
-		{"wrong type", `{"paused": "yes"}`, 400, []string{"paused", "boolean"}},
-		{"unknown field", `{"paused": true, "colour": 1}`, 400, []string{"unknown field", "colour"}},
-		{"bad JSON", `{"paused": tru}`, 400, []string{"invalid JSON"}},
+		{"wrong type", `{"paused": "yes"}`, 400, []string{"paused: want a boolean, got a string"}},
+		{"number for a boolean", `{"paused": 1}`, 400, []string{"paused: want a boolean, got a number"}},
+		{"unknown field", `{"paused": true, "colour": 1}`, 400, []string{`body: unknown field "colour"`}},
+		{"unknown field in a malformed body", `{"colour": `, 400, []string{"body: JSON ends too early"}},
+		{"bad JSON", `{"paused": tru}`, 400, []string{"body: invalid JSON at byte 14: invalid character '}' in literal true"}},
+		{"duplicate field", `{"paused": true, "paused": false}`, 400, []string{"paused: given twice"}},
 		{"trailing data", `{"paused": true} {}`, 400, []string{"after the JSON"}},
 		{"not an object", `[true]`, 400, []string{"JSON object"}},
 		{"too large", `{"paused": true, "x": "` + strings.Repeat("a", 2<<20) + `"}`, 413, []string{"larger than"}},

@@ -13,12 +13,14 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/labstack/echo/v4"
+	"golang.org/x/time/rate"
 
 	"github.com/kilnhq/kiln/store"
 )
 
-// Authentication and authorization (SPEC 5).
+// Authentication and authorization (docs/api.md#authentication-and-roles).
 //
 // Who may do what is a role: viewer, operator or admin. An API client
 // proves who it is with an API token (Authorization: Bearer kiln_ID_SECRET),
@@ -130,7 +132,7 @@ func sessionCSRF(sessionID string) string {
 type authState struct {
 	// now is the clock; nil for time.Now.
 	now    func() time.Time
-	logins loginLimiter
+	logins *loginLimiter
 }
 
 func (s *Server) now() time.Time {
@@ -373,77 +375,71 @@ func clearSessionCookie(c echo.Context) {
 	})
 }
 
-// loginLimiter slows down guessing passwords: after a few failed sign-ins
-// for a name, the next attempt must wait, twice as long after each further
-// failure. It is kept in memory: a restart forgets it, which costs an
-// attacker a restart of the server.
+// loginLimiter bounds how many passwords can be tried: each attempt to
+// sign in takes a token from the bucket of the name it signs in as and
+// from the bucket of the client's address before its password is checked,
+// both in one step under one lock, so a burst of parallel attempts gets no
+// more checks than the buckets hold. A wrong password keeps its tokens; a
+// right one resets the name's bucket and gives the address its token back.
+// Buckets live in bounded LRU caches: flooding them with names evicts the
+// least recently tried, while the address's bucket still bounds what one
+// client can try. It is kept in memory: a restart forgets it.
 type loginLimiter struct {
-	mu       sync.Mutex
-	failures map[string]*loginFailures
-}
-
-type loginFailures struct {
-	n    int
-	last time.Time
+	mu      sync.Mutex
+	names   *lru.Cache[string, *rate.Limiter]
+	clients *lru.Cache[string, *rate.Limiter]
 }
 
 // Limits of loginLimiter.
 const (
-	freeLoginFailures = 3                // failures allowed without a wait
-	loginBackoffBase  = 2 * time.Second  // the first wait
-	loginBackoffMax   = time.Minute      // the longest wait
-	loginForgetAfter  = 15 * time.Minute // quiet time that clears a name
-	loginMaxNames     = 10000            // names tracked at most
+	nameBurst    = 3                // attempts for a name without a wait
+	nameEvery    = 20 * time.Second // then one more attempt this often
+	clientBurst  = 20               // attempts from one address without a wait
+	clientEvery  = 3 * time.Second  // then one more this often
+	loginMaxKeys = 10000            // names and addresses tracked, each
 )
 
-// wait is how long an attempt to sign in as name must still wait; 0 for
-// none.
-func (l *loginLimiter) wait(name string, now time.Time) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.failures[name]
-	if f == nil || f.n < freeLoginFailures || now.Sub(f.last) >= loginForgetAfter {
-		return 0
-	}
-	d := loginBackoffBase << min(f.n-freeLoginFailures, 6)
-	d = min(d, loginBackoffMax)
-	if left := f.last.Add(d).Sub(now); left > 0 {
-		return left
-	}
-	return 0
+func newLoginLimiter() *loginLimiter {
+	names, _ := lru.New[string, *rate.Limiter](loginMaxKeys)
+	clients, _ := lru.New[string, *rate.Limiter](loginMaxKeys)
+	return &loginLimiter{names: names, clients: clients}
 }
 
-// fail records a failed attempt.
-func (l *loginLimiter) fail(name string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.failures == nil {
-		l.failures = map[string]*loginFailures{}
-	}
-	if len(l.failures) >= loginMaxNames {
-		for k, f := range l.failures {
-			if now.Sub(f.last) >= loginForgetAfter {
-				delete(l.failures, k)
-			}
-		}
-		if len(l.failures) >= loginMaxNames {
-			// Bounded memory matters more than the backoff of names
-			// an attacker floods the table with.
-			clear(l.failures)
-		}
-	}
-	f := l.failures[name]
-	if f == nil || now.Sub(f.last) >= loginForgetAfter {
-		f = &loginFailures{}
-		l.failures[name] = f
-	}
-	f.n++
-	f.last = now
+// loginTicket is an attempt's claim on its buckets.
+type loginTicket struct {
+	name   string
+	client *rate.Reservation
 }
 
-// succeed forgets the failures of name.
-func (l *loginLimiter) succeed(name string) {
+// reserve takes a token for an attempt to sign in as name from client, or
+// reports how long the attempt must wait, taking nothing.
+func (l *loginLimiter) reserve(name, client string, now time.Time) (loginTicket, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	delete(l.failures, name)
+	rn := bucket(l.names, name, nameEvery, nameBurst).ReserveN(now, 1)
+	rc := bucket(l.clients, client, clientEvery, clientBurst).ReserveN(now, 1)
+	if wait := max(rn.DelayFrom(now), rc.DelayFrom(now)); wait > 0 {
+		rn.CancelAt(now)
+		rc.CancelAt(now)
+		return loginTicket{}, wait
+	}
+	return loginTicket{name: name, client: rc}, 0
+}
+
+// succeed resets the bucket of a name that signed in and gives its
+// client's token back.
+func (l *loginLimiter) succeed(t loginTicket, now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.names.Remove(t.name)
+	t.client.CancelAt(now)
+}
+
+func bucket(c *lru.Cache[string, *rate.Limiter], key string, every time.Duration, burst int) *rate.Limiter {
+	if lim, ok := c.Get(key); ok {
+		return lim
+	}
+	lim := rate.NewLimiter(rate.Every(every), burst)
+	c.Add(key, lim)
+	return lim
 }

@@ -2,10 +2,14 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -76,53 +80,122 @@ func TestLoopbackOnlyWithoutAuth(t *testing.T) {
 }
 
 func TestLoginLimiter(t *testing.T) {
-	var l loginLimiter
+	l := newLoginLimiter()
 	t0 := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	for i := range freeLoginFailures {
-		if w := l.wait("vic", t0); w != 0 {
-			t.Fatalf("after %d failures: wait %v, want none", i, w)
-		}
-		l.fail("vic", t0)
-	}
-	steps := []struct {
-		after time.Duration // since the last failure
-		want  time.Duration
-	}{
-		{0, 2 * time.Second},
-		{time.Second, time.Second},
-		{2 * time.Second, 0},
-	}
-	for _, s := range steps {
-		if got := l.wait("vic", t0.Add(s.after)); got != s.want {
-			t.Errorf("3 failures, %v later: wait %v, want %v", s.after, got, s.want)
+	for i := range nameBurst {
+		if _, w := l.reserve("vic", "192.0.2.1", t0); w != 0 {
+			t.Fatalf("attempt %d: wait %v, want none", i+1, w)
 		}
 	}
-	// Each further failure doubles the wait, up to a minute.
-	now := t0
-	for _, want := range []time.Duration{4, 8, 16, 32, 60, 60, 60} {
-		now = now.Add(time.Hour / 100) // well past any wait, well inside loginForgetAfter
-		l.fail("vic", now)
-		if got := l.wait("vic", now); got != want*time.Second {
-			t.Errorf("after failure at %v: wait %v, want %v", now.Sub(t0), got, want*time.Second)
-		}
+	if _, w := l.reserve("vic", "192.0.2.1", t0); w != nameEvery {
+		t.Errorf("attempt %d at once: wait %v, want %v", nameBurst+1, w, nameEvery)
 	}
-	if w := l.wait("otto", now); w != 0 {
+	if _, w := l.reserve("vic", "192.0.2.2", t0); w != nameEvery {
+		t.Errorf("the same name from another address: wait %v, want %v", w, nameEvery)
+	}
+	if _, w := l.reserve("vic", "192.0.2.1", t0.Add(nameEvery)); w != 0 {
+		t.Errorf("a refill later: wait %v, want none", w)
+	}
+	if _, w := l.reserve("otto", "192.0.2.1", t0); w != 0 {
 		t.Errorf("another name waits %v", w)
 	}
-	if w := l.wait("vic", now.Add(loginForgetAfter)); w != 0 {
-		t.Errorf("after a quiet quarter hour: wait %v, want none", w)
+
+	// One address trying many names is bounded too.
+	for i := range clientBurst {
+		name := "n" + time.Duration(i).String()
+		if _, w := l.reserve(name, "198.51.100.7", t0); w != 0 && i < clientBurst {
+			t.Fatalf("address attempt %d: wait %v", i+1, w)
+		}
 	}
-	l.succeed("vic")
-	if w := l.wait("vic", now); w != 0 {
-		t.Errorf("after a success: wait %v, want none", w)
+	if _, w := l.reserve("fresh", "198.51.100.7", t0); w != clientEvery {
+		t.Errorf("address past its burst: wait %v, want %v", w, clientEvery)
+	}
+	// A refused attempt takes nothing from the name's bucket.
+	if _, w := l.reserve("fresh", "192.0.2.9", t0); w != 0 {
+		t.Errorf("fresh from elsewhere: wait %v, want none", w)
 	}
 
-	// The table stays bounded.
-	for i := range loginMaxNames + 10 {
-		l.fail(string(rune('a'+i%26))+time.Duration(i).String(), now)
+	// A success resets the name and gives the address its token back.
+	var last loginTicket
+	for range nameBurst {
+		last, _ = l.reserve("ann", "203.0.113.5", t0)
 	}
-	if n := len(l.failures); n > loginMaxNames {
-		t.Errorf("%d names tracked, want at most %d", n, loginMaxNames)
+	l.succeed(last, t0)
+	for i := range nameBurst {
+		if _, w := l.reserve("ann", "203.0.113.5", t0); w != 0 {
+			t.Errorf("after a success, attempt %d: wait %v, want none", i+1, w)
+		}
+	}
+
+	// The tables stay bounded.
+	for i := range loginMaxKeys + 10 {
+		l.reserve(time.Duration(i).String(), time.Duration(i).String(), t0)
+	}
+	if l.names.Len() > loginMaxKeys || l.clients.Len() > loginMaxKeys {
+		t.Errorf("%d names, %d addresses tracked, want at most %d", l.names.Len(), l.clients.Len(), loginMaxKeys)
+	}
+}
+
+// TestLoginBurstChecksFewPasswords: 200 wrong passwords for one account,
+// sent at once, get at most a handful of password checks; the rest are
+// told to wait, with Retry-After.
+func TestLoginBurstChecksFewPasswords(t *testing.T) {
+	st, err := store.Open(filepath.Join(t.TempDir(), "kiln.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.AddUser(t.Context(), "vic", store.RoleAdmin, "right horse battery", time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(New(storeOnly{st: st}, Options{}).Handler())
+	t.Cleanup(srv.Close)
+	// The sign-in form's CSRF cookie.
+	resp, err := http.Get(srv.URL + "/login")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	var csrf *http.Cookie
+	for _, ck := range resp.Cookies() {
+		if ck.Name == loginCookie {
+			csrf = ck
+		}
+	}
+	if csrf == nil {
+		t.Fatal("no sign-in cookie")
+	}
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	const n = 200
+	codes := make(chan int, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			form := url.Values{"name": {"vic"}, "password": {fmt.Sprintf("guess %d", i)}, csrfField: {csrf.Value}}
+			req, _ := http.NewRequest("POST", srv.URL+"/login", strings.NewReader(form.Encode()))
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+			req.Header.Set("X-Forwarded-For", fmt.Sprintf("10.0.%d.%d", i/250, i%250)) // not believed
+			req.AddCookie(csrf)
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusTooManyRequests && resp.Header.Get("Retry-After") == "" {
+				t.Error("429 without Retry-After")
+			}
+			codes <- resp.StatusCode
+		})
+	}
+	wg.Wait()
+	close(codes)
+	count := map[int]int{}
+	for c := range codes {
+		count[c]++
+	}
+	if count[http.StatusUnauthorized] > nameBurst || count[http.StatusUnauthorized]+count[http.StatusTooManyRequests] != n {
+		t.Errorf("answers %v: want at most %d password checks (401), the rest 429", count, nameBurst)
 	}
 }
 

@@ -459,7 +459,7 @@ func TestRunsOfABackfill(t *testing.T) {
 	if len(runs) != 1 || runs[0].RunID != "backfill__2026-01-06T02:00:00Z" {
 		t.Errorf("run_type=backfill&backfill_id=bf-1 = %+v", runs)
 	}
-	// A run of no backfill keeps the keys of SPEC 3.
+	// A run of no backfill keeps the keys docs/api.md#runs lists.
 	r = call(t, "GET", base+"/api/v1/dags/churn/runs/manual__2026-01-04T02:00:00Z", "")
 	if diff := cmp.Diff(runKeys, keys(t, r.body)); diff != "" {
 		t.Errorf("keys of a run of no backfill (-want +got):\n%s", diff)

@@ -1,6 +1,6 @@
 // Package ui serves Kiln's HTTP API and web UI from one echo server:
 //
-//   - the API (SPEC 4): JSON under /api/v1, an OpenAPI document at
+//   - the API (docs/api.md): JSON under /api/v1, an OpenAPI document at
 //     /api/v1/openapi.json, task logs as plain text or as Server-Sent
 //     Events, /healthz and /metrics;
 //   - the browser pages: HTML rendered on the server from embedded

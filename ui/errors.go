@@ -1,10 +1,8 @@
 package ui
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -15,9 +13,6 @@ import (
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 )
-
-// maxBodyBytes bounds a request body; every body of the API is small.
-const maxBodyBytes = 1 << 20
 
 // apiError is an error answered with a given status and message.
 type apiError struct {
@@ -121,92 +116,6 @@ func classify(err error) (int, string) {
 		return http.StatusConflict, err.Error()
 	}
 	return http.StatusInternalServerError, err.Error()
-}
-
-// decodeBody decodes the request's JSON body into v, refusing unknown
-// fields, trailing data and bodies over maxBodyBytes, and answers 400 (413
-// for a body too large) naming the field at fault. An empty body is an
-// error unless emptyOK, when v is left as it is. Numbers in fields of type
-// any decode as json.Number (see dag.NormalizeNumbers).
-func decodeBody(c echo.Context, v any, emptyOK bool) error {
-	if err := decodeJSON(c, v, emptyOK); err != nil {
-		return bodyError(err)
-	}
-	return nil
-}
-
-// errTrailingData reports a body with more after its JSON value.
-var errTrailingData = errors.New("unexpected data after the JSON value")
-
-// decodeJSON is decodeBody returning the decoder's own errors.
-func decodeJSON(c echo.Context, v any, emptyOK bool) error {
-	r := c.Request()
-	body := http.MaxBytesReader(c.Response(), r.Body, maxBodyBytes)
-	dec := json.NewDecoder(body)
-	dec.DisallowUnknownFields()
-	dec.UseNumber()
-	if err := dec.Decode(v); err != nil {
-		if errors.Is(err, io.EOF) && emptyOK {
-			return nil
-		}
-		return err
-	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return err
-		}
-		return errTrailingData
-	}
-	return nil
-}
-
-// bodyError turns a JSON decoding error into a 400 answer naming the field
-// at fault where there is one.
-func bodyError(err error) error {
-	var (
-		syn *json.SyntaxError
-		typ *json.UnmarshalTypeError
-		mbe *http.MaxBytesError
-	)
-	switch {
-	case errors.As(err, &mbe):
-		return &apiError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body: larger than %d bytes", mbe.Limit)}
-	case errors.Is(err, io.EOF):
-		return badRequest("body: empty; want a JSON object")
-	case errors.Is(err, errTrailingData):
-		return badRequest("body: %v", err)
-	case errors.Is(err, io.ErrUnexpectedEOF):
-		return badRequest("body: JSON ends too early")
-	case errors.As(err, &syn):
-		return badRequest("body: invalid JSON at byte %d: %s", syn.Offset, strings.TrimPrefix(syn.Error(), "json: "))
-	case errors.As(err, &typ):
-		if typ.Field == "" {
-			return badRequest("body: want a JSON object, got %s", typ.Value)
-		}
-		return badRequest("%s: want %s, got %s", typ.Field, jsonKind(typ.Type.String()), typ.Value)
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		return badRequest("body: %s", strings.TrimPrefix(err.Error(), "json: "))
-	}
-	return badRequest("body: %s", strings.TrimPrefix(err.Error(), "json: "))
-}
-
-// jsonKind names a Go type the way a JSON user would.
-func jsonKind(goType string) string {
-	switch strings.TrimLeft(goType, "*") {
-	case "bool":
-		return "a boolean"
-	case "int", "int64", "float64":
-		return "a number"
-	case "string", "time.Time":
-		return "a string"
-	case "[]string":
-		return "an array of strings"
-	}
-	if strings.HasPrefix(goType, "map[") {
-		return "an object"
-	}
-	return goType
 }
 
 // pathParam returns a path parameter, unescaped. Echo matches routes on the

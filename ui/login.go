@@ -6,8 +6,10 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -97,28 +99,31 @@ func (s *Server) login(c echo.Context) error {
 		d.Error = "The sign-in form had expired or was not sent from this site. Please try again."
 		return s.renderLogin(c, http.StatusForbidden, d)
 	}
-	if wait := s.auth.logins.wait(name, s.now()); wait > 0 {
-		d.Error = fmt.Sprintf("Too many failed sign-ins for %s. Try again in %s.", name, roundUpSeconds(wait))
+	client := peerAddress(r)
+	ticket, wait := s.auth.logins.reserve(name, client, s.now())
+	if wait > 0 {
+		s.log.Warn("sign-in throttled", "user", name, "remote", client, "wait", wait)
+		c.Response().Header().Set("Retry-After", strconv.Itoa(waitSeconds(wait)))
+		d.Error = fmt.Sprintf("Too many sign-in attempts for %s or from your address. Try again in %s.", name, roundUpSeconds(wait))
 		return s.renderLogin(c, http.StatusTooManyRequests, d)
 	}
 	u, err := s.backend.Store().CheckPassword(name, r.PostFormValue("password"))
 	switch {
 	case errors.Is(err, store.ErrBadCredentials):
-		s.auth.logins.fail(name, s.now())
-		s.log.Warn("sign-in failed", "user", name, "remote", c.RealIP())
+		s.log.Warn("sign-in failed", "user", name, "remote", client)
 		d.Error = "Wrong name or password."
 		return s.renderLogin(c, http.StatusUnauthorized, d)
 	case err != nil:
 		return err
 	}
-	s.auth.logins.succeed(name)
+	s.auth.logins.succeed(ticket, s.now())
 	id, _, err := s.backend.Store().CreateSession(r.Context(), u.Name, sessionTTL, s.now())
 	if err != nil {
 		return err
 	}
 	setSessionCookie(c, id)
 	c.SetCookie(&http.Cookie{Name: loginCookie, Value: "", Path: "/login", MaxAge: -1, HttpOnly: true})
-	s.log.Info("signed in", "user", u.Name, "role", u.Role, "remote", c.RealIP())
+	s.log.Info("signed in", "user", u.Name, "role", u.Role, "remote", client)
 	return c.Redirect(http.StatusSeeOther, next)
 }
 
@@ -184,5 +189,19 @@ func isLocalPath(p string) bool {
 
 // roundUpSeconds formats a wait as whole seconds, never "0s".
 func roundUpSeconds(d time.Duration) string {
-	return fmt.Sprintf("%ds", max(int((d+time.Second-1)/time.Second), 1))
+	return fmt.Sprintf("%ds", waitSeconds(d))
+}
+
+// waitSeconds is a wait in whole seconds, rounded up, at least 1.
+func waitSeconds(d time.Duration) int { return max(int((d+time.Second-1)/time.Second), 1) }
+
+// peerAddress is the address the request came from: the connection's
+// peer, not a header a client can set, so that no client can pick the
+// bucket its sign-in attempts are counted in.
+func peerAddress(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }

@@ -2,11 +2,11 @@ package ui
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strconv"
 	"strings"
@@ -16,11 +16,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
 )
 
 // followLog streams a try's log as Server-Sent Events: what the file holds,
-// then what is appended to it, polling the file every pollInterval, until
-// the try has finished and its log is sent whole.
+// then what is appended to it, until the try has finished and its log is
+// sent whole. The stream is told rather than polling: fsnotify says when
+// the file may have grown (logwatch.go) and the store's change feed when
+// the task may have ended; the file is also read every logPoll, in case
+// either stays quiet.
 //
 // Each event carries a piece of the log: its lines are the event's data
 // lines, so a client that concatenates the data of the events gets the log
@@ -40,13 +44,9 @@ import (
 // Last-Event-ID on its first request. When it reconnects, the header it
 // sends wins.
 func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
-	var offset int64
-	if q := c.QueryParam("offset"); q != "" {
-		n, err := strconv.ParseInt(q, 10, 64)
-		if err != nil || n < 0 {
-			return badRequest("offset: want a byte offset, got %q", q)
-		}
-		offset = n
+	offset, err := logOffset(c)
+	if err != nil {
+		return err
 	}
 	if id := c.Request().Header.Get("Last-Event-ID"); id != "" {
 		n, err := strconv.ParseInt(id, 10, 64)
@@ -55,16 +55,9 @@ func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 		}
 		offset = n
 	}
-	resp := c.Response()
-	h := resp.Header()
-	h.Set(echo.HeaderContentType, "text/event-stream; charset=utf-8")
-	h.Set(echo.HeaderCacheControl, "no-cache")
-	h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	resp.WriteHeader(http.StatusOK)
-	resp.Flush()
-
+	resp := startEventStream(c)
 	ls := &logStream{w: bufio.NewWriter(resp), flush: resp.Flush, offset: offset}
-	err := s.streamLog(c, k, ls)
+	err = s.streamLog(c, k, ls)
 	if errors.Is(err, errStreamClosed) {
 		return nil // the client left or the server is stopping
 	}
@@ -78,12 +71,14 @@ func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 	return nil
 }
 
-// errStreamClosed ends a stream whose client left or whose server stops.
-var errStreamClosed = errors.New("stream closed")
-
 func (s *Server) streamLog(c echo.Context, k wire.TryKey, ls *logStream) error {
 	ctx := c.Request().Context()
 	path := s.backend.LogPath(k)
+	st := s.backend.Store()
+	// Both watches begin before the first look at the try and the file.
+	changes := st.ChangesAfter(st.LastChange())
+	lw := s.folders.watchLog(path)
+	defer lw.close()
 	var f *os.File
 	defer func() {
 		if f != nil {
@@ -91,7 +86,7 @@ func (s *Server) streamLog(c echo.Context, k wire.TryKey, ls *logStream) error {
 		}
 	}()
 	buf := make([]byte, 32<<10)
-	tick := time.NewTicker(s.pollInterval)
+	tick := time.NewTicker(s.logPoll)
 	defer tick.Stop()
 	idle := time.Now()
 	for {
@@ -144,12 +139,43 @@ func (s *Server) streamLog(c echo.Context, k wire.TryKey, ls *logStream) error {
 		if finished {
 			return nil
 		}
+		if err := s.waitForLog(ctx, k, changes, lw, tick); err != nil {
+			return err
+		}
+	}
+}
+
+// waitForLog waits until a followed log may have grown or its try may have
+// ended: its file's folder changed, the store committed a change of its
+// task, or the poll ticked.
+func (s *Server) waitForLog(ctx context.Context, k wire.TryKey, changes *store.ChangeCursor, lw *logWatch, tick *time.Ticker) error {
+	var buf []store.Change
+	for {
 		select {
 		case <-ctx.Done():
 			return errStreamClosed
 		case <-s.stopping:
 			return errStreamClosed
+		case <-lw.C:
+			lw.update() // a folder on the way to the file may have appeared
+			return nil
 		case <-tick.C:
+			lw.update()
+			return nil
+		case <-changes.Wait():
+			var err error
+			buf, err = changes.Read(buf[:0])
+			switch {
+			case errors.Is(err, store.ErrClosed):
+				return errStreamClosed
+			case err != nil: // lost changes: look again
+				return nil
+			}
+			for _, c := range buf {
+				if c.DAGID == k.DAGID && c.RunID == k.RunID && c.TaskID == k.TaskID {
+					return nil
+				}
+			}
 		}
 	}
 }
@@ -161,6 +187,19 @@ func (s *Server) logEnd(k wire.TryKey) LogEnd {
 		end.State = t.State
 	}
 	return end
+}
+
+// logOffset reads ?offset=N, the byte of the log to start at; 0 without it.
+func logOffset(c echo.Context) (int64, error) {
+	q := c.QueryParam("offset")
+	if q == "" {
+		return 0, nil
+	}
+	n, err := strconv.ParseInt(q, 10, 64)
+	if err != nil || n < 0 {
+		return 0, badRequest("offset: want a byte offset (0 or more), got %q", q)
+	}
+	return n, nil
 }
 
 // logStream writes the events of a followed log.

@@ -1,12 +1,16 @@
 package ui_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -14,6 +18,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/internal/kilntest"
+	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
@@ -53,6 +58,9 @@ func TestTaskLogs(t *testing.T) {
 		{"latest try by default", "train/logs", "second try\n"},
 		{"try 1", "train/logs?try=1", "first try\nkiln: exit status 1\n"},
 		{"follow=0 is text", "train/logs?try=2&follow=0", "second try\n"},
+		{"from an offset", "train/logs?try=2&offset=7", "try\n"},
+		{"from the end", "train/logs?try=2&offset=11", ""},
+		{"past the end", "train/logs?try=2&offset=1000", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,6 +96,9 @@ func TestTaskLogs(t *testing.T) {
 	call(t, "GET", url+"train/logs?try=0", "").wantError(t, 400, "try")
 	call(t, "GET", url+"train/logs?try=last", "").wantError(t, 400, "try")
 	call(t, "GET", url+"train/logs?follow=maybe", "").wantError(t, 400, "follow")
+	call(t, "GET", url+"train/logs?offset=-1", "").wantError(t, 400, "offset")
+	call(t, "GET", url+"train/logs?offset=x", "").wantError(t, 400, "offset")
+	call(t, "GET", url+"train/logs?follow=1&offset=-5", "").wantError(t, 400, "offset")
 	call(t, "GET", url+"extract/logs", "").wantError(t, 404, "extract", "not been tried")
 	call(t, "GET", url+"nope/logs", "").wantError(t, 404, `task "nope"`)
 	call(t, "GET", srv.URL+"/api/v1/dags/logs/runs/nope/tasks/train/logs", "").wantError(t, 404, "nope")
@@ -140,30 +151,81 @@ func follow(t *testing.T, url string, header http.Header) (*syncBuffer, <-chan e
 	return out, errc, endc
 }
 
-// followDAG's task logs in three steps, with gates between them: a line
-// ending in \r\n, a character cut in two, progress lines ending in \r,
-// and last words without a newline.
+// followDAG's task logs nothing until the test opens the gate "start",
+// then logs in three steps, with gates between them: a line ending in
+// \r\n, a character cut in two, progress lines ending in \r, and last
+// words without a newline.
 const followDAG = `
 id: follow
 tasks:
   - id: train
     plugin: shell
     with:
-      command: "printf 'line 1\\r\\nline 2\\n\\303'; read gate < gates/more; printf '\\251\\rprogress 50%%\\rprogress 100%%\\n'; read gate < gates/last; printf 'last words, no newline'"
+      command: "read gate < gates/start; printf 'line 1\\r\\nline 2\\n\\303'; read gate < gates/more; printf '\\251\\rprogress 50%%\\rprogress 100%%\\n'; read gate < gates/last; printf 'last words, no newline'"
 `
 
+// followWatching starts following a log as follow does, and returns once
+// the stream has begun watching the log and found nothing to send: its
+// first keep-alive (sent after its first look, with s's keep-alive
+// shortened) is the barrier.
+func followWatching(t *testing.T, url string) (*syncBuffer, <-chan error, <-chan ui.LogEnd) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("follow: %d", resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	for _, want := range []string{": keep-alive\n", "\n"} {
+		if line, err := br.ReadString('\n'); err != nil || line != want {
+			resp.Body.Close()
+			t.Fatalf("the stream began with %q (%v), want %q", line, err, want)
+		}
+	}
+	out := &syncBuffer{}
+	errc, endc := make(chan error, 1), make(chan ui.LogEnd, 1)
+	go func() {
+		defer resp.Body.Close()
+		end, err := ui.DecodeLogStream(br, out)
+		endc <- end
+		errc <- err
+	}()
+	return out, errc, endc
+}
+
+// TestFollowLog follows a log with the fallback poll an hour away: the
+// stream learns of new bytes from fsnotify, from before the log's folders
+// exist, and of the try's end from the store's change feed.
 func TestFollowLog(t *testing.T) {
 	t.Parallel()
-	k, srv := newAPI(t, followDAG)
-	more, last := k.Gate("more"), k.Gate("last")
+	k := kilntest.New(t, churnDAG, manualDAG, followDAG)
+	s := ui.New(k.Scheduler, ui.Options{})
+	s.SetLogPoll(time.Hour)
+	s.SetKeepAlive(time.Nanosecond) // a keep-alive after each look that sends nothing
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	start, more, last := k.Gate("start"), k.Gate("more"), k.Gate("last")
 	run := trigger(t, k, "follow", "", nil)
 	k.WaitTask("follow", run.RunID, "train", store.TaskRunning)
+	key := wire.TryKey{DAGID: "follow", RunID: run.RunID, TaskID: "train", Try: 1}
+	dagLogs := filepath.Dir(filepath.Dir(filepath.Dir(k.LogPath(key))))
+	if _, err := os.Stat(dagLogs); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the DAG's log folder %s: %v, want it not made yet", dagLogs, err)
+	}
 	url := srv.URL + "/api/v1/dags/follow/runs/" + run.RunID + "/tasks/train/logs?follow=1"
-
-	out, errc, endc := follow(t, url, nil)
+	out, errc, endc := followWatching(t, url)
+	start.Open()
 	k.WaitFor("the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
 	more.Open()
 	k.WaitFor("the rest", func() bool { return strings.HasSuffix(out.String(), "100%\n") })
+	// The task writes its last words and exits; the worker sends the whole
+	// log before it reports the try's end, which the scheduler commits.
 	last.Open()
 	if err := <-errc; err != nil {
 		t.Fatalf("stream: %v", err)

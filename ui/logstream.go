@@ -1,12 +1,10 @@
 package ui
 
 import (
-	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
 )
 
 // ErrLogStreamCut reports a followed log whose stream ended before its end
@@ -18,53 +16,32 @@ var ErrLogStreamCut = errors.New("log stream ended before the try did")
 // writes the log to w as it arrives, until the end event, whose data it
 // returns. A stream that stops without one is ErrLogStreamCut.
 func DecodeLogStream(r io.Reader, w io.Writer) (LogEnd, error) {
-	br := bufio.NewReader(r)
-	var (
-		event string
-		data  []string
-		seen  bool // a data line was seen in the current event
-	)
+	sr := newSSEReader(r)
 	for {
-		line, err := br.ReadString('\n')
+		ev, err := sr.next()
 		if err != nil {
 			if errors.Is(err, io.EOF) {
 				return LogEnd{}, ErrLogStreamCut
 			}
 			return LogEnd{}, err
 		}
-		line = strings.TrimSuffix(strings.TrimSuffix(line, "\n"), "\r")
-		if line != "" {
-			field, value, _ := strings.Cut(line, ":")
-			value = strings.TrimPrefix(value, " ")
-			switch field {
-			case "event":
-				event = value
-			case "data":
-				data = append(data, value)
-				seen = true
-			}
-			continue
-		}
-		// A blank line dispatches the event.
-		text := strings.Join(data, "\n")
 		switch {
-		case event == "end":
+		case ev.name == "end":
 			var end LogEnd
-			if err := json.Unmarshal([]byte(text), &end); err != nil {
+			if err := json.Unmarshal([]byte(ev.text()), &end); err != nil {
 				return LogEnd{}, fmt.Errorf("decoding the end of the log stream: %w", err)
 			}
 			return end, nil
-		case event == "error":
+		case ev.name == "error":
 			var e ErrorBody
-			if json.Unmarshal([]byte(text), &e) != nil || e.Error == "" {
-				e.Error = text
+			if json.Unmarshal([]byte(ev.text()), &e) != nil || e.Error == "" {
+				e.Error = ev.text()
 			}
 			return LogEnd{}, errors.New(e.Error)
-		case (event == "" || event == "message") && seen:
-			if _, err := io.WriteString(w, text); err != nil {
+		case (ev.name == "" || ev.name == "message") && len(ev.data) > 0:
+			if _, err := io.WriteString(w, ev.text()); err != nil {
 				return LogEnd{}, err
 			}
 		}
-		event, data, seen = "", data[:0], false
 	}
 }

@@ -334,7 +334,7 @@ func (s *Server) backfillsPage(c echo.Context) error {
 	for i, bf := range bfs {
 		v.Backfills[i] = newBackfillSummary(bf, s.dagLocation(bf.DAGID), now)
 	}
-	return s.render(c, http.StatusOK, "backfills", pageData{Title: "Backfills", Nav: "backfills", Data: v})
+	return s.render(c, http.StatusOK, "backfills", pageData{Title: "Backfills", Nav: "backfills", Data: v, Events: eventsHref(dagID, "")})
 }
 
 func (s *Server) backfillPage(c echo.Context) error {
@@ -344,7 +344,7 @@ func (s *Server) backfillPage(c echo.Context) error {
 	}
 	v := newBackfillPageView(bf, s.dagLocation(bf.DAGID), time.Now())
 	v.CanOperate = mayOperate(c)
-	return s.render(c, http.StatusOK, "backfill", pageData{Title: "Backfill " + bf.ID, Nav: "backfills", Data: v})
+	return s.render(c, http.StatusOK, "backfill", pageData{Title: "Backfill " + bf.ID, Nav: "backfills", Data: v, Events: eventsHref(bf.DAGID, "")})
 }
 
 // cancelBackfillForm cancels a backfill, then shows it again.

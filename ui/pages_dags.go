@@ -405,7 +405,7 @@ func (s *Server) renderDAGTab(c echo.Context, status int, info scheduler.DAGInfo
 	if tab != "grid" {
 		title = g.ID + " · " + strings.ToUpper(tab[:1]) + tab[1:]
 	}
-	return s.render(c, status, "dag_"+tab, pageData{Title: title, Nav: "dags", Data: page})
+	return s.render(c, status, "dag_"+tab, pageData{Title: title, Nav: "dags", Data: page, Events: eventsHref(g.ID, "")})
 }
 
 // dagPartials is the template set of the parts the tabs of a DAG share.

@@ -125,6 +125,8 @@ func TestLogPageFollowsARunningTry(t *testing.T) {
 
 	// Following from there brings the rest, and nothing twice.
 	out, errc, endc := follow(t, srv.URL+followed, nil)
+	// The task logs the rest and exits: its log is whole before the
+	// scheduler commits the try's end, which ends the stream.
 	more.Open()
 	if err := <-errc; err != nil {
 		t.Fatal(err)

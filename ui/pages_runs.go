@@ -137,7 +137,7 @@ func (s *Server) runsPage(c echo.Context) error {
 			BackfillID:  r.BackfillID,
 		}
 	}
-	return s.render(c, http.StatusOK, "runs", pageData{Title: dagID + " · Runs", Nav: "dags", Data: v})
+	return s.render(c, http.StatusOK, "runs", pageData{Title: dagID + " · Runs", Nav: "dags", Data: v, Events: eventsHref(dagID, "")})
 }
 
 // spanText is how long something that started at start has taken: until
@@ -289,7 +289,7 @@ func (s *Server) runPage(c echo.Context) error {
 		v.Missing = picked
 	}
 	v.Gantt = layoutGantt(rows, now)
-	return s.render(c, http.StatusOK, "run", pageData{Title: run.RunID, Nav: "dags", Data: v})
+	return s.render(c, http.StatusOK, "run", pageData{Title: run.RunID, Nav: "dags", Data: v, Events: eventsHref(run.DAGID, run.RunID)})
 }
 
 func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Location, now time.Time) *taskDetail {

@@ -92,18 +92,19 @@ func TestTriggerRun(t *testing.T) {
 		t.Errorf("stored run: %+v, %v; want sample_frac 0.5", stored, err)
 	}
 
-	// Integers reach the scheduler as integers, as --param coerces them:
-	// a task prints 12345678, not 1.2345678e+07.
+	// Integers reach the scheduler as integers, as --param coerces them,
+	// exactly where a float64 could not hold them (2^53 + 1): the task
+	// prints 9007199254740993, not 9007199254740992 or 9.007199254740992e+15.
 	call(t, "POST", srv.URL+"/api/v1/dags/adhoc/runs", `{"logical_date": "2026-02-01T00:00:00Z", "params": {}}`)
-	r = call(t, "POST", srv.URL+"/api/v1/dags/n/runs", `{"params": {"n": 12345678}}`)
+	r = call(t, "POST", srv.URL+"/api/v1/dags/n/runs", `{"params": {"n": 9007199254740993}}`)
 	if r.status != 201 {
 		t.Fatalf("integer param: %d %s", r.status, r.body)
 	}
 	var nRun ui.Run
 	r.decode(t, &nRun)
 	k.WaitRun("n", nRun.RunID, store.RunSuccess)
-	if log := k.WaitLog(wire.TryKey{DAGID: "n", RunID: nRun.RunID, TaskID: "a", Try: 1}, "\n"); log != "12345678\n" {
-		t.Errorf("the task printed %q, want 12345678", log)
+	if log := k.WaitLog(wire.TryKey{DAGID: "n", RunID: nRun.RunID, TaskID: "a", Try: 1}, "\n"); log != "9007199254740993\n" {
+		t.Errorf("the task printed %q, want 9007199254740993", log)
 	}
 
 	// An empty body is a run now with default params.
@@ -367,8 +368,8 @@ func TestPools(t *testing.T) {
 	}
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": -1}`).wantError(t, 400, "slots")
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{}`).wantError(t, 400, "slots", "required")
-	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 1.5}`).wantError(t, 400, "slots")
-	call(t, "PUT", srv.URL+"/api/v1/pools/my%20gpu", `{"slots": 1}`).wantError(t, 400, `"my gpu"`, "A-Z a-z 0-9 _ . -")
+	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 1.5}`).wantError(t, 400, "slots: want an integer, got a number 1.5")
+	call(t, "PUT", srv.URL+"/api/v1/pools/my%20gpu", `{"slots": 1}`).wantError(t, 400, `"my gpu"`, "A-Z a-z 0-9 _ -", "dots between them")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/gpu", "").wantError(t, 404, "gpu")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/default_pool", "").wantError(t, 400, "default_pool")
 }

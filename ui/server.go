@@ -16,7 +16,7 @@ import (
 )
 
 // DefaultAddr is where the server listens unless told otherwise: loopback
-// only (SPEC 5).
+// only (docs/operations.md#authentication).
 const DefaultAddr = "127.0.0.1:8080"
 
 // shutdownGrace bounds how long Start waits for requests in flight once its
@@ -50,16 +50,19 @@ type Server struct {
 	metrics http.Handler // GET /metrics; nil when not enabled
 
 	// stopping is closed when Shutdown begins, so that streams that would
-	// otherwise run until their client leaves (followed logs) end and let
-	// the shutdown finish.
+	// otherwise run until their client leaves (followed logs, the event
+	// stream) end and let the shutdown finish.
 	stopping chan struct{}
 	stopOnce sync.Once
 
-	// pollInterval is how often a followed log's file is checked for new
-	// data.
-	pollInterval time.Duration
-	// keepAlive is how often a followed log with nothing new sends a
-	// comment, so that proxies keep the connection.
+	// folders tells followed logs when their file may have grown.
+	folders folderWatch
+	// logPoll is how often a followed log's file is read although nothing
+	// said it changed: the fallback of folders and the change feed.
+	logPoll time.Duration
+	// keepAlive is how often a stream with nothing new (a followed log,
+	// the event stream) sends a comment, so that proxies keep the
+	// connection.
 	keepAlive time.Duration
 }
 
@@ -72,14 +75,15 @@ func New(b Backend, opts Options) *Server {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{
-		backend:      b,
-		plugins:      opts.Plugins,
-		addr:         opts.Addr,
-		log:          opts.Logger,
-		stopping:     make(chan struct{}),
-		pollInterval: 100 * time.Millisecond,
-		keepAlive:    15 * time.Second,
-		metrics:      newMetricsHandler(opts.Metrics, opts.Logger),
+		backend:   b,
+		plugins:   opts.Plugins,
+		addr:      opts.Addr,
+		log:       opts.Logger,
+		stopping:  make(chan struct{}),
+		logPoll:   time.Second,
+		keepAlive: 15 * time.Second,
+		metrics:   newMetricsHandler(opts.Metrics, opts.Logger),
+		auth:      authState{logins: newLoginLimiter()},
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -153,6 +157,7 @@ func (s *Server) routes(e *echo.Echo) {
 		e.Add(method, "/api/v1"+path, h, s.authenticate, s.authorize(min))
 	}
 	api(http.MethodGet, "/openapi.json", s.openAPI, RoleViewer)
+	api(http.MethodGet, "/events", s.streamEvents, RoleViewer)
 
 	api(http.MethodGet, "/dags", s.listDAGs, RoleViewer)
 	api(http.MethodGet, "/dags/:dag", s.getDAG, RoleViewer)

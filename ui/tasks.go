@@ -3,6 +3,7 @@ package ui
 import (
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"mime"
 	"net/http"
@@ -96,6 +97,10 @@ func (s *Server) taskLogs(c echo.Context) error {
 	if follow {
 		return s.followLog(c, k)
 	}
+	offset, err := logOffset(c)
+	if err != nil {
+		return err
+	}
 	path := s.backend.LogPath(k)
 	h := c.Response().Header()
 	h.Set(echo.HeaderContentType, "text/plain; charset=utf-8")
@@ -117,9 +122,14 @@ func (s *Server) taskLogs(c echo.Context) error {
 		return err
 	}
 	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return err
+	}
 	// ServeContent streams from the file (and serves Range requests), so a
-	// big log is never held in memory.
-	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, f)
+	// big log is never held in memory; ?offset=N serves it from byte N.
+	from := min(offset, st.Size())
+	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, io.NewSectionReader(f, from, st.Size()-from))
 	return nil
 }
 

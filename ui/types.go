@@ -47,7 +47,7 @@ type Interval struct {
 	End   time.Time `json:"end"`
 }
 
-// Param is a DAG's run parameter, a JSON-Schema subset (SPEC 1).
+// Param is a DAG's run parameter, a JSON-Schema subset (docs/dag-format.md#params).
 type Param struct {
 	Name string `json:"name"`
 	// Type is a JSON-Schema type; empty for a param of any type.
@@ -81,7 +81,7 @@ type ImportError struct {
 	Stale bool `json:"stale"`
 }
 
-// Run is a DAG run with its task instances: the run object of SPEC 3.
+// Run is a DAG run with its task instances: the run object of docs/api.md#runs.
 type Run struct {
 	DAGID             string         `json:"dag_id"`
 	RunID             string         `json:"run_id"`
@@ -96,7 +96,7 @@ type Run struct {
 	Tasks             []RunTask      `json:"tasks"` // in the DAG's task order
 	// BackfillID is the backfill that created or re-ran the run. It is
 	// left out for runs of no backfill, so that their JSON has exactly the
-	// keys of SPEC 3.
+	// keys docs/api.md#runs lists.
 	BackfillID string `json:"backfill_id,omitempty"`
 }
 
@@ -274,4 +274,25 @@ type LogEnd struct {
 	// State is the try's state as the store has it when the log ends;
 	// empty if the store does not know it.
 	State store.TaskState `json:"state"`
+}
+
+// Event is the data of an event of GET /api/v1/events: a change of a run,
+// a task instance, a try or a backfill, or the news that the reader lost
+// changes (Kind EventLost) and should re-read what it follows.
+type Event struct {
+	// Seq numbers the change; it is the event's id.
+	Seq uint64 `json:"seq"`
+	// Kind is run, task, try, backfill or lost; the event is named so.
+	Kind  string `json:"kind"`
+	DAGID string `json:"dag_id,omitempty"`
+	// RunID is set for run, task and try events.
+	RunID string `json:"run_id,omitempty"`
+	// TaskID is set for task and try events.
+	TaskID string `json:"task_id,omitempty"`
+	// TryNumber is a task instance's current try, or a try's number.
+	TryNumber int `json:"try_number,omitempty"`
+	// BackfillID is set for backfill events.
+	BackfillID string `json:"backfill_id,omitempty"`
+	// State is the state written; empty for a deleted run and for lost.
+	State string `json:"state,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -73,6 +74,9 @@ type pageData struct {
 	User *Principal
 	// CSRF is the token forms send back in the hidden field "csrf".
 	CSRF string
+	// Events is the event stream whose events refresh the page's live
+	// blocks (eventsHref); "" for a page whose blocks poll.
+	Events string
 	// Data is the page's own data.
 	Data any
 }
@@ -110,6 +114,23 @@ func (s *Server) render(c echo.Context, status int, page string, pd pageData) er
 		}
 	}
 	return c.HTMLBlob(status, buf.Bytes())
+}
+
+// eventsHref is the event stream of the changes of a DAG, of one of its
+// runs, or with dagID "" of every DAG: what a page whose live blocks show
+// runs, task instances or backfills follows (kiln.js).
+func eventsHref(dagID, runID string) string {
+	q := url.Values{}
+	if dagID != "" {
+		q.Set("dag", dagID)
+	}
+	if runID != "" {
+		q.Set("run", runID)
+	}
+	if len(q) == 0 {
+		return "/api/v1/events"
+	}
+	return "/api/v1/events?" + q.Encode()
 }
 
 // etag is a strong entity tag for a rendered body.

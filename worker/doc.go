@@ -39,7 +39,7 @@
 // plugin then kills the task's process group. A cancel of a try the worker
 // does not run is remembered for a minute, in case the assignment is still
 // on its way: it is then taken and reported cancelled without running. Outputs are read from the
-// file named by $KILN_OUTPUT (SPEC 2.3) once the task has ended.
+// file named by $KILN_OUTPUT (docs/dag-format.md#outputs) once the task has ended.
 //
 // Run stops gracefully: when its context ends the worker stops pulling at
 // once, hands back (naks) any assignment that arrives after that, lets the

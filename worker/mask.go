@@ -14,7 +14,7 @@ const minMasked = 3
 var masked = []byte("***")
 
 // masker replaces the values of a try's secrets with *** in its log
-// (SPEC 5). A log arrives in pieces, so it holds back the end of a piece
+// (docs/dag-format.md#secrets). A log arrives in pieces, so it holds back the end of a piece
 // when that end could begin a secret that the next piece completes.
 type masker struct {
 	secrets [][]byte // longest first, so the longest match wins
@@ -114,4 +114,29 @@ func (m *masker) maskString(s string) string {
 		s = strings.ReplaceAll(s, string(sec), string(masked))
 	}
 	return s
+}
+
+// maskValue masks the secrets in every string of a decoded JSON value —
+// the outputs a task wrote — keys included, before they leave the worker.
+func (m *masker) maskValue(v any) any {
+	if m == nil || len(m.secrets) == 0 {
+		return v
+	}
+	switch v := v.(type) {
+	case string:
+		return m.maskString(v)
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[m.maskString(k)] = m.maskValue(x)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = m.maskValue(x)
+		}
+		return out
+	}
+	return v
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 )
 
-// MaxOutputBytes is the most a task may write to $KILN_OUTPUT (SPEC 2.3).
+// MaxOutputBytes is the most a task may write to $KILN_OUTPUT (docs/dag-format.md#outputs).
 const MaxOutputBytes = 64 << 10
 
 // readOutputs reads and parses the outputs a task left in the file at

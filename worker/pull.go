@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 )
@@ -108,15 +109,25 @@ func (p *puller) run(ctx context.Context) {
 				return
 			case <-time.After(backoff):
 			}
-			if errors.Is(end.err, errConsumerGone) {
-				ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
-				if err := p.w.ensure(ectx); err != nil {
+			if errors.Is(end.err, errPullRefused) && p.consumerGone(ctx) {
+				log.Warn("the queue's consumer is gone; re-creating it")
+				if err := p.w.ensure(ctx); err != nil {
 					log.Warn("re-creating the queue's consumer failed", "error", err)
 				}
-				cancel()
 			}
 		}
 	}
+}
+
+// consumerGone asks JetStream whether the queue's consumer, or its stream,
+// is gone: deleted by hand, or lost with the server's store. A pull
+// request waiting on a consumer being deleted is refused with 409, and
+// later ones find no responder (503).
+func (p *puller) consumerGone(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err := p.w.js.Consumer(ctx, wire.TasksStream, wire.TaskConsumerName(p.queue))
+	return errors.Is(err, jetstream.ErrConsumerNotFound) || errors.Is(err, jetstream.ErrStreamNotFound)
 }
 
 // waitConnected waits until the connection is up; false if ctx ended.
@@ -193,7 +204,9 @@ func (p *puller) drain(sub *nats.Subscription) {
 	})
 }
 
-var errConsumerGone = errors.New("the queue's consumer is gone")
+// errPullRefused is a pull request the server refused, or that no
+// consumer answered.
+var errPullRefused = errors.New("pull request refused")
 
 // pullReq is one pull request in flight.
 type pullReq struct {
@@ -217,13 +230,9 @@ func (r *pullReq) onMsg(m *nats.Msg) {
 		case "404", "408": // no messages; request expired
 			r.signal(pullEnd{kind: endExpired})
 		case "409":
-			err := fmt.Errorf("pull request refused: %s", desc)
-			if desc == "Consumer Deleted" {
-				err = fmt.Errorf("%w: %s", errConsumerGone, desc)
-			}
-			r.signal(pullEnd{kind: endFailed, err: err})
+			r.signal(pullEnd{kind: endFailed, err: fmt.Errorf("%w: %s", errPullRefused, desc)})
 		case "503":
-			r.signal(pullEnd{kind: endFailed, err: errors.New("JetStream is not available")})
+			r.signal(pullEnd{kind: endFailed, err: fmt.Errorf("%w: no responder: the consumer is gone or JetStream is not available", errPullRefused)})
 		default:
 			r.signal(pullEnd{kind: endFailed, err: fmt.Errorf("pull request: status %s %s", code, desc)})
 		}

@@ -104,6 +104,8 @@ func checkAssignment(a *wire.Assignment) error {
 	switch {
 	case a.DAGID == "" || a.RunID == "" || a.TaskID == "":
 		return fmt.Errorf("try %s: incomplete try key", a.TryKey)
+	case !wire.ValidSubjectPart(a.DAGID):
+		return fmt.Errorf("try %s: DAG id %q cannot name an event subject, so the try could not be reported", a.TryKey, a.DAGID)
 	case a.Try < 1:
 		return fmt.Errorf("try %s: try number %d", a.TryKey, a.Try)
 	case a.Plugin == "":
@@ -140,7 +142,12 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 		return
 	}
 	if err := <-started; err != nil {
-		log.Warn("could not report the try started; running it anyway", "error", err)
+		// A try that cannot be reported must not run: nobody would learn
+		// its end, and it would hold a slot while the scheduler, hearing
+		// nothing, queues it again as lost.
+		log.Error("could not report the try started; not running it", "error", err)
+		ev.flush()
+		return
 	}
 	log.Debug("try started", "plugin", a.Plugin)
 
@@ -211,7 +218,10 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *
 		}
 		return
 	}
-	fin.Outputs = outputs
+	// Outputs are stored and shown like logs: secrets masked.
+	if masked, ok := logs.mask.maskValue(outputs).(map[string]any); ok {
+		fin.Outputs = masked
+	}
 }
 
 // poke pokes a sensor in poke mode again every PokeInterval, holding the

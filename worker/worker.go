@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
 )
@@ -55,7 +57,8 @@ type Config struct {
 	DataDir string
 	// BaseEnv is the environment every task starts from, before the
 	// assignment's env and KILN_OUTPUT are added; nil means the worker's
-	// own environment.
+	// own environment without its KILN_SECRET_* variables: a task gets a
+	// secret only through its DAG's env, and masked.
 	BaseEnv []string
 	// WorkDir is the tasks' working directory; empty means the plugin's.
 	WorkDir string
@@ -130,7 +133,9 @@ func New(cfg Config) (*Worker, error) {
 		cfg.DataDir = abs
 	}
 	if cfg.BaseEnv == nil {
-		cfg.BaseEnv = os.Environ()
+		cfg.BaseEnv = slices.DeleteFunc(os.Environ(), func(kv string) bool {
+			return strings.HasPrefix(kv, secrets.EnvPrefix)
+		})
 	}
 	l := cfg.Logger
 	if l == nil {

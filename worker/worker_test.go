@@ -1,14 +1,18 @@
 package worker
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"runtime"
 	"runtime/metrics"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -58,6 +62,26 @@ func TestRunsATry(t *testing.T) {
 	}
 	if seen.Try != k.String() || seen.With["x"] != "y" {
 		t.Errorf("request = %+v", seen)
+	}
+}
+
+// TestTasksDoNotInheritSecrets: a worker's own KILN_SECRET_* variables do
+// not reach its tasks (in kiln standalone the in-process workers share the
+// server's environment); a task gets a secret only through its DAG's env.
+func TestTasksDoNotInheritSecrets(t *testing.T) {
+	t.Setenv("KILN_SECRET_DB", "db-pass-42")
+	t.Setenv("KILN_TEST_PLAIN", "kept")
+	h := newHarness(t)
+	var seen host.Request
+	h.start(Config{Runner: &fakeRunner{hook: func(_ string, req host.Request, _ io.Writer) { seen = req }}})
+	k := newTry("env")
+	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true", Env: map[string]string{"DB": "db-pass-42"}, Mask: []string{"db-pass-42"}})
+	h.wait(k, wire.EventFinished, 10*time.Second)
+	if v := envValue(seen.Env, "KILN_SECRET_DB"); v != "" {
+		t.Errorf("task saw KILN_SECRET_DB=%q", v)
+	}
+	if envValue(seen.Env, "KILN_TEST_PLAIN") != "kept" || envValue(seen.Env, "DB") != "db-pass-42" {
+		t.Errorf("env = %v, want the worker's other variables and the DAG's env", seen.Env)
 	}
 }
 
@@ -319,6 +343,32 @@ func sampleHeap(t testing.TB) (base uint64, peak func() uint64) {
 
 func mb(n uint64) float64 { return float64(n) / (1 << 20) }
 
+// TestOutputsMasked: a secret a task writes to $KILN_OUTPUT is masked
+// before the outputs leave the worker, as in its log, wherever it sits.
+func TestOutputsMasked(t *testing.T) {
+	h := newHarness(t)
+	h.start(Config{Runner: &fakeRunner{}})
+	for _, tc := range []struct {
+		name, content string
+		want          map[string]any
+	}{
+		{"lines", "leak=db-pass-42\nurl=postgres://u:db-pass-42@h/db\nok=1\n",
+			map[string]any{"leak": "***", "url": "postgres://u:***@h/db", "ok": "1"}},
+		{"json", `{"nested": {"list": ["db-pass-42", 1]}, "db-pass-42": true}`,
+			map[string]any{"nested": map[string]any{"list": []any{"***", 1.0}}, "***": true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k := newTry("masked")
+			h.assign("default", wire.Assignment{TryKey: k, Plugin: "outputs", Mask: []string{"db-pass-42"},
+				With: map[string]any{"content": tc.content}})
+			fin := h.wait(k, wire.EventFinished, 10*time.Second)
+			if diff := cmp.Diff(tc.want, fin.Outputs); diff != "" {
+				t.Errorf("outputs (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
 func TestOutputs(t *testing.T) {
 	h := newHarness(t)
 	h.start(Config{Runner: &fakeRunner{}, Slots: 4})
@@ -388,8 +438,10 @@ func TestCancel(t *testing.T) {
 	if fin.Success || fin.Error != "cancelled: cleared by alice" {
 		t.Errorf("finished = success %v, error %q", fin.Success, fin.Error)
 	}
-	if evs := h.events(other); evs[len(evs)-1].Kind == wire.EventFinished {
-		t.Errorf("cancelling one try ended another: %q", evs[len(evs)-1].Error)
+	// The other try ends all the same, at its timeout: that it says why
+	// shows whether the cancel reached it.
+	if fin := h.wait(other, wire.EventFinished, 10*time.Second); fin.Error != "timed out after 1s" {
+		t.Errorf("the other try ended with %q, want its own timeout: cancelling one try ended another", fin.Error)
 	}
 }
 
@@ -420,8 +472,20 @@ func TestGracefulStop(t *testing.T) {
 	if fin.Time.After(returned) {
 		t.Errorf("Run returned %s before the running try was reported finished", fin.Time.Sub(returned))
 	}
-	if evs := h.events(later); len(evs) > 0 {
-		t.Fatalf("a stopping worker took an assignment: %s", h.summary(later))
+	// A worker confirms its ack of an assignment, which removes it from
+	// the stream, before it runs it, and Run has returned: had the
+	// stopping worker taken the later one, it would be gone by now.
+	st, err := h.js.Stream(h.ctx, wire.TasksStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := st.Info(h.ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.State.Msgs != 1 {
+		t.Fatalf("a stopping worker took an assignment: the tasks stream holds %d, want the later one; its events: %s",
+			info.State.Msgs, h.summary(later))
 	}
 
 	// The assignment is still queued, and not waiting out an ack timeout:
@@ -466,13 +530,19 @@ func TestWorkersShareAQueue(t *testing.T) {
 
 func TestQueuesAreSeparate(t *testing.T) {
 	h := newHarness(t)
-	h.start(Config{Runner: &fakeRunner{}, Queues: []string{"gpu"}})
-	cpu, gpu := newTry("cpu"), newTry("gpu")
+	// One slot: the worker runs one try at a time, reports it finished
+	// before it frees the slot, and gives the slot to the pull that has
+	// waited longest. Had it pulled from default too, it would have got
+	// cpu, stored first, before gpu (one consumer over both subjects
+	// delivers in stream order) or before gpu2 (a default pull waits for
+	// the slot from the start): cpu's events would come before gpu2's.
+	h.start(Config{Runner: &fakeRunner{}, Queues: []string{"gpu"}, Slots: 1})
+	cpu, gpu, gpu2 := newTry("cpu"), newTry("gpu"), newTry("gpu")
 	h.assign("default", wire.Assignment{TryKey: cpu, Plugin: "true"})
 	h.assign("gpu", wire.Assignment{TryKey: gpu, Plugin: "true"})
 	h.wait(gpu, wire.EventFinished, 10*time.Second)
-	// The gpu worker is idle now; give a wrong delivery time to show.
-	time.Sleep(200 * time.Millisecond)
+	h.assign("gpu", wire.Assignment{TryKey: gpu2, Plugin: "true"})
+	h.wait(gpu2, wire.EventFinished, 10*time.Second)
 	if evs := h.events(cpu); len(evs) > 0 {
 		t.Fatalf("a gpu worker ran a default task: %s", h.summary(cpu))
 	}
@@ -532,13 +602,44 @@ func TestMalformedAssignmentIsDropped(t *testing.T) {
 	}
 }
 
+// TestUnreportableTryNotRun: a try whose DAG id cannot stand in an event
+// subject is dropped without running, since its worker could never report
+// it; before, it ran and held a slot for good.
+func TestUnreportableTryNotRun(t *testing.T) {
+	h := newHarness(t)
+	var ran sync.Map
+	h.start(Config{Runner: &fakeRunner{hook: func(_ string, req host.Request, _ io.Writer) { ran.Store(req.Try, true) }}})
+	var bad []wire.TryKey
+	for _, id := range []string{"x.", ".x", "..", "a..b", "a b", "a*", "a>"} {
+		k := wire.TryKey{DAGID: id, RunID: "manual__1", TaskID: "t", Try: 1}
+		bad = append(bad, k)
+		h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+	}
+	good := newTry("good")
+	h.assign("default", wire.Assignment{TryKey: good, Plugin: "true"})
+	h.wait(good, wire.EventFinished, 10*time.Second)
+	deadline := time.Now().Add(5 * time.Second)
+	for info := h.consumerInfo("default"); info.NumPending != 0 || info.NumAckPending != 0; info = h.consumerInfo("default") {
+		if time.Now().After(deadline) {
+			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// Every assignment has been taken and settled: the bad ones did not run.
+	for _, k := range bad {
+		if _, ok := ran.Load(k.String()); ok {
+			t.Errorf("try %s ran", k)
+		}
+	}
+}
+
 // TestWorkerBeforeServer starts a worker before its NATS server exists.
 func TestWorkerBeforeServer(t *testing.T) {
 	h := newHarness(t)
 	port := h.srv.Addr().String()
 	h.srv.Shutdown() // the harness's server goes away; a new one comes later
-	h.start(Config{Runner: &fakeRunner{}, NATSURL: "nats://" + port})
-	time.Sleep(300 * time.Millisecond) // the scenario: the worker waits for a server
+	h.start(Config{Runner: &fakeRunner{}, NATSURL: "nats://" + port, Name: "early"})
+	awaitDial(t, port, "kiln-worker early") // the scenario: the worker waits for a server
 	h.startServer(port)
 	k := newTry("late")
 	deadline := time.Now().Add(10 * time.Second)
@@ -555,6 +656,40 @@ func TestWorkerBeforeServer(t *testing.T) {
 	}
 	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
 	h.wait(k, wire.EventFinished, 15*time.Second)
+}
+
+// awaitDial stands in for a NATS server at addr until the connection
+// named name has dialed it, and closes every connection after reading
+// its CONNECT: the dialer found no server there.
+func awaitDial(t *testing.T, addr, name string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	ln.(*net.TCPListener).SetDeadline(deadline)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			t.Fatalf("waiting for %s to dial %s: %v", name, addr, err)
+		}
+		c.SetDeadline(deadline)
+		_, err = io.WriteString(c, "INFO {\"server_id\":\"stand-in\",\"proto\":1,\"max_payload\":1048576}\r\n")
+		var line string
+		if err == nil {
+			line, err = bufio.NewReader(c).ReadString('\n')
+		}
+		c.Close()
+		var connect struct {
+			Name string `json:"name"`
+		}
+		if rest, ok := strings.CutPrefix(line, "CONNECT "); err == nil && ok &&
+			json.Unmarshal([]byte(rest), &connect) == nil && connect.Name == name {
+			return
+		}
+	}
 }
 
 // TestServerRestart restarts NATS under a running worker: it reconnects
@@ -646,5 +781,59 @@ func TestCancelBeforeDelivery(t *testing.T) {
 	}
 	if ran.Load() {
 		t.Error("the cancelled try ran")
+	}
+}
+
+// TestConsumerDeletedUnderWorker deletes the queue's consumer under a
+// running worker: the worker makes the consumer again and runs what is
+// assigned next. Deleted while a pull request waits on it, the request is
+// refused (409); deleted while every slot is busy, the next request finds
+// no consumer to answer it (503).
+func TestConsumerDeletedUnderWorker(t *testing.T) {
+	name := wire.TaskConsumerName("default")
+	pullWaiting := func(h *harness) func() bool {
+		return func() bool {
+			c, err := h.js.Consumer(h.ctx, wire.TasksStream, name)
+			if err != nil {
+				return false
+			}
+			info, err := c.Info(h.ctx)
+			return err == nil && info.NumWaiting > 0
+		}
+	}
+	tests := []struct {
+		name string
+		// deleteConsumer deletes the consumer at the moment the case is
+		// about, and returns what lets the worker pull again.
+		deleteConsumer func(t *testing.T, h *harness) (resume func())
+	}{
+		{"while a pull request waits", func(t *testing.T, h *harness) func() {
+			waitFor(t, pullWaiting(h))
+			if err := h.js.DeleteConsumer(h.ctx, wire.TasksStream, name); err != nil {
+				t.Fatal(err)
+			}
+			return func() {}
+		}},
+		{"while every slot is busy", func(t *testing.T, h *harness) func() {
+			busy := newTry("busy")
+			h.assign("default", wire.Assignment{TryKey: busy, Plugin: "block"})
+			h.wait(busy, wire.EventStarted, 10*time.Second)
+			waitFor(t, func() bool { return !pullWaiting(h)() })
+			if err := h.js.DeleteConsumer(h.ctx, wire.TasksStream, name); err != nil {
+				t.Fatal(err)
+			}
+			return func() { h.cancel(busy, "test done with it") }
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := newHarness(t)
+			h.start(Config{Runner: &fakeRunner{}, Slots: 1})
+			resume := tt.deleteConsumer(t, h)
+			k := newTry("after_delete")
+			h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
+			resume()
+			h.wait(k, wire.EventFinished, 20*time.Second)
+		})
 	}
 }

@@ -67,7 +67,7 @@ tasks:
     with: {command: "true"}
 `
 
-// The run object of SPEC 3 and its task entries, keys sorted.
+// The run object of docs/cli.md#json-output and its task entries, keys sorted.
 var (
 	specRunKeys  = []string{"dag_id", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
 	specTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
@@ -82,6 +82,15 @@ type cliEnv struct {
 	// auth holds the Authorization header of every request, requests the
 	// method and path.
 	auth, requests []string
+	// served, when set, is called with each request once it is answered.
+	served func(*http.Request)
+}
+
+// onServed sets a function called with each request once it is answered.
+func (e *cliEnv) onServed(fn func(*http.Request)) {
+	e.mu.Lock()
+	e.served = fn
+	e.mu.Unlock()
 }
 
 func newCLIEnv(t *testing.T, dags ...string) *cliEnv {
@@ -101,6 +110,12 @@ func (e *cliEnv) serve() {
 		e.requests = append(e.requests, r.Method+" "+r.URL.Path)
 		e.mu.Unlock()
 		api.ServeHTTP(w, r)
+		e.mu.Lock()
+		served := e.served
+		e.mu.Unlock()
+		if served != nil {
+			served(r)
+		}
 	}))
 	t.Cleanup(srv.Close)
 	t.Setenv("KILN_SERVER", srv.URL)
@@ -197,7 +212,7 @@ func jsonKeys(t *testing.T, raw []byte) []string {
 	return out
 }
 
-// checkRunJSON checks that raw is a run object exactly as SPEC 3 shows it.
+// checkRunJSON checks that raw is a run object exactly as docs/cli.md#json-output shows it.
 func checkRunJSON(t *testing.T, raw []byte) ui.Run {
 	t.Helper()
 	if got := jsonKeys(t, raw); !slices.Equal(got, specRunKeys) {

@@ -19,10 +19,6 @@ import (
 	"github.com/kilnhq/kiln/ui"
 )
 
-// backfillPollInterval is how often --wait asks the server about the
-// backfill.
-var backfillPollInterval = 250 * time.Millisecond
-
 // notifyInterrupt returns a context canceled on Ctrl-C, which ends
 // following a backfill (not the backfill); tests replace it.
 var notifyInterrupt = func(ctx context.Context) (context.Context, context.CancelFunc) {
@@ -239,8 +235,10 @@ func backfillEnded(bf ui.Backfill) bool {
 	return bf.State != store.BackfillRunning && bf.Counts.Running == 0
 }
 
-// followBackfill polls a backfill until it ends, showing its progress on w.
-// Ctrl-C stops following and says that the backfill goes on.
+// followBackfill follows a backfill until it ends, showing its progress on
+// w. It re-reads the backfill when the server's event stream says it
+// changed (and at the latest every eventFallback). Ctrl-C stops following
+// and says that the backfill goes on.
 func followBackfill(ctx context.Context, c *apiClient, bf ui.Backfill, w io.Writer) (ui.Backfill, error) {
 	ictx, stop := notifyInterrupt(ctx)
 	defer stop()
@@ -253,13 +251,19 @@ func followBackfill(ctx context.Context, c *apiClient, bf ui.Backfill, w io.Writ
 		}
 		return &exitError{code: exitInterrupted, msg: fmt.Sprintf("stopped following; backfill %s keeps running (kiln backfills show %s)", bf.ID, bf.ID)}
 	}
-	tick := time.NewTicker(backfillPollInterval)
-	defer tick.Stop()
+	id := bf.ID
+	changed, stopWatching := c.watchEvents(ictx, url.Values{"dag": {bf.DAGID}}, func(e ui.Event) bool {
+		return e.Kind == string(store.ChangeBackfill) && e.BackfillID == id
+	})
+	defer stopWatching()
+	fallback := time.NewTicker(eventFallback)
+	defer fallback.Stop()
 	for !backfillEnded(bf) {
 		select {
 		case <-ictx.Done():
 			return bf, interrupted()
-		case <-tick.C:
+		case <-changed:
+		case <-fallback.C:
 		}
 		var next ui.Backfill
 		if _, err := c.do(ictx, "GET", apiPath("backfills", bf.ID), nil, nil, &next); err != nil {

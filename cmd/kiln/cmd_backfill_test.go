@@ -62,12 +62,13 @@ func holdDays(e *cliEnv, days ...int) {
 	}
 }
 
-// fastBackfillPolls makes --wait poll often for the test's duration.
-func fastBackfillPolls(t *testing.T) {
+// onlyEvents moves the fallback re-read of --wait an hour away for the
+// test's duration, so that only the server's event stream moves it on.
+func onlyEvents(t *testing.T) {
 	t.Helper()
-	prev := backfillPollInterval
-	backfillPollInterval = 5 * time.Millisecond
-	t.Cleanup(func() { backfillPollInterval = prev })
+	prev := eventFallback
+	eventFallback = time.Hour
+	t.Cleanup(func() { eventFallback = prev })
 }
 
 // churnDay is the logical date of churn on 2026-01-DAY: 03:00 in Berlin.
@@ -98,6 +99,7 @@ func checkBackfillJSON(t *testing.T, raw []byte) ui.Backfill {
 type cliResult struct {
 	stdout, stderr string
 	code           int
+	at             time.Time // when the command returned
 }
 
 // runAsync runs a command line in the background.
@@ -105,7 +107,7 @@ func runAsync(t *testing.T, args ...string) <-chan cliResult {
 	done := make(chan cliResult, 1)
 	go func() {
 		stdout, stderr, code := runCLI(t, args...)
-		done <- cliResult{stdout, stderr, code}
+		done <- cliResult{stdout, stderr, code, time.Now()}
 	}()
 	return done
 }
@@ -234,7 +236,7 @@ func TestBackfillRefused(t *testing.T) {
 }
 
 func TestBackfillWait(t *testing.T) {
-	fastBackfillPolls(t)
+	onlyEvents(t)
 	e := newBackfillEnv(t)
 
 	// The runs hold until the command has shown the backfill once.
@@ -295,7 +297,7 @@ func cut(line string) string {
 }
 
 func TestBackfillWaitBar(t *testing.T) {
-	fastBackfillPolls(t)
+	onlyEvents(t)
 	prev := isTerminal
 	isTerminal = func(io.Writer) bool { return true }
 	t.Cleanup(func() { isTerminal = prev })
@@ -310,7 +312,7 @@ func TestBackfillWaitBar(t *testing.T) {
 }
 
 func TestBackfillWaitInterrupted(t *testing.T) {
-	fastBackfillPolls(t)
+	onlyEvents(t)
 	interrupt := make(chan struct{})
 	prev := notifyInterrupt
 	notifyInterrupt = func(ctx context.Context) (context.Context, context.CancelFunc) {

@@ -78,7 +78,9 @@ func TestTasksLogsFollowLive(t *testing.T) {
 		done <- result{stdout, stderr, code}
 	}()
 	// The log grows and the try ends while the command follows it; it
-	// must end on its own once the try has.
+	// must end on its own once the try has. As the scheduler does it (the
+	// worker reports the try's end once the task has exited), the log is
+	// whole before the try's end is committed.
 	e.waitRequest("GET /api/v1/dags/live/runs/" + r.RunID + "/tasks/extract/logs")
 	more.Open()
 	res := <-done

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/url"
 	"slices"
 	"strings"
 	"time"
@@ -16,9 +17,6 @@ import (
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
-
-// waitPollInterval is how often --wait asks the server about the run.
-var waitPollInterval = time.Second
 
 func newTriggerCmd() *cobra.Command {
 	var (
@@ -205,7 +203,9 @@ func paramSchema(d ui.DAGDetail) (*dag.DAG, error) {
 	return dag.Parse(d.DAGID+".yaml", []byte(doc), dag.Options{Plugins: dag.MapCatalog{"noop": {Name: "noop"}}})
 }
 
-// waitForRun polls a run until it ends, telling progress what changed.
+// waitForRun follows a run until it ends, telling progress what changed.
+// It re-reads the run when the server's event stream says it changed (and
+// at the latest every eventFallback).
 func waitForRun(ctx context.Context, c *apiClient, run ui.Run, progress io.Writer) (ui.Run, error) {
 	tasks := map[string]store.TaskState{}
 	state := store.RunState("")
@@ -226,13 +226,16 @@ func waitForRun(ctx context.Context, c *apiClient, run ui.Run, progress io.Write
 		}
 	}
 	report(run)
-	tick := time.NewTicker(waitPollInterval)
-	defer tick.Stop()
+	changed, stop := c.watchEvents(ctx, url.Values{"dag": {run.DAGID}, "run": {run.RunID}}, nil)
+	defer stop()
+	fallback := time.NewTicker(eventFallback)
+	defer fallback.Stop()
 	for !run.State.Finished() {
 		select {
 		case <-ctx.Done():
 			return run, &exitError{code: 1, msg: "interrupted while waiting for run " + run.RunID}
-		case <-tick.C:
+		case <-changed:
+		case <-fallback.C:
 		}
 		var next ui.Run
 		if _, err := c.do(ctx, "GET", apiPath("dags", run.DAGID, "runs", run.RunID), nil, nil, &next); err != nil {

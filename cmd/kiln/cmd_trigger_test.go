@@ -3,7 +3,6 @@ package main
 import (
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -104,8 +103,7 @@ func TestTriggerRefusesBadParams(t *testing.T) {
 }
 
 func TestTriggerWait(t *testing.T) {
-	defer func(d time.Duration) { waitPollInterval = d }(waitPollInterval)
-	waitPollInterval = 5 * time.Millisecond
+	onlyEvents(t)
 	e := newCLIEnv(t)
 
 	stdout, stderr, code := e.run("trigger", "churn", "--wait", "--date", "2026-01-31T00:00:00Z")

@@ -81,10 +81,18 @@ func validate(ctx context.Context, stdout, stderr io.Writer, paths []string, plu
 	for _, ie := range set.ImportErrors {
 		problems += report(stderr, ie.Errors)
 	}
+	warnings := 0
+	for _, d := range set.DAGs {
+		warnings += report(stderr, d.Warnings)
+	}
 	if problems > 0 {
 		return &exitError{code: 2, msg: fmt.Sprintf("%d problem(s) found; %d valid DAG(s) in %d file(s)", problems, len(set.DAGs), set.Parsed)}
 	}
-	fmt.Fprintf(stdout, "ok: %d DAG(s) in %d file(s)\n", len(set.DAGs), set.Parsed)
+	fmt.Fprintf(stdout, "ok: %d DAG(s) in %d file(s)", len(set.DAGs), set.Parsed)
+	if warnings > 0 {
+		fmt.Fprintf(stdout, ", %d warning(s)", warnings)
+	}
+	fmt.Fprintln(stdout)
 	return nil
 }
 

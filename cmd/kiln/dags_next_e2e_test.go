@@ -10,7 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// interval is one element of `kiln dags next --json` (SPEC 3).
+// interval is one element of `kiln dags next --json` (docs/cli.md#kiln-dags-next).
 type interval struct {
 	LogicalDate       string `json:"logical_date"`
 	DataIntervalStart string `json:"data_interval_start"`
@@ -54,7 +54,7 @@ func decodeIntervals(t *testing.T, stdout string) []interval {
 
 // The fixture testdata/next/nightly.yaml runs "30 2 * * *" in
 // America/New_York from 2026-03-01. Its intervals, worked out by hand from
-// SPEC 1.2 and checked with `TZ=America/New_York date -d @EPOCH`:
+// docs/dag-format.md#daylight-saving-time and checked with `TZ=America/New_York date -d @EPOCH`:
 //
 //	tick                              UTC                   epoch
 //	2026-03-01T02:30:00-05:00 (EST)   2026-03-01T07:30:00Z  1772350200

@@ -11,7 +11,7 @@ import (
 )
 
 // Problems in the fixtures under testdata/validate/mixed, as `kiln dags
-// validate` must print them (SPEC 1.1: FILE:LINE:COL: message), ordered by
+// validate` must print them (docs/dag-format.md#validation: FILE:LINE:COL: message), ordered by
 // file and position. The files under .hidden/, _drafts/, _draft.yaml,
 // .backup.yaml and README.txt are broken too but must be ignored.
 const (
@@ -47,6 +47,12 @@ func TestDagsValidate(t *testing.T) {
 			name:       "single valid file",
 			args:       []string{"dags", "validate", "testdata/validate/mixed/good.yaml"},
 			wantStdout: "ok: 1 DAG(s) in 1 file(s)\n",
+		},
+		{
+			name:       "a param inserted unquoted into a shell command is a warning",
+			args:       []string{"dags", "validate", "testdata/validate/unquoted"},
+			wantStdout: "ok: 1 DAG(s) in 1 file(s), 1 warning(s)\n",
+			wantStderr: "testdata/validate/unquoted/greet.yaml:7:16: warning: param name goes into a shell command unquoted: a value such as `x; rm -rf ~` would run as a command. Write {{ .params.name | shellquote }}, or use \"$KILN_PARAM_NAME\"\n",
 		},
 		{
 			name:       "single broken file",
@@ -146,8 +152,8 @@ func TestDagsValidateMissingPath(t *testing.T) {
 
 // TestDagsValidateDuplicateIDAcrossPaths: two files named on the command line
 // that define the same DAG id could not be loaded together from one DAGs
-// folder, so validate should report it like it does inside a folder (SPEC 1.1
-// "duplicate DAG or task ids").
+// folder, so validate should report it like it does inside a folder
+// (docs/dag-format.md#validation: "duplicate DAG ids across files").
 func TestDagsValidateDuplicateIDAcrossPaths(t *testing.T) {
 	_, stderr, code := runKiln(t, "dags", "validate", "testdata/validate/dupes/a.yaml", "testdata/validate/dupes/b.yaml")
 	if code != 2 || !strings.Contains(stderr, `duplicate DAG id "twin"`) {

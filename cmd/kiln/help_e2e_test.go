@@ -5,7 +5,7 @@ import (
 	"testing"
 )
 
-// TestHelp checks that every command prints a short usage with -h (SPEC 3)
+// TestHelp checks that every command prints a short usage with -h (docs/cli.md)
 // on stdout and exits 0.
 func TestHelp(t *testing.T) {
 	tests := []struct {
@@ -41,7 +41,7 @@ func TestHelp(t *testing.T) {
 }
 
 // TestUsageErrors checks that bad usage of any command exits 2 with a
-// message on stderr (SPEC 3).
+// message on stderr (docs/cli.md#exit-codes).
 func TestUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string

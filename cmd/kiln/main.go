@@ -18,7 +18,7 @@ func main() {
 
 // run executes the command line and returns the process exit code:
 // 0 success, 1 a failure reported by a run or a server, 2 bad usage or an
-// invalid DAG (SPEC 3).
+// invalid DAG (docs/cli.md#exit-codes).
 func run(args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)

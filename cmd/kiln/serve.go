@@ -231,7 +231,7 @@ type authChecker interface {
 }
 
 // checkAddr refuses to serve the API beyond this machine without
-// authentication (SPEC 5): a non-loopback --addr needs a user or token in
+// authentication (docs/operations.md#authentication): a non-loopback --addr needs a user or token in
 // the store of data first.
 func checkAddr(addr, data string, st authChecker) error {
 	loopback, err := isLoopbackAddr(addr)
@@ -250,17 +250,40 @@ func checkAddr(addr, data string, st authChecker) error {
 }
 
 // isLoopbackAddr reports whether addr (HOST:PORT) listens on loopback
-// only. An empty host listens on every interface.
+// only. An empty host listens on every interface; a host name is looked
+// up, and counts as loopback when every address it has is.
 func isLoopbackAddr(addr string) (bool, error) {
+	return loopbackAddr(addr, net.DefaultResolver.LookupIPAddr)
+}
+
+// hostLookup finds the addresses of a host name.
+type hostLookup func(ctx context.Context, host string) ([]net.IPAddr, error)
+
+func loopbackAddr(addr string, lookup hostLookup) (bool, error) {
 	h, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false, usageError("--addr %q: %v", addr, err)
 	}
-	if h == "localhost" {
+	switch ip := net.ParseIP(h); {
+	case h == "":
+		return false, nil
+	case h == "localhost":
 		return true, nil
+	case ip != nil:
+		return ip.IsLoopback(), nil
 	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback(), nil
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ips, err := lookup(ctx, h)
+	if err != nil || len(ips) == 0 {
+		return false, nil // it cannot be shown to be loopback
+	}
+	for _, ip := range ips {
+		if !ip.IP.IsLoopback() {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 func connectNATS(url, name string) (*nats.Conn, error) {

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"context"
+	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -10,7 +12,7 @@ import (
 )
 
 // TestCheckAddr: the API may listen beyond loopback only once a user or
-// token exists (SPEC 5). Nothing listens here; only the check runs.
+// token exists (docs/operations.md#authentication). Nothing listens here; only the check runs.
 func TestCheckAddr(t *testing.T) {
 	data := t.TempDir()
 	st, err := store.Open(filepath.Join(data, "kiln.db"))
@@ -36,6 +38,23 @@ func TestCheckAddr(t *testing.T) {
 	for _, addr := range []string{"8080", "host:port:x"} {
 		if err := checkAddr(addr, data, st); err == nil || !strings.Contains(err.Error(), "--addr") {
 			t.Errorf("%q: %v, want an --addr usage error", addr, err)
+		}
+	}
+	// A host name counts as loopback when every address it has is.
+	hosts := map[string][]string{"box": {"127.0.1.1"}, "both": {"127.0.0.1", "192.0.2.7"}, "v6": {"::1"}}
+	lookup := func(_ context.Context, h string) ([]net.IPAddr, error) {
+		var out []net.IPAddr
+		for _, ip := range hosts[h] {
+			out = append(out, net.IPAddr{IP: net.ParseIP(ip)})
+		}
+		if out == nil {
+			return nil, &net.DNSError{Err: "no such host", Name: h, IsNotFound: true}
+		}
+		return out, nil
+	}
+	for addr, want := range map[string]bool{"box:8080": true, "v6:8080": true, "both:8080": false, "nowhere:8080": false} {
+		if got, err := loopbackAddr(addr, lookup); err != nil || got != want {
+			t.Errorf("%s: loopback %v (%v), want %v", addr, got, err, want)
 		}
 	}
 

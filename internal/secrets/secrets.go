@@ -1,5 +1,5 @@
 // Package secrets finds the values of the secrets DAG files refer to as
-// .secrets.NAME (SPEC 5): in the server's environment as KILN_SECRET_NAME,
+// .secrets.NAME (docs/dag-format.md#secrets): in the server's environment as KILN_SECRET_NAME,
 // or in a file named NAME in the secrets folder, as Kubernetes and Docker
 // mount them. The environment wins. Values are read at each use, so a
 // rotated secret is picked up by the next try without a restart.

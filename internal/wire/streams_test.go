@@ -2,7 +2,6 @@ package wire_test
 
 import (
 	"context"
-	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -128,12 +127,20 @@ func TestTaskConsumersPerQueue(t *testing.T) {
 			}
 		}
 	}
-	if _, err := js.Publish(ctx, wire.TaskSubject("gpu"), []byte("g")); err != nil {
-		t.Fatal(err)
+	// A consumer delivers in stream order: had default's seen the gpu
+	// assignment, stored first, it would hand that one out before its own.
+	for _, q := range []string{"gpu", "default"} {
+		if _, err := js.Publish(ctx, wire.TaskSubject(q), []byte(q[:1])); err != nil {
+			t.Fatal(err)
+		}
 	}
 	def, _ := js.Consumer(ctx, wire.TasksStream, wire.TaskConsumerName("default"))
-	if _, err := def.Next(jetstream.FetchMaxWait(200 * time.Millisecond)); !errors.Is(err, nats.ErrTimeout) {
-		t.Errorf("default consumer got a gpu assignment (err %v)", err)
+	d, err := def.Next(jetstream.FetchMaxWait(2 * time.Second))
+	if err != nil {
+		t.Fatalf("default consumer: %v", err)
+	}
+	if string(d.Data()) != "d" {
+		t.Errorf("default consumer handed out %q first, want its own assignment", d.Data())
 	}
 	gpu, _ := js.Consumer(ctx, wire.TasksStream, wire.TaskConsumerName("gpu"))
 	m, err := gpu.Next(jetstream.FetchMaxWait(2 * time.Second))

@@ -14,6 +14,7 @@ package wire
 
 import (
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -32,6 +33,23 @@ func TaskSubject(queue string) string { return "kiln.task." + queue }
 // EventSubject is the subject of a worker event.
 func EventSubject(kind EventKind, dagID string) string {
 	return fmt.Sprintf("kiln.event.%s.%s", kind, dagID)
+}
+
+// ValidSubjectPart reports whether s can stand in a subject as one or
+// more tokens: no empty token (a leading, trailing or doubled dot), no
+// wildcard, no white space or control character. DAG ids are checked
+// stricter at load (docs/dag-format.md#ids-names-and-values); a worker checks
+// this before it runs a try, since it cannot report on an invalid subject.
+func ValidSubjectPart(s string) bool {
+	if s == "" || s[0] == '.' || s[len(s)-1] == '.' || strings.Contains(s, "..") {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r == 0x7f || r == '*' || r == '>' {
+			return false
+		}
+	}
+	return true
 }
 
 // TryKey names one try of one task instance. Every message about a try
@@ -59,7 +77,7 @@ type Assignment struct {
 	Plugin string            `json:"plugin"`
 	With   map[string]any    `json:"with"` // rendered parameters
 	Env    map[string]string `json:"env"`
-	// Mask lists the secret values in Env (SPEC 5): the worker writes
+	// Mask lists the secret values in Env (docs/dag-format.md#secrets): the worker writes
 	// *** in their place in the try's log and error.
 	Mask []string `json:"mask,omitempty"`
 	// Timeout is the try's execution timeout; zero means none.
@@ -71,7 +89,7 @@ type Assignment struct {
 	LogOffset int64 `json:"log_offset,omitempty"`
 	// Heartbeat is how often the worker must report the try alive.
 	Heartbeat time.Duration `json:"heartbeat"`
-	// Sensor is set for a sensor task (SPEC 1.6); Poke counts its pokes
+	// Sensor is set for a sensor task (docs/dag-format.md#sensors); Poke counts its pokes
 	// within the try, from 1.
 	Sensor   *Sensor   `json:"sensor,omitempty"`
 	Poke     int       `json:"poke,omitempty"`

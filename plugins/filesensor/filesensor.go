@@ -1,4 +1,4 @@
-// Package filesensor is the file_sensor stage plugin: a sensor (SPEC 1.6)
+// Package filesensor is the file_sensor stage plugin: a sensor (docs/dag-format.md#sensors)
 // whose condition is that a file matching a glob exists, at least as large
 // as the task asks.
 //

@@ -39,7 +39,7 @@ type Result struct {
 	// Error says why the task failed; empty on success.
 	Error string
 	// PokeAgain reports that a sensor's condition is not met yet: the
-	// sensor is to be poked again later (SPEC 1.6). Success is then false,
+	// sensor is to be poked again later (docs/dag-format.md#sensors). Success is then false,
 	// and Error may say what is still awaited.
 	PokeAgain bool
 }

@@ -1,4 +1,4 @@
-// Package httpsensor is the http_sensor stage plugin: a sensor (SPEC 1.6)
+// Package httpsensor is the http_sensor stage plugin: a sensor (docs/dag-format.md#sensors)
 // whose condition is that a URL answers with an expected status and,
 // optionally, a body containing some text.
 //

@@ -1,6 +1,6 @@
 // Package notify is the notify stage plugin: it POSTs a message to a
 // webhook, typically from an on_failure, on_success or on_retry callback
-// (SPEC 1.6), and fails unless the webhook answers with a 2xx status.
+// (docs/dag-format.md#callbacks), and fails unless the webhook answers with a 2xx status.
 //
 // The message is the task's `body`, rendered by the scheduler like any
 // template, or else a JSON summary of the task built from its KILN_*

@@ -114,7 +114,7 @@ func summary(t *sdk.Task) ([]byte, error) {
 		LogURL:      t.Getenv("KILN_LOG_URL"),
 	}
 	if m.LogicalDate == "" {
-		m.LogicalDate = t.Getenv("KILN_TS") // the logical date, RFC 3339 (SPEC 1.3)
+		m.LogicalDate = t.Getenv("KILN_TS") // the logical date, RFC 3339
 	}
 	// A number when it is one, as Airflow users know it; else as given.
 	try := t.Getenv("KILN_TRY_NUMBER")

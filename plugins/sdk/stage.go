@@ -18,7 +18,7 @@ type Info struct {
 	// Schema is the JSON Schema of the task's `with` object, which kiln
 	// checks DAG files against. Nil accepts any object.
 	Schema []byte
-	// Sensor marks a plugin that waits for a condition (SPEC 1.6): its
+	// Sensor marks a plugin that waits for a condition (docs/dag-format.md#sensors): its
 	// tasks also take mode, poke_interval, sensor_timeout and soft_fail,
 	// and its Run returns ErrNotYet while the condition is not met.
 	Sensor bool
@@ -69,7 +69,7 @@ type Stage interface {
 
 // ErrNotYet is what a sensor's Run returns, or wraps, while the condition
 // it waits for is not met: the worker pokes it again later, after
-// poke_interval, until sensor_timeout (SPEC 1.6). Its message, or the
+// poke_interval, until sensor_timeout (docs/dag-format.md#sensors). Its message, or the
 // wrapping error's, goes to the task log:
 //
 //	return fmt.Errorf("no file matches %s: %w", p.Path, sdk.ErrNotYet)

@@ -17,7 +17,7 @@ type Task struct {
 	With json.RawMessage
 	// Env is the task's whole environment as KEY=VALUE strings: what the
 	// worker passes on, the DAG's and the task's `env`, and KILN_DAG_ID,
-	// KILN_OUTPUT and the rest (SPEC 1.3). It is not the plugin process's
+	// KILN_OUTPUT and the rest (docs/dag-format.md#environment-variables). It is not the plugin process's
 	// environment; pass it to the commands the task starts.
 	Env []string
 	// WorkDir is the task's working directory; empty means the plugin
@@ -94,7 +94,7 @@ func (t *Task) Logf(format string, args ...any) {
 // as .outputs.TASK.KEY.
 var outputKey = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_.-]*$`)
 
-// SetOutput sets one of the task's outputs (SPEC 2.3), which downstream
+// SetOutput sets one of the task's outputs (docs/dag-format.md#outputs), which downstream
 // tasks see as .outputs.TASK.KEY: it appends a KEY=VALUE line to the file
 // named by KILN_OUTPUT in t.Env. A key is [A-Za-z_][A-Za-z0-9_.-]*, a value
 // holds no newline; setting a key again replaces its value. It is an

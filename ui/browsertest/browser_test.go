@@ -146,6 +146,7 @@ func testTriggerWithParam(t *testing.T, tb *tab) {
 	if s := tb.attr("#run-state", "data-state"); s == "success" || s == "failed" {
 		tb.fatalf("the run page's first paint shows the run %s already; hello sleeps 1s", s)
 	}
+	tb.waitLiveByEvents()
 	tb.waitState("the run", "#run-state", "success")
 	for _, task := range []string{"hello", "done"} {
 		tb.waitState(task, fmt.Sprintf(`table#tasks tr[data-task=%q] span.state`, task), "success")
@@ -181,6 +182,7 @@ func testClearFailedTask(t *testing.T, tb *tab) {
 		tb.fatalf("after triggering, the page is %s, want /dags/flaky/runs/RUN", runPath)
 	}
 	row := func(task string) string { return fmt.Sprintf(`table#tasks tr[data-task=%q]`, task) }
+	tb.waitLiveByEvents()
 	tb.waitState("the run", "#run-state", "failed")
 	tb.waitState("check", row("check")+" span.state", "failed")
 	tb.waitState("verify", row("verify")+" span.state", "failed")
@@ -280,6 +282,15 @@ func testPoolsAndHealth(t *testing.T, tb *tab) {
 	tb.open("/health")
 	tb.wait("#health")
 	tb.screenshot("health")
+}
+
+// waitLiveByEvents waits until the page's live blocks follow the API's
+// event stream (kiln.js), rather than polling.
+func (tb *tab) waitLiveByEvents() {
+	tb.t.Helper()
+	tb.waitJS("the page to follow its event stream",
+		`document.documentElement.getAttribute("data-live-by") === "events"`,
+		`"data-live-by=" + document.documentElement.getAttribute("data-live-by")`)
 }
 
 // waitLog waits, without reloading, for pre#log to contain want: a log

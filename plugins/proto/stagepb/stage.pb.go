@@ -70,7 +70,7 @@ type Info struct {
 	Version string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
 	// JSON Schema of the task's `with` parameters.
 	Schema []byte `protobuf:"bytes,3,opt,name=schema,proto3" json:"schema,omitempty"`
-	// A sensor waits for a condition instead of doing work (SPEC 1.6).
+	// A sensor waits for a condition instead of doing work (docs/dag-format.md#sensors).
 	Sensor        bool `protobuf:"varint,4,opt,name=sensor,proto3" json:"sensor,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

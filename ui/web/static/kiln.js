@@ -3,9 +3,29 @@
 // the header Kiln-Fragment: BLOCK and swaps in the answer when it changed.
 // The block's ETag goes back in If-None-Match, so an unchanged block costs
 // a 304 and no body. Forms marked data-confirm ask before they submit.
+//
+// When is a page refreshed? A page whose state lives in the store's runs,
+// task instances and backfills names the API's event stream in
+// main[data-events] (GET /api/v1/events filtered to its DAG or run), and
+// is refreshed when an event arrives (at most every `gap` ms), when the
+// stream (re)opens, and every `fallback` ms in case the stream missed
+// something. Other pages, and a page whose stream is down, are refreshed
+// every `poll` ms. <html data-live-by="events|poll"> says which holds now.
 (function () {
   "use strict";
-  var interval = 1500;
+  document.addEventListener("submit", function (ev) {
+    var msg = ev.target.getAttribute("data-confirm");
+    if (msg && !window.confirm(msg)) { ev.preventDefault(); }
+  });
+})();
+(function () {
+  "use strict";
+  var poll = 1500, fallback = 30000, gap = 400;
+  var blocks = document.querySelectorAll("[data-live]");
+  if (!blocks.length) { return; }
+  var root = document.documentElement;
+  var main = document.querySelector("main[data-events]");
+  var es = null;
 
   function refresh(el) {
     var block = el.getAttribute("data-live");
@@ -28,19 +48,55 @@
     }).catch(function () { /* the server is away; try again next time */ });
   }
 
-  function tick() {
-    if (!document.hidden) {
-      document.querySelectorAll("[data-live]").forEach(refresh);
-    }
-    setTimeout(tick, interval);
+  // Refreshes never overlap: one asked for while another runs follows it,
+  // at least `gap` ms after the last began. A hidden page waits until it
+  // is shown again.
+  var running = false, wanted = false, last = 0, soonTimer = null;
+  function refreshAll() {
+    if (document.hidden) { wanted = true; return; }
+    if (running) { wanted = true; return; }
+    running = true;
+    wanted = false;
+    last = Date.now();
+    var all = Array.prototype.map.call(document.querySelectorAll("[data-live]"), refresh);
+    Promise.all(all).then(function () {
+      running = false;
+      if (wanted) { soon(); }
+    });
+  }
+  function soon() {
+    if (soonTimer) { return; }
+    soonTimer = setTimeout(function () {
+      soonTimer = null;
+      refreshAll();
+    }, Math.max(0, last + gap - Date.now()));
   }
 
-  document.addEventListener("submit", function (ev) {
-    var msg = ev.target.getAttribute("data-confirm");
-    if (msg && !window.confirm(msg)) { ev.preventDefault(); }
+  function live() { return es !== null && es.readyState === EventSource.OPEN; }
+  var periodic = null;
+  function arm() {
+    clearTimeout(periodic);
+    root.setAttribute("data-live-by", live() ? "events" : "poll");
+    periodic = setTimeout(function () {
+      if (!document.hidden) { refreshAll(); }
+      arm();
+    }, live() ? fallback : poll);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    if (!document.hidden && wanted) { soon(); }
   });
 
-  if (document.querySelector("[data-live]")) { setTimeout(tick, interval); }
+  if (main && window.EventSource) {
+    es = new EventSource(main.getAttribute("data-events"), { withCredentials: true });
+    ["run", "task", "try", "backfill", "lost"].forEach(function (kind) {
+      es.addEventListener(kind, soon);
+    });
+    // Whatever changed before the stream (re)opened came with no event.
+    es.onopen = function () { soon(); arm(); };
+    es.onerror = arm; // polling until the browser has reconnected
+  }
+  arm();
 })();
 
 // ==== DAG pages (pages_dag_grid.go): a select marked data-autosubmit
