@@ -18,12 +18,13 @@ import (
 // an unknown field are 400. Every answer is the JSON error of the API.
 // (TestEveryRouteNeedsItsRole covers 401 and 403 the same way.)
 func TestEveryRouteBadInput(t *testing.T) {
-	b, srv := newAPI(t)
-	run, err := b.Trigger(t.Context(), "churn", scheduler.TriggerRequest{})
+	t.Parallel()
+	k, srv := newAPI(t)
+	run, err := k.Trigger(t.Context(), "churn", scheduler.TriggerRequest{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	e, ok := ui.New(b, ui.Options{}).Handler().(*echo.Echo)
+	e, ok := ui.New(k.Scheduler, ui.Options{}).Handler().(*echo.Echo)
 	if !ok {
 		t.Fatal("Handler is not an *echo.Echo")
 	}

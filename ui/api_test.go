@@ -1,15 +1,16 @@
 package ui_test
 
-// Handler-level tests of the API over uitest's fake backend (a real store,
-// real DAGs, no scheduling): status codes, bodies, paging, bad input.
+// Handler-level tests of the API over a real Kiln (internal/kilntest: the
+// scheduler, its store and workers): status codes, bodies, paging, bad
+// input.
 
 import (
 	"bytes"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -17,17 +18,25 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/kilntest"
+	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
+func TestMain(m *testing.M) { kilntest.Main(m, nil) }
+
+// The real scheduler is the API's backend.
+var _ ui.Backend = (*scheduler.Scheduler)(nil)
+
+// churnDAG starts far ahead, so that the scheduler creates no run of it
+// while the tests run. Runs of region us fail at extract. Train waits for
+// the gpu pool, which only some tests make, then holds at the gate "train".
 const churnDAG = `
 id: churn
 description: Train the churn model
 schedule: "0 3 * * *"
 timezone: Europe/Berlin
-start_date: 2026-01-01
+start_date: 2099-01-01
 tags: [ml, churn]
 params:
   sample_frac: {type: number, default: 1.0, minimum: 0, maximum: 1, description: Fraction of rows}
@@ -35,11 +44,11 @@ params:
 tasks:
   - id: extract
     plugin: shell
-    with: {command: echo extract}
+    with: {command: "test {{ .params.region }} = eu"}
   - id: train
     depends_on: [extract]
     plugin: shell
-    with: {command: echo train}
+    with: {command: "read gate < gates/train"}
     retries: 3
     queue: gpu
     pool: gpu
@@ -58,14 +67,19 @@ tasks:
     with: {command: "true"}
 `
 
-// newAPI starts the API over a fake backend holding the churn and adhoc
-// DAGs.
-func newAPI(t *testing.T) (*uitest.Backend, *httptest.Server) {
+// newAPI starts a Kiln with the churn and adhoc DAGs and more, and its API.
+func newAPI(t *testing.T, dags ...string) (*kilntest.Kiln, *httptest.Server) {
 	t.Helper()
-	b := uitest.New(t, churnDAG, manualDAG)
-	srv := httptest.NewServer(ui.New(b, ui.Options{}).Handler())
+	k := kilntest.New(t, append([]string{churnDAG, manualDAG}, dags...)...)
+	return k, serveAPI(t, k, ui.Options{})
+}
+
+// serveAPI serves the API of a Kiln until the test ends.
+func serveAPI(t *testing.T, k *kilntest.Kiln, o ui.Options) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(ui.New(k.Scheduler, o).Handler())
 	t.Cleanup(srv.Close)
-	return b, srv
+	return srv
 }
 
 type response struct {
@@ -151,21 +165,26 @@ var (
 )
 
 func TestHealth(t *testing.T) {
-	b, srv := newAPI(t)
+	t.Parallel()
+	k, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/healthz", "")
 	if r.status != 200 || string(bytes.TrimSpace(r.body)) != `{"status":"ok"}` {
 		t.Errorf("healthy: %d %s, want 200 {\"status\":\"ok\"}", r.status, r.body)
 	}
-	b.SetHealth(errors.New("NATS is down"))
-	r = call(t, "GET", srv.URL+"/healthz", "")
+	k.StopNATS()
+	k.WaitFor("/healthz to fail", func() bool {
+		r = call(t, "GET", srv.URL+"/healthz", "")
+		return r.status != 200
+	})
 	var h ui.Health
 	r.decode(t, &h)
-	if r.status != 503 || h.Status != "unavailable" || h.Error != "NATS is down" {
+	if r.status != 503 || h.Status != "unavailable" || !strings.HasPrefix(h.Error, "NATS: not connected") {
 		t.Errorf("unhealthy: %d %s, want 503 with the error", r.status, r.body)
 	}
 }
 
 func TestListDAGs(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/api/v1/dags", "")
 	if r.status != 200 {
@@ -203,6 +222,7 @@ func TestListDAGs(t *testing.T) {
 }
 
 func TestGetDAG(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/api/v1/dags/churn", "")
 	var d ui.DAGDetail
@@ -226,15 +246,16 @@ func TestGetDAG(t *testing.T) {
 	if diff := cmp.Diff(wantParams, d.Params); diff != "" {
 		t.Errorf("params (-want +got):\n%s", diff)
 	}
-	if d.StartDate == nil || !d.StartDate.Equal(time.Date(2025, 12, 31, 23, 0, 0, 0, time.UTC)) || d.StartDate.Location() != time.UTC {
-		t.Errorf("start_date = %v, want 2026-01-01 Berlin in UTC", d.StartDate)
+	if d.StartDate == nil || !d.StartDate.Equal(time.Date(2098, 12, 31, 23, 0, 0, 0, time.UTC)) || d.StartDate.Location() != time.UTC {
+		t.Errorf("start_date = %v, want 2099-01-01 Berlin in UTC", d.StartDate)
 	}
 
 	call(t, "GET", srv.URL+"/api/v1/dags/nope", "").wantError(t, 404, `"nope"`)
 }
 
 func TestPatchDAG(t *testing.T) {
-	b, srv := newAPI(t)
+	t.Parallel()
+	k, srv := newAPI(t)
 	url := srv.URL + "/api/v1/dags/churn"
 	r := call(t, "PATCH", url, `{"paused": true}`)
 	var d ui.DAGDetail
@@ -242,8 +263,8 @@ func TestPatchDAG(t *testing.T) {
 	if r.status != 200 || !d.Paused {
 		t.Errorf("pause: %d %s", r.status, r.body)
 	}
-	if info, _ := b.DAG("churn"); !info.Paused {
-		t.Error("backend not paused")
+	if info, _ := k.DAG("churn"); !info.Paused {
+		t.Error("the scheduler did not pause churn")
 	}
 	// Names match whatever their case, as they did with encoding/json.
 	if r := call(t, "PATCH", url, `{"Paused": false}`); r.status != 200 || strings.Contains(string(r.body), `"paused":true`) {
@@ -276,20 +297,39 @@ func TestPatchDAG(t *testing.T) {
 }
 
 func TestImportErrors(t *testing.T) {
-	b, srv := newAPI(t)
+	t.Parallel()
+	k, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/api/v1/import-errors", "")
 	if r.status != 200 || string(bytes.TrimSpace(r.body)) != "[]" {
 		t.Errorf("no errors: %d %s, want []", r.status, r.body)
 	}
-	b.SetImportErrors([]dag.ImportError{{
-		File:   "dags/churn.yaml",
-		Errors: dag.ErrorList{{File: "dags/churn.yaml", Line: 3, Col: 11, Msg: "bad cron"}},
-		Stale:  true,
-	}}, "churn")
+	// churn's file breaks: its last good version stays loaded, stale.
+	k.WriteDAG("churn.yaml", strings.Replace(churnDAG, `"0 3 * * *"`, `"0 3 * *"`, 1))
 	r = call(t, "GET", srv.URL+"/api/v1/import-errors", "")
-	want := `[{"file":"dags/churn.yaml","errors":[{"file":"dags/churn.yaml","line":3,"col":11,"message":"bad cron"}],"stale":true}]`
-	if got := string(bytes.TrimSpace(r.body)); got != want {
-		t.Errorf("import errors = %s, want %s", got, want)
+	file := filepath.Join(k.DAGsDir(), "churn.yaml")
+	var ies []struct {
+		File   string
+		Errors []map[string]any
+		Stale  bool
+	}
+	r.decode(t, &ies)
+	if len(ies) != 1 || ies[0].File != file || !ies[0].Stale || len(ies[0].Errors) != 1 {
+		t.Fatalf("import errors = %s, want churn.yaml's, stale", r.body)
+	}
+	var raw []json.RawMessage
+	r.decode(t, &raw)
+	if got := keys(t, raw[0]); !slices.Equal(got, []string{"errors", "file", "stale"}) {
+		t.Errorf("import error keys = %v", got)
+	}
+	// The schedule is on line 4 of churnDAG, its value at column 11.
+	want := map[string]any{"file": file, "line": 4.0, "col": 11.0}
+	for k, v := range want {
+		if ies[0].Errors[0][k] != v {
+			t.Errorf("error %s = %v, want %v (%s)", k, ies[0].Errors[0][k], v, r.body)
+		}
+	}
+	if msg, _ := ies[0].Errors[0]["message"].(string); !strings.Contains(msg, "5 fields") {
+		t.Errorf("error message %q does not say what is wrong", msg)
 	}
 	var d ui.DAG
 	call(t, "GET", srv.URL+"/api/v1/dags/churn", "").decode(t, &d)
@@ -299,6 +339,7 @@ func TestImportErrors(t *testing.T) {
 }
 
 func TestNotFoundRoutes(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	call(t, "GET", srv.URL+"/api/v1/nothing", "").wantError(t, 404, "not found")
 	r := call(t, "DELETE", srv.URL+"/api/v1/dags", "")

@@ -21,15 +21,15 @@ import (
 	"github.com/labstack/echo/v4"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
-// authAPI is the API over a fake backend with authentication configured:
-// a token and a user of each role.
+// authAPI is the API of a real Kiln with authentication configured: a
+// token and a user of each role.
 type authAPI struct {
-	b      *uitest.Backend
+	k      *kilntest.Kiln
 	srv    *httptest.Server
 	echo   *echo.Echo
 	tokens map[string]string // role -> token
@@ -43,10 +43,10 @@ func password(name string) string { return "pw-" + name + "-long-enough" }
 
 func newAuthAPI(t *testing.T) *authAPI {
 	t.Helper()
-	b, srv := newAPI(t)
-	st := b.Store()
+	k, srv := newAPI(t, lateDAG)
+	st := k.Store()
 	st.SetPasswordCost(bcrypt.MinCost)
-	a := &authAPI{b: b, srv: srv, tokens: map[string]string{}}
+	a := &authAPI{k: k, srv: srv, tokens: map[string]string{}}
 	// The admin first: the first user or token must be one.
 	for _, role := range []string{store.RoleAdmin, store.RoleOperator, store.RoleViewer} {
 		_, tok, err := st.CreateToken(t.Context(), role+"-token", role, time.Now())
@@ -59,7 +59,7 @@ func newAuthAPI(t *testing.T) *authAPI {
 			t.Fatalf("adding %s: %v", name, err)
 		}
 	}
-	e, ok := ui.New(b, ui.Options{}).Handler().(*echo.Echo)
+	e, ok := ui.New(k.Scheduler, ui.Options{}).Handler().(*echo.Echo)
 	if !ok {
 		t.Fatal("Handler is not an *echo.Echo")
 	}
@@ -145,6 +145,7 @@ func rank(role string) int { return slices.Index(store.Roles, role) }
 // TestEveryRouteNeedsItsRole calls every API route without a token, with a
 // bad one, and with a token of each role.
 func TestEveryRouteNeedsItsRole(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	for _, r := range a.apiRoutes() {
 		want := requiredRole(r.Method, r.Path)
@@ -176,6 +177,7 @@ func TestEveryRouteNeedsItsRole(t *testing.T) {
 // TestOpenAPIRoles checks that the OpenAPI document names, for every
 // operation, the role the policy above requires.
 func TestOpenAPIRoles(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	resp := authCall(t, "GET", a.srv.URL+"/api/v1/openapi.json", "", bearer(a.tokens[store.RoleViewer]))
 	var doc struct {
@@ -201,6 +203,7 @@ func TestOpenAPIRoles(t *testing.T) {
 }
 
 func TestOpenEndpoints(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	if r := authCall(t, "GET", a.srv.URL+"/healthz", "", nil); r.status != http.StatusOK {
 		t.Errorf("/healthz without a token: %d %s, want 200", r.status, r.body)
@@ -214,8 +217,9 @@ func TestOpenEndpoints(t *testing.T) {
 // asked, and the first admin can be added through the API; then everyone
 // is.
 func TestAuthOff(t *testing.T) {
-	b, srv := newAPI(t)
-	b.Store().SetPasswordCost(bcrypt.MinCost)
+	t.Parallel()
+	k, srv := newAPI(t)
+	k.Store().SetPasswordCost(bcrypt.MinCost)
 	if r := authCall(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 2}`, nil); r.status != http.StatusOK {
 		t.Fatalf("auth off: PUT pool: %d %s", r.status, r.body)
 	}
@@ -336,6 +340,7 @@ func wantRedirect(t *testing.T, r response, status int, location string) {
 }
 
 func TestSignInAndOut(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	br := newBrowser(t, a.srv.URL)
 
@@ -401,6 +406,7 @@ func TestSignInAndOut(t *testing.T) {
 // TestSessionCSRFAndRoles: a session that changes anything needs its CSRF
 // token, and its role.
 func TestSessionCSRFAndRoles(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	signIn := func(name string) (*browser, string) {
 		br := newBrowser(t, a.srv.URL)
@@ -438,6 +444,7 @@ func TestSessionCSRFAndRoles(t *testing.T) {
 // read every page and may not send any form, which needs operator at
 // least; and a form without the CSRF token is refused before anything.
 func TestEveryPageNeedsASession(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	vic := newBrowser(t, a.srv.URL)
 	wantRedirect(t, vic.login("vic", password("vic"), "/health"), http.StatusSeeOther, "/health")
@@ -474,6 +481,7 @@ func TestEveryPageNeedsASession(t *testing.T) {
 }
 
 func TestSignInNext(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	for next, want := range map[string]string{
 		"":                      "/dags",
@@ -492,6 +500,7 @@ func TestSignInNext(t *testing.T) {
 }
 
 func TestSignInBackoff(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	br := newBrowser(t, a.srv.URL)
 	csrf := csrfOf(t, br.get("/login"))
@@ -515,6 +524,7 @@ func TestSignInBackoff(t *testing.T) {
 }
 
 func TestUsersAPI(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	admin := bearer(a.tokens[store.RoleAdmin])
 	u := a.srv.URL + "/api/v1/users"
@@ -577,6 +587,7 @@ func listTokens(t *testing.T, a *authAPI) []ui.Token {
 }
 
 func TestTokensAPI(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	admin := bearer(a.tokens[store.RoleAdmin])
 	u := a.srv.URL + "/api/v1/tokens"
@@ -624,16 +635,19 @@ func TestTokensAPI(t *testing.T) {
 // TestRequesterIsThePrincipal: with auth on, a backfill is requested by
 // the token's name, whatever the client claims in X-Kiln-User.
 func TestRequesterIsThePrincipal(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	h := bearer(a.tokens[store.RoleOperator])
 	h.Set("Content-Type", "application/json")
 	h.Set(ui.UserHeader, "mallory")
-	resp := authCall(t, "POST", a.srv.URL+"/api/v1/dags/churn/backfills", `{"from": "2026-01-01", "to": "2026-01-02", "dry_run": true}`, h)
+	resp := authCall(t, "POST", a.srv.URL+"/api/v1/dags/late/backfills", `{"from": "2026-01-01", "to": "2026-01-02", "dry_run": true}`, h)
 	if resp.status >= 300 {
 		t.Fatalf("backfill: %d %s", resp.status, resp.body)
 	}
-	if got := a.b.Backfills[0].RequestedBy; got != "operator-token" {
-		t.Errorf("requested_by = %q, want the token's name", got)
+	var plan ui.Backfill
+	resp.decode(t, &plan)
+	if plan.RequestedBy != "operator-token" {
+		t.Errorf("requested_by = %q, want the token's name", plan.RequestedBy)
 	}
 }
 
@@ -641,6 +655,7 @@ func TestRequesterIsThePrincipal(t *testing.T) {
 // signs in with the new password and has the new role. (The store's tests
 // cover the last admin.)
 func TestUpdateUserAPI(t *testing.T) {
+	t.Parallel()
 	a := newAuthAPI(t)
 	admin := bearer(a.tokens[store.RoleAdmin])
 	admin.Set("Content-Type", "application/json")
@@ -653,7 +668,7 @@ func TestUpdateUserAPI(t *testing.T) {
 	if u.Name != "vic" || u.Role != store.RoleOperator {
 		t.Errorf("PATCH vic = %+v", u)
 	}
-	if got, err := a.b.Store().CheckPassword("vic", "a new password"); err != nil || got.Role != store.RoleOperator {
+	if got, err := a.k.Store().CheckPassword("vic", "a new password"); err != nil || got.Role != store.RoleOperator {
 		t.Errorf("vic after the change: %+v, %v", got, err)
 	}
 	for _, tt := range []struct {

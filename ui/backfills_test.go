@@ -2,6 +2,7 @@ package ui_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"slices"
@@ -11,10 +12,31 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
+
+// backfillDAG is churn as the backfill tests need it: scheduled from
+// 2026-01-01, so that every day of January can be backfilled, and paused,
+// so that the scheduler makes no run of it by itself. Its task holds at
+// the gate named after the run's day (2026-01-05), when the test made
+// one, and fails on the 1st and the 5th.
+const backfillDAG = `
+id: churn
+schedule: "0 3 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+paused: true
+params:
+  sample_frac: {type: number, default: 1.0, minimum: 0, maximum: 1, description: Fraction of rows}
+  region: {type: string, enum: [eu, us], default: eu}
+tasks:
+  - id: load
+    plugin: shell
+    with:
+      command: 'if [ -p gates/{{ .ds }} ]; then read gate < gates/{{ .ds }}; fi; case {{ .ds }} in 2026-01-01|2026-01-05) exit 1;; esac'
+`
 
 // lateDAG ticks late in the evening in New York, when the UTC date is
 // already the next one, and has a depends_on_past task.
@@ -23,16 +45,13 @@ id: late
 schedule: "30 23 * * *"
 timezone: America/New_York
 start_date: 2026-01-01
+paused: true
 tasks:
   - id: load
     plugin: shell
     depends_on_past: true
     with: {command: echo load}
 `
-
-// backfillNow is the fake backend's clock in backfill tests: every date
-// of January 2026 has ended, February 1 has not.
-var backfillNow = time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC)
 
 // Keys of a backfill object, sorted; a list leaves out dates.
 var (
@@ -41,12 +60,28 @@ var (
 	countKeys        = []string{"failed", "pending", "running", "skipped", "success", "total"}
 )
 
-func newBackfillAPI(t *testing.T) (*uitest.Backend, string) {
+func newBackfillAPI(t *testing.T, dags ...string) (*kilntest.Kiln, string) {
 	t.Helper()
-	b, srv := newAPI(t)
-	b.AddDAG("late.yaml", lateDAG)
-	b.SetNow(func() time.Time { return backfillNow })
-	return b, srv.URL
+	k := kilntest.New(t, append([]string{backfillDAG, lateDAG, manualDAG}, dags...)...)
+	return k, serveAPI(t, k, ui.Options{}).URL
+}
+
+// holdDays makes the gates that hold the runs of backfillDAG on the given
+// days of January 2026 running.
+func holdDays(k *kilntest.Kiln, days ...int) {
+	for _, day := range days {
+		k.Gate(fmt.Sprintf("2026-01-%02d", day))
+	}
+}
+
+// backfillDate returns the date of a backfill at a logical date.
+func backfillDate(bf *store.Backfill, ld time.Time) store.BackfillDate {
+	for _, d := range bf.Dates {
+		if d.LogicalDate.Equal(ld) {
+			return d
+		}
+	}
+	return store.BackfillDate{}
 }
 
 // callAs is call with the X-Kiln-User header.
@@ -81,7 +116,8 @@ func logicalDates(bf ui.Backfill) []time.Time {
 }
 
 func TestCreateBackfill(t *testing.T) {
-	b, base := newBackfillAPI(t)
+	t.Parallel()
+	k, base := newBackfillAPI(t)
 	r := callAs(t, "ada@lab", "POST", base+"/api/v1/dags/churn/backfills",
 		`{"from": "2026-01-03", "to": "2026-01-05", "max_active_runs": 2, "params": {"sample_frac": 0.5}}`)
 	if r.status != http.StatusCreated {
@@ -108,20 +144,18 @@ func TestCreateBackfill(t *testing.T) {
 	}
 	// Bare dates are read in the DAG's timezone (Europe/Berlin): from is the
 	// start of the day, to the end of it.
-	req := b.Backfills[0]
 	wantFrom := time.Date(2026, 1, 2, 23, 0, 0, 0, time.UTC)
 	wantTo := time.Date(2026, 1, 5, 22, 59, 59, 999999999, time.UTC)
-	if !req.From.Equal(wantFrom) || !req.To.Equal(wantTo) {
-		t.Errorf("range sent = %v .. %v, want %v .. %v", req.From, req.To, wantFrom, wantTo)
-	}
 	if !bf.From.Equal(wantFrom) || !bf.To.Equal(wantTo) || bf.From.Location() != time.UTC {
-		t.Errorf("range answered = %v .. %v", bf.From, bf.To)
+		t.Errorf("range answered = %v .. %v, want %v .. %v", bf.From, bf.To, wantFrom, wantTo)
 	}
-	if req.RequestedBy != "ada@lab" || bf.RequestedBy != "ada@lab" {
-		t.Errorf("requested_by = %q / %q, want ada@lab", req.RequestedBy, bf.RequestedBy)
+	stored, err := k.Store().GetBackfill("bf-1")
+	if err != nil {
+		t.Fatal(err)
 	}
-	if req.MaxActiveRuns != 2 || req.Params["sample_frac"] != 0.5 || req.DryRun {
-		t.Errorf("request = %+v", req)
+	if !stored.From.Equal(wantFrom) || !stored.To.Equal(wantTo) || stored.RequestedBy != "ada@lab" || bf.RequestedBy != "ada@lab" ||
+		stored.MaxActiveRuns != 2 || stored.Params["sample_frac"] != 0.5 {
+		t.Errorf("stored backfill = %+v, answered requested_by %q", stored, bf.RequestedBy)
 	}
 	want := []time.Time{utcDate(3, 2, 0), utcDate(4, 2, 0), utcDate(5, 2, 0)}
 	if diff := cmp.Diff(want, logicalDates(bf)); diff != "" {
@@ -158,7 +192,7 @@ func TestCreateBackfill(t *testing.T) {
 	// RFC 3339 bounds are taken as they are.
 	r = call(t, "POST", base+"/api/v1/dags/adhoc/backfills", `{"from": "2026-01-03T02:00:00Z", "to": "2026-01-03T02:00:00Z"}`)
 	r.wantError(t, 400, "no schedule")
-	b.CancelBackfill(t.Context(), "bf-1")
+	k.WaitBackfill("bf-1", "end", func(bf *store.Backfill) bool { return bf.State.Finished() })
 	r = call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-03T02:00:00+00:00", "to": "2026-01-04T02:00:00Z", "reverse": true}`)
 	r.decode(t, &bf)
 	want = []time.Time{utcDate(4, 2, 0), utcDate(3, 2, 0)}
@@ -167,8 +201,18 @@ func TestCreateBackfill(t *testing.T) {
 	}
 }
 
+// minutelyDAG ticks every minute: 100,000 logical dates fit in 70 days.
+const minutelyDAG = `
+id: minutely
+schedule: "* * * * *"
+start_date: 2026-01-01
+paused: true
+tasks: [{id: a, plugin: shell, with: {command: "true"}}]
+`
+
 func TestCreateBackfillRefused(t *testing.T) {
-	_, base := newBackfillAPI(t)
+	t.Parallel()
+	k, base := newBackfillAPI(t, minutelyDAG)
 	tests := []struct {
 		name, dag, body string
 		status          int
@@ -188,7 +232,8 @@ func TestCreateBackfillRefused(t *testing.T) {
 		{"params not an object", "churn", `{"from": "2026-01-01", "to": "2026-01-05", "params": [1]}`, 400, []string{"params"}},
 		{"bad param", "churn", `{"from": "2026-01-01", "to": "2026-01-05", "params": {"sample_frac": 7}}`, 400, []string{"sample_frac"}},
 		{"unknown field", "churn", `{"from": "2026-01-01", "to": "2026-01-05", "wait": true}`, 400, []string{"unknown field", "wait"}},
-		{"future date", "churn", `{"from": "2026-01-30", "to": "2026-02-01"}`, 400, []string{"future", "2026-02-01"}},
+		{"future date", "churn", `{"from": "2099-01-01", "to": "2099-01-02"}`, 400, []string{"future", "2099-01-02", "the latest date that can be backfilled"}},
+		{"too many dates", "minutely", `{"from": "2026-01-01", "to": "2026-03-15"}`, 400, []string{"100000 or more logical dates", "in parts"}},
 		{"no date in range", "churn", `{"from": "2025-06-01", "to": "2025-06-30"}`, 400, []string{"no logical date"}},
 		{"no schedule", "adhoc", `{"from": "2026-01-01", "to": "2026-01-05"}`, 400, []string{"adhoc", "no schedule"}},
 		{"reverse with depends_on_past", "late", `{"from": "2026-01-01", "to": "2026-01-05", "reverse": true}`, 400, []string{"reverse", "depends_on_past", "load"}},
@@ -200,7 +245,8 @@ func TestCreateBackfillRefused(t *testing.T) {
 		})
 	}
 
-	// One active backfill per DAG.
+	// One active backfill per DAG: the first one's run of the 1st holds.
+	holdDays(k, 1)
 	if r := call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-01", "to": "2026-01-02"}`); r.status != 201 {
 		t.Fatalf("first backfill: %d %s", r.status, r.body)
 	}
@@ -208,11 +254,18 @@ func TestCreateBackfillRefused(t *testing.T) {
 }
 
 func TestBackfillDryRun(t *testing.T) {
-	b, base := newBackfillAPI(t)
-	putRun(b, 4, store.RunSuccess, store.RunTypeScheduled)
-	putRun(b, 5, store.RunFailed, store.RunTypeScheduled)
-	putRun(b, 6, store.RunRunning, store.RunTypeManual)
-	_, before, _ := b.Store().ListRuns(store.RunQuery{})
+	t.Parallel()
+	k, base := newBackfillAPI(t)
+	// Runs on the 4th (it succeeds), the 5th (it fails) and the 6th (it
+	// holds).
+	holdDays(k, 6)
+	for day, state := range map[int]store.RunState{4: store.RunSuccess, 5: store.RunFailed} {
+		r := trigger(t, k, "churn", fmt.Sprintf("2026-01-%02dT02:00:00Z", day), nil)
+		k.WaitRun("churn", r.RunID, state)
+	}
+	held := trigger(t, k, "churn", "2026-01-06T02:00:00Z", nil)
+	k.WaitTask("churn", held.RunID, "load", store.TaskRunning)
+	_, before, _ := k.Store().ListRuns(store.RunQuery{})
 
 	r := call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-03", "to": "2026-01-06", "reprocess": "failed", "dry_run": true}`)
 	if r.status != http.StatusOK || r.header.Get("Location") != "" {
@@ -234,8 +287,8 @@ func TestBackfillDryRun(t *testing.T) {
 	}
 	want := []plan{
 		{"new", "", ""},
-		{"skip", "run exists (success)", "scheduled__2026-01-04T02:00:00Z"},
-		{"rerun", "run failed", "scheduled__2026-01-05T02:00:00Z"},
+		{"skip", "run exists (success)", "manual__2026-01-04T02:00:00Z"},
+		{"rerun", "run failed", "manual__2026-01-05T02:00:00Z"},
 		{"skip", "a run is running", "manual__2026-01-06T02:00:00Z"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -244,14 +297,11 @@ func TestBackfillDryRun(t *testing.T) {
 	if bf.ID != "" || bf.Counts != (ui.BackfillCounts{Total: 4, Pending: 2, Skipped: 2}) {
 		t.Errorf("dry run = %+v", bf.BackfillSummary)
 	}
-	if !b.Backfills[0].DryRun {
-		t.Error("the backend was not asked for a dry run")
-	}
 	// Nothing was written.
-	if bfs, err := b.Store().Backfills(""); err != nil || len(bfs) != 0 {
+	if bfs, err := k.Store().Backfills(""); err != nil || len(bfs) != 0 {
 		t.Errorf("backfills stored after a dry run: %v, %v", bfs, err)
 	}
-	if _, after, _ := b.Store().ListRuns(store.RunQuery{}); after != before {
+	if _, after, _ := k.Store().ListRuns(store.RunQuery{}); after != before {
 		t.Errorf("%d runs after a dry run, want %d", after, before)
 	}
 	r = call(t, "GET", base+"/api/v1/backfills", "")
@@ -261,12 +311,13 @@ func TestBackfillDryRun(t *testing.T) {
 }
 
 func TestListAndGetBackfills(t *testing.T) {
-	b, base := newBackfillAPI(t)
-	for i, post := range []struct{ dag, body string }{
+	t.Parallel()
+	k, base := newBackfillAPI(t)
+	holdDays(k, 2, 3)
+	for _, post := range []struct{ dag, body string }{
 		{"churn", `{"from": "2026-01-01", "to": "2026-01-03"}`},
 		{"late", `{"from": "2026-01-01", "to": "2026-01-02"}`},
 	} {
-		b.SetNow(func() time.Time { return backfillNow.Add(time.Duration(i) * time.Minute) })
 		if r := call(t, "POST", base+"/api/v1/dags/"+post.dag+"/backfills", post.body); r.status != 201 {
 			t.Fatalf("%s: %d %s", post.dag, r.status, r.body)
 		}
@@ -298,8 +349,11 @@ func TestListAndGetBackfills(t *testing.T) {
 	}
 	call(t, "GET", base+"/api/v1/backfills?dag=nope", "").wantError(t, 404, `"nope"`)
 
-	// One backfill, with its dates as they move on.
-	b.SetBackfillRun("bf-1", utcDate(1, 2, 0), store.RunFailed)
+	// One backfill, with its dates as they move on: the run of the 1st
+	// fails, those of the 2nd and the 3rd hold.
+	k.WaitBackfill("bf-1", "the 1st to fail", func(bf *store.Backfill) bool {
+		return backfillDate(bf, utcDate(1, 2, 0)).State == store.RunFailed
+	})
 	r = call(t, "GET", base+"/api/v1/backfills/bf-1", "")
 	if diff := cmp.Diff(backfillKeys, keys(t, r.body)); diff != "" {
 		t.Errorf("backfill keys (-want +got):\n%s", diff)
@@ -315,13 +369,26 @@ func TestListAndGetBackfills(t *testing.T) {
 	call(t, "GET", base+"/api/v1/backfills/bf-9", "").wantError(t, 404, "bf-9")
 }
 
+// serialDAG runs one run at a time, each held at the gate "serial".
+const serialDAG = `
+id: serial
+schedule: "@daily"
+start_date: 2026-01-01
+paused: true
+max_active_runs: 1
+tasks: [{id: hold, plugin: shell, with: {command: "read gate < gates/serial"}}]
+`
+
 func TestCancelBackfill(t *testing.T) {
-	b, base := newBackfillAPI(t)
-	r := call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-01", "to": "2026-01-04", "max_active_runs": 2}`)
+	t.Parallel()
+	k, base := newBackfillAPI(t, serialDAG)
+	k.Gate("serial")
+	r := call(t, "POST", base+"/api/v1/dags/serial/backfills", `{"from": "2026-01-01", "to": "2026-01-04", "max_active_runs": 2}`)
 	if r.status != 201 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
-	b.SetBackfillRun("bf-1", utcDate(1, 2, 0), store.RunRunning)
+	// The DAG runs one run at a time: the 1st runs, the 2nd waits queued.
+	k.WaitTask("serial", "backfill__2026-01-01T00:00:00Z", "hold", store.TaskRunning)
 
 	r = call(t, "DELETE", base+"/api/v1/backfills/bf-1", "")
 	var bf ui.Backfill
@@ -337,23 +404,27 @@ func TestCancelBackfill(t *testing.T) {
 	if d := bf.Dates[1]; d.State == nil || *d.State != store.RunFailed || !strings.Contains(d.Reason, "cancelled") {
 		t.Errorf("queued date = %+v", d)
 	}
-	if !slices.Equal(b.CancelBackfills, []string{"bf-1"}) {
-		t.Errorf("cancels = %v", b.CancelBackfills)
+	if run, err := k.Store().GetRun("serial", "backfill__2026-01-02T00:00:00Z"); err != nil || run.State != store.RunFailed || run.StartDate != nil {
+		t.Errorf("the queued run after the cancel: %+v, %v; want failed without starting", run, err)
 	}
 	call(t, "DELETE", base+"/api/v1/backfills/bf-1", "").wantError(t, 409, "already ended")
 	call(t, "DELETE", base+"/api/v1/backfills/bf-9", "").wantError(t, 404, "bf-9")
 
 	// The DAG may be backfilled again.
-	if r := call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-10", "to": "2026-01-10"}`); r.status != 201 {
+	if r := call(t, "POST", base+"/api/v1/dags/serial/backfills", `{"from": "2026-01-10", "to": "2026-01-10"}`); r.status != 201 {
 		t.Errorf("after cancel: %d %s", r.status, r.body)
 	}
 }
 
 func TestRunsOfABackfill(t *testing.T) {
-	b, base := newBackfillAPI(t)
-	putRun(b, 1, store.RunSuccess, store.RunTypeScheduled)
-	putRun(b, 2, store.RunFailed, store.RunTypeScheduled)
-	r := call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-01", "to": "2026-01-03", "reprocess": "failed"}`)
+	t.Parallel()
+	k, base := newBackfillAPI(t)
+	// A run on the 4th succeeds, one on the 5th fails.
+	for day, state := range map[int]store.RunState{4: store.RunSuccess, 5: store.RunFailed} {
+		r := trigger(t, k, "churn", fmt.Sprintf("2026-01-%02dT02:00:00Z", day), nil)
+		k.WaitRun("churn", r.RunID, state)
+	}
+	r := call(t, "POST", base+"/api/v1/dags/churn/backfills", `{"from": "2026-01-04", "to": "2026-01-06", "reprocess": "failed"}`)
 	if r.status != 201 {
 		t.Fatalf("%d %s", r.status, r.body)
 	}
@@ -379,17 +450,17 @@ func TestRunsOfABackfill(t *testing.T) {
 		got = append(got, run.RunType+" "+run.RunID)
 	}
 	// The failed run is re-run as it is: its type and id stay.
-	want := []string{"backfill backfill__2026-01-03T02:00:00Z", "scheduled scheduled__2026-01-02T02:00:00Z"}
+	want := []string{"backfill backfill__2026-01-06T02:00:00Z", "manual manual__2026-01-05T02:00:00Z"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("runs (-want +got):\n%s", diff)
 	}
 
 	call(t, "GET", base+"/api/v1/dags/~/runs?run_type=backfill&backfill_id=bf-1", "").decode(t, &runs)
-	if len(runs) != 1 || runs[0].RunID != "backfill__2026-01-03T02:00:00Z" {
+	if len(runs) != 1 || runs[0].RunID != "backfill__2026-01-06T02:00:00Z" {
 		t.Errorf("run_type=backfill&backfill_id=bf-1 = %+v", runs)
 	}
 	// A run of no backfill keeps the keys docs/api.md#runs lists.
-	r = call(t, "GET", base+"/api/v1/dags/churn/runs/scheduled__2026-01-01T02:00:00Z", "")
+	r = call(t, "GET", base+"/api/v1/dags/churn/runs/manual__2026-01-04T02:00:00Z", "")
 	if diff := cmp.Diff(runKeys, keys(t, r.body)); diff != "" {
 		t.Errorf("keys of a run of no backfill (-want +got):\n%s", diff)
 	}

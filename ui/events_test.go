@@ -8,20 +8,44 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-cmp/cmp/cmpopts"
 	"go.uber.org/goleak"
 
-	"github.com/kilnhq/kiln/scheduler"
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
+
+// eventsDAG's runs hold at the gate "ev" until the test opens it. It is
+// paused, so that the scheduler makes no run of it by itself, and daily,
+// so that it can be backfilled.
+const eventsDAG = `
+id: ev
+schedule: "@daily"
+start_date: 2026-01-01
+paused: true
+tasks:
+  - id: work
+    plugin: shell
+    with: {command: "read gate < gates/ev"}
+`
+
+// only returns the events that keep accepts, in order.
+func only(events []ui.Event, keep func(ui.Event) bool) []ui.Event {
+	var out []ui.Event
+	for _, e := range events {
+		if keep(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
 
 // eventStream is an open GET /api/v1/events.
 type eventStream struct {
@@ -90,87 +114,127 @@ func isRun(runID string, state store.RunState) func(ui.Event) bool {
 	return func(e ui.Event) bool { return e.Kind == "run" && e.RunID == runID && e.State == string(state) }
 }
 
+// isLastOf accepts the last change of a run of one task that succeeds: the
+// scheduler commits the run's end with its task's, the try last.
+func isLastOf(runID string) func(ui.Event) bool {
+	return func(e ui.Event) bool { return e.Kind == "try" && e.RunID == runID && e.State == string(store.TaskSuccess) }
+}
+
+// upTo returns events up to and including the first that last accepts.
+func upTo(events []ui.Event, last func(ui.Event) bool) []ui.Event {
+	if i := slices.IndexFunc(events, last); i >= 0 {
+		return events[:i+1]
+	}
+	return events
+}
+
+// TestEventStream watches what the scheduler commits while it runs two
+// runs of ev (held at a gate), a backfill of it and a run of adhoc,
+// through an unfiltered stream and streams filtered by run, by DAG and by
+// another DAG: each filtered stream carries exactly the unfiltered
+// stream's events that its filter accepts, in order.
 func TestEventStream(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunQueued, store.RunTypeScheduled)
-	other := putRun(b, 6, store.RunQueued, store.RunTypeScheduled)
+	t.Parallel()
+	k, srv := newAPI(t, eventsDAG)
+	gate := k.Gate("ev")
+	run := trigger(t, k, "ev", "2026-03-01T00:00:00Z", nil)
+	k.WaitTask("ev", run.RunID, "work", store.TaskRunning)
 	url := srv.URL + "/api/v1/events"
 	all := openEvents(t, http.DefaultClient, url, nil)
-	ofRun := openEvents(t, http.DefaultClient, url+"?dag=churn&run="+run.RunID, nil)
-	ofDAG := openEvents(t, http.DefaultClient, url+"?dag=churn", nil)
+	ofRun := openEvents(t, http.DefaultClient, url+"?dag=ev&run="+run.RunID, nil)
+	ofDAG := openEvents(t, http.DefaultClient, url+"?dag=ev", nil)
 	ofAdhoc := openEvents(t, http.DefaultClient, url+"?dag=adhoc", nil)
 
-	b.Commit(func(batch *store.Batch) {
-		batch.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: run.RunID, TaskID: "extract", State: store.TaskQueued, TryNumber: 1, MaxTries: 1})
-		batch.PutTry(&store.Try{DAGID: "churn", RunID: run.RunID, TaskID: "extract", Number: 1, State: store.TaskQueued})
-	})
-	other.State = store.RunRunning
-	b.Commit(func(batch *store.Batch) {
-		batch.PutRun(other)
-		batch.PutBackfill(&store.Backfill{ID: "bf-1", DAGID: "churn", State: store.BackfillRunning})
-	})
-	adhoc, err := b.Trigger(t.Context(), "adhoc", scheduler.TriggerRequest{})
-	if err != nil {
-		t.Fatal(err)
+	// While run holds: another run of ev, a backfill of it and a whole
+	// run of adhoc. Then run ends: the last change each stream waits for.
+	other := trigger(t, k, "ev", "2026-03-02T00:00:00Z", nil)
+	k.WaitTask("ev", other.RunID, "work", store.TaskRunning)
+	if r := call(t, "POST", srv.URL+"/api/v1/dags/ev/backfills", `{"from": "2026-01-02", "to": "2026-01-02"}`); r.status != http.StatusCreated {
+		t.Fatalf("backfill: %d %s", r.status, r.body)
 	}
-	run.State = store.RunSuccess
-	b.Commit(func(batch *store.Batch) { batch.PutRun(run) }) // the last change each stream waits for
+	k.WaitTask("ev", "backfill__2026-01-02T00:00:00Z", "work", store.TaskRunning)
+	adhoc := trigger(t, k, "adhoc", "", nil)
+	k.WaitRun("adhoc", adhoc.RunID, store.RunSuccess)
+	gate.Open()
 
-	ignoreSeq := cmpopts.IgnoreFields(ui.Event{}, "Seq")
-	wantRun := []ui.Event{
-		{Kind: "task", DAGID: "churn", RunID: run.RunID, TaskID: "extract", TryNumber: 1, State: "queued"},
-		{Kind: "try", DAGID: "churn", RunID: run.RunID, TaskID: "extract", TryNumber: 1, State: "queued"},
-		{Kind: "run", DAGID: "churn", RunID: run.RunID, State: "success"},
-	}
-	if diff := cmp.Diff(wantRun, ofRun.until(t, isRun(run.RunID, store.RunSuccess)), ignoreSeq); diff != "" {
-		t.Errorf("?dag&run (-want +got):\n%s", diff)
-	}
-	wantDAG := append(wantRun[:2:2],
-		ui.Event{Kind: "run", DAGID: "churn", RunID: other.RunID, State: "running"},
-		ui.Event{Kind: "backfill", DAGID: "churn", BackfillID: "bf-1", State: "running"},
-		wantRun[2])
-	if diff := cmp.Diff(wantDAG, ofDAG.until(t, isRun(run.RunID, store.RunSuccess)), ignoreSeq); diff != "" {
-		t.Errorf("?dag (-want +got):\n%s", diff)
-	}
-	got := all.until(t, isRun(run.RunID, store.RunSuccess))
-	if len(got) != len(wantDAG)+2 { // and the adhoc run and its task instance
-		t.Errorf("unfiltered: %d events, want %d: %+v", len(got), len(wantDAG)+2, got)
-	}
+	got := all.until(t, isLastOf(run.RunID))
 	for i := 1; i < len(got); i++ {
 		if got[i].Seq != got[i-1].Seq+1 {
 			t.Errorf("unfiltered: seq %d after %d", got[i].Seq, got[i-1].Seq)
 		}
 	}
-	adhocEvents := ofAdhoc.until(t, func(e ui.Event) bool { return e.Kind == "task" })
-	if adhocEvents[0].Kind != "run" || adhocEvents[0].RunID != adhoc.RunID || adhocEvents[0].State != "queued" {
-		t.Errorf("?dag=adhoc: %+v", adhocEvents)
+	kinds := map[string]bool{}
+	for _, e := range got {
+		kinds[e.Kind+" of "+e.DAGID] = true
+	}
+	for _, want := range []string{"run of ev", "task of ev", "try of ev", "backfill of ev", "run of adhoc", "task of adhoc", "try of adhoc"} {
+		if !kinds[want] {
+			t.Errorf("unfiltered: no %s event in %+v", want, got)
+		}
+	}
+
+	gotRun := ofRun.until(t, isLastOf(run.RunID))
+	if diff := cmp.Diff(only(got, func(e ui.Event) bool { return e.DAGID == "ev" && e.RunID == run.RunID }), gotRun); diff != "" {
+		t.Errorf("?dag&run (-want +got):\n%s", diff)
+	}
+	if !slices.ContainsFunc(gotRun, isRun(run.RunID, store.RunSuccess)) {
+		t.Errorf("?dag&run: no run success in %+v", gotRun)
+	}
+	gotDAG := ofDAG.until(t, isLastOf(run.RunID))
+	if diff := cmp.Diff(only(got, func(e ui.Event) bool { return e.DAGID == "ev" }), gotDAG); diff != "" {
+		t.Errorf("?dag (-want +got):\n%s", diff)
+	}
+	for _, want := range []func(ui.Event) bool{
+		func(e ui.Event) bool { return e.RunID == other.RunID },
+		func(e ui.Event) bool { return e.Kind == "backfill" && e.BackfillID == "bf-1" },
+	} {
+		if len(only(gotDAG, want)) == 0 {
+			t.Errorf("?dag: the other run or the backfill missing from %+v", gotDAG)
+		}
+	}
+	adhocEvents := ofAdhoc.until(t, isLastOf(adhoc.RunID))
+	if diff := cmp.Diff(upTo(only(got, func(e ui.Event) bool { return e.DAGID == "adhoc" }), isLastOf(adhoc.RunID)), adhocEvents); diff != "" {
+		t.Errorf("?dag=adhoc (-want +got):\n%s", diff)
+	}
+	// The scheduler commits a manual run running, with its first task
+	// queued.
+	if adhocEvents[0].Kind != "run" || adhocEvents[0].RunID != adhoc.RunID || adhocEvents[0].State != "running" {
+		t.Errorf("?dag=adhoc: %+v, want the run running first", adhocEvents)
 	}
 
 	// Last-Event-ID and ?after resume after a change; the raw events carry
 	// the sequence number as id and the kind as the event's name.
-	first := got[0].Seq
+	first := gotRun[0].Seq
 	for name, header := range map[string]http.Header{"Last-Event-ID": {"Last-Event-Id": {strconv.FormatUint(first, 10)}}, "after": nil} {
-		target := url + "?dag=churn&run=" + run.RunID
+		target := url + "?dag=ev&run=" + run.RunID
 		if header == nil {
 			target += "&after=" + strconv.FormatUint(first, 10)
 		}
-		resumed := openEvents(t, http.DefaultClient, target, header).until(t, isRun(run.RunID, store.RunSuccess))
-		if diff := cmp.Diff(wantRun[1:], resumed, ignoreSeq); diff != "" {
+		resumed := openEvents(t, http.DefaultClient, target, header).until(t, isLastOf(run.RunID))
+		if diff := cmp.Diff(gotRun[1:], resumed); diff != "" {
 			t.Errorf("resumed with %s (-want +got):\n%s", name, diff)
 		}
 	}
-	raw := rawEvents(t, url+"?after="+strconv.FormatUint(first, 10), 1)
-	want := "id: " + strconv.FormatUint(first+1, 10) + "\nevent: try\ndata: {\"seq\":" + strconv.FormatUint(first+1, 10) +
-		`,"kind":"try","dag_id":"churn","run_id":"` + run.RunID + `","task_id":"extract","try_number":1,"state":"queued"}` + "\n\n"
+	i := slices.IndexFunc(got, func(e ui.Event) bool { return e.Kind == "try" && e.DAGID == "ev" })
+	if i < 1 {
+		t.Fatalf("no try event of ev after the first event in %+v", got)
+	}
+	try := got[i]
+	raw := rawEvents(t, url+"?after="+strconv.FormatUint(got[i-1].Seq, 10), 1)
+	seq := strconv.FormatUint(try.Seq, 10)
+	want := "id: " + seq + "\nevent: try\ndata: {\"seq\":" + seq +
+		`,"kind":"try","dag_id":"ev","run_id":"` + try.RunID + `","task_id":"work","try_number":1,"state":"` + try.State + `"}` + "\n\n"
 	if raw != want {
 		t.Errorf("raw event = %q\nwant %q", raw, want)
 	}
 
 	// A number from before this store's first change: the stream says
-	// that changes were lost, at the newest change.
+	// that changes were lost, at the newest change (the backfill and the
+	// other run may still be committing theirs).
+	before := k.Store().LastChange()
 	lost := openEvents(t, http.DefaultClient, url, http.Header{"Last-Event-Id": {"1"}}).until(t, func(ui.Event) bool { return true })
-	if want := (ui.Event{Kind: ui.EventLost, Seq: b.Store().LastChange()}); lost[0] != want {
-		t.Errorf("resuming after 1: %+v, want %+v", lost[0], want)
+	if after := k.Store().LastChange(); lost[0].Kind != ui.EventLost || lost[0].Seq < before || lost[0].Seq > after {
+		t.Errorf("resuming after 1: %+v, want a lost event at the newest change, %d to %d", lost[0], before, after)
 	}
 }
 
@@ -202,8 +266,9 @@ func rawEvents(t *testing.T, url string, n int) string {
 }
 
 func TestEventStreamBadRequests(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunQueued, store.RunTypeScheduled)
+	t.Parallel()
+	k, srv := newAPI(t)
+	run := trigger(t, k, "adhoc", "", nil)
 	url := srv.URL + "/api/v1/events"
 	call(t, "GET", url+"?run="+run.RunID, "").wantError(t, 400, "run", "needs dag")
 	call(t, "GET", url+"?dag=churn&run=nope", "").wantError(t, 404, `run "nope"`)
@@ -219,17 +284,30 @@ func TestEventStreamBadRequests(t *testing.T) {
 }
 
 // TestEventStreamKeepAlive checks that a quiet stream sends comments, and
-// that they carry the id of the changes its filter left out.
+// that they carry the id of the changes its filter left out: those of a
+// whole run of another DAG, which has ended before the stream opens (the
+// Kiln is quiet then: nothing else is due).
 func TestEventStreamKeepAlive(t *testing.T) {
-	b := uitest.New(t, churnDAG, manualDAG)
-	s := ui.New(b, ui.Options{})
+	t.Parallel()
+	k := kilntest.New(t, churnDAG, manualDAG, numberDAG)
+	s := ui.New(k.Scheduler, ui.Options{})
 	s.SetKeepAlive(5 * time.Millisecond)
 	srv := httptest.NewServer(s.Handler())
 	defer srv.Close()
-	after := b.Store().LastChange()
-	putRun(b, 5, store.RunQueued, store.RunTypeScheduled) // not adhoc's
+	after := k.Store().LastChange()
+	// A run of another DAG than adhoc, waited for up to its last change:
+	// its try's end, which the scheduler may commit after the run's.
+	run := trigger(t, k, "n", "", map[string]any{"n": 1})
+	k.WaitFor("the try of "+run.RunID+" to succeed", func() bool {
+		try, err := k.Store().GetTry("n", run.RunID, "a", 1)
+		return err == nil && try.State == store.TaskSuccess
+	})
+	k.WaitRun("n", run.RunID, store.RunSuccess)
+	if k.Store().LastChange() == after {
+		t.Fatal("the run changed nothing in the store")
+	}
 	raw := rawEvents(t, srv.URL+"/api/v1/events?dag=adhoc&after="+strconv.FormatUint(after, 10), 1)
-	if want := ": keep-alive\nid: " + strconv.FormatUint(b.Store().LastChange(), 10) + "\n\n"; raw != want {
+	if want := ": keep-alive\nid: " + strconv.FormatUint(k.Store().LastChange(), 10) + "\n\n"; raw != want {
 		t.Errorf("first keep-alive = %q, want %q", raw, want)
 	}
 	if raw := rawEvents(t, srv.URL+"/api/v1/events?dag=adhoc", 1); raw != ": keep-alive\n\n" {
@@ -239,9 +317,12 @@ func TestEventStreamKeepAlive(t *testing.T) {
 
 // TestEventStreamEnds checks that a stream ends when its client leaves and
 // when the server shuts down, leaving no goroutine behind.
+//
+// The Kiln has no worker, so that no task runs while the goroutines are
+// counted; its scheduler runs.
 func TestEventStreamEnds(t *testing.T) {
-	b := uitest.New(t, churnDAG, manualDAG)
-	s := ui.New(b, ui.Options{})
+	k := kilntest.Start(t, kilntest.Options{NoWorker: true, DAGs: []string{churnDAG, manualDAG}})
+	s := ui.New(k.Scheduler, ui.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

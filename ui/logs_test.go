@@ -1,6 +1,7 @@
 package ui_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
@@ -8,46 +9,54 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
-// putTries records tries 1..n of a task of run, the last one running.
-func putTries(b *uitest.Backend, run *store.Run, task string, n int) {
-	b.Commit(func(batch *store.Batch) {
-		batch.PutTaskInstance(&store.TaskInstance{DAGID: run.DAGID, RunID: run.RunID, TaskID: task, State: store.TaskRunning, TryNumber: n, MaxTries: 4})
-		for i := 1; i <= n; i++ {
-			state := store.TaskFailed
-			if i == n {
-				state = store.TaskRunning
-			}
-			batch.PutTry(&store.Try{DAGID: run.DAGID, RunID: run.RunID, TaskID: task, Number: i, State: state})
-		}
-	})
-}
+// logsDAG logs as the log tests need: train fails its first try and
+// succeeds its second, each saying which it is; report holds at its gate
+// without a word; extract waits for report.
+const logsDAG = `
+id: logs
+tasks:
+  - id: train
+    plugin: shell
+    retries: 1
+    retry_delay: 0s
+    with: {command: 'if [ {{ .try_number }} = 1 ]; then echo first try; exit 1; fi; echo second try'}
+  - id: report
+    plugin: shell
+    with: {command: "read gate < gates/report"}
+  - id: extract
+    plugin: shell
+    depends_on: [report]
+    with: {command: "true"}
+`
 
 func TestTaskLogs(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putTries(b, run, "train", 2)
-	key := func(n int) wire.TryKey { return wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: n} }
-	b.AppendLog(key(1), "first try\n")
-	b.AppendLog(key(2), "second try\n")
-	url := srv.URL + "/api/v1/dags/churn/runs/" + run.RunID + "/tasks/"
+	t.Parallel()
+	k, srv := newAPI(t, logsDAG)
+	k.Gate("report")
+	run := trigger(t, k, "logs", "", nil)
+	k.WaitTask("logs", run.RunID, "train", store.TaskSuccess)
+	k.WaitTask("logs", run.RunID, "report", store.TaskRunning)
+	url := srv.URL + "/api/v1/dags/logs/runs/" + run.RunID + "/tasks/"
 
 	tests := []struct {
 		name, path, body string
 	}{
 		{"latest try by default", "train/logs", "second try\n"},
-		{"try 1", "train/logs?try=1", "first try\n"},
+		{"try 1", "train/logs?try=1", "first try\nkiln: exit status 1\n"},
 		{"follow=0 is text", "train/logs?try=2&follow=0", "second try\n"},
 		{"from an offset", "train/logs?try=2&offset=7", "try\n"},
 		{"from the end", "train/logs?try=2&offset=11", ""},
@@ -79,7 +88,6 @@ func TestTaskLogs(t *testing.T) {
 	}
 
 	// A try that has not logged yet has an empty log.
-	putTries(b, run, "report", 1)
 	if r := call(t, "GET", url+"report/logs", ""); r.status != 200 || len(r.body) != 0 {
 		t.Errorf("no log file yet: %d %q, want 200 and nothing", r.status, r.body)
 	}
@@ -93,7 +101,7 @@ func TestTaskLogs(t *testing.T) {
 	call(t, "GET", url+"train/logs?follow=1&offset=-5", "").wantError(t, 400, "offset")
 	call(t, "GET", url+"extract/logs", "").wantError(t, 404, "extract", "not been tried")
 	call(t, "GET", url+"nope/logs", "").wantError(t, 404, `task "nope"`)
-	call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/nope/tasks/train/logs", "").wantError(t, 404, "nope")
+	call(t, "GET", srv.URL+"/api/v1/dags/logs/runs/nope/tasks/train/logs", "").wantError(t, 404, "nope")
 }
 
 // syncBuffer is a bytes.Buffer safe to write and read from two goroutines.
@@ -112,18 +120,6 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 // follow starts following a log and returns the log as it arrives and a
@@ -155,32 +151,82 @@ func follow(t *testing.T, url string, header http.Header) (*syncBuffer, <-chan e
 	return out, errc, endc
 }
 
+// followDAG's task logs nothing until the test opens the gate "start",
+// then logs in three steps, with gates between them: a line ending in
+// \r\n, a character cut in two, progress lines ending in \r, and last
+// words without a newline.
+const followDAG = `
+id: follow
+tasks:
+  - id: train
+    plugin: shell
+    with:
+      command: "read gate < gates/start; printf 'line 1\\r\\nline 2\\n\\303'; read gate < gates/more; printf '\\251\\rprogress 50%%\\rprogress 100%%\\n'; read gate < gates/last; printf 'last words, no newline'"
+`
+
+// followWatching starts following a log as follow does, and returns once
+// the stream has begun watching the log and found nothing to send: its
+// first keep-alive (sent after its first look, with s's keep-alive
+// shortened) is the barrier.
+func followWatching(t *testing.T, url string) (*syncBuffer, <-chan error, <-chan ui.LogEnd) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("follow: %d", resp.StatusCode)
+	}
+	br := bufio.NewReader(resp.Body)
+	for _, want := range []string{": keep-alive\n", "\n"} {
+		if line, err := br.ReadString('\n'); err != nil || line != want {
+			resp.Body.Close()
+			t.Fatalf("the stream began with %q (%v), want %q", line, err, want)
+		}
+	}
+	out := &syncBuffer{}
+	errc, endc := make(chan error, 1), make(chan ui.LogEnd, 1)
+	go func() {
+		defer resp.Body.Close()
+		end, err := ui.DecodeLogStream(br, out)
+		endc <- end
+		errc <- err
+	}()
+	return out, errc, endc
+}
+
 // TestFollowLog follows a log with the fallback poll an hour away: the
 // stream learns of new bytes from fsnotify, from before the log's folders
 // exist, and of the try's end from the store's change feed.
 func TestFollowLog(t *testing.T) {
-	b := uitest.New(t, churnDAG, manualDAG)
-	s := ui.New(b, ui.Options{})
+	t.Parallel()
+	k := kilntest.New(t, churnDAG, manualDAG, followDAG)
+	s := ui.New(k.Scheduler, ui.Options{})
 	s.SetLogPoll(time.Hour)
+	s.SetKeepAlive(time.Nanosecond) // a keep-alive after each look that sends nothing
 	srv := httptest.NewServer(s.Handler())
 	t.Cleanup(srv.Close)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putTries(b, run, "train", 1)
-	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
-	url := srv.URL + "/api/v1/dags/churn/runs/" + run.RunID + "/tasks/train/logs?follow=1"
-
-	// The file does not exist yet: the stream waits for it.
-	out, errc, endc := follow(t, url, nil)
-	b.AppendLog(k, "line 1\r\nline 2\n\xc3") // ends inside "é" (c3 a9)
-	waitFor(t, "the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
-	b.AppendLog(k, "\xa9\rprogress 50%\rprogress 100%\n")
-	waitFor(t, "the rest", func() bool { return strings.HasSuffix(out.String(), "100%\n") })
-	// The log is whole, then the try's end is committed, as the scheduler
-	// does it.
-	b.AppendLog(k, "last words, no newline")
-	b.Commit(func(batch *store.Batch) {
-		batch.PutTry(&store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: 1, State: store.TaskSuccess})
-	})
+	start, more, last := k.Gate("start"), k.Gate("more"), k.Gate("last")
+	run := trigger(t, k, "follow", "", nil)
+	k.WaitTask("follow", run.RunID, "train", store.TaskRunning)
+	key := wire.TryKey{DAGID: "follow", RunID: run.RunID, TaskID: "train", Try: 1}
+	dagLogs := filepath.Dir(filepath.Dir(filepath.Dir(k.LogPath(key))))
+	if _, err := os.Stat(dagLogs); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the DAG's log folder %s: %v, want it not made yet", dagLogs, err)
+	}
+	url := srv.URL + "/api/v1/dags/follow/runs/" + run.RunID + "/tasks/train/logs?follow=1"
+	out, errc, endc := followWatching(t, url)
+	start.Open()
+	k.WaitFor("the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
+	more.Open()
+	k.WaitFor("the rest", func() bool { return strings.HasSuffix(out.String(), "100%\n") })
+	// The task writes its last words and exits; the worker sends the whole
+	// log before it reports the try's end, which the scheduler commits.
+	last.Open()
 	if err := <-errc; err != nil {
 		t.Fatalf("stream: %v", err)
 	}
@@ -222,21 +268,21 @@ func TestFollowLog(t *testing.T) {
 // TestShutdownEndsFollow checks that a followed log does not hold up a
 // graceful shutdown.
 func TestShutdownEndsFollow(t *testing.T) {
-	b := uitest.New(t, churnDAG)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putTries(b, run, "train", 1)
-	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
-	b.AppendLog(k, "working\n")
+	t.Parallel()
+	k := kilntest.New(t, "id: working\ntasks: [{id: train, plugin: shell, with: {command: 'echo working; read gate < gates/hold'}}]")
+	k.Gate("hold")
+	run := trigger(t, k, "working", "", nil)
 
-	s := ui.New(b, ui.Options{})
+	s := ui.New(k.Scheduler, ui.Options{})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	served := make(chan error, 1)
 	go func() { served <- s.Serve(ln) }()
-	out, errc, _ := follow(t, "http://"+ln.Addr().String()+"/api/v1/dags/churn/runs/"+run.RunID+"/tasks/train/logs?follow=1", nil)
-	waitFor(t, "the log", func() bool { return out.String() == "working\n" })
+	k.WaitTask("working", run.RunID, "train", store.TaskRunning)
+	out, errc, _ := follow(t, "http://"+ln.Addr().String()+"/api/v1/dags/working/runs/"+run.RunID+"/tasks/train/logs?follow=1", nil)
+	k.WaitFor("the log", func() bool { return out.String() == "working\n" })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
@@ -252,13 +298,14 @@ func TestShutdownEndsFollow(t *testing.T) {
 }
 
 func TestStart(t *testing.T) {
-	b := uitest.New(t)
+	t.Parallel()
+	k := kilntest.Start(t, kilntest.Options{NoWorker: true})
 	busy, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer busy.Close()
-	if err := ui.New(b, ui.Options{Addr: busy.Addr().String()}).Start(t.Context()); err == nil {
+	if err := ui.New(k.Scheduler, ui.Options{Addr: busy.Addr().String()}).Start(t.Context()); err == nil {
 		t.Error("Start on a busy address succeeded")
 	}
 
@@ -270,8 +317,8 @@ func TestStart(t *testing.T) {
 	free.Close()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- ui.New(b, ui.Options{Addr: addr}).Start(ctx) }()
-	waitFor(t, "the server", func() bool {
+	go func() { done <- ui.New(k.Scheduler, ui.Options{Addr: addr}).Start(ctx) }()
+	k.WaitFor("the server", func() bool {
 		resp, err := http.Get("http://" + addr + "/healthz")
 		if err != nil {
 			return false

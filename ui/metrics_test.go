@@ -4,25 +4,24 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector())
 	runs := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "kiln_runs_finished_total", Help: "Runs."}, []string{"state"})
 	reg.MustRegister(runs)
 	runs.WithLabelValues("success").Add(3)
-	srv := httptest.NewServer(ui.New(uitest.New(t), ui.Options{Metrics: reg}).Handler())
-	t.Cleanup(srv.Close)
+	srv := serveAPI(t, kilntest.Start(t, kilntest.Options{NoWorker: true}), ui.Options{Metrics: reg})
 
 	get := func(accept string) (*http.Response, string) {
 		t.Helper()
@@ -81,8 +80,8 @@ func TestMetrics(t *testing.T) {
 }
 
 func TestMetricsNotEnabled(t *testing.T) {
-	srv := httptest.NewServer(ui.New(uitest.New(t), ui.Options{}).Handler())
-	t.Cleanup(srv.Close)
+	t.Parallel()
+	srv := serveAPI(t, kilntest.Start(t, kilntest.Options{NoWorker: true}), ui.Options{})
 	resp := call(t, http.MethodGet, srv.URL+"/metrics", "")
 	if resp.status != http.StatusNotFound {
 		t.Fatalf("status %d, want 404", resp.status)

@@ -11,15 +11,15 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
 // TestOpenAPICoversRoutes checks that the OpenAPI document lists exactly the
 // API routes the server registers (the browser pages and their assets are
 // not API), and that every $ref in it resolves.
 func TestOpenAPICoversRoutes(t *testing.T) {
-	b := uitest.New(t)
-	e, ok := ui.New(b, ui.Options{}).Handler().(*echo.Echo)
+	t.Parallel()
+	k, srv := newAPI(t)
+	e, ok := ui.New(k.Scheduler, ui.Options{}).Handler().(*echo.Echo)
 	if !ok {
 		t.Fatal("Handler is not an *echo.Echo")
 	}
@@ -34,7 +34,6 @@ func TestOpenAPICoversRoutes(t *testing.T) {
 	}
 	slices.Sort(routes)
 
-	_, srv := newAPI(t)
 	resp := call(t, "GET", srv.URL+"/api/v1/openapi.json", "")
 	if resp.status != 200 || !strings.HasPrefix(resp.header.Get("Content-Type"), "application/json") {
 		t.Fatalf("openapi.json: %d %s", resp.status, resp.header.Get("Content-Type"))

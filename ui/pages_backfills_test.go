@@ -7,15 +7,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/ui"
 )
 
-// newBackfillPages is newPageClient with a clock at which every date of
-// January 2026 has ended.
+// newBackfillPages is a pageClient of a Kiln with backfillDAG, whose days
+// of January 2026 can be backfilled, and adhoc.
 func newBackfillPages(t *testing.T) *pageClient {
-	pc := newPageClient(t)
-	pc.b.SetNow(func() time.Time { return backfillNow })
-	return pc
+	t.Helper()
+	k := kilntest.New(t, backfillDAG, manualDAG)
+	return &pageClient{t: t, k: k, srv: serveAPI(t, k, ui.Options{})}
 }
 
 func backfillForm(changes map[string]string) url.Values {
@@ -34,6 +36,7 @@ func backfillForm(changes map[string]string) url.Values {
 }
 
 func TestBackfillTab(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
 	p := pc.get("/dags/churn/backfill")
 	p.wantStatus(t, http.StatusOK)
@@ -59,8 +62,10 @@ func TestBackfillTab(t *testing.T) {
 }
 
 func TestBackfillDryRunPage(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
-	putRun(pc.b, 2, store.RunFailed, store.RunTypeScheduled) // 2026-01-02 02:00 UTC: churn's date
+	failed := trigger(t, pc.k, "churn", "2026-01-05T02:00:00Z", nil) // churn's date; runs of the 5th fail
+	pc.k.WaitRun("churn", failed.RunID, store.RunFailed)
 	p := pc.post("/dags/churn/backfill", backfillForm(map[string]string{"dry_run": "true", "reprocess": "failed"}))
 	p.wantStatus(t, http.StatusOK)
 	p.has(t, "section", "id=backfill-plan")
@@ -68,29 +73,29 @@ func TestBackfillDryRunPage(t *testing.T) {
 	if len(dates) != 5 {
 		t.Fatalf("%d dates in the plan, want 5", len(dates))
 	}
-	if dates[0]["data-date"] != "2026-01-01T02:00:00Z" || dates[1]["data-action"] != "rerun" || dates[0]["data-action"] != "new" {
+	if dates[0]["data-date"] != "2026-01-01T02:00:00Z" || dates[4]["data-action"] != "rerun" || dates[0]["data-action"] != "new" {
 		t.Errorf("plan = %v", dates)
 	}
-	if len(pc.b.Backfills) != 1 || !pc.b.Backfills[0].DryRun || pc.b.Backfills[0].MaxActiveRuns != 2 || pc.b.Backfills[0].Reprocess != "failed" {
-		t.Errorf("backfill requests = %+v", pc.b.Backfills)
-	}
-	if bfs, _ := pc.b.Store().Backfills(""); len(bfs) != 0 {
+	if bfs, _ := pc.k.Store().Backfills(""); len(bfs) != 0 {
 		t.Errorf("a dry run created %d backfills", len(bfs))
 	}
 	// The form keeps its values.
 	p.has(t, "input", "name=from", "value=2026-01-01")
+	p.has(t, "input", "name=max_active_runs", "value=2")
 	p.has(t, "option", "value=failed", "selected")
 }
 
 func TestBackfillStartListAndCancel(t *testing.T) {
+	t.Parallel()
 	pc := newBackfillPages(t)
+	holdDays(pc.k, 1, 2, 3, 4, 5)
 	p := pc.post("/dags/churn/backfill", backfillForm(map[string]string{"reverse": "true"}))
 	p.wantStatus(t, http.StatusSeeOther)
 	if p.location != "/backfills/bf-1" {
 		t.Fatalf("Location = %q, want /backfills/bf-1", p.location)
 	}
-	if req := pc.b.Backfills[0]; !req.Reverse || req.RequestedBy != "ui" {
-		t.Errorf("request = %+v", req)
+	if bf, err := pc.k.Store().GetBackfill("bf-1"); err != nil || !bf.Reverse || bf.RequestedBy != "ui" || bf.MaxActiveRuns != 2 {
+		t.Errorf("backfill = %+v, %v; want reverse, by ui, 2 runs at once", bf, err)
 	}
 
 	list := pc.get("/backfills")
@@ -121,8 +126,11 @@ func TestBackfillStartListAndCancel(t *testing.T) {
 		}
 	}
 
-	// Progress shows live.
-	pc.b.SetBackfillRun("bf-1", time.Date(2026, 1, 5, 2, 0, 0, 0, time.UTC), store.RunSuccess)
+	// Progress shows live: the run of the 4th goes through.
+	pc.k.Gate("2026-01-04").Open()
+	pc.k.WaitBackfill("bf-1", "the 4th to succeed", func(bf *store.Backfill) bool {
+		return backfillDate(bf, time.Date(2026, 1, 4, 2, 0, 0, 0, time.UTC)).State == store.RunSuccess
+	})
 	frag := pc.get("/backfills/bf-1", "backfill-progress")
 	frag.wantStatus(t, http.StatusOK)
 	if text := strings.Join(strings.Fields(frag.text()), " "); !strings.Contains(text, "1 success") || strings.Contains(frag.body, "<html") {
@@ -146,6 +154,8 @@ func TestBackfillStartListAndCancel(t *testing.T) {
 }
 
 func TestBackfillFormErrors(t *testing.T) {
+	t.Parallel()
+	pc := newBackfillPages(t)
 	for _, tc := range []struct {
 		name    string
 		dag     string
@@ -159,11 +169,11 @@ func TestBackfillFormErrors(t *testing.T) {
 		{"bad max active runs", "churn", backfillForm(map[string]string{"max_active_runs": "0"}), 400, "max_active_runs"},
 		{"bad reprocess", "churn", backfillForm(map[string]string{"reprocess": "all"}), 400, "reprocess"},
 		{"bad param", "churn", backfillForm(map[string]string{"param.sample_frac": "2"}), 400, "param sample_frac"},
-		{"future", "churn", backfillForm(map[string]string{"to": "2026-03-01"}), 400, "in the future"},
+		{"future", "churn", backfillForm(map[string]string{"from": "2099-01-01", "to": "2099-03-01"}), 400, "in the future"},
 		{"manual only", "adhoc", backfillForm(map[string]string{"param.region": "", "param.sample_frac": ""}), 400, "has no schedule"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			pc := newBackfillPages(t)
+			pc := &pageClient{t: t, k: pc.k, srv: pc.srv}
 			p := pc.post("/dags/"+tc.dag+"/backfill", tc.form)
 			p.wantStatus(t, tc.status)
 			p.has(t, "div", "id=backfill-error", "class~=banner", "class~=error")
@@ -174,7 +184,8 @@ func TestBackfillFormErrors(t *testing.T) {
 		})
 	}
 
-	pc := newBackfillPages(t)
+	// One active backfill per DAG: the first one's run of the 1st holds.
+	holdDays(pc.k, 1)
 	pc.post("/dags/churn/backfill", backfillForm(nil)).wantStatus(t, http.StatusSeeOther)
 	p := pc.post("/dags/churn/backfill", backfillForm(nil))
 	p.wantStatus(t, http.StatusConflict)

@@ -1,6 +1,6 @@
 package ui_test
 
-// Handler tests of the DAG pages over uitest's fake backend: status codes,
+// Handler tests of the DAG pages over a real Kiln: status codes,
 // the DOM ids and attributes the browser tests rely on, form round trips
 // and live fragments. HTML is checked by its start tags (dagPageTags), which
 // is enough for pages html/template renders.
@@ -17,12 +17,10 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
 // typedDAG has a param of every kind the trigger form generates.
@@ -47,36 +45,24 @@ params:
   opts: {type: object, default: {k: 1}}
 `
 
-// pageClient talks to the pages of a server over a fake backend whose
-// DAGs are files on disk, as the loader's are. It does not follow
-// redirects.
+// pageClient talks to the pages of a Kiln with the churn, adhoc and typed
+// DAGs and the gpu pool churn's train needs; its workers pull gpu too. It
+// does not follow redirects.
 type pageClient struct {
 	t   *testing.T
-	b   *uitest.Backend
+	k   *kilntest.Kiln
 	srv *httptest.Server
-	dir string
 }
 
-func newPageClient(t *testing.T) *pageClient {
+func newPageClient(t *testing.T, dags ...string) *pageClient {
 	t.Helper()
-	b := uitest.New(t)
-	pc := &pageClient{t: t, b: b, dir: t.TempDir()}
-	pc.addDAG("churn.yaml", churnDAG)
-	pc.addDAG("adhoc.yaml", manualDAG)
-	pc.addDAG("typed.yaml", typedDAG)
-	pc.srv = httptest.NewServer(ui.New(b, ui.Options{}).Handler())
-	t.Cleanup(pc.srv.Close)
-	return pc
-}
-
-// addDAG writes a DAG file and loads it.
-func (pc *pageClient) addDAG(name, src string) *dag.DAG {
-	pc.t.Helper()
-	path := filepath.Join(pc.dir, name)
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
-		pc.t.Fatal(err)
+	dags = append([]string{churnDAG, manualDAG, typedDAG}, dags...)
+	k := kilntest.Start(t, kilntest.Options{DAGs: dags, Queues: []string{"default", "gpu"}})
+	k.Gate("train")
+	if err := k.SetPool(t.Context(), "gpu", 1); err != nil {
+		t.Fatal(err)
 	}
-	return pc.b.AddDAG(path, src)
+	return &pageClient{t: t, k: k, srv: serveAPI(t, k, ui.Options{})}
 }
 
 // htmlPage is an answer to a page request.
@@ -198,35 +184,29 @@ func (p htmlPage) text() string {
 	return html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(p.body, ""))
 }
 
-// putChurnRun commits a run of churn at 2026-01-DAY 02:00 UTC with the
-// given task states (extract, train, report) and returns its id.
-func (pc *pageClient) putChurnRun(day int, state store.RunState, tasks ...store.TaskState) string {
-	date := time.Date(2026, 1, day, 2, 0, 0, 0, time.UTC)
-	r := &store.Run{
-		DAGID: "churn", RunID: "scheduled__" + date.Format(time.RFC3339), RunType: store.RunTypeScheduled,
-		State: state, LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date.AddDate(0, 0, 1), QueuedAt: date.AddDate(0, 0, 1),
+// putChurnRun makes a run of churn on 2026-01-DAY, as it goes: one of
+// region us fails at once (its extract fails, train never runs, report
+// runs); one of region eu runs until train holds at its gate. It returns
+// the run's id.
+func (pc *pageClient) putChurnRun(day int, region string) string {
+	pc.t.Helper()
+	r := trigger(pc.t, pc.k, "churn", fmt.Sprintf("2026-01-%02dT02:00:00Z", day), map[string]any{"region": region})
+	if region == "us" {
+		pc.k.WaitRun("churn", r.RunID, store.RunFailed)
+	} else {
+		pc.k.WaitTask("churn", r.RunID, "train", store.TaskRunning)
 	}
-	pc.b.Commit(func(b *store.Batch) {
-		b.PutRun(r)
-		for i, id := range []string{"extract", "train", "report"} {
-			st := store.TaskNone
-			if i < len(tasks) {
-				st = tasks[i]
-			}
-			b.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: r.RunID, TaskID: id, State: st, TryNumber: 1, MaxTries: 1})
-		}
-	})
 	return r.RunID
 }
 
 func TestDAGListPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
-	older := pc.putChurnRun(1, store.RunFailed, store.TaskFailed, store.TaskUpstreamFailed, store.TaskUpstreamFailed)
-	newer := pc.putChurnRun(2, store.RunSuccess, store.TaskSuccess, store.TaskSuccess, store.TaskSuccess)
-	pc.b.SetImportErrors([]dag.ImportError{{
-		File:   "dags/broken.yaml",
-		Errors: dag.ErrorList{{File: "dags/broken.yaml", Line: 3, Col: 7, Msg: "unknown key \"taks\""}},
-	}})
+	older := pc.putChurnRun(1, "us")
+	newer := pc.putChurnRun(2, "eu")
+	pc.k.Gate("train").Open()
+	pc.k.WaitRun("churn", newer, store.RunSuccess)
+	pc.k.WriteDAG("broken.yaml", "id: broken\ntasks: []\ntaks: []\n")
 
 	p := pc.get("/dags")
 	p.wantStatus(t, http.StatusOK)
@@ -262,13 +242,14 @@ func TestDAGListPage(t *testing.T) {
 		}
 	}
 	p.has(t, "div", "id=import-errors", "class~=banner", "class~=error")
-	if !strings.Contains(text, "dags/broken.yaml:3:7: unknown key \"taks\"") {
+	if !strings.Contains(text, pc.k.DAGsDir()+"/broken.yaml:3:1: unknown key \"taks\"") {
 		t.Errorf("the import error is not shown with file:line:col:\n%s", text)
 	}
 	p.has(t, "tbody", "data-live=dag-rows")
 }
 
 func TestDAGListFilter(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tc := range []struct {
 		query string
@@ -294,13 +275,14 @@ func TestDAGListFilter(t *testing.T) {
 }
 
 func TestPauseToggle(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.post("/dags/churn/pause", url.Values{"paused": {"true"}, "next": {"/dags?tag=ml"}})
 	p.wantStatus(t, http.StatusSeeOther)
 	if p.location != "/dags?tag=ml" {
 		t.Errorf("Location = %q, want back to the list", p.location)
 	}
-	if info, _ := pc.b.DAG("churn"); !info.Paused {
+	if info, _ := pc.k.DAG("churn"); !info.Paused {
 		t.Fatal("churn is not paused")
 	}
 	list := pc.get("/dags")
@@ -316,7 +298,7 @@ func TestPauseToggle(t *testing.T) {
 	if p.location != "/dags" {
 		t.Errorf("Location = %q: a next off this server must not be followed", p.location)
 	}
-	if info, _ := pc.b.DAG("churn"); info.Paused {
+	if info, _ := pc.k.DAG("churn"); info.Paused {
 		t.Error("churn is still paused")
 	}
 
@@ -327,6 +309,7 @@ func TestPauseToggle(t *testing.T) {
 }
 
 func TestDAGHeaderAndTabs(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tab := range []string{"", "/graph", "/source", "/trigger", "/backfill"} {
 		p := pc.get("/dags/churn" + tab)
@@ -362,9 +345,10 @@ func TestDAGHeaderAndTabs(t *testing.T) {
 }
 
 func TestGridPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
-	r1 := pc.putChurnRun(1, store.RunFailed, store.TaskFailed, store.TaskUpstreamFailed, store.TaskUpstreamFailed)
-	r2 := pc.putChurnRun(2, store.RunRunning, store.TaskSuccess, store.TaskRunning)
+	r1 := pc.putChurnRun(1, "us")
+	r2 := pc.putChurnRun(2, "eu")
 	p := pc.get("/dags/churn")
 	p.wantStatus(t, http.StatusOK)
 	p.has(t, "table", "id=grid")
@@ -384,7 +368,7 @@ func TestGridPage(t *testing.T) {
 	want := []struct{ task, run, state string }{
 		{"extract", r1, "failed"}, {"extract", r2, "success"},
 		{"train", r1, "upstream_failed"}, {"train", r2, "running"},
-		{"report", r1, "upstream_failed"}, {"report", r2, "none"},
+		{"report", r1, "success"}, {"report", r2, "none"},
 	}
 	for i, w := range want {
 		c := cells[i]
@@ -424,8 +408,9 @@ func TestGridPage(t *testing.T) {
 }
 
 func TestFragments(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
-	run := pc.putChurnRun(1, store.RunRunning, store.TaskRunning)
+	run := pc.putChurnRun(1, "eu")
 	for _, tc := range []struct {
 		path, block string
 		want        []string // tag and attributes the block has
@@ -447,12 +432,11 @@ func TestFragments(t *testing.T) {
 	}
 	// A live update sees a state change without a reload.
 	grid := pc.get("/dags/churn", "grid")
-	grid.has(t, "a", "class~=cell", "data-task=extract", "data-state=running")
-	pc.b.Commit(func(b *store.Batch) {
-		b.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: run, TaskID: "extract", State: store.TaskSuccess, TryNumber: 1, MaxTries: 1})
-	})
+	grid.has(t, "a", "class~=cell", "data-task=train", "data-state=running")
+	pc.k.Gate("train").Open()
+	pc.k.WaitTask("churn", run, "train", store.TaskSuccess)
 	grid = pc.get("/dags/churn", "grid")
-	grid.has(t, "a", "class~=cell", "data-task=extract", "data-state=success")
+	grid.has(t, "a", "class~=cell", "data-task=train", "data-state=success")
 
 	bad := pc.get("/dags/churn", "nope")
 	bad.wantStatus(t, http.StatusBadRequest)
@@ -460,9 +444,10 @@ func TestFragments(t *testing.T) {
 }
 
 func TestGraphPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
-	r1 := pc.putChurnRun(1, store.RunFailed, store.TaskFailed, store.TaskUpstreamFailed, store.TaskUpstreamFailed)
-	r2 := pc.putChurnRun(2, store.RunRunning, store.TaskSuccess, store.TaskRunning)
+	r1 := pc.putChurnRun(1, "us")
+	r2 := pc.putChurnRun(2, "eu")
 
 	p := pc.get("/dags/churn/graph")
 	p.wantStatus(t, http.StatusOK)
@@ -503,6 +488,7 @@ func TestGraphPage(t *testing.T) {
 }
 
 func TestSourcePage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	p := pc.get("/dags/churn/source")
 	p.wantStatus(t, http.StatusOK)
@@ -519,10 +505,9 @@ func TestSourcePage(t *testing.T) {
 		t.Error("the file is the version loaded, yet the page says it changed")
 	}
 
-	// The file changed on disk (say it now has errors): shown, with a note.
-	if err := os.WriteFile(filepath.Join(pc.dir, "churn.yaml"), []byte("id: churn\ntaks: []\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	// The file changed on disk (it now has errors, and the last good
+	// version stays loaded): shown, with a note.
+	pc.k.WriteDAG("churn.yaml", "id: churn\ntaks: []\n")
 	p = pc.get("/dags/churn/source")
 	p.wantStatus(t, http.StatusOK)
 	p.has(t, "p", "id=source-changed")
@@ -530,15 +515,31 @@ func TestSourcePage(t *testing.T) {
 		t.Error("the changed file is not shown")
 	}
 
-	if err := os.Remove(filepath.Join(pc.dir, "churn.yaml")); err != nil {
+	// The file cannot be read (a symbolic link to itself): the scheduler
+	// keeps the last good version, and the tab says why it shows nothing.
+	// The link replaces the file at once, as a rename does: a file missing
+	// for a moment would unload the DAG.
+	path, link := filepath.Join(pc.k.DAGsDir(), "churn.yaml"), filepath.Join(pc.k.DAGsDir(), ".link")
+	if err := os.Symlink("churn.yaml", link); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.Rename(link, path); err != nil {
+		t.Fatal(err)
+	}
+	pc.k.WaitFor("churn's file to fail to load", func() bool {
+		ies := pc.k.ImportErrors()
+		return len(ies) == 1 && ies[0].File == path && ies[0].Stale && strings.Contains(ies[0].Errors.Error(), "symbolic links")
+	})
 	p = pc.get("/dags/churn/source")
 	p.wantStatus(t, http.StatusOK)
 	p.has(t, "p", "id=source-error")
+	if !strings.Contains(p.text(), "too many levels of symbolic links") {
+		t.Errorf("the tab does not say why it cannot show the file:\n%.2000s", p.text())
+	}
 }
 
 func TestErrorPage(t *testing.T) {
+	t.Parallel()
 	pc := newPageClient(t)
 	for _, tc := range []struct {
 		method, path string

@@ -3,31 +3,35 @@ package ui_test
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"testing"
 
 	"github.com/kilnhq/kiln/store"
-	"github.com/kilnhq/kiln/ui"
 )
 
 // TestLivePagesNameTheirEvents checks that the pages whose live blocks
 // show runs, task instances and backfills name the event stream of what
 // they show (kiln.js refreshes them on its events), and that the stream
-// carries a change of it; pages showing other state poll.
+// carries a change of it; pages showing other state poll. The run and the
+// backfill's run hold at the gate "ev" while the pages are read.
 func TestLivePagesNameTheirEvents(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	b.Commit(func(batch *store.Batch) {
-		batch.PutBackfill(&store.Backfill{ID: "bf-1", DAGID: "churn", State: store.BackfillRunning})
-	})
-	runEvents := "/api/v1/events?dag=churn&run=" + url.QueryEscape(run.RunID)
+	t.Parallel()
+	k, srv := newAPI(t, eventsDAG)
+	gate := k.Gate("ev")
+	run := trigger(t, k, "ev", "2026-03-01T00:00:00Z", nil)
+	k.WaitTask("ev", run.RunID, "work", store.TaskRunning)
+	if r := call(t, "POST", srv.URL+"/api/v1/dags/ev/backfills", `{"from": "2026-01-02", "to": "2026-01-02"}`); r.status != http.StatusCreated {
+		t.Fatalf("backfill: %d %s", r.status, r.body)
+	}
+	runEvents := "/api/v1/events?dag=ev&run=" + url.QueryEscape(run.RunID)
 	for _, tt := range []struct {
 		page, events string
 	}{
-		{"/dags/churn/runs/" + run.RunID, runEvents},
-		{"/dags/churn/runs", "/api/v1/events?dag=churn"},
-		{"/dags/churn", "/api/v1/events?dag=churn"},
-		{"/dags/churn/graph", "/api/v1/events?dag=churn"},
-		{"/backfills/bf-1", "/api/v1/events?dag=churn"},
+		{"/dags/ev/runs/" + run.RunID, runEvents},
+		{"/dags/ev/runs", "/api/v1/events?dag=ev"},
+		{"/dags/ev", "/api/v1/events?dag=ev"},
+		{"/dags/ev/graph", "/api/v1/events?dag=ev"},
+		{"/backfills/bf-1", "/api/v1/events?dag=ev"},
 		{"/backfills", "/api/v1/events"},
 		{"/dags", ""},  // import errors and pauses are not in the store's feed
 		{"/pools", ""}, // nor are pools
@@ -38,11 +42,17 @@ func TestLivePagesNameTheirEvents(t *testing.T) {
 		}
 	}
 
-	// The run page's stream tells of a change of its run.
+	// The run page's stream tells of the changes of its run, up to its
+	// success once the gate opens.
 	es := openEvents(t, http.DefaultClient, srv.URL+runEvents, nil)
-	run.State = store.RunSuccess
-	b.Commit(func(batch *store.Batch) { batch.PutRun(run) })
-	if got := es.until(t, func(ui.Event) bool { return true }); got[0].Kind != "run" || got[0].State != "success" {
-		t.Errorf("the run page's stream sent %+v, want the run's success", got)
+	gate.Open()
+	got := es.until(t, isLastOf(run.RunID))
+	for _, e := range got {
+		if e.DAGID != "ev" || e.RunID != run.RunID {
+			t.Errorf("the run page's stream sent %+v, not of its run", e)
+		}
+	}
+	if !slices.ContainsFunc(got, isRun(run.RunID, store.RunSuccess)) {
+		t.Errorf("the run page's stream sent %+v, want the run's success among them", got)
 	}
 }

@@ -11,18 +11,34 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-func TestLogPageFinishedTry(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putTries(b, run, "train", 2)
-	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
-	b.AppendLog(k, "loading <data>\r\nfailed: \"oom\"\n")
-	b.FinishTry(k)
+// logPageDAG's train fails its first try with a log to escape, and holds
+// its second at the gate "train" without a word.
+const logPageDAG = `
+id: logs
+tasks:
+  - id: train
+    plugin: shell
+    retries: 1
+    retry_delay: 0s
+    with:
+      command: 'if [ {{ .try_number }} = 1 ]; then printf ''loading <data>\r\nfailed: "oom"\n''; exit 1; fi; read gate < gates/train'
+`
 
-	path := "/dags/churn/runs/" + run.RunID + "/tasks/train/logs"
+func TestLogPageFinishedTry(t *testing.T) {
+	t.Parallel()
+	k, srv := newAPI(t, logPageDAG)
+	k.Gate("train")
+	run := trigger(t, k, "logs", "2026-01-05T02:00:00Z", nil)
+	k.WaitFor("train's second try to run", func() bool {
+		ti, err := k.Store().GetTaskInstance("logs", run.RunID, "train")
+		return err == nil && ti.State == store.TaskRunning && ti.TryNumber == 2
+	})
+
+	path := "/dags/logs/runs/" + run.RunID + "/tasks/train/logs"
 	d := getPage(t, srv.URL+path+"?try=1").want(t, http.StatusOK)
 	pre := d.one("pre#log")
-	if got := pre.text(); got != "loading <data>\nfailed: \"oom\"\n" {
+	// The worker notes how the try ended.
+	if got := pre.text(); got != "loading <data>\nfailed: \"oom\"\nkiln: exit status 1\n" {
 		t.Errorf("pre#log = %q", got)
 	}
 	if pre.attr("data-follow") != "" {
@@ -48,17 +64,17 @@ func TestLogPageFinishedTry(t *testing.T) {
 		t.Fatalf("a#log-download = %v", dl.n.Attr)
 	}
 	resp := call(t, "GET", srv.URL+dl.attr("href"), "")
-	if resp.status != 200 || string(resp.body) != "loading <data>\r\nfailed: \"oom\"\n" {
+	if resp.status != 200 || string(resp.body) != "loading <data>\r\nfailed: \"oom\"\nkiln: exit status 1\n" {
 		t.Errorf("download: %d %q", resp.status, resp.body)
 	}
 	disp, params, err := mime.ParseMediaType(resp.header.Get("Content-Disposition"))
-	if err != nil || disp != "attachment" || params["filename"] != "churn_scheduled__2026-01-05T02-00-00Z_train_1.log" {
+	if err != nil || disp != "attachment" || params["filename"] != "logs_manual__2026-01-05T02-00-00Z_train_1.log" {
 		t.Errorf("Content-Disposition = %q", resp.header.Get("Content-Disposition"))
 	}
 	if params["filename"] != dl.attr("download") {
 		t.Errorf("download attribute %q, file name %q", dl.attr("download"), params["filename"])
 	}
-	call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/"+run.RunID+"/tasks/train/logs?download=x", "").wantError(t, 400, "download")
+	call(t, "GET", srv.URL+"/api/v1/dags/logs/runs/"+run.RunID+"/tasks/train/logs?download=x", "").wantError(t, 400, "download")
 
 	// The latest try by default, with nothing logged yet, is followed.
 	d = getPage(t, srv.URL+path).want(t, http.StatusOK)
@@ -70,38 +86,48 @@ func TestLogPageFinishedTry(t *testing.T) {
 			t.Errorf("GET %s: %d, want 4xx", q, p.status)
 		}
 	}
-	if p := getPage(t, srv.URL+"/dags/churn/runs/"+run.RunID+"/tasks/nope/logs"); p.status != 404 {
+	if p := getPage(t, srv.URL+"/dags/logs/runs/"+run.RunID+"/tasks/nope/logs"); p.status != 404 {
 		t.Errorf("unknown task: %d, want 404", p.status)
 	}
 }
 
+// stepsDAG logs a first part that ends inside a character, holds at the
+// gate "more", then logs the rest.
+const stepsDAG = `
+id: steps
+tasks:
+  - id: train
+    plugin: shell
+    with:
+      command: "printf 'step 1\\r\\nstep 2 \\303\\251\\303'; read gate < gates/more; printf '\\251t\\303\\251\\nstep 3\\n'"
+`
+
 func TestLogPageFollowsARunningTry(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putTries(b, run, "train", 1)
-	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
+	t.Parallel()
+	k, srv := newAPI(t, stepsDAG)
+	more := k.Gate("more")
+	run := trigger(t, k, "steps", "", nil)
+	key := wire.TryKey{DAGID: "steps", RunID: run.RunID, TaskID: "train", Try: 1}
 	// The page renders what is there, up to the last whole character.
 	first := "step 1\r\nstep 2 é"
-	b.AppendLog(k, first+"\xc3")
+	k.WaitLog(key, first+"\xc3")
 
-	d := getPage(t, srv.URL+"/dags/churn/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
+	d := getPage(t, srv.URL+"/dags/steps/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
 	pre := d.one("pre#log")
 	if got := pre.text(); got != "step 1\nstep 2 é" {
 		t.Errorf("pre#log = %q", got)
 	}
 	followed := pre.attr("data-follow")
-	wantURL := "/api/v1/dags/churn/runs/" + run.RunID + "/tasks/train/logs?try=1&follow=1&offset=" + strconv.Itoa(len(first))
+	wantURL := "/api/v1/dags/steps/runs/" + run.RunID + "/tasks/train/logs?try=1&follow=1&offset=" + strconv.Itoa(len(first))
 	if followed != wantURL {
 		t.Fatalf("data-follow = %q, want %q", followed, wantURL)
 	}
 
 	// Following from there brings the rest, and nothing twice.
 	out, errc, endc := follow(t, srv.URL+followed, nil)
-	b.AppendLog(k, "\xa9t\xc3\xa9\nstep 3\n")
-	waitFor(t, "step 3", func() bool { return strings.Contains(out.String(), "step 3") })
-	b.Commit(func(batch *store.Batch) {
-		batch.PutTry(&store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: 1, State: store.TaskSuccess})
-	})
+	// The task logs the rest and exits: its log is whole before the
+	// scheduler commits the try's end, which ends the stream.
+	more.Open()
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
@@ -113,21 +139,24 @@ func TestLogPageFollowsARunningTry(t *testing.T) {
 	}
 }
 
-func TestLogPageCutsAHugeLog(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putTries(b, run, "train", 1)
-	k := wire.TryKey{DAGID: "churn", RunID: run.RunID, TaskID: "train", Try: 1}
-	line := strings.Repeat("x", 99) + "\n"
-	var sb strings.Builder
-	for i := range 30000 { // 3 MB
-		sb.WriteString(strconv.Itoa(i))
-		sb.WriteString(line)
-	}
-	b.AppendLog(k, sb.String())
-	b.FinishTry(k)
+// hugeLogDAG logs 3 MB: 30,000 lines of a number and 99 x.
+const hugeLogDAG = `
+id: huge
+tasks:
+  - id: train
+    plugin: shell
+    with:
+      command: 'x=$(printf "%099d" 0 | tr 0 x); i=0; while [ $i -lt 30000 ]; do printf "%d%s\n" $i $x; i=$((i+1)); done'
+`
 
-	d := getPage(t, srv.URL+"/dags/churn/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
+func TestLogPageCutsAHugeLog(t *testing.T) {
+	t.Parallel()
+	k, srv := newAPI(t, hugeLogDAG)
+	run := trigger(t, k, "huge", "", nil)
+	k.WaitRun("huge", run.RunID, store.RunSuccess)
+	line := strings.Repeat("x", 99) + "\n"
+
+	d := getPage(t, srv.URL+"/dags/huge/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
 	text := d.one("pre#log").text()
 	if len(text) > 2<<20 || len(text) < 2<<20-200 {
 		t.Errorf("the page holds %d bytes of the log, want its last 2 MiB", len(text))

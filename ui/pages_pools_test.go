@@ -9,32 +9,39 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
+// gpuDAG's tasks take slots of the gpu pool: train (2 slots) holds at its
+// gate, report (1) waits in a queue no worker pulls, and extract (1) comes
+// last. It runs one run at a time.
+const gpuDAG = `
+id: churn
+max_active_runs: 1
+tasks:
+  - {id: train, plugin: shell, pool: gpu, pool_slots: 2, with: {command: "read gate < gates/train"}}
+  - {id: report, plugin: shell, pool: gpu, queue: nowhere, with: {command: "true"}}
+  - {id: extract, plugin: shell, pool: gpu, with: {command: "true"}}
+`
+
 func TestPoolsPage(t *testing.T) {
-	b, srv := newAPI(t)
-	b.AddDAG("ghost.yaml", `
+	t.Parallel()
+	k, srv := newAPI(t)
+	k.WriteDAG("churn.yaml", gpuDAG)
+	k.WriteDAG("ghost.yaml", `
 id: ghost
 tasks: [{id: haunt, plugin: shell, with: {command: "true"}, pool: spooky}]
 `)
-	if err := b.SetPool(t.Context(), "gpu", 2); err != nil {
+	k.Gate("train")
+	if err := k.SetPool(t.Context(), "gpu", 3); err != nil {
 		t.Fatal(err)
 	}
-	if err := b.SetPool(t.Context(), "idle", 4); err != nil {
+	if err := k.SetPool(t.Context(), "idle", 4); err != nil {
 		t.Fatal(err)
 	}
-	// A running run takes gpu slots: train runs (2 slots), another task is
-	// queued (1) and one waits for room (1). A queued run takes none.
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	putRun(b, 6, store.RunQueued, store.RunTypeScheduled)
-	b.Commit(func(batch *store.Batch) {
-		for task, ti := range map[string]store.TaskInstance{
-			"train":   {State: store.TaskRunning, PoolSlots: 2},
-			"report":  {State: store.TaskQueued, PoolSlots: 1},
-			"extract": {State: store.TaskScheduled, PoolSlots: 1},
-		} {
-			ti.DAGID, ti.RunID, ti.TaskID, ti.Pool = "churn", run.RunID, task, "gpu"
-			batch.PutTaskInstance(&ti)
-		}
-	})
+	// A running run takes gpu slots: train runs (2 slots), report is
+	// queued (1) and extract waits for room (1). A queued run takes none.
+	run := trigger(t, k, "churn", "", nil)
+	k.WaitTask("churn", run.RunID, "train", store.TaskRunning)
+	k.WaitTask("churn", run.RunID, "report", store.TaskQueued)
+	trigger(t, k, "churn", "", nil)
 
 	d := getPage(t, srv.URL+"/pools").want(t, http.StatusOK)
 	d.one("[data-live=pools-table] table#pools")
@@ -46,13 +53,13 @@ tasks: [{id: haunt, plugin: shell, with: {command: "true"}, pool: spooky}]
 		t.Errorf("pools = %s", got)
 	}
 	gpu := d.one("table#pools tr[data-pool=gpu]")
-	for sel, want := range map[string]string{".pool-slots": "2", ".pool-running": "2", ".pool-queued": "1", ".pool-waiting": "1", ".used": "3"} {
+	for sel, want := range map[string]string{".pool-slots": "3", ".pool-running": "2", ".pool-queued": "1", ".pool-waiting": "1", ".used": "3"} {
 		if got := gpu.one(sel).text(); got != want {
 			t.Errorf("gpu %s = %q, want %q", sel, got, want)
 		}
 	}
 	gpu.one(".usage.full")
-	if got := gpu.one(".pool-description").text(); !strings.Contains(got, "Used by churn.train") {
+	if got := gpu.one(".pool-description").text(); !strings.Contains(got, "Used by 3 tasks") {
 		t.Errorf("gpu's description = %q", got)
 	}
 	if got := d.one("tr[data-pool=default_pool] .pool-description").text(); !strings.Contains(got, "tasks that name none") {
@@ -73,14 +80,14 @@ tasks: [{id: haunt, plugin: shell, with: {command: "true"}, pool: spooky}]
 		t.Error("default_pool can be deleted from the page")
 	}
 	v := form.formValues()
-	if v.Get("slots") != "2" || !v.Has("csrf") {
+	if v.Get("slots") != "3" || !v.Has("csrf") {
 		t.Errorf("gpu's form sends %v", v)
 	}
 	v.Set("slots", "5")
 	if p := postForm(t, srv.URL+"/pools/gpu", v); p.status != http.StatusSeeOther || p.location != "/pools" {
 		t.Fatalf("set slots: %d to %q; %s", p.status, p.location, p.body)
 	}
-	if p, _ := b.Store().GetPool("gpu"); p.Slots != 5 {
+	if p, _ := k.Store().GetPool("gpu"); p.Slots != 5 {
 		t.Errorf("gpu has %d slots, want 5", p.Slots)
 	}
 	newPool := d.one("form#pool-new")
@@ -90,7 +97,7 @@ tasks: [{id: haunt, plugin: shell, with: {command: "true"}, pool: spooky}]
 	if p := postForm(t, srv.URL+newPool.attr("action"), v); p.status != http.StatusSeeOther {
 		t.Fatalf("create: %d; %s", p.status, p.body)
 	}
-	if p, err := b.Store().GetPool("spooky"); err != nil || p.Slots != 3 {
+	if p, err := k.Store().GetPool("spooky"); err != nil || p.Slots != 3 {
 		t.Errorf("spooky = %+v (%v), want 3 slots", p, err)
 	}
 	del := d.one("tr[data-pool=idle] form.pool-delete")
@@ -100,7 +107,7 @@ tasks: [{id: haunt, plugin: shell, with: {command: "true"}, pool: spooky}]
 	if p := postForm(t, srv.URL+del.attr("action"), del.formValues()); p.status != http.StatusSeeOther {
 		t.Fatalf("delete: %d; %s", p.status, p.body)
 	}
-	if _, err := b.Store().GetPool("idle"); err == nil {
+	if _, err := k.Store().GetPool("idle"); err == nil {
 		t.Error("idle still exists after its delete")
 	}
 

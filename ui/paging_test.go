@@ -10,6 +10,7 @@ import (
 // TestListPaging: the lists held in memory take limit and offset like the
 // run list, and tell their whole length in X-Total-Count.
 func TestListPaging(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t) // two DAGs: churn and adhoc
 	tests := []struct {
 		query   string

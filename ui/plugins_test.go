@@ -2,24 +2,31 @@ package ui_test
 
 import (
 	"encoding/json"
-	"net/http/httptest"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
+// pluginList is a ui.PluginLister that lists itself: the API's plugin
+// list over a fixed one, with a plugin of each kind of entry (the real
+// lister, over plugin discovery, is cmd/kiln's).
+type pluginList []ui.Plugin
+
+func (p pluginList) Plugins() []ui.Plugin { return slices.Clone(p) }
+
 func TestListPlugins(t *testing.T) {
-	plugins := uitest.Plugins{
+	t.Parallel()
+	plugins := pluginList{
 		{Name: "echo", Version: "1.2.3", Source: "/home/ada/.kiln/plugins/kiln-plugin-echo", Schema: json.RawMessage(`{"type":"object","required":["message"]}`)},
 		{Name: "liar", Source: "/usr/local/bin/kiln-plugin-liar", Error: `the plugin calls itself "someone_else"`},
 		{Name: "shell", Version: "0.1.0", Source: "builtin", Schema: json.RawMessage(`{"type":"object"}`)},
 		{Name: "wait", Version: "dev", Source: "builtin", Sensor: true},
 	}
-	srv := httptest.NewServer(ui.New(uitest.New(t), ui.Options{Plugins: plugins}).Handler())
-	t.Cleanup(srv.Close)
+	srv := serveAPI(t, kilntest.Start(t, kilntest.Options{NoWorker: true}), ui.Options{Plugins: plugins})
 
 	resp := call(t, "GET", srv.URL+"/api/v1/plugins", "")
 	if resp.status != 200 {
@@ -48,6 +55,7 @@ func TestListPlugins(t *testing.T) {
 }
 
 func TestListPluginsWithoutLister(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	resp := call(t, "GET", srv.URL+"/api/v1/plugins", "")
 	if resp.status != 200 || string(resp.body) != "[]\n" {

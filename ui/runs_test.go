@@ -3,7 +3,6 @@ package ui_test
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/kilnhq/kiln/scheduler"
 	"net/http"
 	"strings"
 	"testing"
@@ -11,33 +10,48 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
-func ptr[T any](v T) *T { return &v }
+// failingDAG's extract fails, so train never runs, and report, which runs
+// once every upstream task is done, succeeds.
+const failingDAG = `
+id: failing
+tasks:
+  - {id: extract, plugin: shell, with: {command: "echo no data; exit 1"}}
+  - {id: train, plugin: shell, depends_on: [extract], with: {command: echo train}}
+  - {id: report, plugin: shell, depends_on: [train], trigger_rule: all_done, with: {command: echo report}}
+`
 
-// putRun commits a run of churn at day (2026-01-DAY) with the given state
-// and type, and task instances in the store's order (by task id).
-func putRun(b *uitest.Backend, day int, state store.RunState, runType string) *store.Run {
-	date := time.Date(2026, 1, day, 2, 0, 0, 0, time.UTC)
-	r := &store.Run{
-		DAGID: "churn", RunID: fmt.Sprintf("%s__%s", runType, date.Format(time.RFC3339)),
-		RunType: runType, State: state, LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date.AddDate(0, 0, 1),
-		QueuedAt: date.AddDate(0, 0, 1), Params: map[string]any{"region": "eu", "sample_frac": 1},
-	}
-	b.Commit(func(batch *store.Batch) {
-		batch.PutRun(r)
-		for _, id := range []string{"extract", "report", "train"} {
-			batch.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: r.RunID, TaskID: id, State: store.TaskNone, MaxTries: 1})
+// trigger makes a manual run through the scheduler; date, when not empty,
+// is its logical date in RFC 3339.
+func trigger(t *testing.T, k *kilntest.Kiln, dagID, date string, params map[string]any) *store.Run {
+	t.Helper()
+	req := scheduler.TriggerRequest{Params: params}
+	if date != "" {
+		ld, err := time.Parse(time.RFC3339, date)
+		if err != nil {
+			t.Fatal(err)
 		}
-	})
+		req.LogicalDate = &ld
+	}
+	r, err := k.Trigger(t.Context(), dagID, req)
+	if err != nil {
+		t.Fatalf("triggering %s: %v", dagID, err)
+	}
 	return r
 }
 
+// numberDAG prints its integer param.
+const numberDAG = "id: n\nparams: {n: {type: integer}}\ntasks: [{id: a, plugin: shell, with: {command: 'echo {{ .params.n }}'}}]"
+
 func TestTriggerRun(t *testing.T) {
-	b, srv := newAPI(t)
+	t.Parallel()
+	k, srv := newAPI(t, numberDAG)
 	url := srv.URL + "/api/v1/dags/churn/runs"
 
 	r := call(t, "POST", url, `{"logical_date": "2026-02-01T04:00:00+01:00", "params": {"sample_frac": 0.5}}`)
@@ -74,18 +88,23 @@ func TestTriggerRun(t *testing.T) {
 	if diff := cmp.Diff(runTaskKeys, keys(t, raw.Tasks[0])); diff != "" {
 		t.Errorf("run task keys (-want +got):\n%s", diff)
 	}
-	if p := b.Triggers[0].Params["sample_frac"]; p != 0.5 {
-		t.Errorf("backend got sample_frac %v (%T), want float64 0.5", p, p)
+	if stored, err := k.Store().GetRun("churn", wantID); err != nil || stored.Params["sample_frac"] != 0.5 {
+		t.Errorf("stored run: %+v, %v; want sample_frac 0.5", stored, err)
 	}
 
-	// Integers reach the backend as int64, as --param coerces them, exactly
-	// where a float64 could not hold them (2^53 + 1).
+	// Integers reach the scheduler as integers, as --param coerces them,
+	// exactly where a float64 could not hold them (2^53 + 1): the task
+	// prints 9007199254740993, not 9007199254740992 or 9.007199254740992e+15.
 	call(t, "POST", srv.URL+"/api/v1/dags/adhoc/runs", `{"logical_date": "2026-02-01T00:00:00Z", "params": {}}`)
-	b.AddDAG("n.yaml", "id: n\nparams: {n: {type: integer}}\ntasks: [{id: a, plugin: shell, with: {command: x}}]")
-	if r := call(t, "POST", srv.URL+"/api/v1/dags/n/runs", `{"params": {"n": 9007199254740993}}`); r.status != 201 {
-		t.Errorf("integer param: %d %s", r.status, r.body)
-	} else if p := b.Triggers[len(b.Triggers)-1].Params["n"]; p != int64(9007199254740993) {
-		t.Errorf("backend got n %v (%T), want int64 9007199254740993", p, p)
+	r = call(t, "POST", srv.URL+"/api/v1/dags/n/runs", `{"params": {"n": 9007199254740993}}`)
+	if r.status != 201 {
+		t.Fatalf("integer param: %d %s", r.status, r.body)
+	}
+	var nRun ui.Run
+	r.decode(t, &nRun)
+	k.WaitRun("n", nRun.RunID, store.RunSuccess)
+	if log := k.WaitLog(wire.TryKey{DAGID: "n", RunID: nRun.RunID, TaskID: "a", Try: 1}, "\n"); log != "9007199254740993\n" {
+		t.Errorf("the task printed %q, want 9007199254740993", log)
 	}
 
 	// An empty body is a run now with default params.
@@ -115,15 +134,11 @@ func TestTriggerRun(t *testing.T) {
 }
 
 func TestGetRun(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	start := time.Date(2026, 1, 6, 2, 0, 0, 0, time.FixedZone("CET", 3600))
-	b.Commit(func(batch *store.Batch) {
-		batch.PutTaskInstance(&store.TaskInstance{
-			DAGID: "churn", RunID: run.RunID, TaskID: "extract", State: store.TaskSuccess, TryNumber: 1,
-			StartDate: ptr(start), EndDate: ptr(start.Add(90 * time.Second)),
-		})
-	})
+	t.Parallel()
+	k, srv := newAPI(t)
+	run := trigger(t, k, "churn", "2026-01-05T02:00:00Z", nil)
+	// extract runs; train waits for its gpu pool.
+	k.WaitTask("churn", run.RunID, "extract", store.TaskSuccess)
 	r := call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/"+run.RunID, "")
 	if r.status != 200 {
 		t.Fatalf("status %d: %s", r.status, r.body)
@@ -133,16 +148,16 @@ func TestGetRun(t *testing.T) {
 	}
 	var got ui.Run
 	r.decode(t, &got)
-	want := ui.RunTask{
-		TaskID: "extract", State: store.TaskSuccess, TryNumber: 1,
-		StartDate: ptr(time.Date(2026, 1, 6, 1, 0, 0, 0, time.UTC)), EndDate: ptr(time.Date(2026, 1, 6, 1, 1, 30, 0, time.UTC)),
-		DurationS: ptr(90.0),
+	extract := got.Tasks[0]
+	if extract.TaskID != "extract" || extract.State != store.TaskSuccess || extract.TryNumber != 1 ||
+		extract.StartDate == nil || extract.EndDate == nil || extract.DurationS == nil {
+		t.Fatalf("extract = %+v", extract)
 	}
-	if diff := cmp.Diff(want, got.Tasks[0]); diff != "" {
-		t.Errorf("task (-want +got):\n%s", diff)
-	}
-	if !strings.Contains(string(r.body), `"start_date":"2026-01-06T01:00:00Z"`) {
+	if extract.StartDate.Location() != time.UTC || extract.EndDate.Location() != time.UTC {
 		t.Errorf("times not in UTC: %s", r.body)
+	}
+	if want := extract.EndDate.Sub(*extract.StartDate).Seconds(); *extract.DurationS != want {
+		t.Errorf("duration_s = %v, want %v", *extract.DurationS, want)
 	}
 	if got.Tasks[1].DurationS != nil || got.Tasks[1].StartDate != nil {
 		t.Errorf("task not started has %+v, want null times", got.Tasks[1])
@@ -157,21 +172,34 @@ func TestGetRun(t *testing.T) {
 	}
 }
 
+// nightlyDAG catches up on the first six days of 2026 as soon as it is
+// loaded; the runs of the 3rd and the 6th fail.
+const nightlyDAG = `
+id: nightly
+schedule: "@daily"
+start_date: 2026-01-01
+end_date: 2026-01-06
+catchup: true
+tasks:
+  - id: load
+    plugin: shell
+    with: {command: 'case {{ .ds }} in *-03|*-06) exit 1;; esac'}
+`
+
 func TestListRuns(t *testing.T) {
-	b, srv := newAPI(t)
+	t.Parallel()
+	k, srv := newAPI(t, nightlyDAG)
+	trigger(t, k, "nightly", "2026-01-07T00:00:00Z", nil)
 	for day := 1; day <= 7; day++ {
-		state, typ := store.RunSuccess, store.RunTypeScheduled
-		if day%3 == 0 {
-			state = store.RunFailed
-		}
+		typ := "scheduled"
 		if day == 7 {
-			typ = store.RunTypeManual
+			typ = "manual"
 		}
-		putRun(b, day, state, typ)
+		k.WaitRun("nightly", fmt.Sprintf("%s__2026-01-%02dT00:00:00Z", typ, day))
 	}
 	list := func(query string) (response, []ui.Run) {
 		t.Helper()
-		r := call(t, "GET", srv.URL+"/api/v1/dags/churn/runs"+query, "")
+		r := call(t, "GET", srv.URL+"/api/v1/dags/nightly/runs"+query, "")
 		var runs []ui.Run
 		if r.status == 200 {
 			r.decode(t, &runs)
@@ -217,8 +245,8 @@ func TestListRuns(t *testing.T) {
 		})
 	}
 	_, runs := list("?limit=1")
-	if len(runs[0].Tasks) != 3 {
-		t.Errorf("listed run has tasks %+v, want all 3", runs[0].Tasks)
+	if len(runs[0].Tasks) != 1 || runs[0].Tasks[0].State != store.TaskSuccess {
+		t.Errorf("listed run has tasks %+v, want its load task", runs[0].Tasks)
 	}
 
 	bad := []struct{ query, want string }{
@@ -251,67 +279,73 @@ func TestListRuns(t *testing.T) {
 	}
 }
 
+// flakyDAG's train fails, and waits five minutes before its next try.
+const flakyDAG = `
+id: flaky
+tasks:
+  - {id: train, plugin: shell, retries: 3, with: {command: "echo out of memory; exit 3"}}
+  - {id: report, plugin: shell, depends_on: [train], with: {command: echo report}}
+`
+
 func TestTaskInstances(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunRunning, store.RunTypeScheduled)
-	t0 := time.Date(2026, 1, 6, 2, 0, 0, 0, time.UTC)
-	b.Commit(func(batch *store.Batch) {
-		batch.PutTaskInstance(&store.TaskInstance{
-			DAGID: "churn", RunID: run.RunID, TaskID: "train", State: store.TaskUpForRetry, TryNumber: 1, MaxTries: 4,
-			Queue: "gpu", Pool: "gpu", PoolSlots: 1, Priority: 1, NotBefore: t0.Add(time.Minute),
-		})
-		batch.PutTry(&store.Try{
-			DAGID: "churn", RunID: run.RunID, TaskID: "train", Number: 1, State: store.TaskFailed, Worker: "w1",
-			QueuedAt: t0, StartDate: ptr(t0), EndDate: ptr(t0.Add(2 * time.Second)), ExitCode: ptr(3), Error: "exit status 3",
-		})
-	})
-	r := call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/"+run.RunID+"/tasks", "")
+	t.Parallel()
+	k, srv := newAPI(t, flakyDAG)
+	run := trigger(t, k, "flaky", "", nil)
+	k.WaitTask("flaky", run.RunID, "train", store.TaskUpForRetry)
+	r := call(t, "GET", srv.URL+"/api/v1/dags/flaky/runs/"+run.RunID+"/tasks", "")
 	var tis []ui.TaskInstance
 	r.decode(t, &tis)
-	if r.status != 200 || len(tis) != 3 {
+	if r.status != 200 || len(tis) != 2 {
 		t.Fatalf("status %d: %s", r.status, r.body)
 	}
-	train := tis[1]
+	train, report := tis[0], tis[1]
 	if train.TaskID != "train" || train.State != store.TaskUpForRetry || train.MaxTries != 4 || train.NotBefore == nil || train.Outputs == nil {
 		t.Errorf("train = %+v", train)
 	}
-	wantTries := []ui.Try{{
-		TryNumber: 1, State: store.TaskFailed, Worker: "w1", QueuedAt: ptr(t0), StartDate: ptr(t0),
-		EndDate: ptr(t0.Add(2 * time.Second)), DurationS: ptr(2.0), ExitCode: ptr(3), Error: "exit status 3",
-	}}
-	if diff := cmp.Diff(wantTries, train.Tries); diff != "" {
-		t.Errorf("tries (-want +got):\n%s", diff)
+	if len(train.Tries) != 1 {
+		t.Fatalf("train's tries = %+v, want 1", train.Tries)
 	}
-	if tis[0].Tries == nil {
+	try := train.Tries[0]
+	if try.TryNumber != 1 || try.State != store.TaskFailed || try.Worker != "w1" || try.ExitCode == nil || *try.ExitCode != 3 ||
+		!strings.Contains(try.Error, "3") || try.QueuedAt == nil || try.StartDate == nil || try.EndDate == nil {
+		t.Errorf("try 1 = %+v", try)
+	} else if want := try.EndDate.Sub(*try.StartDate).Seconds(); try.DurationS == nil || *try.DurationS != want {
+		t.Errorf("try 1's duration_s = %v, want %v", try.DurationS, want)
+	}
+	if report.Tries == nil {
 		t.Error("tries of a task never tried is null, want []")
 	}
-	call(t, "GET", srv.URL+"/api/v1/dags/churn/runs/nope/tasks", "").wantError(t, 404, "nope")
+	call(t, "GET", srv.URL+"/api/v1/dags/flaky/runs/nope/tasks", "").wantError(t, 404, "nope")
 }
 
 func TestClear(t *testing.T) {
-	b, srv := newAPI(t)
-	run := putRun(b, 5, store.RunFailed, store.RunTypeScheduled)
-	url := srv.URL + "/api/v1/dags/churn/runs/" + run.RunID + "/clear"
+	t.Parallel()
+	k, srv := newAPI(t, failingDAG)
+	run := trigger(t, k, "failing", "", nil)
+	k.WaitRun("failing", run.RunID, store.RunFailed)
+	url := srv.URL + "/api/v1/dags/failing/runs/" + run.RunID + "/clear"
+	clear := func(body, want string) {
+		t.Helper()
+		if r := call(t, "POST", url, body); r.status != 200 || strings.TrimSpace(string(r.body)) != want {
+			t.Errorf("clear %s: %d %s, want %s", body, r.status, r.body, want)
+		}
+		// The cleared tasks run again, and the run ends again.
+		k.WaitRun("failing", run.RunID, store.RunFailed)
+	}
 
-	r := call(t, "POST", url, `{"tasks": ["train"], "downstream": true, "only_failed": false}`)
-	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"cleared":["train"]}` {
-		t.Errorf("clear: %d %s", r.status, r.body)
+	clear(`{"tasks": ["train"], "downstream": true, "only_failed": false}`, `{"cleared":["train","report"]}`)
+	if tries, _ := k.Store().Tries("failing", run.RunID, "report"); len(tries) != 2 {
+		t.Errorf("report tried %d times, want twice", len(tries))
 	}
-	if diff := cmp.Diff(scheduler.ClearRequest{Tasks: []string{"train"}, Downstream: true}, b.Clears[0]); diff != "" {
-		t.Errorf("backend request (-want +got):\n%s", diff)
-	}
-	if r := call(t, "POST", url, ""); r.status != 200 || !strings.Contains(string(r.body), `"cleared":["extract","report","train"]`) {
-		t.Errorf("clear all: %d %s", r.status, r.body)
-	}
-	if r := call(t, "POST", url, `{"only_failed": true}`); r.status != 200 || strings.TrimSpace(string(r.body)) != `{"cleared":[]}` {
-		t.Errorf("nothing to clear: %d %s, want an empty list", r.status, r.body)
-	}
+	clear("", `{"cleared":["extract","train","report"]}`)
+	clear(`{"tasks": ["report"], "only_failed": true}`, `{"cleared":[]}`)
 	call(t, "POST", url, `{"tasks": ["nope"]}`).wantError(t, 400, "nope")
 	call(t, "POST", url, `{"tasks": "train"}`).wantError(t, 400, "tasks")
-	call(t, "POST", srv.URL+"/api/v1/dags/churn/runs/nope/clear", `{}`).wantError(t, 404, "nope")
+	call(t, "POST", srv.URL+"/api/v1/dags/failing/runs/nope/clear", `{}`).wantError(t, 404, "nope")
 }
 
 func TestPools(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	pools := func() string {
 		r := call(t, "GET", srv.URL+"/api/v1/pools", "")
@@ -335,6 +369,7 @@ func TestPools(t *testing.T) {
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": -1}`).wantError(t, 400, "slots")
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{}`).wantError(t, 400, "slots", "required")
 	call(t, "PUT", srv.URL+"/api/v1/pools/gpu", `{"slots": 1.5}`).wantError(t, 400, "slots: want an integer, got a number 1.5")
+	call(t, "PUT", srv.URL+"/api/v1/pools/my%20gpu", `{"slots": 1}`).wantError(t, 400, `"my gpu"`, "A-Z a-z 0-9 _ -", "dots between them")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/gpu", "").wantError(t, 404, "gpu")
 	call(t, "DELETE", srv.URL+"/api/v1/pools/default_pool", "").wantError(t, 400, "default_pool")
 }

@@ -8,6 +8,7 @@ import (
 // TestFragmentETag: a live update of a block that did not change is a 304
 // without a body.
 func TestFragmentETag(t *testing.T) {
+	t.Parallel()
 	_, srv := newAPI(t)
 	get := func(tag string) *http.Response {
 		t.Helper()

@@ -2,8 +2,8 @@ package main
 
 // In-process tests of the commands that talk to a server: each runs the
 // cobra commands against an httptest server that serves the real API
-// (package ui) over uitest's fake backend, and checks stdout, stderr and
-// the exit code as main's run would produce them.
+// (package ui) of a real Kiln (internal/kilntest), and checks stdout,
+// stderr and the exit code as main's run would produce them.
 
 import (
 	"bytes"
@@ -21,17 +21,21 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
+	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
-	"github.com/kilnhq/kiln/ui/uitest"
 )
 
+// testChurnDAG starts far ahead, so that the scheduler makes no run of it
+// while the tests run. Train holds at the gate "train" when the test made
+// one, and fails in runs of region us.
 const testChurnDAG = `
 id: churn
 description: Train the churn model
 schedule: "0 3 * * *"
 timezone: Europe/Berlin
-start_date: 2026-01-01
+start_date: 2099-01-01
 tags: [ml, churn]
 params:
   sample_frac: {type: number, default: 1.0, minimum: 0, maximum: 1, description: Fraction of rows}
@@ -44,8 +48,9 @@ tasks:
   - id: train
     depends_on: [extract]
     plugin: shell
-    with: {command: echo train}
+    with: {command: "if [ -p gates/train ]; then read gate < gates/train; fi; test {{ .params.region }} = eu"}
     retries: 2
+    retry_delay: 0s
   - id: report
     depends_on: [train]
     plugin: shell
@@ -68,14 +73,15 @@ var (
 	specTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
 )
 
-// cliEnv is a fake backend behind the real API, and KILN_SERVER pointing
-// at it.
+// cliEnv is a real Kiln with the churn and needs DAGs and more, its API,
+// and KILN_SERVER pointing at it.
 type cliEnv struct {
 	t  *testing.T
-	b  *uitest.Backend
+	k  *kilntest.Kiln
 	mu sync.Mutex
-	// auth holds the Authorization header of every request.
-	auth []string
+	// auth holds the Authorization header of every request, requests the
+	// method and path.
+	auth, requests []string
 	// served, when set, is called with each request once it is answered.
 	served func(*http.Request)
 }
@@ -87,13 +93,21 @@ func (e *cliEnv) onServed(fn func(*http.Request)) {
 	e.mu.Unlock()
 }
 
-func newCLIEnv(t *testing.T) *cliEnv {
+func newCLIEnv(t *testing.T, dags ...string) *cliEnv {
 	t.Helper()
-	e := &cliEnv{t: t, b: uitest.New(t, testChurnDAG, testRequiredDAG)}
-	api := ui.New(e.b, ui.Options{}).Handler()
+	e := &cliEnv{t: t, k: kilntest.New(t, append([]string{testChurnDAG, testRequiredDAG}, dags...)...)}
+	e.serve()
+	return e
+}
+
+// serve serves the API of e's Kiln, noting the requests, at KILN_SERVER.
+func (e *cliEnv) serve() {
+	t := e.t
+	api := ui.New(e.k.Scheduler, ui.Options{}).Handler()
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		e.mu.Lock()
 		e.auth = append(e.auth, r.Header.Get("Authorization"))
+		e.requests = append(e.requests, r.Method+" "+r.URL.Path)
 		e.mu.Unlock()
 		api.ServeHTTP(w, r)
 		e.mu.Lock()
@@ -106,7 +120,32 @@ func newCLIEnv(t *testing.T) *cliEnv {
 	t.Cleanup(srv.Close)
 	t.Setenv("KILN_SERVER", srv.URL)
 	t.Setenv("KILN_TOKEN", "")
-	return e
+}
+
+// waitRequest waits until the API has been asked for request (method and
+// path): a barrier on what a command running in the background has seen.
+func (e *cliEnv) waitRequest(request string) {
+	e.t.Helper()
+	e.k.WaitFor(request, func() bool {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		return slices.Contains(e.requests, request)
+	})
+}
+
+// trigger makes a manual run of a DAG at a logical date (RFC 3339) through
+// the scheduler.
+func (e *cliEnv) trigger(dagID, date string, params map[string]any) *store.Run {
+	e.t.Helper()
+	ld, err := time.Parse(time.RFC3339, date)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	r, err := e.k.Trigger(e.t.Context(), dagID, scheduler.TriggerRequest{LogicalDate: &ld, Params: params})
+	if err != nil {
+		e.t.Fatalf("triggering %s: %v", dagID, err)
+	}
+	return r
 }
 
 // run runs a kiln command line in-process and returns what it printed and
@@ -195,24 +234,6 @@ func checkRunJSON(t *testing.T, raw []byte) ui.Run {
 	return run
 }
 
-// putChurnRun commits a scheduled run of churn at 2026-01-DAY 02:00 UTC
-// with its three task instances.
-func putChurnRun(b *uitest.Backend, day int, state store.RunState) *store.Run {
-	date := time.Date(2026, 1, day, 2, 0, 0, 0, time.UTC)
-	r := &store.Run{
-		DAGID: "churn", RunID: "scheduled__" + date.Format(time.RFC3339), RunType: store.RunTypeScheduled, State: state,
-		LogicalDate: date, DataIntervalStart: date, DataIntervalEnd: date.AddDate(0, 0, 1), QueuedAt: date.AddDate(0, 0, 1),
-		Params: map[string]any{"region": "eu"},
-	}
-	b.Commit(func(batch *store.Batch) {
-		batch.PutRun(r)
-		for _, id := range []string{"extract", "train", "report"} {
-			batch.PutTaskInstance(&store.TaskInstance{DAGID: "churn", RunID: r.RunID, TaskID: id, State: store.TaskNone, MaxTries: 1})
-		}
-	})
-	return r
-}
-
 func TestServerAndTokenFlags(t *testing.T) {
 	e := newCLIEnv(t)
 	if _, stderr, code := e.run("pools", "list"); code != 0 {
@@ -231,7 +252,7 @@ func TestServerAndTokenFlags(t *testing.T) {
 
 	// --server wins over $KILN_SERVER.
 	t.Setenv("KILN_SERVER", "http://127.0.0.1:1")
-	srv := httptest.NewServer(ui.New(e.b, ui.Options{}).Handler())
+	srv := httptest.NewServer(ui.New(e.k.Scheduler, ui.Options{}).Handler())
 	defer srv.Close()
 	if _, stderr, code := e.run("pools", "list", "--server", srv.URL); code != 0 {
 		t.Errorf("--server: exit %d: %s", code, stderr)

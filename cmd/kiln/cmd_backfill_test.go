@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
@@ -21,13 +23,43 @@ var (
 	specBackfillDateKeys = []string{"action", "logical_date", "reason", "run_id", "state"}
 )
 
-// newBackfillEnv is a CLI environment whose clock stands at 2026-02-01
-// 12:00 UTC: every day of January 2026 can be backfilled.
-func newBackfillEnv(t *testing.T) *cliEnv {
+// backfillDAG is churn as the backfill tests need it: scheduled from
+// 2026-01-01, so that every day of January can be backfilled, and paused,
+// so that the scheduler makes no run of it by itself. Its task holds at
+// the gate named after the run's day (2026-01-05), when the test made
+// one, and fails on the 5th, the 11th, the 13th and the 20th.
+const backfillDAG = `
+id: churn
+schedule: "0 3 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+paused: true
+params:
+  sample_frac: {type: number, default: 1.0, minimum: 0, maximum: 1}
+  region: {type: string, enum: [eu, us], default: eu}
+  features: {type: array, default: [age]}
+tasks:
+  - id: load
+    plugin: shell
+    with:
+      command: 'if [ -p gates/{{ .ds }} ]; then read gate < gates/{{ .ds }}; fi; case {{ .ds }} in 2026-01-05|2026-01-11|2026-01-13|2026-01-20) exit 1;; esac'
+`
+
+// newBackfillEnv is a CLI environment with backfillDAG as churn, and
+// needs.
+func newBackfillEnv(t *testing.T, dags ...string) *cliEnv {
 	t.Helper()
-	e := newCLIEnv(t)
-	e.b.SetNow(func() time.Time { return time.Date(2026, 2, 1, 12, 0, 0, 0, time.UTC) })
+	e := &cliEnv{t: t, k: kilntest.New(t, append([]string{backfillDAG, testRequiredDAG}, dags...)...)}
+	e.serve()
 	return e
+}
+
+// holdDays makes the gates that hold the runs of backfillDAG on the given
+// days of January 2026 running.
+func holdDays(e *cliEnv, days ...int) {
+	for _, day := range days {
+		e.k.Gate(fmt.Sprintf("2026-01-%02d", day))
+	}
 }
 
 // onlyEvents moves the fallback re-read of --wait an hour away for the
@@ -64,20 +96,6 @@ func checkBackfillJSON(t *testing.T, raw []byte) ui.Backfill {
 	return bf
 }
 
-// waitForBackfill waits until the fake backend has stored backfill id.
-func waitForBackfill(t *testing.T, e *cliEnv, id string) *store.Backfill {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		if bf, err := e.b.Store().GetBackfill(id); err == nil {
-			return bf
-		}
-		time.Sleep(time.Millisecond)
-	}
-	t.Fatalf("backfill %s was not created", id)
-	return nil
-}
-
 type cliResult struct {
 	stdout, stderr string
 	code           int
@@ -96,8 +114,8 @@ func runAsync(t *testing.T, args ...string) <-chan cliResult {
 
 func TestBackfillDryRun(t *testing.T) {
 	e := newBackfillEnv(t)
-	putChurnRun(e.b, 4, store.RunSuccess)
-	putChurnRun(e.b, 5, store.RunFailed)
+	e.k.WaitRun("churn", e.trigger("churn", "2026-01-04T02:00:00Z", nil).RunID, store.RunSuccess)
+	e.k.WaitRun("churn", e.trigger("churn", "2026-01-05T02:00:00Z", nil).RunID, store.RunFailed)
 
 	stdout, stderr, code := e.run("backfill", "churn", "--from", "2026-01-03", "--to", "2026-01-06", "--reprocess", "failed", "--dry-run")
 	if code != 0 {
@@ -112,23 +130,22 @@ dry run of a backfill of DAG churn: 4 logical date(s) from 2026-01-03T02:00:00Z 
 	if diff := cmp.Diff(want, stdout); diff != "" {
 		t.Errorf("dry run output (-want +got):\n%s", diff)
 	}
-	req := e.b.Backfills[0]
-	// The bare dates reach the server, which reads them in Berlin: the
-	// start of the 3rd and the end of the 6th.
-	if !req.DryRun || !req.From.Equal(time.Date(2026, 1, 2, 23, 0, 0, 0, time.UTC)) ||
-		!req.To.Equal(time.Date(2026, 1, 6, 22, 59, 59, 999999999, time.UTC)) || req.Reprocess != "failed" || req.MaxActiveRuns != 10 {
-		t.Errorf("request = %+v", req)
-	}
 
-	stdout, _, code = e.run("backfill", "churn", "--from", "2026-01-03", "--to", "2026-01-04", "--dry-run", "--json", "--reverse")
+	stdout, _, code = e.run("backfill", "churn", "--from", "2026-01-03", "--to", "2026-01-04", "--dry-run", "--json", "--reverse", "--reprocess", "failed")
 	bf := checkBackfillJSON(t, []byte(stdout))
 	if code != 0 || bf.ID != "" || len(bf.Dates) != 2 || !bf.Dates[0].LogicalDate.Equal(churnDay(4)) {
 		t.Errorf("--dry-run --json: exit %d, %+v", code, bf)
 	}
-	if bfs, _ := e.b.Store().Backfills(""); len(bfs) != 0 {
+	// The bare dates reach the server, which reads them in Berlin: the
+	// start of the 3rd and the end of the 4th.
+	if !bf.From.Equal(time.Date(2026, 1, 2, 23, 0, 0, 0, time.UTC)) || !bf.To.Equal(time.Date(2026, 1, 4, 22, 59, 59, 999999999, time.UTC)) ||
+		bf.Reprocess != "failed" || bf.MaxActiveRuns != 10 || !bf.Reverse {
+		t.Errorf("plan = %+v", bf.BackfillSummary)
+	}
+	if bfs, _ := e.k.Store().Backfills(""); len(bfs) != 0 {
 		t.Errorf("a dry run stored %d backfill(s)", len(bfs))
 	}
-	if _, total, _ := e.b.Store().ListRuns(store.RunQuery{}); total != 2 {
+	if _, total, _ := e.k.Store().ListRuns(store.RunQuery{}); total != 2 {
 		t.Errorf("%d runs after dry runs, want the 2 there were", total)
 	}
 }
@@ -150,7 +167,7 @@ func TestBackfillCreate(t *testing.T) {
 		t.Errorf("requested_by = %q, want ada@HOST", bf.RequestedBy)
 	}
 	// A time without an offset is read in the DAG's timezone.
-	if got := e.b.Backfills[0].To; !got.Equal(churnDay(3)) {
+	if got := bf.To; !got.Equal(churnDay(3)) {
 		t.Errorf("to = %v, want %v", got, churnDay(3))
 	}
 	want := map[string]any{"sample_frac": 0.5, "region": "us", "features": []any{"age"}}
@@ -162,7 +179,7 @@ func TestBackfillCreate(t *testing.T) {
 	}
 
 	// Without --json: one line saying what was created.
-	e.b.CancelBackfill(t.Context(), "bf-1")
+	e.k.WaitBackfill("bf-1", "end", func(bf *store.Backfill) bool { return bf.State.Finished() })
 	stdout, _, code = e.run("backfill", "churn", "--from", "2026-01-10", "--to", "2026-01-12")
 	wantLine := "created backfill bf-2 of DAG churn: 3 logical date(s) from 2026-01-10T02:00:00Z to 2026-01-12T02:00:00Z: 3 new, 0 re-run, 0 skip\n"
 	if code != 0 || stdout != wantLine {
@@ -170,8 +187,18 @@ func TestBackfillCreate(t *testing.T) {
 	}
 }
 
+// minutelyDAG ticks every minute: 100,000 logical dates fit in 70 days.
+const minutelyDAG = `
+id: minutely
+schedule: "* * * * *"
+start_date: 2026-01-01
+paused: true
+tasks: [{id: a, plugin: shell, with: {command: "true"}}]
+`
+
 func TestBackfillRefused(t *testing.T) {
-	e := newBackfillEnv(t)
+	e := newBackfillEnv(t, minutelyDAG)
+	holdDays(e, 1) // the first backfill stays active
 	if _, stderr, code := e.run("backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-02"); code != 0 {
 		t.Fatalf("first backfill: exit %d: %s", code, stderr)
 	}
@@ -187,7 +214,8 @@ func TestBackfillRefused(t *testing.T) {
 		{"bad --max-active-runs", []string{"churn", "--from", "2026-01-01", "--to", "2026-01-02", "--max-active-runs", "0"}, 2, []string{"--max-active-runs"}},
 		{"bad --from", []string{"churn", "--from", "last week", "--to", "2026-01-02"}, 2, []string{"--from", "last week"}},
 		{"from after to", []string{"churn", "--from", "2026-01-20", "--to", "2026-01-10"}, 2, []string{"after"}},
-		{"future", []string{"churn", "--from", "2026-01-30", "--to", "2026-02-05"}, 2, []string{"future"}},
+		{"future", []string{"churn", "--from", "2099-01-30", "--to", "2099-02-05"}, 2, []string{"future"}},
+		{"too many dates", []string{"minutely", "--from", "2026-01-01", "--to", "2026-03-15"}, 2, []string{"100000 or more logical dates", "in parts"}},
 		{"no schedule", []string{"needs", "--from", "2026-01-01", "--to", "2026-01-02", "--param", "n=1"}, 2, []string{"no schedule"}},
 		{"bad param", []string{"churn", "--from", "2026-01-10", "--to", "2026-01-12", "--param", "region=mars"}, 2, []string{"region"}},
 		{"unknown DAG", []string{"nope", "--from", "2026-01-01", "--to", "2026-01-02"}, 1, []string{`DAG "nope" not found`}},
@@ -202,46 +230,22 @@ func TestBackfillRefused(t *testing.T) {
 			}
 		})
 	}
-	if bfs, _ := e.b.Store().Backfills(""); len(bfs) != 1 {
+	if bfs, _ := e.k.Store().Backfills(""); len(bfs) != 1 {
 		t.Errorf("%d backfills stored, want 1", len(bfs))
 	}
-}
-
-// playBackfill ends the runs of a backfill as the scheduler would, one by
-// one, each in the state states gives its logical date (success by
-// default), until the backfill ends.
-func playBackfill(t *testing.T, e *cliEnv, id string, states map[time.Time]store.RunState) {
-	t.Helper()
-	waitForBackfill(t, e, id)
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		bf, err := e.b.Store().GetBackfill(id)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if bf.State.Finished() {
-			return
-		}
-		for _, d := range bf.Dates {
-			if d.Started && !d.State.Finished() {
-				st, ok := states[d.LogicalDate]
-				if !ok {
-					st = store.RunSuccess
-				}
-				e.b.SetBackfillRun(id, d.LogicalDate, st)
-				break
-			}
-		}
-	}
-	t.Fatalf("backfill %s did not end", id)
 }
 
 func TestBackfillWait(t *testing.T) {
 	onlyEvents(t)
 	e := newBackfillEnv(t)
 
+	// The runs hold until the command has shown the backfill once.
+	holdDays(e, 1, 2, 3)
 	done := runAsync(t, "backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-03", "--max-active-runs", "2", "--wait")
-	playBackfill(t, e, "bf-1", nil)
+	e.waitRequest("GET /api/v1/backfills/bf-1")
+	for day := 1; day <= 3; day++ {
+		e.k.Gate(fmt.Sprintf("2026-01-%02d", day)).Open()
+	}
 	res := <-done
 	if res.code != 0 {
 		t.Fatalf("exit %d: %s", res.code, res.stderr)
@@ -264,10 +268,9 @@ func TestBackfillWait(t *testing.T) {
 		}
 	}
 
-	// A failure: exit 1 with the failed dates listed.
-	done = runAsync(t, "backfill", "churn", "--from", "2026-01-10", "--to", "2026-01-13", "--wait")
-	playBackfill(t, e, "bf-2", map[time.Time]store.RunState{churnDay(11): store.RunFailed, churnDay(13): store.RunFailed})
-	res = <-done
+	// A failure: exit 1 with the failed dates listed (runs on the 11th and
+	// the 13th fail).
+	res = <-runAsync(t, "backfill", "churn", "--from", "2026-01-10", "--to", "2026-01-13", "--wait")
 	wantExit(t, res.code, res.stderr, 1, "backfill bf-2 of DAG churn failed: 2 of 4 run(s) failed; failed dates:\n"+
 		"  2026-01-11T02:00:00Z  backfill__2026-01-11T02:00:00Z\n"+
 		"  2026-01-13T02:00:00Z  backfill__2026-01-13T02:00:00Z\n")
@@ -275,10 +278,9 @@ func TestBackfillWait(t *testing.T) {
 		t.Errorf("stderr = %q", res.stderr)
 	}
 
-	// --json --wait: only the backfill as it ended on stdout, no progress.
-	done = runAsync(t, "backfill", "churn", "--from", "2026-01-20", "--to", "2026-01-21", "--wait", "--json")
-	playBackfill(t, e, "bf-3", map[time.Time]store.RunState{churnDay(20): store.RunFailed})
-	res = <-done
+	// --json --wait: only the backfill as it ended on stdout, no progress
+	// (the run of the 20th fails).
+	res = <-runAsync(t, "backfill", "churn", "--from", "2026-01-20", "--to", "2026-01-21", "--wait", "--json")
 	bf := checkBackfillJSON(t, []byte(res.stdout))
 	if res.code != 1 || bf.State != store.BackfillFailed || bf.EndDate == nil || bf.Counts.Failed != 1 {
 		t.Errorf("--json: exit %d, %+v", res.code, bf)
@@ -299,12 +301,11 @@ func TestBackfillWaitBar(t *testing.T) {
 	prev := isTerminal
 	isTerminal = func(io.Writer) bool { return true }
 	t.Cleanup(func() { isTerminal = prev })
-	e := newBackfillEnv(t)
+	newBackfillEnv(t)
 
-	done := runAsync(t, "backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-02", "--wait")
-	playBackfill(t, e, "bf-1", map[time.Time]store.RunState{churnDay(2): store.RunFailed})
-	res := <-done
-	wantExit(t, res.code, res.stderr, 1, "backfill bf-1: 1 failed", "(2/2", "2026-01-02T02:00:00Z")
+	// The run of the 5th fails.
+	res := <-runAsync(t, "backfill", "churn", "--from", "2026-01-04", "--to", "2026-01-05", "--wait")
+	wantExit(t, res.code, res.stderr, 1, "backfill bf-1: 1 failed", "(2/2", "2026-01-05T02:00:00Z")
 	if strings.Contains(res.stderr, "done,") {
 		t.Errorf("progress lines on a terminal: %q", res.stderr)
 	}
@@ -327,23 +328,23 @@ func TestBackfillWaitInterrupted(t *testing.T) {
 	}
 	t.Cleanup(func() { notifyInterrupt = prev })
 	e := newBackfillEnv(t)
+	holdDays(e, 1, 2, 3)
 
 	done := runAsync(t, "backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-03", "--wait")
-	waitForBackfill(t, e, "bf-1")
+	e.waitRequest("GET /api/v1/backfills/bf-1")
 	close(interrupt)
 	res := <-done
 	wantExit(t, res.code, res.stderr, 130, "stopped following; backfill bf-1 keeps running (kiln backfills show bf-1)")
-	if bf, _ := e.b.Store().GetBackfill("bf-1"); bf.State != store.BackfillRunning || len(e.b.CancelBackfills) != 0 {
-		t.Errorf("the backfill was touched: %s, cancels %v", bf.State, e.b.CancelBackfills)
+	if bf, _ := e.k.Store().GetBackfill("bf-1"); bf.State != store.BackfillRunning {
+		t.Errorf("the backfill was touched: %s", bf.State)
 	}
 }
 
 func TestBackfillsListShowCancel(t *testing.T) {
-	e := newBackfillEnv(t)
-	e.b.AddDAG("hourly.yaml", "id: hourly\nschedule: \"@hourly\"\nstart_date: 2026-01-01\ntasks: [{id: a, plugin: shell, with: {command: x}}]")
-	putChurnRun(e.b, 2, store.RunSuccess)
+	e := newBackfillEnv(t, "id: hourly\nschedule: \"@hourly\"\nstart_date: 2026-01-01\npaused: true\ntasks: [{id: a, plugin: shell, with: {command: \"true\"}}]")
+	e.k.WaitRun("churn", e.trigger("churn", "2026-01-02T02:00:00Z", nil).RunID, store.RunSuccess)
+	holdDays(e, 1)
 	e.run("backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-03", "--max-active-runs", "1")
-	e.b.SetNow(func() time.Time { return time.Date(2026, 2, 1, 12, 1, 0, 0, time.UTC) })
 	e.run("backfill", "hourly", "--from", "2026-01-05T00:00:00Z", "--to", "2026-01-05T01:00:00Z")
 
 	stdout, stderr, code := e.run("backfills", "list", "--json")
@@ -392,8 +393,8 @@ func TestBackfillsListShowCancel(t *testing.T) {
 	rows := strings.Split(strings.TrimSpace(table), "\n")
 	wantRows := []string{
 		"LOGICAL DATE ACTION RUN STATE REASON",
-		"2026-01-01T02:00:00Z new backfill__2026-01-01T02:00:00Z queued -",
-		"2026-01-02T02:00:00Z skip scheduled__2026-01-02T02:00:00Z - run exists (success)",
+		"2026-01-01T02:00:00Z new backfill__2026-01-01T02:00:00Z running -",
+		"2026-01-02T02:00:00Z skip manual__2026-01-02T02:00:00Z - run exists (success)",
 		"2026-01-03T02:00:00Z new - - -",
 	}
 	for i := range rows {
@@ -414,7 +415,7 @@ func TestBackfillsListShowCancel(t *testing.T) {
 	if code != 0 || !strings.HasPrefix(stdout, "cancelled backfill bf-1 of DAG churn: 1 date(s) without a run will get none") {
 		t.Errorf("cancel: exit %d, %q %q", code, stdout, stderr)
 	}
-	bf, _ := e.b.Store().GetBackfill("bf-1")
+	bf, _ := e.k.Store().GetBackfill("bf-1")
 	if bf.State != store.BackfillCancelled {
 		t.Errorf("state after cancel = %s", bf.State)
 	}
@@ -426,9 +427,9 @@ func TestBackfillsListShowCancel(t *testing.T) {
 
 func TestRunsListBackfillFilters(t *testing.T) {
 	e := newBackfillEnv(t)
-	putChurnRun(e.b, 1, store.RunSuccess)
-	putChurnRun(e.b, 2, store.RunFailed)
-	e.run("backfill", "churn", "--from", "2026-01-01", "--to", "2026-01-03", "--reprocess", "failed")
+	e.k.WaitRun("churn", e.trigger("churn", "2026-01-04T02:00:00Z", nil).RunID, store.RunSuccess)
+	e.k.WaitRun("churn", e.trigger("churn", "2026-01-05T02:00:00Z", nil).RunID, store.RunFailed)
+	e.run("backfill", "churn", "--from", "2026-01-04", "--to", "2026-01-06", "--reprocess", "failed")
 
 	stdout, stderr, code := e.run("runs", "list", "churn", "--backfill", "bf-1", "--json")
 	if code != 0 {
@@ -450,33 +451,50 @@ func TestRunsListBackfillFilters(t *testing.T) {
 		}
 		ids = append(ids, run.RunID)
 	}
-	if want := []string{"backfill__2026-01-03T02:00:00Z", "scheduled__2026-01-02T02:00:00Z"}; !slices.Equal(ids, want) {
+	if want := []string{"backfill__2026-01-06T02:00:00Z", "manual__2026-01-05T02:00:00Z"}; !slices.Equal(ids, want) {
 		t.Errorf("--backfill bf-1: %v, want %v", ids, want)
 	}
 
 	stdout, _, code = e.run("runs", "list", "--run-type", "backfill", "--backfill", "bf-1", "--json")
 	var runs []ui.Run
 	json.Unmarshal([]byte(stdout), &runs)
-	if code != 0 || len(runs) != 1 || runs[0].RunID != "backfill__2026-01-03T02:00:00Z" {
+	if code != 0 || len(runs) != 1 || runs[0].RunID != "backfill__2026-01-06T02:00:00Z" {
 		t.Errorf("--run-type backfill --backfill bf-1: exit %d, %s", code, stdout)
 	}
-	stdout, _, _ = e.run("runs", "list", "churn", "--run-type", "scheduled", "--json")
+	stdout, _, _ = e.run("runs", "list", "churn", "--run-type", "manual", "--json")
 	json.Unmarshal([]byte(stdout), &runs)
 	if len(runs) != 2 {
-		t.Errorf("--run-type scheduled: %d runs, want 2", len(runs))
+		t.Errorf("--run-type manual: %d runs, want 2", len(runs))
 	}
 	_, stderr, code = e.run("runs", "list", "--run-type", "cron")
 	wantExit(t, code, stderr, 2, "--run-type", "cron")
 }
 
+// failingDailyDAG makes a scheduled run a day from the 1st to the 6th of
+// January 2026 as soon as it is loaded; train fails in every one, so
+// report never runs.
+const failingDailyDAG = `
+id: churn
+schedule: "0 3 * * *"
+timezone: Europe/Berlin
+start_date: 2026-01-01
+end_date: 2026-01-07
+catchup: true
+tasks:
+  - {id: extract, plugin: shell, with: {command: "true"}}
+  - {id: train, plugin: shell, depends_on: [extract], with: {command: "exit 1"}}
+  - {id: report, plugin: shell, depends_on: [train], with: {command: "true"}}
+`
+
 func TestTasksClearRange(t *testing.T) {
 	prev := runPageSize
 	runPageSize = 2 // pages through the runs
 	t.Cleanup(func() { runPageSize = prev })
-	e := newBackfillEnv(t)
+	e := &cliEnv{t: t, k: kilntest.New(t, failingDailyDAG)}
+	e.serve()
+	runID := func(day int) string { return "scheduled__" + churnDay(day).Format(time.RFC3339) }
 	for day := 1; day <= 6; day++ {
-		r := putChurnRun(e.b, day, store.RunFailed)
-		putTries(e, r, "train", store.TaskFailed)
+		e.k.WaitRun("churn", runID(day), store.RunFailed)
 	}
 	// Logical dates at 03:00 in Berlin: --to 2026-01-04 takes in the
 	// whole 4th.
@@ -484,26 +502,24 @@ func TestTasksClearRange(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	want := `cleared 1 task instance(s) of run scheduled__2026-01-02T02:00:00Z: train
-cleared 1 task instance(s) of run scheduled__2026-01-03T02:00:00Z: train
-cleared 1 task instance(s) of run scheduled__2026-01-04T02:00:00Z: train
-cleared 3 task instance(s) in 3 of 3 run(s) of DAG churn with a logical date in 2026-01-01T23:00:00Z .. 2026-01-04T22:59:59Z
+	want := `cleared 2 task instance(s) of run scheduled__2026-01-02T02:00:00Z: train, report
+cleared 2 task instance(s) of run scheduled__2026-01-03T02:00:00Z: train, report
+cleared 2 task instance(s) of run scheduled__2026-01-04T02:00:00Z: train, report
+cleared 6 task instance(s) in 3 of 3 run(s) of DAG churn with a logical date in 2026-01-01T23:00:00Z .. 2026-01-04T22:59:59Z
 `
 	if diff := cmp.Diff(want, stdout); diff != "" {
 		t.Errorf("stdout (-want +got):\n%s", diff)
 	}
-	if len(e.b.Clears) != 3 || !e.b.Clears[0].OnlyFailed || !e.b.Clears[0].Downstream {
-		t.Errorf("clears = %+v", e.b.Clears)
-	}
+	// The cleared runs ran train again; the others did not.
 	for day := 1; day <= 6; day++ {
-		tis, _ := e.b.Store().TaskInstances("churn", "scheduled__"+churnDay(day).Format(time.RFC3339))
-		i := slices.IndexFunc(tis, func(ti *store.TaskInstance) bool { return ti.TaskID == "train" })
-		wantState := store.TaskFailed
+		e.k.WaitRun("churn", runID(day), store.RunFailed)
+		tries, _ := e.k.Store().Tries("churn", runID(day), "train")
+		want := 1
 		if day >= 2 && day <= 4 {
-			wantState = store.TaskNone
+			want = 2
 		}
-		if tis[i].State != wantState {
-			t.Errorf("day %d: train %s, want %s", day, tis[i].State, wantState)
+		if len(tries) != want {
+			t.Errorf("day %d: train tried %d time(s), want %d", day, len(tries), want)
 		}
 	}
 

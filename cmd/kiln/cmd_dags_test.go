@@ -6,7 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/ui"
 )
 
@@ -29,7 +28,7 @@ func TestDagsList(t *testing.T) {
 		t.Errorf("DAG has no next_data_interval: %s", raw[0])
 	}
 
-	e.b.SetImportErrors([]dag.ImportError{{File: "dags/bad.yaml", Errors: dag.ErrorList{{File: "dags/bad.yaml", Line: 2, Col: 5, Msg: "unknown key \"tsks\""}}}})
+	e.k.WriteDAG("bad.yaml", "id: bad\ntsks: []\n")
 	stdout, stderr, code = e.run("dags", "list")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -44,7 +43,7 @@ func TestDagsList(t *testing.T) {
 	if !strings.Contains(lines[2], "(manual)") {
 		t.Errorf("needs row = %q, want (manual)", lines[2])
 	}
-	if !strings.Contains(stderr, "dags/bad.yaml:2:5: unknown key") {
+	if !strings.Contains(stderr, "dags/bad.yaml:2:1: unknown key") {
 		t.Errorf("stderr does not report the import error: %q", stderr)
 	}
 }
@@ -85,14 +84,14 @@ func TestDagsPause(t *testing.T) {
 	if code != 0 || strings.TrimSpace(stdout) != "DAG churn paused" {
 		t.Errorf("pause: exit %d, %q %q", code, stdout, stderr)
 	}
-	if info, _ := e.b.DAG("churn"); !info.Paused {
+	if info, _ := e.k.DAG("churn"); !info.Paused {
 		t.Error("churn not paused")
 	}
 	stdout, _, code = e.run("dags", "unpause", "churn")
 	if code != 0 || strings.TrimSpace(stdout) != "DAG churn unpaused" {
 		t.Errorf("unpause: exit %d, %q", code, stdout)
 	}
-	if info, _ := e.b.DAG("churn"); info.Paused {
+	if info, _ := e.k.DAG("churn"); info.Paused {
 		t.Error("churn still paused")
 	}
 	_, stderr, code = e.run("dags", "pause", "nope")

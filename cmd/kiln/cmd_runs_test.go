@@ -10,18 +10,29 @@ import (
 	"github.com/kilnhq/kiln/ui"
 )
 
-func TestRunsList(t *testing.T) {
-	e := newCLIEnv(t)
-	for day := 1; day <= 4; day++ {
-		state := store.RunSuccess
-		if day == 2 {
-			state = store.RunFailed
-		}
-		putChurnRun(e.b, day, state)
-	}
-	e.run("trigger", "needs", "--param", "n=1")
+// nightlyDAG catches up on the first four days of 2026 as soon as it is
+// loaded; the run of the 2nd fails.
+const nightlyDAG = `
+id: nightly
+schedule: "@daily"
+start_date: 2026-01-01
+end_date: 2026-01-04
+catchup: true
+tasks: [{id: load, plugin: shell, with: {command: "test {{ .ds }} != 2026-01-02"}}]
+`
 
-	stdout, stderr, code := e.run("runs", "list", "churn", "--json")
+func TestRunsList(t *testing.T) {
+	e := newCLIEnv(t, nightlyDAG)
+	for day := 1; day <= 4; day++ {
+		e.k.WaitRun("nightly", fmt.Sprintf("scheduled__2026-01-%02dT00:00:00Z", day))
+	}
+	stdout, stderr, code := e.run("trigger", "needs", "--param", "n=1", "--json")
+	if code != 0 {
+		t.Fatalf("trigger: exit %d: %s", code, stderr)
+	}
+	e.k.WaitRun("needs", checkRunJSON(t, []byte(stdout)).RunID, store.RunSuccess)
+
+	stdout, stderr, code = e.run("runs", "list", "nightly", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -33,12 +44,12 @@ func TestRunsList(t *testing.T) {
 	for _, r := range raw {
 		ids = append(ids, checkRunJSON(t, r).RunID)
 	}
-	want := "scheduled__2026-01-04T02:00:00Z scheduled__2026-01-03T02:00:00Z scheduled__2026-01-02T02:00:00Z scheduled__2026-01-01T02:00:00Z"
+	want := "scheduled__2026-01-04T00:00:00Z scheduled__2026-01-03T00:00:00Z scheduled__2026-01-02T00:00:00Z scheduled__2026-01-01T00:00:00Z"
 	if got := strings.Join(ids, " "); got != want {
 		t.Errorf("runs = %s\nwant %s (newest first)", got, want)
 	}
 
-	stdout, _, _ = e.run("runs", "list", "churn", "--state", "failed", "--json")
+	stdout, _, _ = e.run("runs", "list", "nightly", "--state", "failed", "--json")
 	var runs []ui.Run
 	json.Unmarshal([]byte(stdout), &runs)
 	if len(runs) != 1 || runs[0].State != store.RunFailed {
@@ -54,8 +65,8 @@ func TestRunsList(t *testing.T) {
 	if h := strings.Join(strings.Fields(lines[0]), " "); h != "DAG RUN ID TYPE STATE LOGICAL DATE START END" {
 		t.Errorf("header = %q", h)
 	}
-	if f := strings.Fields(lines[1]); f[0] != "needs" || f[2] != "manual" || f[3] != "queued" || f[5] != "-" {
-		t.Errorf("first row = %q, want the manual run of needs, queued, not started", lines[1])
+	if f := strings.Fields(lines[1]); f[0] != "needs" || f[2] != "manual" || f[3] != "success" || f[5] == "-" || f[6] == "-" {
+		t.Errorf("first row = %q, want the manual run of needs, succeeded, with its start and end", lines[1])
 	}
 	if !strings.Contains(stderr, "2 of 5") {
 		t.Errorf("stderr = %q, want a note that 2 of 5 runs are shown", stderr)
@@ -73,7 +84,9 @@ func TestRunsList(t *testing.T) {
 
 func TestRunsShow(t *testing.T) {
 	e := newCLIEnv(t)
-	r := putChurnRun(e.b, 5, store.RunRunning)
+	e.k.Gate("train")
+	r := e.trigger("churn", "2026-01-05T02:00:00Z", nil)
+	e.k.WaitTask("churn", r.RunID, "train", store.TaskRunning)
 	stdout, stderr, code := e.run("runs", "show", r.RunID, "--dag", "churn", "--json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
@@ -84,7 +97,7 @@ func TestRunsShow(t *testing.T) {
 	}
 
 	stdout, _, code = e.run("runs", "show", r.RunID, "--dag", "churn")
-	for _, want := range []string{"Run:", r.RunID, "running", "TASK", "extract", "none", `{"region":"eu"}`} {
+	for _, want := range []string{"Run:", r.RunID, "running", "TASK", "extract", "none", `"region":"eu"`} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("show does not mention %q:\n%s", want, stdout)
 		}
@@ -101,7 +114,9 @@ func TestRunsShow(t *testing.T) {
 
 func TestRunsMark(t *testing.T) {
 	e := newCLIEnv(t)
-	r := putChurnRun(e.b, 1, store.RunRunning)
+	e.k.Gate("train")
+	r := e.trigger("churn", "2026-01-01T02:00:00Z", nil)
+	e.k.WaitTask("churn", r.RunID, "train", store.TaskRunning)
 
 	stdout, stderr, code := e.run("runs", "mark", r.RunID, "--dag", "churn", "--task", "train", "--state", "failed")
 	if code != 0 || !strings.Contains(stdout, "marked task train of run "+r.RunID+" failed") {
@@ -111,13 +126,17 @@ func TestRunsMark(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "marked run "+r.RunID+" of DAG churn success; it is now success") {
 		t.Fatalf("mark the run: exit %d\nstdout %s\nstderr %s", code, stdout, stderr)
 	}
-	want := []string{"churn " + r.RunID + " [train] failed", "churn " + r.RunID + " [] success"}
-	var got []string
-	for _, m := range e.b.Marks {
-		got = append(got, fmt.Sprintf("%s %s %v %s", m.DAGID, m.RunID, m.Tasks, m.State))
+	tis, err := e.k.Store().TaskInstances("churn", r.RunID)
+	if err != nil {
+		t.Fatal(err)
 	}
-	if strings.Join(got, "\n") != strings.Join(want, "\n") {
-		t.Errorf("marks = %q, want %q", got, want)
+	for _, ti := range tis {
+		if ti.State != store.TaskSuccess {
+			t.Errorf("%s = %s after marking the run success", ti.TaskID, ti.State)
+		}
+	}
+	if tr, err := e.k.Store().GetTry("churn", r.RunID, "train", 1); err != nil || tr.State != store.TaskFailed || !strings.Contains(tr.Error, "marked failed by hand") {
+		t.Errorf("train's try = %+v, %v; want stopped by the mark", tr, err)
 	}
 
 	for _, tt := range []struct {

@@ -143,7 +143,7 @@ func TestUsersAndTokensOffline(t *testing.T) {
 // its API, then manages users and tokens as its admin.
 func TestUsersAndTokensThroughAPI(t *testing.T) {
 	e := newCLIEnv(t)
-	e.b.Store().SetPasswordCost(bcrypt.MinCost)
+	e.k.Store().SetPasswordCost(bcrypt.MinCost)
 
 	// Without users or tokens the local server asks nobody: the first
 	// admin token can be made through the API.
@@ -197,7 +197,7 @@ func TestUsersAndTokensThroughAPI(t *testing.T) {
 	_, stderr, code = e.run("tokens", "revoke", root.ID)
 	wantExit(t, code, stderr, 1, "last admin")
 	var ciID string
-	tokens, _ := e.b.Store().Tokens()
+	tokens, _ := e.k.Store().Tokens()
 	for _, tk := range tokens {
 		if tk.Name == "ci" {
 			ciID = tk.ID

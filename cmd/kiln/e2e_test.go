@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/kilnhq/kiln/internal/kilntest"
 )
 
 // kilnBin is the path of the binary built by TestMain.
@@ -29,29 +31,21 @@ const runTimeout = 30 * time.Second
 // DAG's shows up as a wrong offset.
 const localTZ = "Asia/Kathmandu"
 
+// TestMain builds the binary, and lets the in-process tests of the
+// commands that talk to a server run a real Kiln (internal/kilntest).
 func TestMain(m *testing.M) {
-	os.Exit(buildAndRun(m))
-}
-
-func buildAndRun(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "kiln-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "creating temp dir:", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	kilnBin = filepath.Join(dir, "kiln")
-	if runtime.GOOS == "windows" {
-		kilnBin += ".exe"
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	build := exec.CommandContext(ctx, "go", "build", "-o", kilnBin, ".")
-	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "go build of kiln failed: %v\n%s", err, out)
-		return 1
-	}
-	return m.Run()
+	kilntest.Main(m, func(dir string) error {
+		kilnBin = filepath.Join(dir, "kiln")
+		if runtime.GOOS == "windows" {
+			kilnBin += ".exe"
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if out, err := exec.CommandContext(ctx, "go", "build", "-o", kilnBin, ".").CombinedOutput(); err != nil {
+			return fmt.Errorf("go build of kiln failed: %v\n%s", err, out)
+		}
+		return nil
+	})
 }
 
 // runKiln runs the kiln binary in the package folder (cmd/kiln), so that

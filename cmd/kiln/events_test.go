@@ -8,12 +8,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
 
 // TestWaitAfterStreamBreaks breaks the event stream of trigger --wait and
-// ends the run while it is down: the command opens the stream again and
+// lets the run end while it is down (its task train held at a gate until
+// then, and failing in region us): the command opens the stream again and
 // re-reads the run then, although no event for the run's end ever reaches
 // it (and the fallback re-read is an hour away).
 func TestWaitAfterStreamBreaks(t *testing.T) {
@@ -22,7 +22,8 @@ func TestWaitAfterStreamBreaks(t *testing.T) {
 	eventRetry = time.Millisecond
 	t.Cleanup(func() { eventRetry = prev })
 	e := newCLIEnv(t)
-	api := ui.New(e.b, ui.Options{}).Handler()
+	train := e.k.Gate("train")
+	api := ui.New(e.k.Scheduler, ui.Options{}).Handler()
 
 	const runID = "manual__2026-03-01T00:00:00Z"
 	var (
@@ -59,18 +60,15 @@ func TestWaitAfterStreamBreaks(t *testing.T) {
 	}))
 	t.Cleanup(srv.Close) // after t.Context ends the command, were it still waiting
 
-	done := runAsync(t, "trigger", "churn", "--wait", "--date", "2026-03-01T00:00:00Z", "--server", srv.URL)
+	done := runAsync(t, "trigger", "churn", "--wait", "--date", "2026-03-01T00:00:00Z", "--param", "region=us", "--server", srv.URL)
 	await(t, read, "the command to read its run")
 	mu.Lock()
 	cut() // the server ends the stream
 	mu.Unlock()
 	await(t, reopened, "the command to open the stream again")
-	run, err := e.b.Store().GetRun("churn", runID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	run.State = store.RunFailed
-	e.b.Commit(func(b *store.Batch) { b.PutRun(run) })
+	// The second stream is held until the scheduler has ended the run.
+	train.Open()
+	e.k.WaitRun("churn", runID)
 	close(committed)
 
 	select {

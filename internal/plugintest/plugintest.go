@@ -35,10 +35,13 @@ func Main(m *testing.M, serve map[string]func(), build func(dir string) error) {
 		main()
 		return
 	}
-	os.Exit(runTests(m, build))
+	os.Exit(Run(m, build))
 }
 
-func runTests(m *testing.M, build func(dir string) error) int {
+// Run is Main without the serving and the exit: it calls build, when not
+// nil, with a temporary directory, runs the tests, removes the directory
+// and returns the exit code, for a TestMain that has more to do.
+func Run(m *testing.M, build func(dir string) error) int {
 	if build == nil {
 		return m.Run()
 	}
