@@ -263,9 +263,7 @@ func TestPatchDAG(t *testing.T) {
 	if r.status != 200 || !d.Paused {
 		t.Errorf("pause: %d %s", r.status, r.body)
 	}
-	if info, _ := k.DAG("churn"); !info.Paused {
-		t.Error("the scheduler did not pause churn")
-	}
+	k.WaitPaused("churn", true)
 	if r := call(t, "PATCH", url, `{"paused": false}`); r.status != 200 || strings.Contains(string(r.body), `"paused":true`) {
 		t.Errorf("unpause: %d %s", r.status, r.body)
 	}
