@@ -282,9 +282,7 @@ func TestPauseToggle(t *testing.T) {
 	if p.location != "/dags?tag=ml" {
 		t.Errorf("Location = %q, want back to the list", p.location)
 	}
-	if info, _ := pc.k.DAG("churn"); !info.Paused {
-		t.Fatal("churn is not paused")
-	}
+	pc.k.WaitPaused("churn", true)
 	list := pc.get("/dags")
 	list.has(t, "tr", "data-dag=churn", "class~=paused")
 	list.has(t, "form", "action=/dags/churn/pause")
@@ -298,9 +296,7 @@ func TestPauseToggle(t *testing.T) {
 	if p.location != "/dags" {
 		t.Errorf("Location = %q: a next off this server must not be followed", p.location)
 	}
-	if info, _ := pc.k.DAG("churn"); info.Paused {
-		t.Error("churn is still paused")
-	}
+	pc.k.WaitPaused("churn", false)
 
 	bad := pc.post("/dags/churn/pause", url.Values{"paused": {"maybe"}})
 	bad.wantStatus(t, http.StatusBadRequest)

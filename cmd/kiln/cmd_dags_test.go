@@ -84,16 +84,12 @@ func TestDagsPause(t *testing.T) {
 	if code != 0 || strings.TrimSpace(stdout) != "DAG churn paused" {
 		t.Errorf("pause: exit %d, %q %q", code, stdout, stderr)
 	}
-	if info, _ := e.k.DAG("churn"); !info.Paused {
-		t.Error("churn not paused")
-	}
+	e.k.WaitPaused("churn", true)
 	stdout, _, code = e.run("dags", "unpause", "churn")
 	if code != 0 || strings.TrimSpace(stdout) != "DAG churn unpaused" {
 		t.Errorf("unpause: exit %d, %q", code, stdout)
 	}
-	if info, _ := e.k.DAG("churn"); info.Paused {
-		t.Error("churn still paused")
-	}
+	e.k.WaitPaused("churn", false)
 	_, stderr, code = e.run("dags", "pause", "nope")
 	wantExit(t, code, stderr, 1, "nope")
 }

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -128,6 +129,18 @@ func (k *Kiln) WaitTask(dagID, runID, taskID string, states ...store.TaskState) 
 		return slices.Contains(states, ti.State)
 	})
 	return ti
+}
+
+// WaitPaused waits until the scheduler's view of a DAG (DAG, DAGs) shows
+// it paused or not. SetPaused answers once the change is committed, and
+// the view is published right after, so a read just after the answer may
+// not see it yet.
+func (k *Kiln) WaitPaused(dagID string, paused bool) {
+	k.t.Helper()
+	k.waitFor(fmt.Sprintf("DAG %s to be paused=%v", dagID, paused), func() bool {
+		info, ok := k.DAG(dagID)
+		return ok && info.Paused == paused
+	})
 }
 
 // WaitBackfill waits until cond holds for a stored backfill, and returns
