@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -306,7 +305,7 @@ func TestImportErrors(t *testing.T) {
 	// churn's file breaks: its last good version stays loaded, stale.
 	k.WriteDAG("churn.yaml", strings.Replace(churnDAG, `"0 3 * * *"`, `"0 3 * *"`, 1))
 	r = call(t, "GET", srv.URL+"/api/v1/import-errors", "")
-	file := filepath.Join(k.DAGsDir(), "churn.yaml")
+	file := "churn.yaml" // relative to the DAGs folder: the server's layout is not shown
 	var ies []struct {
 		File   string
 		Errors []map[string]any

@@ -242,7 +242,7 @@ func TestDAGListPage(t *testing.T) {
 		}
 	}
 	p.has(t, "div", "id=import-errors", "class~=banner", "class~=error")
-	if !strings.Contains(text, pc.k.DAGsDir()+"/broken.yaml:3:1: unknown key \"taks\"") {
+	if !strings.Contains(text, "broken.yaml:3:1: unknown key \"taks\"") || strings.Contains(text, pc.k.DAGsDir()) {
 		t.Errorf("the import error is not shown with file:line:col:\n%s", text)
 	}
 	p.has(t, "tbody", "data-live=dag-rows")
@@ -524,7 +524,7 @@ func TestSourcePage(t *testing.T) {
 	}
 	pc.k.WaitFor("churn's file to fail to load", func() bool {
 		ies := pc.k.ImportErrors()
-		return len(ies) == 1 && ies[0].File == path && ies[0].Stale && strings.Contains(ies[0].Errors.Error(), "symbolic links")
+		return len(ies) == 1 && ies[0].File == "churn.yaml" && ies[0].Stale && strings.Contains(ies[0].Errors.Error(), "symbolic links")
 	})
 	p = pc.get("/dags/churn/source")
 	p.wantStatus(t, http.StatusOK)

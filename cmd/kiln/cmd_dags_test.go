@@ -43,7 +43,7 @@ func TestDagsList(t *testing.T) {
 	if !strings.Contains(lines[2], "(manual)") {
 		t.Errorf("needs row = %q, want (manual)", lines[2])
 	}
-	if !strings.Contains(stderr, "dags/bad.yaml:2:1: unknown key") {
+	if !strings.Contains(stderr, "  bad.yaml:2:1: unknown key") {
 		t.Errorf("stderr does not report the import error: %q", stderr)
 	}
 }

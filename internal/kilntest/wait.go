@@ -56,8 +56,14 @@ func (k *Kiln) WriteDAG(name, src string) {
 	})
 }
 
+// hasImportError reports whether the file at path has an import error;
+// the scheduler names the files relative to the DAGs folder.
 func (k *Kiln) hasImportError(path string) bool {
-	return slices.ContainsFunc(k.ImportErrors(), func(ie dag.ImportError) bool { return ie.File == path })
+	rel, err := filepath.Rel(k.dagsDir, path)
+	if err != nil {
+		return false
+	}
+	return slices.ContainsFunc(k.ImportErrors(), func(ie dag.ImportError) bool { return ie.File == rel })
 }
 
 // writeFile writes a file of the DAGs folder as a deploy would: whole at
