@@ -117,7 +117,9 @@ func isRun(runID string, state store.RunState) func(ui.Event) bool {
 // isLastOf accepts the last change of a run of one task that succeeds: the
 // scheduler commits the run's end with its task's, the try last.
 func isLastOf(runID string) func(ui.Event) bool {
-	return func(e ui.Event) bool { return e.Kind == "try" && e.RunID == runID && e.State == string(store.TaskSuccess) }
+	return func(e ui.Event) bool {
+		return e.Kind == "try" && e.RunID == runID && e.State == string(store.TaskSuccess)
+	}
 }
 
 // upTo returns events up to and including the first that last accepts.
