@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -123,7 +124,15 @@ type scanned struct {
 func (f *Folder) scan() ([]scanned, error) {
 	var out []scanned
 	seen := map[string]bool{}
-	add := func(path string, info fs.FileInfo) {
+	add := func(path string, e fs.DirEntry) {
+		// Stat follows a symbolic link, so that an edit of the file it
+		// leads to is noticed; a broken link is reported when read.
+		info, err := os.Stat(path)
+		if err != nil {
+			if info, err = e.Info(); err != nil {
+				return // gone since the folder was read
+			}
+		}
 		if path = filepath.Clean(path); !seen[path] {
 			seen[path] = true
 			out = append(out, scanned{path: path, modTime: info.ModTime(), size: info.Size()})
@@ -138,11 +147,7 @@ func (f *Folder) scan() ([]scanned, error) {
 				return nil // a folder that vanished or cannot be read holds no DAGs
 			}
 			if path == root && !e.IsDir() {
-				info, err := e.Info()
-				if err != nil {
-					return err
-				}
-				add(path, info)
+				add(path, e)
 				return nil
 			}
 			if path != root && ignored(e.Name()) {
@@ -154,9 +159,7 @@ func (f *Folder) scan() ([]scanned, error) {
 			if e.IsDir() || !IsDAGFile(e.Name()) {
 				return nil
 			}
-			if info, err := e.Info(); err == nil {
-				add(path, info)
-			}
+			add(path, e)
 			return nil
 		})
 		if err != nil {

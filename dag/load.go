@@ -3,8 +3,6 @@ package dag
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -17,9 +15,6 @@ type Options struct {
 	Plugins Catalog
 }
 
-// maxFileSize bounds a DAG file; anything larger is a mistake, not a DAG.
-const maxFileSize = 8 << 20
-
 // LoadFile reads and loads one DAG file. The error, if any, is an ErrorList.
 func LoadFile(path string, opts Options) (*DAG, error) {
 	src, err := readDAGFile(path)
@@ -29,22 +24,13 @@ func LoadFile(path string, opts Options) (*DAG, error) {
 	return Parse(path, src, opts)
 }
 
-func readDAGFile(path string) ([]byte, *Error) {
-	st, err := os.Stat(path)
-	if err == nil && st.Size() > maxFileSize {
-		return nil, &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("file is %d bytes; a DAG file may be at most %d", st.Size(), maxFileSize)}
-	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("reading: %v", err)}
-	}
-	return src, nil
-}
-
 // Parse loads a DAG from src. file names it in errors and, without an `id`
 // key, gives the DAG its id (the file name without extension). The error,
 // if any, is an ErrorList holding every problem found.
 func Parse(file string, src []byte, opts Options) (*DAG, error) {
+	if len(src) > maxFileSize {
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: tooLarge}}
+	}
 	return parseDAG(file, src, sha256.Sum256(src), opts)
 }
 
