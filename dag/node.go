@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v4"
+	"go.yaml.in/yaml/v4/plugin/loaderlimits"
 )
 
 // nodeKind tells scalars, mappings and sequences apart.
@@ -74,30 +75,41 @@ func (n *node) describe() string {
 	return "a string"
 }
 
-// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+// maxDepth bounds nesting (docs/dag-format.md#files-and-folders). go-yaml
+// checks it as it scans, separately for flow ([ {) and block (indentation)
+// levels, so that a deeply nested file is refused before its tree is
+// built; the converter checks the two combined.
 const maxDepth = 64
 
 // parseYAML parses one YAML document into a node tree with go-yaml v4,
 // which gives exact positions for every node and for syntax errors, and
 // converts its tree. Its error has no file name set.
 func parseYAML(src []byte) (*node, *Error) {
-	dec, err := yaml.NewLoader(bytes.NewReader(src))
+	var tooDeep bool
+	limits := loaderlimits.New(loaderlimits.DepthFunc(func(depth int, _ *loaderlimits.DepthContext) error {
+		if depth > maxDepth {
+			tooDeep = true
+			return errors.New(nestedTooDeep)
+		}
+		return nil
+	}))
+	dec, err := yaml.NewLoader(bytes.NewReader(src), yaml.WithPlugin(limits))
 	if err != nil {
-		return nil, yamlError(src, err)
+		return nil, yamlError(src, err, tooDeep)
 	}
 	var doc yaml.Node
 	if err := dec.Load(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, emptyFile()
 		}
-		return nil, yamlError(src, err)
+		return nil, yamlError(src, err, tooDeep)
 	}
 	var next yaml.Node
 	switch err := dec.Load(&next); {
 	case err == nil:
 		return nil, &Error{Line: next.Line, Col: next.Column, Msg: "more than one YAML document: a DAG file holds exactly one DAG"}
 	case !errors.Is(err, io.EOF):
-		return nil, yamlError(src, err)
+		return nil, yamlError(src, err, tooDeep)
 	}
 	if len(doc.Content) == 0 {
 		return nil, emptyFile()
@@ -114,13 +126,20 @@ func emptyFile() *Error {
 	return &Error{Line: 1, Col: 1, Msg: "empty file: a DAG file holds one YAML mapping with at least `tasks`"}
 }
 
+// nestedTooDeep is the problem of a file nested more than maxDepth levels.
+var nestedTooDeep = fmt.Sprintf("YAML nested more than %d levels deep", maxDepth)
+
 // yamlError positions a YAML syntax error at the mark go-yaml reports.
 // Where the problem is found after the construct that causes it (a flow
 // mapping never closed), the message names where that construct starts.
-func yamlError(src []byte, err error) *Error {
+// tooDeep tells that go-yaml stopped at the nesting bound.
+func yamlError(src []byte, err error, tooDeep bool) *Error {
 	var le *yaml.LoadError
 	if !errors.As(err, &le) {
 		return &Error{Line: 1, Col: 1, Msg: "YAML: " + err.Error()}
+	}
+	if tooDeep {
+		return &Error{Line: le.Mark.Line, Col: le.Mark.Column, Msg: nestedTooDeep}
 	}
 	e := &Error{Line: le.Mark.Line, Col: le.Mark.Column, Msg: "YAML syntax: " + le.Message}
 	if e.Line == 0 {
@@ -156,7 +175,7 @@ func (c *converter) fail(n *yaml.Node, format string, args ...any) *node {
 
 func (c *converter) convert(n *yaml.Node, depth int) *node {
 	if depth > maxDepth {
-		return c.fail(n, "YAML nested more than %d levels deep", maxDepth)
+		return c.fail(n, "%s", nestedTooDeep)
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
