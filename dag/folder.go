@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -21,6 +22,8 @@ import (
 type Folder struct {
 	roots []string
 	opts  Options
+	// load reads and parses one file (loadFile); tests wrap it.
+	load func(path string, oldHash *[sha256.Size]byte) loaded
 
 	mu    sync.Mutex
 	files map[string]*fileState
@@ -68,7 +71,9 @@ func (s *Set) Get(id string) *DAG {
 // root is a folder, searched recursively, or a single DAG file, which is
 // loaded whatever its name.
 func NewFolder(opts Options, roots ...string) *Folder {
-	return &Folder{roots: roots, opts: opts, files: map[string]*fileState{}}
+	f := &Folder{roots: roots, opts: opts, files: map[string]*fileState{}}
+	f.load = func(path string, oldHash *[sha256.Size]byte) loaded { return loadFile(path, oldHash, opts) }
+	return f
 }
 
 // IsDAGFile reports whether a path names a DAG file by its name: a .yaml
@@ -177,10 +182,7 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 	type job struct {
 		s       scanned
 		oldHash *[sha256.Size]byte // of the content already loaded, if any
-		hash    [sha256.Size]byte
-		same    bool // the content did not change, only its size or time
-		dag     *DAG
-		errs    ErrorList
+		loaded
 	}
 	jobs := make([]job, len(changed))
 	for i, c := range changed {
@@ -194,21 +196,7 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for j := range next {
-				src, rerr := readDAGFile(j.s.path)
-				if rerr != nil {
-					j.errs = ErrorList{rerr}
-					continue
-				}
-				j.hash = sha256.Sum256(src)
-				if j.oldHash != nil && *j.oldHash == j.hash {
-					j.same = true
-					continue
-				}
-				g, err := parseDAG(j.s.path, src, j.hash, f.opts)
-				if err != nil {
-					j.errs = err.(ErrorList)
-				}
-				j.dag = g
+				j.loaded = f.loadWithin(ctx, j.s.path, j.oldHash)
 			}
 		})
 	}
@@ -277,4 +265,63 @@ func (f *Folder) assemble(parsed int) *Set {
 	}
 	slices.SortFunc(s.DAGs, func(a, b *DAG) int { return strings.Compare(a.ID, b.ID) })
 	return s
+}
+
+// loaded is what loading one file found.
+type loaded struct {
+	hash [sha256.Size]byte
+	same bool // the content did not change, only its size or time
+	dag  *DAG
+	errs ErrorList
+}
+
+// loadFile reads a file and parses it unless its content hashes to oldHash.
+func loadFile(path string, oldHash *[sha256.Size]byte, opts Options) loaded {
+	src, rerr := readDAGFile(path)
+	if rerr != nil {
+		return loaded{errs: ErrorList{rerr}}
+	}
+	l := loaded{hash: sha256.Sum256(src)}
+	if oldHash != nil && *oldHash == l.hash {
+		l.same = true
+		return l
+	}
+	g, err := parseDAG(path, src, l.hash, opts)
+	if err != nil {
+		l.errs = err.(ErrorList)
+	}
+	l.dag = g
+	return l
+}
+
+// defaultFileTimeout is the default of Options.FileTimeout.
+const defaultFileTimeout = 5 * time.Second
+
+// loadWithin loads one file on a goroutine of its own and waits for it no
+// longer than the file timeout, so that one file can never stall a load. A
+// file that takes longer is an import error, and its load is abandoned: it
+// goes on until it ends, and its result is dropped. That costs at most
+// what reading and checking any file costs, bounded by maxFileSize and
+// maxDepth, and it happens again only when the file changes: the file is
+// remembered with the error and no hash, so any change parses it again.
+// A load stopped by ctx is abandoned likewise.
+func (f *Folder) loadWithin(ctx context.Context, path string, oldHash *[sha256.Size]byte) loaded {
+	if oldHash != nil {
+		h := *oldHash // the folder's copy changes while an abandoned load may still read it
+		oldHash = &h
+	}
+	done := make(chan loaded, 1) // buffered, so that an abandoned load can end
+	go func() { done <- f.load(path, oldHash) }()
+	timeout := cmp.Or(f.opts.FileTimeout, defaultFileTimeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case l := <-done:
+		return l
+	case <-timer.C:
+		return loaded{errs: ErrorList{{File: path, Line: 1, Col: 1,
+			Msg: fmt.Sprintf("took longer than %s to read and check, the limit for a DAG file; it is tried again when it changes", timeout)}}}
+	case <-ctx.Done():
+		return loaded{} // the caller returns ctx.Err()
+	}
 }

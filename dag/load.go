@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Options configure loading.
@@ -13,6 +14,9 @@ type Options struct {
 	// Plugins knows the plugins tasks may name and their parameter
 	// schemas. Nil means no plugin is known.
 	Plugins Catalog
+	// FileTimeout bounds the time a Folder takes to read and check one
+	// file (docs/dag-format.md#files-and-folders); zero means 5 seconds.
+	FileTimeout time.Duration
 }
 
 // LoadFile reads and loads one DAG file. The error, if any, is an ErrorList.
