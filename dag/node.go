@@ -162,8 +162,9 @@ func lineCol(src []byte, off int) (line, col int) {
 }
 
 type converter struct {
-	seen map[*yaml.Node]*node // anchored nodes, so aliases share them
-	err  *Error
+	seen   map[*yaml.Node]*node // anchored nodes, so aliases share them
+	err    *Error
+	merged int // pairs copied by << merges
 }
 
 func (c *converter) fail(n *yaml.Node, format string, args ...any) *node {
@@ -221,6 +222,7 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 	}
 	var merges []*yaml.Node
 	out.pairs = make([]pair, 0, len(n.Content)/2)
+	keys := keySet{m: out}
 	for i := 0; i < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -229,12 +231,12 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 		}
 		key := c.convert(k, depth+1)
 		if key.kind == scalarNode {
-			if prev := lookupKey(out, key.text); prev != nil {
+			if prev := keys.get(key.text); prev != nil {
 				c.fail(k, "mapping key %q already defined at line %d", key.text, prev.line)
 				return
 			}
 		}
-		out.pairs = append(out.pairs, pair{key: key, val: c.convert(v, depth+1)})
+		keys.add(pair{key: key, val: c.convert(v, depth+1)})
 	}
 	for _, m := range merges {
 		src := c.convert(m, depth+1)
@@ -247,12 +249,57 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 				c.fail(m, "<< merges mappings only, got %s", s.describe())
 				return
 			}
+			// Merges copy pairs, so that aliases merged into many
+			// mappings could multiply a file's size: bound the copies.
+			if c.merged += len(s.pairs); c.merged > nodeBudget {
+				c.fail(m, "<< merges more than %d keys in all", nodeBudget)
+				return
+			}
 			for _, p := range s.pairs {
-				if lookup(out, p.key.text) == nil {
-					out.pairs = append(out.pairs, p)
+				if keys.get(p.key.text) == nil {
+					keys.add(p)
 				}
 			}
 		}
+	}
+}
+
+// keySet finds the keys of a mapping being converted by their text: by a
+// scan while the mapping is small, through a map once it is not, so that
+// a mapping of many keys takes linear time.
+type keySet struct {
+	m     *node
+	index map[string]*node
+}
+
+// smallMapping is the size up to which a scan finds keys faster than a map.
+const smallMapping = 16
+
+func (s *keySet) get(text string) *node {
+	if s.index == nil {
+		if len(s.m.pairs) <= smallMapping {
+			return lookupKey(s.m, text)
+		}
+		s.index = make(map[string]*node, 2*len(s.m.pairs))
+		for _, p := range s.m.pairs {
+			s.indexKey(p.key)
+		}
+	}
+	return s.index[text]
+}
+
+func (s *keySet) add(p pair) {
+	s.m.pairs = append(s.m.pairs, p)
+	if s.index != nil {
+		s.indexKey(p.key)
+	}
+}
+
+// indexKey indexes a key unless one with its text is there, as
+// lookupKey finds the first.
+func (s *keySet) indexKey(k *node) {
+	if _, ok := s.index[k.text]; !ok {
+		s.index[k.text] = k
 	}
 }
 
