@@ -3,6 +3,7 @@ package dag
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -53,7 +54,13 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	g := d.decodeDAG(root, strings.TrimSuffix(base, filepath.Ext(base)))
 	if len(d.errs) > 0 {
 		d.errs.Sort()
-		return nil, slices.CompactFunc(d.errs, func(a, b *Error) bool { return *a == *b })
+		errs := slices.CompactFunc(d.errs, func(a, b *Error) bool { return *a == *b })
+		if d.more {
+			last := errs[len(errs)-1]
+			errs = append(errs, &Error{File: file, Line: last.Line, Col: last.Col,
+				Msg: fmt.Sprintf("too many problems: the first %d found are reported", maxErrors)})
+		}
+		return nil, errs
 	}
 	g.File = file
 	g.Hash = hex.EncodeToString(sum[:])
