@@ -143,7 +143,13 @@ func (f *Folder) scan() ([]scanned, error) {
 			out = append(out, scanned{path: path, modTime: info.ModTime(), size: info.Size()})
 		}
 	}
-	for _, root := range f.roots {
+	for _, given := range f.roots {
+		root := given
+		if linksToFolder(root) {
+			// WalkDir does not follow a root that is a link; with a
+			// trailing separator the root is the folder it leads to.
+			root += string(filepath.Separator)
+		}
 		err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if path == root {
@@ -168,10 +174,20 @@ func (f *Folder) scan() ([]scanned, error) {
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("loading DAGs from %s: %w", root, err)
+			return nil, fmt.Errorf("loading DAGs from %s: %w", given, err)
 		}
 	}
 	return out, nil
+}
+
+// linksToFolder reports whether path is a symbolic link to a folder.
+func linksToFolder(path string) bool {
+	l, err := os.Lstat(path)
+	if err != nil || l.Mode()&fs.ModeSymlink == 0 {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 // reload reads the changed files and parses those whose content changed,

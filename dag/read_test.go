@@ -185,3 +185,20 @@ func TestLoadFileRefusesAFIFO(t *testing.T) {
 		t.Fatal("LoadFile of a FIFO did not return within a minute")
 	}
 }
+
+// TestFolderRootLinksToAFolder: a DAGs folder given as a symbolic link to
+// a folder (a deployment that switches releases by a link) is walked, and
+// its files are named under the link.
+func TestFolderRootLinksToAFolder(t *testing.T) {
+	real := t.TempDir()
+	writeFile(t, filepath.Join(real, "team/a.yaml"), simpleDAG("a", "true"))
+	link := filepath.Join(t.TempDir(), "dags")
+	symlink(t, real, link)
+	s := loadPromptly(t, dag.NewFolder(builtin, link))
+	if ids(s) != "a" || len(s.ImportErrors) != 0 {
+		t.Fatalf("DAGs %s, import errors %v; want a and none", ids(s), s.ImportErrors)
+	}
+	if got, want := s.Get("a").File, filepath.Join(link, "team/a.yaml"); got != want {
+		t.Errorf("File = %s, want %s", got, want)
+	}
+}
