@@ -24,9 +24,23 @@ type decoder struct {
 	root    *node
 	// freeText are the params whose value may be any string (shellsafe.go).
 	freeText map[string]bool
+
+	// more is set when a problem was left out, the list being full.
+	more bool
+	// suggestSteps counts the steps of edit distance spent on suggestions.
+	suggestSteps int
 }
 
+// maxErrors bounds the problems reported for one file. Beyond a hundred,
+// nobody reads them, and finding where each is and what to suggest would
+// make the time to check a file grow with the square of its size.
+const maxErrors = 100
+
 func (d *decoder) errAt(n *node, format string, args ...any) {
+	if d.full() {
+		d.more = true
+		return
+	}
 	d.errs = append(d.errs, &Error{File: d.file, Line: n.line, Col: n.col, Msg: fmt.Sprintf(format, args...)})
 }
 
@@ -34,6 +48,9 @@ func (d *decoder) errAt(n *node, format string, args ...any) {
 func (d *decoder) warnAt(n *node, format string, args ...any) {
 	d.warns = append(d.warns, &Error{File: d.file, Line: n.line, Col: n.col, Msg: "warning: " + fmt.Sprintf(format, args...)})
 }
+
+// full reports whether the file has all the problems it may report.
+func (d *decoder) full() bool { return len(d.errs) >= maxErrors }
 
 var (
 	envNamePattern = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
@@ -56,7 +73,7 @@ func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
 			continue
 		}
 		if !contains(known, k) && !(what == "DAG" && strings.HasPrefix(k, "x-")) {
-			d.errAt(p.key, "unknown key %q in %s%s", k, what, suggest(k, known))
+			d.errAt(p.key, "unknown key %q in %s%s", k, what, d.suggest(k, known))
 			continue
 		}
 		out[k] = p
@@ -353,10 +370,24 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// suggestBudget bounds the steps of edit distance one file's suggestions
+// may cost: a large file naming many unknown tasks would otherwise compare
+// each name with every task id. Past it, problems come without suggestion.
+const suggestBudget = 20_000_000
+
 // suggest returns ` (did you mean "x"?)` for a close known key, or "".
-func suggest(s string, known []string) string {
+func (d *decoder) suggest(s string, known []string) string {
+	if d.full() {
+		return ""
+	}
 	best, bestDist := "", 3
 	for _, k := range known {
+		if max(len(s)-len(k), len(k)-len(s)) >= bestDist {
+			continue // the distance is at least the difference in length
+		}
+		if d.suggestSteps += len(s) * len(k); d.suggestSteps > suggestBudget {
+			return ""
+		}
 		if dist := editDistance(s, k); dist < bestDist {
 			best, bestDist = k, dist
 		}

@@ -1,10 +1,12 @@
 package dag
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
@@ -20,6 +22,8 @@ import (
 type Folder struct {
 	roots []string
 	opts  Options
+	// load reads and parses one file (loadFile); tests wrap it.
+	load func(path string, oldHash *[sha256.Size]byte) loaded
 
 	mu    sync.Mutex
 	files map[string]*fileState
@@ -67,7 +71,9 @@ func (s *Set) Get(id string) *DAG {
 // root is a folder, searched recursively, or a single DAG file, which is
 // loaded whatever its name.
 func NewFolder(opts Options, roots ...string) *Folder {
-	return &Folder{roots: roots, opts: opts, files: map[string]*fileState{}}
+	f := &Folder{roots: roots, opts: opts, files: map[string]*fileState{}}
+	f.load = func(path string, oldHash *[sha256.Size]byte) loaded { return loadFile(path, oldHash, opts) }
+	return f
 }
 
 // IsDAGFile reports whether a path names a DAG file by its name: a .yaml
@@ -123,13 +129,27 @@ type scanned struct {
 func (f *Folder) scan() ([]scanned, error) {
 	var out []scanned
 	seen := map[string]bool{}
-	add := func(path string, info fs.FileInfo) {
+	add := func(path string, e fs.DirEntry) {
+		// Stat follows a symbolic link, so that an edit of the file it
+		// leads to is noticed; a broken link is reported when read.
+		info, err := os.Stat(path)
+		if err != nil {
+			if info, err = e.Info(); err != nil {
+				return // gone since the folder was read
+			}
+		}
 		if path = filepath.Clean(path); !seen[path] {
 			seen[path] = true
 			out = append(out, scanned{path: path, modTime: info.ModTime(), size: info.Size()})
 		}
 	}
-	for _, root := range f.roots {
+	for _, given := range f.roots {
+		root := given
+		if linksToFolder(root) {
+			// WalkDir does not follow a root that is a link; with a
+			// trailing separator the root is the folder it leads to.
+			root += string(filepath.Separator)
+		}
 		err := filepath.WalkDir(root, func(path string, e fs.DirEntry, err error) error {
 			if err != nil {
 				if path == root {
@@ -138,11 +158,7 @@ func (f *Folder) scan() ([]scanned, error) {
 				return nil // a folder that vanished or cannot be read holds no DAGs
 			}
 			if path == root && !e.IsDir() {
-				info, err := e.Info()
-				if err != nil {
-					return err
-				}
-				add(path, info)
+				add(path, e)
 				return nil
 			}
 			if path != root && ignored(e.Name()) {
@@ -154,16 +170,24 @@ func (f *Folder) scan() ([]scanned, error) {
 			if e.IsDir() || !IsDAGFile(e.Name()) {
 				return nil
 			}
-			if info, err := e.Info(); err == nil {
-				add(path, info)
-			}
+			add(path, e)
 			return nil
 		})
 		if err != nil {
-			return nil, fmt.Errorf("loading DAGs from %s: %w", root, err)
+			return nil, fmt.Errorf("loading DAGs from %s: %w", given, err)
 		}
 	}
 	return out, nil
+}
+
+// linksToFolder reports whether path is a symbolic link to a folder.
+func linksToFolder(path string) bool {
+	l, err := os.Lstat(path)
+	if err != nil || l.Mode()&fs.ModeSymlink == 0 {
+		return false
+	}
+	info, err := os.Stat(path)
+	return err == nil && info.IsDir()
 }
 
 // reload reads the changed files and parses those whose content changed,
@@ -174,10 +198,7 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 	type job struct {
 		s       scanned
 		oldHash *[sha256.Size]byte // of the content already loaded, if any
-		hash    [sha256.Size]byte
-		same    bool // the content did not change, only its size or time
-		dag     *DAG
-		errs    ErrorList
+		loaded
 	}
 	jobs := make([]job, len(changed))
 	for i, c := range changed {
@@ -191,21 +212,7 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 	for range min(runtime.GOMAXPROCS(0), len(jobs)) {
 		wg.Go(func() {
 			for j := range next {
-				src, rerr := readDAGFile(j.s.path)
-				if rerr != nil {
-					j.errs = ErrorList{rerr}
-					continue
-				}
-				j.hash = sha256.Sum256(src)
-				if j.oldHash != nil && *j.oldHash == j.hash {
-					j.same = true
-					continue
-				}
-				g, err := parseDAG(j.s.path, src, j.hash, f.opts)
-				if err != nil {
-					j.errs = err.(ErrorList)
-				}
-				j.dag = g
+				j.loaded = f.loadWithin(ctx, j.s.path, j.oldHash)
 			}
 		})
 	}
@@ -289,4 +296,63 @@ func (f *Folder) Rel(path string) string {
 		}
 	}
 	return path
+}
+
+// loaded is what loading one file found.
+type loaded struct {
+	hash [sha256.Size]byte
+	same bool // the content did not change, only its size or time
+	dag  *DAG
+	errs ErrorList
+}
+
+// loadFile reads a file and parses it unless its content hashes to oldHash.
+func loadFile(path string, oldHash *[sha256.Size]byte, opts Options) loaded {
+	src, rerr := readDAGFile(path)
+	if rerr != nil {
+		return loaded{errs: ErrorList{rerr}}
+	}
+	l := loaded{hash: sha256.Sum256(src)}
+	if oldHash != nil && *oldHash == l.hash {
+		l.same = true
+		return l
+	}
+	g, err := parseDAG(path, src, l.hash, opts)
+	if err != nil {
+		l.errs = err.(ErrorList)
+	}
+	l.dag = g
+	return l
+}
+
+// defaultFileTimeout is the default of Options.FileTimeout.
+const defaultFileTimeout = 5 * time.Second
+
+// loadWithin loads one file on a goroutine of its own and waits for it no
+// longer than the file timeout, so that one file can never stall a load. A
+// file that takes longer is an import error, and its load is abandoned: it
+// goes on until it ends, and its result is dropped. That costs at most
+// what reading and checking any file costs, bounded by maxFileSize and
+// maxDepth, and it happens again only when the file changes: the file is
+// remembered with the error and no hash, so any change parses it again.
+// A load stopped by ctx is abandoned likewise.
+func (f *Folder) loadWithin(ctx context.Context, path string, oldHash *[sha256.Size]byte) loaded {
+	if oldHash != nil {
+		h := *oldHash // the folder's copy changes while an abandoned load may still read it
+		oldHash = &h
+	}
+	done := make(chan loaded, 1) // buffered, so that an abandoned load can end
+	go func() { done <- f.load(path, oldHash) }()
+	timeout := cmp.Or(f.opts.FileTimeout, defaultFileTimeout)
+	timer := time.NewTimer(timeout)
+	defer timer.Stop()
+	select {
+	case l := <-done:
+		return l
+	case <-timer.C:
+		return loaded{errs: ErrorList{{File: path, Line: 1, Col: 1,
+			Msg: fmt.Sprintf("took longer than %s to read and check, the limit for a DAG file; it is tried again when it changes", timeout)}}}
+	case <-ctx.Done():
+		return loaded{} // the caller returns ctx.Err()
+	}
 }

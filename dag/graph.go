@@ -38,7 +38,7 @@ func (d *decoder) graph(g *DAG, raws []*rawTask) *graph {
 			j, known := gr.idx[name]
 			switch {
 			case !known:
-				d.errAt(it, "depends_on: no task %q in this DAG%s", name, suggest(name, ids))
+				d.errAt(it, "depends_on: no task %q in this DAG%s", name, d.suggest(name, ids))
 				continue
 			case listed[j] == i+1:
 				d.errAt(it, "depends_on: %q is listed twice", name)

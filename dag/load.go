@@ -4,10 +4,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 )
 
 // Options configure loading.
@@ -15,10 +15,10 @@ type Options struct {
 	// Plugins knows the plugins tasks may name and their parameter
 	// schemas. Nil means no plugin is known.
 	Plugins Catalog
+	// FileTimeout bounds the time a Folder takes to read and check one
+	// file (docs/dag-format.md#files-and-folders); zero means 5 seconds.
+	FileTimeout time.Duration
 }
-
-// maxFileSize bounds a DAG file; anything larger is a mistake, not a DAG.
-const maxFileSize = 8 << 20
 
 // LoadFile reads and loads one DAG file. The error, if any, is an ErrorList.
 func LoadFile(path string, opts Options) (*DAG, error) {
@@ -29,22 +29,13 @@ func LoadFile(path string, opts Options) (*DAG, error) {
 	return Parse(path, src, opts)
 }
 
-func readDAGFile(path string) ([]byte, *Error) {
-	st, err := os.Stat(path)
-	if err == nil && st.Size() > maxFileSize {
-		return nil, &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("file is %d bytes; a DAG file may be at most %d", st.Size(), maxFileSize)}
-	}
-	src, err := os.ReadFile(path)
-	if err != nil {
-		return nil, &Error{File: path, Line: 1, Col: 1, Msg: fmt.Sprintf("reading: %v", err)}
-	}
-	return src, nil
-}
-
 // Parse loads a DAG from src. file names it in errors and, without an `id`
 // key, gives the DAG its id (the file name without extension). The error,
 // if any, is an ErrorList holding every problem found.
 func Parse(file string, src []byte, opts Options) (*DAG, error) {
+	if len(src) > maxFileSize {
+		return nil, ErrorList{{File: file, Line: 1, Col: 1, Msg: tooLarge}}
+	}
 	return parseDAG(file, src, sha256.Sum256(src), opts)
 }
 
@@ -63,7 +54,13 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	g := d.decodeDAG(root, strings.TrimSuffix(base, filepath.Ext(base)))
 	if len(d.errs) > 0 {
 		d.errs.Sort()
-		return nil, slices.CompactFunc(d.errs, func(a, b *Error) bool { return *a == *b })
+		errs := slices.CompactFunc(d.errs, func(a, b *Error) bool { return *a == *b })
+		if d.more {
+			last := errs[len(errs)-1]
+			errs = append(errs, &Error{File: file, Line: last.Line, Col: last.Col,
+				Msg: fmt.Sprintf("too many problems: the first %d found are reported", maxErrors)})
+		}
+		return nil, errs
 	}
 	g.File = file
 	g.Hash = hex.EncodeToString(sum[:])

@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	yaml "go.yaml.in/yaml/v4"
+	"go.yaml.in/yaml/v4/plugin/loaderlimits"
 )
 
 // nodeKind tells scalars, mappings and sequences apart.
@@ -74,30 +75,41 @@ func (n *node) describe() string {
 	return "a string"
 }
 
-// maxDepth bounds nesting so hostile input cannot exhaust the stack.
+// maxDepth bounds nesting (docs/dag-format.md#files-and-folders). go-yaml
+// checks it as it scans, separately for flow ([ {) and block (indentation)
+// levels, so that a deeply nested file is refused before its tree is
+// built; the converter checks the two combined.
 const maxDepth = 64
 
 // parseYAML parses one YAML document into a node tree with go-yaml v4,
 // which gives exact positions for every node and for syntax errors, and
 // converts its tree. Its error has no file name set.
 func parseYAML(src []byte) (*node, *Error) {
-	dec, err := yaml.NewLoader(bytes.NewReader(src))
+	var tooDeep bool
+	limits := loaderlimits.New(loaderlimits.DepthFunc(func(depth int, _ *loaderlimits.DepthContext) error {
+		if depth > maxDepth {
+			tooDeep = true
+			return errors.New(nestedTooDeep)
+		}
+		return nil
+	}))
+	dec, err := yaml.NewLoader(bytes.NewReader(src), yaml.WithPlugin(limits))
 	if err != nil {
-		return nil, yamlError(src, err)
+		return nil, yamlError(src, err, tooDeep)
 	}
 	var doc yaml.Node
 	if err := dec.Load(&doc); err != nil {
 		if errors.Is(err, io.EOF) {
 			return nil, emptyFile()
 		}
-		return nil, yamlError(src, err)
+		return nil, yamlError(src, err, tooDeep)
 	}
 	var next yaml.Node
 	switch err := dec.Load(&next); {
 	case err == nil:
 		return nil, &Error{Line: next.Line, Col: next.Column, Msg: "more than one YAML document: a DAG file holds exactly one DAG"}
 	case !errors.Is(err, io.EOF):
-		return nil, yamlError(src, err)
+		return nil, yamlError(src, err, tooDeep)
 	}
 	if len(doc.Content) == 0 {
 		return nil, emptyFile()
@@ -114,13 +126,20 @@ func emptyFile() *Error {
 	return &Error{Line: 1, Col: 1, Msg: "empty file: a DAG file holds one YAML mapping with at least `tasks`"}
 }
 
+// nestedTooDeep is the problem of a file nested more than maxDepth levels.
+var nestedTooDeep = fmt.Sprintf("YAML nested more than %d levels deep", maxDepth)
+
 // yamlError positions a YAML syntax error at the mark go-yaml reports.
 // Where the problem is found after the construct that causes it (a flow
 // mapping never closed), the message names where that construct starts.
-func yamlError(src []byte, err error) *Error {
+// tooDeep tells that go-yaml stopped at the nesting bound.
+func yamlError(src []byte, err error, tooDeep bool) *Error {
 	var le *yaml.LoadError
 	if !errors.As(err, &le) {
 		return &Error{Line: 1, Col: 1, Msg: "YAML: " + err.Error()}
+	}
+	if tooDeep {
+		return &Error{Line: le.Mark.Line, Col: le.Mark.Column, Msg: nestedTooDeep}
 	}
 	e := &Error{Line: le.Mark.Line, Col: le.Mark.Column, Msg: "YAML syntax: " + le.Message}
 	if e.Line == 0 {
@@ -143,8 +162,9 @@ func lineCol(src []byte, off int) (line, col int) {
 }
 
 type converter struct {
-	seen map[*yaml.Node]*node // anchored nodes, so aliases share them
-	err  *Error
+	seen   map[*yaml.Node]*node // anchored nodes, so aliases share them
+	err    *Error
+	merged int // pairs copied by << merges
 }
 
 func (c *converter) fail(n *yaml.Node, format string, args ...any) *node {
@@ -156,7 +176,7 @@ func (c *converter) fail(n *yaml.Node, format string, args ...any) *node {
 
 func (c *converter) convert(n *yaml.Node, depth int) *node {
 	if depth > maxDepth {
-		return c.fail(n, "YAML nested more than %d levels deep", maxDepth)
+		return c.fail(n, "%s", nestedTooDeep)
 	}
 	if n.Kind == yaml.AliasNode {
 		if n.Alias == nil {
@@ -202,6 +222,7 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 	}
 	var merges []*yaml.Node
 	out.pairs = make([]pair, 0, len(n.Content)/2)
+	keys := keySet{m: out}
 	for i := 0; i < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
 		if k.Kind == yaml.ScalarNode && k.ShortTag() == "!!merge" {
@@ -210,12 +231,12 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 		}
 		key := c.convert(k, depth+1)
 		if key.kind == scalarNode {
-			if prev := lookupKey(out, key.text); prev != nil {
+			if prev := keys.get(key.text); prev != nil {
 				c.fail(k, "mapping key %q already defined at line %d", key.text, prev.line)
 				return
 			}
 		}
-		out.pairs = append(out.pairs, pair{key: key, val: c.convert(v, depth+1)})
+		keys.add(pair{key: key, val: c.convert(v, depth+1)})
 	}
 	for _, m := range merges {
 		src := c.convert(m, depth+1)
@@ -228,12 +249,57 @@ func (c *converter) mapping(out *node, n *yaml.Node, depth int) {
 				c.fail(m, "<< merges mappings only, got %s", s.describe())
 				return
 			}
+			// Merges copy pairs, so that aliases merged into many
+			// mappings could multiply a file's size: bound the copies.
+			if c.merged += len(s.pairs); c.merged > nodeBudget {
+				c.fail(m, "<< merges more than %d keys in all", nodeBudget)
+				return
+			}
 			for _, p := range s.pairs {
-				if lookup(out, p.key.text) == nil {
-					out.pairs = append(out.pairs, p)
+				if keys.get(p.key.text) == nil {
+					keys.add(p)
 				}
 			}
 		}
+	}
+}
+
+// keySet finds the keys of a mapping being converted by their text: by a
+// scan while the mapping is small, through a map once it is not, so that
+// a mapping of many keys takes linear time.
+type keySet struct {
+	m     *node
+	index map[string]*node
+}
+
+// smallMapping is the size up to which a scan finds keys faster than a map.
+const smallMapping = 16
+
+func (s *keySet) get(text string) *node {
+	if s.index == nil {
+		if len(s.m.pairs) <= smallMapping {
+			return lookupKey(s.m, text)
+		}
+		s.index = make(map[string]*node, 2*len(s.m.pairs))
+		for _, p := range s.m.pairs {
+			s.indexKey(p.key)
+		}
+	}
+	return s.index[text]
+}
+
+func (s *keySet) add(p pair) {
+	s.m.pairs = append(s.m.pairs, p)
+	if s.index != nil {
+		s.indexKey(p.key)
+	}
+}
+
+// indexKey indexes a key unless one with its text is there, as
+// lookupKey finds the first.
+func (s *keySet) indexKey(k *node) {
+	if _, ok := s.index[k.text]; !ok {
+		s.index[k.text] = k
 	}
 }
 

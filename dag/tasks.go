@@ -1,8 +1,10 @@
 package dag
 
 import (
+	"cmp"
 	"maps"
 	"slices"
+	"strings"
 )
 
 // taskKeys are the keys a task may set; all but id and depends_on may also
@@ -147,7 +149,7 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 				for i, r := range TriggerRules {
 					names[i] = string(r)
 				}
-				d.errAt(p.val, "unknown trigger_rule %q%s", s, suggest(s, names))
+				d.errAt(p.val, "unknown trigger_rule %q%s", s, d.suggest(s, names))
 			}
 		}
 	}
@@ -259,7 +261,19 @@ func (d *decoder) checkSchema(plugin string, with pair, owner *node, present boo
 	if err == nil {
 		return
 	}
-	for _, pr := range schemaProblems(spec.Schema, err) {
+	problems := schemaProblems(spec.Schema, err)
+	if len(problems) > maxErrors-len(d.errs) {
+		// Only some will be reported: pick them in an order of their own,
+		// as the schema library finds them in the order of a Go map.
+		slices.SortFunc(problems, func(a, b schemaProblem) int {
+			return cmp.Or(slices.Compare(a.path, b.path), strings.Compare(a.key, b.key), strings.Compare(a.msg, b.msg))
+		})
+	}
+	for _, pr := range problems {
+		if d.full() {
+			d.more = true // finding where the rest are would cost time
+			break
+		}
 		n := at
 		if present {
 			n = nodeAt(with.val, pr.path)

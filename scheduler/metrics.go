@@ -69,6 +69,7 @@ type metrics struct {
 	lost            prometheus.Counter
 	dagLoad         *prometheus.HistogramVec
 	dagLoadErrors   prometheus.Counter
+	dagLastLoad     prometheus.Gauge
 	dagFilesParsed  prometheus.Counter
 
 	// readyAt is when each task instance waiting to be dispatched became
@@ -155,6 +156,10 @@ func newMetrics() *metrics {
 			Name: "kiln_dag_folder_load_errors_total",
 			Help: "Loads of the DAGs folder that failed as a whole (an unreadable folder); errors in files are import errors.",
 		}),
+		dagLastLoad: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "kiln_dag_folder_last_load_timestamp_seconds",
+			Help: "Unix time the last load of the DAGs folder ended without error; loads run every 2 s, and /healthz fails when none ended for a minute.",
+		}),
 		dagFilesParsed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kiln_dag_files_parsed_total",
 			Help: "DAG files parsed, new or changed.",
@@ -183,7 +188,7 @@ func (m *metrics) instruments() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.turnDuration, m.commitDuration, m.dispatchLatency, m.queueWait, m.taskToTask,
 		m.tryDuration, m.runDuration, m.triesFinished, m.runsFinished, m.published,
-		m.publishErrors, m.retries, m.zombies, m.lost, m.dagLoad, m.dagLoadErrors, m.dagFilesParsed,
+		m.publishErrors, m.retries, m.zombies, m.lost, m.dagLoad, m.dagLoadErrors, m.dagLastLoad, m.dagFilesParsed,
 	}
 }
 
@@ -262,14 +267,22 @@ func (m *metrics) runEnded(ar *activeRun) {
 
 func seconds(d time.Duration) float64 { return max(d, 0).Seconds() }
 
-// loadDAGs loads the DAGs folder and times the load.
+// loadDAGs loads the DAGs folder, times the load and notes its outcome
+// for Health.
 func (s *Scheduler) loadDAGs(ctx context.Context, first bool) (*dag.Set, error) {
 	start := time.Now()
 	set, err := s.cfg.Folder.Load(ctx)
+	if err != nil && ctx.Err() != nil {
+		return nil, err // stopping: not a failed load
+	}
 	if err != nil {
 		s.metrics.dagLoadErrors.Inc()
+		s.folderLoaded(time.Time{}, err)
 		return nil, err
 	}
+	now := s.clock.Now()
+	s.folderLoaded(now, nil)
+	s.metrics.dagLastLoad.Set(float64(now.UnixNano()) / 1e9)
 	kind := loadIncremental
 	switch {
 	case first:
@@ -290,7 +303,7 @@ func (s *Scheduler) registerMetrics(reg prometheus.Registerer) error {
 // Descriptions of the gauges a scrape reads from a snapshot.
 var (
 	descUp = prometheus.NewDesc("kiln_scheduler_up",
-		"1 when the scheduler loop runs and the store and NATS are up (as /healthz), else 0.", nil, nil)
+		"1 when the scheduler loop runs, the store and NATS are up and the DAGs folder reloads (as /healthz), else 0.", nil, nil)
 	descDAGs = prometheus.NewDesc("kiln_dags",
 		"DAGs loaded (a file with errors counts with its last good version), by paused.", []string{"paused"}, nil)
 	descImportErrors = prometheus.NewDesc("kiln_dag_import_errors",

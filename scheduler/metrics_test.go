@@ -195,7 +195,7 @@ kiln_dag_import_errors 0
 # TYPE kiln_runs_active gauge
 kiln_runs_active{state="queued"} 0
 kiln_runs_active{state="running"} 0
-# HELP kiln_scheduler_up 1 when the scheduler loop runs and the store and NATS are up (as /healthz), else 0.
+# HELP kiln_scheduler_up 1 when the scheduler loop runs, the store and NATS are up and the DAGs folder reloads (as /healthz), else 0.
 # TYPE kiln_scheduler_up gauge
 kiln_scheduler_up 0
 `

@@ -72,6 +72,7 @@ type Scheduler struct {
 
 	healthMu  sync.Mutex
 	healthErr error
+	folder    folderHealth
 
 	metrics *metrics
 
@@ -191,14 +192,18 @@ func (s *Scheduler) Run(ctx context.Context) error {
 
 var errStarting = errors.New("scheduler starting: loading DAGs and recovering runs")
 
-// Health reports whether the scheduler loop, the store and NATS are up.
+// Health reports whether the scheduler loop, the store and NATS are up,
+// and the reloads of the DAGs folder neither fail nor are stuck.
 func (s *Scheduler) Health() error {
 	if !s.cfg.NATS.IsConnected() {
 		return fmt.Errorf("NATS: not connected (%s)", s.cfg.NATS.Status())
 	}
 	s.healthMu.Lock()
 	defer s.healthMu.Unlock()
-	return s.healthErr
+	if s.healthErr != nil {
+		return s.healthErr
+	}
+	return s.folder.check(s.clock.Now(), s.cfg.ReloadEvery)
 }
 
 func (s *Scheduler) setHealth(err error) {
