@@ -59,6 +59,9 @@ type options struct {
 	metrics          prometheus.Registerer // receives the scheduler's metrics
 	dataDir          string                // the scheduler's data folder (logs); default the test's folder
 	runErr           chan<- error          // receives Run's error; nil fails the test on one
+	// wrap, when set, wraps the workers' runner (the real plugin host),
+	// for measurements that time each try's run.
+	wrap func(worker.Runner) worker.Runner
 }
 
 // env is a running Kiln made of real parts: embedded NATS with JetStream,
@@ -145,9 +148,13 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		}
 	})
 	runner := pluginHost()
+	var wr worker.Runner = runner
+	if o.wrap != nil {
+		wr = o.wrap(runner)
+	}
 	for i := range o.workers {
 		w, err := worker.New(worker.Config{NATSURL: e.ns.ClientURL(), Name: fmt.Sprintf("w%d", i), Slots: o.slots,
-			Runner: runner, DataDir: filepath.Join(dir, "work"), WorkDir: dir, Logger: slog.New(slog.DiscardHandler)})
+			Runner: wr, DataDir: filepath.Join(dir, "work"), WorkDir: dir, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}
