@@ -21,7 +21,7 @@ func (s schedule) after(x time.Time, loc *time.Location) (time.Time, bool) {
 			return time.Time{}, false
 		}
 		_, off := cur.Zone()
-		_, end := cur.ZoneBounds()
+		end := zoneEnd(cur)
 		tick := w.Add(-time.Duration(off) * time.Second).In(loc)
 		if end.IsZero() || tick.Before(end) {
 			return tick, true
@@ -51,6 +51,24 @@ func (s schedule) after(x time.Time, loc *time.Location) (time.Time, bool) {
 		}
 		cur = end
 	}
+}
+
+// zoneEnd returns when the zone period holding cur ends: ZoneBounds' end,
+// or zero for a period that never ends. In years past a zone's listed
+// transitions, where Go computes them from the zone's rule, ZoneBounds can
+// report an end at or before cur in the last hours of a year (seen with
+// Europe/Berlin on 2040-12-31, Go 1.26); the period then really goes on
+// into the next year, so the end is asked for again from a little later.
+func zoneEnd(cur time.Time) time.Time {
+	_, end := cur.ZoneBounds()
+	for probe, tries := cur, 0; !end.IsZero() && !end.After(cur); tries++ {
+		if tries == 48 {
+			return time.Time{} // no sane end within two days: treat as none
+		}
+		probe = probe.Add(time.Hour)
+		_, end = probe.ZoneBounds()
+	}
+	return end
 }
 
 // searchFrom returns the wall time after which the first tick after cur is
