@@ -42,7 +42,6 @@ type turn struct {
 	states    map[string]*store.DAGState
 	pools     map[string]int // slots; -1 deletes
 	backfills map[string]*store.Backfill
-	dirty     map[runKey]bool
 	assign    []*wire.Assignment
 	cancels   []wire.Cancel
 	acks      []jetstream.Msg
@@ -60,7 +59,6 @@ func newTurn() *turn {
 		tries:     map[wire.TryKey]*store.Try{},
 		states:    map[string]*store.DAGState{},
 		pools:     map[string]int{},
-		dirty:     map[runKey]bool{},
 		backfills: map[string]*store.Backfill{},
 	}
 }

@@ -167,10 +167,24 @@ func (n *natsSender) publish(ctx context.Context, out []outgoing) []publishResul
 		}
 		res[i].err = err
 	}
-	timeout := time.NewTimer(n.timeout)
-	defer timeout.Stop()
+	// One deadline for the whole batch: a future not answered by then is
+	// reported as an error, and the lost-try check finds out where it is.
+	deadline := time.After(n.timeout)
+	expired := false
 	for i, f := range futures {
 		if f == nil {
+			continue
+		}
+		if expired {
+			select {
+			case ack := <-f.Ok():
+				res[i].seq = ack.Sequence
+			case err := <-f.Err():
+				res[i].err = err
+			default:
+				res[i].err = fmt.Errorf("no answer from JetStream within %s", n.timeout)
+			}
+			res[i].at = n.now()
 			continue
 		}
 		select {
@@ -178,9 +192,9 @@ func (n *natsSender) publish(ctx context.Context, out []outgoing) []publishResul
 			res[i].seq = ack.Sequence
 		case err := <-f.Err():
 			res[i].err = err
-		case <-timeout.C:
+		case <-deadline:
+			expired = true
 			res[i].err = fmt.Errorf("no answer from JetStream within %s", n.timeout)
-			timeout.Reset(0)
 		case <-ctx.Done():
 			return nil
 		}

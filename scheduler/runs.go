@@ -32,14 +32,11 @@ func tryKeyOf(ti *store.TaskInstance) wire.TryKey {
 
 // Write-marking helpers: the turn writes the final value at flush.
 func (s *Scheduler) putRun(r *store.Run) {
-	k := runKey{r.DAGID, r.RunID}
-	s.t.runs[k] = r
-	s.t.dirty[k] = true
+	s.t.runs[runKey{r.DAGID, r.RunID}] = r
 }
 
 func (s *Scheduler) putTI(ti *store.TaskInstance) {
 	s.t.tis[tiKey{ti.DAGID, ti.RunID, ti.TaskID}] = ti
-	s.t.dirty[runKey{ti.DAGID, ti.RunID}] = true
 }
 
 func (s *Scheduler) putTry(tr *store.Try) {
