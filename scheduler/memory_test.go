@@ -69,18 +69,7 @@ func (p *standaloneProc) rss(t *testing.T) (cur, peak, anon float64) {
 
 func (p *standaloneProc) trigger(t *testing.T, dagID string) string {
 	t.Helper()
-	resp, err := http.Post(p.api+"/dags/"+dagID+"/runs", "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var run struct {
-		RunID string `json:"run_id"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&run); err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("trigger %s: %d %v", dagID, resp.StatusCode, err)
-	}
-	return run.RunID
+	return trigger(t, p.api, dagID, nil)
 }
 
 func (p *standaloneProc) waitRun(t *testing.T, dagID, runID string, timeout time.Duration) {
