@@ -111,13 +111,12 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			ti.State = store.TaskRunning
 			ti.StartDate = timePtr(ev.Time.UTC())
 			ti.Worker = em.worker
-			s.putTI(ti)
 			if tr != nil {
 				tr.State = store.TaskRunning
 				tr.StartDate = ti.StartDate
 				tr.Worker = em.worker
-				s.putTry(tr)
 			}
+			s.putStarted(ti, tr)
 			s.metrics.taskStarted(ar, ti, now)
 		}
 		if f != nil {

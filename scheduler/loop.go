@@ -50,6 +50,11 @@ type turn struct {
 	// endedInDispatch is set when a task instance ended while being
 	// dispatched, so that the turn advances its run again.
 	endedInDispatch bool
+	// lazyTIs and lazyTries are the task instances and tries in tis and
+	// tries that only started events wrote: a turn that wrote nothing else
+	// may leave its commit to a later turn (see deferrable).
+	lazyTIs   map[tiKey]bool
+	lazyTries map[wire.TryKey]bool
 }
 
 func newTurn() *turn {
@@ -60,7 +65,26 @@ func newTurn() *turn {
 		states:    map[string]*store.DAGState{},
 		pools:     map[string]int{},
 		backfills: map[string]*store.Backfill{},
+		lazyTIs:   map[tiKey]bool{},
+		lazyTries: map[wire.TryKey]bool{},
 	}
+}
+
+// lazyCommitDelay bounds how long a turn that only took started events
+// waits for a later turn to commit it. A task's start then reaches the
+// store, and the pages, at most this late; its finish, which a task of a
+// few milliseconds sends within that time, shares the commit, and a chain
+// of tasks costs one commit per task instead of two. The events are acked
+// only after the commit, so a crash meanwhile loses nothing: JetStream
+// delivers them again.
+const lazyCommitDelay = 100 * time.Millisecond
+
+// deferrable reports whether all the turn did was to mark tries started:
+// no other write, nothing to send but acks, no command waiting for it.
+func (t *turn) deferrable() bool {
+	return len(t.tis) == len(t.lazyTIs) && len(t.tries) == len(t.lazyTries) &&
+		len(t.runs) == 0 && len(t.states) == 0 && len(t.pools) == 0 && len(t.backfills) == 0 &&
+		len(t.assign) == 0 && len(t.cancels) == 0 && len(t.checks) == 0 && len(t.replies) == 0
 }
 
 // batch gathers the turn's writes for one commit. Runs go first: the
@@ -99,7 +123,11 @@ func (s *Scheduler) loop(ctx context.Context) error {
 	wake := s.clock.After(0)
 	defer s.metrics.loopRunning()()
 	for {
-		s.t = newTurn()
+		if s.lazy == nil {
+			s.t = newTurn()
+		} else {
+			s.t = s.lazy // goes on collecting, for one commit
+		}
 		select {
 		case <-ctx.Done():
 			return nil
@@ -191,6 +219,13 @@ func (s *Scheduler) do(ctx context.Context, fn func(now time.Time) (any, error))
 // process before its state is durable.
 func (s *Scheduler) flush(ctx context.Context) error {
 	t := s.t
+	if t.deferrable() && (s.lazy == nil || time.Since(s.lazySince) < lazyCommitDelay) {
+		if s.lazy == nil && (len(t.tis) > 0 || len(t.acks) > 0) {
+			s.lazy, s.lazySince = t, time.Now()
+		}
+		return nil
+	}
+	s.lazy = nil
 	b := t.batch()
 	var err error
 	if b.Len() > 0 || b.Err() != nil {
@@ -248,7 +283,11 @@ func (s *Scheduler) nextWake(now time.Time) time.Duration {
 	if at := s.nextCheck(); !at.IsZero() && at.Before(next) {
 		next = at
 	}
-	return max(next.Sub(now), time.Millisecond)
+	wait := next.Sub(now)
+	if s.lazy != nil {
+		wait = min(wait, lazyCommitDelay-time.Since(s.lazySince))
+	}
+	return max(wait, time.Millisecond)
 }
 
 // applySet takes a freshly loaded DAG folder.

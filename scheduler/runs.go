@@ -36,11 +36,33 @@ func (s *Scheduler) putRun(r *store.Run) {
 }
 
 func (s *Scheduler) putTI(ti *store.TaskInstance) {
-	s.t.tis[tiKey{ti.DAGID, ti.RunID, ti.TaskID}] = ti
+	k := tiKey{ti.DAGID, ti.RunID, ti.TaskID}
+	s.t.tis[k] = ti
+	delete(s.t.lazyTIs, k)
 }
 
 func (s *Scheduler) putTry(tr *store.Try) {
-	s.t.tries[wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}] = tr
+	k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
+	s.t.tries[k] = tr
+	delete(s.t.lazyTries, k)
+}
+
+// putStarted writes a task instance and its try marked started; unless the
+// turn wrote them otherwise too, the commit may wait (turn.deferrable).
+func (s *Scheduler) putStarted(ti *store.TaskInstance, tr *store.Try) {
+	k := tiKey{ti.DAGID, ti.RunID, ti.TaskID}
+	if _, ok := s.t.tis[k]; !ok || s.t.lazyTIs[k] {
+		s.t.tis[k] = ti
+		s.t.lazyTIs[k] = true
+	}
+	if tr == nil {
+		return
+	}
+	tk := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
+	if _, ok := s.t.tries[tk]; !ok || s.t.lazyTries[tk] {
+		s.t.tries[tk] = tr
+		s.t.lazyTries[tk] = true
+	}
 }
 
 func timePtr(t time.Time) *time.Time { return &t }

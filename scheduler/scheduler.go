@@ -88,6 +88,10 @@ type Scheduler struct {
 	// nextBackfill is the number of the last backfill id handed out.
 	nextBackfill uint64
 	t            *turn
+	// lazy is a turn whose commit waits for the next turn's, since
+	// lazySince (turn.deferrable).
+	lazy      *turn
+	lazySince time.Time
 }
 
 type dagView struct {
