@@ -96,9 +96,9 @@ func (v Values) Data(loc *time.Location) map[string]any {
 		"ds":                  ld.Format(time.DateOnly),
 		"ds_nodash":           ld.Format("20060102"),
 		"ts":                  ld.Format(time.RFC3339),
-		"logical_date":        ld,
-		"data_interval_start": v.DataIntervalStart.In(loc),
-		"data_interval_end":   v.DataIntervalEnd.In(loc),
+		"logical_date":        TemplateTime{ld},
+		"data_interval_start": TemplateTime{v.DataIntervalStart.In(loc)},
+		"data_interval_end":   TemplateTime{v.DataIntervalEnd.In(loc)},
 		"params":              orEmpty(v.Params),
 		"outputs":             orEmpty(v.Outputs),
 		"env":                 orEmpty(v.Env),
@@ -111,6 +111,18 @@ func (v Values) Data(loc *time.Location) map[string]any {
 	}
 	return m
 }
+
+// TemplateTime is a time as templates see it: printed as it is, it reads
+// RFC 3339 with the DAG's UTC offset (2026-03-01T03:00:00+01:00), one word
+// for a shell; its time.Time methods (.Format, .UTC, .Unix, …) format it
+// otherwise (docs/dag-format.md#template-values).
+type TemplateTime struct{ time.Time }
+
+// String formats t in RFC 3339, as .ts and $KILN_TS are.
+func (t TemplateTime) String() string { return t.Format(time.RFC3339) }
+
+// UTC returns t in UTC, printed as RFC 3339 too: {{ .logical_date.UTC }}.
+func (t TemplateTime) UTC() TemplateTime { return TemplateTime{t.Time.UTC()} }
 
 func orEmpty[V any](m map[string]V) map[string]V {
 	if m == nil {
