@@ -150,9 +150,15 @@ tasks:
 	if err != nil || !ok {
 		t.Errorf("when = %v, %v; want true", ok, err)
 	}
-	v.Outputs = map[string]map[string]any{"extract": {}}
-	if _, err := dag.RenderValue(train.With, v.Data(g.Location)); err == nil || !strings.Contains(err.Error(), "rows") {
-		t.Errorf("render with a missing output: err = %v, want an error naming the key", err)
+	v.Outputs = map[string]map[string]any{"extract": {"path": "/x", "n": "1"}}
+	_, err = dag.RenderValue(train.With, v.Data(g.Location))
+	if want := `.outputs.extract.rows: task "extract" wrote no output "rows"; it wrote "n", "path"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("render with a missing output: err = %v, want it to say %s", err, want)
+	}
+	v.Outputs = nil
+	_, err = dag.RenderValue(train.With, v.Data(g.Location))
+	if want := `task "extract" wrote no outputs`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("render without the task's outputs: err = %v, want it to say %s", err, want)
 	}
 	if _, err := train.When.Eval(v, g.Location); err == nil {
 		t.Error("when over a missing output: want an error")
