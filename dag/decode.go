@@ -73,7 +73,13 @@ func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
 			continue
 		}
 		if !contains(known, k) && !(what == "DAG" && strings.HasPrefix(k, "x-")) {
-			d.errAt(p.key, "unknown key %q in %s%s", k, what, d.suggest(k, known))
+			var hint string
+			if contains(known, "with") && (k == "command" || contains(keyAliases[k], "command")) {
+				hint = " (a plugin's parameters go under with: — with: {command: ...})"
+			} else {
+				hint = d.suggest(k, known)
+			}
+			d.errAt(p.key, "unknown key %q in %s%s", k, what, hint)
 			continue
 		}
 		out[k] = p
@@ -375,12 +381,48 @@ func contains(list []string, s string) bool {
 // each name with every task id. Past it, problems come without suggestion.
 const suggestBudget = 20_000_000
 
-// suggest returns ` (did you mean "x"?)` for a close known key, or "".
+// keyAliases are the names other tools (Airflow, Dagu, GitHub Actions)
+// give keys that Kiln spells otherwise, too far from Kiln's to be found by
+// edit distance. suggest offers the Kiln key when it is one of the known.
+var keyAliases = map[string][]string{
+	"cmd":               {"command"},
+	"run":               {"command"},
+	"script":            {"command"},
+	"retry":             {"retries"},
+	"max_retries":       {"retries"},
+	"depends":           {"depends_on"},
+	"needs":             {"depends_on"},
+	"upstream":          {"depends_on"},
+	"dependencies":      {"depends_on"},
+	"timeout":           {"timeout", "sensor_timeout"},
+	"cron":              {"schedule"},
+	"schedule_interval": {"schedule"},
+	"tz":                {"timezone"},
+	"environment":       {"env"},
+	"params":            {"with"},
+	"args":              {"with"},
+	"type":              {"plugin"},
+	"operator":          {"plugin"},
+	"executor":          {"plugin"},
+	"name":              {"id"},
+}
+
+// suggest returns ` (did you mean "x"?)` for a known key that s is a
+// common alias of, or that is one edit away from s (two for names of five
+// letters or more, whose typos are more often two); else "".
 func (d *decoder) suggest(s string, known []string) string {
 	if d.full() {
 		return ""
 	}
+	for _, alias := range keyAliases[s] {
+		if alias != s && contains(known, alias) {
+			return fmt.Sprintf(" (did you mean %q?)", alias)
+		}
+	}
 	best, bestDist := "", 3
+	if len(s) < 5 {
+		bestDist = 2
+	}
 	for _, k := range known {
 		if max(len(s)-len(k), len(k)-len(s)) >= bestDist {
 			continue // the distance is at least the difference in length

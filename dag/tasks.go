@@ -281,7 +281,11 @@ func (d *decoder) checkSchema(plugin string, with pair, owner *node, present boo
 				n = k
 			}
 		}
-		d.errAt(n, "plugin %s: %s: %s", plugin, joinPath("with", pr.path), pr.msg)
+		msg := pr.msg
+		if pr.known != nil {
+			msg += d.suggest(pr.key, pr.known)
+		}
+		d.errAt(n, "plugin %s: %s: %s", plugin, joinPath("with", pr.path), msg)
 	}
 }
 
