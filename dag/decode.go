@@ -29,6 +29,10 @@ type decoder struct {
 	more bool
 	// suggestSteps counts the steps of edit distance spent on suggestions.
 	suggestSteps int
+	// declared holds the name of every param the file declares, also of
+	// those whose declaration has a problem: templates that use them are
+	// not reported as using an unknown param.
+	declared map[string]bool
 }
 
 // maxErrors bounds the problems reported for one file. Beyond a hundred,
@@ -239,7 +243,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 	if p, ok := f["params"]; ok {
 		g.Params = d.params(p, g.Timetable != nil)
 	}
-	sc := &scope{params: paramSet(g.Params)}
+	sc := &scope{params: d.declared}
 	d.freeText = freeTextParams(g.Params)
 	secrets := map[string]bool{}
 	if p, ok := f["env"]; ok {
@@ -355,16 +359,34 @@ func (d *decoder) env(p pair, sc *scope, secrets map[string]bool) []EnvVar {
 
 // template compiles a string value, reporting errors at its position.
 func (d *decoder) template(n *node, src string, sc *scope) *Template {
-	t, line, err := compileTemplate(src, sc)
-	if err != nil {
+	t, problems := compileTemplate(src, sc)
+	for _, pr := range problems {
 		at := *n
-		if n.block && line > 0 {
-			at.line += line
+		switch {
+		case pr.pos >= 0:
+			at.line, at.col = templatePos(n, src, pr.pos)
+		case n.block && pr.line > 0:
+			at.line += pr.line
 		}
-		d.errAt(&at, "%v", err)
-		return nil
+		d.errAt(&at, "%s", pr.msg)
 	}
 	return t
+}
+
+// templatePos is the place in the file of byte off of the template src,
+// the text of scalar n: exact in a literal block (|) and in a plain
+// scalar on one line; the scalar's own place elsewhere, where quotes,
+// escapes and folding move the text.
+func templatePos(n *node, src string, off int) (line, col int) {
+	before := src[:off]
+	switch {
+	case n.indent > 0:
+		nl := strings.Count(before, "\n")
+		return n.line + 1 + nl, n.indent + off - (strings.LastIndexByte(before, '\n') + 1)
+	case !n.block && !n.quoted && !strings.Contains(src, "\n"):
+		return n.line, n.col + off
+	}
+	return n.line, n.col
 }
 
 func contains(list []string, s string) bool {
@@ -458,14 +480,6 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func paramSet(ps []*Param) map[string]bool {
-	m := make(map[string]bool, len(ps))
-	for _, p := range ps {
-		m[p.Name] = true
-	}
-	return m
 }
 
 // value converts a node to plain Go values (for schema checks and

@@ -69,7 +69,7 @@ func missingOutputs(tree *parse.Tree, data map[string]any) string {
 	outputs, _ := data["outputs"].(map[string]map[string]any)
 	var problems []string
 	seen := map[string]bool{}
-	check := func(chain []string) {
+	check := func(chain []string, _ int) {
 		if len(chain) < 2 || chain[0] != "outputs" || seen[strings.Join(chain, ".")] {
 			return
 		}
