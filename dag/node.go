@@ -27,8 +27,8 @@ const (
 // children and the position it was written at. Aliases share the node of
 // their anchor, so an error in an anchored block points at the anchor.
 type node struct {
-	kind   nodeKind
-	block  bool // a literal or folded block scalar: its text starts on the next line
+	kind  nodeKind
+	block bool // a literal or folded block scalar: its text starts on the next line
 	// indent is the column (1-based) where a literal block scalar's text
 	// starts on each of its lines; 0 for other nodes.
 	indent int
