@@ -31,6 +31,10 @@ const runTimeout = 30 * time.Second
 // DAG's shows up as a wrong offset.
 const localTZ = "Asia/Kathmandu"
 
+// testVersion is the version TestMain links into the binary, as a release
+// build does (Makefile).
+const testVersion = "v0.0.0-e2e"
+
 // TestMain builds the binary, and lets the in-process tests of the
 // commands that talk to a server run a real Kiln (internal/kilntest).
 func TestMain(m *testing.M) {
@@ -41,7 +45,8 @@ func TestMain(m *testing.M) {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", kilnBin, ".").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "go", "build",
+			"-ldflags", "-X github.com/kilnhq/kiln/internal/buildinfo.version="+testVersion, "-o", kilnBin, ".").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build of kiln failed: %v\n%s", err, out)
 		}
 		return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/buildinfo"
 	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/scheduler"
@@ -23,6 +24,23 @@ import (
 	"github.com/kilnhq/kiln/ui"
 	"github.com/kilnhq/kiln/worker"
 )
+
+// buildInfoGauge is kiln_build_info, always 1, whose labels say which build
+// serves (docs/operations.md#metrics).
+func buildInfoGauge() prometheus.Collector {
+	bi := buildinfo.Get()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kiln_build_info",
+		Help: "Always 1; the labels name the running build: version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{
+			"version":   bi.Version,
+			"revision":  bi.Revision,
+			"goversion": bi.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
 
 // processFlags are the flags of `kiln standalone` and `kiln server`.
 type processFlags struct {
@@ -188,7 +206,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", f.addr)
 	}
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
 	sched, err := scheduler.New(scheduler.Config{
 		Metrics:          metrics,
 		Store:            st,
