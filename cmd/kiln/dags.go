@@ -36,18 +36,28 @@ func loadOptions(plugins dag.Catalog) dag.Options {
 }
 
 func newDagsValidateCmd() *cobra.Command {
-	var pluginsDir string
+	var (
+		pluginsDir string
+		dags       dagsFolder
+	)
 	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check DAG files and folders; print every problem as FILE:LINE:COL: message",
 		Long: `Check DAG files and folders (recursively) without a server. Every problem
 is printed to stderr as FILE:LINE:COL: message; the exit code is 0 when all
-DAGs are valid and 2 otherwise. Without a PATH, ./dags is checked. Tasks
+DAGs are valid and 2 otherwise. Without a PATH, the DAGs folder is checked:
+--dags, else $KILN_DAGS, else ./dags. Tasks
 are checked against the built-in plugins and the external ones in --plugins
 and on $PATH, as kiln plugins list shows them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				args = []string{"dags"}
+				dir, err := dags.folder()
+				if err != nil {
+					return err
+				}
+				args = []string{dir}
+			} else if cmd.Flags().Changed("dags") {
+				return usageError("give PATHs or --dags, not both")
 			}
 			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil)
 			if err != nil {
@@ -56,6 +66,7 @@ and on $PATH, as kiln plugins list shows them.`,
 			return validate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, reg)
 		},
 	}
+	dags.register(cmd.Flags(), "the DAGs folder to check when no PATH is given")
 	addPluginsFlag(cmd, &pluginsDir)
 	return cmd
 }
@@ -118,7 +129,7 @@ func newDagsNextCmd() *cobra.Command {
 		from       string
 		n          int
 		asJSON     bool
-		dagsDir    string
+		dags       dagsFolder
 		pluginsDir string
 	)
 	cmd := &cobra.Command{
@@ -126,7 +137,8 @@ func newDagsNextCmd() *cobra.Command {
 		Short: "Show the next data intervals of a DAG's schedule",
 		Long: `Show the first N data intervals whose logical date is at or after --from
 (default now) and inside start_date..end_date. PATH_OR_DAG is a DAG file, or
-a DAG id looked up in --dags. Works without a server.`,
+a DAG id looked up in the DAGs folder (--dags, else $KILN_DAGS, else
+./dags). Works without a server.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 {
@@ -136,7 +148,7 @@ a DAG id looked up in --dags. Works without a server.`,
 			if err != nil {
 				return err
 			}
-			g, err := findDAG(cmd.Context(), args[0], dagsDir, reg)
+			g, err := findDAG(cmd.Context(), args[0], &dags, reg)
 			if err != nil {
 				return err
 			}
@@ -159,13 +171,13 @@ a DAG id looked up in --dags. Works without a server.`,
 	cmd.Flags().StringVar(&from, "from", "", "first logical date to show: RFC 3339 time or YYYY-MM-DD in the DAG's timezone (default now)")
 	cmd.Flags().IntVar(&n, "n", 5, "how many intervals to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-	cmd.Flags().StringVar(&dagsDir, "dags", "dags", "DAGs folder to look a DAG id up in")
+	dags.register(cmd.Flags(), "DAGs folder to look a DAG id up in")
 	addPluginsFlag(cmd, &pluginsDir)
 	return cmd
 }
 
 // findDAG loads a DAG file, or finds a DAG by id in the DAGs folder.
-func findDAG(ctx context.Context, arg, dagsDir string, plugins dag.Catalog) (*dag.DAG, error) {
+func findDAG(ctx context.Context, arg string, dags *dagsFolder, plugins dag.Catalog) (*dag.DAG, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
 		g, err := dag.LoadFile(arg, loadOptions(plugins))
 		if err != nil {
@@ -174,6 +186,10 @@ func findDAG(ctx context.Context, arg, dagsDir string, plugins dag.Catalog) (*da
 			return nil, &exitError{code: 2, msg: fmt.Sprintf("%s is not a valid DAG: %d problem(s)", arg, len(errs))}
 		}
 		return g, nil
+	}
+	dagsDir, err := dags.folder()
+	if err != nil {
+		return nil, usageError("%s is not a DAG file, and to look it up as a DAG id: %v", arg, err)
 	}
 	set, err := dag.NewFolder(loadOptions(plugins), dagsDir).Load(ctx)
 	if err != nil {

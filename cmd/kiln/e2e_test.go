@@ -64,11 +64,17 @@ func runKiln(t *testing.T, args ...string) (stdout, stderr string, exitCode int)
 // the package folder) and returns what it printed and its exit code.
 func runKilnIn(t *testing.T, dir string, args ...string) (stdout, stderr string, exitCode int) {
 	t.Helper()
+	return runKilnEnv(t, dir, nil, args...)
+}
+
+// runKilnEnv is runKilnIn with more environment variables (NAME=VALUE).
+func runKilnEnv(t *testing.T, dir string, env []string, args ...string) (stdout, stderr string, exitCode int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kilnBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(kilnEnv(), "TZ="+localTZ)
+	cmd.Env = append(append(kilnEnv(), "TZ="+localTZ), env...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

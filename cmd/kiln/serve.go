@@ -44,7 +44,7 @@ func buildInfoGauge() prometheus.Collector {
 
 // processFlags are the flags of `kiln standalone` and `kiln server`.
 type processFlags struct {
-	dags             string
+	dags             dagsFolder
 	data             string
 	addr             string
 	heartbeatTimeout time.Duration
@@ -55,7 +55,7 @@ type processFlags struct {
 }
 
 func (f *processFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.dags, "dags", "dags", "folder of DAG files")
+	f.dags.register(cmd.Flags(), "folder of DAG files")
 	cmd.Flags().StringVar(&f.data, "data", ".kiln", "folder for the store, logs and (standalone) NATS data")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address of the web UI and API")
 	cmd.Flags().DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "fail a running try whose worker sent no heartbeat for this long")
@@ -175,8 +175,9 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	if st, err := os.Stat(f.dags); err != nil || !st.IsDir() {
-		return usageError("DAGs folder %s: not a folder (create it, or pass --dags)", f.dags)
+	dagsDir, err := f.dags.folder()
+	if err != nil {
+		return err
 	}
 	reg, err := discoverPlugins(ctx, f.flags, f.plugins, logger)
 	if err != nil {
@@ -211,7 +212,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		Metrics:          metrics,
 		Store:            st,
 		NATS:             nc,
-		Folder:           dag.NewFolder(loadOptions(reg), f.dags),
+		Folder:           dag.NewFolder(loadOptions(reg), dagsDir),
 		DataDir:          f.data,
 		Logger:           logger,
 		HeartbeatTimeout: f.heartbeatTimeout,
@@ -246,7 +247,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		}
 		parts.workers = append(parts.workers, w)
 	}
-	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", f.dags, "data", f.data, "workers", nWorkers)
+	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", dagsDir, "data", f.data, "workers", nWorkers)
 	return parts.run(ctx, logger, f.data)
 }
 
