@@ -196,6 +196,11 @@ func (s *Server) routes(e *echo.Echo) {
 
 	api(http.MethodGet, "/backup", s.backup, RoleAdmin)
 
+	// Logging in is how a request comes to be authenticated; logging out
+	// needs only the token it gives back.
+	e.POST("/api/v1/login", s.apiLogin)
+	api(http.MethodPost, "/logout", s.apiLogout, RoleViewer)
+
 	s.pageRoutes(e)
 	s.authRoutes(e)
 }
