@@ -29,7 +29,7 @@ func TestDAGsFolderDefault(t *testing.T) {
 	} {
 		for _, args := range readers {
 			t.Run(tt.name+"/"+strings.Join(args[:2], " "), func(t *testing.T) {
-				_, stderr, code := runKilnEnv(t, dir, tt.env, args...)
+				_, stderr, code := runKilnEnv(t, dir, tt.env, "", args...)
 				wantStderr(t, code, stderr, 2, tt.want...)
 			})
 		}
@@ -37,15 +37,15 @@ func TestDAGsFolderDefault(t *testing.T) {
 
 	// $KILN_DAGS names the folder of every reader; --dags wins over it.
 	env := []string{"KILN_DAGS=mine"}
-	if stdout, stderr, code := runKilnEnv(t, dir, env, "dags", "validate"); code != 0 || !strings.Contains(stdout, "ok: 1 DAG(s)") {
+	if stdout, stderr, code := runKilnEnv(t, dir, env, "", "dags", "validate"); code != 0 || !strings.Contains(stdout, "ok: 1 DAG(s)") {
 		t.Errorf("dags validate with $KILN_DAGS: exit %d, %q %q", code, stdout, stderr)
 	}
-	if stdout, stderr, code := runKilnEnv(t, dir, env, "dags", "next", "hourly", "--from", "2026-03-01", "--n", "1"); code != 0 || !strings.Contains(stdout, "2026-03-01T00:00:00Z") {
+	if stdout, stderr, code := runKilnEnv(t, dir, env, "", "dags", "next", "hourly", "--from", "2026-03-01", "--n", "1"); code != 0 || !strings.Contains(stdout, "2026-03-01T00:00:00Z") {
 		t.Errorf("dags next with $KILN_DAGS: exit %d, %q %q", code, stdout, stderr)
 	}
-	_, stderr, code := runKilnEnv(t, dir, env, "dags", "validate", "--dags", "other")
+	_, stderr, code := runKilnEnv(t, dir, env, "", "dags", "validate", "--dags", "other")
 	wantStderr(t, code, stderr, 2, "DAGs folder "+filepath.Join(dir, "other")+" (--dags other) does not exist")
-	_, stderr, code = runKilnEnv(t, dir, env, "dags", "validate", "mine", "--dags", "mine")
+	_, stderr, code = runKilnEnv(t, dir, env, "", "dags", "validate", "mine", "--dags", "mine")
 	wantStderr(t, code, stderr, 2, "PATHs or --dags, not both")
 }
 
