@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/dag/timetable"
+	"github.com/kilnhq/kiln/internal/suggest"
 )
 
 func newDagsCmd() *cobra.Command {
@@ -153,7 +154,7 @@ a DAG id looked up in the DAGs folder (--dags, else $KILN_DAGS, else
 				return err
 			}
 			if g.Timetable == nil {
-				return usageError("DAG %s has no schedule: it runs only when triggered", g.ID)
+				return &exitError{code: 2, msg: fmt.Sprintf("DAG %s has no schedule: it runs only when triggered", g.ID)}
 			}
 			start := time.Now()
 			if from != "" {
@@ -198,10 +199,15 @@ func findDAG(ctx context.Context, arg string, dags *dagsFolder, plugins dag.Cata
 	if g := set.Get(arg); g != nil {
 		return g, nil
 	}
-	if n := len(set.ImportErrors); n > 0 {
-		return nil, usageError("no DAG %q in %s (%d file(s) there have errors: run kiln dags validate %s)", arg, dagsDir, n, dagsDir)
+	ids := make([]string, len(set.DAGs))
+	for i, g := range set.DAGs {
+		ids[i] = g.ID
 	}
-	return nil, usageError("no DAG %q in %s", arg, dagsDir)
+	hint := suggest.DidYouMean(arg, ids)
+	if n := len(set.ImportErrors); n > 0 {
+		return nil, usageError("no DAG %q in %s%s (%d file(s) there have errors: run kiln dags validate %s)", arg, dagsDir, hint, n, dagsDir)
+	}
+	return nil, usageError("no DAG %q in %s%s", arg, dagsDir, hint)
 }
 
 // timeLayouts are the forms --from and similar flags accept; those
