@@ -93,7 +93,7 @@ func (s *Server) listBackfills(c echo.Context) error {
 	}
 	if dagID != "" && len(bfs) == 0 {
 		if _, ok := s.backend.DAG(dagID); !ok {
-			return notFound("DAG %q not found", dagID)
+			return s.dagNotFound(dagID)
 		}
 	}
 	if bfs, err = pageOf(c, bfs); err != nil {

@@ -87,7 +87,7 @@ func (s *Server) runsPage(c echo.Context) error {
 		if n, err := st.CountRuns(dagID); err != nil {
 			return err
 		} else if n == 0 {
-			return notFound("DAG %q not found", dagID)
+			return s.dagNotFound(dagID)
 		}
 	}
 	loc := dagLoc(info.DAG)

@@ -266,6 +266,8 @@ type SetPoolRequest struct {
 type Health struct {
 	Status string `json:"status"` // "ok" or "unavailable"
 	Error  string `json:"error,omitempty"`
+	// Version is the server's version (docs/operations.md#version).
+	Version string `json:"version"`
 }
 
 // ErrorBody is the body of every error answer.

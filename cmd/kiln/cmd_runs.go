@@ -117,16 +117,23 @@ func newRunsShowCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "show RUN_ID --dag DAG",
+		Use:   "show RUN_ID [--dag DAG]",
 		Short: "Show a run and the state of its tasks",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show a run and the state of its tasks. Without --dag, the run is looked
+up in every DAG; --dag is needed only when several DAGs have a run with
+that id.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := sf.client()
 			if err != nil {
 				return err
 			}
+			inDAG := dagID
+			if inDAG == "" {
+				inDAG = ui.AllDAGs
+			}
 			var run ui.Run
-			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", dagID, "runs", args[0]), nil, nil, &run); err != nil {
+			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", inDAG, "runs", args[0]), nil, nil, &run); err != nil {
 				return err
 			}
 			if asJSON {
@@ -142,9 +149,8 @@ func newRunsShowCmd() *cobra.Command {
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVar(&dagID, "dag", "", "the DAG of the run (required)")
+	cmd.Flags().StringVar(&dagID, "dag", "", "the DAG of the run (needed only when several DAGs have a run with this id)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
-	cmd.MarkFlagRequired("dag")
 	return cmd
 }
 

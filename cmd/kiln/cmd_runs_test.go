@@ -106,8 +106,10 @@ func TestRunsShow(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 
-	_, stderr, code = e.run("runs", "show", r.RunID)
-	wantExit(t, code, stderr, 2, "dag")
+	// Without --dag: the one DAG that has the run.
+	if stdout, stderr, code := e.run("runs", "show", r.RunID, "--json"); code != 0 || !strings.Contains(stdout, `"dag_id": "churn"`) {
+		t.Errorf("runs show without --dag: exit %d, %q %q", code, stdout, stderr)
+	}
 	_, stderr, code = e.run("runs", "show", "manual__nope", "--dag", "churn")
 	wantExit(t, code, stderr, 1, "manual__nope")
 }
