@@ -387,3 +387,18 @@ func TestListRuns(t *testing.T) {
 		})
 	}
 }
+
+func TestBackfillCounts(t *testing.T) {
+	bf := &Backfill{Dates: []BackfillDate{
+		{Action: DateSkip},
+		{Action: DateNew},
+		{Action: DateNew, Started: true, State: RunQueued},
+		{Action: DateRerun, Started: true, State: RunRunning},
+		{Action: DateNew, Started: true, State: RunSuccess},
+		{Action: DateNew, Started: true, State: RunFailed},
+	}}
+	want := BackfillCounts{Total: 6, Skipped: 1, Pending: 1, Queued: 1, Running: 1, Success: 1, Failed: 1}
+	if got := bf.Counts(); got != want {
+		t.Errorf("Counts() = %+v, want %+v", got, want)
+	}
+}

@@ -43,7 +43,8 @@ type tryLink struct {
 // logView is the log page.
 type logView struct {
 	DAGID, RunID, TaskID string
-	DAGHref, RunHref     string
+	DAGHref, RunsHref    string
+	RunHref              string
 	TaskHref             string // the run page with the task picked
 	Try                  int
 	State                string // the try's state; "" when it is not recorded
@@ -80,6 +81,7 @@ func (s *Server) logPage(c echo.Context) error {
 		RunID:        k.RunID,
 		TaskID:       k.TaskID,
 		DAGHref:      dagHref(k.DAGID),
+		RunsHref:     dagHref(k.DAGID, "runs"),
 		RunHref:      run,
 		TaskHref:     run + "?task=" + url.QueryEscape(k.TaskID),
 		Try:          k.Try,

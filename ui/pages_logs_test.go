@@ -44,6 +44,13 @@ func TestLogPageFinishedTry(t *testing.T) {
 	if pre.attr("data-follow") != "" {
 		t.Error("a finished try's log is followed")
 	}
+	var crumbs []string
+	for _, a := range d.all("div.crumbs a") {
+		crumbs = append(crumbs, a.text()+"="+a.attr("href"))
+	}
+	if want := "DAGs=/dags logs=/dags/logs Runs=/dags/logs/runs " + run.RunID + "=/dags/logs/runs/" + run.RunID; strings.Join(crumbs, " ") != want {
+		t.Errorf("breadcrumb = %v, want %s", crumbs, want)
+	}
 	if got := d.one("#log-state").attr("data-state"); got != "failed" {
 		t.Errorf("#log-state = %q, want failed", got)
 	}
