@@ -85,6 +85,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	if ev.Kind == wire.EventFinished {
 		s.logs.finished(ev.TryKey) // its chunks were all read before it
 	}
+	s.workerSeen(em.worker)
 	if s.applyCallbackEvent(ev, em.worker, now) {
 		return
 	}

@@ -81,6 +81,7 @@ func (s *Scheduler) createRun(d *dag.DAG, runType string, iv timetable.Interval,
 	}
 	s.active[ar.key()] = ar
 	s.putRun(r)
+	s.logRunCreated(r)
 	return ar
 }
 
