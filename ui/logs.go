@@ -180,6 +180,35 @@ func (s *Server) waitForLog(ctx context.Context, k wire.TryKey, changes *store.C
 	}
 }
 
+// The tail of a failed try's log shown with its error (the run page, GET
+// of a run): its last logTailLines lines, at most logTailBytes.
+const (
+	logTailLines = 10
+	logTailBytes = 2 << 10
+)
+
+// readLogLines returns the last lines of a log file, at most maxBytes
+// long: a line cut by that bound is left out, unless it is the only one.
+// Line ends are "\n" and the text has none at its end. A missing file
+// is an empty log.
+func readLogLines(path string, lines int, maxBytes int64) (string, error) {
+	t, err := readLogTail(path, maxBytes, false)
+	if err != nil {
+		return "", err
+	}
+	text := strings.TrimRight(t.text, "\n")
+	for i, n := len(text), 0; i > 0; {
+		i = strings.LastIndexByte(text[:i], '\n')
+		if i < 0 {
+			break
+		}
+		if n++; n == lines {
+			return text[i+1:], nil
+		}
+	}
+	return text, nil
+}
+
 // logEnd is the data of the end event: the try and its final state.
 func (s *Server) logEnd(k wire.TryKey) LogEnd {
 	end := LogEnd{TryNumber: k.Try}

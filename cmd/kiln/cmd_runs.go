@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -165,7 +166,19 @@ func printRun(w io.Writer, r ui.Run) error {
 	for _, t := range r.Tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, t := range r.Tasks {
+		if t.Error == "" && t.LogTail == "" {
+			continue
+		}
+		fmt.Fprintf(w, "\n%s %s (try %d): %s\n", t.TaskID, t.State, t.TryNumber, dashIfEmpty(t.Error))
+		for line := range strings.Lines(t.LogTail) {
+			fmt.Fprintf(w, "  | %s", strings.TrimSuffix(line, "\n")+"\n")
+		}
+	}
+	return nil
 }
 
 func newRunsMarkCmd() *cobra.Command {

@@ -154,3 +154,34 @@ func TestRunsMark(t *testing.T) {
 		}
 	}
 }
+
+// failingDAG's task prints twelve lines, then fails.
+const failingDAG = `
+id: failing
+tasks: [{id: boom, plugin: shell, with: {command: 'for i in $(seq 1 12); do echo "line $i"; done; exit 3'}}]
+`
+
+// TestRunsShowFailedTask: a failed task comes with its error and the last
+// lines of its log, in the table view and the JSON.
+func TestRunsShowFailedTask(t *testing.T) {
+	e := newCLIEnv(t, failingDAG)
+	r := e.trigger("failing", "2026-01-05T02:00:00Z", nil)
+	e.k.WaitRun("failing", r.RunID, store.RunFailed)
+	stdout, stderr, code := e.run("runs", "show", r.RunID, "--dag", "failing")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := "\nboom failed (try 1): exit status 3\n" +
+		"  | line 4\n  | line 5\n  | line 6\n  | line 7\n  | line 8\n  | line 9\n  | line 10\n  | line 11\n  | line 12\n  | kiln: exit status 3\n"
+	if !strings.HasSuffix(stdout, want) {
+		t.Errorf("show ends\n%s\nwant it to end\n%s", stdout, want)
+	}
+	stdout, _, _ = e.run("runs", "show", r.RunID, "--dag", "failing", "--json")
+	var run ui.Run
+	if err := json.Unmarshal([]byte(stdout), &run); err != nil {
+		t.Fatal(err)
+	}
+	if tk := run.Tasks[0]; tk.Error != "exit status 3" || !strings.HasPrefix(tk.LogTail, "line 4\n") || !strings.HasSuffix(tk.LogTail, "line 12\nkiln: exit status 3") {
+		t.Errorf("task = %+v", tk)
+	}
+}
