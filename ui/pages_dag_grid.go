@@ -31,6 +31,40 @@ const (
 type gridRun struct {
 	RunID, Href, State, Label, Title string
 	Manual                           bool // not a scheduled run
+	// BarH is the height of the run's bar in pixels: its duration against
+	// the longest run shown, as Airflow's grid draws it.
+	BarH int
+}
+
+// Heights of a run's bar in the grid: a run that has not started gets the
+// least, the longest run shown the most.
+const (
+	minRunBar = 4
+	maxRunBar = 48
+)
+
+// runBarHeights sets the bar heights of the runs: in proportion to how
+// long each ran (so far, for one still running).
+func runBarHeights(bars []gridRun, runs []*store.Run, now time.Time) {
+	durs := make([]time.Duration, len(runs))
+	var longest time.Duration
+	for i, r := range runs {
+		if r.StartDate == nil {
+			continue
+		}
+		end := now
+		if r.EndDate != nil {
+			end = *r.EndDate
+		}
+		durs[i] = max(end.Sub(*r.StartDate), 0)
+		longest = max(longest, durs[i])
+	}
+	for i := range bars {
+		bars[i].BarH = minRunBar
+		if longest > 0 {
+			bars[i].BarH += int(float64(maxRunBar-minRunBar) * float64(durs[i]) / float64(longest))
+		}
+	}
 }
 
 // gridView is the grid tab: the runs are columns, oldest on the left and
@@ -93,16 +127,22 @@ func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
 		return gridView{}, err
 	}
 	v := gridView{DAGID: g.ID, N: n, Offset: offset, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs")}
+	now := time.Now()
 	for i, r := range runs {
+		title := r.RunID + " · " + string(r.State)
+		if d := spanText(r.StartDate, r.EndDate, now); d != "" {
+			title += " · " + d
+		}
 		v.Runs[i] = gridRun{
 			RunID:  r.RunID,
 			Href:   runHref(g.ID, r.RunID),
 			State:  string(r.State),
 			Label:  r.LogicalDate.UTC().Format("01-02 15:04"),
-			Title:  r.RunID + " · " + string(r.State),
+			Title:  title,
 			Manual: r.RunType != store.RunTypeScheduled,
 		}
 	}
+	runBarHeights(v.Runs, runs, now)
 	v.Body = writeGridBody(g, v.Runs, tasks)
 	for _, size := range []int{10, defaultGridRuns, 50, maxGridRuns} {
 		v.Sizes = append(v.Sizes, gridSize{N: size, Selected: size == n})

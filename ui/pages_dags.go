@@ -169,6 +169,9 @@ type dagRow struct {
 	Next                  *nextRunView
 	Paused, Stale         bool
 	TaskCount             int
+	// HasParams sends the trigger button to the trigger form, where the
+	// params are filled in; without params it triggers a run at once.
+	HasParams bool
 	// Runs are the recent runs as dots, oldest first, written by
 	// writeRunDots: 1,000 DAGs have 10,000 of them.
 	Runs template.HTML
@@ -249,6 +252,7 @@ func (s *Server) dagsPage(c echo.Context) error {
 			Paused:      info.Paused,
 			Stale:       info.Stale,
 			TaskCount:   len(g.Tasks),
+			HasParams:   len(g.Params) > 0,
 			Runs:        writeRunDots(g.ID, recent[i]),
 		}
 		v.Rows[i] = row

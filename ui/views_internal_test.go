@@ -3,8 +3,12 @@ package ui
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln/store"
 )
 
 func TestReadLogLines(t *testing.T) {
@@ -32,5 +36,25 @@ func TestReadLogLines(t *testing.T) {
 	}
 	if got, err := readLogLines(filepath.Join(t.TempDir(), "none.log"), 3, 100); got != "" || err != nil {
 		t.Errorf("missing file: %q, %v", got, err)
+	}
+}
+
+func TestRunBarHeights(t *testing.T) {
+	t0 := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	at := func(d time.Duration) *time.Time { x := t0.Add(d); return &x }
+	runs := []*store.Run{
+		{StartDate: at(0), EndDate: at(10 * time.Minute)}, // the longest
+		{StartDate: at(0), EndDate: at(5 * time.Minute)},
+		{},                 // not started
+		{StartDate: at(0)}, // running for 1m so far
+	}
+	bars := make([]gridRun, len(runs))
+	runBarHeights(bars, runs, t0.Add(time.Minute))
+	var got []int
+	for _, b := range bars {
+		got = append(got, b.BarH)
+	}
+	if want := []int{maxRunBar, minRunBar + (maxRunBar-minRunBar)/2, minRunBar, minRunBar + (maxRunBar-minRunBar)/10}; !slices.Equal(got, want) {
+		t.Errorf("heights = %v, want %v", got, want)
 	}
 }
