@@ -144,13 +144,7 @@ func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
 	}
 	runBarHeights(v.Runs, runs, now)
 	v.Body = writeGridBody(g, v.Runs, tasks)
-	for _, size := range []int{10, defaultGridRuns, 50, maxGridRuns} {
-		v.Sizes = append(v.Sizes, gridSize{N: size, Selected: size == n})
-	}
-	if !slices.ContainsFunc(v.Sizes, func(s gridSize) bool { return s.Selected }) {
-		v.Sizes = append(v.Sizes, gridSize{N: n, Selected: true})
-		slices.SortFunc(v.Sizes, func(a, b gridSize) int { return a.N - b.N })
-	}
+	v.Sizes = gridSizes(n)
 	href := dagHref(g.ID)
 	if offset+n < total {
 		v.Older = pageHref(href, n, offset+n)
@@ -258,6 +252,20 @@ func writeCellTitle(b *strings.Builder, state string, d *store.TaskDigest) {
 		b.WriteString(d.StartDate.UTC().Format(time.TimeOnly))
 		b.WriteString(" UTC")
 	}
+}
+
+// gridSizes are the numbers of runs the grid and the charts offer, n
+// among them, selected.
+func gridSizes(n int) []gridSize {
+	var out []gridSize
+	for _, size := range []int{10, defaultGridRuns, 50, maxGridRuns} {
+		out = append(out, gridSize{N: size, Selected: size == n})
+	}
+	if !slices.ContainsFunc(out, func(s gridSize) bool { return s.Selected }) {
+		out = append(out, gridSize{N: n, Selected: true})
+		slices.SortFunc(out, func(a, b gridSize) int { return a.N - b.N })
+	}
+	return out
 }
 
 // pageHref is the grid's path for a page of runs.

@@ -352,7 +352,8 @@ type dagHeaderView struct {
 	Next                  *nextRunView
 	Paused, Stale         bool
 	TaskCount             int
-	// Tab is the tab shown: grid, graph, source, trigger or backfill.
+	// Tab is the tab shown: grid, graph, charts, calendar, source, trigger
+	// or backfill.
 	Tab        string
 	Href       string // the grid's path, the DAG's own
 	Self       string // the path of the tab shown, where the pause toggle returns
@@ -492,6 +493,8 @@ func (s *Server) dagPageRoutes() {
 	s.page(post, "/dags/:dag/pause", s.pauseDAG, RoleOperator)
 	s.page(get, "/dags/:dag", s.dagGridPage, RoleViewer)
 	s.page(get, "/dags/:dag/graph", s.dagGraphPage, RoleViewer)
+	s.page(get, "/dags/:dag/charts", s.dagChartsPage, RoleViewer)
+	s.page(get, "/dags/:dag/calendar", s.dagCalendarPage, RoleViewer)
 	s.page(get, "/dags/:dag/source", s.dagSourcePage, RoleViewer)
 	s.page(get, "/dags/:dag/trigger", s.dagTriggerPage, RoleViewer)
 	s.page(post, "/dags/:dag/trigger", s.triggerDAG, RoleOperator)

@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,81 @@ func TestRunBarHeights(t *testing.T) {
 	}
 	if want := []int{maxRunBar, minRunBar + (maxRunBar-minRunBar)/2, minRunBar, minRunBar + (maxRunBar-minRunBar)/10}; !slices.Equal(got, want) {
 		t.Errorf("heights = %v, want %v", got, want)
+	}
+}
+
+func TestLayoutCalendar(t *testing.T) {
+	berlin, err := time.LoadLocation("Europe/Berlin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := time.Date(2026, 3, 4, 15, 0, 0, 0, berlin) // a Wednesday
+	runs := []store.RunDigest{
+		// 23:30 UTC on the 2nd is the 3rd in Berlin.
+		{LogicalDate: time.Date(2026, 3, 2, 23, 30, 0, 0, time.UTC), State: store.RunSuccess},
+		{LogicalDate: time.Date(2026, 3, 3, 8, 0, 0, 0, time.UTC), State: store.RunFailed},
+		{LogicalDate: time.Date(2026, 3, 4, 8, 0, 0, 0, time.UTC), State: store.RunSuccess},
+		{LogicalDate: time.Date(2026, 3, 4, 9, 0, 0, 0, time.UTC), State: store.RunRunning},
+	}
+	v := layoutCalendar(runs, today, berlin)
+	if n := len(v.Days); n != 52*7+3 {
+		t.Fatalf("%d days, want 52 weeks and Monday to Wednesday", n)
+	}
+	if v.To != "2026-03-04" || v.From != "2025-03-03" {
+		t.Errorf("from %s to %s", v.From, v.To)
+	}
+	states := map[string]string{}
+	for _, d := range v.Days {
+		states[d.Date] = d.State
+	}
+	for date, want := range map[string]string{"2026-03-02": "none", "2026-03-03": "failed", "2026-03-04": "running", "2026-03-01": "none"} {
+		if states[date] != want {
+			t.Errorf("%s = %s, want %s", date, states[date], want)
+		}
+	}
+	last := v.Days[len(v.Days)-1]
+	if last.Title != "2026-03-04 · 2 runs: 1 success, 1 queued or running" || last.Y != px(calMonthH+2*calStep) {
+		t.Errorf("today = %+v", last)
+	}
+}
+
+func TestChartLayout(t *testing.T) {
+	for _, tc := range []struct {
+		top  time.Duration
+		step time.Duration
+	}{
+		{3 * time.Second, time.Second},
+		{40 * time.Second, 10 * time.Second},
+		{7 * time.Minute, 2 * time.Minute},
+		{5 * time.Hour, time.Hour},
+		{10 * 24 * time.Hour, 2 * 24 * time.Hour},
+	} {
+		if got := yStep(tc.top); got != tc.step {
+			t.Errorf("yStep(%v) = %v, want %v", tc.top, got, tc.step)
+		}
+	}
+	for d, want := range map[time.Duration]string{0: "0", 30 * time.Second: "30s", 5 * time.Minute: "5m", 2 * time.Hour: "2h", 90 * time.Minute: "1h30m", 48 * time.Hour: "2d"} {
+		if got := shortDuration(d); got != want {
+			t.Errorf("shortDuration(%v) = %q, want %q", d, got, want)
+		}
+	}
+
+	runs := []chartRun{{RunID: "r1", State: "success"}, {RunID: "r2", State: "failed"}, {RunID: "r3", State: "running"}}
+	bars := layoutBars(runs, []chartValue{{time.Minute, true}, {2 * time.Minute, true}, {}}, "ran", time.UTC)
+	if len(bars.Bars) != 2 || bars.Bars[1].H != bars.PlotH || bars.Bars[0].H != bars.PlotH/2 {
+		t.Errorf("bars = %+v (plot height %v)", bars.Bars, bars.PlotH)
+	}
+	if bars.Bars[1].Title != "r2 · ran 2m 0s" {
+		t.Errorf("title = %q", bars.Bars[1].Title)
+	}
+
+	// Twelve tasks: the ten longest on average are drawn, longest first.
+	var series []taskSeries
+	for i := range 12 {
+		series = append(series, taskSeries{TaskID: "t" + strconv.Itoa(i), Values: []chartValue{{time.Duration(i+1) * time.Second, true}, {}, {time.Duration(i+1) * time.Second, true}}})
+	}
+	lines, left := layoutLines(runs, series, time.UTC)
+	if left != 2 || len(lines.Lines) != 10 || lines.Lines[0].TaskID != "t11" || len(lines.Lines[0].Dots) != 2 {
+		t.Errorf("lines: %d drawn, first %s with %d dots, %d left out", len(lines.Lines), lines.Lines[0].TaskID, len(lines.Lines[0].Dots), left)
 	}
 }
