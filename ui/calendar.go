@@ -25,6 +25,7 @@ const (
 	calStep   = 15.0 // a cell and the gap after it
 	calLabelW = 32.0 // the weekday labels
 	calMonthH = 18.0 // the month labels
+	calPadR   = 24.0 // so that the last month's label fits
 )
 
 // calendarView is the calendar tab.
@@ -72,7 +73,7 @@ func layoutCalendar(runs []store.RunDigest, today time.Time, loc *time.Location)
 		}
 	}
 	v := calendarView{
-		Width:    px(calLabelW + calWeeks*calStep),
+		Width:    px(calLabelW + calWeeks*calStep + calPadR),
 		Height:   px(calMonthH + 7*calStep),
 		From:     first.Format(time.DateOnly),
 		To:       today.Format(time.DateOnly),
