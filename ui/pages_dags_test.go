@@ -226,12 +226,15 @@ func TestDAGListPage(t *testing.T) {
 		t.Errorf("%d pause toggles that pause, want 3 (every DAG is active)", n)
 	}
 	if n := p.count("input", "type=hidden", "name=csrf"); n != 4 {
-		t.Errorf("%d csrf fields, want 4: 3 pause toggles and adhoc's trigger button", n)
+		t.Errorf("%d csrf fields, want 4: 3 pause toggles and the trigger buttons' form", n)
 	}
-	// A trigger button per DAG: one click for a DAG without params, the
-	// trigger form for one with.
-	if form := p.has(t, "form", "action=/dags/adhoc/trigger"); form["method"] != "post" || form["data-confirm"] == "" {
-		t.Errorf("trigger button of adhoc: %v", form)
+	// A trigger button per DAG: one click for a DAG without params (they
+	// share one form), the trigger form for one with.
+	if form := p.has(t, "form", "id=trigger-now"); form["method"] != "post" {
+		t.Errorf("the trigger buttons' form: %v", form)
+	}
+	if b := p.has(t, "button", "class~=trigger-run", "formaction=/dags/adhoc/trigger"); b["form"] != "trigger-now" || b["data-confirm"] == "" {
+		t.Errorf("trigger button of adhoc: %v", b)
 	}
 	p.has(t, "a", "class~=trigger-run", "href=/dags/churn/trigger")
 	p.has(t, "a", "class~=trigger-run", "href=/dags/typed/trigger")

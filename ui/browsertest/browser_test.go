@@ -256,8 +256,8 @@ func testClearFailedTask(t *testing.T, tb *tab) {
 func testTriggerFromListAndInsights(t *testing.T, tb *tab) {
 	tb.login(operator)
 	tb.open("/dags")
-	button := `table#dags tr[data-dag="nightly"] form button.trigger-run`
-	confirm := tb.attr(`table#dags tr[data-dag="nightly"] form:has(button.trigger-run)`, "data-confirm")
+	button := `table#dags tr[data-dag="nightly"] button.trigger-run`
+	confirm := tb.attr(button, "data-confirm")
 	tb.present(`table#dags tr[data-dag="greet"] a.trigger-run[href="/dags/greet/trigger"]`) // params: the form
 	tb.submit(button)
 	if !tb.accepted(confirm) {
