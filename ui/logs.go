@@ -199,10 +199,12 @@ func (s *Server) waitForLog(ctx context.Context, k wire.TryKey, changes *store.C
 	}
 }
 
-// The tail of a failed try's log shown with its error (the run page, GET
-// of a run): its last logTailLines lines, at most logTailBytes.
+// The tail of a failed try's log shown with its error (the run page, and
+// GET .../logs?tail=N for `kiln runs show`): its last logTailLines lines
+// (at most maxTailLines when asked), at most logTailBytes.
 const (
 	logTailLines = 10
+	maxTailLines = 100
 	logTailBytes = 2 << 10
 )
 

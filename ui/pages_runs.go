@@ -287,7 +287,7 @@ func (s *Server) runPage(c echo.Context) error {
 		rows[i] = ganttInput{TaskID: ti.TaskID, Href: selectHref, Selected: row.Selected, Tries: tries}
 		if row.Selected {
 			v.Task = newTaskDetail(ti, tries, loc, now)
-			if failedTry(ti.State) && ti.TryNumber > 0 {
+			if FailedTry(ti.State) && ti.TryNumber > 0 {
 				k := wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber}
 				if v.Task.LogTail, err = readLogLines(s.backend.LogPath(k), logTailLines, logTailBytes); err != nil {
 					return err

@@ -769,4 +769,11 @@ tasks:
 	if n := len(getPage(t, href+"?task=ok").want(t, http.StatusOK).all("pre#task-log-tail")); n != 0 {
 		t.Error("a task that succeeded shows a log tail")
 	}
+	// The API answers the same tail with ?tail=N (kiln runs show).
+	logs := srv.URL + "/api/v1/dags/failing/runs/" + run.RunID + "/tasks/boom/logs?try=1&tail="
+	if r := call(t, "GET", logs+"3", ""); r.status != 200 || string(r.body) != "line 11 <b>\nline 12 <b>\nkiln: exit status 3" {
+		t.Errorf("?tail=3: %d %q", r.status, r.body)
+	}
+	call(t, "GET", logs+"0", "").wantError(t, 400, "tail")
+	call(t, "GET", logs+"101", "").wantError(t, 400, "tail")
 }

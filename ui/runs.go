@@ -14,7 +14,6 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/dag"
-	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -132,25 +131,12 @@ func (s *Server) getRun(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	for i, t := range view.Tasks {
-		if !failedTry(t.State) || t.TryNumber == 0 {
-			continue
-		}
-		ti, err := s.backend.Store().GetTaskInstance(run.DAGID, run.RunID, t.TaskID)
-		if err != nil {
-			return err
-		}
-		view.Tasks[i].Error = ti.Error
-		k := wire.TryKey{DAGID: run.DAGID, RunID: run.RunID, TaskID: t.TaskID, Try: t.TryNumber}
-		if view.Tasks[i].LogTail, err = readLogLines(s.backend.LogPath(k), logTailLines, logTailBytes); err != nil {
-			return err
-		}
-	}
 	return c.JSON(http.StatusOK, view)
 }
 
-// failedTry says a task instance in state st ended its latest try failed.
-func failedTry(st store.TaskState) bool {
+// FailedTry says a task instance in state st ended its latest try failed:
+// the run page and `kiln runs show` show the end of that try's log.
+func FailedTry(st store.TaskState) bool {
 	return st == store.TaskFailed || st == store.TaskUpForRetry
 }
 

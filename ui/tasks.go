@@ -102,6 +102,17 @@ func (s *Server) taskLogs(c echo.Context) error {
 	if follow {
 		return s.followLog(c, k, stamped)
 	}
+	if c.QueryParam("tail") != "" {
+		n, err := queryInt(c, "tail", logTailLines, 1, maxTailLines)
+		if err != nil {
+			return err
+		}
+		text, err := readLogLines(s.backend.LogPath(k), n, logTailBytes)
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, text)
+	}
 	offset, err := logOffset(c)
 	if err != nil {
 		return err

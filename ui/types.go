@@ -110,11 +110,6 @@ type RunTask struct {
 	// DurationS is end_date - start_date in seconds; null until both are
 	// known.
 	DurationS *float64 `json:"duration_s"`
-	// Error and LogTail, for a task whose latest try failed and only from
-	// GET .../runs/{run}, are the try's error and the last lines of its
-	// log (docs/api.md#runs).
-	Error   string `json:"error,omitempty"`
-	LogTail string `json:"log_tail,omitempty"`
 }
 
 // TaskInstance is a task instance with its tries, as

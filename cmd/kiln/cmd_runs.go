@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
@@ -133,7 +134,10 @@ func newRunsShowCmd() *cobra.Command {
 			if asJSON {
 				return printJSONValue(cmd.OutOrStdout(), run)
 			}
-			return printRun(cmd.OutOrStdout(), run)
+			if err := printRun(cmd.OutOrStdout(), run); err != nil {
+				return err
+			}
+			return printFailedTries(cmd.Context(), cmd.OutOrStdout(), c, run)
 		},
 	}
 	sf.register(cmd)
@@ -166,16 +170,36 @@ func printRun(w io.Writer, r ui.Run) error {
 	for _, t := range r.Tasks {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
 	}
-	if err := tw.Flush(); err != nil {
+	return tw.Flush()
+}
+
+// printFailedTries prints, for each task of a run whose latest try
+// failed, the try's error and the last lines of its log.
+func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run) error {
+	if !slices.ContainsFunc(r.Tasks, func(t ui.RunTask) bool { return ui.FailedTry(t.State) && t.TryNumber > 0 }) {
+		return nil
+	}
+	var tis []ui.TaskInstance
+	if _, err := c.do(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks"), nil, nil, &tis); err != nil {
 		return err
 	}
-	for _, t := range r.Tasks {
-		if t.Error == "" && t.LogTail == "" {
+	for _, t := range tis {
+		if !ui.FailedTry(t.State) || t.TryNumber == 0 {
 			continue
 		}
+		q := url.Values{"try": {strconv.Itoa(t.TryNumber)}, "tail": {"10"}}
+		resp, err := c.send(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks", t.TaskID, "logs"), q, nil)
+		if err != nil {
+			return err
+		}
+		tail, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("reading the log of %s: %w", t.TaskID, err)
+		}
 		fmt.Fprintf(w, "\n%s %s (try %d): %s\n", t.TaskID, t.State, t.TryNumber, dashIfEmpty(t.Error))
-		for line := range strings.Lines(t.LogTail) {
-			fmt.Fprintf(w, "  | %s", strings.TrimSuffix(line, "\n")+"\n")
+		for line := range strings.Lines(string(tail)) {
+			fmt.Fprintf(w, "  | %s\n", strings.TrimSuffix(line, "\n"))
 		}
 	}
 	return nil
