@@ -115,8 +115,9 @@ func shortDuration(d time.Duration) string {
 	return strconv.Itoa(int(d/time.Hour)) + "h" + strconv.Itoa(int(d%time.Hour/time.Minute)) + "m"
 }
 
-// newChart lays out the axes for runs and values up to top.
-func newChart(runs []chartRun, top time.Duration, loc *time.Location) (chart, time.Duration) {
+// newChart lays out the axes for runs and values up to top; the runs'
+// logical dates are written in UTC, as the grid writes them.
+func newChart(runs []chartRun, top time.Duration) (chart, time.Duration) {
 	c := chart{
 		Width: chartW, Height: chartH,
 		PlotX: chartLeft, PlotY: chartTop,
@@ -131,7 +132,7 @@ func newChart(runs []chartRun, top time.Duration, loc *time.Location) (chart, ti
 	every := max(1, (len(runs)+chartMaxXLabels-1)/chartMaxXLabels)
 	for i, r := range runs {
 		if i%every == 0 {
-			c.XLabels = append(c.XLabels, chartTick{X: c.slotX(i, len(runs)), Y: c.PlotBase + 16, Label: r.LogicalDate.In(loc).Format("01-02 15:04")})
+			c.XLabels = append(c.XLabels, chartTick{X: c.slotX(i, len(runs)), Y: c.PlotBase + 16, Label: r.LogicalDate.UTC().Format("01-02 15:04")})
 		}
 	}
 	return c, axisTop
@@ -149,14 +150,14 @@ func (c *chart) y(v, top time.Duration) px {
 
 // layoutBars draws a bar per run, as tall as its value; a run without a
 // value has no bar.
-func layoutBars(runs []chartRun, values []chartValue, what string, loc *time.Location) chart {
+func layoutBars(runs []chartRun, values []chartValue, what string) chart {
 	var top time.Duration
 	for _, v := range values {
 		if v.OK {
 			top = max(top, v.D)
 		}
 	}
-	c, axisTop := newChart(runs, top, loc)
+	c, axisTop := newChart(runs, top)
 	slot := c.PlotW / px(max(len(runs), 1))
 	for i, r := range runs {
 		v := values[i]
@@ -184,7 +185,7 @@ type taskSeries struct {
 // layoutLines draws a line per task over the runs, for the tasks with the
 // longest mean duration (at most chartMaxLines), longest first. The
 // second result is how many tasks with durations were left out.
-func layoutLines(runs []chartRun, series []taskSeries, loc *time.Location) (chart, int) {
+func layoutLines(runs []chartRun, series []taskSeries) (chart, int) {
 	type ranked struct {
 		s    taskSeries
 		mean time.Duration
@@ -214,7 +215,7 @@ func layoutLines(runs []chartRun, series []taskSeries, loc *time.Location) (char
 			}
 		}
 	}
-	c, axisTop := newChart(runs, top, loc)
+	c, axisTop := newChart(runs, top)
 	for k, r := range all {
 		line := chartLine{TaskID: r.s.TaskID, Series: k}
 		var pts []byte

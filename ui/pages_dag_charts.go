@@ -63,14 +63,13 @@ func (s *Server) dagChartsPage(c echo.Context) error {
 			}
 		}
 	}
-	loc := dagLoc(g)
 	v := chartsView{
 		DAGID:       g.ID,
-		RunDuration: layoutBars(cr, durs, "ran", loc),
-		Landing:     layoutBars(cr, landing, "landed", loc),
+		RunDuration: layoutBars(cr, durs, "ran"),
+		Landing:     layoutBars(cr, landing, "landed"),
 		Runs:        len(runs),
 	}
-	v.TaskDuration, v.TasksLeftOut = layoutLines(cr, series, loc)
+	v.TaskDuration, v.TasksLeftOut = layoutLines(cr, series)
 	v.RunDuration.ID, v.RunDuration.Label = "chart-run-duration", "Duration of each run, from its start to its end"
 	v.Landing.ID, v.Landing.Label = "chart-landing", "Time from the end of each run's data interval to the run's end"
 	v.TasksWithTime = len(v.TaskDuration.Lines) + v.TasksLeftOut

@@ -117,7 +117,7 @@ func TestChartLayout(t *testing.T) {
 	}
 
 	runs := []chartRun{{RunID: "r1", State: "success"}, {RunID: "r2", State: "failed"}, {RunID: "r3", State: "running"}}
-	bars := layoutBars(runs, []chartValue{{time.Minute, true}, {2 * time.Minute, true}, {}}, "ran", time.UTC)
+	bars := layoutBars(runs, []chartValue{{time.Minute, true}, {2 * time.Minute, true}, {}}, "ran")
 	if len(bars.Bars) != 2 || bars.Bars[1].H != bars.PlotH || bars.Bars[0].H != bars.PlotH/2 {
 		t.Errorf("bars = %+v (plot height %v)", bars.Bars, bars.PlotH)
 	}
@@ -130,7 +130,7 @@ func TestChartLayout(t *testing.T) {
 	for i := range 12 {
 		series = append(series, taskSeries{TaskID: "t" + strconv.Itoa(i), Values: []chartValue{{time.Duration(i+1) * time.Second, true}, {}, {time.Duration(i+1) * time.Second, true}}})
 	}
-	lines, left := layoutLines(runs, series, time.UTC)
+	lines, left := layoutLines(runs, series)
 	if left != 2 || len(lines.Lines) != 10 || lines.Lines[0].TaskID != "t11" || len(lines.Lines[0].Dots) != 2 {
 		t.Errorf("lines: %d drawn, first %s with %d dots, %d left out", len(lines.Lines), lines.Lines[0].TaskID, len(lines.Lines[0].Dots), left)
 	}
