@@ -416,3 +416,18 @@ func TestRunsWithID(t *testing.T) {
 		}
 	}
 }
+
+func TestBackfillCounts(t *testing.T) {
+	bf := &Backfill{Dates: []BackfillDate{
+		{Action: DateSkip},
+		{Action: DateNew},
+		{Action: DateNew, Started: true, State: RunQueued},
+		{Action: DateRerun, Started: true, State: RunRunning},
+		{Action: DateNew, Started: true, State: RunSuccess},
+		{Action: DateNew, Started: true, State: RunFailed},
+	}}
+	want := BackfillCounts{Total: 6, Skipped: 1, Pending: 1, Queued: 1, Running: 1, Success: 1, Failed: 1}
+	if got := bf.Counts(); got != want {
+		t.Errorf("Counts() = %+v, want %+v", got, want)
+	}
+}

@@ -201,7 +201,7 @@ func backfillSummary(bf *store.Backfill) BackfillSummary {
 		CreatedAt:     bf.CreatedAt.UTC(),
 		EndDate:       utc(bf.EndDate),
 		Counts: BackfillCounts{
-			Total: c.Total, Pending: c.Pending, Running: c.Running,
+			Total: c.Total, Pending: c.Pending, Queued: c.Queued, Running: c.Running,
 			Success: c.Success, Failed: c.Failed, Skipped: c.Skipped,
 		},
 	}

@@ -142,6 +142,12 @@ func (s *Server) getRun(c echo.Context) error {
 	return c.JSON(http.StatusOK, view)
 }
 
+// FailedTry says a task instance in state st ended its latest try failed:
+// the run page and `kiln runs show` show the end of that try's log.
+func FailedTry(st store.TaskState) bool {
+	return st == store.TaskFailed || st == store.TaskUpForRetry
+}
+
 func (s *Server) clearTasks(c echo.Context) error {
 	run, err := s.lookupRun(c)
 	if err != nil {

@@ -236,6 +236,7 @@ type Backfill struct {
 type BackfillCounts struct {
 	Total   int `json:"total"`
 	Pending int `json:"pending"`
+	Queued  int `json:"queued"`
 	Running int `json:"running"`
 	Success int `json:"success"`
 	Failed  int `json:"failed"`

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -145,7 +147,10 @@ that id.`,
 			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", run.DAGID), nil, nil, &d); err != nil {
 				d.Timezone = "UTC"
 			}
-			return printRun(cmd.OutOrStdout(), run, d.Timezone)
+			if err := printRun(cmd.OutOrStdout(), run, d.Timezone); err != nil {
+				return err
+			}
+			return printFailedTries(cmd.Context(), cmd.OutOrStdout(), c, run)
 		},
 	}
 	sf.register(cmd)
@@ -180,6 +185,38 @@ func printRun(w io.Writer, r ui.Run, zone string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
 	}
 	return tw.Flush()
+}
+
+// printFailedTries prints, for each task of a run whose latest try
+// failed, the try's error and the last lines of its log.
+func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run) error {
+	if !slices.ContainsFunc(r.Tasks, func(t ui.RunTask) bool { return ui.FailedTry(t.State) && t.TryNumber > 0 }) {
+		return nil
+	}
+	var tis []ui.TaskInstance
+	if _, err := c.do(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks"), nil, nil, &tis); err != nil {
+		return err
+	}
+	for _, t := range tis {
+		if !ui.FailedTry(t.State) || t.TryNumber == 0 {
+			continue
+		}
+		q := url.Values{"try": {strconv.Itoa(t.TryNumber)}, "tail": {"10"}}
+		resp, err := c.send(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks", t.TaskID, "logs"), q, nil)
+		if err != nil {
+			return err
+		}
+		tail, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("reading the log of %s: %w", t.TaskID, err)
+		}
+		fmt.Fprintf(w, "\n%s %s (try %d): %s\n", t.TaskID, t.State, t.TryNumber, dashIfEmpty(t.Error))
+		for line := range strings.Lines(string(tail)) {
+			fmt.Fprintf(w, "  | %s\n", strings.TrimSuffix(line, "\n"))
+		}
+	}
+	return nil
 }
 
 func newRunsMarkCmd() *cobra.Command {
