@@ -205,6 +205,15 @@ func backfillSummary(bf *store.Backfill) BackfillSummary {
 			Success: c.Success, Failed: c.Failed, Skipped: c.Skipped,
 		},
 	}
+	for _, d := range bf.Dates {
+		ld := d.LogicalDate.UTC()
+		if v.FirstDate == nil || ld.Before(*v.FirstDate) {
+			v.FirstDate = &ld
+		}
+		if v.LastDate == nil || ld.After(*v.LastDate) {
+			v.LastDate = &ld
+		}
+	}
 	if v.Params == nil {
 		v.Params = map[string]any{}
 	}

@@ -55,7 +55,7 @@ tasks:
 
 // Keys of a backfill object, sorted; a list leaves out dates.
 var (
-	backfillKeys     = []string{"counts", "created_at", "dag_id", "dates", "end_date", "from", "id", "max_active_runs", "params", "reprocess", "requested_by", "reverse", "state", "to"}
+	backfillKeys     = []string{"counts", "created_at", "dag_id", "dates", "end_date", "first_date", "from", "id", "last_date", "max_active_runs", "params", "reprocess", "requested_by", "reverse", "state", "to"}
 	backfillDateKeys = []string{"action", "logical_date", "reason", "run_id", "state"}
 	countKeys        = []string{"failed", "pending", "queued", "running", "skipped", "success", "total"}
 )

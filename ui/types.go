@@ -212,7 +212,11 @@ type BackfillSummary struct {
 	DAGID string    `json:"dag_id"`
 	From  time.Time `json:"from"`
 	// To is the end of the range, included.
-	To            time.Time           `json:"to"`
+	To time.Time `json:"to"`
+	// FirstDate and LastDate are the earliest and latest logical dates in
+	// the range, as the plan lists them; nil for an empty plan.
+	FirstDate     *time.Time          `json:"first_date"`
+	LastDate      *time.Time          `json:"last_date"`
 	Reprocess     string              `json:"reprocess"`
 	Reverse       bool                `json:"reverse"`
 	MaxActiveRuns int                 `json:"max_active_runs"`

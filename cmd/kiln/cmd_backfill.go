@@ -423,11 +423,11 @@ dates; kiln backfills show ID has them.`,
 				return printJSONValue(cmd.OutOrStdout(), bfs)
 			}
 			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tDAG\tSTATE\tFROM\tTO\tDONE\tFAILED\tSKIPPED\tREQUESTED BY\tCREATED")
+			fmt.Fprintln(tw, "ID\tDAG\tSTATE\tFIRST DATE\tLAST DATE\tDONE\tFAILED\tSKIPPED\tREQUESTED BY\tCREATED")
 			for _, bf := range bfs {
 				c := bf.Counts
 				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d/%d\t%d\t%d\t%s\t%s\n", bf.ID, bf.DAGID, bf.State,
-					fmtTime(&bf.From), fmtTime(&bf.To), c.Success+c.Failed, c.Total-c.Skipped, c.Failed, c.Skipped,
+					fmtTime(bf.FirstDate), fmtTime(bf.LastDate), c.Success+c.Failed, c.Total-c.Skipped, c.Failed, c.Skipped,
 					dashIfEmpty(bf.RequestedBy), fmtTime(&bf.CreatedAt))
 			}
 			return tw.Flush()
@@ -475,7 +475,8 @@ func printBackfill(w io.Writer, bf ui.Backfill) error {
 	field("Backfill", bf.ID)
 	field("DAG", bf.DAGID)
 	field("State", string(bf.State))
-	field("Range", fmtTime(&bf.From)+" to "+fmtTime(&bf.To))
+	field("Range", fmt.Sprintf("%s to %s, both included: %d logical date(s) from %s to %s",
+		fmtTime(&bf.From), fmtTime(&bf.To), len(bf.Dates), fmtTime(bf.FirstDate), fmtTime(bf.LastDate)))
 	field("Reprocess", bf.Reprocess)
 	if bf.Reverse {
 		field("Order", "newest first")

@@ -19,7 +19,7 @@ import (
 
 // The keys of a backfill object, sorted; lists leave out dates.
 var (
-	specBackfillKeys     = []string{"counts", "created_at", "dag_id", "dates", "end_date", "from", "id", "max_active_runs", "params", "reprocess", "requested_by", "reverse", "state", "to"}
+	specBackfillKeys     = []string{"counts", "created_at", "dag_id", "dates", "end_date", "first_date", "from", "id", "last_date", "max_active_runs", "params", "reprocess", "requested_by", "reverse", "state", "to"}
 	specBackfillDateKeys = []string{"action", "logical_date", "reason", "run_id", "state"}
 )
 
@@ -372,10 +372,12 @@ func TestBackfillsListShowCancel(t *testing.T) {
 	if code != 0 || len(lines) != 2 {
 		t.Fatalf("list --dag churn: exit %d\n%s", code, stdout)
 	}
-	if h := strings.Join(strings.Fields(lines[0]), " "); h != "ID DAG STATE FROM TO DONE FAILED SKIPPED REQUESTED BY CREATED" {
+	if h := strings.Join(strings.Fields(lines[0]), " "); h != "ID DAG STATE FIRST DATE LAST DATE DONE FAILED SKIPPED REQUESTED BY CREATED" {
 		t.Errorf("header = %q", h)
 	}
-	if f := strings.Fields(lines[1]); f[0] != "bf-1" || f[1] != "churn" || f[2] != "running" || f[5] != "0/2" || f[7] != "1" {
+	// The range as the dry run lists it: first and last logical dates.
+	if f := strings.Fields(lines[1]); f[0] != "bf-1" || f[1] != "churn" || f[2] != "running" ||
+		f[3] != "2026-01-01T02:00:00Z" || f[4] != "2026-01-03T02:00:00Z" || f[5] != "0/2" || f[7] != "1" {
 		t.Errorf("row = %q", lines[1])
 	}
 	_, stderr, code = e.run("backfills", "list", "--dag", "nope")
