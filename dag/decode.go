@@ -29,6 +29,10 @@ type decoder struct {
 	more bool
 	// suggestSteps counts the steps of edit distance spent on suggestions.
 	suggestSteps int
+	// declared holds the name of every param the file declares, also of
+	// those whose declaration has a problem: templates that use them are
+	// not reported as using an unknown param.
+	declared map[string]bool
 }
 
 // maxErrors bounds the problems reported for one file. Beyond a hundred,
@@ -73,7 +77,13 @@ func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
 			continue
 		}
 		if !contains(known, k) && !(what == "DAG" && strings.HasPrefix(k, "x-")) {
-			d.errAt(p.key, "unknown key %q in %s%s", k, what, d.suggest(k, known))
+			var hint string
+			if contains(known, "with") && (k == "command" || contains(keyAliases[k], "command")) {
+				hint = " (a plugin's parameters go under with: — with: {command: ...})"
+			} else {
+				hint = d.suggest(k, known)
+			}
+			d.errAt(p.key, "unknown key %q in %s%s", k, what, hint)
 			continue
 		}
 		out[k] = p
@@ -233,7 +243,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 	if p, ok := f["params"]; ok {
 		g.Params = d.params(p, g.Timetable != nil)
 	}
-	sc := &scope{params: paramSet(g.Params)}
+	sc := &scope{params: d.declared}
 	d.freeText = freeTextParams(g.Params)
 	secrets := map[string]bool{}
 	if p, ok := f["env"]; ok {
@@ -349,16 +359,34 @@ func (d *decoder) env(p pair, sc *scope, secrets map[string]bool) []EnvVar {
 
 // template compiles a string value, reporting errors at its position.
 func (d *decoder) template(n *node, src string, sc *scope) *Template {
-	t, line, err := compileTemplate(src, sc)
-	if err != nil {
+	t, problems := compileTemplate(src, sc)
+	for _, pr := range problems {
 		at := *n
-		if n.block && line > 0 {
-			at.line += line
+		switch {
+		case pr.pos >= 0:
+			at.line, at.col = templatePos(n, src, pr.pos)
+		case n.block && pr.line > 0:
+			at.line += pr.line
 		}
-		d.errAt(&at, "%v", err)
-		return nil
+		d.errAt(&at, "%s", pr.msg)
 	}
 	return t
+}
+
+// templatePos is the place in the file of byte off of the template src,
+// the text of scalar n: exact in a literal block (|) and in a plain
+// scalar on one line; the scalar's own place elsewhere, where quotes,
+// escapes and folding move the text.
+func templatePos(n *node, src string, off int) (line, col int) {
+	before := src[:off]
+	switch {
+	case n.indent > 0:
+		nl := strings.Count(before, "\n")
+		return n.line + 1 + nl, n.indent + off - (strings.LastIndexByte(before, '\n') + 1)
+	case !n.block && !n.quoted && !strings.Contains(src, "\n"):
+		return n.line, n.col + off
+	}
+	return n.line, n.col
 }
 
 func contains(list []string, s string) bool {
@@ -375,12 +403,48 @@ func contains(list []string, s string) bool {
 // each name with every task id. Past it, problems come without suggestion.
 const suggestBudget = 20_000_000
 
-// suggest returns ` (did you mean "x"?)` for a close known key, or "".
+// keyAliases are the names other tools (Airflow, Dagu, GitHub Actions)
+// give keys that Kiln spells otherwise, too far from Kiln's to be found by
+// edit distance. suggest offers the Kiln key when it is one of the known.
+var keyAliases = map[string][]string{
+	"cmd":               {"command"},
+	"run":               {"command"},
+	"script":            {"command"},
+	"retry":             {"retries"},
+	"max_retries":       {"retries"},
+	"depends":           {"depends_on"},
+	"needs":             {"depends_on"},
+	"upstream":          {"depends_on"},
+	"dependencies":      {"depends_on"},
+	"timeout":           {"timeout", "sensor_timeout"},
+	"cron":              {"schedule"},
+	"schedule_interval": {"schedule"},
+	"tz":                {"timezone"},
+	"environment":       {"env"},
+	"params":            {"with"},
+	"args":              {"with"},
+	"type":              {"plugin"},
+	"operator":          {"plugin"},
+	"executor":          {"plugin"},
+	"name":              {"id"},
+}
+
+// suggest returns ` (did you mean "x"?)` for a known key that s is a
+// common alias of, or that is one edit away from s (two for names of five
+// letters or more, whose typos are more often two); else "".
 func (d *decoder) suggest(s string, known []string) string {
 	if d.full() {
 		return ""
 	}
+	for _, alias := range keyAliases[s] {
+		if alias != s && contains(known, alias) {
+			return fmt.Sprintf(" (did you mean %q?)", alias)
+		}
+	}
 	best, bestDist := "", 3
+	if len(s) < 5 {
+		bestDist = 2
+	}
 	for _, k := range known {
 		if max(len(s)-len(k), len(k)-len(s)) >= bestDist {
 			continue // the distance is at least the difference in length
@@ -416,14 +480,6 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func paramSet(ps []*Param) map[string]bool {
-	m := make(map[string]bool, len(ps))
-	for _, p := range ps {
-		m[p.Name] = true
-	}
-	return m
 }
 
 // value converts a node to plain Go values (for schema checks and

@@ -49,7 +49,7 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	if catalog == nil {
 		catalog = MapCatalog{}
 	}
-	d := &decoder{file: file, catalog: catalog, budget: nodeBudget, root: root}
+	d := &decoder{file: file, catalog: catalog, budget: nodeBudget, root: root, declared: map[string]bool{}}
 	base := filepath.Base(file)
 	g := d.decodeDAG(root, strings.TrimSuffix(base, filepath.Ext(base)))
 	if len(d.errs) > 0 {

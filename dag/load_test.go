@@ -150,9 +150,15 @@ tasks:
 	if err != nil || !ok {
 		t.Errorf("when = %v, %v; want true", ok, err)
 	}
-	v.Outputs = map[string]map[string]any{"extract": {}}
-	if _, err := dag.RenderValue(train.With, v.Data(g.Location)); err == nil || !strings.Contains(err.Error(), "rows") {
-		t.Errorf("render with a missing output: err = %v, want an error naming the key", err)
+	v.Outputs = map[string]map[string]any{"extract": {"path": "/x", "n": "1"}}
+	_, err = dag.RenderValue(train.With, v.Data(g.Location))
+	if want := `.outputs.extract.rows: task "extract" wrote no output "rows"; it wrote "n", "path"`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("render with a missing output: err = %v, want it to say %s", err, want)
+	}
+	v.Outputs = nil
+	_, err = dag.RenderValue(train.With, v.Data(g.Location))
+	if want := `task "extract" wrote no outputs`; err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("render without the task's outputs: err = %v, want it to say %s", err, want)
 	}
 	if _, err := train.When.Eval(v, g.Location); err == nil {
 		t.Error("when over a missing output: want an error")
@@ -217,3 +223,30 @@ tasks: [{id: a, plugin: shell, with: {command: "true"}}]
 }
 
 func jsonNumber(s string) any { return json.Number(s) }
+
+// Template times print as RFC 3339, one shell word, and keep Go's time
+// methods (docs/dag-format.md#template-values).
+func TestRenderTimes(t *testing.T) {
+	g := mustParse(t, `
+id: times
+timezone: Europe/Berlin
+tasks:
+  - id: a
+    plugin: shell
+    with:
+      command: "x {{ .logical_date }} {{ .data_interval_start }} {{ .data_interval_end }} {{ .logical_date.UTC }} {{ .data_interval_end.Format \"2006-01-02\" }} {{ .logical_date.Unix }}"
+`)
+	v := dag.Values{
+		LogicalDate:       time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC),
+		DataIntervalStart: time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC),
+		DataIntervalEnd:   time.Date(2026, 3, 2, 2, 0, 0, 0, time.UTC),
+	}
+	got, err := g.Task("a").With["command"].(*dag.Template).Render(v.Data(g.Location))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "x 2026-03-01T03:00:00+01:00 2026-03-01T03:00:00+01:00 2026-03-02T03:00:00+01:00 2026-03-01T02:00:00Z 2026-03-02 1772330400"
+	if got != want {
+		t.Errorf("rendered\n %q\nwant\n %q", got, want)
+	}
+}

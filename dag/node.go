@@ -27,8 +27,11 @@ const (
 // children and the position it was written at. Aliases share the node of
 // their anchor, so an error in an anchored block points at the anchor.
 type node struct {
-	kind   nodeKind
-	block  bool // a literal or folded block scalar: its text starts on the next line
+	kind  nodeKind
+	block bool // a literal or folded block scalar: its text starts on the next line
+	// indent is the column (1-based) where a literal block scalar's text
+	// starts on each of its lines; 0 for other nodes.
+	indent int
 	quoted bool // a single- or double-quoted scalar
 	line   int
 	col    int
@@ -114,7 +117,7 @@ func parseYAML(src []byte) (*node, *Error) {
 	if len(doc.Content) == 0 {
 		return nil, emptyFile()
 	}
-	c := converter{seen: map[*yaml.Node]*node{}}
+	c := converter{src: src, seen: map[*yaml.Node]*node{}}
 	n := c.convert(doc.Content[0], 0)
 	if c.err != nil {
 		return nil, c.err
@@ -150,7 +153,41 @@ func yamlError(src []byte, err error, tooDeep bool) *Error {
 	if le.ContextMsg != "" && le.ContextMark.Line > 0 && le.ContextMark != le.Mark {
 		e.Msg += fmt.Sprintf(" (%s started at line %d column %d)", le.ContextMsg, le.ContextMark.Line, le.ContextMark.Column)
 	}
+	e.Msg += colonHint(src, e.Line, e.Col)
 	return e
+}
+
+// colonHint explains a syntax error found inside the plain (unquoted)
+// value of a "key: value" line, as YAML reads the ": " in
+// `command: echo time: now` as a second key: the value must be quoted.
+// It returns "" for any other error.
+func colonHint(src []byte, line, col int) string {
+	lines := bytes.SplitN(src, []byte{'\n'}, line+1)
+	if line < 1 || line > len(lines) {
+		return ""
+	}
+	text := []rune(strings.TrimRight(string(lines[line-1]), "\r"))
+	sep := strings.Index(string(text), ": ")
+	if sep < 0 {
+		return ""
+	}
+	sep = utf8.RuneCountInString(string(text)[:sep])
+	if col-1 <= sep {
+		return "" // the error is at the key, not inside its value
+	}
+	key := strings.TrimLeft(string(text[:sep]), " -")
+	value := strings.TrimSpace(string(text[sep+2:]))
+	if i := strings.Index(value, " #"); i >= 0 {
+		value = strings.TrimSpace(value[:i])
+	}
+	if value == "" || strings.ContainsAny(value[:1], "\"'{[|>&*!%@`") || !strings.Contains(value, ": ") {
+		return ""
+	}
+	quoted := "'" + strings.ReplaceAll(value, "'", "''") + "'"
+	if !strings.ContainsAny(value, "\"\\") {
+		quoted = `"` + value + `"`
+	}
+	return fmt.Sprintf(` (the value of %s holds ": ", which YAML reads as a new key: quote it, %s: %s)`, key, key, quoted)
 }
 
 // lineCol turns a byte offset in src into a 1-based line and column, the
@@ -162,6 +199,7 @@ func lineCol(src []byte, off int) (line, col int) {
 }
 
 type converter struct {
+	src    []byte
 	seen   map[*yaml.Node]*node // anchored nodes, so aliases share them
 	err    *Error
 	merged int // pairs copied by << merges
@@ -307,9 +345,33 @@ func (s *keySet) indexKey(k *node) {
 func (c *converter) scalar(out *node, n *yaml.Node) {
 	out.quoted = n.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0
 	out.block = n.Style&(yaml.LiteralStyle|yaml.FoldedStyle) != 0
+	if n.Style&yaml.LiteralStyle != 0 {
+		out.indent = blockIndent(c.src, n.Line)
+	}
 	if !setScalar(out, n.Value, n.ShortTag()) {
 		c.fail(n, "integer %s out of range", n.Value)
 	}
+}
+
+// blockIndent returns the column (1-based) of the first character of the
+// first non-blank line after line (1-based) in src: where the text of a
+// block scalar whose indicator is on that line starts. 0 if there is none.
+func blockIndent(src []byte, line int) int {
+	for l := 1; l <= line; l++ {
+		i := bytes.IndexByte(src, '\n')
+		if i < 0 {
+			return 0
+		}
+		src = src[i+1:]
+	}
+	for len(src) > 0 {
+		text, rest, _ := bytes.Cut(src, []byte{'\n'})
+		if t := bytes.TrimLeft(text, " "); len(bytes.TrimSpace(t)) > 0 {
+			return len(text) - len(t) + 1
+		}
+		src = rest
+	}
+	return 0
 }
 
 // setScalar sets a scalar node's text and value from the text and its

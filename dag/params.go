@@ -3,6 +3,7 @@ package dag
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"strconv"
@@ -214,6 +215,9 @@ type schemaProblem struct {
 	path []string // instance location
 	key  string   // the offending key of the mapping at path, if any
 	msg  string
+	// known are the keys the mapping at path may have, for a suggestion
+	// when key is unknown.
+	known []string
 }
 
 // schemaProblems flattens a validation error of a value against root to
@@ -233,8 +237,12 @@ func schemaProblems(root *jsonschema.Schema, err error) []schemaProblem {
 				return
 			}
 		case *kind.AdditionalProperties:
+			var known []string
+			if sch := findSchema(root, e.SchemaURL); sch != nil {
+				known = slices.Sorted(maps.Keys(sch.Properties))
+			}
 			for _, prop := range k.Properties {
-				out = append(out, schemaProblem{path: e.InstanceLocation, key: prop, msg: fmt.Sprintf("unknown key %q", prop)})
+				out = append(out, schemaProblem{path: e.InstanceLocation, key: prop, msg: fmt.Sprintf("unknown key %q", prop), known: known})
 			}
 			return
 		case *kind.PropertyNames:

@@ -52,7 +52,7 @@ func unquotedParams(src string, free map[string]bool) []string {
 		if quoted(pipe) {
 			return
 		}
-		walkTemplate(pipe, dotIsRoot, func(chain []string) {
+		walkTemplate(pipe, dotIsRoot, func(chain []string, _ int) {
 			if len(chain) >= 2 && chain[0] == "params" && free[chain[1]] && !seen[chain[1]] {
 				seen[chain[1]] = true
 				out = append(out, chain[1])

@@ -74,7 +74,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 		raws = append(raws, rt)
 	}
 	gr := d.graph(g, raws)
-	params := paramSet(g.Params)
+	params := d.declared
 	for _, rt := range raws {
 		t := rt.task
 		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) }}
@@ -281,7 +281,11 @@ func (d *decoder) checkSchema(plugin string, with pair, owner *node, present boo
 				n = k
 			}
 		}
-		d.errAt(n, "plugin %s: %s: %s", plugin, joinPath("with", pr.path), pr.msg)
+		msg := pr.msg
+		if pr.known != nil {
+			msg += d.suggest(pr.key, pr.known)
+		}
+		d.errAt(n, "plugin %s: %s: %s", plugin, joinPath("with", pr.path), msg)
 	}
 }
 
@@ -385,6 +389,7 @@ func (d *decoder) params(p pair, scheduled bool) []*Param {
 			continue
 		}
 		envNames[env] = name
+		d.declared[name] = true
 		if kv.val.kind != mapNode {
 			d.errAt(kv.val, "param %s must be a mapping such as {type: string, default: eu}, got %s", name, kv.val.describe())
 			continue

@@ -2,6 +2,8 @@ package dag
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"text/template"
 	"text/template/parse"
@@ -50,9 +52,51 @@ func (t *Template) Render(data map[string]any) (string, error) {
 	}
 	var b strings.Builder
 	if err := tmpl.Execute(&b, data); err != nil {
+		if msg := missingOutputs(tree, data); msg != "" {
+			return "", fmt.Errorf("template %q: %s", t.src, msg)
+		}
 		return "", fmt.Errorf("template %q: %s", t.src, cleanTemplateError(err.Error()))
 	}
 	return b.String(), nil
+}
+
+// missingOutputs explains a render that failed on outputs an upstream task
+// did not write: for each .outputs.TASK.KEY the template reads and data
+// lacks, which task and key, and which keys that task did write. It
+// returns "" when the template reads no missing output, and the render
+// failed for another reason.
+func missingOutputs(tree *parse.Tree, data map[string]any) string {
+	outputs, _ := data["outputs"].(map[string]map[string]any)
+	var problems []string
+	seen := map[string]bool{}
+	check := func(chain []string, _ int) {
+		if len(chain) < 2 || chain[0] != "outputs" || seen[strings.Join(chain, ".")] {
+			return
+		}
+		seen[strings.Join(chain, ".")] = true
+		task := chain[1]
+		written, ok := outputs[task]
+		switch {
+		case !ok || len(written) == 0:
+			problems = append(problems, fmt.Sprintf(".%s: task %q wrote no outputs (it did not run, or wrote nothing to $KILN_OUTPUT)", strings.Join(chain, "."), task))
+		case len(chain) > 2:
+			if _, ok := written[chain[2]]; !ok {
+				problems = append(problems, fmt.Sprintf(".%s: task %q wrote no output %q; it wrote %s", strings.Join(chain, "."), task, chain[2], quotedKeys(written)))
+			}
+		}
+	}
+	walkTemplate(tree.Root, true, check)
+	return strings.Join(problems, "; ")
+}
+
+// quotedKeys lists a map's keys, sorted and quoted.
+func quotedKeys(m map[string]any) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, strconv.Quote(k))
+	}
+	slices.Sort(keys)
+	return strings.Join(keys, ", ")
 }
 
 // templateFuncs are the functions templates have besides text/template's
@@ -96,9 +140,9 @@ func (v Values) Data(loc *time.Location) map[string]any {
 		"ds":                  ld.Format(time.DateOnly),
 		"ds_nodash":           ld.Format("20060102"),
 		"ts":                  ld.Format(time.RFC3339),
-		"logical_date":        ld,
-		"data_interval_start": v.DataIntervalStart.In(loc),
-		"data_interval_end":   v.DataIntervalEnd.In(loc),
+		"logical_date":        TemplateTime{ld},
+		"data_interval_start": TemplateTime{v.DataIntervalStart.In(loc)},
+		"data_interval_end":   TemplateTime{v.DataIntervalEnd.In(loc)},
 		"params":              orEmpty(v.Params),
 		"outputs":             orEmpty(v.Outputs),
 		"env":                 orEmpty(v.Env),
@@ -111,6 +155,18 @@ func (v Values) Data(loc *time.Location) map[string]any {
 	}
 	return m
 }
+
+// TemplateTime is a time as templates see it: printed as it is, it reads
+// RFC 3339 with the DAG's UTC offset (2026-03-01T03:00:00+01:00), one word
+// for a shell; its time.Time methods (.Format, .UTC, .Unix, …) format it
+// otherwise (docs/dag-format.md#template-values).
+type TemplateTime struct{ time.Time }
+
+// String formats t in RFC 3339, as .ts and $KILN_TS are.
+func (t TemplateTime) String() string { return t.Format(time.RFC3339) }
+
+// UTC returns t in UTC, printed as RFC 3339 too: {{ .logical_date.UTC }}.
+func (t TemplateTime) UTC() TemplateTime { return TemplateTime{t.Time.UTC()} }
 
 func orEmpty[V any](m map[string]V) map[string]V {
 	if m == nil {

@@ -106,17 +106,25 @@ func parseTemplate(src string) (*parse.Tree, error) {
 	return trees[""], nil
 }
 
-// compileTemplate parses src and checks the values it refers to. The line
-// of a returned error is relative to the template's first line (1-based).
-func compileTemplate(src string, sc *scope) (*Template, int, error) {
+// templateProblem is a problem of a template at a place in its source:
+// pos is a byte offset (for a reference), or line the 1-based line (for a
+// syntax error); both are -1 and 0 when unknown.
+type templateProblem struct {
+	pos, line int
+	msg       string
+}
+
+// compileTemplate parses src and checks the values it refers to, returning
+// every problem found.
+func compileTemplate(src string, sc *scope) (*Template, []templateProblem) {
 	if !strings.Contains(src, "{{") {
-		return &Template{src: src, literal: true}, 0, nil
+		return &Template{src: src, literal: true}, nil
 	}
 	t := &Template{src: src}
-	var problems []string
-	check := func(chain []string) {
+	var problems []templateProblem
+	check := func(chain []string, pos int) {
 		if err := sc.checkRef(chain); err != nil {
-			problems = append(problems, err.Error())
+			problems = append(problems, templateProblem{pos: pos, msg: "template: " + err.Error()})
 		}
 	}
 	if insertsOnly(src) {
@@ -125,15 +133,15 @@ func compileTemplate(src string, sc *scope) (*Template, int, error) {
 		tree, err := parseTemplate(src)
 		if err != nil {
 			line, msg := splitTemplateError(err.Error())
-			return nil, line, fmt.Errorf("template: %s", msg)
+			return nil, []templateProblem{{pos: -1, line: line, msg: "template: " + msg}}
 		}
 		t.tree = tree
 		walkTemplate(tree.Root, true, check)
 	}
 	if len(problems) > 0 {
-		return nil, 0, fmt.Errorf("template: %s", strings.Join(problems, "; "))
+		return nil, problems
 	}
-	return t, 0, nil
+	return t, nil
 }
 
 // insertsOnly reports whether a template only inserts values: besides
@@ -145,7 +153,7 @@ func compileTemplate(src string, sc *scope) (*Template, int, error) {
 // FuzzInsertsOnly holds it to that.
 func insertsOnly(src string) bool {
 	for {
-		chain, rest, ok := nextInsert(src)
+		_, chain, rest, ok := nextInsert(src)
 		if !ok || chain == "" {
 			return ok
 		}
@@ -154,36 +162,40 @@ func insertsOnly(src string) bool {
 }
 
 // eachInsert calls ref with the field chain of each action of a template
-// that insertsOnly, in order, as walkTemplate would.
-func eachInsert(src string, ref func([]string)) {
+// that insertsOnly, and the byte offset of the chain in src, in order, as
+// walkTemplate would.
+func eachInsert(src string, ref func(chain []string, pos int)) {
+	off := 0
 	for {
-		chain, rest, _ := nextInsert(src)
+		at, chain, rest, _ := nextInsert(src[off:])
 		if chain == "" {
 			return
 		}
-		ref(strings.Split(chain[1:], "."))
-		src = rest
+		ref(strings.Split(chain[1:], "."), off+at)
+		off = len(src) - len(rest)
 	}
 }
 
 // nextInsert finds the first action in s and returns the field chain it
-// inserts (".params.region") and the text after it; chain is "" if s holds
-// no action, and ok is false if the action does anything else.
-func nextInsert(s string) (chain, rest string, ok bool) {
+// inserts (".params.region"), the chain's offset in s and the text after
+// it; chain is "" if s holds no action, and ok is false if the action does
+// anything else.
+func nextInsert(s string) (at int, chain, rest string, ok bool) {
 	i := strings.Index(s, "{{")
 	if i < 0 {
-		return "", "", true
+		return 0, "", "", true
 	}
-	s = strings.TrimLeft(s[i+2:], " ")
-	n := fieldChainLen(s)
+	after := strings.TrimLeft(s[i+2:], " ")
+	at = len(s) - len(after)
+	n := fieldChainLen(after)
 	if n == 0 {
-		return "", "", false
+		return 0, "", "", false
 	}
-	chain, s = s[:n], strings.TrimLeft(s[n:], " ")
-	if !strings.HasPrefix(s, "}}") {
-		return "", "", false
+	chain, after = after[:n], strings.TrimLeft(after[n:], " ")
+	if !strings.HasPrefix(after, "}}") {
+		return 0, "", "", false
 	}
-	return chain, s[2:], true
+	return at, chain, after[2:], true
 }
 
 // fieldChainLen returns the length of the field chain that s starts with:
@@ -229,10 +241,11 @@ func splitTemplateError(msg string) (int, string) {
 	return line, msg[len(m[0]):]
 }
 
-// walkTemplate calls ref for every field chain read from the root data.
+// walkTemplate calls ref for every field chain read from the root data,
+// with the byte offset in the template's source where the chain starts.
 // Inside range and with, dot is something else, so only $-rooted chains
 // are checked there.
-func walkTemplate(n parse.Node, dotIsRoot bool, ref func([]string)) {
+func walkTemplate(n parse.Node, dotIsRoot bool, ref func(chain []string, pos int)) {
 	switch n := n.(type) {
 	case *parse.ListNode:
 		if n == nil {
@@ -256,11 +269,17 @@ func walkTemplate(n parse.Node, dotIsRoot bool, ref func([]string)) {
 		}
 	case *parse.FieldNode:
 		if dotIsRoot {
-			ref(n.Ident)
+			// The parser places a chain of fields (.a.b) at its second
+			// field.
+			pos := int(n.Pos)
+			if len(n.Ident) > 1 {
+				pos -= len(n.Ident[0]) + 1
+			}
+			ref(n.Ident, pos)
 		}
 	case *parse.VariableNode:
 		if len(n.Ident) > 1 && n.Ident[0] == "$" {
-			ref(n.Ident[1:])
+			ref(n.Ident[1:], int(n.Pos))
 		}
 	case *parse.ChainNode:
 		walkTemplate(n.Node, dotIsRoot, ref)
@@ -273,7 +292,7 @@ func walkTemplate(n parse.Node, dotIsRoot bool, ref func([]string)) {
 	}
 }
 
-func walkBranch(b *parse.BranchNode, dotIsRoot, inner bool, ref func([]string)) {
+func walkBranch(b *parse.BranchNode, dotIsRoot, inner bool, ref func([]string, int)) {
 	walkTemplate(b.Pipe, dotIsRoot, ref)
 	walkTemplate(b.List, inner, ref)
 	walkTemplate(b.ElseList, dotIsRoot, ref)

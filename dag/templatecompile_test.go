@@ -37,8 +37,15 @@ func TestInsertsOnly(t *testing.T) {
 	}
 }
 
+// chainAt is a field chain and where it starts in a template's source.
+type chainAt struct {
+	Chain []string
+	Pos   int
+}
+
 // FuzzInsertsOnly: a template insertsOnly takes parses, and its parse tree
-// refers to the same field chains, in the same order, as eachInsert finds.
+// refers to the same field chains, in the same order and at the same
+// places, as eachInsert finds.
 func FuzzInsertsOnly(f *testing.F) {
 	for _, s := range []string{"{{ .ds }}", "a {{.x.y}} b {{ .z }}", "{{ .x }}}}", "{{ if .x }}{{ end }}", "{{- .x -}}"} {
 		f.Add(s)
@@ -51,11 +58,11 @@ func FuzzInsertsOnly(f *testing.F) {
 		if err != nil {
 			t.Fatalf("insertsOnly(%q) but it does not parse: %v", src, err)
 		}
-		var want, got [][]string
-		walkTemplate(trees[""].Root, true, func(c []string) { want = append(want, c) })
-		eachInsert(src, func(c []string) { got = append(got, c) })
+		var want, got []chainAt
+		walkTemplate(trees[""].Root, true, func(c []string, pos int) { want = append(want, chainAt{c, pos}) })
+		eachInsert(src, func(c []string, pos int) { got = append(got, chainAt{c, pos}) })
 		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: eachInsert found %q, the parse tree %q", src, got, want)
+			t.Fatalf("%q: eachInsert found %v, the parse tree %v", src, got, want)
 		}
 	})
 }
@@ -80,11 +87,11 @@ func TestInsertsOnlyRandom(t *testing.T) {
 		if err != nil {
 			t.Fatalf("insertsOnly(%q) but it does not parse: %v", src, err)
 		}
-		var want, got [][]string
-		walkTemplate(trees[""].Root, true, func(c []string) { want = append(want, c) })
-		eachInsert(src, func(c []string) { got = append(got, c) })
+		var want, got []chainAt
+		walkTemplate(trees[""].Root, true, func(c []string, pos int) { want = append(want, chainAt{c, pos}) })
+		eachInsert(src, func(c []string, pos int) { got = append(got, chainAt{c, pos}) })
 		if !reflect.DeepEqual(got, want) {
-			t.Fatalf("%q: eachInsert found %q, the parse tree %q", src, got, want)
+			t.Fatalf("%q: eachInsert found %v, the parse tree %v", src, got, want)
 		}
 	}
 	if taken < 1000 {

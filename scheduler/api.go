@@ -22,6 +22,12 @@ type TriggerRequest struct {
 	// Params are the run's params, checked against the DAG's schema;
 	// defaults fill the ones not given.
 	Params map[string]any
+	// LatestInterval makes the run cover the latest interval of the
+	// schedule that had ended at the logical date, as Airflow 2 inferred
+	// a manual run's interval; without it a logical date that starts an
+	// interval of the schedule covers that interval, any other an empty
+	// one (docs/dag-format.md#manual-runs).
+	LatestInterval bool
 }
 
 // ClearRequest says which task instances of a run to clear so they run again.

@@ -300,7 +300,7 @@ func (s *Scheduler) startBackfillDate(d *dag.DAG, bf *store.Backfill, bd *store.
 	var ar *activeRun
 	switch {
 	case existing == nil:
-		ar = s.createRun(d, "backfill", iv, bf.Params, now)
+		ar = s.createRun(d, "backfill", iv.Start, iv, bf.Params, now)
 	case bd.Action == store.DateNew || !existing.State.Finished():
 		bd.Action, bd.Reason, bd.RunID = store.DateSkip, "a run appeared meanwhile ("+string(existing.State)+")", existing.RunID
 		return false

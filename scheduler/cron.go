@@ -36,16 +36,7 @@ func (s *Scheduler) scheduleDAG(d *dag.DAG, st *store.DAGState, now time.Time) t
 		}
 	}
 	tt := d.Timetable
-	var iv timetable.Interval
-	var ok bool
-	if d.Catchup {
-		iv, ok = s.nextInterval(d, st)
-	} else {
-		iv, ok = tt.LatestEnded(now)
-		if ok && !st.LastScheduled.IsZero() && !iv.Start.After(st.LastScheduled) {
-			iv, ok = s.nextInterval(d, st)
-		}
-	}
+	iv, ok := nextRun(d, st, now)
 	for ok && !iv.End.After(now) {
 		if active >= d.MaxActiveRuns {
 			return time.Time{} // maybeFinishRun looks again when a run ends
@@ -57,7 +48,7 @@ func (s *Scheduler) scheduleDAG(d *dag.DAG, st *store.DAGState, now time.Time) t
 		}
 		if !exists {
 			params, _ := d.ResolveParams(nil) // loading checked that every param has a default
-			s.createRun(d, "scheduled", iv, params, now)
+			s.createRun(d, "scheduled", iv.Start, iv, params, now)
 			active++
 		}
 		st.LastScheduled = iv.Start.UTC()
@@ -67,16 +58,19 @@ func (s *Scheduler) scheduleDAG(d *dag.DAG, st *store.DAGState, now time.Time) t
 		}
 		iv, ok = tt.Next(iv)
 	}
-	if iv, ok = s.nextInterval(d, st); ok {
+	if iv, ok = nextRun(d, st, now); ok {
 		return iv.End
 	}
 	return time.Time{}
 }
 
-// nextInterval is the first interval after the last scheduled one.
-func (s *Scheduler) nextInterval(d *dag.DAG, st *store.DAGState) (timetable.Interval, bool) {
-	if st == nil || st.LastScheduled.IsZero() {
-		return d.Timetable.First()
+// nextRun is the interval whose scheduled run is created next
+// (timetable.NextRun): what cron creates, and what DAGs shows as the
+// next run.
+func nextRun(d *dag.DAG, st *store.DAGState, now time.Time) (timetable.Interval, bool) {
+	var last time.Time
+	if st != nil {
+		last = st.LastScheduled
 	}
-	return d.Timetable.AtOrAfter(st.LastScheduled.Add(time.Nanosecond))
+	return d.Timetable.NextRun(last, d.Catchup, now)
 }

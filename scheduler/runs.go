@@ -74,13 +74,13 @@ func runID(runType string, logicalDate time.Time) string {
 
 // createRun adds a queued run with a task instance per task. The caller
 // has checked that no run exists for the logical date.
-func (s *Scheduler) createRun(d *dag.DAG, runType string, iv timetable.Interval, params map[string]any, now time.Time) *activeRun {
+func (s *Scheduler) createRun(d *dag.DAG, runType string, ld time.Time, iv timetable.Interval, params map[string]any, now time.Time) *activeRun {
 	r := &store.Run{
 		DAGID:             d.ID,
-		RunID:             runID(runType, iv.Start),
+		RunID:             runID(runType, ld),
 		RunType:           runType,
 		State:             store.RunQueued,
-		LogicalDate:       iv.Start.UTC(),
+		LogicalDate:       ld.UTC(),
 		DataIntervalStart: iv.Start.UTC(),
 		DataIntervalEnd:   iv.End.UTC(),
 		QueuedAt:          now.UTC(),
@@ -306,6 +306,10 @@ func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*s
 	if req.LogicalDate != nil {
 		ld = req.LogicalDate.UTC()
 	}
+	iv, err := manualInterval(d, ld, req.LatestInterval)
+	if err != nil {
+		return nil, err
+	}
 	exists, err := s.hasRunAt(d.ID, ld)
 	if err != nil {
 		return nil, err
@@ -313,8 +317,32 @@ func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*s
 	if exists {
 		return nil, fmt.Errorf("%w: DAG %s already has a run for logical date %s", ErrConflict, d.ID, ld.Format(time.RFC3339Nano))
 	}
-	ar := s.createRun(d, "manual", timetable.Interval{Start: ld, End: ld}, params, now)
+	ar := s.createRun(d, "manual", ld, iv, params, now)
 	return ar.run, nil
+}
+
+// manualInterval is the data interval of a manual run with logical date
+// ld (docs/dag-format.md#manual-runs): with latest, the latest interval of
+// the schedule that had ended at ld; else the scheduled interval that
+// starts at ld, or [ld, ld] when none does.
+func manualInterval(d *dag.DAG, ld time.Time, latest bool) (timetable.Interval, error) {
+	tt := d.Timetable
+	if latest {
+		if tt == nil {
+			return timetable.Interval{}, fmt.Errorf("%w: DAG %s has no schedule, so it has no latest interval", ErrInvalid, d.ID)
+		}
+		iv, ok := tt.LatestEnded(ld)
+		if !ok {
+			return timetable.Interval{}, fmt.Errorf("%w: no interval of DAG %s's schedule had ended at %s", ErrInvalid, d.ID, ld.Format(time.RFC3339Nano))
+		}
+		return timetable.Interval{Start: iv.Start.UTC(), End: iv.End.UTC()}, nil
+	}
+	if tt != nil {
+		if iv, ok := tt.AtOrAfter(ld); ok && iv.Start.Equal(ld) {
+			return timetable.Interval{Start: iv.Start.UTC(), End: iv.End.UTC()}, nil
+		}
+	}
+	return timetable.Interval{Start: ld, End: ld}, nil
 }
 
 // Trigger creates a manual run and returns it once it is stored.

@@ -265,6 +265,7 @@ func (s *Scheduler) publishView() {
 			stale[ie.File] = true
 		}
 	}
+	now := s.clock.Now()
 	for _, d := range sortedDAGs(s.dags) {
 		info := DAGInfo{DAG: d, Stale: stale[d.File], File: s.relPath(d.File)}
 		st := s.states[d.ID]
@@ -272,7 +273,7 @@ func (s *Scheduler) publishView() {
 			info.Paused = st.Paused
 		}
 		if d.Timetable != nil && !info.Paused {
-			if iv, ok := s.nextInterval(d, st); ok {
+			if iv, ok := nextRun(d, st, now); ok {
 				info.NextDataInterval = &iv
 			}
 		}

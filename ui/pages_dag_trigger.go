@@ -255,6 +255,9 @@ type triggerView struct {
 	// LogicalDateError is the problem with the logical date sent back.
 	LogicalDateError string
 	Timezone         string
+	// Scheduled offers the latest-interval checkbox, which
+	// LatestInterval ticks (docs/dag-format.md#manual-runs).
+	Scheduled, LatestInterval bool
 	// Params are the inputs of the params, rendered from paramFields.
 	Params    template.HTML
 	HasParams bool
@@ -269,6 +272,7 @@ func newTriggerForm(g *dag.DAG) triggerView {
 		Action:    dagHref(g.ID, "trigger"),
 		Timezone:  dagTimezone(g),
 		HasParams: len(g.Params) > 0,
+		Scheduled: g.Timetable != nil,
 	}
 }
 
@@ -296,8 +300,9 @@ func (s *Server) triggerDAG(c echo.Context) error {
 	g := info.DAG
 	v := newTriggerForm(g)
 	v.LogicalDate = form.Get("logical_date")
+	v.LatestInterval = form.Get("latest_interval") != ""
 	v.CanOperate = true
-	var req scheduler.TriggerRequest
+	req := scheduler.TriggerRequest{LatestInterval: v.LatestInterval}
 	var msgs []string
 	if v.LogicalDate != "" {
 		t, err := parseFormTime(v.LogicalDate, g.Location)

@@ -58,11 +58,15 @@ func hasRole(c echo.Context, min Role) bool {
 	return p == nil || p.Role >= min
 }
 
-// timeView is a time as pages show it.
+// timeView is a time as pages show it: in UTC, with the DAG's timezone
+// beside it (docs/cli.md#dates-and-times). The templates "time" and
+// "time-rel" (layout.html) write it as a <time> element, which kiln.js
+// rewrites in the zone the reader picked: UTC, the browser's or the DAG's.
 type timeView struct {
 	ISO   string // RFC 3339 in UTC, for <time datetime>
 	Text  string // "2026-01-05 03:00 UTC"
 	Local string // the same in the DAG's timezone, when that is not UTC
+	Zone  string // the DAG's timezone, for <time data-tz>; "" for UTC
 	Rel   string // "in 3h 5m", "5m ago"
 }
 
@@ -70,6 +74,7 @@ func newTimeView(t time.Time, loc *time.Location, now time.Time) timeView {
 	v := timeView{ISO: t.UTC().Format(time.RFC3339), Text: shortTime(t.UTC()) + " UTC", Rel: relTime(t, now)}
 	if loc != nil && loc != time.UTC && loc.String() != "UTC" {
 		v.Local = shortTime(t.In(loc)) + " " + loc.String()
+		v.Zone = loc.String()
 	}
 	return v
 }

@@ -91,13 +91,14 @@ func (s *Server) triggerRun(c echo.Context) error {
 	// TriggerRunRequest's fields, with the time as a string so that a bad
 	// one is reported by name.
 	var req struct {
-		LogicalDate *string        `json:"logical_date"`
-		Params      map[string]any `json:"params"`
+		LogicalDate    *string        `json:"logical_date"`
+		Params         map[string]any `json:"params"`
+		LatestInterval bool           `json:"latest_interval"`
 	}
 	if err := decodeBody(c, &req, true); err != nil {
 		return err
 	}
-	treq := scheduler.TriggerRequest{Params: req.Params}
+	treq := scheduler.TriggerRequest{Params: req.Params, LatestInterval: req.LatestInterval}
 	if req.LogicalDate != nil {
 		t, err := time.Parse(time.RFC3339, *req.LogicalDate)
 		if err != nil {

@@ -162,12 +162,17 @@ type PatchDAGRequest struct {
 	Paused *bool `json:"paused"` // required
 }
 
-// TriggerRunRequest is the body of POST /api/v1/dags/{dag}/runs; both
-// fields are optional. The logical date defaults to now; params missing
-// take their defaults.
+// TriggerRunRequest is the body of POST /api/v1/dags/{dag}/runs; every
+// field is optional. The logical date defaults to now; params missing
+// take their defaults. The run's data interval is the scheduled interval
+// that starts at the logical date when there is one, else
+// [logical date, logical date]; with LatestInterval it is the latest
+// interval of the schedule that had ended at the logical date
+// (docs/dag-format.md#manual-runs).
 type TriggerRunRequest struct {
-	LogicalDate *time.Time     `json:"logical_date,omitempty"`
-	Params      map[string]any `json:"params,omitempty"`
+	LogicalDate    *time.Time     `json:"logical_date,omitempty"`
+	Params         map[string]any `json:"params,omitempty"`
+	LatestInterval bool           `json:"latest_interval,omitempty"`
 }
 
 // ClearTasksRequest is the body of POST /api/v1/dags/{dag}/runs/{run}/clear.

@@ -160,6 +160,7 @@ func runCLI(t *testing.T, args ...string) (stdout, stderr string, code int) {
 	root := &cobra.Command{Use: "kiln", SilenceUsage: true, SilenceErrors: true}
 	dags := &cobra.Command{Use: "dags", Args: cobra.NoArgs, RunE: func(c *cobra.Command, _ []string) error { return c.Help() }}
 	addServerDagsCommands(dags)
+	dags.AddCommand(newDagsNextCmd())
 	root.AddCommand(dags)
 	addServerCommands(root)
 	var out, errOut bytes.Buffer

@@ -26,9 +26,10 @@ func newDagsListCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "list",
 		Short: "List the DAGs a server has loaded",
-		Long: `List the DAGs the server has loaded, with their schedule, whether they are
-paused and the logical date of their next scheduled run (in the DAG's
-timezone). DAG files that do not load are reported on stderr.`,
+		Long: `List the DAGs the server has loaded, with their schedule and timezone,
+whether they are paused, when their next scheduled run is created (the end
+of its data interval) and the logical date it carries (the interval's
+start), in UTC. DAG files that do not load are reported on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			c, err := sf.client()
@@ -60,13 +61,14 @@ timezone). DAG files that do not load are reported on stderr.`,
 
 func printDAGs(w io.Writer, dags []ui.DAG) error {
 	tw := newTable(w)
-	fmt.Fprintln(tw, "DAG\tSCHEDULE\tPAUSED\tNEXT LOGICAL DATE\tTAGS")
+	fmt.Fprintln(tw, "DAG\tSCHEDULE\tTIMEZONE\tPAUSED\tNEXT RUN AT\tFOR LOGICAL DATE\tTAGS")
 	for _, d := range dags {
 		id := d.DAGID
 		if d.Stale {
 			id += " (stale)"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", id, schedule(d), yesNo(d.Paused), nextLogicalDate(d), dashIfEmpty(strings.Join(d.Tags, ",")))
+		at, ld := nextRun(d)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", id, schedule(d), d.Timezone, yesNo(d.Paused), at, ld, dashIfEmpty(strings.Join(d.Tags, ",")))
 	}
 	return tw.Flush()
 }
@@ -130,9 +132,14 @@ func printDAG(w io.Writer, d ui.DAGDetail) error {
 	if d.Stale {
 		field("Stale", "yes: a newer version of the file has errors; this one runs")
 	}
-	field("Next logical date", nextLogicalDate(d.DAG))
-	field("Start date", fmtTimeIn(d.StartDate, d.Timezone))
-	field("End date", fmtTimeIn(d.EndDate, d.Timezone))
+	if iv := d.NextDataInterval; iv != nil {
+		field("Next run at", fmtTimeZoned(&iv.End, d.Timezone))
+		field("  for logical date", fmtTimeZoned(&iv.Start, d.Timezone))
+	} else {
+		field("Next run at", "-")
+	}
+	field("Start date", fmtTimeZoned(d.StartDate, d.Timezone))
+	field("End date", fmtTimeZoned(d.EndDate, d.Timezone))
 	field("Catchup", yesNo(d.Catchup))
 	field("Max active runs", fmt.Sprint(d.MaxActiveRuns))
 	field("Max active tasks", fmt.Sprint(d.MaxActiveTasks))
@@ -201,26 +208,53 @@ func schedule(d ui.DAG) string {
 	return *d.Schedule
 }
 
-// nextLogicalDate is the logical date of a DAG's next scheduled run in its
-// timezone, or "-".
-func nextLogicalDate(d ui.DAG) string {
+// nextRun is when a DAG's next scheduled run is created (the end of its
+// data interval) and the logical date it carries (the interval's start),
+// both in UTC; "-" for none.
+func nextRun(d ui.DAG) (at, logicalDate string) {
 	if d.NextDataInterval == nil {
-		return "-"
+		return "-", "-"
 	}
-	return fmtTimeIn(&d.NextDataInterval.Start, d.Timezone)
+	return fmtTime(&d.NextDataInterval.End), fmtTime(&d.NextDataInterval.Start)
 }
 
-// fmtTimeIn formats a time in RFC 3339 in the named zone (UTC when the
-// zone is unknown here), "-" when unknown.
-func fmtTimeIn(t *time.Time, zone string) string {
+// fmtTimeZoned formats a time by the CLI's rule (docs/cli.md#dates-and-times):
+// RFC 3339 in UTC, followed by the same time in the DAG's timezone when
+// that is not UTC (and known here); "-" when unknown.
+func fmtTimeZoned(t *time.Time, zone string) string {
 	if t == nil || t.IsZero() {
 		return "-"
 	}
-	loc, err := time.LoadLocation(zone)
-	if err != nil {
-		loc = time.UTC
+	s := fmtTime(t)
+	if loc, err := time.LoadLocation(zone); err == nil && zone != "" && zone != "UTC" {
+		s += " (" + zonedText(t.In(loc)) + " " + zone + ")"
 	}
-	return t.In(loc).Format(time.RFC3339)
+	return s
+}
+
+// fmtInterval formats a data interval by the CLI's rule, half-open:
+// "[2026-11-26T02:00:00Z, 2026-11-27T02:00:00Z)", followed by the same in
+// the DAG's timezone when that is not UTC. An empty interval (a manual
+// run's) reads "[t, t] (empty)".
+func fmtInterval(start, end time.Time, zone string) string {
+	closing := ")"
+	if start.Equal(end) {
+		closing = "] (empty)"
+	}
+	s := "[" + fmtTime(&start) + ", " + fmtTime(&end) + closing
+	if loc, err := time.LoadLocation(zone); err == nil && zone != "" && zone != "UTC" {
+		s += " (" + zonedText(start.In(loc)) + " to " + zonedText(end.In(loc)) + " " + zone + ")"
+	}
+	return s
+}
+
+// zonedText is a time on its zone's wall clock, to the minute or to the
+// second when it has any: "2026-11-27 03:00".
+func zonedText(t time.Time) string {
+	if t.Second() != 0 {
+		return t.Format("2006-01-02 15:04:05")
+	}
+	return t.Format("2006-01-02 15:04")
 }
 
 func allowed(p ui.Param) string {

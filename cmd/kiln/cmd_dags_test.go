@@ -34,11 +34,14 @@ func TestDagsList(t *testing.T) {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	lines := strings.Split(strings.TrimSpace(stdout), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "DAG") || !strings.Contains(lines[0], "NEXT LOGICAL DATE") {
+	if len(lines) != 3 || !strings.HasPrefix(lines[0], "DAG") || !strings.Contains(lines[0], "NEXT RUN AT") || !strings.Contains(lines[0], "FOR LOGICAL DATE") {
 		t.Fatalf("table =\n%s", stdout)
 	}
-	if f := strings.Fields(lines[1]); f[0] != "churn" || !strings.Contains(lines[1], "0 3 * * *") || !strings.Contains(lines[1], "+01:00") || !strings.HasSuffix(lines[1], "ml,churn") {
-		t.Errorf("churn row = %q, want id, schedule, next date in Berlin time, tags", lines[1])
+	// churn's first run, for 2099-01-01 03:00 in Berlin, is created a day
+	// later; both in UTC, the DAG's timezone beside.
+	if f := strings.Fields(lines[1]); f[0] != "churn" || !strings.Contains(lines[1], "0 3 * * *  Europe/Berlin") ||
+		!strings.Contains(lines[1], "2099-01-02T02:00:00Z  2099-01-01T02:00:00Z") || !strings.HasSuffix(lines[1], "ml,churn") {
+		t.Errorf("churn row = %q, want id, schedule, timezone, next run at and its logical date in UTC, tags", lines[1])
 	}
 	if !strings.Contains(lines[2], "(manual)") {
 		t.Errorf("needs row = %q, want (manual)", lines[2])

@@ -132,7 +132,13 @@ func newRunsShowCmd() *cobra.Command {
 			if asJSON {
 				return printJSONValue(cmd.OutOrStdout(), run)
 			}
-			return printRun(cmd.OutOrStdout(), run)
+			// The DAG's timezone goes beside the run's dates; a DAG no
+			// longer loaded has runs but no timezone: UTC alone.
+			var d ui.DAGDetail
+			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", run.DAGID), nil, nil, &d); err != nil {
+				d.Timezone = "UTC"
+			}
+			return printRun(cmd.OutOrStdout(), run, d.Timezone)
 		},
 	}
 	sf.register(cmd)
@@ -142,15 +148,17 @@ func newRunsShowCmd() *cobra.Command {
 	return cmd
 }
 
-func printRun(w io.Writer, r ui.Run) error {
+// printRun prints a run, its dates in UTC with the DAG's timezone zone
+// beside them (docs/cli.md#dates-and-times).
+func printRun(w io.Writer, r ui.Run, zone string) error {
 	tw := newTable(w)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("DAG", r.DAGID)
 	field("Run", r.RunID)
 	field("Type", r.RunType)
 	field("State", string(r.State))
-	field("Logical date", fmtTime(&r.LogicalDate))
-	field("Data interval", fmtTime(&r.DataIntervalStart)+" to "+fmtTime(&r.DataIntervalEnd))
+	field("Logical date", fmtTimeZoned(&r.LogicalDate, zone))
+	field("Data interval", fmtInterval(r.DataIntervalStart, r.DataIntervalEnd, zone))
 	field("Start", fmtTime(r.StartDate))
 	field("End", fmtTime(r.EndDate))
 	if len(r.Params) > 0 {

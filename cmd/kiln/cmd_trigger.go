@@ -26,12 +26,19 @@ func newTriggerCmd() *cobra.Command {
 		conf      string
 		wait      bool
 		asJSON    bool
+		latest    bool
 	)
 	cmd := &cobra.Command{
 		Use:   "trigger DAG",
 		Short: "Start a manual run of a DAG",
 		Long: `Start a manual run of a DAG. Its logical date is now unless --date says
 otherwise (a date or time without an offset is read in the DAG's timezone).
+
+Its data interval is empty, [logical date, logical date], unless --date
+names a logical date of the DAG's schedule: then the run covers that
+scheduled interval. --latest-interval makes it cover the latest interval of
+the schedule that had ended at the logical date (now by default), as
+Airflow 2 did for manual runs: "re-do yesterday" for a daily DAG.
 
 Params are checked against the DAG's schema before anything is created: an
 unknown or invalid one exits 2. --conf gives params as one JSON object;
@@ -42,7 +49,8 @@ stderr, and exits 1 if it failed. With --json it prints the run as JSON:
 as created, or with --wait as it ended.`,
 		Example: `  kiln trigger churn_training
   kiln trigger churn_training --param sample_frac=0.1 --param region=us --wait
-  kiln trigger churn_training --date 2026-01-31 --conf '{"region": "us"}' --json`,
+  kiln trigger churn_training --date 2026-01-31 --conf '{"region": "us"}' --json
+  kiln trigger churn_training --latest-interval`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := sf.client()
@@ -58,13 +66,18 @@ as created, or with --wait as it ended.`,
 			if err != nil {
 				return err
 			}
+			if latest && d.Schedule == nil {
+				return usageError("--latest-interval: DAG %s has no schedule, so it has no latest interval", d.DAGID)
+			}
+			req.LatestInterval = latest
 			var run ui.Run
 			if _, err := c.do(ctx, "POST", apiPath("dags", d.DAGID, "runs"), nil, req, &run); err != nil {
 				return err
 			}
 			stdout, stderr := cmd.OutOrStdout(), cmd.ErrOrStderr()
 			if !asJSON {
-				fmt.Fprintf(stdout, "created run %s of DAG %s (logical date %s)\n", run.RunID, run.DAGID, fmtTimeIn(&run.LogicalDate, d.Timezone))
+				fmt.Fprintf(stdout, "created run %s of DAG %s\n  logical date   %s\n  data interval  %s\n", run.RunID, run.DAGID,
+					fmtTimeZoned(&run.LogicalDate, d.Timezone), fmtInterval(run.DataIntervalStart, run.DataIntervalEnd, d.Timezone))
 			}
 			if wait {
 				progress := stderr
@@ -93,6 +106,7 @@ as created, or with --wait as it ended.`,
 	f.StringVar(&conf, "conf", "", "params as a JSON object; --param values override it")
 	f.BoolVar(&wait, "wait", false, "wait for the run to end; exit 1 if it failed")
 	f.BoolVar(&asJSON, "json", false, "print the run as JSON")
+	f.BoolVar(&latest, "latest-interval", false, "cover the latest interval of the schedule that had ended at the logical date")
 	return cmd
 }
 

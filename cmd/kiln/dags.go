@@ -124,9 +124,14 @@ func newDagsNextCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "next PATH_OR_DAG",
 		Short: "Show the next data intervals of a DAG's schedule",
-		Long: `Show the first N data intervals whose logical date is at or after --from
-(default now) and inside start_date..end_date. PATH_OR_DAG is a DAG file, or
-a DAG id looked up in --dags. Works without a server.`,
+		Long: `Show the next N data intervals of a DAG's schedule inside
+start_date..end_date: when each run is created (the interval's end) and
+the logical date it carries (the interval's start). Without --from they
+start with the next run the scheduler creates, the one kiln dags list
+shows (for a DAG whose schedule is up to date); with --from, with the first
+interval whose logical date is at or after it. Times are in UTC, with the
+DAG's timezone beside them. PATH_OR_DAG is a DAG file, or a DAG id looked
+up in --dags. Works without a server.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 {
@@ -143,20 +148,22 @@ a DAG id looked up in --dags. Works without a server.`,
 			if g.Timetable == nil {
 				return usageError("DAG %s has no schedule: it runs only when triggered", g.ID)
 			}
-			start := time.Now()
+			first, ok := g.Timetable.Upcoming(time.Now())
 			if from != "" {
-				if start, err = parseTime(from, g.Location); err != nil {
+				start, err := parseTime(from, g.Location)
+				if err != nil {
 					return usageError("--from: %v", err)
 				}
+				first, ok = g.Timetable.AtOrAfter(start)
 			}
-			ivs := nextIntervals(g.Timetable, start, n)
+			ivs := nextIntervals(g.Timetable, first, ok, n)
 			if asJSON {
 				return printIntervalsJSON(cmd.OutOrStdout(), ivs)
 			}
-			return printIntervals(cmd.OutOrStdout(), ivs)
+			return printIntervals(cmd.OutOrStdout(), ivs, g.Location)
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "", "first logical date to show: RFC 3339 time or YYYY-MM-DD in the DAG's timezone (default now)")
+	cmd.Flags().StringVar(&from, "from", "", "first logical date to show: RFC 3339 time or YYYY-MM-DD in the DAG's timezone (default: the next run's)")
 	cmd.Flags().IntVar(&n, "n", 5, "how many intervals to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
 	cmd.Flags().StringVar(&dagsDir, "dags", "dags", "DAGs folder to look a DAG id up in")
@@ -204,9 +211,9 @@ func parseTime(s string, loc *time.Location) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("bad time %q: want RFC 3339 (2026-01-31T03:00:00Z) or a date (2026-01-31)", s)
 }
 
-func nextIntervals(tt *timetable.Timetable, from time.Time, n int) []timetable.Interval {
+// nextIntervals returns n intervals from iv on (none when !ok).
+func nextIntervals(tt *timetable.Timetable, iv timetable.Interval, ok bool, n int) []timetable.Interval {
 	var out []timetable.Interval
-	iv, ok := tt.AtOrAfter(from)
 	for ok && len(out) < n {
 		out = append(out, iv)
 		iv, ok = tt.Next(iv)
@@ -234,11 +241,23 @@ func printIntervalsJSON(w io.Writer, ivs []timetable.Interval) error {
 	return enc.Encode(out)
 }
 
-func printIntervals(w io.Writer, ivs []timetable.Interval) error {
+// printIntervals prints intervals by the CLI's rule: UTC, with the DAG's
+// timezone beside it when that is not UTC.
+func printIntervals(w io.Writer, ivs []timetable.Interval, loc *time.Location) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "LOGICAL DATE\tDATA INTERVAL START\tDATA INTERVAL END")
+	zoned := loc != nil && loc.String() != "UTC"
+	header := "RUN CREATED AT\tLOGICAL DATE\tDATA INTERVAL"
+	if zoned {
+		header += "\tIN " + loc.String()
+	}
+	fmt.Fprintln(tw, header)
 	for _, iv := range ivs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", iv.Start.Format(time.RFC3339), iv.Start.Format(time.RFC3339), iv.End.Format(time.RFC3339))
+		start, end := iv.Start.UTC(), iv.End.UTC()
+		fmt.Fprintf(tw, "%s\t%s\t[%s, %s)", fmtTime(&end), fmtTime(&start), fmtTime(&start), fmtTime(&end))
+		if zoned {
+			fmt.Fprintf(tw, "\t%s to %s", zonedText(iv.Start.In(loc)), zonedText(iv.End.In(loc)))
+		}
+		fmt.Fprintln(tw)
 	}
 	return tw.Flush()
 }

@@ -194,17 +194,17 @@ func TestDagsNextText(t *testing.T) {
 			name: "three intervals over spring forward",
 			args: []string{"testdata/next/nightly.yaml", "--from", "2026-03-07", "--n", "3"},
 			wantRows: [][]string{
-				{"2026-03-07T02:30:00-05:00", "2026-03-07T02:30:00-05:00", "2026-03-08T03:00:00-04:00"},
-				{"2026-03-08T03:00:00-04:00", "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"},
-				{"2026-03-09T02:30:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"},
+				{"2026-03-08T07:00:00Z", "2026-03-07T07:30:00Z", "[2026-03-07T07:30:00Z,", "2026-03-08T07:00:00Z)", "2026-03-07", "02:30", "to", "2026-03-08", "03:00"},
+				{"2026-03-09T06:30:00Z", "2026-03-08T07:00:00Z", "[2026-03-08T07:00:00Z,", "2026-03-09T06:30:00Z)", "2026-03-08", "03:00", "to", "2026-03-09", "02:30"},
+				{"2026-03-10T06:30:00Z", "2026-03-09T06:30:00Z", "[2026-03-09T06:30:00Z,", "2026-03-10T06:30:00Z)", "2026-03-09", "02:30", "to", "2026-03-10", "02:30"},
 			},
 		},
 		{
 			name: "end_date leaves fewer rows than --n",
 			args: []string{"ending", "--dags", "testdata/next", "--from", "2026-03-08", "--n", "4"},
 			wantRows: [][]string{
-				{"2026-03-08T03:00:00-04:00", "2026-03-08T03:00:00-04:00", "2026-03-09T02:30:00-04:00"},
-				{"2026-03-09T02:30:00-04:00", "2026-03-09T02:30:00-04:00", "2026-03-10T02:30:00-04:00"},
+				{"2026-03-09T06:30:00Z", "2026-03-08T07:00:00Z", "[2026-03-08T07:00:00Z,", "2026-03-09T06:30:00Z)", "2026-03-08", "03:00", "to", "2026-03-09", "02:30"},
+				{"2026-03-10T06:30:00Z", "2026-03-09T06:30:00Z", "[2026-03-09T06:30:00Z,", "2026-03-10T06:30:00Z)", "2026-03-09", "02:30", "to", "2026-03-10", "02:30"},
 			},
 		},
 		{
@@ -226,7 +226,7 @@ func TestDagsNextText(t *testing.T) {
 				t.Errorf("stdout = %q, want it to end with a newline", stdout)
 			}
 			lines := strings.Split(strings.TrimSuffix(stdout, "\n"), "\n")
-			if got, want := strings.Fields(lines[0]), []string{"LOGICAL", "DATE", "DATA", "INTERVAL", "START", "DATA", "INTERVAL", "END"}; !cmp.Equal(got, want) {
+			if got, want := strings.Fields(lines[0]), []string{"RUN", "CREATED", "AT", "LOGICAL", "DATE", "DATA", "INTERVAL", "IN", "America/New_York"}; !cmp.Equal(got, want) {
 				t.Errorf("header = %q, want the words %q", lines[0], want)
 			}
 			rows := [][]string{}
@@ -240,8 +240,8 @@ func TestDagsNextText(t *testing.T) {
 	}
 }
 
-// TestDagsNextDefaultFrom checks that without --from the intervals start at
-// the first tick at or after now.
+// TestDagsNextDefaultFrom checks that without --from the intervals start
+// with the next run the scheduler creates: the interval that ends next.
 func TestDagsNextDefaultFrom(t *testing.T) {
 	before := time.Now()
 	stdout, stderr, code := runKiln(t, "dags", "next", "testdata/next/nightly.yaml", "--n", "2", "--json")
@@ -261,9 +261,12 @@ func TestDagsNextDefaultFrom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// A daily tick is at most 25h (a fall-back day) after any instant.
-	if first.Before(before.Truncate(time.Second)) || first.After(after.Add(25*time.Hour)) {
-		t.Errorf("first logical date %s, want the first 02:30 New York tick at or after now (%s)", got[0].LogicalDate, before.Format(time.RFC3339))
+	end, err := time.Parse(time.RFC3339, got[0].DataIntervalEnd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.After(after) || !end.After(before) {
+		t.Errorf("first interval [%s, %s), want the one now (%s) is in", got[0].DataIntervalStart, got[0].DataIntervalEnd, before.Format(time.RFC3339))
 	}
 	if want := first.In(ny).Format(time.RFC3339); got[0].LogicalDate != want {
 		t.Errorf("logical date %s, want it with New York's offset: %s", got[0].LogicalDate, want)

@@ -167,6 +167,39 @@ func (t *Timetable) LatestEnded(now time.Time) (Interval, bool) {
 	return t.intervalAt(s)
 }
 
+// Upcoming returns the first interval that has not ended at now
+// (End > now): the one whose scheduled run is created next, at its End,
+// once every earlier interval has its run. It is the interval now falls
+// in, or the first one when now is before it; false past end_date.
+func (t *Timetable) Upcoming(now time.Time) (Interval, bool) {
+	s, ok := t.tickAtOrBefore(now)
+	if !ok {
+		return t.First()
+	}
+	return t.intervalAt(s)
+}
+
+// NextRun returns the interval whose scheduled run the scheduler creates
+// next, given the logical date of the latest scheduled run (zero: none
+// yet) at now. With catchup it is the interval after that one, which may
+// have ended already (its run is due). Without, intervals that ended
+// while no run was made for them are skipped but for the latest: that
+// one when it is after last (due now), else Upcoming(now). Its End is
+// when the run is created, at the earliest; Start its logical date.
+func (t *Timetable) NextRun(last time.Time, catchup bool, now time.Time) (Interval, bool) {
+	iv, ok := t.First()
+	if !last.IsZero() {
+		iv, ok = t.AtOrAfter(last.Add(time.Nanosecond))
+	}
+	if catchup || !ok || iv.End.After(now) {
+		return iv, ok
+	}
+	if le, ok := t.LatestEnded(now); ok && (last.IsZero() || le.Start.After(last)) {
+		return le, true
+	}
+	return t.Upcoming(now)
+}
+
 // Between returns every interval whose logical date is in [from, to], both
 // ends included, oldest first: the runs of a backfill or a catchup. It
 // returns at most MaxBetween intervals, the oldest ones; continue with Next

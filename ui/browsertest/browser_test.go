@@ -7,6 +7,7 @@ import (
 	"os"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestBrowser drives the pages of one Kiln server from one Chromium. Each
@@ -28,6 +29,8 @@ func TestBrowser(t *testing.T) {
 		{"ClearFailedTask", testClearFailedTask},
 		{"ViewerCannotTrigger", testViewerCannotTrigger},
 		{"PoolsAndHealth", testPoolsAndHealth},
+		{"TimeZonesAndNextRun", testTimeZonesAndNextRun},
+		{"TriggerLatestInterval", testTriggerLatestInterval},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, b.newTab(t, k)) })
 	}
@@ -300,4 +303,73 @@ func (tb *tab) waitLog(want string) {
 	tb.waitJS(fmt.Sprintf("pre#log to contain %q", want),
 		fmt.Sprintf(`((document.querySelector("pre#log") || {}).textContent || "").includes(%q)`, want),
 		`JSON.stringify((document.querySelector("pre#log") || {}).textContent)`)
+}
+
+// Times show in UTC, or in the zone the header's selector picks (the
+// browser's, the DAG's), remembered across pages; the next run says when
+// it is created and which logical date it carries.
+func testTimeZonesAndNextRun(t *testing.T, tb *tab) {
+	tb.login(viewer)
+	tb.open("/dags/tokyo")
+	at, ld := "#dag-next-run .next-at time", "#dag-next-run .next-ld time"
+	tb.setValue("#tz-select", "utc")
+	if got := tb.text(at); got != "2099-01-02 00:00 UTC" {
+		tb.fatalf("next run at %q, want 2099-01-02 00:00 UTC", got)
+	}
+	if got := tb.text(ld); got != "2099-01-01 00:00 UTC" {
+		tb.fatalf("next run's logical date %q, want 2099-01-01 00:00 UTC", got)
+	}
+	if got := tb.attr(ld, "data-tz"); got != "Asia/Tokyo" {
+		tb.fatalf("data-tz = %q, want Asia/Tokyo", got)
+	}
+
+	tb.setValue("#tz-select", "dag")
+	if got := tb.text(ld); !strings.HasPrefix(got, "2099-01-01 09:00 ") {
+		tb.fatalf("in the DAG's zone the logical date reads %q, want 2099-01-01 09:00 (Tokyo)", got)
+	}
+	tb.screenshot("dag-zone")
+	// The choice holds on the next page, and in the DAG list.
+	tb.open("/dags")
+	if got := tb.text(`table#dags tr[data-dag="tokyo"] .next-ld time`); !strings.HasPrefix(got, "2099-01-01 09:00 ") {
+		tb.fatalf("the DAG list shows tokyo's logical date as %q, want the DAG's zone kept", got)
+	}
+	if got := eval[string](tb, `document.getElementById("tz-select").value`); got != "dag" {
+		tb.fatalf("the selector shows %q after a page change, want dag", got)
+	}
+	// The browser's zone.
+	want := eval[string](tb, `new Intl.DateTimeFormat("en-US", {hour: "2-digit", minute: "2-digit", hourCycle: "h23"}).format(new Date("2099-01-01T00:00:00Z"))`)
+	tb.setValue("#tz-select", "local")
+	if got := tb.text(`table#dags tr[data-dag="tokyo"] .next-ld time`); !strings.Contains(got, " "+want+" ") && !strings.Contains(got, " "+want+":") {
+		tb.fatalf("in the browser's zone the logical date reads %q, want its hour %s", got, want)
+	}
+	tb.setValue("#tz-select", "utc")
+	if got := tb.text(`table#dags tr[data-dag="tokyo"] .next-ld time`); got != "2099-01-01 00:00 UTC" {
+		tb.fatalf("back in UTC the logical date reads %q", got)
+	}
+}
+
+// The trigger form's checkbox makes a manual run cover the latest complete
+// interval: for the daily nightly, yesterday.
+func testTriggerLatestInterval(t *testing.T, tb *tab) {
+	tb.login(operator)
+	tb.open("/dags/greet/trigger")
+	tb.wait("form#trigger-form")
+	if tb.count("#latest_interval") != 0 {
+		tb.fatalf("greet has no schedule, yet its trigger form offers the latest interval")
+	}
+	tb.open("/dags/nightly/trigger")
+	tb.wait("form#trigger-form")
+	tb.click("#latest_interval")
+	tb.screenshot("trigger-latest-interval")
+	today := time.Now().UTC().Truncate(24 * time.Hour)
+	tb.submit("#trigger-submit")
+	if p := tb.path(); !strings.HasPrefix(p, "/dags/nightly/runs/manual__") {
+		tb.fatalf("after triggering, the page is %s, want nightly's new run", p)
+	}
+	tb.setValue("#tz-select", "utc")
+	got := tb.text("#run-interval")
+	want := today.AddDate(0, 0, -1).Format(time.DateOnly) + " 00:00 UTC – " + today.Format(time.DateOnly) + " 00:00 UTC"
+	if got != want && time.Now().UTC().Truncate(24*time.Hour).Equal(today) {
+		tb.fatalf("#run-interval = %q, want %q", got, want)
+	}
 }

@@ -111,6 +111,17 @@ tasks:
   - {id: transform, plugin: shell, depends_on: [extract], with: {command: 'echo transforming'}}
   - {id: report, plugin: shell, depends_on: [transform], with: {command: 'echo reporting'}}
 `
+	// tokyo runs at 09:00 in Tokyo from 2099: its next run, at the end of
+	// its first interval, is 2099-01-02 00:00 UTC, for logical date
+	// 2099-01-01 00:00 UTC (09:00 in Tokyo).
+	tokyoDAG = `description: A daily job on Tokyo time
+schedule: "0 9 * * *"
+timezone: Asia/Tokyo
+start_date: 2099-01-01
+tags: [browsertest]
+tasks:
+  - {id: a, plugin: shell, with: {command: 'true'}}
+`
 	// broken names a task that does not exist: an import error.
 	brokenDAG = `tasks:
   - {id: a, plugin: shell, with: {command: 'true'}}
@@ -132,6 +143,7 @@ func startKiln(t *testing.T) *kiln {
 		"flaky.yaml":   fmt.Sprintf(flakyDAG, k.Marker),
 		"nightly.yaml": fmt.Sprintf(nightlyDAG, time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)),
 		"broken.yaml":  brokenDAG,
+		"tokyo.yaml":   tokyoDAG,
 	}
 	for _, d := range []string{dags, data} {
 		if err := os.MkdirAll(d, 0o755); err != nil {

@@ -18,6 +18,58 @@
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
 })();
+// Times: pages are rendered in UTC, with the DAG's timezone beside
+// (<time datetime=UTC data-tz=ZONE>). The header's selector picks the zone
+// they are shown in, UTC, the browser's ("local") or the DAG's, and
+// localStorage remembers it for this browser. A <time data-rel> shows how
+// far it is from now, and only its title changes.
+(function () {
+  "use strict";
+  var key = "kiln.tz";
+  var select = document.getElementById("tz-select");
+  function mode() {
+    try { return localStorage.getItem(key) || "utc"; } catch (e) { return "utc"; }
+  }
+  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  // text formats a date on the wall clock of zone (undefined: the
+  // browser's) as the server does: "2026-01-05 03:00 CET".
+  function text(d, zone) {
+    var opts = { year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit",
+      minute: "2-digit", second: "2-digit", hourCycle: "h23", timeZoneName: "short" };
+    if (zone) { opts.timeZone = zone; }
+    var p = {};
+    new Intl.DateTimeFormat("en-US", opts).formatToParts(d).forEach(function (x) { p[x.type] = x.value; });
+    var s = p.year + "-" + p.month + "-" + p.day + " " + p.hour + ":" + p.minute;
+    if (p.second !== "00") { s += ":" + p.second; }
+    return s + " " + (zone === "UTC" ? "UTC" : p.timeZoneName);
+  }
+  function apply(root) {
+    var m = mode();
+    root.querySelectorAll("time[datetime]").forEach(function (el) {
+      if (!el.hasAttribute("data-utc")) {
+        el.setAttribute("data-utc", el.hasAttribute("data-rel") ? el.title : el.textContent);
+      }
+      var d = new Date(el.getAttribute("datetime"));
+      if (isNaN(d)) { return; }
+      var shown = el.getAttribute("data-utc");
+      if (m === "local") {
+        shown = text(d);
+      } else if (m === "dag" && el.getAttribute("data-tz")) {
+        try { shown = text(d, el.getAttribute("data-tz")); } catch (e) { /* unknown zone: UTC */ }
+      }
+      if (el.hasAttribute("data-rel")) { el.title = shown; } else { el.textContent = shown; }
+    });
+  }
+  window.kilnTimes = apply;
+  if (select) {
+    select.value = mode();
+    select.addEventListener("change", function () {
+      try { localStorage.setItem(key, select.value); } catch (e) { /* private mode: this page only */ }
+      apply(document);
+    });
+  }
+  apply(document);
+})();
 (function () {
   "use strict";
   var poll = 1500, fallback = 30000, gap = 400;
@@ -43,6 +95,7 @@
       return r.text().then(function (html) {
         if (next && next === tag) { return; }
         el.innerHTML = html;
+        if (window.kilnTimes) { window.kilnTimes(el); }
         if (next) { el.setAttribute("data-etag", next); }
       });
     }).catch(function () { /* the server is away; try again next time */ });
