@@ -46,6 +46,8 @@ func (s *Scheduler) Backfill(ctx context.Context, dagID string, req BackfillRequ
 		bf.ID = "bf-" + strconv.FormatUint(s.nextBackfill, 10)
 		s.backfills[bf.ID] = bf
 		s.putBackfill(bf)
+		s.log.Info("backfill started", "backfill", bf.ID, "dag", bf.DAGID, "dates", len(bf.Dates),
+			"from", bf.From, "to", bf.To, "reprocess", bf.Reprocess)
 		s.driveBackfill(bf, now)
 		return cloneBackfill(bf), nil
 	})
@@ -87,12 +89,14 @@ func (s *Scheduler) cancelBackfill(id string, now time.Time) (*store.Backfill, e
 		ar.run.State = store.RunFailed
 		ar.run.EndDate = timePtr(now.UTC())
 		s.putRun(ar.run)
+		s.logRunEnded(ar.run)
 		d.State = store.RunFailed
 		d.Reason = "backfill cancelled before the run started"
 	}
 	bf.State = store.BackfillCancelled
 	bf.EndDate = timePtr(now.UTC())
 	s.putBackfill(bf)
+	s.logBackfillEnded(bf)
 	s.driveBackfill(bf, now) // keeps following its running runs until they end
 	return cloneBackfill(bf), nil
 }
@@ -263,6 +267,7 @@ func (s *Scheduler) driveBackfill(bf *store.Backfill, now time.Time) {
 				bf.State = store.BackfillFailed
 			}
 			bf.EndDate = timePtr(now.UTC())
+			s.logBackfillEnded(bf)
 		}
 		delete(s.backfills, bf.ID)
 		changed = true

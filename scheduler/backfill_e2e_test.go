@@ -32,7 +32,7 @@ func (e *env) waitBackfill(id string, timeout time.Duration) *store.Backfill {
 	e.waitFor("backfill "+id+" to end", timeout, func() bool {
 		var err error
 		bf, err = e.st.GetBackfill(id)
-		return err == nil && bf.State.Finished() && bf.Counts().Running == 0
+		return err == nil && bf.State.Finished() && bf.Counts().Queued == 0 && bf.Counts().Running == 0
 	})
 	return bf
 }

@@ -52,7 +52,7 @@ func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer, stop co
 			continue
 		}
 		if ev.Kind == wire.EventLog {
-			if err := s.logs.write(ev.TryKey, ev.Offset, ev.Data); err != nil {
+			if err := s.logs.write(ev.TryKey, ev.Offset, ev.Data, time.Now()); err != nil {
 				if diskfull.Is(err) {
 					stop(fmt.Errorf("writing the log of %s: %w", ev.TryKey, err))
 					return
@@ -85,6 +85,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 	if ev.Kind == wire.EventFinished {
 		s.logs.finished(ev.TryKey) // its chunks were all read before it
 	}
+	s.workerSeen(em.worker)
 	if s.applyCallbackEvent(ev, em.worker, now) {
 		return
 	}

@@ -203,6 +203,7 @@ func (s *Scheduler) checkTask(k wire.TryKey, f *flight, now time.Time) {
 	case now.Sub(f.beat) > s.cfg.HeartbeatTimeout:
 		msg = "worker " + ti.Worker + " stopped sending heartbeats: no heartbeat for " + s.cfg.HeartbeatTimeout.String()
 		s.metrics.zombies.WithLabelValues("heartbeat").Inc()
+		s.workerLost(ti.Worker, k)
 	case t != nil && t.Timeout > 0 && ti.StartDate != nil && now.Sub(*ti.StartDate) > t.Timeout+s.cfg.HeartbeatTimeout:
 		// The worker enforces timeouts; this catches one that did not.
 		msg = "timed out after " + t.Timeout.String() + ": worker " + ti.Worker + " did not stop the task"

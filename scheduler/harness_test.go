@@ -59,6 +59,7 @@ type options struct {
 	metrics          prometheus.Registerer // receives the scheduler's metrics
 	dataDir          string                // the scheduler's data folder (logs); default the test's folder
 	runErr           chan<- error          // receives Run's error; nil fails the test on one
+	logger           *slog.Logger          // the scheduler's; default none
 	// wrap, when set, wraps the workers' runner (the real plugin host),
 	// for measurements that time each try's run.
 	wrap func(worker.Runner) worker.Runner
@@ -132,6 +133,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		LogLimit:         o.logLimit,
 		ReloadEvery:      100 * time.Millisecond,
 		Metrics:          o.metrics,
+		Logger:           o.logger,
 	})
 	if err != nil {
 		t.Fatal(err)

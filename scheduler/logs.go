@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/logtimes"
 	"github.com/kilnhq/kiln/internal/wire"
 )
 
@@ -49,8 +50,9 @@ func (l *logStore) path(k wire.TryKey) string {
 // noteSlack leaves room past the limit for the worker's truncation note.
 const noteSlack = 4 << 10
 
-// write puts a worker's chunk at its offset, or after a note of Kiln's.
-func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
+// write puts a worker's chunk, received at now, at its offset, or after a
+// note of Kiln's, and records when it came (internal/logtimes).
+func (l *logStore) write(k wire.TryKey, off int64, data []byte, now time.Time) error {
 	if off >= l.limit+noteSlack {
 		return nil
 	}
@@ -76,7 +78,21 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte) error {
 	if err != nil {
 		return err
 	}
+	// The time goes first, so that a reader that sees the data has its
+	// time too.
 	var werr error
+	if at < 0 {
+		var st os.FileInfo
+		if st, werr = f.Stat(); werr == nil {
+			werr = logtimes.Append(p, st.Size(), now)
+		}
+	} else {
+		werr = logtimes.Append(p, at, now)
+	}
+	if werr != nil {
+		f.Close()
+		return werr
+	}
 	if at < 0 {
 		_, werr = f.Write(data)
 	} else {
@@ -114,7 +130,16 @@ func (l *logStore) appendNote(k wire.TryKey, msg string, workerMaySend bool) err
 	if err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(f, "[kiln %s] %s\n", time.Now().UTC().Format(time.RFC3339), msg)
+	now := time.Now()
+	st, err := f.Stat()
+	if err == nil {
+		err = logtimes.Append(p, st.Size(), now)
+	}
+	if err != nil {
+		f.Close()
+		return err
+	}
+	_, err = fmt.Fprintf(f, "[kiln %s] %s\n", now.UTC().Format(time.RFC3339), msg)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}

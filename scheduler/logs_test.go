@@ -3,8 +3,11 @@ package scheduler
 import (
 	"os"
 	"regexp"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/kilnhq/kiln/internal/logtimes"
 	"github.com/kilnhq/kiln/internal/wire"
 )
 
@@ -15,11 +18,14 @@ import (
 func TestLogNoteKeptFromLaterChunks(t *testing.T) {
 	l := &logStore{dir: t.TempDir(), limit: 1 << 20}
 	k := wire.TryKey{DAGID: "d", RunID: "r", TaskID: "t", Try: 1}
+	t0 := time.Date(2026, 3, 1, 2, 0, 0, 0, time.UTC)
+	sec := 0
 	write := func(off int64, s string) {
 		t.Helper()
-		if err := l.write(k, off, []byte(s)); err != nil {
+		if err := l.write(k, off, []byte(s), t0.Add(time.Duration(sec)*time.Second)); err != nil {
 			t.Fatal(err)
 		}
+		sec++
 	}
 	write(0, "line 1\n")
 	l.note(k, "cancelled by a clear")
@@ -31,6 +37,20 @@ func TestLogNoteKeptFromLaterChunks(t *testing.T) {
 	want := regexp.MustCompile(`^line 1\n\[kiln [^\]]+\] cancelled by a clear\nline 2\nkiln: task cancelled\n$`)
 	if !want.Match(got) {
 		t.Errorf("log = %q", got)
+	}
+	// Each line has the time its first byte came: the note its own, the
+	// chunks after it theirs, not their redeliveries'.
+	ix, err := logtimes.Open(l.path(k))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stamps []string
+	for line := range strings.Lines(string(logtimes.NewStamper(ix, true).Stamp(nil, got, 0))) {
+		stamps = append(stamps, line[:logtimes.Width-1])
+	}
+	if len(stamps) != 4 || stamps[0] != "2026-03-01T02:00:00Z" || stamps[1] == stamps[0] ||
+		stamps[2] != "2026-03-01T02:00:02Z" || stamps[3] != stamps[2] {
+		t.Errorf("line times = %q", stamps)
 	}
 	l.finished(k)
 	if len(l.workerEnd) != 0 {

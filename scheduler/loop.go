@@ -3,6 +3,7 @@ package scheduler
 import (
 	"context"
 	"fmt"
+	"maps"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -293,6 +294,7 @@ func (s *Scheduler) nextWake(now time.Time) time.Duration {
 // applySet takes a freshly loaded DAG folder.
 func (s *Scheduler) applySet(set *dag.Set) {
 	now := s.clock.Now()
+	s.logDAGChanges(maps.Clone(s.dags), set)
 	seen := make(map[string]bool, len(set.DAGs))
 	for _, d := range set.DAGs {
 		seen[d.ID] = true

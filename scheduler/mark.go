@@ -203,6 +203,7 @@ func (s *Scheduler) endRun(ar *activeRun, state store.RunState, now time.Time) {
 	ar.run.State = state
 	ar.run.EndDate = timePtr(now.UTC())
 	s.putRun(ar.run)
+	s.logRunEnded(ar.run)
 	s.nextCron[ar.run.DAGID] = now // a slot under max_active_runs may have opened
 }
 

@@ -103,6 +103,7 @@ func (s *Scheduler) createRun(d *dag.DAG, runType string, ld time.Time, iv timet
 	}
 	s.active[ar.key()] = ar
 	s.putRun(r)
+	s.logRunCreated(r)
 	return ar
 }
 

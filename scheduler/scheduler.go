@@ -87,7 +87,12 @@ type Scheduler struct {
 	backfills  map[string]*store.Backfill // active backfills by id
 	// nextBackfill is the number of the last backfill id handed out.
 	nextBackfill uint64
-	t            *turn
+	// workers are the workers heard from since the start and not lost
+	// since; loaded is set once the first folder load was logged
+	// (serverlog.go).
+	workers map[string]bool
+	loaded  bool
+	t       *turn
 	// lazy is a turn whose commit waits for the next turn's, since
 	// lazySince (turn.deferrable).
 	lazy      *turn
@@ -158,6 +163,7 @@ func newScheduler(cfg Config) *Scheduler {
 		flights:   map[wire.TryKey]*flight{},
 		nextCron:  map[string]time.Time{},
 		backfills: map[string]*store.Backfill{},
+		workers:   map[string]bool{},
 		t:         newTurn(),
 		metrics:   newMetrics(),
 	}

@@ -95,7 +95,12 @@ type Token struct {
 	// revoked.
 	ID   string `json:"id"`
 	Name string `json:"name"`
+	// Role is the token's role. A user's token (User set) stores none: it
+	// has its user's role, read when the token is checked or listed.
 	Role string `json:"role"`
+	// User names the user a token of `kiln login` acts as
+	// ([Store.CreateUserToken]); "" for a token of its own.
+	User string `json:"user,omitempty"`
 	// SecretHash is the SHA-256 of the token's secret part.
 	SecretHash []byte    `json:"secret_hash"`
 	CreatedAt  time.Time `json:"created_at"`
@@ -292,7 +297,7 @@ func (s *Store) Users() ([]*User, error) {
 	return out, nil
 }
 
-// DeleteUser deletes a user and ends their sessions. It fails with an
+// DeleteUser deletes a user, ends their sessions and revokes their tokens. It fails with an
 // error wrapping ErrNotFound for an unknown user, and ErrNoAdmin when the
 // user is the last admin and other users or tokens remain. Deleting the
 // very last user or token turns authentication off.
@@ -313,6 +318,9 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		if err := users.Delete([]byte(name)); err != nil {
 			return err
 		}
+		if err := deleteUserTokens(tx, name); err != nil {
+			return err
+		}
 		return deleteSessions(tx, func(ss *Session) bool { return ss.User == name })
 	})
 	if err != nil {
@@ -328,7 +336,9 @@ type UserChange struct {
 }
 
 // UpdateUser changes a user's role or password, and ends their sessions,
-// so that the next request signs in with the new role or password. It
+// so that the next request signs in with the new role or password; a new
+// password also revokes their tokens (kiln login), which take a new role
+// as it is. It
 // fails with an error wrapping ErrNotFound for an unknown user, ErrInvalid
 // for a bad role or password or an empty change, and ErrNoAdmin when it
 // would take the admin role from the last admin while other users or
@@ -378,6 +388,11 @@ func (s *Store) UpdateUser(ctx context.Context, name string, ch UserChange) (*Us
 		}
 		if err := users.Put([]byte(name), val); err != nil {
 			return err
+		}
+		if hash != nil {
+			if err := deleteUserTokens(tx, name); err != nil {
+				return err
+			}
 		}
 		return deleteSessions(tx, func(ss *Session) bool { return ss.User == name })
 	})
@@ -438,7 +453,60 @@ func (s *Store) CreateToken(ctx context.Context, name, role string, now time.Tim
 	return t, tokenPrefix + id + "_" + secret, nil
 }
 
-// Tokens returns every token, oldest first.
+// CreateUserToken creates an API token that acts as a user, with the
+// user's role as it is when the token is used, and returns it with the
+// token itself, as CreateToken does. It is what `kiln login` stores. The
+// token is revoked when its user is deleted or their password changes.
+// It fails with an error wrapping ErrNotFound for an unknown user, and
+// ErrInvalid for a bad name.
+func (s *Store) CreateUserToken(ctx context.Context, user, name string, now time.Time) (*Token, string, error) {
+	if err := CheckName(name); err != nil {
+		return nil, "", fmt.Errorf("creating token: %w", err)
+	}
+	id := hex.EncodeToString(randomBytes(tokenIDBytes))
+	secret := hex.EncodeToString(randomBytes(tokenSecretBytes))
+	sum := sha256.Sum256([]byte(secret))
+	t := &Token{ID: id, Name: name, User: user, SecretHash: sum[:], CreatedAt: now.UTC()}
+	val, err := json.Marshal(t)
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding token %s: %w", name, err)
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		tokens := tx.Bucket(bucketTokens)
+		if tokens.Get([]byte(id)) != nil {
+			return fmt.Errorf("token id %s exists: %w", id, ErrConflict)
+		}
+		if err := userRole(tx, t); err != nil {
+			return err
+		}
+		return tokens.Put([]byte(id), val)
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("creating token %s for user %s: %w", name, user, err)
+	}
+	return t, tokenPrefix + id + "_" + secret, nil
+}
+
+// userRole sets the Role of a user's token to the user's role; it fails
+// with ErrNotFound when the user is gone.
+func userRole(tx *bolt.Tx, t *Token) error {
+	if t.User == "" {
+		return nil
+	}
+	v := tx.Bucket(bucketUsers).Get([]byte(t.User))
+	if v == nil {
+		return fmt.Errorf("user %s: %w", t.User, ErrNotFound)
+	}
+	var u User
+	if err := json.Unmarshal(v, &u); err != nil {
+		return fmt.Errorf("decoding user %s: %w", t.User, err)
+	}
+	t.Role = u.Role
+	return nil
+}
+
+// Tokens returns every token, oldest first; a user's token with the
+// user's role.
 func (s *Store) Tokens() ([]*Token, error) {
 	var out []*Token
 	err := s.view(func(tx *bolt.Tx) error {
@@ -446,6 +514,9 @@ func (s *Store) Tokens() ([]*Token, error) {
 			t := new(Token)
 			if err := json.Unmarshal(v, t); err != nil {
 				return fmt.Errorf("decoding token %s: %w", k, err)
+			}
+			if err := userRole(tx, t); err != nil {
+				return nil // its user is gone, and it authenticates nobody
 			}
 			out = append(out, t)
 			return nil
@@ -481,16 +552,26 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 	return nil
 }
 
-// CheckToken returns the token that token (kiln_ID_SECRET) is, or an error
-// wrapping ErrBadCredentials. It records when the token was used, to the
-// minute.
+// CheckToken returns the token that token (kiln_ID_SECRET) is, a user's
+// token with the user's current role, or an error wrapping
+// ErrBadCredentials. It records when the token was used, to the minute.
 func (s *Store) CheckToken(ctx context.Context, token string, now time.Time) (*Token, error) {
 	id, secret, ok := splitToken(token)
 	if !ok {
 		return nil, ErrBadCredentials
 	}
 	t := new(Token)
-	switch err := s.get(bucketTokens, []byte(id), t); {
+	err := s.view(func(tx *bolt.Tx) error {
+		v := tx.Bucket(bucketTokens).Get([]byte(id))
+		if v == nil {
+			return ErrNotFound
+		}
+		if err := json.Unmarshal(v, t); err != nil {
+			return err
+		}
+		return userRole(tx, t)
+	})
+	switch {
 	case errors.Is(err, ErrNotFound):
 		return nil, ErrBadCredentials
 	case err != nil:
@@ -651,6 +732,30 @@ func deleteSessions(tx *bolt.Tx, drop func(*Session) bool) error {
 	return nil
 }
 
+// deleteUserTokens deletes the tokens that act as user.
+func deleteUserTokens(tx *bolt.Tx, user string) error {
+	b := tx.Bucket(bucketTokens)
+	var doomed [][]byte
+	err := b.ForEach(func(k, v []byte) error {
+		var t struct {
+			User string `json:"user"`
+		}
+		if json.Unmarshal(v, &t) == nil && t.User == user {
+			doomed = append(doomed, bytes.Clone(k))
+		}
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range doomed {
+		if err := b.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // hasAdmin reports whether an admin user or token exists other than the
 // user and token named (nil for none).
 func hasAdmin(tx *bolt.Tx, exceptUser, exceptToken []byte) bool {
@@ -666,20 +771,25 @@ func hasCredential(tx *bolt.Tx, exceptUser, exceptToken []byte) bool {
 }
 
 // anyRole reports whether b holds a user or token other than except with
-// the role ("" for any). Both are few, so a scan is fine.
+// the role ("" for any). A user's token does not count: it stands and
+// falls with its user. Both are few, so a scan is fine.
 func anyRole(b *bolt.Bucket, except []byte, role string) bool {
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if except != nil && bytes.Equal(k, except) {
 			continue
 		}
-		if role == "" {
-			return true
-		}
 		var r struct {
 			Role string `json:"role"`
+			User string `json:"user"`
 		}
-		if json.Unmarshal(v, &r) == nil && r.Role == role {
+		if json.Unmarshal(v, &r) != nil {
+			if role == "" {
+				return true
+			}
+			continue
+		}
+		if r.User == "" && (role == "" || r.Role == role) {
 			return true
 		}
 	}

@@ -370,3 +370,73 @@ func TestUpdateUser(t *testing.T) {
 		}
 	}
 }
+
+// TestUserTokens checks the tokens of kiln login: they act as their user,
+// with the user's role as it is now, and go with the user and with a new
+// password; they never count as another admin or credential.
+func TestUserTokens(t *testing.T) {
+	s := openAuthTest(t)
+	ctx := context.Background()
+	if _, _, err := s.CreateUserToken(ctx, "ada", "login", t0); !errors.Is(err, ErrNotFound) {
+		t.Errorf("token for an unknown user: %v, want ErrNotFound", err)
+	}
+	if _, err := s.AddUser(ctx, "ada", RoleAdmin, "correct horse", t0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddUser(ctx, "bob", RoleOperator, "battery staple", t0); err != nil {
+		t.Fatal(err)
+	}
+	tok, secret, err := s.CreateUserToken(ctx, "bob", "bob@laptop", t0)
+	if err != nil || tok.User != "bob" || tok.Role != RoleOperator {
+		t.Fatalf("CreateUserToken = %+v, %v", tok, err)
+	}
+	if got, err := s.CheckToken(ctx, secret, t0); err != nil || got.User != "bob" || got.Role != RoleOperator {
+		t.Fatalf("CheckToken = %+v, %v; want bob as operator", got, err)
+	}
+	admin := RoleAdmin
+	if _, err := s.UpdateUser(ctx, "bob", UserChange{Role: &admin}); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.CheckToken(ctx, secret, t0); err != nil || got.Role != RoleAdmin {
+		t.Fatalf("after a role change: CheckToken = %+v, %v; want bob as admin", got, err)
+	}
+	if tokens, err := s.Tokens(); err != nil || len(tokens) != 1 || tokens[0].Role != RoleAdmin || tokens[0].User != "bob" {
+		t.Errorf("Tokens = %+v, %v; want bob's token as admin", tokens, err)
+	}
+
+	// Bob's own token is not another admin: demoting ada, then bob, must
+	// still leave one.
+	viewer := RoleViewer
+	if _, err := s.UpdateUser(ctx, "ada", UserChange{Role: &viewer}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UpdateUser(ctx, "bob", UserChange{Role: &viewer}); !errors.Is(err, ErrNoAdmin) {
+		t.Errorf("demoting the last admin user, who has a token: %v, want ErrNoAdmin", err)
+	}
+
+	pw := "a new password"
+	if _, err := s.UpdateUser(ctx, "bob", UserChange{Password: &pw}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.CheckToken(ctx, secret, t0); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("after a new password: %v, want ErrBadCredentials", err)
+	}
+	_, secret, err = s.CreateUserToken(ctx, "bob", "bob@laptop", t0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteUser(ctx, "ada"); err != nil {
+		t.Fatal(err)
+	}
+	// The last user goes although their own token remains, and takes it
+	// along: authentication is off again.
+	if err := s.DeleteUser(ctx, "bob"); err != nil {
+		t.Fatalf("deleting the last user, who has a token: %v", err)
+	}
+	if _, err := s.CheckToken(ctx, secret, t0); !errors.Is(err, ErrBadCredentials) {
+		t.Errorf("token of a deleted user: %v, want ErrBadCredentials", err)
+	}
+	if ok, err := s.AuthConfigured(); ok || err != nil {
+		t.Errorf("AuthConfigured = %v, %v; want false", ok, err)
+	}
+}

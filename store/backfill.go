@@ -91,6 +91,9 @@ func ReprocessAction(r *Run, mode string) (action, reason string) {
 type BackfillCounts struct {
 	Total   int `json:"total"`
 	Pending int `json:"pending"`
+	// Queued counts the started dates whose run waits to start; Running
+	// those whose run runs.
+	Queued  int `json:"queued"`
 	Running int `json:"running"`
 	Success int `json:"success"`
 	Failed  int `json:"failed"`
@@ -110,6 +113,8 @@ func (b *Backfill) Counts() BackfillCounts {
 			c.Success++
 		case d.State == RunFailed:
 			c.Failed++
+		case d.State == RunQueued:
+			c.Queued++
 		default:
 			c.Running++
 		}

@@ -55,6 +55,35 @@ func (s *Store) RecentRuns(dagIDs []string, n int) ([][]RunDigest, error) {
 	return out, nil
 }
 
+// RunsSince returns the runs of a DAG whose logical date is at or after
+// from, oldest first, for the calendar. Like RecentRuns it reads the
+// run_info index only.
+func (s *Store) RunsSince(dagID string, from time.Time) ([]RunDigest, error) {
+	var out []RunDigest
+	err := s.view(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRunInfo).Cursor()
+		pfx := prefix(dagID)
+		for k, v := c.Seek(runKey(dagID, from)); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+			ri, ok := decodeRunInfo(v)
+			if !ok || len(k) != len(pfx)+timeLen {
+				return fmt.Errorf("corrupt run summary %q", k)
+			}
+			out = append(out, RunDigest{
+				RunID:       string(ri.runID),
+				RunType:     string(ri.runType),
+				State:       RunState(ri.state),
+				LogicalDate: decodeTime(k[len(pfx):]),
+				QueuedAt:    decodeTime(ri.queuedAt),
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing runs of %s since %s: %w", dagID, from.Format(time.RFC3339), err)
+	}
+	return out, nil
+}
+
 // TaskDigest is a task instance as an overview shows it. Its times are
 // zero until known.
 type TaskDigest struct {

@@ -73,6 +73,16 @@ func TestRecentRunsAndRunTasks(t *testing.T) {
 	if recent[1][0].RunID != "manual__x" {
 		t.Errorf("a.b's run = %+v", recent[1][0])
 	}
+	since, err := s.RunsSince("a", time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(since) != 3 || since[0].RunID != "scheduled__2026-01-02T00:00:00Z" || since[2].RunID != "scheduled__2026-01-04T00:00:00Z" {
+		t.Errorf("RunsSince(a, 01-02) = %+v", since)
+	}
+	if since, _ := s.RunsSince("a", time.Date(2026, 2, 1, 0, 0, 0, 0, time.UTC)); len(since) != 0 {
+		t.Errorf("RunsSince(a, 02-01) = %+v, want none", since)
+	}
 
 	tasks, err := s.RunTasks("a", []string{"scheduled__2026-01-02T00:00:00Z", "nope"})
 	if err != nil {

@@ -219,3 +219,29 @@ func decodeRun(v []byte) (*Run, error) {
 	}
 	return r, nil
 }
+
+// RunsWithID returns the runs whose id is runID, of every DAG, by DAG id:
+// run ids are unique within a DAG only. It looks the id up once per DAG
+// that has runs: O(DAGs · log n).
+func (s *Store) RunsWithID(runID string) ([]*Run, error) {
+	var runs []*Run
+	err := s.view(func(tx *bolt.Tx) error {
+		ids := tx.Bucket(bucketRunIDs)
+		return tx.Bucket(bucketRunCounts).ForEach(func(dagID, _ []byte) error {
+			date := ids.Get(key(string(dagID), runID))
+			if date == nil {
+				return nil
+			}
+			r, err := getRun(tx, append(prefix(string(dagID)), date...))
+			if err != nil {
+				return err
+			}
+			runs = append(runs, r)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("finding run %s: %w", runID, err)
+	}
+	return runs, nil
+}

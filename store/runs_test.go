@@ -387,3 +387,47 @@ func TestListRuns(t *testing.T) {
 		})
 	}
 }
+
+func TestRunsWithID(t *testing.T) {
+	s := openTest(t)
+	all := listRunsFixture(t, s)
+	ids := func(runs []*Run) []string {
+		var out []string
+		for _, r := range runs {
+			out = append(out, r.DAGID+"/"+r.RunID)
+		}
+		return out
+	}
+	for _, tt := range []struct {
+		runID string
+		want  []string
+	}{
+		{all[1].RunID, []string{"etl/" + all[1].RunID, "etl.b/" + all[1].RunID}}, // both DAGs have it
+		{all[30].RunID, []string{"etl/" + all[30].RunID}},
+		{"manual__1999-01-01T00:00:00Z", nil},
+		{"", nil},
+	} {
+		got, err := s.RunsWithID(tt.runID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(tt.want, ids(got)); diff != "" {
+			t.Errorf("RunsWithID(%q) (-want +got):\n%s", tt.runID, diff)
+		}
+	}
+}
+
+func TestBackfillCounts(t *testing.T) {
+	bf := &Backfill{Dates: []BackfillDate{
+		{Action: DateSkip},
+		{Action: DateNew},
+		{Action: DateNew, Started: true, State: RunQueued},
+		{Action: DateRerun, Started: true, State: RunRunning},
+		{Action: DateNew, Started: true, State: RunSuccess},
+		{Action: DateNew, Started: true, State: RunFailed},
+	}}
+	want := BackfillCounts{Total: 6, Skipped: 1, Pending: 1, Queued: 1, Running: 1, Success: 1, Failed: 1}
+	if got := bf.Counts(); got != want {
+		t.Errorf("Counts() = %+v, want %+v", got, want)
+	}
+}

@@ -7,6 +7,7 @@ package ui_test
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/buildinfo"
 	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/ui"
@@ -167,8 +169,9 @@ func TestHealth(t *testing.T) {
 	t.Parallel()
 	k, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/healthz", "")
-	if r.status != 200 || string(bytes.TrimSpace(r.body)) != `{"status":"ok"}` {
-		t.Errorf("healthy: %d %s, want 200 {\"status\":\"ok\"}", r.status, r.body)
+	want := fmt.Sprintf(`{"status":"ok","version":%q}`, buildinfo.Get().Version)
+	if r.status != 200 || string(bytes.TrimSpace(r.body)) != want {
+		t.Errorf("healthy: %d %s, want 200 %s", r.status, r.body, want)
 	}
 	k.StopNATS()
 	k.WaitFor("/healthz to fail", func() bool {

@@ -82,9 +82,15 @@ func parseRole(s string) (Role, bool) {
 
 // Principal is who made a request.
 type Principal struct {
-	// Name is the user's name, or the token's name.
+	// Name is the user's name, or the token's name (a login token's is
+	// its user's).
 	Name string
 	Role Role
+	// tokenID is the API token the request was made with; "" for a
+	// session cookie.
+	tokenID string
+	// userToken is true for a token that acts as a user (kiln login).
+	userToken bool
 }
 
 // Context keys of what authentication learnt about a request.
@@ -186,7 +192,11 @@ func (s *Server) identify(c echo.Context) (bool, error) {
 		if !ok {
 			return false, fmt.Errorf("token %s has the unknown role %q", t.ID, t.Role)
 		}
-		c.Set(ctxPrincipal, &Principal{Name: t.Name, Role: role})
+		p := &Principal{Name: t.Name, Role: role, tokenID: t.ID, userToken: t.User != ""}
+		if p.userToken {
+			p.Name = t.User
+		}
+		c.Set(ctxPrincipal, p)
 		return true, nil
 	}
 	ck, err := r.Cookie(sessionCookie)
@@ -239,7 +249,7 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		if !ok {
 			c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="kiln"`)
-			return unauthorized("authentication required: send Authorization: Bearer TOKEN (see `kiln tokens create`)")
+			return unauthorized("authentication required: send Authorization: Bearer TOKEN (with the CLI: run `kiln login`, or pass a token with --token or $KILN_TOKEN)")
 		}
 		return next(c)
 	}

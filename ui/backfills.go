@@ -93,7 +93,7 @@ func (s *Server) listBackfills(c echo.Context) error {
 	}
 	if dagID != "" && len(bfs) == 0 {
 		if _, ok := s.backend.DAG(dagID); !ok {
-			return notFound("DAG %q not found", dagID)
+			return s.dagNotFound(dagID)
 		}
 	}
 	if bfs, err = pageOf(c, bfs); err != nil {
@@ -201,7 +201,7 @@ func backfillSummary(bf *store.Backfill) BackfillSummary {
 		CreatedAt:     bf.CreatedAt.UTC(),
 		EndDate:       utc(bf.EndDate),
 		Counts: BackfillCounts{
-			Total: c.Total, Pending: c.Pending, Running: c.Running,
+			Total: c.Total, Pending: c.Pending, Queued: c.Queued, Running: c.Running,
 			Success: c.Success, Failed: c.Failed, Skipped: c.Skipped,
 		},
 	}

@@ -57,7 +57,7 @@ tasks:
 var (
 	backfillKeys     = []string{"counts", "created_at", "dag_id", "dates", "end_date", "from", "id", "max_active_runs", "params", "reprocess", "requested_by", "reverse", "state", "to"}
 	backfillDateKeys = []string{"action", "logical_date", "reason", "run_id", "state"}
-	countKeys        = []string{"failed", "pending", "running", "skipped", "success", "total"}
+	countKeys        = []string{"failed", "pending", "queued", "running", "skipped", "success", "total"}
 )
 
 func newBackfillAPI(t *testing.T, dags ...string) (*kilntest.Kiln, string) {
@@ -161,7 +161,7 @@ func TestCreateBackfill(t *testing.T) {
 	if diff := cmp.Diff(want, logicalDates(bf)); diff != "" {
 		t.Errorf("logical dates (-want +got):\n%s", diff)
 	}
-	wantCounts := ui.BackfillCounts{Total: 3, Pending: 1, Running: 2}
+	wantCounts := ui.BackfillCounts{Total: 3, Pending: 1, Queued: 2}
 	if bf.State != store.BackfillRunning || bf.Counts != wantCounts || bf.Reprocess != "none" || bf.EndDate != nil {
 		t.Errorf("backfill = %+v", bf.BackfillSummary)
 	}

@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"github.com/kilnhq/kiln/internal/suggest"
 	"github.com/kilnhq/kiln/scheduler"
 	"net/http"
 	"time"
@@ -77,7 +78,7 @@ func (s *Server) lookupDAG(c echo.Context) (scheduler.DAGInfo, error) {
 	}
 	info, ok := s.backend.DAG(id)
 	if !ok || info.DAG == nil {
-		return scheduler.DAGInfo{}, notFound("DAG %q not found", id)
+		return scheduler.DAGInfo{}, s.dagNotFound(id)
 	}
 	return info, nil
 }
@@ -181,4 +182,17 @@ func durationS(start, end *time.Time) *float64 {
 	}
 	d := end.Sub(*start).Seconds()
 	return &d
+}
+
+// dagNotFound is the 404 of an unknown DAG id, with the closest loaded id
+// as a hint.
+func (s *Server) dagNotFound(id string) error {
+	infos := s.backend.DAGs()
+	ids := make([]string, 0, len(infos))
+	for _, info := range infos {
+		if info.DAG != nil {
+			ids = append(ids, info.DAG.ID)
+		}
+	}
+	return notFound("DAG %q not found%s", id, suggest.DidYouMean(id, ids))
 }

@@ -85,7 +85,7 @@ func (s *Server) eventFilter(c echo.Context) (eventFilter, error) {
 			if n, err := st.CountRuns(f.dagID); err != nil {
 				return f, err
 			} else if n == 0 {
-				return f, notFound("DAG %q not found", f.dagID)
+				return f, s.dagNotFound(f.dagID)
 			}
 		}
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kilnhq/kiln/internal/logtimes"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
@@ -43,7 +44,10 @@ import (
 // renders it) starts there with ?offset=N: an EventSource cannot send
 // Last-Event-ID on its first request. When it reconnects, the header it
 // sends wins.
-func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
+//
+// Stamped (?timestamps=1), each line of the data starts with its receive
+// time (internal/logtimes); ids stay byte offsets in the file.
+func (s *Server) followLog(c echo.Context, k wire.TryKey, stamped bool) error {
 	offset, err := logOffset(c)
 	if err != nil {
 		return err
@@ -57,6 +61,9 @@ func (s *Server) followLog(c echo.Context, k wire.TryKey) error {
 	}
 	resp := startEventStream(c)
 	ls := &logStream{w: bufio.NewWriter(resp), flush: resp.Flush, offset: offset}
+	if stamped {
+		ls.times = &logtimes.Index{}
+	}
 	err = s.streamLog(c, k, ls)
 	if errors.Is(err, errStreamClosed) {
 		return nil // the client left or the server is stopping
@@ -105,6 +112,18 @@ func (s *Server) streamLog(c echo.Context, k wire.TryKey, ls *logStream) error {
 				if _, err := f.Seek(ls.offset, io.SeekStart); err != nil {
 					return err
 				}
+				if ls.times != nil {
+					if ls.times, err = logtimes.Open(path); err != nil {
+						return err
+					}
+					ls.stamp = logtimes.NewStamper(ls.times, atLineStart(f, ls.offset))
+				}
+			}
+		}
+		if ls.stamp != nil {
+			// The times of what the file holds were written before it.
+			if err := ls.times.Update(); err != nil {
+				return err
 			}
 		}
 		sent := false
@@ -180,6 +199,37 @@ func (s *Server) waitForLog(ctx context.Context, k wire.TryKey, changes *store.C
 	}
 }
 
+// The tail of a failed try's log shown with its error (the run page, and
+// GET .../logs?tail=N for `kiln runs show`): its last logTailLines lines
+// (at most maxTailLines when asked), at most logTailBytes.
+const (
+	logTailLines = 10
+	maxTailLines = 100
+	logTailBytes = 2 << 10
+)
+
+// readLogLines returns the last lines of a log file, at most maxBytes
+// long: a line cut by that bound is left out, unless it is the only one.
+// Line ends are "\n" and the text has none at its end. A missing file
+// is an empty log.
+func readLogLines(path string, lines int, maxBytes int64) (string, error) {
+	t, err := readLogTail(path, maxBytes, false, false)
+	if err != nil {
+		return "", err
+	}
+	text := strings.TrimRight(t.text, "\n")
+	for i, n := len(text), 0; i > 0; {
+		i = strings.LastIndexByte(text[:i], '\n')
+		if i < 0 {
+			break
+		}
+		if n++; n == lines {
+			return text[i+1:], nil
+		}
+	}
+	return text, nil
+}
+
 // logEnd is the data of the end event: the try and its final state.
 func (s *Server) logEnd(k wire.TryKey) LogEnd {
 	end := LogEnd{TryNumber: k.Try}
@@ -208,6 +258,11 @@ type logStream struct {
 	flush   func()
 	offset  int64  // file offset after the data sent
 	pending []byte // read but held back: a partial character or a "\r"
+	// times and stamp put each line's receive time before it, when asked
+	// (stamp is set once the file is open); stamped is a buffer.
+	times   *logtimes.Index
+	stamp   *logtimes.Stamper
+	stamped []byte
 }
 
 // data sends a piece of the log. Unless final, it holds back a trailing
@@ -220,8 +275,13 @@ func (ls *logStream) data(p []byte, final bool) {
 		n = completePrefix(b)
 	}
 	if n > 0 {
+		piece := b[:n]
+		if ls.stamp != nil {
+			ls.stamped = ls.stamp.Stamp(ls.stamped[:0], piece, ls.offset)
+			piece = ls.stamped
+		}
 		ls.offset += int64(n)
-		text := strings.ReplaceAll(string(b[:n]), "\r\n", "\n")
+		text := strings.ReplaceAll(string(piece), "\r\n", "\n")
 		text = strings.ReplaceAll(text, "\r", "\n")
 		fmt.Fprintf(ls.w, "id: %d\n", ls.offset)
 		for line := range strings.SplitSeq(text, "\n") {

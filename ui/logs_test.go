@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -220,6 +221,7 @@ func TestFollowLog(t *testing.T) {
 	}
 	url := srv.URL + "/api/v1/dags/follow/runs/" + run.RunID + "/tasks/train/logs?follow=1"
 	out, errc, endc := followWatching(t, url)
+	stampedOut, stampedErrc, _ := followWatching(t, url+"&timestamps=1")
 	start.Open()
 	k.WaitFor("the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
 	more.Open()
@@ -236,6 +238,16 @@ func TestFollowLog(t *testing.T) {
 	}
 	if end := <-endc; end != (ui.LogEnd{TryNumber: 1, State: store.TaskSuccess}) {
 		t.Errorf("end = %+v", end)
+	}
+	// Followed with timestamps, each line that a newline starts has its
+	// receive time, whichever piece of the stream it came in.
+	if err := <-stampedErrc; err != nil {
+		t.Fatalf("stamped stream: %v", err)
+	}
+	stamp := `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ `
+	wantStamped := regexp.MustCompile("^" + stamp + "line 1\n" + stamp + "line 2\n" + stamp + "é\nprogress 50%\nprogress 100%\n" + stamp + "last words, no newline$")
+	if got := stampedOut.String(); !wantStamped.MatchString(got) {
+		t.Errorf("stamped log = %q", got)
 	}
 
 	// The raw events of a finished try: ids are byte offsets, the data

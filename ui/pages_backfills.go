@@ -167,13 +167,13 @@ type backfillCountsView struct {
 	BackfillCounts
 	Done int // dates that need nothing more: success, failed, skipped
 	// Percentages of the progress bar.
-	SuccessPct, FailedPct, RunningPct, SkippedPct string
+	SuccessPct, FailedPct, QueuedPct, RunningPct, SkippedPct string
 }
 
 func newBackfillCountsView(c store.BackfillCounts) backfillCountsView {
 	v := backfillCountsView{
 		BackfillCounts: BackfillCounts{
-			Total: c.Total, Pending: c.Pending, Running: c.Running,
+			Total: c.Total, Pending: c.Pending, Queued: c.Queued, Running: c.Running,
 			Success: c.Success, Failed: c.Failed, Skipped: c.Skipped,
 		},
 		Done: c.Success + c.Failed + c.Skipped,
@@ -184,7 +184,7 @@ func newBackfillCountsView(c store.BackfillCounts) backfillCountsView {
 		}
 		return strconv.FormatFloat(100*float64(n)/float64(c.Total), 'f', 2, 64)
 	}
-	v.SuccessPct, v.FailedPct, v.RunningPct, v.SkippedPct = pct(c.Success), pct(c.Failed), pct(c.Running), pct(c.Skipped)
+	v.SuccessPct, v.FailedPct, v.QueuedPct, v.RunningPct, v.SkippedPct = pct(c.Success), pct(c.Failed), pct(c.Queued), pct(c.Running), pct(c.Skipped)
 	return v
 }
 

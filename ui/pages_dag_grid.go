@@ -31,6 +31,40 @@ const (
 type gridRun struct {
 	RunID, Href, State, Label, Title string
 	Manual                           bool // not a scheduled run
+	// BarH is the height of the run's bar in pixels: its duration against
+	// the longest run shown, as Airflow's grid draws it.
+	BarH int
+}
+
+// Heights of a run's bar in the grid: a run that has not started gets the
+// least, the longest run shown the most.
+const (
+	minRunBar = 4
+	maxRunBar = 48
+)
+
+// runBarHeights sets the bar heights of the runs: in proportion to how
+// long each ran (so far, for one still running).
+func runBarHeights(bars []gridRun, runs []*store.Run, now time.Time) {
+	durs := make([]time.Duration, len(runs))
+	var longest time.Duration
+	for i, r := range runs {
+		if r.StartDate == nil {
+			continue
+		}
+		end := now
+		if r.EndDate != nil {
+			end = *r.EndDate
+		}
+		durs[i] = max(end.Sub(*r.StartDate), 0)
+		longest = max(longest, durs[i])
+	}
+	for i := range bars {
+		bars[i].BarH = minRunBar
+		if longest > 0 {
+			bars[i].BarH += int(float64(maxRunBar-minRunBar) * float64(durs[i]) / float64(longest))
+		}
+	}
 }
 
 // gridView is the grid tab: the runs are columns, oldest on the left and
@@ -93,24 +127,24 @@ func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
 		return gridView{}, err
 	}
 	v := gridView{DAGID: g.ID, N: n, Offset: offset, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs")}
+	now := time.Now()
 	for i, r := range runs {
+		title := r.RunID + " · " + string(r.State)
+		if d := spanText(r.StartDate, r.EndDate, now); d != "" {
+			title += " · " + d
+		}
 		v.Runs[i] = gridRun{
 			RunID:  r.RunID,
 			Href:   runHref(g.ID, r.RunID),
 			State:  string(r.State),
 			Label:  r.LogicalDate.UTC().Format("01-02 15:04"),
-			Title:  r.RunID + " · " + string(r.State),
+			Title:  title,
 			Manual: r.RunType != store.RunTypeScheduled,
 		}
 	}
+	runBarHeights(v.Runs, runs, now)
 	v.Body = writeGridBody(g, v.Runs, tasks)
-	for _, size := range []int{10, defaultGridRuns, 50, maxGridRuns} {
-		v.Sizes = append(v.Sizes, gridSize{N: size, Selected: size == n})
-	}
-	if !slices.ContainsFunc(v.Sizes, func(s gridSize) bool { return s.Selected }) {
-		v.Sizes = append(v.Sizes, gridSize{N: n, Selected: true})
-		slices.SortFunc(v.Sizes, func(a, b gridSize) int { return a.N - b.N })
-	}
+	v.Sizes = gridSizes(n)
 	href := dagHref(g.ID)
 	if offset+n < total {
 		v.Older = pageHref(href, n, offset+n)
@@ -218,6 +252,20 @@ func writeCellTitle(b *strings.Builder, state string, d *store.TaskDigest) {
 		b.WriteString(d.StartDate.UTC().Format(time.TimeOnly))
 		b.WriteString(" UTC")
 	}
+}
+
+// gridSizes are the numbers of runs the grid and the charts offer, n
+// among them, selected.
+func gridSizes(n int) []gridSize {
+	var out []gridSize
+	for _, size := range []int{10, defaultGridRuns, 50, maxGridRuns} {
+		out = append(out, gridSize{N: size, Selected: size == n})
+	}
+	if !slices.ContainsFunc(out, func(s gridSize) bool { return s.Selected }) {
+		out = append(out, gridSize{N: n, Selected: true})
+		slices.SortFunc(out, func(a, b gridSize) int { return a.N - b.N })
+	}
+	return out
 }
 
 // pageHref is the grid's path for a page of runs.

@@ -61,7 +61,7 @@ func paramFields(ps []*dag.Param, form url.Values, problems map[string]string) [
 			Input:       paramPrefix + p.Name,
 			ID:          "param-" + p.Name,
 			Type:        p.Type,
-			Required:    !p.HasDefault && p.Type != "boolean",
+			Required:    paramRequired(p),
 			Description: p.Description,
 			Error:       problems[p.Name],
 		}
@@ -261,6 +261,8 @@ type triggerView struct {
 	// Params are the inputs of the params, rendered from paramFields.
 	Params    template.HTML
 	HasParams bool
+	// HasRequired says some param must be filled in (marked *).
+	HasRequired bool
 	// Error names every field at fault when the form comes back.
 	Error      string
 	CanOperate bool
@@ -269,12 +271,17 @@ type triggerView struct {
 // newTriggerForm is the trigger tab of g, its fields not yet filled in.
 func newTriggerForm(g *dag.DAG) triggerView {
 	return triggerView{
-		Action:    dagHref(g.ID, "trigger"),
-		Timezone:  dagTimezone(g),
-		HasParams: len(g.Params) > 0,
-		Scheduled: g.Timetable != nil,
+		Action:      dagHref(g.ID, "trigger"),
+		Timezone:    dagTimezone(g),
+		HasParams:   len(g.Params) > 0,
+		HasRequired: slices.ContainsFunc(g.Params, paramRequired),
+		Scheduled:   g.Timetable != nil,
 	}
 }
+
+// paramRequired says a param has to be given a value: it has no default,
+// and is not a boolean (an unticked box is false).
+func paramRequired(p *dag.Param) bool { return !p.HasDefault && p.Type != "boolean" }
 
 func (s *Server) dagTriggerPage(c echo.Context) error {
 	info, err := s.lookupDAG(c)

@@ -38,6 +38,11 @@ func TestTriggerForm(t *testing.T) {
 	p.has(t, "input", "name=param.frac", "type=number", "value=0.5", "min=0", "max=1", "step=any")
 	p.has(t, "input", "name=param.dry", "type=checkbox", "value=true", "checked")
 	p.has(t, "select", "name=param.region")
+	// A field is marked *, so the note says what * means.
+	p.has(t, "span", "id=required-note")
+	if n := pc.get("/dags/adhoc/trigger").count("span", "id=required-note"); n != 0 {
+		t.Error("adhoc has no required param, yet its form explains the * mark")
+	}
 	p.has(t, "option", "value=eu", "selected")
 	p.has(t, "option", "value=us")
 	p.has(t, "textarea", "name=param.tags")

@@ -225,9 +225,19 @@ func TestDAGListPage(t *testing.T) {
 	if n := p.count("input", "name=paused", "value=true"); n != 3 {
 		t.Errorf("%d pause toggles that pause, want 3 (every DAG is active)", n)
 	}
-	if n := p.count("input", "type=hidden", "name=csrf"); n != 3 {
-		t.Errorf("%d csrf fields, want 3", n)
+	if n := p.count("input", "type=hidden", "name=csrf"); n != 4 {
+		t.Errorf("%d csrf fields, want 4: 3 pause toggles and the trigger buttons' form", n)
 	}
+	// A trigger button per DAG: one click for a DAG without params (they
+	// share one form), the trigger form for one with.
+	if form := p.has(t, "form", "id=trigger-now"); form["method"] != "post" {
+		t.Errorf("the trigger buttons' form: %v", form)
+	}
+	if b := p.has(t, "button", "class~=trigger-run", "formaction=/dags/adhoc/trigger"); b["form"] != "trigger-now" || b["data-confirm"] == "" {
+		t.Errorf("trigger button of adhoc: %v", b)
+	}
+	p.has(t, "a", "class~=trigger-run", "href=/dags/churn/trigger")
+	p.has(t, "a", "class~=trigger-run", "href=/dags/typed/trigger")
 	// Recent runs, oldest first, each a dot linking to its run.
 	dots := dagPageTags(p.body, "span", "class~=dot")
 	if len(dots) != 2 || dots[0]["data-state"] != "failed" || dots[1]["data-state"] != "success" {
@@ -379,8 +389,15 @@ func TestGridPage(t *testing.T) {
 	if len(heads) != 2 || heads[0]["data-run"] != r1 || heads[1]["data-run"] != r2 {
 		t.Errorf("column heads = %v, want %s then %s", heads, r1, r2)
 	}
-	p.has(t, "a", "href=/dags/churn/runs/"+r2, "title="+r2+" · running")
-	p.has(t, "span", "class~=run-bar", "data-state=running")
+	if a := p.has(t, "a", "href=/dags/churn/runs/"+r2); !strings.HasPrefix(a["title"], r2+" · running · ") || !strings.HasSuffix(a["title"], " so far") {
+		t.Errorf("title of %s = %q, want state and duration so far", r2, a["title"])
+	}
+	// Each run's bar is as tall as the run is long: the one still running
+	// grows past the failed one, which ended at once.
+	bar := p.has(t, "span", "class~=run-bar", "data-state=running")
+	if !strings.HasPrefix(bar["style"], "height: ") || !strings.HasSuffix(bar["style"], "px") {
+		t.Errorf("run bar style = %q", bar["style"])
+	}
 
 	// Paging: ?runs=1 shows the newest, and links to the older one.
 	one := pc.get("/dags/churn?runs=1")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kilnhq/kiln/internal/logtimes"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -43,7 +44,8 @@ type tryLink struct {
 // logView is the log page.
 type logView struct {
 	DAGID, RunID, TaskID string
-	DAGHref, RunHref     string
+	DAGHref, RunsHref    string
+	RunHref              string
 	TaskHref             string // the run page with the task picked
 	Try                  int
 	State                string // the try's state; "" when it is not recorded
@@ -61,6 +63,10 @@ type logView struct {
 	MaxBytes     int
 	DownloadHref string
 	DownloadName string
+	// Stamped shows each line's receive time (?timestamps=1); StampHref
+	// is the page with the times toggled.
+	Stamped   bool
+	StampHref string
 }
 
 func (s *Server) logPage(c echo.Context) error {
@@ -80,6 +86,7 @@ func (s *Server) logPage(c echo.Context) error {
 		RunID:        k.RunID,
 		TaskID:       k.TaskID,
 		DAGHref:      dagHref(k.DAGID),
+		RunsHref:     dagHref(k.DAGID, "runs"),
 		RunHref:      run,
 		TaskHref:     run + "?task=" + url.QueryEscape(k.TaskID),
 		Try:          k.Try,
@@ -110,7 +117,16 @@ func (s *Server) logPage(c echo.Context) error {
 		v.Tries = append(v.Tries, tryLink{Number: n, State: string(states[n]), Href: base + strconv.Itoa(n), On: n == k.Try})
 	}
 
-	tail, err := readLogTail(s.backend.LogPath(k), maxPageLog, !finished)
+	if v.Stamped, err = queryBool(c, "timestamps"); err != nil {
+		return err
+	}
+	self := base + strconv.Itoa(k.Try)
+	if v.Stamped {
+		v.StampHref = self
+	} else {
+		v.StampHref = self + "&timestamps=1"
+	}
+	tail, err := readLogTail(s.backend.LogPath(k), maxPageLog, !finished, v.Stamped)
 	if err != nil {
 		return err
 	}
@@ -118,6 +134,9 @@ func (s *Server) logPage(c echo.Context) error {
 	v.SizeText, v.ShownText = byteSize(tail.size), byteSize(tail.end-tail.begin)
 	if !finished {
 		v.Follow = api + "&follow=1&offset=" + strconv.FormatInt(tail.end, 10)
+		if v.Stamped {
+			v.Follow += "&timestamps=1"
+		}
 	}
 	title := fmt.Sprintf("%s · try %d", k.TaskID, k.Try)
 	return s.render(c, http.StatusOK, "log", pageData{Title: title, Nav: "dags", Data: v})
@@ -135,8 +154,10 @@ type logTail struct {
 // whole line. A log still being written (partial) holds back a trailing
 // partial UTF-8 character or "\r", as the event stream does, so that
 // following it from end loses nothing. Line ends are "\n", as the stream
-// sends them. A missing file is an empty log.
-func readLogTail(path string, limit int64, partial bool) (logTail, error) {
+// sends them. A missing file is an empty log. Stamped, each line starts
+// with its receive time (internal/logtimes); begin and end stay offsets
+// in the file.
+func readLogTail(path string, limit int64, partial, stamped bool) (logTail, error) {
 	f, err := os.Open(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return logTail{}, nil
@@ -166,6 +187,14 @@ func readLogTail(path string, limit int64, partial bool) (logTail, error) {
 		n = completePrefix(buf)
 	}
 	t.end = t.begin + int64(n)
+	if stamped {
+		ix, err := logtimes.Open(path)
+		if err != nil {
+			return logTail{}, err
+		}
+		buf = logtimes.NewStamper(ix, atLineStart(f, t.begin)).Stamp(nil, buf[:n], t.begin)
+		n = len(buf)
+	}
 	t.text = strings.ReplaceAll(string(buf[:n]), "\r\n", "\n")
 	t.text = strings.ReplaceAll(t.text, "\r", "\n")
 	return t, nil

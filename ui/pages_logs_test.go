@@ -3,6 +3,7 @@ package ui_test
 import (
 	"mime"
 	"net/http"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -44,6 +45,13 @@ func TestLogPageFinishedTry(t *testing.T) {
 	if pre.attr("data-follow") != "" {
 		t.Error("a finished try's log is followed")
 	}
+	var crumbs []string
+	for _, a := range d.all("div.crumbs a") {
+		crumbs = append(crumbs, a.text()+"="+a.attr("href"))
+	}
+	if want := "DAGs=/dags logs=/dags/logs Runs=/dags/logs/runs " + run.RunID + "=/dags/logs/runs/" + run.RunID; strings.Join(crumbs, " ") != want {
+		t.Errorf("breadcrumb = %v, want %s", crumbs, want)
+	}
 	if got := d.one("#log-state").attr("data-state"); got != "failed" {
 		t.Errorf("#log-state = %q, want failed", got)
 	}
@@ -75,6 +83,32 @@ func TestLogPageFinishedTry(t *testing.T) {
 		t.Errorf("download attribute %q, file name %q", dl.attr("download"), params["filename"])
 	}
 	call(t, "GET", srv.URL+"/api/v1/dags/logs/runs/"+run.RunID+"/tasks/train/logs?download=x", "").wantError(t, 400, "download")
+
+	// Timestamps: a toggle on the page, ?timestamps=1 in the API; every
+	// line starts with its receive time, also read from mid-line.
+	stamp := `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ `
+	toggle := d.one("a#log-times")
+	if toggle.attr("aria-checked") != "false" || toggle.attr("href") != path+"?try=1&timestamps=1" {
+		t.Errorf("a#log-times = %v", toggle.n.Attr)
+	}
+	ds := getPage(t, srv.URL+toggle.attr("href")).want(t, http.StatusOK)
+	want := regexp.MustCompile("^" + stamp + "loading <data>\n" + stamp + "failed: \"oom\"\n" + stamp + "kiln: exit status 1\n$")
+	if got := ds.one("pre#log").text(); !want.MatchString(got) {
+		t.Errorf("stamped pre#log = %q", got)
+	}
+	if got := ds.one("a#log-times"); got.attr("aria-checked") != "true" || got.attr("href") != path+"?try=1" {
+		t.Errorf("a#log-times when on = %v", got.n.Attr)
+	}
+	api := srv.URL + "/api/v1/dags/logs/runs/" + run.RunID + "/tasks/train/logs?try=1&timestamps=1"
+	want = regexp.MustCompile("^" + stamp + "loading <data>\r\n" + stamp + "failed: \"oom\"\n" + stamp + "kiln: exit status 1\n$")
+	if resp := call(t, "GET", api, ""); resp.status != 200 || !want.Match(resp.body) {
+		t.Errorf("?timestamps=1: %d %q", resp.status, resp.body)
+	}
+	want = regexp.MustCompile("^ding <data>\r\n" + stamp + "failed")
+	if resp := call(t, "GET", api+"&offset=3", ""); resp.status != 200 || !want.Match(resp.body) {
+		t.Errorf("?timestamps=1&offset=3: %d %q", resp.status, resp.body)
+	}
+	call(t, "GET", api+"x", "").wantError(t, 400, "timestamps")
 
 	// The latest try by default, with nothing logged yet, is followed.
 	d = getPage(t, srv.URL+path).want(t, http.StatusOK)

@@ -154,7 +154,7 @@ func newPoolRow(name string, slots int, defined bool, u slotUse, tasks []string)
 	case !defined:
 		r.Description = "Not created: it has no slots, so its tasks wait until it is set."
 	case name == store.DefaultPool:
-		r.Description = fmt.Sprintf("The pool of tasks that name none; %d slots unless set.", store.DefaultPoolSlots)
+		r.Description = fmt.Sprintf("Tasks that set no pool take their slots here; %d slots unless set.", store.DefaultPoolSlots)
 	}
 	switch n := len(tasks); {
 	case n == 0:

@@ -62,7 +62,7 @@ tasks: [{id: haunt, plugin: shell, with: {command: "true"}, pool: spooky}]
 	if got := gpu.one(".pool-description").text(); !strings.Contains(got, "Used by 3 tasks") {
 		t.Errorf("gpu's description = %q", got)
 	}
-	if got := d.one("tr[data-pool=default_pool] .pool-description").text(); !strings.Contains(got, "tasks that name none") {
+	if got := d.one("tr[data-pool=default_pool] .pool-description").text(); !strings.Contains(got, "Tasks that set no pool take their slots here") {
 		t.Errorf("default_pool's description = %q", got)
 	}
 	ghost := d.one("table#pools tr.undefined[data-pool=spooky]")

@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 )
@@ -87,7 +88,7 @@ func (s *Server) runsPage(c echo.Context) error {
 		if n, err := st.CountRuns(dagID); err != nil {
 			return err
 		} else if n == 0 {
-			return notFound("DAG %q not found", dagID)
+			return s.dagNotFound(dagID)
 		}
 	}
 	loc := dagLoc(info.DAG)
@@ -192,6 +193,9 @@ type taskDetail struct {
 	NotBefore                         *timeView
 	Outputs                           string // indented JSON; "" without outputs
 	Tries                             []tryRow
+	// LogTail is the end of the log of a latest try that failed, shown
+	// under its error; LogHref that try's log page.
+	LogTail, LogHref string
 }
 
 // tryRow is one try of the picked task.
@@ -283,6 +287,13 @@ func (s *Server) runPage(c echo.Context) error {
 		rows[i] = ganttInput{TaskID: ti.TaskID, Href: selectHref, Selected: row.Selected, Tries: tries}
 		if row.Selected {
 			v.Task = newTaskDetail(ti, tries, loc, now)
+			if FailedTry(ti.State) && ti.TryNumber > 0 {
+				k := wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber}
+				if v.Task.LogTail, err = readLogLines(s.backend.LogPath(k), logTailLines, logTailBytes); err != nil {
+					return err
+				}
+				v.Task.LogHref = row.LogHref
+			}
 		}
 	}
 	if picked != "" && v.Task == nil {

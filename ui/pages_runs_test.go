@@ -740,3 +740,40 @@ func TestRunsPage(t *testing.T) {
 		t.Errorf("a DAG without runs: %q", got)
 	}
 }
+
+// TestRunPageFailedTaskLogTail: the box of a failed task shows the end of
+// its log under its error, with a link to the whole log; a task that
+// succeeded shows none.
+func TestRunPageFailedTaskLogTail(t *testing.T) {
+	t.Parallel()
+	k, srv := newAPI(t, `
+id: failing
+tasks:
+  - {id: ok, plugin: shell, with: {command: 'echo fine'}}
+  - {id: boom, plugin: shell, with: {command: 'for i in $(seq 1 12); do echo "line $i <b>"; done; exit 3'}}
+`)
+	run := trigger(t, k, "failing", "2026-01-05T02:00:00Z", nil)
+	k.WaitRun("failing", run.RunID, store.RunFailed)
+	href := srv.URL + "/dags/failing/runs/" + run.RunID
+	d := getPage(t, href+"?task=boom").want(t, http.StatusOK)
+	if got := d.one("#task-detail .task-error").text(); got != "exit status 3" {
+		t.Errorf("error = %q", got)
+	}
+	want := "line 4 <b>\nline 5 <b>\nline 6 <b>\nline 7 <b>\nline 8 <b>\nline 9 <b>\nline 10 <b>\nline 11 <b>\nline 12 <b>\nkiln: exit status 3"
+	if got := d.one("pre#task-log-tail").text(); got != want {
+		t.Errorf("log tail = %q\nwant %q", got, want)
+	}
+	if got := d.one("#task-detail .log-tail a").attr("href"); got != "/dags/failing/runs/"+run.RunID+"/tasks/boom/logs?try=1" {
+		t.Errorf("whole log link = %q", got)
+	}
+	if n := len(getPage(t, href+"?task=ok").want(t, http.StatusOK).all("pre#task-log-tail")); n != 0 {
+		t.Error("a task that succeeded shows a log tail")
+	}
+	// The API answers the same tail with ?tail=N (kiln runs show).
+	logs := srv.URL + "/api/v1/dags/failing/runs/" + run.RunID + "/tasks/boom/logs?try=1&tail="
+	if r := call(t, "GET", logs+"3", ""); r.status != 200 || string(r.body) != "line 11 <b>\nline 12 <b>\nkiln: exit status 3" {
+		t.Errorf("?tail=3: %d %q", r.status, r.body)
+	}
+	call(t, "GET", logs+"0", "").wantError(t, 400, "tail")
+	call(t, "GET", logs+"101", "").wantError(t, 400, "tail")
+}

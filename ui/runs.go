@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -69,7 +70,7 @@ func (s *Server) listRuns(c echo.Context) error {
 			if n, err := st.CountRuns(dagID); err != nil {
 				return err
 			} else if n == 0 {
-				return notFound("DAG %q not found", dagID)
+				return s.dagNotFound(dagID)
 			}
 		}
 	}
@@ -124,7 +125,13 @@ func (s *Server) triggerRun(c echo.Context) error {
 }
 
 func (s *Server) getRun(c echo.Context) error {
-	run, err := s.lookupRun(c)
+	var run *store.Run
+	var err error
+	if c.Param("dag") == AllDAGs {
+		run, err = s.findRun(c)
+	} else {
+		run, err = s.lookupRun(c)
+	}
 	if err != nil {
 		return err
 	}
@@ -133,6 +140,12 @@ func (s *Server) getRun(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, view)
+}
+
+// FailedTry says a task instance in state st ended its latest try failed:
+// the run page and `kiln runs show` show the end of that try's log.
+func FailedTry(st store.TaskState) bool {
+	return st == store.TaskFailed || st == store.TaskUpForRetry
 }
 
 func (s *Server) clearTasks(c echo.Context) error {
@@ -171,12 +184,37 @@ func (s *Server) lookupRun(c echo.Context) (*store.Run, error) {
 	if errors.Is(err, store.ErrNotFound) {
 		if _, ok := s.backend.DAG(dagID); !ok {
 			if n, cerr := s.backend.Store().CountRuns(dagID); cerr == nil && n == 0 {
-				return nil, notFound("DAG %q not found", dagID)
+				return nil, s.dagNotFound(dagID)
 			}
 		}
 		return nil, notFound("run %q of DAG %q not found", runID, dagID)
 	}
 	return run, err
+}
+
+// findRun returns the run of any DAG whose id the request's {run} is
+// (GET /api/v1/dags/~/runs/{run}): 404 when none has one, 409 when
+// several DAGs do.
+func (s *Server) findRun(c echo.Context) (*store.Run, error) {
+	runID, err := pathParam(c, "run")
+	if err != nil {
+		return nil, err
+	}
+	runs, err := s.backend.Store().RunsWithID(runID)
+	if err != nil {
+		return nil, err
+	}
+	switch len(runs) {
+	case 0:
+		return nil, notFound("run %q not found in any DAG", runID)
+	case 1:
+		return runs[0], nil
+	}
+	dags := make([]string, len(runs))
+	for i, r := range runs {
+		dags[i] = r.DAGID
+	}
+	return nil, &apiError{http.StatusConflict, fmt.Sprintf("run %q is in more than one DAG (%s): name the DAG", runID, strings.Join(dags, ", "))}
 }
 
 // runView is a run with its task instances, in the DAG's task order when

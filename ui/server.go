@@ -13,6 +13,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/kilnhq/kiln/internal/buildinfo"
 )
 
 // DefaultAddr is where the server listens unless told otherwise: loopback
@@ -196,6 +198,11 @@ func (s *Server) routes(e *echo.Echo) {
 
 	api(http.MethodGet, "/backup", s.backup, RoleAdmin)
 
+	// Logging in is how a request comes to be authenticated; logging out
+	// needs only the token it gives back.
+	e.POST("/api/v1/login", s.apiLogin)
+	api(http.MethodPost, "/logout", s.apiLogout, RoleViewer)
+
 	s.pageRoutes(e)
 	s.authRoutes(e)
 }
@@ -204,9 +211,9 @@ func (s *Server) routes(e *echo.Echo) {
 // up, 503 with the reason otherwise.
 func (s *Server) health(c echo.Context) error {
 	if err := s.backend.Health(); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, Health{Status: "unavailable", Error: err.Error()})
+		return c.JSON(http.StatusServiceUnavailable, Health{Status: "unavailable", Error: err.Error(), Version: buildinfo.Get().Version})
 	}
-	return c.JSON(http.StatusOK, Health{Status: "ok"})
+	return c.JSON(http.StatusOK, Health{Status: "ok", Version: buildinfo.Get().Version})
 }
 
 // recoverPanics turns a panicking handler into a 500 answer.

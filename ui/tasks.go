@@ -14,6 +14,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kilnhq/kiln/internal/logtimes"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
@@ -94,8 +95,23 @@ func (s *Server) taskLogs(c echo.Context) error {
 			return badRequest("follow: want 1 or 0, got %q", f)
 		}
 	}
+	stamped, err := queryBool(c, "timestamps")
+	if err != nil {
+		return err
+	}
 	if follow {
-		return s.followLog(c, k)
+		return s.followLog(c, k, stamped)
+	}
+	if c.QueryParam("tail") != "" {
+		n, err := queryInt(c, "tail", logTailLines, 1, maxTailLines)
+		if err != nil {
+			return err
+		}
+		text, err := readLogLines(s.backend.LogPath(k), n, logTailBytes)
+		if err != nil {
+			return err
+		}
+		return c.String(http.StatusOK, text)
 	}
 	offset, err := logOffset(c)
 	if err != nil {
@@ -129,8 +145,65 @@ func (s *Server) taskLogs(c echo.Context) error {
 	// ServeContent streams from the file (and serves Range requests), so a
 	// big log is never held in memory; ?offset=N serves it from byte N.
 	from := min(offset, st.Size())
+	if stamped {
+		return s.writeStampedLog(c, path, f, from, st.Size())
+	}
 	http.ServeContent(c.Response(), c.Request(), "", time.Time{}, io.NewSectionReader(f, from, st.Size()-from))
 	return nil
+}
+
+// writeStampedLog answers bytes from to end of a log with each line's
+// receive time before it (?timestamps=1), a piece at a time.
+func (s *Server) writeStampedLog(c echo.Context, path string, f *os.File, from, end int64) error {
+	ix, err := logtimes.Open(path)
+	if err != nil {
+		return err
+	}
+	stamp := logtimes.NewStamper(ix, atLineStart(f, from))
+	resp := c.Response()
+	resp.WriteHeader(http.StatusOK)
+	buf, out := make([]byte, 32<<10), make([]byte, 0, 40<<10)
+	for off := from; off < end; {
+		n, err := f.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+		if n > 0 {
+			out = stamp.Stamp(out[:0], buf[:n], off)
+			if _, werr := resp.Write(out); werr != nil {
+				return nil // the client left
+			}
+			off += int64(n)
+		}
+		if err != nil && err != io.EOF {
+			s.log.Error("reading a log", "path", path, "err", err)
+			return nil // the status is sent already
+		}
+		if n == 0 {
+			break
+		}
+	}
+	return nil
+}
+
+// atLineStart says the byte at off of a log starts a line.
+func atLineStart(f *os.File, off int64) bool {
+	if off == 0 {
+		return true
+	}
+	var b [1]byte
+	_, err := f.ReadAt(b[:], off-1)
+	return err == nil && b[0] == '\n'
+}
+
+// queryBool reads an optional flag of the query: 1/0, true/false.
+func queryBool(c echo.Context, name string) (bool, error) {
+	q := c.QueryParam(name)
+	if q == "" {
+		return false, nil
+	}
+	v, err := strconv.ParseBool(q)
+	if err != nil {
+		return false, badRequest("%s: want 1 or 0, got %q", name, q)
+	}
+	return v, nil
 }
 
 // logFileName is the name a downloaded log is saved as:

@@ -243,6 +243,7 @@ type Backfill struct {
 type BackfillCounts struct {
 	Total   int `json:"total"`
 	Pending int `json:"pending"`
+	Queued  int `json:"queued"`
 	Running int `json:"running"`
 	Success int `json:"success"`
 	Failed  int `json:"failed"`
@@ -273,6 +274,8 @@ type SetPoolRequest struct {
 type Health struct {
 	Status string `json:"status"` // "ok" or "unavailable"
 	Error  string `json:"error,omitempty"`
+	// Version is the server's version (docs/operations.md#version).
+	Version string `json:"version"`
 }
 
 // ErrorBody is the body of every error answer.

@@ -40,9 +40,12 @@ type UpdateUserRequest struct {
 // Token is an API token as GET /api/v1/tokens lists it, without its
 // secret.
 type Token struct {
-	ID         string     `json:"id"`
-	Name       string     `json:"name"`
-	Role       string     `json:"role"`
+	ID   string `json:"id"`
+	Name string `json:"name"`
+	Role string `json:"role"`
+	// User is the user a login token (POST /api/v1/login) acts as, with
+	// the user's role; "" for a token of its own.
+	User       string     `json:"user,omitempty"`
 	CreatedAt  time.Time  `json:"created_at"`
 	LastUsedAt *time.Time `json:"last_used_at"`
 }
@@ -171,7 +174,7 @@ func (s *Server) deleteToken(c echo.Context) error {
 }
 
 func tokenBody(t *store.Token) Token {
-	return Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
+	return Token{ID: t.ID, Name: t.Name, Role: t.Role, User: t.User, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
 }
 
 // checkCredentialFields answers 400 for a bad name or role of a new user

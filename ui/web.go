@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/kilnhq/kiln/internal/buildinfo"
 )
 
 // The browser UI: HTML pages rendered on the server from html/template, one
@@ -79,6 +81,8 @@ type pageData struct {
 	Events string
 	// Data is the page's own data.
 	Data any
+	// Version is the server's version, for the footer.
+	Version string
 }
 
 // render answers with a page, or with only one of its blocks when the
@@ -90,6 +94,7 @@ func (s *Server) render(c echo.Context, status int, page string, pd pageData) er
 	}
 	pd.User = principal(c)
 	pd.CSRF = csrfToken(c)
+	pd.Version = buildinfo.Get().Version
 	name := "layout.html"
 	if frag := c.Request().Header.Get(fragmentHeader); frag != "" {
 		if t.Lookup(frag) == nil {

@@ -28,7 +28,7 @@ import (
 // (The dags subcommands that do are added by addServerDagsCommands.)
 func addServerCommands(root *cobra.Command) {
 	root.AddCommand(newTriggerCmd(), newBackfillCmd(), newBackfillsCmd(), newRunsCmd(), newTasksCmd(), newPoolsCmd())
-	root.AddCommand(newUsersCmd(), newTokensCmd())
+	root.AddCommand(newLoginCmd(), newLogoutCmd(), newUsersCmd(), newTokensCmd())
 }
 
 // defaultServerURL is the server the CLI talks to without --server or
@@ -49,19 +49,41 @@ func (f *serverFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.token, "token", "", "API token, sent as a bearer token (default $KILN_TOKEN)")
 }
 
-// client returns an API client for the flags, falling back to the
-// environment and then to the default server.
+// client returns an API client for the flags. The server is --server,
+// else $KILN_SERVER, else the default; the token --token, else
+// $KILN_TOKEN, else the one `kiln login` saved for that server.
 func (f *serverFlags) client() (*apiClient, error) {
-	server := f.server
+	c, err := newAPIClient(f.server)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case f.token != "":
+		c.token, c.tokenFrom = f.token, "--token"
+	case os.Getenv("KILN_TOKEN") != "":
+		c.token, c.tokenFrom = os.Getenv("KILN_TOKEN"), "$KILN_TOKEN"
+	default:
+		l, err := loadLogin(c.base)
+		if err != nil {
+			return nil, &exitError{code: 1, msg: err.Error()}
+		}
+		if l != nil {
+			c.token, c.tokenFrom, c.loginUser = l.Token, "login", l.User
+		}
+	}
+	return c, nil
+}
+
+// serverURL is the server of a --server value: itself, else $KILN_SERVER,
+// else the default, with http:// when it names no scheme and no trailing
+// slash, query or fragment.
+func serverURL(flag string) (*url.URL, error) {
+	server := flag
 	if server == "" {
 		server = os.Getenv("KILN_SERVER")
 	}
 	if server == "" {
 		server = defaultServerURL
-	}
-	token := f.token
-	if token == "" {
-		token = os.Getenv("KILN_TOKEN")
 	}
 	if !strings.Contains(server, "://") {
 		server = "http://" + server
@@ -72,10 +94,19 @@ func (f *serverFlags) client() (*apiClient, error) {
 	}
 	u.Path, u.RawPath = strings.TrimSuffix(u.Path, "/"), ""
 	u.RawQuery, u.Fragment = "", ""
+	return u, nil
+}
+
+// newAPIClient returns a client of the server of a --server value, with no
+// token.
+func newAPIClient(server string) (*apiClient, error) {
+	u, err := serverURL(server)
+	if err != nil {
+		return nil, err
+	}
 	return &apiClient{
-		base:  u,
-		token: token,
-		user:  cliUser(),
+		base: u,
+		user: cliUser(),
 		http: &http.Client{Transport: &http.Transport{
 			Proxy:                 http.ProxyFromEnvironment,
 			DialContext:           (&net.Dialer{Timeout: 5 * time.Second}).DialContext,
@@ -93,8 +124,12 @@ func (f *serverFlags) client() (*apiClient, error) {
 type apiClient struct {
 	base  *url.URL
 	token string
-	user  string // sent as ui.UserHeader: who asks
-	http  *http.Client
+	// tokenFrom says where token came from, for the advice of an
+	// authentication error: "--token", "$KILN_TOKEN", "login" or "".
+	tokenFrom string
+	loginUser string // who the saved login is of, with tokenFrom "login"
+	user      string // sent as ui.UserHeader: who asks
+	http      *http.Client
 }
 
 // cliUser is who runs the CLI, as $USER@host, for the server to record
@@ -229,10 +264,33 @@ func (c *apiClient) statusError(resp *http.Response) error {
 	switch resp.StatusCode {
 	case http.StatusBadRequest:
 		code = 2
-	case http.StatusUnauthorized, http.StatusForbidden:
-		msg += " (check --token or $KILN_TOKEN)"
+	case http.StatusUnauthorized:
+		msg = c.unauthorizedAdvice(msg)
+	case http.StatusForbidden:
+		if strings.Contains(msg, " needs the ") {
+			msg += fmt.Sprintf("; run `kiln login%s` as a user who has that role, or give a token that has it with --token or $KILN_TOKEN", serverArg(c.base))
+		}
 	}
 	return &exitError{code: code, msg: msg}
+}
+
+// unauthorizedAdvice says, after the server's 401 message, what to run.
+func (c *apiClient) unauthorizedAdvice(msg string) string {
+	login := fmt.Sprintf("`kiln login%s`", serverArg(c.base))
+	switch c.tokenFrom {
+	case "":
+		if !strings.HasPrefix(msg, "authentication required") {
+			return msg // such as a wrong password at login
+		}
+		return fmt.Sprintf("the server at %s asks who you are: run %s (or give an API token with --token or $KILN_TOKEN; an admin makes one with `kiln tokens create --name NAME --role ROLE`)", c.base, login)
+	case "login":
+		return fmt.Sprintf("the server at %s refused your login as %s (%s; it ends when the user is deleted or their password changes): run %s again", c.base, c.loginUser, msg, login)
+	}
+	drop := "leave --token out"
+	if c.tokenFrom == "$KILN_TOKEN" {
+		drop = "unset KILN_TOKEN"
+	}
+	return fmt.Sprintf("the server at %s refused the token of %s (%s): give a valid one, or %s and run %s", c.base, c.tokenFrom, msg, drop, login)
 }
 
 // printJSONValue prints v as indented JSON: what --json prints.

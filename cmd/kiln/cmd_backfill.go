@@ -232,7 +232,7 @@ func planSummary(bf ui.Backfill) string {
 // backfill ended and no run of it is still running (runs of a cancelled
 // backfill finish).
 func backfillEnded(bf ui.Backfill) bool {
-	return bf.State != store.BackfillRunning && bf.Counts.Running == 0
+	return bf.State != store.BackfillRunning && bf.Counts.Queued == 0 && bf.Counts.Running == 0
 }
 
 // followBackfill follows a backfill until it ends, showing its progress on
@@ -317,8 +317,8 @@ func (p *backfillProgress) update(bf ui.Backfill) {
 		p.bar.Set(c.Success + c.Failed)
 		return
 	}
-	line := fmt.Sprintf("backfill %s: %d/%d done, %d failed, %d running, %d pending", bf.ID,
-		c.Success+c.Failed, c.Total-c.Skipped, c.Failed, c.Running, c.Pending)
+	line := fmt.Sprintf("backfill %s: %d/%d done, %d failed, %d queued, %d running, %d pending", bf.ID,
+		c.Success+c.Failed, c.Total-c.Skipped, c.Failed, c.Queued, c.Running, c.Pending)
 	if c.Skipped > 0 {
 		line += fmt.Sprintf(", %d skipped", c.Skipped)
 	}
@@ -489,8 +489,8 @@ func printBackfill(w io.Writer, bf ui.Backfill) error {
 	field("Requested by", dashIfEmpty(bf.RequestedBy))
 	field("Created", fmtTime(&bf.CreatedAt))
 	field("Ended", fmtTime(bf.EndDate))
-	field("Dates", fmt.Sprintf("%d: %d success, %d failed, %d running, %d pending, %d skipped",
-		c.Total, c.Success, c.Failed, c.Running, c.Pending, c.Skipped))
+	field("Dates", fmt.Sprintf("%d: %d success, %d failed, %d queued, %d running, %d pending, %d skipped",
+		c.Total, c.Success, c.Failed, c.Queued, c.Running, c.Pending, c.Skipped))
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -535,8 +535,8 @@ finish. A backfill that already ended cannot be cancelled (exit 1).`,
 			if asJSON {
 				return printJSONValue(cmd.OutOrStdout(), bf)
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "cancelled backfill %s of DAG %s: %d date(s) without a run will get none, queued runs will not start, %d running run(s) will finish (kiln backfills show %s)\n",
-				bf.ID, bf.DAGID, bf.Counts.Pending, bf.Counts.Running, bf.ID)
+			fmt.Fprintf(cmd.OutOrStdout(), "cancelled backfill %s of DAG %s: %d date(s) without a run will get none, %d queued run(s) will not start, %d running run(s) will finish (kiln backfills show %s)\n",
+				bf.ID, bf.DAGID, bf.Counts.Pending, bf.Counts.Queued, bf.Counts.Running, bf.ID)
 			return nil
 		},
 	}

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -117,16 +119,23 @@ func newRunsShowCmd() *cobra.Command {
 		asJSON bool
 	)
 	cmd := &cobra.Command{
-		Use:   "show RUN_ID --dag DAG",
+		Use:   "show RUN_ID [--dag DAG]",
 		Short: "Show a run and the state of its tasks",
-		Args:  cobra.ExactArgs(1),
+		Long: `Show a run and the state of its tasks. Without --dag, the run is looked
+up in every DAG; --dag is needed only when several DAGs have a run with
+that id.`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			c, err := sf.client()
 			if err != nil {
 				return err
 			}
+			inDAG := dagID
+			if inDAG == "" {
+				inDAG = ui.AllDAGs
+			}
 			var run ui.Run
-			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", dagID, "runs", args[0]), nil, nil, &run); err != nil {
+			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", inDAG, "runs", args[0]), nil, nil, &run); err != nil {
 				return err
 			}
 			if asJSON {
@@ -138,13 +147,15 @@ func newRunsShowCmd() *cobra.Command {
 			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", run.DAGID), nil, nil, &d); err != nil {
 				d.Timezone = "UTC"
 			}
-			return printRun(cmd.OutOrStdout(), run, d.Timezone)
+			if err := printRun(cmd.OutOrStdout(), run, d.Timezone); err != nil {
+				return err
+			}
+			return printFailedTries(cmd.Context(), cmd.OutOrStdout(), c, run)
 		},
 	}
 	sf.register(cmd)
-	cmd.Flags().StringVar(&dagID, "dag", "", "the DAG of the run (required)")
+	cmd.Flags().StringVar(&dagID, "dag", "", "the DAG of the run (needed only when several DAGs have a run with this id)")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON object")
-	cmd.MarkFlagRequired("dag")
 	return cmd
 }
 
@@ -174,6 +185,38 @@ func printRun(w io.Writer, r ui.Run, zone string) error {
 		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
 	}
 	return tw.Flush()
+}
+
+// printFailedTries prints, for each task of a run whose latest try
+// failed, the try's error and the last lines of its log.
+func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run) error {
+	if !slices.ContainsFunc(r.Tasks, func(t ui.RunTask) bool { return ui.FailedTry(t.State) && t.TryNumber > 0 }) {
+		return nil
+	}
+	var tis []ui.TaskInstance
+	if _, err := c.do(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks"), nil, nil, &tis); err != nil {
+		return err
+	}
+	for _, t := range tis {
+		if !ui.FailedTry(t.State) || t.TryNumber == 0 {
+			continue
+		}
+		q := url.Values{"try": {strconv.Itoa(t.TryNumber)}, "tail": {"10"}}
+		resp, err := c.send(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks", t.TaskID, "logs"), q, nil)
+		if err != nil {
+			return err
+		}
+		tail, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			return fmt.Errorf("reading the log of %s: %w", t.TaskID, err)
+		}
+		fmt.Fprintf(w, "\n%s %s (try %d): %s\n", t.TaskID, t.State, t.TryNumber, dashIfEmpty(t.Error))
+		for line := range strings.Lines(string(tail)) {
+			fmt.Fprintf(w, "  | %s\n", strings.TrimSuffix(line, "\n"))
+		}
+	}
+	return nil
 }
 
 func newRunsMarkCmd() *cobra.Command {

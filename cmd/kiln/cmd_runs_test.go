@@ -106,8 +106,10 @@ func TestRunsShow(t *testing.T) {
 		t.Errorf("exit %d", code)
 	}
 
-	_, stderr, code = e.run("runs", "show", r.RunID)
-	wantExit(t, code, stderr, 2, "dag")
+	// Without --dag: the one DAG that has the run.
+	if stdout, stderr, code := e.run("runs", "show", r.RunID, "--json"); code != 0 || !strings.Contains(stdout, `"dag_id": "churn"`) {
+		t.Errorf("runs show without --dag: exit %d, %q %q", code, stdout, stderr)
+	}
 	_, stderr, code = e.run("runs", "show", "manual__nope", "--dag", "churn")
 	wantExit(t, code, stderr, 1, "manual__nope")
 }
@@ -153,4 +155,30 @@ func TestRunsMark(t *testing.T) {
 			t.Errorf("%v: exit %d, stderr %q; want exit %d mentioning %q", tt.args, code, stderr, tt.code, tt.want)
 		}
 	}
+}
+
+// failingDAG's task prints twelve lines, then fails.
+const failingDAG = `
+id: failing
+tasks: [{id: boom, plugin: shell, with: {command: 'for i in $(seq 1 12); do echo "line $i"; done; exit 3'}}]
+`
+
+// TestRunsShowFailedTask: a failed task comes with its error and the last
+// lines of its log.
+func TestRunsShowFailedTask(t *testing.T) {
+	e := newCLIEnv(t, failingDAG)
+	r := e.trigger("failing", "2026-01-05T02:00:00Z", nil)
+	e.k.WaitRun("failing", r.RunID, store.RunFailed)
+	stdout, stderr, code := e.run("runs", "show", r.RunID, "--dag", "failing")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	want := "\nboom failed (try 1): exit status 3\n" +
+		"  | line 4\n  | line 5\n  | line 6\n  | line 7\n  | line 8\n  | line 9\n  | line 10\n  | line 11\n  | line 12\n  | kiln: exit status 3\n"
+	if !strings.HasSuffix(stdout, want) {
+		t.Errorf("show ends\n%s\nwant it to end\n%s", stdout, want)
+	}
+	// --json prints the run as the API has it, nothing more.
+	stdout, _, _ = e.run("runs", "show", r.RunID, "--dag", "failing", "--json")
+	checkRunJSON(t, []byte(stdout))
 }

@@ -34,6 +34,7 @@ func newTasksLogsCmd() *cobra.Command {
 		runID, task  string
 		try          int
 		followTheLog bool
+		timestamps   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "logs DAG --run RUN_ID --task ID",
@@ -41,7 +42,9 @@ func newTasksLogsCmd() *cobra.Command {
 		Long: `Print the log of a task's try: the latest unless --try says which.
 With --follow, keep printing what the try logs until it ends, then exit: 0
 when it succeeded (or was skipped), 1 otherwise. While following, a
-carriage return is printed as a newline.`,
+carriage return is printed as a newline. With --timestamps, each line
+starts with the time the server received it (UTC, to the second; blank for
+lines logged before Kiln kept times).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("try") && try < 1 {
@@ -57,6 +60,9 @@ carriage return is printed as a newline.`,
 			}
 			if followTheLog {
 				q.Set("follow", "1")
+			}
+			if timestamps {
+				q.Set("timestamps", "1")
 			}
 			resp, err := c.send(cmd.Context(), "GET", apiPath("dags", args[0], "runs", runID, "tasks", task, "logs"), q, nil)
 			if err != nil {
@@ -90,6 +96,7 @@ carriage return is printed as a newline.`,
 	f.StringVar(&task, "task", "", "the task id (required)")
 	f.IntVar(&try, "try", 0, "the try number (default the latest)")
 	f.BoolVar(&followTheLog, "follow", false, "keep printing the log until the try ends")
+	f.BoolVar(&timestamps, "timestamps", false, "start each line with the time it was received")
 	cmd.MarkFlagRequired("run")
 	cmd.MarkFlagRequired("task")
 	return cmd

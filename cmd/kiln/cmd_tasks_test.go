@@ -1,6 +1,7 @@
 package main
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -53,6 +54,15 @@ func TestTasksLogs(t *testing.T) {
 	wantExit(t, code, stderr, 1, "try 1 of task train ended failed")
 	if stdout != "try one\nkiln: exit status 1\n" {
 		t.Errorf("follow a failure: stdout %q", stdout)
+	}
+
+	// --timestamps: each line starts with its receive time, read whole or
+	// followed.
+	stamped := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ try two\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ no newline at the end$`)
+	for _, extra := range [][]string{{"--timestamps"}, {"--timestamps", "--follow"}} {
+		if stdout, stderr, code := logs(extra...); code != 0 || !stamped.MatchString(stdout) {
+			t.Errorf("%v: exit %d, %q %q", extra, code, stdout, stderr)
+		}
 	}
 }
 

@@ -88,7 +88,7 @@ func createToken(cmd *cobra.Command, f *authFlags, name, role string) (*ui.NewTo
 }
 
 func tokenBody(t *store.Token) ui.Token {
-	return ui.Token{ID: t.ID, Name: t.Name, Role: t.Role, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
+	return ui.Token{ID: t.ID, Name: t.Name, Role: t.Role, User: t.User, CreatedAt: t.CreatedAt, LastUsedAt: t.LastUsedAt}
 }
 
 func newTokensListCmd() *cobra.Command {
@@ -98,7 +98,7 @@ func newTokensListCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "list",
-		Short: "List the API tokens (never the tokens themselves)",
+		Short: "List the API tokens (never the tokens themselves); USER names the user a login's token acts as",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			tokens, err := listTokens(cmd, &f)
@@ -109,9 +109,9 @@ func newTokensListCmd() *cobra.Command {
 				return printJSONValue(cmd.OutOrStdout(), tokens)
 			}
 			tw := newTable(cmd.OutOrStdout())
-			fmt.Fprintln(tw, "ID\tNAME\tROLE\tCREATED\tLAST USED")
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tUSER\tCREATED\tLAST USED")
 			for _, t := range tokens {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, fmtTime(&t.CreatedAt), fmtTime(t.LastUsedAt))
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, dashIfEmpty(t.User), fmtTime(&t.CreatedAt), fmtTime(t.LastUsedAt))
 			}
 			return tw.Flush()
 		},

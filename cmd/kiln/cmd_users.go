@@ -174,24 +174,11 @@ func readPassword(cmd *cobra.Command, name string, fromStdin bool) (string, erro
 		}
 		return pw, nil
 	}
-	f, ok := in.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		return "", usageError("no terminal to ask for the password on: pass it on standard input with --password-stdin")
-	}
-	ask := func(prompt string) (string, error) {
-		fmt.Fprint(cmd.ErrOrStderr(), prompt)
-		b, err := term.ReadPassword(int(f.Fd()))
-		fmt.Fprintln(cmd.ErrOrStderr())
-		if err != nil {
-			return "", &exitError{code: 1, msg: fmt.Sprintf("reading the password: %v", err)}
-		}
-		return string(b), nil
-	}
-	pw, err := ask(fmt.Sprintf("Password for %s: ", name))
+	pw, err := askPassword(cmd, fmt.Sprintf("Password for %s: ", name))
 	if err != nil {
 		return "", err
 	}
-	again, err := ask("Once more: ")
+	again, err := askPassword(cmd, "Once more: ")
 	if err != nil {
 		return "", err
 	}
@@ -344,4 +331,19 @@ func newUsersDeleteCmd() *cobra.Command {
 	}
 	f.register(cmd)
 	return cmd
+}
+
+// askPassword asks for a password on the terminal, without echo.
+func askPassword(cmd *cobra.Command, prompt string) (string, error) {
+	f, ok := cmd.InOrStdin().(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", usageError("no terminal to ask for the password on: pass it on standard input with --password-stdin")
+	}
+	fmt.Fprint(cmd.ErrOrStderr(), prompt)
+	b, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(cmd.ErrOrStderr())
+	if err != nil {
+		return "", &exitError{code: 1, msg: fmt.Sprintf("reading the password: %v", err)}
+	}
+	return string(b), nil
 }

@@ -155,9 +155,10 @@ func TestUsersAndTokensThroughAPI(t *testing.T) {
 
 	// Now it asks everyone.
 	_, stderr, code = e.run("users", "list")
-	wantExit(t, code, stderr, 1, "authentication required", "--token")
+	// $KILN_SERVER names the server, so kiln login needs no --server.
+	wantExit(t, code, stderr, 1, "asks who you are: run `kiln login` (", "--token")
 	_, stderr, code = e.run("dags", "list")
-	wantExit(t, code, stderr, 1, "authentication required")
+	wantExit(t, code, stderr, 1, "asks who you are")
 
 	t.Setenv("KILN_TOKEN", root.Secret)
 	if _, stderr, code := runCLIInput(t, "viewer-password\n", "users", "add", "vic", "--role", "viewer", "--password-stdin"); code != 0 {
@@ -176,7 +177,7 @@ func TestUsersAndTokensThroughAPI(t *testing.T) {
 		t.Fatalf("tokens create ci: exit %d %q", code, stdout)
 	}
 	stdout, _, _ = e.run("tokens", "list")
-	if got := strings.Join(strings.Fields(stdout), " "); !strings.HasPrefix(got, "ID NAME ROLE CREATED LAST USED "+root.ID+" root admin ") || !strings.Contains(got, " ci viewer ") {
+	if got := strings.Join(strings.Fields(stdout), " "); !strings.HasPrefix(got, "ID NAME ROLE USER CREATED LAST USED "+root.ID+" root admin - ") || !strings.Contains(got, " ci viewer - ") {
 		t.Errorf("tokens list = %q", got)
 	}
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/dag/timetable"
+	"github.com/kilnhq/kiln/internal/suggest"
 )
 
 func newDagsCmd() *cobra.Command {
@@ -36,18 +37,28 @@ func loadOptions(plugins dag.Catalog) dag.Options {
 }
 
 func newDagsValidateCmd() *cobra.Command {
-	var pluginsDir string
+	var (
+		pluginsDir string
+		dags       dagsFolder
+	)
 	cmd := &cobra.Command{
 		Use:   "validate [PATH...]",
 		Short: "Check DAG files and folders; print every problem as FILE:LINE:COL: message",
 		Long: `Check DAG files and folders (recursively) without a server. Every problem
 is printed to stderr as FILE:LINE:COL: message; the exit code is 0 when all
-DAGs are valid and 2 otherwise. Without a PATH, ./dags is checked. Tasks
+DAGs are valid and 2 otherwise. Without a PATH, the DAGs folder is checked:
+--dags, else $KILN_DAGS, else ./dags. Tasks
 are checked against the built-in plugins and the external ones in --plugins
 and on $PATH, as kiln plugins list shows them.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
-				args = []string{"dags"}
+				dir, err := dags.folder()
+				if err != nil {
+					return err
+				}
+				args = []string{dir}
+			} else if cmd.Flags().Changed("dags") {
+				return usageError("give PATHs or --dags, not both")
 			}
 			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil)
 			if err != nil {
@@ -56,6 +67,7 @@ and on $PATH, as kiln plugins list shows them.`,
 			return validate(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), args, reg)
 		},
 	}
+	dags.register(cmd.Flags(), "the DAGs folder to check when no PATH is given")
 	addPluginsFlag(cmd, &pluginsDir)
 	return cmd
 }
@@ -118,7 +130,7 @@ func newDagsNextCmd() *cobra.Command {
 		from       string
 		n          int
 		asJSON     bool
-		dagsDir    string
+		dags       dagsFolder
 		pluginsDir string
 	)
 	cmd := &cobra.Command{
@@ -131,7 +143,8 @@ start with the next run the scheduler creates, the one kiln dags list
 shows (for a DAG whose schedule is up to date); with --from, with the first
 interval whose logical date is at or after it. Times are in UTC, with the
 DAG's timezone beside them. PATH_OR_DAG is a DAG file, or a DAG id looked
-up in --dags. Works without a server.`,
+up in the DAGs folder (--dags, else $KILN_DAGS, else ./dags). Works
+without a server.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if n < 1 {
@@ -141,12 +154,12 @@ up in --dags. Works without a server.`,
 			if err != nil {
 				return err
 			}
-			g, err := findDAG(cmd.Context(), args[0], dagsDir, reg)
+			g, err := findDAG(cmd.Context(), args[0], &dags, reg)
 			if err != nil {
 				return err
 			}
 			if g.Timetable == nil {
-				return usageError("DAG %s has no schedule: it runs only when triggered", g.ID)
+				return &exitError{code: 2, msg: fmt.Sprintf("DAG %s has no schedule: it runs only when triggered", g.ID)}
 			}
 			first, ok := g.Timetable.Upcoming(time.Now())
 			if from != "" {
@@ -166,13 +179,13 @@ up in --dags. Works without a server.`,
 	cmd.Flags().StringVar(&from, "from", "", "first logical date to show: RFC 3339 time or YYYY-MM-DD in the DAG's timezone (default: the next run's)")
 	cmd.Flags().IntVar(&n, "n", 5, "how many intervals to show")
 	cmd.Flags().BoolVar(&asJSON, "json", false, "print a JSON array")
-	cmd.Flags().StringVar(&dagsDir, "dags", "dags", "DAGs folder to look a DAG id up in")
+	dags.register(cmd.Flags(), "DAGs folder to look a DAG id up in")
 	addPluginsFlag(cmd, &pluginsDir)
 	return cmd
 }
 
 // findDAG loads a DAG file, or finds a DAG by id in the DAGs folder.
-func findDAG(ctx context.Context, arg, dagsDir string, plugins dag.Catalog) (*dag.DAG, error) {
+func findDAG(ctx context.Context, arg string, dags *dagsFolder, plugins dag.Catalog) (*dag.DAG, error) {
 	if st, err := os.Stat(arg); err == nil && !st.IsDir() {
 		g, err := dag.LoadFile(arg, loadOptions(plugins))
 		if err != nil {
@@ -182,6 +195,10 @@ func findDAG(ctx context.Context, arg, dagsDir string, plugins dag.Catalog) (*da
 		}
 		return g, nil
 	}
+	dagsDir, err := dags.folder()
+	if err != nil {
+		return nil, usageError("%s is not a DAG file, and to look it up as a DAG id: %v", arg, err)
+	}
 	set, err := dag.NewFolder(loadOptions(plugins), dagsDir).Load(ctx)
 	if err != nil {
 		return nil, usageError("%s is neither a DAG file nor a DAG id: %v", arg, err)
@@ -189,10 +206,15 @@ func findDAG(ctx context.Context, arg, dagsDir string, plugins dag.Catalog) (*da
 	if g := set.Get(arg); g != nil {
 		return g, nil
 	}
-	if n := len(set.ImportErrors); n > 0 {
-		return nil, usageError("no DAG %q in %s (%d file(s) there have errors: run kiln dags validate %s)", arg, dagsDir, n, dagsDir)
+	ids := make([]string, len(set.DAGs))
+	for i, g := range set.DAGs {
+		ids[i] = g.ID
 	}
-	return nil, usageError("no DAG %q in %s", arg, dagsDir)
+	hint := suggest.DidYouMean(arg, ids)
+	if n := len(set.ImportErrors); n > 0 {
+		return nil, usageError("no DAG %q in %s%s (%d file(s) there have errors: run kiln dags validate %s)", arg, dagsDir, hint, n, dagsDir)
+	}
+	return nil, usageError("no DAG %q in %s%s", arg, dagsDir, hint)
 }
 
 // timeLayouts are the forms --from and similar flags accept; those

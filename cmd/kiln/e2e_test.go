@@ -31,17 +31,27 @@ const runTimeout = 30 * time.Second
 // DAG's shows up as a wrong offset.
 const localTZ = "Asia/Kathmandu"
 
+// testVersion is the version TestMain links into the binary, as a release
+// build does (Makefile).
+const testVersion = "v0.0.0-e2e"
+
 // TestMain builds the binary, and lets the in-process tests of the
 // commands that talk to a server run a real Kiln (internal/kilntest).
 func TestMain(m *testing.M) {
 	kilntest.Main(m, func(dir string) error {
+		// Logins that commands save and read (kiln login) stay in the
+		// test's own config folder, in process and in the binary.
+		if err := os.Setenv("XDG_CONFIG_HOME", filepath.Join(dir, "config")); err != nil {
+			return err
+		}
 		kilnBin = filepath.Join(dir, "kiln")
 		if runtime.GOOS == "windows" {
 			kilnBin += ".exe"
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		if out, err := exec.CommandContext(ctx, "go", "build", "-o", kilnBin, ".").CombinedOutput(); err != nil {
+		if out, err := exec.CommandContext(ctx, "go", "build",
+			"-ldflags", "-X github.com/kilnhq/kiln/internal/buildinfo.version="+testVersion, "-o", kilnBin, ".").CombinedOutput(); err != nil {
 			return fmt.Errorf("go build of kiln failed: %v\n%s", err, out)
 		}
 		return nil
@@ -59,11 +69,19 @@ func runKiln(t *testing.T, args ...string) (stdout, stderr string, exitCode int)
 // the package folder) and returns what it printed and its exit code.
 func runKilnIn(t *testing.T, dir string, args ...string) (stdout, stderr string, exitCode int) {
 	t.Helper()
+	return runKilnEnv(t, dir, nil, "", args...)
+}
+
+// runKilnEnv is runKilnIn with more environment variables (NAME=VALUE)
+// and what to read on standard input.
+func runKilnEnv(t *testing.T, dir string, env []string, stdin string, args ...string) (stdout, stderr string, exitCode int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), runTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, kilnBin, args...)
 	cmd.Dir = dir
-	cmd.Env = append(kilnEnv(), "TZ="+localTZ)
+	cmd.Env = append(append(kilnEnv(), "TZ="+localTZ), env...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	err := cmd.Run()

@@ -6,6 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
 
 	// Timezones must resolve the same on every machine, with or without
 	// a system zoneinfo database.
@@ -22,7 +25,7 @@ func main() {
 func run(args []string) int {
 	root := newRootCmd()
 	root.SetArgs(args)
-	err := root.Execute()
+	cmd, err := root.ExecuteC()
 	if err == nil {
 		return 0
 	}
@@ -31,20 +34,42 @@ func run(args []string) int {
 		if ex.msg != "" {
 			fmt.Fprintln(os.Stderr, "kiln:", ex.msg)
 		}
+		if ex.usage {
+			printUsageLine(cmd)
+		}
 		return ex.code
 	}
-	fmt.Fprintln(os.Stderr, "kiln:", err)
-	return 2 // cobra's own errors are usage errors
+	// cobra's own errors are usage errors: a wrong number of arguments, an
+	// unknown flag or command.
+	fmt.Fprintln(os.Stderr, "kiln:", strings.TrimRight(err.Error(), "\n"))
+	printUsageLine(cmd)
+	return 2
+}
+
+// printUsageLine prints the command's usage line after an argument error,
+// and where its help is.
+func printUsageLine(cmd *cobra.Command) {
+	if cmd == nil {
+		return
+	}
+	line := cmd.UseLine()
+	if cmd.HasAvailableSubCommands() {
+		line = cmd.CommandPath() + " COMMAND [flags]"
+	}
+	fmt.Fprintf(os.Stderr, "Usage: %s\nRun '%s -h' for help.\n", line, cmd.CommandPath())
 }
 
 // exitError ends the command with a given exit code.
 type exitError struct {
-	code int
-	msg  string // printed to stderr when set
+	code  int
+	msg   string // printed to stderr when set
+	usage bool   // the command line is wrong: its usage line follows
 }
 
 func (e *exitError) Error() string { return e.msg }
 
+// usageError reports a wrong command line (exit 2, with the command's
+// usage line).
 func usageError(format string, args ...any) error {
-	return &exitError{code: 2, msg: fmt.Sprintf(format, args...)}
+	return &exitError{code: 2, msg: fmt.Sprintf(format, args...), usage: true}
 }

@@ -16,6 +16,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/buildinfo"
 	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/scheduler"
@@ -24,9 +25,26 @@ import (
 	"github.com/kilnhq/kiln/worker"
 )
 
+// buildInfoGauge is kiln_build_info, always 1, whose labels say which build
+// serves (docs/operations.md#metrics).
+func buildInfoGauge() prometheus.Collector {
+	bi := buildinfo.Get()
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kiln_build_info",
+		Help: "Always 1; the labels name the running build: version, VCS revision and Go version.",
+		ConstLabels: prometheus.Labels{
+			"version":   bi.Version,
+			"revision":  bi.Revision,
+			"goversion": bi.GoVersion,
+		},
+	})
+	g.Set(1)
+	return g
+}
+
 // processFlags are the flags of `kiln standalone` and `kiln server`.
 type processFlags struct {
-	dags             string
+	dags             dagsFolder
 	data             string
 	addr             string
 	heartbeatTimeout time.Duration
@@ -37,7 +55,7 @@ type processFlags struct {
 }
 
 func (f *processFlags) register(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.dags, "dags", "dags", "folder of DAG files")
+	f.dags.register(cmd.Flags(), "folder of DAG files")
 	cmd.Flags().StringVar(&f.data, "data", ".kiln", "folder for the store, logs and (standalone) NATS data")
 	cmd.Flags().StringVar(&f.addr, "addr", "127.0.0.1:8080", "address of the web UI and API")
 	cmd.Flags().DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "fail a running try whose worker sent no heartbeat for this long")
@@ -157,8 +175,9 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
-	if st, err := os.Stat(f.dags); err != nil || !st.IsDir() {
-		return usageError("DAGs folder %s: not a folder (create it, or pass --dags)", f.dags)
+	dagsDir, err := f.dags.folder()
+	if err != nil {
+		return err
 	}
 	reg, err := discoverPlugins(ctx, f.flags, f.plugins, logger)
 	if err != nil {
@@ -188,12 +207,12 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", f.addr)
 	}
 	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
 	sched, err := scheduler.New(scheduler.Config{
 		Metrics:          metrics,
 		Store:            st,
 		NATS:             nc,
-		Folder:           dag.NewFolder(loadOptions(reg), f.dags),
+		Folder:           dag.NewFolder(loadOptions(reg), dagsDir),
 		DataDir:          f.data,
 		Logger:           logger,
 		HeartbeatTimeout: f.heartbeatTimeout,
@@ -228,7 +247,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		}
 		parts.workers = append(parts.workers, w)
 	}
-	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", f.dags, "data", f.data, "workers", nWorkers)
+	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", dagsDir, "data", f.data, "workers", nWorkers)
 	return parts.run(ctx, logger, f.data)
 }
 

@@ -27,6 +27,7 @@ func TestBrowser(t *testing.T) {
 		{"OpenDAG", testOpenDAG},
 		{"TriggerWithParamLive", testTriggerWithParam},
 		{"ClearFailedTask", testClearFailedTask},
+		{"TriggerFromListAndInsights", testTriggerFromListAndInsights},
 		{"ViewerCannotTrigger", testViewerCannotTrigger},
 		{"PoolsAndHealth", testPoolsAndHealth},
 		{"TimeZonesAndNextRun", testTimeZonesAndNextRun},
@@ -192,6 +193,17 @@ func testClearFailedTask(t *testing.T, tb *tab) {
 	tb.present(row("prepare") + ` span.state[data-state="success"]`)
 	tb.screenshot("run-failed")
 
+	// The failed task's box shows the end of its log under its error.
+	tb.open(runPath + "?task=check")
+	tb.wait("pre#task-log-tail")
+	// Read at once: the live block that holds it may be swapped meanwhile.
+	if got := eval[string](tb, `document.querySelector("pre#task-log-tail").textContent`); !strings.Contains(got, "no marker yet") || !strings.HasSuffix(got, "kiln: exit status 1") {
+		tb.fatalf("pre#task-log-tail = %q, want the end of check's log", got)
+	}
+	tb.screenshot("run-failed-task")
+	tb.open(runPath)
+	tb.waitLiveByEvents()
+
 	// Fix the cause, then clear check alone with its row's button: it
 	// runs again as try 2 and succeeds, while verify stays failed.
 	if err := os.WriteFile(tb.k.Marker, nil, 0o644); err != nil {
@@ -239,6 +251,67 @@ func testClearFailedTask(t *testing.T, tb *tab) {
 	tb.waitLog("no marker yet")
 	tb.open(logs + "2")
 	tb.waitLog("marker found")
+}
+
+// testTriggerFromListAndInsights triggers nightly from its row in the DAG
+// list, then reads the views of its runs: the grid's duration bars, the
+// charts, the calendar, and its log with timestamps.
+func testTriggerFromListAndInsights(t *testing.T, tb *tab) {
+	tb.login(operator)
+	tb.open("/dags")
+	button := `table#dags tr[data-dag="nightly"] button.trigger-run`
+	confirm := tb.attr(button, "data-confirm")
+	tb.present(`table#dags tr[data-dag="greet"] a.trigger-run[href="/dags/greet/trigger"]`) // params: the form
+	tb.submit(button)
+	if !tb.accepted(confirm) {
+		tb.fatalf("the trigger button did not ask %q", confirm)
+	}
+	runPath := tb.path()
+	if !strings.HasPrefix(runPath, "/dags/nightly/runs/manual__") {
+		tb.fatalf("the trigger button led to %s, want a manual run of nightly", runPath)
+	}
+	tb.waitLiveByEvents()
+	tb.waitState("the run", "#run-state", "success")
+
+	// The grid tops each run with a bar whose height is its duration.
+	tb.open("/dags/nightly")
+	tb.wait("table#grid .run-bar")
+	if n := eval[int](tb, `[...document.querySelectorAll("table#grid .run-bar")].filter(b => b.getBoundingClientRect().height >= 4).length`); n != tb.count("table#grid .run-bar") || n < 2 {
+		tb.fatalf("%d run bars with a height, of %d", n, tb.count("table#grid .run-bar"))
+	}
+	tb.screenshot("dag-grid-bars")
+
+	tb.submit(`.tabs a[href="/dags/nightly/charts"]`)
+	tb.wait("svg#chart-run-duration rect.bar")
+	tb.present("svg#chart-landing rect.bar")
+	for _, task := range []string{"extract", "transform", "report"} {
+		tb.present(fmt.Sprintf(`svg#chart-task-duration g.series[data-task=%q] circle.dot`, task))
+	}
+	tb.screenshot("dag-charts")
+
+	tb.submit(`.tabs a[href="/dags/nightly/calendar"]`)
+	tb.wait(`svg#calendar rect.day[data-state="success"]`)
+	if n := tb.count("svg#calendar rect.day"); n < 52*7 {
+		tb.fatalf("the calendar has %d days, want a year's", n)
+	}
+	tb.screenshot("dag-calendar")
+
+	// The log page: its breadcrumb leads to the runs, and Timestamps puts
+	// each line's receive time before it.
+	tb.open(runPath + "/tasks/extract/logs?try=1")
+	tb.waitLog("extracting")
+	tb.present(`div.crumbs a[href="/dags/nightly/runs"]`)
+	tb.submit("a#log-times")
+	tb.waitJS("pre#log to start with a time", `/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ extracting/.test(document.querySelector("pre#log").textContent)`,
+		`JSON.stringify(document.querySelector("pre#log").textContent)`)
+	tb.screenshot("log-timestamps")
+
+	// No param of nightly is required: the form does not explain the mark.
+	tb.open("/dags/nightly/trigger")
+	tb.wait("form#trigger-form")
+	if tb.count("#required-note") != 0 {
+		tb.fatalf("the trigger form of nightly explains * but marks no field")
+	}
 }
 
 func testViewerCannotTrigger(t *testing.T, tb *tab) {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 )
@@ -233,7 +234,18 @@ func (tb *tab) submitStatus(sel string) int64 {
 	tb.wait(sel)
 	ctx, cancel := context.WithTimeout(tb.ctx, waitTimeout)
 	defer cancel()
-	resp, err := chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
+	var (
+		resp *network.Response
+		err  error
+	)
+	// A live block swapped in (kiln.js) between finding the element and
+	// clicking it detaches the node found: find it again in the new block.
+	for range 5 {
+		resp, err = chromedp.RunResponse(ctx, chromedp.Click(chromedp.CSS(sel)))
+		if err == nil || !strings.Contains(err.Error(), "(-32000)") {
+			break
+		}
+	}
 	tb.must(err, "clicking %s and waiting for the next page", sel)
 	if resp == nil {
 		return 0

@@ -2,7 +2,8 @@
 // a page marked data-live="BLOCK" up to date: it re-fetches the page with
 // the header Kiln-Fragment: BLOCK and swaps in the answer when it changed.
 // The block's ETag goes back in If-None-Match, so an unchanged block costs
-// a 304 and no body. Forms marked data-confirm ask before they submit.
+// a 304 and no body. Forms, or the buttons that submit them, marked
+// data-confirm ask before they submit.
 //
 // When is a page refreshed? A page whose state lives in the store's runs,
 // task instances and backfills names the API's event stream in
@@ -14,7 +15,8 @@
 (function () {
   "use strict";
   document.addEventListener("submit", function (ev) {
-    var msg = ev.target.getAttribute("data-confirm");
+    // A button may ask for itself, for a form that several buttons share.
+    var msg = (ev.submitter && ev.submitter.getAttribute("data-confirm")) || ev.target.getAttribute("data-confirm");
     if (msg && !window.confirm(msg)) { ev.preventDefault(); }
   });
 })();
