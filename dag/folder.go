@@ -25,8 +25,9 @@ type Folder struct {
 	// load reads and parses one file (loadFile); tests wrap it.
 	load func(path string, oldHash *[sha256.Size]byte) loaded
 
-	mu    sync.Mutex
-	files map[string]*fileState
+	mu       sync.Mutex
+	files    map[string]*fileState
+	fallback func(path string) []byte
 }
 
 // fileState is what the folder remembers of one file between loads.
@@ -74,6 +75,25 @@ func NewFolder(opts Options, roots ...string) *Folder {
 	f := &Folder{roots: roots, opts: opts, files: map[string]*fileState{}}
 	f.load = func(path string, oldHash *[sha256.Size]byte) loaded { return loadFile(path, oldHash, opts) }
 	return f
+}
+
+// Roots returns the folders and files the folder loads, as given.
+func (f *Folder) Roots() []string { return slices.Clone(f.roots) }
+
+// Parse parses src as the DAG file at path, with the folder's options: a
+// version of the file from elsewhere than the disk, such as the store.
+func (f *Folder) Parse(path string, src []byte) (*DAG, error) {
+	return Parse(path, src, f.opts)
+}
+
+// SetFallback gives the folder where to find the last good version of a
+// file it never loaded without errors, as after a restart: fn returns its
+// source, or nil. A fallback that loads stands in for the file, marked
+// stale, as a version loaded earlier would.
+func (f *Folder) SetFallback(fn func(path string) []byte) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fallback = fn
 }
 
 // IsDAGFile reports whether a path names a DAG file by its name: a .yaml
@@ -243,6 +263,10 @@ func (f *Folder) reload(ctx context.Context, changed []scanned) (int, error) {
 		st.dag, st.errs = j.dag, j.errs
 		if j.dag != nil {
 			st.good = j.dag
+		} else if st.good == nil && f.fallback != nil {
+			if src := f.fallback(j.s.path); src != nil {
+				st.good, _ = Parse(j.s.path, src, f.opts)
+			}
 		}
 		parsed++
 	}

@@ -64,6 +64,7 @@ func parseDAG(file string, src []byte, sum [sha256.Size]byte, opts Options) (*DA
 	}
 	g.File = file
 	g.Hash = hex.EncodeToString(sum[:])
+	g.Source = src
 	d.warns.Sort()
 	g.Warnings = d.warns
 	return g, nil

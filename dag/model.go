@@ -13,6 +13,7 @@ type DAG struct {
 	Description string
 	File        string // path the DAG was loaded from
 	Hash        string // hex SHA-256 of the file's bytes
+	Source      []byte // the file's bytes; not to be modified
 	// Schedule is the `schedule` as written; empty for a manual-only DAG,
 	// whose Timetable is nil.
 	Schedule       string

@@ -35,6 +35,9 @@ type ClearRequest struct {
 	Tasks      []string // empty: every task
 	Downstream bool     // also clear everything downstream of them
 	OnlyFailed bool     // only failed and upstream_failed instances
+	// Latest moves the run to the DAG's current version first; by default
+	// it runs again on the version it was created with.
+	Latest bool
 }
 
 // DAGInfo is a loaded DAG with its scheduling state.

@@ -66,19 +66,22 @@ func (s *Scheduler) Clear(ctx context.Context, dagID, runID string, req ClearReq
 }
 
 func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) ([]string, error) {
-	d := s.dags[dagID]
-	if d == nil {
-		return nil, fmt.Errorf("DAG %q: %w", dagID, ErrNotFound)
-	}
-	for _, id := range req.Tasks {
-		if d.Task(id) == nil {
-			return nil, fmt.Errorf("%w: DAG %s has no task %q", ErrInvalid, dagID, id)
+	if s.dags[dagID] == nil {
+		if _, err := s.cfg.Store.GetRun(dagID, runID); err != nil {
+			return nil, fmt.Errorf("DAG %q: %w", dagID, ErrNotFound)
 		}
 	}
 	ar, err := s.activate(dagID, runID)
 	if err != nil {
 		return nil, err
 	}
+	if err := s.checkClear(ar, req, now); err != nil {
+		if ar.run.State.Finished() {
+			delete(s.active, ar.key())
+		}
+		return nil, err
+	}
+	ar = s.active[ar.key()] // moved to the latest version, perhaps
 	selected := req.Tasks
 	if len(selected) == 0 {
 		for _, t := range ar.dag.Tasks {
@@ -113,6 +116,54 @@ func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) 
 	}
 	return cleared, nil
 }
+
+// checkClear checks the tasks a clear names, against the run's own
+// version, or first moves the run to the DAG's current version when
+// req.Latest asks for it.
+func (s *Scheduler) checkClear(ar *activeRun, req ClearRequest, now time.Time) error {
+	if req.Latest {
+		if err := s.moveToLatest(ar, now); err != nil {
+			return err
+		}
+		ar = s.active[ar.key()]
+	}
+	for _, id := range req.Tasks {
+		if ar.dag.Task(id) == nil {
+			return fmt.Errorf("%w: DAG %s has no task %q in the version %s the run runs on", ErrInvalid, ar.run.DAGID, id, short(ar.dag.Hash))
+		}
+	}
+	return nil
+}
+
+// moveToLatest moves a run that has nothing queued or running to the
+// DAG's current version, and records the move in the run.
+func (s *Scheduler) moveToLatest(ar *activeRun, now time.Time) error {
+	cur := s.dags[ar.run.DAGID]
+	if cur == nil {
+		return fmt.Errorf("%w: DAG %s is not loaded: there is no current version to move the run to", ErrInvalid, ar.run.DAGID)
+	}
+	if cur.Hash == ar.dag.Hash {
+		return nil
+	}
+	for _, ti := range ar.tis {
+		if ti.State == store.TaskQueued || ti.State == store.TaskRunning {
+			return fmt.Errorf("%w: task %s of the run is %s: a run moves to the current version once nothing of it is queued or running", ErrConflict, ti.TaskID, ti.State)
+		}
+	}
+	r := ar.run
+	r.VersionChanges = append(r.VersionChanges, store.VersionChange{At: now.UTC(), From: ar.dag.Hash, To: cur.Hash})
+	r.DAGHash = cur.Hash
+	s.putRun(r)
+	moved, err := s.load(r)
+	if err != nil {
+		return err
+	}
+	s.active[moved.key()] = moved
+	return nil
+}
+
+// short is a version hash shortened for messages.
+func short(hash string) string { return hash[:min(len(hash), 12)] }
 
 // resetTI puts a task instance back to none, with a fresh set of retries,
 // so that the run schedules it again.
@@ -164,12 +215,13 @@ func (s *Scheduler) activate(dagID, runID string) (*activeRun, error) {
 	return ar, nil
 }
 
-// load builds an active run from the store, with the current DAG version
-// and an instance for every task (tasks added since the run are created).
+// load builds an active run from the store, with the DAG version it
+// runs on and an instance for every task of that version (those of a
+// version the run moved to are created).
 func (s *Scheduler) load(r *store.Run) (*activeRun, error) {
-	d := s.dags[r.DAGID]
-	if d == nil {
-		return nil, fmt.Errorf("%w: DAG %s is not loaded", ErrNotFound, r.DAGID)
+	d, err := s.version(r)
+	if err != nil {
+		return nil, err
 	}
 	tis, err := s.cfg.Store.TaskInstances(r.DAGID, r.RunID)
 	if err != nil {

@@ -319,11 +319,12 @@ func (s *Scheduler) applySet(set *dag.Set) {
 	s.publishView()
 }
 
-// watchFolder re-loads the DAGs folder and hands changes to the loop.
-func (s *Scheduler) watchFolder(ctx context.Context) {
+// watchFolder re-loads the DAGs folder and hands changes to the loop;
+// first is the set the loop started with.
+func (s *Scheduler) watchFolder(ctx context.Context, first *dag.Set) {
 	tick := time.NewTicker(s.cfg.ReloadEvery)
 	defer tick.Stop()
-	var last string
+	last := setSignature(first)
 	for {
 		select {
 		case <-ctx.Done():

@@ -281,6 +281,15 @@ func (s *Scheduler) loadDAGs(ctx context.Context, first bool) (*dag.Set, error) 
 		return nil, err
 	}
 	now := s.clock.Now()
+	if s.versions != nil {
+		// Stored before the loop sees them: a run names only a stored
+		// version.
+		if err := s.versions.keep(ctx, set, now); err != nil {
+			s.metrics.dagLoadErrors.Inc()
+			s.folderLoaded(time.Time{}, err)
+			return nil, err
+		}
+	}
 	s.folderLoaded(now, nil)
 	s.metrics.dagLastLoad.Set(float64(now.UnixNano()) / 1e9)
 	kind := loadIncremental

@@ -97,6 +97,9 @@ type Scheduler struct {
 	// lazySince (turn.deferrable).
 	lazy      *turn
 	lazySince time.Time
+	// versions stores new DAG versions; used by the goroutine loading
+	// the folder (versions.go).
+	versions *versionKeeper
 }
 
 type dagView struct {
@@ -175,6 +178,11 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := wire.EnsureStreams(ctx, s.js); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	versions, err := newVersionKeeper(s.cfg.Store, s.cfg.Folder)
+	if err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
+	s.versions = versions
 	set, err := s.loadDAGs(ctx, true)
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
@@ -193,7 +201,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer stop(nil)
 	wg.Go(func() { s.natsSender.run(runCtx) })
 	wg.Go(func() { s.intake(runCtx, cons, stop) })
-	wg.Go(func() { s.watchFolder(runCtx) })
+	wg.Go(func() { s.watchFolder(runCtx, set) })
 	if err := s.loop(runCtx); err != nil || ctx.Err() != nil {
 		return err
 	}

@@ -243,6 +243,9 @@ var layout = []bucketLayout{
 	{bucketUsers, 4, decodes[User]},
 	{bucketTokens, 4, decodes[Token]},
 	{bucketSessions, 4, decodes[Session]},
+	{bucketDAGVersions, 5, decodes[DAGVersion]},
+	{bucketDAGVersionsByDAG, 5, fixedLen(0)},
+	{bucketDAGVersionsByFile, 5, fixedLen(0)},
 	{bucketRunCounts, 1, fixedLen(8)},
 	{bucketRunIDs, 1, fixedLen(timeLen)},
 	{bucketRunInfo, 1, runInfoValue},
@@ -250,11 +253,21 @@ var layout = []bucketLayout{
 	{bucketRuns, 1, decodes[Run]},
 	{bucketTaskInstances, 1, decodes[TaskInstance]},
 	{bucketTries, 1, decodes[Try]},
+	{bucketDAGSources, 5, minLen(1)},
 }
 
 func decodes[T any](v []byte) error {
 	var x T
 	return json.Unmarshal(v, &x)
+}
+
+func minLen(n int) func([]byte) error {
+	return func(v []byte) error {
+		if len(v) < n {
+			return fmt.Errorf("%d bytes, want at least %d", len(v), n)
+		}
+		return nil
+	}
 }
 
 func fixedLen(n int) func([]byte) error {

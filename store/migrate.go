@@ -33,6 +33,14 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{"create the DAG versions buckets", func(tx *bolt.Tx) error {
+		for _, name := range [][]byte{bucketDAGVersions, bucketDAGSources, bucketDAGVersionsByDAG, bucketDAGVersionsByFile} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}},
 }
 
 // SchemaVersion is the schema version this code writes.

@@ -62,11 +62,21 @@ type Run struct {
 	StartDate         *time.Time     `json:"start_date"`
 	EndDate           *time.Time     `json:"end_date"`
 	Params            map[string]any `json:"params"`
-	DAGHash           string         `json:"dag_hash"` // the DAG file version the run started with
-	BackfillID        string         `json:"backfill_id,omitempty"`
+	// DAGHash is the DAG version the run runs on: the one it was created
+	// with, unless a clear moved it to a later one (VersionChanges).
+	DAGHash        string          `json:"dag_hash"`
+	VersionChanges []VersionChange `json:"version_changes,omitempty"`
+	BackfillID     string          `json:"backfill_id,omitempty"`
 	// IgnoreDependsOnPast lets the run's tasks start whatever the previous
 	// run did: the first run of a backfill.
 	IgnoreDependsOnPast bool `json:"ignore_depends_on_past,omitempty"`
+}
+
+// VersionChange records a run moved to another DAG version.
+type VersionChange struct {
+	At   time.Time `json:"at"`
+	From string    `json:"from"`
+	To   string    `json:"to"`
 }
 
 // TaskInstance is one task of one run; it goes through one or more tries.

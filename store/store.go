@@ -147,6 +147,11 @@ var (
 	bucketDAGStates     = []byte("dag_states")
 	bucketPools         = []byte("pools")
 
+	bucketDAGVersions       = []byte("dag_versions")
+	bucketDAGSources        = []byte("dag_sources")
+	bucketDAGVersionsByDAG  = []byte("dag_versions_by_dag")
+	bucketDAGVersionsByFile = []byte("dag_versions_by_file")
+
 	metaSchemaVersion = []byte("schema_version")
 	metaRunCount      = []byte("run_count")
 )

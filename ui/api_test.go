@@ -161,7 +161,7 @@ func keys(t *testing.T, raw []byte) []string {
 
 // The run object of docs/api.md#runs and the task entries in it, keys sorted.
 var (
-	runKeys     = []string{"dag_id", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
+	runKeys     = []string{"dag_id", "dag_version", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
 	runTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
 )
 

@@ -161,6 +161,7 @@ func (s *Server) clearTasks(c echo.Context) error {
 		Tasks:      req.Tasks,
 		Downstream: req.Downstream,
 		OnlyFailed: req.OnlyFailed,
+		Latest:     req.Latest,
 	})
 	if err != nil {
 		return err
@@ -237,6 +238,8 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 		Params:            r.Params,
 		Tasks:             make([]RunTask, len(tis)),
 		BackfillID:        r.BackfillID,
+		DAGVersion:        r.DAGHash,
+		VersionChanges:    r.VersionChanges,
 	}
 	if v.Params == nil {
 		v.Params = map[string]any{}

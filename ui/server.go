@@ -166,6 +166,8 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodPatch, "/dags/:dag", s.patchDAG, RoleOperator)
 	api(http.MethodGet, "/import-errors", s.listImportErrors, RoleViewer)
 
+	api(http.MethodGet, "/dags/:dag/versions", s.listDAGVersions, RoleViewer)
+	api(http.MethodGet, "/dags/:dag/versions/:hash", s.getDAGVersion, RoleViewer)
 	api(http.MethodGet, "/dags/:dag/runs", s.listRuns, RoleViewer)
 	api(http.MethodPost, "/dags/:dag/runs", s.triggerRun, RoleOperator)
 	api(http.MethodGet, "/dags/:dag/runs/:run", s.getRun, RoleViewer)

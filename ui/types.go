@@ -98,6 +98,11 @@ type Run struct {
 	// left out for runs of no backfill, so that their JSON has exactly the
 	// keys docs/api.md#runs lists.
 	BackfillID string `json:"backfill_id,omitempty"`
+	// DAGVersion is the hash of the DAG version the run runs on
+	// (docs/reproducibility.md#dag-versions); VersionChanges lists the
+	// moves of the run to a later version, if any.
+	DAGVersion     string                `json:"dag_version"`
+	VersionChanges []store.VersionChange `json:"version_changes,omitempty"`
 }
 
 // RunTask is a task instance as a run lists it.
@@ -181,6 +186,8 @@ type ClearTasksRequest struct {
 	Tasks      []string `json:"tasks,omitempty"`
 	Downstream bool     `json:"downstream,omitempty"`
 	OnlyFailed bool     `json:"only_failed,omitempty"`
+	// Latest moves the run to the DAG's current version first.
+	Latest bool `json:"latest,omitempty"`
 }
 
 // ClearResult answers a clear with the ids of the task instances cleared.

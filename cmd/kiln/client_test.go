@@ -69,7 +69,7 @@ tasks:
 
 // The run object of docs/cli.md#json-output and its task entries, keys sorted.
 var (
-	specRunKeys  = []string{"dag_id", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
+	specRunKeys  = []string{"dag_id", "dag_version", "data_interval_end", "data_interval_start", "end_date", "logical_date", "params", "run_id", "run_type", "start_date", "state", "tasks"}
 	specTaskKeys = []string{"duration_s", "end_date", "start_date", "state", "task_id", "try_number"}
 )
 

@@ -110,6 +110,7 @@ func newTasksClearCmd() *cobra.Command {
 		tasks      []string
 		downstream bool
 		onlyFailed bool
+		latest     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "clear DAG (--run RUN_ID | --from DATE --to DATE) [--task ID]...",
@@ -117,7 +118,9 @@ func newTasksClearCmd() *cobra.Command {
 		Long: `Clear task instances of a run so that they run again: the tasks named with
 --task, or every task of the run. --downstream clears the tasks downstream
 of them too; --only-failed keeps to those that failed or are
-upstream_failed.
+upstream_failed. The tasks run again on the DAG version the run was
+created with; --latest moves the run to the DAG's current version first,
+which the run records (docs/reproducibility.md#dag-versions).
 
 Instead of --run, --from and --to clear every run of the DAG whose logical
 date lies in that range, both ends included. A date (2026-01-31) is read in
@@ -138,7 +141,10 @@ read there too. Either end may be left out for an open range.`,
 			if err != nil {
 				return err
 			}
-			req := ui.ClearTasksRequest{Tasks: tasks, Downstream: downstream, OnlyFailed: onlyFailed}
+			if latest && ranged {
+				return usageError("--latest moves one run to the DAG's current version: use it with --run")
+			}
+			req := ui.ClearTasksRequest{Tasks: tasks, Downstream: downstream, OnlyFailed: onlyFailed, Latest: latest}
 			if ranged {
 				return clearRange(cmd.Context(), c, cmd.OutOrStdout(), args[0], from, to, req)
 			}
@@ -158,6 +164,7 @@ read there too. Either end may be left out for an open range.`,
 	f.StringArrayVar(&tasks, "task", nil, "a task to clear (repeatable; default every task)")
 	f.BoolVar(&downstream, "downstream", false, "also clear the tasks downstream")
 	f.BoolVar(&onlyFailed, "only-failed", false, "only task instances that failed or are upstream_failed")
+	f.BoolVar(&latest, "latest", false, "move the run to the DAG's current version first (by default it runs again on the version it was created with)")
 	return cmd
 }
 
