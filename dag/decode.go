@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/dag/timetable"
+	"github.com/kilnhq/kiln/internal/suggest"
 )
 
 // decoder turns a node tree into a DAG, collecting every problem it finds
@@ -452,7 +453,7 @@ func (d *decoder) suggest(s string, known []string) string {
 		if d.suggestSteps += len(s) * len(k); d.suggestSteps > suggestBudget {
 			return ""
 		}
-		if dist := editDistance(s, k); dist < bestDist {
+		if dist := suggest.Distance(s, k); dist < bestDist {
 			best, bestDist = k, dist
 		}
 	}
@@ -460,26 +461,6 @@ func (d *decoder) suggest(s string, known []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 // value converts a node to plain Go values (for schema checks and

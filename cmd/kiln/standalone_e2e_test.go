@@ -50,9 +50,17 @@ var apiURL = regexp.MustCompile(`msg="kiln is up" api=(http://\S+)`)
 // test ends if still running; its output is logged if the test failed.
 func startStandalone(t *testing.T, dags, data string, args ...string) *standalone {
 	t.Helper()
+	return startStandaloneIn(t, "", dags, data, args...)
+}
+
+// startStandaloneIn is startStandalone with dir as the working directory
+// ("" for the package folder), which is also where its worker runs tasks.
+func startStandaloneIn(t *testing.T, dir, dags, data string, args ...string) *standalone {
+	t.Helper()
 	s := &standalone{exited: make(chan struct{})}
 	s.cmd = exec.Command(kilnBin, append([]string{"standalone", "--dags", dags, "--data", data,
 		"--addr", "127.0.0.1:0", "--nats-listen", "127.0.0.1:0"}, args...)...)
+	s.cmd.Dir = dir
 	s.cmd.Env = kilnEnv()
 	s.cmd.Stdout, s.cmd.Stderr = &s.out, &s.out
 	if err := s.cmd.Start(); err != nil {

@@ -13,7 +13,7 @@ func Closest(s string, known []string) string {
 		if max(len(s)-len(k), len(k)-len(s)) >= bestDist || k == s {
 			continue // the distance is at least the difference in length
 		}
-		if d := distance(s, k); d < bestDist {
+		if d := Distance(s, k); d < bestDist {
 			best, bestDist = k, d
 		}
 	}
@@ -28,8 +28,13 @@ func DidYouMean(s string, known []string) string {
 	return ""
 }
 
-// distance is the Levenshtein distance of a and b, in bytes.
-func distance(a, b string) int {
+// Distance is the number of edits that turn a into b, in bytes: inserting,
+// deleting or replacing a byte, or swapping two adjacent ones ("jion" is one
+// edit from "join"), each substring edited at most once (the optimal string
+// alignment distance).
+func Distance(a, b string) int {
+	// Three rows of the table: i-2, i-1 and i.
+	prev2 := make([]int, len(b)+1)
 	prev := make([]int, len(b)+1)
 	cur := make([]int, len(b)+1)
 	for j := range prev {
@@ -43,8 +48,11 @@ func distance(a, b string) int {
 				cost = 0
 			}
 			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && a[i-1] == b[j-2] && a[i-2] == b[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
 		}
-		prev, cur = cur, prev
+		prev2, prev, cur = prev, cur, prev2
 	}
 	return prev[len(b)]
 }
