@@ -52,6 +52,7 @@ and secrets masked. --json prints one JSON object (docs/cli.md#kiln-dags-test).`
   kiln dags test ml_pipeline --dry-run`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			started := time.Now()
 			ctx := cmd.Context()
 			reg, err := discoverPlugins(ctx, cmd.Flags(), f.pluginsDir, nil)
 			if err != nil {
@@ -73,7 +74,7 @@ and secrets masked. --json prints one JSON object (docs/cli.md#kiln-dags-test).`
 				}
 				return printPreview(stdout, g, p, f.asJSON)
 			}
-			return testRun(ctx, g, req, reg, f, stdout)
+			return testRun(ctx, started, g, req, reg, f, stdout)
 		},
 	}
 	fl := cmd.Flags()

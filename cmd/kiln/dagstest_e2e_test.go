@@ -162,10 +162,11 @@ func TestDagsTestFailingRunExits1WithTheLog(t *testing.T) {
 	}
 }
 
-// closure: each task leaves a file named after it.
+// closure: each task leaves a file named after it; a runs on a queue and
+// in a pool of its own, which a test run provides.
 const closureDAG = `id: closure
 tasks:
-  - {id: a, plugin: shell, with: {command: "touch ran-a"}}
+  - {id: a, plugin: shell, queue: gpu, pool: gpu, with: {command: "touch ran-a"}}
   - {id: b, plugin: shell, depends_on: [a], with: {command: "touch ran-b"}}
   - {id: c, plugin: shell, depends_on: [b], with: {command: "touch ran-c"}}
   - {id: d, plugin: shell, depends_on: [a], with: {command: "touch ran-d"}}

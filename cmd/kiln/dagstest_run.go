@@ -31,9 +31,9 @@ const testSlots = 16
 
 // testRun runs one manual run of g as req asks, with the scheduler, a
 // worker and the plugins in this process, on a throw-away data folder and
-// an embedded NATS server on a free loopback port, and reports it.
-func testRun(ctx context.Context, g *dag.DAG, req scheduler.TriggerRequest, reg *registry.Registry, f dagsTestFlags, stdout io.Writer) (err error) {
-	started := time.Now()
+// an embedded NATS server on a free loopback port, and reports it;
+// started is when the command started.
+func testRun(ctx context.Context, started time.Time, g *dag.DAG, req scheduler.TriggerRequest, reg *registry.Registry, f dagsTestFlags, stdout io.Writer) (err error) {
 	ctx, stopSignals := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -54,10 +54,7 @@ func testRun(ctx context.Context, g *dag.DAG, req scheduler.TriggerRequest, reg 
 		return err
 	}
 	defer st.Close()
-	// Paused, the DAG gets no scheduled run beside the one tested.
-	var b store.Batch
-	b.PutDAGState(&store.DAGState{DAGID: g.ID, Paused: true, Seen: true})
-	if err := st.Commit(ctx, &b); err != nil {
+	if err := st.Commit(ctx, testSetup(g)); err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	nc, err := connectNATS(access.url, "kiln-dags-test", access.scheduler...)
@@ -82,6 +79,7 @@ func testRun(ctx context.Context, g *dag.DAG, req scheduler.TriggerRequest, reg 
 		NATSURL:     access.url,
 		NATSOptions: access.workers,
 		Name:        wire.WorkerNameFrom(fmt.Sprintf("%s-%d-test", hostname(), os.Getpid())),
+		Queues:      testQueues(g),
 		Slots:       testSlots,
 		Runner:      plugins,
 		DataDir:     filepath.Join(tmp, "work"),
@@ -130,6 +128,33 @@ func testRun(ctx context.Context, g *dag.DAG, req scheduler.TriggerRequest, reg 
 		return &exitError{code: 1, msg: err.Error()}
 	}
 	return reportTestRun(stdout, st, sched, g, rep.run, rep.callbacks, f.asJSON, time.Since(started))
+}
+
+// testSetup is what the throw-away store holds before the scheduler
+// starts: the DAG paused, so that its schedule adds no run beside the one
+// tested, and every pool its tasks name, with default_pool's size, which a
+// server would have had to be given (docs/cli.md#kiln-pools-set).
+func testSetup(g *dag.DAG) *store.Batch {
+	b := &store.Batch{}
+	b.PutDAGState(&store.DAGState{DAGID: g.ID, Paused: true, Seen: true})
+	for _, t := range g.Tasks {
+		if t.Pool != store.DefaultPool {
+			b.PutPool(store.Pool{Name: t.Pool, Slots: store.DefaultPoolSlots})
+		}
+	}
+	return b
+}
+
+// testQueues are the queues the in-process worker pulls: the default one
+// and every one the DAG's tasks name, so that each task finds a worker.
+func testQueues(g *dag.DAG) []string {
+	queues := []string{dag.DefaultQueue}
+	for _, t := range g.Tasks {
+		if !slices.Contains(queues, t.Queue) {
+			queues = append(queues, t.Queue)
+		}
+	}
+	return queues
 }
 
 // testReporter prints a run's progress as the store's change feed tells
