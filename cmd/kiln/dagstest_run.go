@@ -185,6 +185,22 @@ func (r *testReporter) header() {
 	zone := r.g.Location.String()
 	fmt.Fprintf(r.w, "testing DAG %s: run %s\n  logical date   %s\n  data interval  %s\n  params         %s\n",
 		r.g.ID, r.run.RunID, fmtTimeZoned(&r.run.LogicalDate, zone), fmtInterval(r.run.DataIntervalStart, r.run.DataIntervalEnd, zone), inlineValue(r.run.Params))
+	if r.keep == nil {
+		return
+	}
+	var runs, skips []string
+	for _, t := range r.g.Tasks {
+		if r.keep[t.ID] {
+			runs = append(runs, t.ID)
+		} else {
+			skips = append(skips, t.ID)
+		}
+	}
+	fmt.Fprintf(r.w, "  tasks          %s", strings.Join(runs, ", "))
+	if len(skips) > 0 {
+		fmt.Fprintf(r.w, " (skipped, not needed by --task: %s)", strings.Join(skips, ", "))
+	}
+	fmt.Fprintln(r.w)
 }
 
 // follow reports the run until it and its callbacks have ended; r.run is
@@ -265,8 +281,8 @@ func (r *testReporter) task(ti *store.TaskInstance) {
 		return
 	}
 	r.seen[ti.TaskID] = seenTask{ti.State, ti.TryNumber}
-	if r.quiet {
-		return
+	if r.quiet || r.keep != nil && !r.keep[ti.TaskID] {
+		return // the header named the tasks --task leaves out
 	}
 	switch ti.State {
 	case store.TaskNone, store.TaskScheduled, store.TaskQueued:
@@ -276,15 +292,16 @@ func (r *testReporter) task(ti *store.TaskInstance) {
 		return
 	case store.TaskSuccess, store.TaskFailed, store.TaskUpForRetry:
 		if ti.TryNumber > 0 {
+			if prev != (seenTask{store.TaskRunning, ti.TryNumber}) {
+				// It ran between two looks, or so fast that its start
+				// was committed with its end: it did run.
+				r.line(ti.TaskID, string(store.TaskRunning), fmt.Sprintf("try %d", ti.TryNumber))
+			}
 			r.tryEnded(ti)
 			return
 		}
 	}
-	detail := ti.Error
-	if ti.State == store.TaskSkipped && r.keep != nil && !r.keep[ti.TaskID] {
-		detail = "not needed by --task"
-	}
-	r.line(ti.TaskID, string(ti.State), detail)
+	r.line(ti.TaskID, string(ti.State), ti.Error)
 }
 
 // tryEnded reports the try of ti that just ended, with its log.
