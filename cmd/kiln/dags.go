@@ -216,7 +216,7 @@ func findDAG(ctx context.Context, arg string, dags *dagsFolder, plugins dag.Cata
 		for _, ie := range set.ImportErrors {
 			report(os.Stderr, ie.Errors)
 		}
-		return nil, usageError("no DAG %q in %s%s (%d file(s) there have errors, above)", arg, dagsDir, hint, n)
+		return nil, usageError("no DAG %q in %s%s (%d file(s) there have errors, above; kiln dags validate %s checks them)", arg, dagsDir, hint, n, dagsDir)
 	}
 	return nil, usageError("no DAG %q in %s%s", arg, dagsDir, hint)
 }
