@@ -91,12 +91,18 @@ func testRun(ctx context.Context, started time.Time, g *dag.DAG, req scheduler.T
 
 	runCtx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
-	schedErr := make(chan error, 1)
-	wg.Go(func() {
-		schedErr <- sched.Run(runCtx)
-		cancel() // nothing can go on without it
-	})
-	wg.Go(func() { _ = w.Run(runCtx) })
+	// stopped says why the scheduler or the worker stopped by itself;
+	// nothing can go on without either.
+	stopped := make(chan error, 2)
+	for name, run := range map[string]func(context.Context) error{"scheduler": sched.Run, "worker": w.Run} {
+		wg.Go(func() {
+			err := run(runCtx)
+			if runCtx.Err() == nil {
+				stopped <- fmt.Errorf("the %s stopped: %v", name, err)
+				cancel()
+			}
+		})
+	}
 	defer func() {
 		cancel()
 		if err != nil {
@@ -120,10 +126,7 @@ func testRun(ctx context.Context, started time.Time, g *dag.DAG, req scheduler.T
 	case ctx.Err() != nil:
 		return &exitError{code: 1, msg: "interrupted: the run was stopped"}
 	case runCtx.Err() != nil:
-		if serr := <-schedErr; serr != nil {
-			return &exitError{code: 1, msg: serr.Error()}
-		}
-		return &exitError{code: 1, msg: "the scheduler stopped"}
+		return &exitError{code: 1, msg: (<-stopped).Error()}
 	default:
 		return &exitError{code: 1, msg: err.Error()}
 	}
