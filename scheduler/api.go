@@ -28,6 +28,11 @@ type TriggerRequest struct {
 	// interval of the schedule covers that interval, any other an empty
 	// one (docs/dag-format.md#manual-runs).
 	LatestInterval bool
+	// Tasks, when not empty, restricts the run to these tasks and every
+	// task they depend on, directly or not; the DAG's other tasks are
+	// skipped from the start. `kiln dags test --task` asks for this
+	// (docs/cli.md#kiln-dags-test).
+	Tasks []string
 }
 
 // ClearRequest says which task instances of a run to clear so they run again.

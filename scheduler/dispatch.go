@@ -238,22 +238,11 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		return nil, err
 	}
 	loc := ar.dag.Location
-	data := v.Data(loc)
-	for _, vars := range [][]dag.EnvVar{ar.dag.Env, t.Env} {
-		for _, e := range vars {
-			val, err := e.Value.Render(data)
-			if err != nil {
-				return nil, fmt.Errorf("env %s: %w", e.Name, err)
-			}
-			v.Env[e.Name] = val // data["env"] is this map: later values see earlier ones
-		}
-	}
-	with, err := dag.RenderValue(t.With, data)
+	withMap, err := renderTask(ar.dag, t, &v)
 	if err != nil {
-		return nil, fmt.Errorf("with.%w", err)
+		return nil, err
 	}
 	env := s.kilnEnv(v, loc)
-	withMap, _ := with.(map[string]any)
 	return &wire.Assignment{
 		TryKey:    tryKeyOf(ti),
 		Queue:     ti.Queue,
@@ -266,6 +255,27 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		Heartbeat: s.cfg.HeartbeatTimeout / 6,
 		QueuedAt:  now.UTC(),
 	}, nil
+}
+
+// renderTask renders the DAG's and the task's env into v.Env, in that
+// order, then the task's with, which sees that env.
+func renderTask(d *dag.DAG, t *dag.Task, v *dag.Values) (map[string]any, error) {
+	data := v.Data(d.Location)
+	for _, vars := range [][]dag.EnvVar{d.Env, t.Env} {
+		for _, e := range vars {
+			val, err := e.Value.Render(data)
+			if err != nil {
+				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+			}
+			v.Env[e.Name] = val // data["env"] is this map: later values see earlier ones
+		}
+	}
+	with, err := dag.RenderValue(t.With, data)
+	if err != nil {
+		return nil, fmt.Errorf("with.%w", err)
+	}
+	withMap, _ := with.(map[string]any)
+	return withMap, nil
 }
 
 // resolveSecrets looks up the named secrets, which a task's env refers to,

@@ -299,15 +299,11 @@ func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*s
 	if d == nil {
 		return nil, fmt.Errorf("DAG %q: %w", dagID, ErrNotFound)
 	}
-	params, err := d.ResolveParams(req.Params)
+	keep, err := UpstreamClosure(d, req.Tasks)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+		return nil, err
 	}
-	ld := now.UTC().Truncate(time.Microsecond)
-	if req.LogicalDate != nil {
-		ld = req.LogicalDate.UTC()
-	}
-	iv, err := manualInterval(d, ld, req.LatestInterval)
+	ld, iv, params, err := manualRun(d, req, now)
 	if err != nil {
 		return nil, err
 	}
@@ -319,7 +315,32 @@ func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*s
 		return nil, fmt.Errorf("%w: DAG %s already has a run for logical date %s", ErrConflict, d.ID, ld.Format(time.RFC3339Nano))
 	}
 	ar := s.createRun(d, "manual", ld, iv, params, now)
+	if keep != nil {
+		for id, ti := range ar.tis {
+			if !keep[id] {
+				s.endTI(ti, store.TaskSkipped, "", now)
+			}
+		}
+	}
 	return ar.run, nil
+}
+
+// manualRun works out what a manual run carries: its logical date, data
+// interval and params, each checked.
+func manualRun(d *dag.DAG, req TriggerRequest, now time.Time) (time.Time, timetable.Interval, map[string]any, error) {
+	params, err := d.ResolveParams(req.Params)
+	if err != nil {
+		return time.Time{}, timetable.Interval{}, nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	ld := now.UTC().Truncate(time.Microsecond)
+	if req.LogicalDate != nil {
+		ld = req.LogicalDate.UTC()
+	}
+	iv, err := manualInterval(d, ld, req.LatestInterval)
+	if err != nil {
+		return time.Time{}, timetable.Interval{}, nil, err
+	}
+	return ld, iv, params, nil
 }
 
 // manualInterval is the data interval of a manual run with logical date

@@ -25,7 +25,7 @@ func newDagsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	cmd.AddCommand(newDagsValidateCmd(), newDagsNextCmd())
+	cmd.AddCommand(newDagsValidateCmd(), newDagsNextCmd(), newDagsTestCmd())
 	addServerDagsCommands(cmd)
 	return cmd
 }
@@ -212,7 +212,11 @@ func findDAG(ctx context.Context, arg string, dags *dagsFolder, plugins dag.Cata
 	}
 	hint := suggest.DidYouMean(arg, ids)
 	if n := len(set.ImportErrors); n > 0 {
-		return nil, usageError("no DAG %q in %s%s (%d file(s) there have errors: run kiln dags validate %s)", arg, dagsDir, hint, n, dagsDir)
+		// The DAG may be in one of them: say what is wrong, where.
+		for _, ie := range set.ImportErrors {
+			report(os.Stderr, ie.Errors)
+		}
+		return nil, usageError("no DAG %q in %s%s (%d file(s) there have errors, above; kiln dags validate %s checks them)", arg, dagsDir, hint, n, dagsDir)
 	}
 	return nil, usageError("no DAG %q in %s%s", arg, dagsDir, hint)
 }
