@@ -192,7 +192,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 			return
 		}
 	}
-	a, err := s.render(ar, t, ti, now)
+	a, v, err := s.render(ar, t, ti, now)
 	if err != nil {
 		msg := fmt.Sprintf("rendering the task: %v", err)
 		s.noteIdle(k, msg)
@@ -208,6 +208,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 		a.Poke = ti.Pokes
 		a.LogOffset = s.logs.size(k)
 	}
+	tr.Manifest = s.manifest(ar, t, v, a)
 	s.t.assign = append(s.t.assign, a)
 }
 
@@ -230,12 +231,13 @@ func (s *Scheduler) values(ar *activeRun, t *dag.Task, try int) dag.Values {
 	}
 }
 
-// render builds the assignment of the current try of ti.
-func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, error) {
+// render builds the assignment of the current try of ti, and returns it
+// with the values its templates saw.
+func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, dag.Values, error) {
 	v := s.values(ar, t, ti.TryNumber)
 	mask, err := s.resolveSecrets(t.Secrets, &v)
 	if err != nil {
-		return nil, err
+		return nil, v, err
 	}
 	loc := ar.dag.Location
 	data := v.Data(loc)
@@ -243,14 +245,14 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		for _, e := range vars {
 			val, err := e.Value.Render(data)
 			if err != nil {
-				return nil, fmt.Errorf("env %s: %w", e.Name, err)
+				return nil, v, fmt.Errorf("env %s: %w", e.Name, err)
 			}
 			v.Env[e.Name] = val // data["env"] is this map: later values see earlier ones
 		}
 	}
 	with, err := dag.RenderValue(t.With, data)
 	if err != nil {
-		return nil, fmt.Errorf("with.%w", err)
+		return nil, v, fmt.Errorf("with.%w", err)
 	}
 	env := s.kilnEnv(v, loc)
 	withMap, _ := with.(map[string]any)
@@ -265,7 +267,7 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		LogLimit:  s.cfg.LogLimit,
 		Heartbeat: s.cfg.HeartbeatTimeout / 6,
 		QueuedAt:  now.UTC(),
-	}, nil
+	}, v, nil
 }
 
 // resolveSecrets looks up the named secrets, which a task's env refers to,
