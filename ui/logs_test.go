@@ -5,12 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,14 +52,16 @@ func TestTaskLogs(t *testing.T) {
 	k.WaitTask("logs", run.RunID, "report", store.TaskRunning)
 	url := srv.URL + "/api/v1/dags/logs/runs/" + run.RunID + "/tasks/"
 
+	ran1 := ran("if [ 1 = 1 ]; then echo first try; exit 1; fi; echo second try")
+	ran2 := ran("if [ 2 = 1 ]; then echo first try; exit 1; fi; echo second try")
 	tests := []struct {
 		name, path, body string
 	}{
-		{"latest try by default", "train/logs", "second try\n"},
-		{"try 1", "train/logs?try=1", "first try\nkiln: exit status 1\n"},
-		{"follow=0 is text", "train/logs?try=2&follow=0", "second try\n"},
-		{"from an offset", "train/logs?try=2&offset=7", "try\n"},
-		{"from the end", "train/logs?try=2&offset=11", ""},
+		{"latest try by default", "train/logs", ran2 + "second try\n"},
+		{"try 1", "train/logs?try=1", ran1 + "first try\nkiln: exit status 1\n"},
+		{"follow=0 is text", "train/logs?try=2&follow=0", ran2 + "second try\n"},
+		{"from an offset", "train/logs?try=2&offset=" + strconv.Itoa(len(ran2)+7), "try\n"},
+		{"from the end", "train/logs?try=2&offset=" + strconv.Itoa(len(ran2)+11), ""},
 		{"past the end", "train/logs?try=2&offset=1000", ""},
 	}
 	for _, tt := range tests {
@@ -77,7 +78,7 @@ func TestTaskLogs(t *testing.T) {
 
 	// Range requests work, so a client can page through a big log.
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", url+"train/logs", nil)
-	req.Header.Set("Range", "bytes=0-5")
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", len(ran2), len(ran2)+5))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -156,6 +157,9 @@ func follow(t *testing.T, url string, header http.Header) (*syncBuffer, <-chan e
 // then logs in three steps, with gates between them: a line ending in
 // \r\n, a character cut in two, progress lines ending in \r, and last
 // words without a newline.
+// followCmd is followDAG's command as it runs, the first line of its log.
+const followCmd = `read gate < gates/start; printf 'line 1\r\nline 2\n\303'; read gate < gates/more; printf '\251\rprogress 50%%\rprogress 100%%\n'; read gate < gates/last; printf 'last words, no newline'`
+
 const followDAG = `
 id: follow
 tasks:
@@ -201,8 +205,8 @@ func followWatching(t *testing.T, url string) (*syncBuffer, <-chan error, <-chan
 }
 
 // TestFollowLog follows a log with the fallback poll an hour away: the
-// stream learns of new bytes from fsnotify, from before the log's folders
-// exist, and of the try's end from the store's change feed.
+// stream learns of new bytes from fsnotify, and of the try's end from the
+// store's change feed.
 func TestFollowLog(t *testing.T) {
 	t.Parallel()
 	k := kilntest.New(t, churnDAG, manualDAG, followDAG)
@@ -215,15 +219,12 @@ func TestFollowLog(t *testing.T) {
 	run := trigger(t, k, "follow", "", nil)
 	k.WaitTask("follow", run.RunID, "train", store.TaskRunning)
 	key := wire.TryKey{DAGID: "follow", RunID: run.RunID, TaskID: "train", Try: 1}
-	dagLogs := filepath.Dir(filepath.Dir(filepath.Dir(k.LogPath(key))))
-	if _, err := os.Stat(dagLogs); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the DAG's log folder %s: %v, want it not made yet", dagLogs, err)
-	}
+	k.WaitLog(key, ran(followCmd))
 	url := srv.URL + "/api/v1/dags/follow/runs/" + run.RunID + "/tasks/train/logs?follow=1"
 	out, errc, endc := followWatching(t, url)
 	stampedOut, stampedErrc, _ := followWatching(t, url+"&timestamps=1")
 	start.Open()
-	k.WaitFor("the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
+	k.WaitFor("the first lines", func() bool { return out.String() == ran(followCmd)+"line 1\nline 2\n" })
 	more.Open()
 	k.WaitFor("the rest", func() bool { return strings.HasSuffix(out.String(), "100%\n") })
 	// The task writes its last words and exits; the worker sends the whole
@@ -232,7 +233,7 @@ func TestFollowLog(t *testing.T) {
 	if err := <-errc; err != nil {
 		t.Fatalf("stream: %v", err)
 	}
-	want := "line 1\nline 2\né\nprogress 50%\nprogress 100%\nlast words, no newline"
+	want := ran(followCmd) + "line 1\nline 2\né\nprogress 50%\nprogress 100%\nlast words, no newline"
 	if got := out.String(); got != want {
 		t.Errorf("log = %q, want %q", got, want)
 	}
@@ -245,7 +246,7 @@ func TestFollowLog(t *testing.T) {
 		t.Fatalf("stamped stream: %v", err)
 	}
 	stamp := `\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ `
-	wantStamped := regexp.MustCompile("^" + stamp + "line 1\n" + stamp + "line 2\n" + stamp + "é\nprogress 50%\nprogress 100%\n" + stamp + "last words, no newline$")
+	wantStamped := regexp.MustCompile("^" + stamp + "kiln: running: [^\n]*\n" + stamp + "line 1\n" + stamp + "line 2\n" + stamp + "é\nprogress 50%\nprogress 100%\n" + stamp + "last words, no newline$")
 	if got := stampedOut.String(); !wantStamped.MatchString(got) {
 		t.Errorf("stamped log = %q", got)
 	}
@@ -253,8 +254,8 @@ func TestFollowLog(t *testing.T) {
 	// The raw events of a finished try: ids are byte offsets, the data
 	// lines the log's lines, and the end event closes the stream.
 	r := call(t, "GET", url, "")
-	log := "line 1\r\nline 2\n\xc3\xa9\rprogress 50%\rprogress 100%\nlast words, no newline"
-	wantRaw := "id: " + strconv.Itoa(len(log)) + "\ndata: line 1\ndata: line 2\ndata: é\ndata: progress 50%\ndata: progress 100%\ndata: last words, no newline\n\n" +
+	log := ran(followCmd) + "line 1\r\nline 2\n\xc3\xa9\rprogress 50%\rprogress 100%\nlast words, no newline"
+	wantRaw := "id: " + strconv.Itoa(len(log)) + "\ndata: kiln: running: " + followCmd + "\ndata: line 1\ndata: line 2\ndata: é\ndata: progress 50%\ndata: progress 100%\ndata: last words, no newline\n\n" +
 		"event: end\ndata: {\"try_number\":1,\"state\":\"success\"}\n\n"
 	if string(r.body) != wantRaw {
 		t.Errorf("raw stream = %q\nwant %q", r.body, wantRaw)
@@ -294,7 +295,7 @@ func TestShutdownEndsFollow(t *testing.T) {
 	go func() { served <- s.Serve(ln) }()
 	k.WaitTask("working", run.RunID, "train", store.TaskRunning)
 	out, errc, _ := follow(t, "http://"+ln.Addr().String()+"/api/v1/dags/working/runs/"+run.RunID+"/tasks/train/logs?follow=1", nil)
-	k.WaitFor("the log", func() bool { return out.String() == "working\n" })
+	k.WaitFor("the log", func() bool { return out.String() == ran("echo working; read gate < gates/hold")+"working\n" })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()
