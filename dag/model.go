@@ -88,9 +88,20 @@ type Task struct {
 	Env                     []EnvVar
 	// Secrets are the names of the secrets the task's environment
 	// refers to, its own env's and the DAG's, sorted.
-	Secrets   []string
+	Secrets []string
+	// Reads are the upstream outputs the task's `with`, `env` and `when`
+	// refer to, sorted (docs/reproducibility.md#what-each-try-records).
+	Reads     []OutputRef
 	Sensor    *SensorConfig // set when the plugin is a sensor
 	Callbacks Callbacks
+}
+
+// OutputRef names upstream outputs a task reads: the output Key of Task;
+// every output of Task when Key is ""; every upstream output when Task is
+// "" too (a template that indexes .outputs as a whole).
+type OutputRef struct {
+	Task string
+	Key  string
 }
 
 // SensorConfig holds the keys of a task whose plugin is a sensor (docs/dag-format.md#sensors).

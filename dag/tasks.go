@@ -77,13 +77,15 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	params := d.declared
 	for _, rt := range raws {
 		t := rt.task
-		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) }}
+		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) },
+			reads: map[OutputRef]bool{}}
 		secrets := dagSecrets
 		if _, ok := rt.fields["env"]; ok {
 			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own
 		}
 		d.taskTemplates(rt, sc, secrets)
 		t.Secrets = slices.Sorted(maps.Keys(secrets))
+		t.Reads = sortedReads(sc.reads)
 		csc := &scope{params: params, task: t.ID, callback: true,
 			upstream: func(up string) bool { return up == t.ID || gr.upstreamOf(up, t.ID) }}
 		t.Callbacks = d.callbacks(rt.fields, csc)
@@ -498,4 +500,16 @@ func number(n *node) (float64, bool) {
 		return v, true
 	}
 	return 0, false
+}
+
+// sortedReads lists a task's reads by task, then key.
+func sortedReads(reads map[OutputRef]bool) []OutputRef {
+	if len(reads) == 0 {
+		return nil
+	}
+	out := slices.Collect(maps.Keys(reads))
+	slices.SortFunc(out, func(a, b OutputRef) int {
+		return cmp.Or(strings.Compare(a.Task, b.Task), strings.Compare(a.Key, b.Key))
+	})
+	return out
 }

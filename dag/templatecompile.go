@@ -30,6 +30,25 @@ type scope struct {
 	// the secrets they refer to; elsewhere .secrets is refused, so that a
 	// secret reaches a task only through its environment (docs/dag-format.md#secrets).
 	secrets map[string]bool
+	// reads, when not nil, collects the upstream outputs referred to, for
+	// the task's Reads.
+	reads map[OutputRef]bool
+}
+
+// noteRead records a read of .outputs, .outputs.TASK or .outputs.TASK.KEY
+// (chain without "outputs").
+func (s *scope) noteRead(chain []string) {
+	if s.reads == nil {
+		return
+	}
+	var r OutputRef
+	if len(chain) > 0 {
+		r.Task = chain[0]
+	}
+	if len(chain) > 1 {
+		r.Key = chain[1]
+	}
+	s.reads[r] = true
 }
 
 // checkSecret checks a .secrets.NAME reference and records the name.
@@ -123,6 +142,9 @@ func compileTemplate(src string, sc *scope) (*Template, []templateProblem) {
 	t := &Template{src: src}
 	var problems []templateProblem
 	check := func(chain []string, pos int) {
+		if len(chain) > 0 && chain[0] == "outputs" {
+			sc.noteRead(chain[1:])
+		}
 		if err := sc.checkRef(chain); err != nil {
 			problems = append(problems, templateProblem{pos: pos, msg: "template: " + err.Error()})
 		}

@@ -125,31 +125,55 @@ func compileWhen(src string, sc *scope) (*Condition, int, error) {
 	}
 	// What the expression may refer to depends on where it is written, so
 	// references are checked on every use, cached or not.
-	v := &refVisitor{sc: sc}
+	v := &refVisitor{sc: sc, reads: map[ast.Node][]string{}}
 	root := prog.Node()
 	ast.Walk(&root, v)
 	if v.err != nil {
 		return nil, 0, fmt.Errorf("when: %w", v.err)
 	}
+	v.noteReads()
 	return &Condition{src: src, prog: prog}, 0, nil
 }
 
-// refVisitor checks params.NAME and outputs.TASK references.
+// refVisitor checks params.NAME and outputs.TASK references, and notes
+// the outputs read: outputs.TASK.KEY as that key, outputs.TASK alone as
+// every output of TASK, outputs alone as every output. ast.Walk visits a
+// node after its children, so a read noted for outputs.TASK is narrowed
+// when the member access around it names a key.
 type refVisitor struct {
-	sc  *scope
-	err error
+	sc    *scope
+	err   error
+	reads map[ast.Node][]string // pending reads by the node that makes them
 }
 
 func (r *refVisitor) Visit(n *ast.Node) {
-	m, ok := (*n).(*ast.MemberNode)
-	if !ok || r.err != nil {
+	if r.err != nil {
 		return
 	}
-	id, ok := m.Node.(*ast.IdentifierNode)
-	if !ok || (id.Value != "params" && id.Value != "outputs") {
-		return
+	switch x := (*n).(type) {
+	case *ast.IdentifierNode:
+		if x.Value == "outputs" {
+			r.reads[x] = nil
+		}
+	case *ast.MemberNode:
+		prop, ok := x.Property.(*ast.StringNode)
+		if !ok {
+			return
+		}
+		if chain, ok := r.reads[x.Node]; ok && len(chain) < 2 {
+			delete(r.reads, x.Node)
+			r.reads[x] = append(chain[:len(chain):len(chain)], prop.Value)
+		}
+		id, ok := x.Node.(*ast.IdentifierNode)
+		if ok && (id.Value == "params" || id.Value == "outputs") {
+			r.err = r.sc.checkRef([]string{id.Value, prop.Value})
+		}
 	}
-	if prop, ok := m.Property.(*ast.StringNode); ok {
-		r.err = r.sc.checkRef([]string{id.Value, prop.Value})
+}
+
+// noteReads hands the reads found to the scope.
+func (r *refVisitor) noteReads() {
+	for _, chain := range r.reads {
+		r.sc.noteRead(chain)
 	}
 }

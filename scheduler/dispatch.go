@@ -192,7 +192,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 			return
 		}
 	}
-	a, err := s.render(ar, t, ti, now)
+	a, v, err := s.render(ar, t, ti, now)
 	if err != nil {
 		msg := fmt.Sprintf("rendering the task: %v", err)
 		s.noteIdle(k, msg)
@@ -208,6 +208,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 		a.Poke = ti.Pokes
 		a.LogOffset = s.logs.size(k)
 	}
+	tr.Manifest = s.manifest(ar, t, v, a)
 	s.t.assign = append(s.t.assign, a)
 }
 
@@ -230,17 +231,18 @@ func (s *Scheduler) values(ar *activeRun, t *dag.Task, try int) dag.Values {
 	}
 }
 
-// render builds the assignment of the current try of ti.
-func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, error) {
+// render builds the assignment of the current try of ti, and returns it
+// with the values its templates saw.
+func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, dag.Values, error) {
 	v := s.values(ar, t, ti.TryNumber)
 	mask, err := s.resolveSecrets(t.Secrets, &v)
 	if err != nil {
-		return nil, err
+		return nil, v, err
 	}
 	loc := ar.dag.Location
 	withMap, err := renderTask(ar.dag, t, &v)
 	if err != nil {
-		return nil, err
+		return nil, v, err
 	}
 	env := s.kilnEnv(v, loc)
 	return &wire.Assignment{
@@ -254,7 +256,7 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		LogLimit:  s.cfg.LogLimit,
 		Heartbeat: s.cfg.HeartbeatTimeout / 6,
 		QueuedAt:  now.UTC(),
-	}, nil
+	}, v, nil
 }
 
 // renderTask renders the DAG's and the task's env into v.Env, in that

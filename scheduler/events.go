@@ -132,6 +132,10 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 			ti.StartDate = timePtr(ev.Time.UTC())
 		}
 		ti.Worker = em.worker
+		if tr != nil {
+			applyRuntime(tr, em.worker, ev.Runtime)
+			s.putTry(tr)
+		}
 		if t := ar.dag.Task(ti.TaskID); t != nil && t.Sensor != nil {
 			switch {
 			case ev.SensorTimeout:

@@ -61,13 +61,13 @@ func Preview(d *dag.DAG, req TriggerRequest, now time.Time) (*RunPreview, error)
 		if keep != nil && !keep[t.ID] {
 			continue
 		}
-		tp := TaskPreview{Task: t, UnknownOutputs: t.OutputRefs()}
+		tp := TaskPreview{Task: t, UnknownOutputs: t.Reads}
 		outputs := map[string]map[string]any{}
 		for _, r := range tp.UnknownOutputs {
 			if outputs[r.Task] == nil {
 				outputs[r.Task] = map[string]any{}
 			}
-			if r.Key != "" {
+			if r.Task != "" && r.Key != "" {
 				outputs[r.Task][r.Key] = UnknownOutput(r)
 			}
 		}

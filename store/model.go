@@ -123,6 +123,9 @@ type Try struct {
 	// Callback is set on the tries of callback stages (docs/dag-format.md#callbacks), which
 	// belong to no task instance.
 	Callback bool `json:"callback,omitempty"`
+	// Manifest is what the try ran (docs/reproducibility.md#what-each-try-records); nil for
+	// the tries of callback stages and for tries stored before manifests.
+	Manifest *Manifest `json:"manifest,omitempty"`
 }
 
 // DAGState is what the scheduler keeps about a DAG between restarts.

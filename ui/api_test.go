@@ -26,6 +26,10 @@ import (
 
 func TestMain(m *testing.M) { kilntest.Main(m, nil) }
 
+// ran is the first line of a shell task's log: the command it runs,
+// rendered.
+func ran(command string) string { return "kiln: running: " + command + "\n" }
+
 // The real scheduler is the API's backend.
 var _ ui.Backend = (*scheduler.Scheduler)(nil)
 

@@ -5,12 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -53,14 +52,16 @@ func TestTaskLogs(t *testing.T) {
 	k.WaitTask("logs", run.RunID, "report", store.TaskRunning)
 	url := srv.URL + "/api/v1/dags/logs/runs/" + run.RunID + "/tasks/"
 
+	ran1 := ran("if [ 1 = 1 ]; then echo first try; exit 1; fi; echo second try")
+	ran2 := ran("if [ 2 = 1 ]; then echo first try; exit 1; fi; echo second try")
 	tests := []struct {
 		name, path, body string
 	}{
-		{"latest try by default", "train/logs", "second try\n"},
-		{"try 1", "train/logs?try=1", "first try\nkiln: exit status 1\n"},
-		{"follow=0 is text", "train/logs?try=2&follow=0", "second try\n"},
-		{"from an offset", "train/logs?try=2&offset=7", "try\n"},
-		{"from the end", "train/logs?try=2&offset=11", ""},
+		{"latest try by default", "train/logs", ran2 + "second try\n"},
+		{"try 1", "train/logs?try=1", ran1 + "first try\nkiln: exit status 1\n"},
+		{"follow=0 is text", "train/logs?try=2&follow=0", ran2 + "second try\n"},
+		{"from an offset", "train/logs?try=2&offset=" + strconv.Itoa(len(ran2)+7), "try\n"},
+		{"from the end", "train/logs?try=2&offset=" + strconv.Itoa(len(ran2)+11), ""},
 		{"past the end", "train/logs?try=2&offset=1000", ""},
 	}
 	for _, tt := range tests {
@@ -77,7 +78,7 @@ func TestTaskLogs(t *testing.T) {
 
 	// Range requests work, so a client can page through a big log.
 	req, _ := http.NewRequestWithContext(t.Context(), "GET", url+"train/logs", nil)
-	req.Header.Set("Range", "bytes=0-5")
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", len(ran2), len(ran2)+5))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
@@ -88,9 +89,10 @@ func TestTaskLogs(t *testing.T) {
 		t.Errorf("range: %d %q", resp.StatusCode, got)
 	}
 
-	// A try that has not logged yet has an empty log.
-	if r := call(t, "GET", url+"report/logs", ""); r.status != 200 || len(r.body) != 0 {
-		t.Errorf("no log file yet: %d %q, want 200 and nothing", r.status, r.body)
+	// A running try's log holds what it logged so far.
+	k.WaitLog(wire.TryKey{DAGID: "logs", RunID: run.RunID, TaskID: "report", Try: 1}, "\n")
+	if r := call(t, "GET", url+"report/logs", ""); r.status != 200 || string(r.body) != ran("read gate < gates/report") {
+		t.Errorf("a running try: %d %q, want 200 and its command", r.status, r.body)
 	}
 
 	call(t, "GET", url+"train/logs?try=3", "").wantError(t, 404, "try 3")
@@ -156,6 +158,9 @@ func follow(t *testing.T, url string, header http.Header) (*syncBuffer, <-chan e
 // then logs in three steps, with gates between them: a line ending in
 // \r\n, a character cut in two, progress lines ending in \r, and last
 // words without a newline.
+// followCmd is followDAG's command as it runs, the first line of its log.
+const followCmd = `read gate < gates/start; printf 'line 1\r\nline 2\n\303'; read gate < gates/more; printf '\251\rprogress 50%%\rprogress 100%%\n'; read gate < gates/last; printf 'last words, no newline'`
+
 const followDAG = `
 id: follow
 tasks:
@@ -201,8 +206,8 @@ func followWatching(t *testing.T, url string) (*syncBuffer, <-chan error, <-chan
 }
 
 // TestFollowLog follows a log with the fallback poll an hour away: the
-// stream learns of new bytes from fsnotify, from before the log's folders
-// exist, and of the try's end from the store's change feed.
+// stream learns of new bytes from fsnotify, and of the try's end from the
+// store's change feed.
 func TestFollowLog(t *testing.T) {
 	t.Parallel()
 	k := kilntest.New(t, churnDAG, manualDAG, followDAG)
@@ -215,13 +220,13 @@ func TestFollowLog(t *testing.T) {
 	run := trigger(t, k, "follow", "", nil)
 	k.WaitTask("follow", run.RunID, "train", store.TaskRunning)
 	key := wire.TryKey{DAGID: "follow", RunID: run.RunID, TaskID: "train", Try: 1}
-	dagLogs := filepath.Dir(filepath.Dir(filepath.Dir(k.LogPath(key))))
-	if _, err := os.Stat(dagLogs); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("the DAG's log folder %s: %v, want it not made yet", dagLogs, err)
-	}
+	k.WaitLog(key, ran(followCmd))
 	url := srv.URL + "/api/v1/dags/follow/runs/" + run.RunID + "/tasks/train/logs?follow=1"
-	out, errc, endc := followWatching(t, url)
-	stampedOut, stampedErrc, _ := followWatching(t, url+"&timestamps=1")
+	// Followed from after the command line, the streams find nothing
+	// new to send at first.
+	from := "&offset=" + strconv.Itoa(len(ran(followCmd)))
+	out, errc, endc := followWatching(t, url+from)
+	stampedOut, stampedErrc, _ := followWatching(t, url+"&timestamps=1"+from)
 	start.Open()
 	k.WaitFor("the first lines", func() bool { return out.String() == "line 1\nline 2\n" })
 	more.Open()
@@ -253,15 +258,15 @@ func TestFollowLog(t *testing.T) {
 	// The raw events of a finished try: ids are byte offsets, the data
 	// lines the log's lines, and the end event closes the stream.
 	r := call(t, "GET", url, "")
-	log := "line 1\r\nline 2\n\xc3\xa9\rprogress 50%\rprogress 100%\nlast words, no newline"
-	wantRaw := "id: " + strconv.Itoa(len(log)) + "\ndata: line 1\ndata: line 2\ndata: é\ndata: progress 50%\ndata: progress 100%\ndata: last words, no newline\n\n" +
+	log := ran(followCmd) + "line 1\r\nline 2\n\xc3\xa9\rprogress 50%\rprogress 100%\nlast words, no newline"
+	wantRaw := "id: " + strconv.Itoa(len(log)) + "\ndata: kiln: running: " + followCmd + "\ndata: line 1\ndata: line 2\ndata: é\ndata: progress 50%\ndata: progress 100%\ndata: last words, no newline\n\n" +
 		"event: end\ndata: {\"try_number\":1,\"state\":\"success\"}\n\n"
 	if string(r.body) != wantRaw {
 		t.Errorf("raw stream = %q\nwant %q", r.body, wantRaw)
 	}
 
 	// Last-Event-ID resumes at a byte offset.
-	out, errc, _ = follow(t, url, http.Header{"Last-Event-Id": {"15"}})
+	out, errc, _ = follow(t, url, http.Header{"Last-Event-Id": {strconv.Itoa(len(ran(followCmd)) + 15)}})
 	if err := <-errc; err != nil {
 		t.Fatal(err)
 	}
@@ -294,7 +299,7 @@ func TestShutdownEndsFollow(t *testing.T) {
 	go func() { served <- s.Serve(ln) }()
 	k.WaitTask("working", run.RunID, "train", store.TaskRunning)
 	out, errc, _ := follow(t, "http://"+ln.Addr().String()+"/api/v1/dags/working/runs/"+run.RunID+"/tasks/train/logs?follow=1", nil)
-	k.WaitFor("the log", func() bool { return out.String() == "working\n" })
+	k.WaitFor("the log", func() bool { return out.String() == ran("echo working; read gate < gates/hold")+"working\n" })
 
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
 	defer cancel()

@@ -35,11 +35,12 @@ func TestLogPageFinishedTry(t *testing.T) {
 		return err == nil && ti.State == store.TaskRunning && ti.TryNumber == 2
 	})
 
+	ran1 := ran(`if [ 1 = 1 ]; then printf 'loading <data>\r\nfailed: "oom"\n'; exit 1; fi; read gate < gates/train`)
 	path := "/dags/logs/runs/" + run.RunID + "/tasks/train/logs"
 	d := getPage(t, srv.URL+path+"?try=1").want(t, http.StatusOK)
 	pre := d.one("pre#log")
 	// The worker notes how the try ended.
-	if got := pre.text(); got != "loading <data>\nfailed: \"oom\"\nkiln: exit status 1\n" {
+	if got := pre.text(); got != ran1+"loading <data>\nfailed: \"oom\"\nkiln: exit status 1\n" {
 		t.Errorf("pre#log = %q", got)
 	}
 	if pre.attr("data-follow") != "" {
@@ -72,7 +73,7 @@ func TestLogPageFinishedTry(t *testing.T) {
 		t.Fatalf("a#log-download = %v", dl.n.Attr)
 	}
 	resp := call(t, "GET", srv.URL+dl.attr("href"), "")
-	if resp.status != 200 || string(resp.body) != "loading <data>\r\nfailed: \"oom\"\nkiln: exit status 1\n" {
+	if resp.status != 200 || string(resp.body) != ran1+"loading <data>\r\nfailed: \"oom\"\nkiln: exit status 1\n" {
 		t.Errorf("download: %d %q", resp.status, resp.body)
 	}
 	disp, params, err := mime.ParseMediaType(resp.header.Get("Content-Disposition"))
@@ -92,7 +93,7 @@ func TestLogPageFinishedTry(t *testing.T) {
 		t.Errorf("a#log-times = %v", toggle.n.Attr)
 	}
 	ds := getPage(t, srv.URL+toggle.attr("href")).want(t, http.StatusOK)
-	want := regexp.MustCompile("^" + stamp + "loading <data>\n" + stamp + "failed: \"oom\"\n" + stamp + "kiln: exit status 1\n$")
+	want := regexp.MustCompile("^" + stamp + regexp.QuoteMeta(ran1) + stamp + "loading <data>\n" + stamp + "failed: \"oom\"\n" + stamp + "kiln: exit status 1\n$")
 	if got := ds.one("pre#log").text(); !want.MatchString(got) {
 		t.Errorf("stamped pre#log = %q", got)
 	}
@@ -100,19 +101,21 @@ func TestLogPageFinishedTry(t *testing.T) {
 		t.Errorf("a#log-times when on = %v", got.n.Attr)
 	}
 	api := srv.URL + "/api/v1/dags/logs/runs/" + run.RunID + "/tasks/train/logs?try=1&timestamps=1"
-	want = regexp.MustCompile("^" + stamp + "loading <data>\r\n" + stamp + "failed: \"oom\"\n" + stamp + "kiln: exit status 1\n$")
+	want = regexp.MustCompile("^" + stamp + regexp.QuoteMeta(ran1) + stamp + "loading <data>\r\n" + stamp + "failed: \"oom\"\n" + stamp + "kiln: exit status 1\n$")
 	if resp := call(t, "GET", api, ""); resp.status != 200 || !want.Match(resp.body) {
 		t.Errorf("?timestamps=1: %d %q", resp.status, resp.body)
 	}
 	want = regexp.MustCompile("^ding <data>\r\n" + stamp + "failed")
-	if resp := call(t, "GET", api+"&offset=3", ""); resp.status != 200 || !want.Match(resp.body) {
+	if resp := call(t, "GET", api+"&offset="+strconv.Itoa(len(ran1)+3), ""); resp.status != 200 || !want.Match(resp.body) {
 		t.Errorf("?timestamps=1&offset=3: %d %q", resp.status, resp.body)
 	}
 	call(t, "GET", api+"x", "").wantError(t, 400, "timestamps")
 
-	// The latest try by default, with nothing logged yet, is followed.
+	// The latest try by default, with only its command logged yet, is
+	// followed.
+	k.WaitLog(wire.TryKey{DAGID: "logs", RunID: run.RunID, TaskID: "train", Try: 2}, "\n")
 	d = getPage(t, srv.URL+path).want(t, http.StatusOK)
-	if d.one("pre#log").text() != "" || d.one("pre#log").attr("data-follow") == "" {
+	if d.one("pre#log").text() != ran(`if [ 2 = 1 ]; then printf 'loading <data>\r\nfailed: "oom"\n'; exit 1; fi; read gate < gates/train`) || d.one("pre#log").attr("data-follow") == "" {
 		t.Error("the running try 2 is not followed")
 	}
 	for _, q := range []string{"?try=3", "?try=0"} {
@@ -143,12 +146,13 @@ func TestLogPageFollowsARunningTry(t *testing.T) {
 	run := trigger(t, k, "steps", "", nil)
 	key := wire.TryKey{DAGID: "steps", RunID: run.RunID, TaskID: "train", Try: 1}
 	// The page renders what is there, up to the last whole character.
-	first := "step 1\r\nstep 2 é"
+	ranSteps := ran(`printf 'step 1\r\nstep 2 \303\251\303'; read gate < gates/more; printf '\251t\303\251\nstep 3\n'`)
+	first := ranSteps + "step 1\r\nstep 2 é"
 	k.WaitLog(key, first+"\xc3")
 
 	d := getPage(t, srv.URL+"/dags/steps/runs/"+run.RunID+"/tasks/train/logs").want(t, http.StatusOK)
 	pre := d.one("pre#log")
-	if got := pre.text(); got != "step 1\nstep 2 é" {
+	if got := pre.text(); got != ranSteps+"step 1\nstep 2 é" {
 		t.Errorf("pre#log = %q", got)
 	}
 	followed := pre.attr("data-follow")

@@ -2,11 +2,14 @@ package ui
 
 import (
 	"encoding/json"
+	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -196,6 +199,58 @@ type taskDetail struct {
 	// LogTail is the end of the log of a latest try that failed, shown
 	// under its error; LogHref that try's log page.
 	LogTail, LogHref string
+	// Rendered is the manifest of the latest try; nil before the first,
+	// or for a try recorded before manifests were.
+	Rendered *renderedView
+}
+
+// renderedView is the "Rendered" panel of the picked task: what its latest
+// try ran (docs/reproducibility.md#what-each-try-records).
+type renderedView struct {
+	Try                            int
+	With                           string // indented JSON
+	DAGVersion, DAGVersionShort    string
+	Plugin, PluginSHA256, Worker   string
+	When, Env, Params, OutputsRead string
+	Facts                          []string // KEY=VALUE
+}
+
+func newRenderedView(tr *store.Try) *renderedView {
+	m := tr.Manifest
+	if m == nil {
+		return nil
+	}
+	v := &renderedView{
+		Try:          tr.Number,
+		DAGVersion:   m.DAGVersion,
+		Plugin:       strings.TrimSpace(m.Plugin.Name + " " + m.Plugin.Version),
+		PluginSHA256: m.Plugin.SHA256,
+		Env:          strings.Join(m.Env, " "),
+	}
+	v.DAGVersionShort = v.DAGVersion[:min(12, len(v.DAGVersion))]
+	if b, err := json.MarshalIndent(m.With, "", "  "); err == nil {
+		v.With = string(b)
+	}
+	if m.Worker != nil {
+		v.Worker = m.Worker.ID + " on " + m.Worker.Host + " (kiln " + m.Worker.KilnVersion + ")"
+	}
+	if m.When != nil {
+		v.When = fmt.Sprintf("%s → %t", m.When.Expr, m.When.Result)
+	}
+	if len(m.Params) > 0 {
+		if b, err := json.Marshal(m.Params); err == nil {
+			v.Params = string(b)
+		}
+	}
+	if len(m.OutputsRead) > 0 {
+		if b, err := json.Marshal(m.OutputsRead); err == nil {
+			v.OutputsRead = string(b)
+		}
+	}
+	for _, k := range slices.Sorted(maps.Keys(m.Plugin.Facts)) {
+		v.Facts = append(v.Facts, k+"="+m.Plugin.Facts[k])
+	}
+	return v
 }
 
 // tryRow is one try of the picked task.
@@ -320,6 +375,9 @@ func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Locatio
 		if b, err := json.MarshalIndent(ti.Outputs, "", "  "); err == nil {
 			d.Outputs = string(b)
 		}
+	}
+	if len(tries) > 0 {
+		d.Rendered = newRenderedView(tries[len(tries)-1])
 	}
 	for i := len(tries) - 1; i >= 0; i-- { // the latest first
 		tr := tries[i]

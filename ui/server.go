@@ -176,6 +176,8 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks", s.listTaskInstances, RoleViewer)
 	api(http.MethodPatch, "/dags/:dag/runs/:run/tasks/:task", s.patchTaskInstance, RoleOperator)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs, RoleViewer)
+	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/tries", s.listTries, RoleViewer)
+	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/tries/:n", s.getTry, RoleViewer)
 
 	api(http.MethodPost, "/dags/:dag/backfills", s.createBackfill, RoleOperator)
 	api(http.MethodGet, "/backfills", s.listBackfills, RoleViewer)

@@ -67,19 +67,23 @@ func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 		v.Outputs = map[string]any{}
 	}
 	for i, t := range tries {
-		v.Tries[i] = Try{
-			TryNumber: t.Number,
-			State:     t.State,
-			Worker:    t.Worker,
-			QueuedAt:  utcOrNil(t.QueuedAt),
-			StartDate: utc(t.StartDate),
-			EndDate:   utc(t.EndDate),
-			DurationS: durationS(t.StartDate, t.EndDate),
-			ExitCode:  t.ExitCode,
-			Error:     t.Error,
-		}
+		v.Tries[i] = tryView(t)
 	}
 	return v
+}
+
+func tryView(t *store.Try) Try {
+	return Try{
+		TryNumber: t.Number,
+		State:     t.State,
+		Worker:    t.Worker,
+		QueuedAt:  utcOrNil(t.QueuedAt),
+		StartDate: utc(t.StartDate),
+		EndDate:   utc(t.EndDate),
+		DurationS: durationS(t.StartDate, t.EndDate),
+		ExitCode:  t.ExitCode,
+		Error:     t.Error,
+	}
 }
 
 // taskLogs answers a try's log: as text/plain, or with ?follow=1 as

@@ -28,22 +28,31 @@ func shellTry(h *harness, cmd string, a wire.Assignment) wire.TryKey {
 	return a.TryKey
 }
 
+// ranLine is the first line of a shell try's log: the command it runs.
+func ranLine(command string) string { return "kiln: running: " + command + "\n" }
+
 func TestShellTry(t *testing.T) {
 	h := newHarness(t)
 	h.start(Config{Runner: shellHost(t)})
-	k := shellTry(h, `echo "hello from $KILN_TASK_ID"; echo "rows=42" >> "$KILN_OUTPUT"; echo 'path=/tmp/a=b' >> "$KILN_OUTPUT"`, wire.Assignment{})
+	cmd := `echo "hello from $KILN_TASK_ID"; echo "rows=42" >> "$KILN_OUTPUT"; echo 'path=/tmp/a=b' >> "$KILN_OUTPUT"`
+	k := shellTry(h, cmd, wire.Assignment{})
 	fin := h.wait(k, wire.EventFinished, 20*time.Second)
 	if !fin.Success || fin.ExitCode == nil || *fin.ExitCode != 0 {
 		t.Fatalf("finished = success %v, exit %v, error %q", fin.Success, fin.ExitCode, fin.Error)
 	}
-	if got, want := string(logOf(t, h.events(k))), "hello from "+k.TaskID+"\n"; got != want {
+	if got, want := string(logOf(t, h.events(k))), ranLine(cmd)+"hello from "+k.TaskID+"\n"; got != want {
 		t.Errorf("log = %q, want %q", got, want)
+	}
+	host, _ := os.Hostname()
+	if rt := fin.Runtime; rt == nil || rt.Host != host || rt.KilnVersion == "" || rt.PluginVersion != "0.1.0" || len(rt.PluginSHA256) != 64 {
+		t.Errorf("finished runtime = %+v, want this host, a kiln version and the plugin's version and hash", fin.Runtime)
 	}
 	if diff := cmp.Diff(map[string]any{"rows": "42", "path": "/tmp/a=b"}, fin.Outputs); diff != "" {
 		t.Errorf("outputs (-want +got):\n%s", diff)
 	}
 
-	k = shellTry(h, `echo '{"model": "m.pkl", "auc": 0.91}' > "$KILN_OUTPUT"; echo oops >&2; exit 3`, wire.Assignment{})
+	cmd = `echo '{"model": "m.pkl", "auc": 0.91}' > "$KILN_OUTPUT"; echo oops >&2; exit 3`
+	k = shellTry(h, cmd, wire.Assignment{})
 	fin = h.wait(k, wire.EventFinished, 20*time.Second)
 	if fin.Success || fin.ExitCode == nil || *fin.ExitCode != 3 {
 		t.Errorf("finished = success %v, exit %v, error %q; want exit code 3", fin.Success, fin.ExitCode, fin.Error)
@@ -51,7 +60,7 @@ func TestShellTry(t *testing.T) {
 	if diff := cmp.Diff(map[string]any{"model": "m.pkl", "auc": 0.91}, fin.Outputs); diff != "" {
 		t.Errorf("outputs of a failed try (-want +got):\n%s", diff)
 	}
-	if got := string(logOf(t, h.events(k))); !strings.HasPrefix(got, "oops\n") {
+	if got := string(logOf(t, h.events(k))); !strings.HasPrefix(got, ranLine(cmd)+"oops\n") {
 		t.Errorf("log = %q, want stderr in it", got)
 	}
 
@@ -159,7 +168,10 @@ func TestShellCancel(t *testing.T) {
 		t.Errorf("finished = success %v, error %q", fin.Success, fin.Error)
 	}
 	t.Logf("cancel to finished: %s", time.Since(start))
-	if got := string(logOf(t, h.events(k))); !strings.HasPrefix(got, "waiting\n") {
+	// Cancelled once it logged: the command, perhaps "waiting", then why
+	// it ended.
+	if got := string(logOf(t, h.events(k))); !strings.HasPrefix(got, ranLine("echo waiting; sleep 30")) ||
+		!strings.HasSuffix(got, "kiln: task cancelled: cancelled: marked failed by alice\n") {
 		t.Errorf("log = %q", got)
 	}
 }
@@ -175,18 +187,20 @@ func TestShellHugeLog(t *testing.T) {
 	const limit, total = 1 << 20, 200_000_000
 	shellTry(h, "true", wire.Assignment{}) // launch the plugin before sampling
 	base, peak := sampleHeap(t)
-	k := shellTry(h, fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", total), wire.Assignment{LogLimit: limit})
+	cmd := fmt.Sprintf("head -c %d /dev/zero | tr '\\0' x", total)
+	ran := ranLine(cmd)
+	k := shellTry(h, cmd, wire.Assignment{LogLimit: limit})
 	start := time.Now()
 	fin := h.wait(k, wire.EventFinished, 120*time.Second)
 	if !fin.Success {
 		t.Fatalf("failed: %s", fin.Error)
 	}
-	note := fmt.Sprintf("\n[kiln: log truncated: %d bytes over the %d-byte limit were dropped]\n", total-limit, limit)
-	if fin.LogBytes != total || fin.LogSent != int64(limit+len(note)) {
-		t.Errorf("log bytes/sent = %d/%d, want %d/%d", fin.LogBytes, fin.LogSent, total, limit+len(note))
+	note := fmt.Sprintf("\n[kiln: log truncated: %d bytes over the %d-byte limit were dropped]\n", len(ran)+total-limit, limit)
+	if fin.LogBytes != int64(len(ran)+total) || fin.LogSent != int64(limit+len(note)) {
+		t.Errorf("log bytes/sent = %d/%d, want %d/%d", fin.LogBytes, fin.LogSent, len(ran)+total, limit+len(note))
 	}
 	log := logOf(t, h.events(k))
-	if want := strings.Repeat("x", limit) + note; string(log) != want {
+	if want := ran + strings.Repeat("x", limit-len(ran)) + note; string(log) != want {
 		t.Errorf("log: %d bytes ending %q, want %d bytes ending %q", len(log), tail(log), len(want), tail([]byte(want)))
 	}
 	grew := int64(peak()) - int64(base)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/kilnhq/kiln/internal/buildinfo"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
 )
@@ -198,6 +199,16 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *
 	res, err := w.invoke(ctx, a.Plugin, req, logs)
 	if s := a.Sensor; s != nil && !s.Reschedule {
 		res, err = w.poke(ctx, a, req, logs, res, err, fin)
+	}
+	fin.Runtime = &wire.Runtime{
+		Host:          w.host,
+		KilnVersion:   buildinfo.Get().Version,
+		PluginVersion: res.Build.Version,
+		PluginSHA256:  res.Build.SHA256,
+		Facts:         res.Facts,
+	}
+	for k, v := range fin.Runtime.Facts {
+		fin.Runtime.Facts[k] = logs.mask.maskString(v)
 	}
 	fin.Success, fin.ExitCode, fin.Error = outcome(ctx, res, err)
 	fin.PokeAgain = err == nil && res.PokeAgain

@@ -84,6 +84,8 @@ type Worker struct {
 	// guess it, so none can publish an id first and have JetStream drop
 	// this worker's event as a duplicate.
 	msgIDs string
+	// host is the machine's host name, for the manifests of its tries.
+	host string
 
 	nc *nats.Conn
 	js jetstream.JetStream
@@ -156,8 +158,10 @@ func New(cfg Config) (*Worker, error) {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
+	host, _ := os.Hostname()
 	return &Worker{
 		cfg:         cfg,
+		host:        host,
 		log:         l.With("worker", cfg.Name),
 		slots:       newSlots(cfg.Slots),
 		msgIDs:      cfg.Name + "-" + rand.Text(),

@@ -20,11 +20,11 @@ import (
 func newTasksCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "tasks",
-		Short: "Read task logs and clear task instances",
+		Short: "Show tries, read task logs and clear task instances",
 		Args:  cobra.NoArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	cmd.AddCommand(newTasksLogsCmd(), newTasksClearCmd())
+	cmd.AddCommand(newTasksShowCmd(), newTasksLogsCmd(), newTasksClearCmd())
 	return cmd
 }
 

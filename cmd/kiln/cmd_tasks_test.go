@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"regexp"
 	"strings"
 	"testing"
@@ -21,6 +22,12 @@ tasks:
     with: {command: "if [ {{ .try_number }} = 1 ]; then echo try one; exit 1; fi; printf 'try two\\nno newline at the end'"}
 `
 
+// ranTry is the first line of the log of logsDAG's try n: the shell stage
+// logs the command it runs.
+func ranTry(n int) string {
+	return fmt.Sprintf("kiln: running: if [ %d = 1 ]; then echo try one; exit 1; fi; printf 'try two\\nno newline at the end'\n", n)
+}
+
 func TestTasksLogs(t *testing.T) {
 	e := newCLIEnv(t, logsDAG)
 	r := e.trigger("logs", "2026-01-05T02:00:00Z", nil)
@@ -29,11 +36,11 @@ func TestTasksLogs(t *testing.T) {
 	logs := func(extra ...string) (string, string, int) {
 		return e.run(append([]string{"tasks", "logs", "logs", "--run", r.RunID, "--task", "train"}, extra...)...)
 	}
-	if stdout, stderr, code := logs(); code != 0 || stdout != "try two\nno newline at the end" {
+	if stdout, stderr, code := logs(); code != 0 || stdout != ranTry(2)+"try two\nno newline at the end" {
 		t.Errorf("latest: exit %d, %q %q", code, stdout, stderr)
 	}
 	// The worker notes how a failed try ended.
-	if stdout, _, code := logs("--try", "1"); code != 0 || stdout != "try one\nkiln: exit status 1\n" {
+	if stdout, _, code := logs("--try", "1"); code != 0 || stdout != ranTry(1)+"try one\nkiln: exit status 1\n" {
 		t.Errorf("--try 1: exit %d, %q", code, stdout)
 	}
 	_, stderr, code := logs("--try", "0")
@@ -47,18 +54,18 @@ func TestTasksLogs(t *testing.T) {
 
 	// --follow of tries that ended: the whole log, then the exit code says
 	// how the try ended.
-	if stdout, stderr, code := logs("--follow"); code != 0 || stdout != "try two\nno newline at the end" {
+	if stdout, stderr, code := logs("--follow"); code != 0 || stdout != ranTry(2)+"try two\nno newline at the end" {
 		t.Errorf("follow a success: exit %d, %q %q", code, stdout, stderr)
 	}
 	stdout, stderr, code := logs("--follow", "--try", "1")
 	wantExit(t, code, stderr, 1, "try 1 of task train ended failed")
-	if stdout != "try one\nkiln: exit status 1\n" {
+	if stdout != ranTry(1)+"try one\nkiln: exit status 1\n" {
 		t.Errorf("follow a failure: stdout %q", stdout)
 	}
 
 	// --timestamps: each line starts with its receive time, read whole or
 	// followed.
-	stamped := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ try two\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ no newline at the end$`)
+	stamped := regexp.MustCompile(`^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ kiln: running: .*\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ try two\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ no newline at the end$`)
 	for _, extra := range [][]string{{"--timestamps"}, {"--timestamps", "--follow"}} {
 		if stdout, stderr, code := logs(extra...); code != 0 || !stamped.MatchString(stdout) {
 			t.Errorf("%v: exit %d, %q %q", extra, code, stdout, stderr)
@@ -94,7 +101,7 @@ func TestTasksLogsFollowLive(t *testing.T) {
 	e.waitRequest("GET /api/v1/dags/live/runs/" + r.RunID + "/tasks/extract/logs")
 	more.Open()
 	res := <-done
-	if res.code != 0 || res.stdout != "started\nworking\ndone\n" {
+	if res.code != 0 || res.stdout != "kiln: running: echo started; read gate < gates/more; echo working; echo done\nstarted\nworking\ndone\n" {
 		t.Errorf("exit %d, stdout %q, stderr %q", res.code, res.stdout, res.stderr)
 	}
 }

@@ -186,7 +186,10 @@ func printPreview(w io.Writer, g *dag.DAG, p *scheduler.RunPreview, asJSON bool)
 }
 
 func outputRefText(r dag.OutputRef) string {
-	if r.Key == "" {
+	switch {
+	case r.Task == "":
+		return ".outputs"
+	case r.Key == "":
 		return ".outputs." + r.Task
 	}
 	return ".outputs." + r.Task + "." + r.Key

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
@@ -79,6 +80,8 @@ type Options struct {
 	// history for read-only tests, which the scheduler then finds as it
 	// would after a restart.
 	Seed func(*store.Store) error
+	// Metrics, when set, receives the scheduler's metrics.
+	Metrics prometheus.Registerer
 }
 
 // reloadEvery is how often the scheduler looks at the DAGs folder, so
@@ -165,6 +168,7 @@ func Start(t testing.TB, o Options) *Kiln {
 		DataDir:     dir,
 		Folder:      dag.NewFolder(dag.Options{Plugins: plugins.Builtin()}, k.dagsDir),
 		ReloadEvery: reloadEvery,
+		Metrics:     o.Metrics,
 	})
 	if err != nil {
 		t.Fatal(err)

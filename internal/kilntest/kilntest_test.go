@@ -42,7 +42,7 @@ func TestGate(t *testing.T) {
 	if got := k.WaitRun("gated", r.RunID).State; got != store.RunFailed {
 		t.Errorf("run = %s, want failed", got)
 	}
-	if log := k.WaitLog(key, "through"); log != "waiting\nthrough\n" {
+	if log := k.WaitLog(key, "through"); log != "kiln: running: echo waiting; read gate < gates/hold; echo through\nwaiting\nthrough\n" {
 		t.Errorf("log = %q", log)
 	}
 }

@@ -20,7 +20,7 @@ import (
 // task's other fields as given: its With is with as JSON, its Log a buffer,
 // and, unless task.Env sets one, its KILN_OUTPUT a fresh file. It returns
 // the log, the KEY=VALUE lines of the output file and the stage's error.
-func RunStage(ctx context.Context, t testing.TB, stage sdk.Stage, with any, task sdk.Task) (log string, outputs map[string]string, err error) {
+func RunStage(ctx context.Context, t testing.TB, stage sdk.Stage, with any, task *sdk.Task) (log string, outputs map[string]string, err error) {
 	t.Helper()
 	raw, err := json.Marshal(with)
 	if err != nil {
@@ -31,7 +31,7 @@ func RunStage(ctx context.Context, t testing.TB, stage sdk.Stage, with any, task
 	task.With = raw
 	task.Env = append([]string{"KILN_OUTPUT=" + out}, task.Env...) // the last one counts
 	task.Log = &buf
-	err = stage.Run(ctx, &task)
+	err = stage.Run(ctx, task)
 	return buf.String(), ReadOutputs(t, out), err
 }
 

@@ -198,6 +198,20 @@ type Event struct {
 	// sent of it (less when the log hit its limit).
 	LogBytes int64 `json:"log_bytes,omitempty"`
 	LogSent  int64 `json:"log_sent,omitempty"`
+	// Runtime is how the worker ran the try, for its manifest.
+	Runtime *Runtime `json:"runtime,omitempty"`
+}
+
+// Runtime is what a worker reports, with a try's end, of how it ran it:
+// the worker's part of the try's manifest (docs/reproducibility.md#what-each-try-records).
+// The worker's name is not in it: the scheduler takes it from the
+// event's subject.
+type Runtime struct {
+	Host          string            `json:"host"`
+	KilnVersion   string            `json:"kiln_version"`
+	PluginVersion string            `json:"plugin_version,omitempty"`
+	PluginSHA256  string            `json:"plugin_sha256,omitempty"`
+	Facts         map[string]string `json:"facts,omitempty"`
 }
 
 // Cancel asks the worker running a try to stop it.

@@ -21,7 +21,7 @@ import (
 // its log, outputs and error.
 func poke(ctx context.Context, t *testing.T, dir string, with map[string]any) (log string, outputs map[string]string, err error) {
 	t.Helper()
-	return plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{WorkDir: dir})
+	return plugintest.RunStage(ctx, t, Stage{}, with, &sdk.Task{WorkDir: dir})
 }
 
 // write creates a file of size bytes under dir, and its folders.

@@ -94,7 +94,7 @@ func TestClose(t *testing.T) {
 		res, _ := h.Run(context.Background(), "shell", shellCmd("sleep 30 & echo child=$!; sleep 30"), &taskLog)
 		done <- res
 	}()
-	plugintest.WaitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(taskLog.String(), "child=") })
+	plugintest.WaitFor(t, "task started", 5*time.Second, func() bool { return strings.Contains(taskLog.String(), "\nchild=") })
 	child := intAfter(t, taskLog.String(), "child")
 
 	start := time.Now()

@@ -63,6 +63,9 @@ type Host struct {
 	mu      sync.Mutex
 	closed  bool
 	plugins map[string]*slot
+
+	hashMu sync.Mutex
+	hashes map[fileID]string // SHA-256 of plugin executables
 }
 
 // slot holds the current process of one plugin, and the retired ones that
@@ -79,6 +82,7 @@ type instance struct {
 	client *plugin.Client
 	stub   stagepb.StageClient
 	stderr *tail
+	build  Build
 	broken atomic.Bool // the connection failed while the process lived on
 
 	mu       sync.Mutex
@@ -136,7 +140,7 @@ func New(cfg Config) *Host {
 	if l == nil {
 		l = slog.New(slog.DiscardHandler)
 	}
-	return &Host{cfg: cfg, log: l, plugins: make(map[string]*slot)}
+	return &Host{cfg: cfg, log: l, plugins: make(map[string]*slot), hashes: make(map[fileID]string)}
 }
 
 // Close kills every plugin process, and with them the tasks they still run.
@@ -241,8 +245,10 @@ func (h *Host) launch(name string) (*instance, error) {
 		client.Kill() // also waits until all its stderr is read
 		return nil, fmt.Errorf("launching plugin %s: %w: %s", name, err, stderr.crashReport())
 	}
+	inst := &instance{name: name, client: client, stub: stub, stderr: stderr}
+	inst.build = h.buildOf(name, cmd.Path, stub)
 	h.log.Debug("launched plugin", "plugin", name, "took", time.Since(start))
-	return &instance{name: name, client: client, stub: stub, stderr: stderr}, nil
+	return inst, nil
 }
 
 func dispense(client *plugin.Client) (stagepb.StageClient, error) {

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 
@@ -47,7 +48,9 @@ func command(name string) (*exec.Cmd, error) {
 
 func newHost(t testing.TB) *host.Host { return plugintest.NewHost(t, command) }
 
-// run runs one task and fails the test on a host error.
+// run runs one task and fails the test on a host error. It returns the
+// result and the task's output: its log after the command line the shell
+// stage logs first.
 func run(t testing.TB, h *host.Host, plugin string, req host.Request) (host.Result, string) {
 	t.Helper()
 	var log plugintest.LogBuffer
@@ -55,7 +58,17 @@ func run(t testing.TB, h *host.Host, plugin string, req host.Request) (host.Resu
 	if err != nil {
 		t.Fatalf("Run(%s, %v): %v", plugin, req.With, err)
 	}
-	return res, log.String()
+	return res, taskOutput(log.String())
+}
+
+// taskOutput is a shell task's log without its first line, the command
+// the shell stage logs before it runs it.
+func taskOutput(log string) string {
+	if rest, ok := strings.CutPrefix(log, "kiln: running: "); ok {
+		_, out, _ := strings.Cut(rest, "\n")
+		return out
+	}
+	return log
 }
 
 func shellCmd(command string) host.Request {

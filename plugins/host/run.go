@@ -6,7 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"regexp"
+	"slices"
 	"time"
+	"unicode/utf8"
 
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -42,6 +46,21 @@ type Result struct {
 	// sensor is to be poked again later (docs/dag-format.md#sensors). Success is then false,
 	// and Error may say what is still awaited.
 	PokeAgain bool
+	// Build is the build of the plugin that ran the task; zero when the
+	// plugin did not launch.
+	Build Build
+	// Facts are what the plugin reported about the environment the task
+	// ran in (docs/reproducibility.md#plugin-facts), invalid keys and values dropped.
+	Facts map[string]string
+}
+
+// Build identifies the build of a plugin that ran a task.
+type Build struct {
+	// Version is what the plugin's Describe reported; "" if it failed.
+	Version string
+	// SHA256 is the hex SHA-256 of the plugin's executable, hashed once
+	// per launch of the process (and once per file content and host).
+	SHA256 string
 }
 
 // Info describes a plugin.
@@ -84,6 +103,13 @@ func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Write
 		return Result{}, err
 	}
 	defer inst.release()
+	res, err := h.run(ctx, inst, plugin, with, req, lw)
+	res.Build = inst.build
+	return res, err
+}
+
+// run is Run once the plugin's process is there.
+func (h *Host) run(ctx context.Context, inst *instance, plugin string, with []byte, req Request, lw *lineWriter) (Result, error) {
 	// A task cancelled or timed out may have left the plugin stuck: it may
 	// ignore cancellation, hang or print without end. Nothing here can
 	// tell, so its process takes no more tasks and ends with those it
@@ -132,8 +158,9 @@ func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Write
 				c := int(e.Result.GetExitCode())
 				code = &c
 			}
+			facts := checkFacts(e.Result.GetFacts())
 			if e.Result.GetSuccess() {
-				return Result{Success: true, ExitCode: code}, nil
+				return Result{Success: true, ExitCode: code, Facts: facts}, nil
 			}
 			msg := e.Result.GetError()
 			switch {
@@ -146,9 +173,33 @@ func (h *Host) Run(ctx context.Context, plugin string, req Request, log io.Write
 			r, err := lw.ended(msg)
 			r.ExitCode = code
 			r.PokeAgain = e.Result.GetPokeAgain()
+			r.Facts = facts
 			return r, err
 		}
 	}
+}
+
+// maxFactValue bounds one fact's value; factKey is what a key must be.
+const maxFactValue = 1 << 10
+
+var factKey = regexp.MustCompile(`^[a-z0-9_]{1,64}$`)
+
+// maxFacts bounds the facts kept from one result.
+const maxFacts = 32
+
+// checkFacts keeps the facts a plugin reported that are well formed, so a
+// plugin cannot fill the store through its results.
+func checkFacts(in map[string]string) map[string]string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make(map[string]string, min(len(in), maxFacts))
+	for _, k := range slices.Sorted(maps.Keys(in)) {
+		if v := in[k]; len(out) < maxFacts && factKey.MatchString(k) && len(v) <= maxFactValue && utf8.ValidString(v) {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 // lineWriter writes a task's log and knows whether it ends a line, so that

@@ -28,7 +28,7 @@ type result struct {
 // would: a log buffer, and an output file named by KILN_OUTPUT.
 func run(ctx context.Context, t *testing.T, with any) result {
 	t.Helper()
-	log, outputs, err := plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{
+	log, outputs, err := plugintest.RunStage(ctx, t, Stage{}, with, &sdk.Task{
 		Env:     []string{"PATH=/usr/bin:/bin"},
 		WorkDir: t.TempDir(),
 		Try:     "dag/run/task/1",

@@ -21,7 +21,7 @@ import (
 // when it set none) and its error.
 func poke(ctx context.Context, t *testing.T, with map[string]any) (log, status string, err error) {
 	t.Helper()
-	log, outputs, err := plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{})
+	log, outputs, err := plugintest.RunStage(ctx, t, Stage{}, with, &sdk.Task{})
 	return log, outputs["status"], err
 }
 

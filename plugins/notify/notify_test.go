@@ -40,7 +40,7 @@ func webhook(t *testing.T, status int) (*httptest.Server, <-chan seen) {
 
 func run(ctx context.Context, t *testing.T, with map[string]any, env ...string) (log string, err error) {
 	t.Helper()
-	log, _, err = plugintest.RunStage(ctx, t, Stage{}, with, sdk.Task{Env: env, Try: "d/r/t#1"})
+	log, _, err = plugintest.RunStage(ctx, t, Stage{}, with, &sdk.Task{Env: env, Try: "d/r/t#1"})
 	return log, err
 }
 

@@ -61,6 +61,8 @@ func (Stage) Run(ctx context.Context, t *sdk.Task) error {
 		return fmt.Errorf("python interpreter: %w", err)
 	}
 
+	recordInterpreter(ctx, t, python)
+
 	// First, so the task's own value wins.
 	env := append([]string{"PYTHONUNBUFFERED=1"}, t.Env...)
 	if p.Requirements != "" {
@@ -68,6 +70,7 @@ func (Stage) Run(ctx context.Context, t *sdk.Task) error {
 		if err != nil {
 			return err
 		}
+		t.SetFact("env_key", filepath.Base(venv))
 		// What activating the environment would do, so the task's
 		// subprocesses and console scripts use it too.
 		python = filepath.Join(venv, "bin", "python")

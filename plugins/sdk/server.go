@@ -87,7 +87,9 @@ func (s *server) Run(req *stagepb.RunRequest, stream stagepb.Stage_RunServer) er
 		Log:     log,
 	}
 	err := s.run(ctx, t, log)
-	return log.end(result(err))
+	res := result(err)
+	res.Facts = t.takeFacts()
+	return log.end(res)
 }
 
 // run calls the stage's Run. A panic is not recovered for good: it is

@@ -9,6 +9,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 )
 
 // Task is one try of one task.
@@ -30,6 +31,30 @@ type Task struct {
 	// concurrent use. Writes after Run returned fail; writes after the
 	// worker went away are dropped.
 	Log io.Writer
+
+	factsMu sync.Mutex
+	facts   map[string]string
+}
+
+// SetFact records something the plugin learned about the environment the
+// task ran in, such as an interpreter's version; it is sent with the
+// task's result and kept in the try's manifest (docs/reproducibility.md#plugin-facts). A key
+// is [a-z0-9_]{1,64} and a value at most 1 KiB: the host drops others.
+// Setting a key again replaces its value. It is safe for concurrent use.
+func (t *Task) SetFact(key, value string) {
+	t.factsMu.Lock()
+	defer t.factsMu.Unlock()
+	if t.facts == nil {
+		t.facts = map[string]string{}
+	}
+	t.facts[key] = value
+}
+
+// takeFacts returns the facts set so far.
+func (t *Task) takeFacts() map[string]string {
+	t.factsMu.Lock()
+	defer t.factsMu.Unlock()
+	return t.facts
 }
 
 // Decode decodes the task's `with` object into v, strictly: a field v does

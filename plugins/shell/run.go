@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -92,6 +93,12 @@ func (s *server) run(ctx context.Context, req *stagepb.RunRequest, stream stagep
 		}
 	}
 
+	// The command first, as Airflow's BashOperator logs it: what ran is
+	// then in the log, rendered (docs/dag-format.md#shell).
+	if err := stream.Send(&stagepb.RunEvent{Event: &stagepb.RunEvent_Log{Log: runningLine(p.Command)}}); err != nil {
+		return failed("sending the log: %v", err)
+	}
+
 	// One pipe for stdout and stderr keeps their order. Both ends are
 	// *os.File, so os/exec starts no copying goroutines and Wait returns
 	// when the shell exits, whoever else still holds the pipe.
@@ -145,6 +152,14 @@ func (s *server) run(ctx context.Context, req *stagepb.RunRequest, stream stagep
 		<-copied
 	}
 	return res
+}
+
+// runningLine is the first line of a task's log: "kiln: running: " and
+// the command, each further line of a command of several prefixed
+// "kiln: > ".
+func runningLine(command string) []byte {
+	command = strings.TrimRight(command, "\n")
+	return []byte("kiln: running: " + strings.ReplaceAll(command, "\n", "\nkiln: > ") + "\n")
 }
 
 func exitResult(cmd *exec.Cmd, err error) *stagepb.Result {

@@ -200,6 +200,13 @@ func testClearFailedTask(t *testing.T, tb *tab) {
 	if got := eval[string](tb, `document.querySelector("pre#task-log-tail").textContent`); !strings.Contains(got, "no marker yet") || !strings.HasSuffix(got, "kiln: exit status 1") {
 		tb.fatalf("pre#task-log-tail = %q, want the end of check's log", got)
 	}
+	// Its Rendered panel shows what the try ran: the command with the
+	// marker's path rendered in, on the shell plugin.
+	tb.wait("details#task-rendered pre.task-with")
+	rendered := eval[string](tb, `document.querySelector("details#task-rendered").textContent`)
+	if !strings.Contains(rendered, tb.k.Marker) || !strings.Contains(rendered, "no marker yet") || !strings.Contains(rendered, "shell 0.1.0") {
+		tb.fatalf("the Rendered panel = %q, want check's rendered command on shell 0.1.0", rendered)
+	}
 	tb.screenshot("run-failed-task")
 	tb.open(runPath)
 	tb.waitLiveByEvents()
@@ -302,7 +309,7 @@ func testTriggerFromListAndInsights(t *testing.T, tb *tab) {
 	tb.waitLog("extracting")
 	tb.present(`div.crumbs a[href="/dags/nightly/runs"]`)
 	tb.submit("a#log-times")
-	tb.waitJS("pre#log to start with a time", `/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ extracting/.test(document.querySelector("pre#log").textContent)`,
+	tb.waitJS("pre#log to start with a time", `/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ kiln: running: .*\n\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ extracting/.test(document.querySelector("pre#log").textContent)`,
 		`JSON.stringify(document.querySelector("pre#log").textContent)`)
 	tb.screenshot("log-timestamps")
 

@@ -204,7 +204,8 @@ func TestExampleDAG(t *testing.T) {
 		}
 		logs[task.ID] = log
 	}
-	if want := "wordcount-example.txt has 9 words on 3 lines\n"; logs["report"] != want {
+	// The shell stage logs the command it runs first.
+	if want := "kiln: running: echo \"wordcount-example.txt has 9 words on 3 lines\"\nwordcount-example.txt has 9 words on 3 lines\n"; logs["report"] != want {
 		t.Errorf("report's log = %q, want %q", logs["report"], want)
 	}
 }

@@ -303,7 +303,12 @@ type Result struct {
 	Error string `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"`
 	// A sensor's condition is not met yet: the host pokes again later.
 	// success is false; error may say what is still awaited.
-	PokeAgain     bool `protobuf:"varint,4,opt,name=poke_again,json=pokeAgain,proto3" json:"poke_again,omitempty"`
+	PokeAgain bool `protobuf:"varint,4,opt,name=poke_again,json=pokeAgain,proto3" json:"poke_again,omitempty"`
+	// What the plugin learned about the environment the task ran in, kept
+	// in the try's manifest: for example the python stage's python_version
+	// and env_key (docs/reproducibility.md#plugin-facts). Keys are
+	// [a-z0-9_]{1,64}, values at most 1 KiB; the host drops the rest.
+	Facts         map[string]string `protobuf:"bytes,5,rep,name=facts,proto3" json:"facts,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -366,6 +371,13 @@ func (x *Result) GetPokeAgain() bool {
 	return false
 }
 
+func (x *Result) GetFacts() map[string]string {
+	if x != nil {
+		return x.Facts
+	}
+	return nil
+}
+
 var File_stage_proto protoreflect.FileDescriptor
 
 const file_stage_proto_rawDesc = "" +
@@ -386,13 +398,18 @@ const file_stage_proto_rawDesc = "" +
 	"\bRunEvent\x12\x12\n" +
 	"\x03log\x18\x01 \x01(\fH\x00R\x03log\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.kiln.stage.v1.ResultH\x00R\x06resultB\a\n" +
-	"\x05event\"\x87\x01\n" +
+	"\x05event\"\xf9\x01\n" +
 	"\x06Result\x12\x18\n" +
 	"\asuccess\x18\x01 \x01(\bR\asuccess\x12 \n" +
 	"\texit_code\x18\x02 \x01(\x05H\x00R\bexitCode\x88\x01\x01\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x1d\n" +
 	"\n" +
-	"poke_again\x18\x04 \x01(\bR\tpokeAgainB\f\n" +
+	"poke_again\x18\x04 \x01(\bR\tpokeAgain\x126\n" +
+	"\x05facts\x18\x05 \x03(\v2 .kiln.stage.v1.Result.FactsEntryR\x05facts\x1a8\n" +
+	"\n" +
+	"FactsEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12\x14\n" +
+	"\x05value\x18\x02 \x01(\tR\x05value:\x028\x01B\f\n" +
 	"\n" +
 	"_exit_code2\x85\x01\n" +
 	"\x05Stage\x12?\n" +
@@ -411,25 +428,27 @@ func file_stage_proto_rawDescGZIP() []byte {
 	return file_stage_proto_rawDescData
 }
 
-var file_stage_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_stage_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_stage_proto_goTypes = []any{
 	(*DescribeRequest)(nil), // 0: kiln.stage.v1.DescribeRequest
 	(*Info)(nil),            // 1: kiln.stage.v1.Info
 	(*RunRequest)(nil),      // 2: kiln.stage.v1.RunRequest
 	(*RunEvent)(nil),        // 3: kiln.stage.v1.RunEvent
 	(*Result)(nil),          // 4: kiln.stage.v1.Result
+	nil,                     // 5: kiln.stage.v1.Result.FactsEntry
 }
 var file_stage_proto_depIdxs = []int32{
 	4, // 0: kiln.stage.v1.RunEvent.result:type_name -> kiln.stage.v1.Result
-	0, // 1: kiln.stage.v1.Stage.Describe:input_type -> kiln.stage.v1.DescribeRequest
-	2, // 2: kiln.stage.v1.Stage.Run:input_type -> kiln.stage.v1.RunRequest
-	1, // 3: kiln.stage.v1.Stage.Describe:output_type -> kiln.stage.v1.Info
-	3, // 4: kiln.stage.v1.Stage.Run:output_type -> kiln.stage.v1.RunEvent
-	3, // [3:5] is the sub-list for method output_type
-	1, // [1:3] is the sub-list for method input_type
-	1, // [1:1] is the sub-list for extension type_name
-	1, // [1:1] is the sub-list for extension extendee
-	0, // [0:1] is the sub-list for field type_name
+	5, // 1: kiln.stage.v1.Result.facts:type_name -> kiln.stage.v1.Result.FactsEntry
+	0, // 2: kiln.stage.v1.Stage.Describe:input_type -> kiln.stage.v1.DescribeRequest
+	2, // 3: kiln.stage.v1.Stage.Run:input_type -> kiln.stage.v1.RunRequest
+	1, // 4: kiln.stage.v1.Stage.Describe:output_type -> kiln.stage.v1.Info
+	3, // 5: kiln.stage.v1.Stage.Run:output_type -> kiln.stage.v1.RunEvent
+	4, // [4:6] is the sub-list for method output_type
+	2, // [2:4] is the sub-list for method input_type
+	2, // [2:2] is the sub-list for extension type_name
+	2, // [2:2] is the sub-list for extension extendee
+	0, // [0:2] is the sub-list for field type_name
 }
 
 func init() { file_stage_proto_init() }
@@ -448,7 +467,7 @@ func file_stage_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_stage_proto_rawDesc), len(file_stage_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

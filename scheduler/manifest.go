@@ -1,0 +1,133 @@
+package scheduler
+
+import (
+	"maps"
+	"slices"
+	"strings"
+
+	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/buildinfo"
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// minMasked is the shortest secret value masked, as the worker masks logs
+// (docs/dag-format.md#secrets).
+const minMasked = 3
+
+// manifest is the scheduler's part of a try's manifest
+// (docs/reproducibility.md#what-each-try-records): what it rendered for the
+// assignment a, from the values v the templates saw. Secret values in the
+// rendered `with` are masked; the worker adds its part when the try ends
+// (applyRuntime).
+func (s *Scheduler) manifest(ar *activeRun, t *dag.Task, v dag.Values, a *wire.Assignment) *store.Manifest {
+	m := &store.Manifest{
+		DAGVersion:  ar.run.DAGHash,
+		KilnVersion: buildinfo.Get().Version,
+		With:        a.With,
+		Env:         envNames(ar.dag, t),
+		Params:      ar.run.Params,
+		OutputsRead: outputsRead(t.Reads, v.Outputs, t.ID),
+		Plugin:      store.PluginRecord{Name: t.Plugin},
+	}
+	if mask := maskable(a.Mask); len(mask) > 0 {
+		m.With, _ = maskValue(a.With, mask).(map[string]any)
+	}
+	if t.When != nil {
+		// A task whose `when` was false is skipped and has no try.
+		m.When = &store.WhenResult{Expr: t.When.String(), Result: true}
+	}
+	return m
+}
+
+// applyRuntime adds the worker's report of how it ran a try to the try's
+// manifest.
+func applyRuntime(tr *store.Try, worker string, rt *wire.Runtime) {
+	if tr.Manifest == nil || rt == nil {
+		return
+	}
+	tr.Manifest.Worker = &store.WorkerRecord{ID: worker, Host: rt.Host, KilnVersion: rt.KilnVersion}
+	tr.Manifest.Plugin.Version = rt.PluginVersion
+	tr.Manifest.Plugin.SHA256 = rt.PluginSHA256
+	tr.Manifest.Plugin.Facts = rt.Facts
+}
+
+// envNames are the names of the DAG's and the task's env, sorted.
+func envNames(d *dag.DAG, t *dag.Task) []string {
+	names := make([]string, 0, len(d.Env)+len(t.Env))
+	for _, vars := range [][]dag.EnvVar{d.Env, t.Env} {
+		for _, e := range vars {
+			names = append(names, e.Name)
+		}
+	}
+	slices.Sort(names)
+	return slices.Compact(names)
+}
+
+// outputsRead picks the upstream outputs a task's reads name from what the
+// run's tasks wrote.
+func outputsRead(reads []dag.OutputRef, outputs map[string]map[string]any, self string) map[string]map[string]any {
+	got := map[string]map[string]any{}
+	pick := func(task, key string) {
+		out, ok := outputs[task]
+		if !ok || task == self {
+			return
+		}
+		if got[task] == nil {
+			got[task] = map[string]any{}
+		}
+		if key == "" {
+			maps.Copy(got[task], out)
+		} else if val, ok := out[key]; ok {
+			got[task][key] = val
+		}
+	}
+	for _, r := range reads {
+		if r.Task != "" {
+			pick(r.Task, r.Key)
+			continue
+		}
+		for task := range outputs {
+			pick(task, "")
+		}
+	}
+	return got
+}
+
+// maskable are the secret values long enough to mask, longest first so
+// that the longest match wins.
+func maskable(values []string) []string {
+	out := make([]string, 0, len(values))
+	for _, v := range values {
+		if len(v) >= minMasked {
+			out = append(out, v)
+		}
+	}
+	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
+	return out
+}
+
+// maskValue replaces every secret value in the strings of v, map keys
+// included, with ***.
+func maskValue(v any, secrets []string) any {
+	switch v := v.(type) {
+	case string:
+		for _, sec := range secrets {
+			v = strings.ReplaceAll(v, sec, "***")
+		}
+		return v
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, x := range v {
+			out[maskValue(k, secrets).(string)] = maskValue(x, secrets)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, x := range v {
+			out[i] = maskValue(x, secrets)
+		}
+		return out
+	}
+	return v
+}
