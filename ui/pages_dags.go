@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/aymanbagabas/go-udiff"
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/dag"
@@ -464,12 +465,47 @@ func (s *Server) partial(name string, data any) (template.HTML, error) {
 // sourceView is the source tab.
 type sourceView struct {
 	Path string
-	// Lines are the file's lines, without the last newline, which
-	// TrailingNewline notes.
+	// Lines are the shown source's lines, without the last newline,
+	// which TrailingNewline notes.
 	Lines           []string
 	TrailingNewline bool
 	Changed         bool   // the file on disk is not the version loaded
-	Err             string // why the file cannot be shown
+	Err             string // why the source cannot be shown
+	// Versions are the DAG's stored versions, newest first
+	// (docs/reproducibility.md#dag-versions); Shown is the one shown, nil
+	// for the file on disk.
+	Versions []versionRow
+	Shown    *versionRow
+	// Diff, when two versions are compared, replaces Lines.
+	Diff *sourceDiff
+}
+
+// versionRow is a DAG version as the source tab lists it.
+type versionRow struct {
+	Hash, Short string
+	FirstSeen   timeView
+	File        string
+	GitCommit   string // shortened
+	GitDirty    bool
+	Loaded      bool // the version the DAG runs now
+	Href        string
+}
+
+// sourceDiff is a unified diff of two versions' sources.
+type sourceDiff struct {
+	From, To *versionRow
+	Hunks    []diffHunk
+	Same     bool
+}
+
+type diffHunk struct {
+	Header string // @@ -a,b +c,d @@
+	Lines  []diffLine
+}
+
+type diffLine struct {
+	Kind string // add, del or ctx
+	Text string
 }
 
 func (s *Server) dagSourcePage(c echo.Context) error {
@@ -478,22 +514,126 @@ func (s *Server) dagSourcePage(c echo.Context) error {
 		return err
 	}
 	v := sourceView{Path: info.File}
-	src, err := readSource(info.DAG.File)
+	st := s.backend.Store()
+	versions, err := st.DAGVersions(info.DAG.ID)
 	if err != nil {
-		v.Err = err.Error()
-	} else {
-		sum := sha256.Sum256(src)
-		text := string(src)
-		v.TrailingNewline = strings.HasSuffix(text, "\n")
-		if text = strings.TrimSuffix(text, "\n"); text != "" || !v.TrailingNewline {
-			v.Lines = strings.Split(text, "\n")
-		} else {
-			v.Lines = []string{""}
+		return err
+	}
+	byHash := map[string]*versionRow{}
+	now := time.Now()
+	for _, ver := range versions {
+		row := versionRow{Hash: ver.Hash, Short: shortHash(ver.Hash), FirstSeen: newTimeView(ver.FirstSeen, info.DAG.Location, now), File: ver.File,
+			GitCommit: shortHash(ver.GitCommit), GitDirty: ver.GitDirty, Loaded: ver.Hash == info.DAG.Hash,
+			Href: dagHref(info.DAG.ID, "source") + "?version=" + url.QueryEscape(ver.Hash)}
+		v.Versions = append(v.Versions, row)
+	}
+	for i := range v.Versions {
+		byHash[v.Versions[i].Hash] = &v.Versions[i]
+	}
+	q := c.QueryParams()
+	find := func(param string) (*versionRow, error) {
+		h := q.Get(param)
+		row := byHash[h]
+		if row == nil {
+			return nil, notFound("DAG %s has no version %q", info.DAG.ID, h)
 		}
+		return row, nil
+	}
+	switch {
+	case q.Has("from") || q.Has("to"):
+		from, err := find("from")
+		if err != nil {
+			return err
+		}
+		to, err := find("to")
+		if err != nil {
+			return err
+		}
+		if v.Diff, err = s.diffVersions(from, to); err != nil {
+			return err
+		}
+	case q.Has("version"):
+		row, err := find("version")
+		if err != nil {
+			return err
+		}
+		src, err := st.DAGSource(row.Hash)
+		if err != nil {
+			return err
+		}
+		v.Shown = row
+		v.Path = row.File
+		v.setLines(src)
+	default:
+		src, err := readSource(info.DAG.File)
+		if err != nil {
+			v.Err = err.Error()
+			break
+		}
+		sum := sha256.Sum256(src)
+		v.setLines(src)
 		v.Changed = info.DAG.Hash != "" && hex.EncodeToString(sum[:]) != info.DAG.Hash
 	}
 	return s.renderDAGTab(c, http.StatusOK, info, "source", v)
 }
+
+func (v *sourceView) setLines(src []byte) {
+	text := string(src)
+	v.TrailingNewline = strings.HasSuffix(text, "\n")
+	if text = strings.TrimSuffix(text, "\n"); text != "" || !v.TrailingNewline {
+		v.Lines = strings.Split(text, "\n")
+	} else {
+		v.Lines = []string{""}
+	}
+}
+
+// diffVersions diffs the sources of two stored versions, three lines of
+// context around each change.
+func (s *Server) diffVersions(from, to *versionRow) (*sourceDiff, error) {
+	a, err := s.backend.Store().DAGSource(from.Hash)
+	if err != nil {
+		return nil, err
+	}
+	b, err := s.backend.Store().DAGSource(to.Hash)
+	if err != nil {
+		return nil, err
+	}
+	d := &sourceDiff{From: from, To: to}
+	edits := udiff.Strings(string(a), string(b))
+	if len(edits) == 0 {
+		d.Same = true
+		return d, nil
+	}
+	u, err := udiff.ToUnifiedDiff(from.Short, to.Short, string(a), edits, 3)
+	if err != nil {
+		return nil, fmt.Errorf("diffing versions %s and %s: %w", from.Short, to.Short, err)
+	}
+	for _, h := range u.Hunks {
+		dh := diffHunk{}
+		var del, add int
+		for _, l := range h.Lines {
+			kind := "ctx"
+			switch l.Kind {
+			case udiff.Delete:
+				kind = "del"
+				del++
+			case udiff.Insert:
+				kind = "add"
+				add++
+			default:
+				del++
+				add++
+			}
+			dh.Lines = append(dh.Lines, diffLine{Kind: kind, Text: strings.TrimSuffix(l.Content, "\n")})
+		}
+		dh.Header = fmt.Sprintf("@@ -%d,%d +%d,%d @@", h.FromLine, del, h.ToLine, add)
+		d.Hunks = append(d.Hunks, dh)
+	}
+	return d, nil
+}
+
+// shortHash shortens a hash for showing; the whole one is in links.
+func shortHash(h string) string { return h[:min(len(h), 12)] }
 
 // readSource reads a DAG file for the source tab.
 func readSource(path string) ([]byte, error) {

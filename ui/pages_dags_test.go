@@ -7,6 +7,8 @@ package ui_test
 
 import (
 	"fmt"
+	"crypto/sha256"
+	"encoding/hex"
 	"html"
 	"io"
 	"net/http"
@@ -586,4 +588,49 @@ func TestErrorPage(t *testing.T) {
 	api.wantError(t, http.StatusNotFound, "nope")
 	api = call(t, "GET", pc.srv.URL+"/api/v1/nope", "")
 	api.wantError(t, http.StatusNotFound, "not found")
+}
+
+// TestSourceVersions: the source tab lists the DAG's versions, shows any
+// of them, and the changes between two.
+func TestSourceVersions(t *testing.T) {
+	t.Parallel()
+	pc := newPageClient(t)
+	edited := strings.Replace(churnDAG, "description: Train the churn model\n", "description: Train the churn model again\n", 1)
+	if edited == churnDAG {
+		t.Fatal("the edit changed nothing")
+	}
+	pc.k.WriteDAG("churn.yaml", edited)
+	hash := func(src string) string {
+		sum := sha256.Sum256([]byte(src))
+		return hex.EncodeToString(sum[:])
+	}
+	v1, v2 := hash(churnDAG), hash(edited)
+
+	p := pc.get("/dags/churn/source")
+	p.wantStatus(t, http.StatusOK)
+	p.has(t, "tr", "data-hash="+v2)
+	p.has(t, "tr", "data-hash="+v1)
+	if i, j := strings.Index(p.body, `data-hash="`+v2), strings.Index(p.body, `data-hash="`+v1); i > j {
+		t.Error("the versions are not listed newest first")
+	}
+
+	old := pc.get("/dags/churn/source?version=" + v1)
+	old.wantStatus(t, http.StatusOK)
+	old.has(t, "span", "id=source-version")
+	pre := regexp.MustCompile(`(?s)<pre id="source"[^>]*>(.*?)</pre>`).FindStringSubmatch(old.body)
+	if pre == nil || html.UnescapeString(regexp.MustCompile(`<[^>]*>`).ReplaceAllString(pre[1], "")) != churnDAG {
+		t.Errorf("version %s is not shown as it was", v1[:12])
+	}
+
+	d := pc.get("/dags/churn/source?from=" + v1 + "&to=" + v2)
+	d.wantStatus(t, http.StatusOK)
+	d.has(t, "span", "class=add")
+	if !strings.Contains(d.text(), "+description: Train the churn model again") || !strings.Contains(d.text(), "-description: Train the churn model\n") {
+		t.Errorf("the diff does not show the added line:\n%.2000s", d.text())
+	}
+	same := pc.get("/dags/churn/source?from=" + v2 + "&to=" + v2)
+	same.has(t, "p", "id=source-diff-same")
+
+	pc.get("/dags/churn/source?version=" + strings.Repeat("0", 64)).wantStatus(t, http.StatusNotFound)
+	pc.get("/dags/churn/source?from=" + v1 + "&to=nope").wantStatus(t, http.StatusNotFound)
 }

@@ -42,8 +42,8 @@ func TestDAGVersions(t *testing.T) {
 
 	for _, path := range []string{
 		"/api/v1/dags/n/versions/" + strings.Repeat("0", 64), // no such version
-		"/api/v1/dags/churn/versions/" + hash,                 // another DAG's
-		"/api/v1/dags/nope/versions",                          // no DAG, no versions
+		"/api/v1/dags/churn/versions/" + hash,                // another DAG's
+		"/api/v1/dags/nope/versions",                         // no DAG, no versions
 	} {
 		if r := call(t, "GET", srv.URL+path, ""); r.status != http.StatusNotFound {
 			t.Errorf("GET %s: status %d, want 404: %s", path, r.status, r.body)
