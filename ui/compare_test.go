@@ -36,6 +36,6 @@ func TestComparePage(t *testing.T) {
 	if !strings.Contains(same.text(), "The two runs ran the same thing.") {
 		t.Errorf("runs with the same params:\n%.2000s", same.text())
 	}
-	pc.get("/dags/n/compare?run=" + a.RunID).wantStatus(t, http.StatusBadRequest)
-	pc.get("/dags/n/compare?run=" + a.RunID + "&run=nope").wantStatus(t, http.StatusNotFound)
+	pc.get("/dags/n/compare?run="+a.RunID).wantStatus(t, http.StatusBadRequest)
+	pc.get("/dags/n/compare?run="+a.RunID+"&run=nope").wantStatus(t, http.StatusNotFound)
 }

@@ -6,9 +6,9 @@ package ui_test
 // is enough for pages html/template renders.
 
 import (
-	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -631,6 +631,6 @@ func TestSourceVersions(t *testing.T) {
 	same := pc.get("/dags/churn/source?from=" + v2 + "&to=" + v2)
 	same.has(t, "p", "id=source-diff-same")
 
-	pc.get("/dags/churn/source?version=" + strings.Repeat("0", 64)).wantStatus(t, http.StatusNotFound)
-	pc.get("/dags/churn/source?from=" + v1 + "&to=nope").wantStatus(t, http.StatusNotFound)
+	pc.get("/dags/churn/source?version="+strings.Repeat("0", 64)).wantStatus(t, http.StatusNotFound)
+	pc.get("/dags/churn/source?from="+v1+"&to=nope").wantStatus(t, http.StatusNotFound)
 }

@@ -30,6 +30,9 @@ func (s *Server) runDiff(c echo.Context) (*rundiff.Diff, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, err := s.lookupRun(c); err != nil {
+		return nil, err
+	}
 	runB := c.QueryParam("run_b")
 	if runB == "" {
 		return nil, badRequest("run_b: required, the run to compare with")
