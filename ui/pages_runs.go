@@ -2,6 +2,7 @@ package ui
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"math"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kilnhq/kiln/internal/rundiff"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
@@ -34,6 +36,7 @@ const (
 func (s *Server) runPageRoutes() {
 	get, post := http.MethodGet, http.MethodPost
 	s.page(get, "/dags/:dag/runs", s.runsPage, RoleViewer)
+	s.page(get, "/dags/:dag/compare", s.comparePage, RoleViewer)
 	s.page(get, "/dags/:dag/runs/:run", s.runPage, RoleViewer)
 	s.page(post, "/dags/:dag/runs/:run/clear", s.clearForm, RoleOperator)
 	s.page(post, "/dags/:dag/runs/:run/mark", s.markForm, RoleOperator)
@@ -64,6 +67,7 @@ type runsListView struct {
 	// filter selects.
 	From, To, Total int
 	Prev, Next      string // the pages before and after; "" at the ends
+	CompareHref     string // where the form comparing two ticked runs goes
 }
 
 func (s *Server) runsPage(c echo.Context) error {
@@ -113,7 +117,7 @@ func (s *Server) runsPage(c echo.Context) error {
 		}
 		return base + "?" + v.Encode()
 	}
-	v := runsListView{DAGID: dagID, DAGHref: dagHref(dagID), State: string(q.State), Total: total}
+	v := runsListView{DAGID: dagID, DAGHref: dagHref(dagID), State: string(q.State), Total: total, CompareHref: dagHref(dagID, "compare")}
 	v.Filters = append(v.Filters, stateFilter{Label: "all", Href: pageHref("", 0), On: q.State == ""})
 	for _, rs := range runStates {
 		v.Filters = append(v.Filters, stateFilter{Label: string(rs), Href: pageHref(rs, 0), On: q.State == rs})
@@ -478,4 +482,117 @@ func formBool(v string) bool {
 // logHref is the path of a try's log page.
 func logHref(dagID, runID, taskID string, try int) string {
 	return runHref(dagID, runID) + "/tasks/" + url.PathEscape(taskID) + "/logs?try=" + strconv.Itoa(try)
+}
+
+// compareView is the comparison of two runs of a DAG
+// (docs/reproducibility.md#comparing-two-runs).
+type compareView struct {
+	DAGID, DAGHref, RunsHref string
+	A, B                     runRef
+	Same                     bool
+	VersionLines             []diffLine // the unified diff of the sources
+	Params                   []compareRow
+	Tasks                    []compareRow
+}
+
+// compareRow is a difference: What is a param or a task's field, A and B
+// its values as text (JSON for values).
+type compareRow struct {
+	Task, What, A, B string
+	State            bool // A and B are task states
+}
+
+func jsonText(v any) string {
+	if v == nil {
+		return "(none)"
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "?"
+	}
+	return string(b)
+}
+
+func compareRows(d *rundiff.Diff) (params, tasks []compareRow) {
+	for _, p := range d.Params {
+		params = append(params, compareRow{What: p.Key, A: jsonText(p.A), B: jsonText(p.B)})
+	}
+	for _, t := range d.Tasks {
+		add := func(what, a, b string) { tasks = append(tasks, compareRow{Task: t.TaskID, What: what, A: a, B: b}) }
+		values := func(prefix string, vs []rundiff.Value) {
+			for _, v := range vs {
+				add(prefix+v.Key, jsonText(v.A), jsonText(v.B))
+			}
+		}
+		change := func(what string, c *rundiff.Change) {
+			if c != nil {
+				add(what, c.A, c.B)
+			}
+		}
+		if t.Only != "" {
+			add("only in "+t.Only, "", "")
+			continue
+		}
+		values("with.", t.With)
+		change("plugin", t.Plugin)
+		change("plugin sha256", t.PluginSHA256)
+		change("environment key", t.EnvKey)
+		values("read ", t.OutputsRead)
+		values("wrote ", t.Outputs)
+		if t.State != nil {
+			tasks = append(tasks, compareRow{Task: t.TaskID, What: "state", A: t.State.A, B: t.State.B, State: true})
+		}
+		if t.Duration != nil {
+			add("duration", secondsText(t.Duration.A), secondsText(t.Duration.B))
+		}
+	}
+	return params, tasks
+}
+
+func secondsText(s *float64) string {
+	if s == nil {
+		return "(none)"
+	}
+	return strconv.FormatFloat(*s, 'f', 3, 64) + " s"
+}
+
+type runRef struct{ RunID, Href, Version string }
+
+// comparePage shows what differs between the two runs ?run= names twice.
+func (s *Server) comparePage(c echo.Context) error {
+	dagID, err := pathParam(c, "dag")
+	if err != nil {
+		return err
+	}
+	runs := c.QueryParams()["run"]
+	if len(runs) != 2 {
+		return badRequest("tick two runs to compare; %d were given", len(runs))
+	}
+	d, err := rundiff.Compute(s.backend.Store(), dagID, runs[0], dagID, runs[1])
+	if errors.Is(err, rundiff.ErrNotFound) {
+		return notFound("%v", err)
+	}
+	if err != nil {
+		return err
+	}
+	v := compareView{DAGID: dagID, DAGHref: dagHref(dagID), RunsHref: dagHref(dagID, "runs"), Same: d.Same,
+		A: runRef{RunID: runs[0], Href: runHref(dagID, runs[0]), Version: shortHash(d.A.DAGVersion)},
+		B: runRef{RunID: runs[1], Href: runHref(dagID, runs[1]), Version: shortHash(d.B.DAGVersion)}}
+	v.Params, v.Tasks = compareRows(d)
+	if d.Version != nil {
+		for line := range strings.Lines(d.Version.Diff) {
+			line = strings.TrimSuffix(line, "\n")
+			kind := "ctx"
+			switch {
+			case strings.HasPrefix(line, "@@"):
+				kind = "hunk"
+			case strings.HasPrefix(line, "+"):
+				kind = "add"
+			case strings.HasPrefix(line, "-"):
+				kind = "del"
+			}
+			v.VersionLines = append(v.VersionLines, diffLine{Kind: kind, Text: line})
+		}
+	}
+	return s.render(c, http.StatusOK, "compare", pageData{Title: dagID + " · Compare runs", Nav: "dags", Data: v})
 }

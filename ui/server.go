@@ -173,6 +173,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodGet, "/dags/:dag/runs/:run", s.getRun, RoleViewer)
 	api(http.MethodPatch, "/dags/:dag/runs/:run", s.patchRun, RoleOperator)
 	api(http.MethodPost, "/dags/:dag/runs/:run/clear", s.clearTasks, RoleOperator)
+	api(http.MethodGet, "/dags/:dag/runs/:run/diff", s.diffRuns, RoleViewer)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks", s.listTaskInstances, RoleViewer)
 	api(http.MethodPatch, "/dags/:dag/runs/:run/tasks/:task", s.patchTaskInstance, RoleOperator)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs, RoleViewer)

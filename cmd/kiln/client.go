@@ -271,7 +271,7 @@ func (c *apiClient) statusError(resp *http.Response) error {
 			msg += fmt.Sprintf("; run `kiln login%s` as a user who has that role, or give a token that has it with --token or $KILN_TOKEN", serverArg(c.base))
 		}
 	}
-	return &exitError{code: code, msg: msg}
+	return &exitError{code: code, msg: msg, status: resp.StatusCode}
 }
 
 // unauthorizedAdvice says, after the server's 401 message, what to run.

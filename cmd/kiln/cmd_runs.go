@@ -22,7 +22,7 @@ func newRunsCmd() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE:  func(c *cobra.Command, _ []string) error { return c.Help() },
 	}
-	cmd.AddCommand(newRunsListCmd(), newRunsShowCmd(), newRunsMarkCmd())
+	cmd.AddCommand(newRunsListCmd(), newRunsShowCmd(), newRunsMarkCmd(), newRunsDiffCmd())
 	return cmd
 }
 

@@ -30,6 +30,7 @@ var docSkipped = map[string]string{
 	"docs/cli.md: kiln dags validate":                                     "shows a missing ./dags in a user's home folder",
 	"docs/cli.md: kiln dags next dags/churn.yaml --from 2026-03-27 --n 2": "reads a DAG of the text, not of examples/",
 	"docs/cli.md: kiln login --user ada":                                  "asks for a password",
+	"docs/cli.md: kiln runs diff manual__2026-12-05T10:00:00Z manual__2026-12-05T10:05:00Z --dag diffed": "compares runs of a DAG of the text, not of examples/ (TestRunsDiff runs it)",
 }
 
 // docExit are the documented commands that fail on purpose, keyed by

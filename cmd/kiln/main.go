@@ -61,9 +61,10 @@ func printUsageLine(cmd *cobra.Command) {
 
 // exitError ends the command with a given exit code.
 type exitError struct {
-	code  int
-	msg   string // printed to stderr when set
-	usage bool   // the command line is wrong: its usage line follows
+	code   int
+	msg    string // printed to stderr when set
+	usage  bool   // the command line is wrong: its usage line follows
+	status int    // the HTTP status of the server's answer, if one caused it
 }
 
 func (e *exitError) Error() string { return e.msg }

@@ -187,7 +187,9 @@
     if (!el.form || !el.name || !el.closest("[data-live]")) { return null; }
     var f = el.form;
     var who = f.elements.namedItem("tasks") || f.elements.namedItem("task");
-    return f.getAttribute("action") + "|" + (who && who.value ? who.value : "") + "|" + el.name;
+    var key = f.getAttribute("action") + "|" + (who && who.value ? who.value : "") + "|" + el.name;
+    // Checkboxes that share a name (the runs to compare) differ by value.
+    return el.type === "checkbox" ? key + "|" + el.value : key;
   }
 
   function remember(ev) {
