@@ -123,11 +123,16 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	with, err := json.MarshalIndent(m.With, "  ", "  ")
-	if err != nil {
+	// As JSON, with "<", ">" and "&" left as they are: shell commands
+	// hold them.
+	var with strings.Builder
+	enc := json.NewEncoder(&with)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("  ", "  ")
+	if err := enc.Encode(m.With); err != nil {
 		return err
 	}
-	_, err = fmt.Fprintf(w, "With:\n  %s\n", with)
+	_, err := fmt.Fprintf(w, "With:\n  %s", with.String())
 	return err
 }
 

@@ -140,7 +140,7 @@ func TestDagsTestFailingRunExits1WithTheLog(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
-	if !regexp.MustCompile(`(?m)^\[ *[0-9.]+s\] b +failed +try 1 in .*exit.*\n    \| reading input\.csv: broken-marker$`).MatchString(stdout) {
+	if !regexp.MustCompile(`(?m)^\[ *[0-9.]+s\] b +failed +try 1 in .*exit.*\n    \| kiln: running: .*\n    \| reading input\.csv: broken-marker$`).MatchString(stdout) {
 		t.Errorf("stdout does not show b failing with its log:\n%s", stdout)
 	}
 	if !regexp.MustCompile(`(?m)^\[ *[0-9.]+s\] c +upstream_failed$`).MatchString(stdout) {
