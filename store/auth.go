@@ -429,28 +429,16 @@ func (s *Store) CreateToken(ctx context.Context, name, role string, now time.Tim
 	if err := firstError(CheckName(name), checkRole(role)); err != nil {
 		return nil, "", fmt.Errorf("creating token: %w", err)
 	}
-	id := hex.EncodeToString(randomBytes(tokenIDBytes))
-	secret := hex.EncodeToString(randomBytes(tokenSecretBytes))
-	sum := sha256.Sum256([]byte(secret))
-	t := &Token{ID: id, Name: name, Role: role, SecretHash: sum[:], CreatedAt: now.UTC()}
-	val, err := json.Marshal(t)
-	if err != nil {
-		return nil, "", fmt.Errorf("encoding token %s: %w", name, err)
-	}
-	err = s.update(ctx, func(tx *bolt.Tx) error {
-		tokens := tx.Bucket(bucketTokens)
-		if tokens.Get([]byte(id)) != nil {
-			return fmt.Errorf("token id %s exists: %w", id, ErrConflict) // 64 random bits: never in practice
-		}
+	t, secret, err := s.putToken(ctx, &Token{Name: name, Role: role, CreatedAt: now.UTC()}, func(tx *bolt.Tx, _ *Token) error {
 		if role != RoleAdmin && !hasAdmin(tx, nil, nil) {
 			return fmt.Errorf("the first user or token must have the admin role, so that someone can manage the others: %w", ErrNoAdmin)
 		}
-		return tokens.Put([]byte(id), val)
+		return nil
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("creating token %s: %w", name, err)
 	}
-	return t, tokenPrefix + id + "_" + secret, nil
+	return t, secret, nil
 }
 
 // CreateUserToken creates an API token that acts as a user, with the
@@ -463,28 +451,40 @@ func (s *Store) CreateUserToken(ctx context.Context, user, name string, now time
 	if err := CheckName(name); err != nil {
 		return nil, "", fmt.Errorf("creating token: %w", err)
 	}
-	id := hex.EncodeToString(randomBytes(tokenIDBytes))
-	secret := hex.EncodeToString(randomBytes(tokenSecretBytes))
-	sum := sha256.Sum256([]byte(secret))
-	t := &Token{ID: id, Name: name, User: user, SecretHash: sum[:], CreatedAt: now.UTC()}
-	val, err := json.Marshal(t)
-	if err != nil {
-		return nil, "", fmt.Errorf("encoding token %s: %w", name, err)
-	}
-	err = s.update(ctx, func(tx *bolt.Tx) error {
-		tokens := tx.Bucket(bucketTokens)
-		if tokens.Get([]byte(id)) != nil {
-			return fmt.Errorf("token id %s exists: %w", id, ErrConflict)
-		}
-		if err := userRole(tx, t); err != nil {
-			return err
-		}
-		return tokens.Put([]byte(id), val)
-	})
+	t, secret, err := s.putToken(ctx, &Token{Name: name, User: user, CreatedAt: now.UTC()}, userRole)
 	if err != nil {
 		return nil, "", fmt.Errorf("creating token %s for user %s: %w", name, user, err)
 	}
-	return t, tokenPrefix + id + "_" + secret, nil
+	return t, secret, nil
+}
+
+// putToken gives t a new id and secret and stores it as it is then, once
+// check, run in the write transaction, allows it (check may fill in t for
+// the caller: a user's token gets its role, which is not stored). It
+// returns t and the token itself, kiln_ID_SECRET.
+func (s *Store) putToken(ctx context.Context, t *Token, check func(tx *bolt.Tx, t *Token) error) (*Token, string, error) {
+	t.ID = hex.EncodeToString(randomBytes(tokenIDBytes))
+	secret := hex.EncodeToString(randomBytes(tokenSecretBytes))
+	sum := sha256.Sum256([]byte(secret))
+	t.SecretHash = sum[:]
+	val, err := json.Marshal(t)
+	if err != nil {
+		return nil, "", fmt.Errorf("encoding token: %w", err)
+	}
+	err = s.update(ctx, func(tx *bolt.Tx) error {
+		tokens := tx.Bucket(bucketTokens)
+		if tokens.Get([]byte(t.ID)) != nil {
+			return fmt.Errorf("token id %s exists: %w", t.ID, ErrConflict) // 64 random bits: never in practice
+		}
+		if err := check(tx, t); err != nil {
+			return err
+		}
+		return tokens.Put([]byte(t.ID), val)
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	return t, tokenPrefix + t.ID + "_" + secret, nil
 }
 
 // userRole sets the Role of a user's token to the user's role; it fails

@@ -93,19 +93,11 @@ func ended(r apiRun) bool { return r.State == "success" || r.State == "failed" }
 // version it started with; the next run uses the new version; tasks clear
 // keeps the run's version and --latest moves it.
 func TestRunKeepsItsVersion(t *testing.T) {
-	root := t.TempDir()
-	gate := filepath.Join(root, "gate")
-	dags, data := filepath.Join(root, "dags"), filepath.Join(root, "data")
-	writeFiles(t, root, map[string]string{"dags/pinned.yaml": pinnedDAG(gate, 1)})
-	s := startStandalone(t, dags, data)
-	run := trigger(t, s, "pinned", false)
-	v1 := waitRunState(t, s, "pinned", run, func(r apiRun) bool { return r.states()["wait"] == "up_for_reschedule" })
+	root, dags, data, gate := pinnedFolders(t)
+	s, run, v1 := startPinnedRun(t, dags, data)
 
 	writeFiles(t, root, map[string]string{"dags/pinned.yaml": pinnedDAG(gate, 2)})
-	if err := s.cmd.Process.Kill(); err != nil { // SIGKILL
-		t.Fatal(err)
-	}
-	<-s.exited
+	killStandalone(t, s)
 	s = startStandalone(t, dags, data)
 	if err := os.WriteFile(gate, nil, 0o644); err != nil {
 		t.Fatal(err)
@@ -162,17 +154,9 @@ func TestRunKeepsItsVersion(t *testing.T) {
 // starts keeps its last good version, and a run whose file is deleted
 // finishes.
 func TestVersionSurvivesBrokenAndDeletedFile(t *testing.T) {
-	root := t.TempDir()
-	gate := filepath.Join(root, "gate")
-	dags, data := filepath.Join(root, "dags"), filepath.Join(root, "data")
-	writeFiles(t, root, map[string]string{"dags/pinned.yaml": pinnedDAG(gate, 1)})
-	s := startStandalone(t, dags, data)
-	run := trigger(t, s, "pinned", false)
-	v1 := waitRunState(t, s, "pinned", run, func(r apiRun) bool { return r.states()["wait"] == "up_for_reschedule" })
-	if err := s.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-s.exited
+	root, dags, data, gate := pinnedFolders(t)
+	s, run, v1 := startPinnedRun(t, dags, data)
+	killStandalone(t, s)
 
 	writeFiles(t, root, map[string]string{"dags/pinned.yaml": "id: pinned\ntasks: [\n"})
 	s = startStandalone(t, dags, data)
@@ -206,6 +190,35 @@ func TestVersionSurvivesBrokenAndDeletedFile(t *testing.T) {
 			t.Errorf("run %s of the deleted file ended %s with %v, want success", id, r.State, r.states())
 		}
 	}
+}
+
+// pinnedFolders makes a folder with pinnedDAG's version 1 in dags/, and
+// names its data folder and gate file.
+func pinnedFolders(t *testing.T) (root, dags, data, gate string) {
+	t.Helper()
+	root = t.TempDir()
+	gate = filepath.Join(root, "gate")
+	writeFiles(t, root, map[string]string{"dags/pinned.yaml": pinnedDAG(gate, 1)})
+	return root, filepath.Join(root, "dags"), filepath.Join(root, "data"), gate
+}
+
+// startPinnedRun starts kiln standalone and a run of pinned, and waits
+// until the run waits at its gate with no try in flight.
+func startPinnedRun(t *testing.T, dags, data string) (*standalone, string, apiRun) {
+	t.Helper()
+	s := startStandalone(t, dags, data)
+	run := trigger(t, s, "pinned", false)
+	r := waitRunState(t, s, "pinned", run, func(r apiRun) bool { return r.states()["wait"] == "up_for_reschedule" })
+	return s, run, r
+}
+
+// killStandalone kills a kiln standalone with SIGKILL and waits for it.
+func killStandalone(t *testing.T, s *standalone) {
+	t.Helper()
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	<-s.exited
 }
 
 func taskTry(r apiRun, task string) int {
