@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -147,6 +148,34 @@ func TestRunKeepsItsVersion(t *testing.T) {
 	}
 	if log := taskLog(t, s, "pinned", run, "b"); !strings.Contains(log, "b-v2") {
 		t.Errorf("b after --latest logged %q, want b-v2", log)
+	}
+}
+
+// TestRunKeepsItsVersionWhileServing: a run mid-way when its DAG file is
+// edited, the server running on, finishes as the version it started with.
+func TestRunKeepsItsVersionWhileServing(t *testing.T) {
+	root, dags, data, gate := pinnedFolders(t)
+	s, run, v1 := startPinnedRun(t, dags, data)
+	writeFiles(t, root, map[string]string{"dags/pinned.yaml": pinnedDAG(gate, 2)})
+	waitFor(t, "the edit to load", func() bool {
+		resp, err := http.Get(s.URL + "/api/v1/dags/pinned/versions")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var vs []struct{}
+		return json.NewDecoder(resp.Body).Decode(&vs) == nil && len(vs) == 2
+	})
+	if err := os.WriteFile(gate, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := waitRunState(t, s, "pinned", run, ended)
+	want := map[string]string{"a": "success", "wait": "success", "b": "success", "c": "success"}
+	if got := r.states(); r.State != "success" || !equalMaps(got, want) || r.DAGVersion != v1.DAGVersion {
+		t.Fatalf("the run ended %s with %v on version %s; want success with %v on %s", r.State, got, r.DAGVersion, want, v1.DAGVersion)
+	}
+	if log := taskLog(t, s, "pinned", run, "b"); !strings.Contains(log, "b-v1") {
+		t.Errorf("b logged %q, want b-v1", log)
 	}
 }
 
