@@ -154,10 +154,18 @@ func (s *Scheduler) moveToLatest(ar *activeRun, now time.Time) error {
 	r.VersionChanges = append(r.VersionChanges, store.VersionChange{At: now.UTC(), From: ar.dag.Hash, To: cur.Hash})
 	r.DAGHash = cur.Hash
 	s.putRun(r)
-	moved, err := s.load(r)
+	stored, err := s.cfg.Store.TaskInstances(r.DAGID, r.RunID)
 	if err != nil {
 		return err
 	}
+	// The loop's instances are ahead of the store until the turn commits:
+	// they win over what is stored.
+	for i, ti := range stored {
+		if mine := ar.tis[ti.TaskID]; mine != nil {
+			stored[i] = mine
+		}
+	}
+	moved := s.assemble(r, cur, stored)
 	s.active[moved.key()] = moved
 	return nil
 }
@@ -227,6 +235,12 @@ func (s *Scheduler) load(r *store.Run) (*activeRun, error) {
 	if err != nil {
 		return nil, err
 	}
+	return s.assemble(r, d, tis), nil
+}
+
+// assemble builds an active run on version d from its task instances,
+// keeping those of d's tasks and creating the missing ones.
+func (s *Scheduler) assemble(r *store.Run, d *dag.DAG, tis []*store.TaskInstance) *activeRun {
 	ar := &activeRun{run: r, dag: d, tis: make(map[string]*store.TaskInstance, len(d.Tasks))}
 	for _, ti := range tis {
 		if d.Task(ti.TaskID) != nil {
@@ -241,5 +255,5 @@ func (s *Scheduler) load(r *store.Run) (*activeRun, error) {
 			s.putTI(ti)
 		}
 	}
-	return ar, nil
+	return ar
 }

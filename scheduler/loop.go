@@ -220,9 +220,9 @@ func (s *Scheduler) do(ctx context.Context, fn func(now time.Time) (any, error))
 // process before its state is durable.
 func (s *Scheduler) flush(ctx context.Context) error {
 	t := s.t
-	if t.deferrable() && (s.lazy == nil || time.Since(s.lazySince) < lazyCommitDelay) {
+	if t.deferrable() && (s.lazy == nil || s.clock.Now().Sub(s.lazySince) < lazyCommitDelay) {
 		if s.lazy == nil && (len(t.tis) > 0 || len(t.acks) > 0) {
-			s.lazy, s.lazySince = t, time.Now()
+			s.lazy, s.lazySince = t, s.clock.Now()
 		}
 		return nil
 	}
@@ -286,7 +286,7 @@ func (s *Scheduler) nextWake(now time.Time) time.Duration {
 	}
 	wait := next.Sub(now)
 	if s.lazy != nil {
-		wait = min(wait, lazyCommitDelay-time.Since(s.lazySince))
+		wait = min(wait, lazyCommitDelay-now.Sub(s.lazySince))
 	}
 	return max(wait, time.Millisecond)
 }

@@ -3,17 +3,13 @@ package scheduler
 import (
 	"maps"
 	"slices"
-	"strings"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/buildinfo"
+	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
-
-// minMasked is the shortest secret value masked, as the worker masks logs
-// (docs/dag-format.md#secrets).
-const minMasked = 3
 
 // manifest is the scheduler's part of a try's manifest
 // (docs/reproducibility.md#what-each-try-records): what it rendered for the
@@ -30,8 +26,8 @@ func (s *Scheduler) manifest(ar *activeRun, t *dag.Task, v dag.Values, a *wire.A
 		OutputsRead: outputsRead(t.Reads, v.Outputs, t.ID),
 		Plugin:      store.PluginRecord{Name: t.Plugin},
 	}
-	if mask := maskable(a.Mask); len(mask) > 0 {
-		m.With, _ = maskValue(a.With, mask).(map[string]any)
+	if mask := secrets.NewMask(a.Mask); mask != nil {
+		m.With, _ = mask.Value(a.With).(map[string]any)
 	}
 	if t.When != nil {
 		// A task whose `when` was false is skipped and has no try.
@@ -92,42 +88,4 @@ func outputsRead(reads []dag.OutputRef, outputs map[string]map[string]any, self 
 		}
 	}
 	return got
-}
-
-// maskable are the secret values long enough to mask, longest first so
-// that the longest match wins.
-func maskable(values []string) []string {
-	out := make([]string, 0, len(values))
-	for _, v := range values {
-		if len(v) >= minMasked {
-			out = append(out, v)
-		}
-	}
-	slices.SortFunc(out, func(a, b string) int { return len(b) - len(a) })
-	return out
-}
-
-// maskValue replaces every secret value in the strings of v, map keys
-// included, with ***.
-func maskValue(v any, secrets []string) any {
-	switch v := v.(type) {
-	case string:
-		for _, sec := range secrets {
-			v = strings.ReplaceAll(v, sec, "***")
-		}
-		return v
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[maskValue(k, secrets).(string)] = maskValue(x, secrets)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = maskValue(x, secrets)
-		}
-		return out
-	}
-	return v
 }

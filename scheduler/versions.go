@@ -106,15 +106,15 @@ func (k *versionKeeper) base(dagID string) *keptVersion {
 		return kv
 	}
 	k.last[dagID] = nil
-	vs, err := k.store.DAGVersions(dagID)
-	if err != nil || len(vs) == 0 {
-		return nil
-	}
-	src, err := k.store.DAGSource(vs[0].Hash)
+	v, err := k.store.LatestDAGVersion(dagID)
 	if err != nil {
 		return nil
 	}
-	kv := &keptVersion{v: vs[0], src: src}
+	src, err := k.store.DAGSource(v.Hash)
+	if err != nil {
+		return nil
+	}
+	kv := &keptVersion{v: v, src: src}
 	k.last[dagID] = kv
 	return kv
 }

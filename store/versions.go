@@ -180,6 +180,19 @@ func (s *Store) DAGVersions(dagID string) ([]*DAGVersion, error) {
 	return s.versionsUnder(bucketDAGVersionsByDAG, prefix(dagID), 0)
 }
 
+// LatestDAGVersion returns the version of a DAG last first seen, or
+// ErrNotFound.
+func (s *Store) LatestDAGVersion(dagID string) (*DAGVersion, error) {
+	vs, err := s.versionsUnder(bucketDAGVersionsByDAG, prefix(dagID), 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(vs) == 0 {
+		return nil, fmt.Errorf("DAG version of %s: %w", dagID, ErrNotFound)
+	}
+	return vs[0], nil
+}
+
 // LatestVersionOfFile returns the version last first seen in the file at
 // path (relative to the DAGs folder), or ErrNotFound.
 func (s *Store) LatestVersionOfFile(path string) (*DAGVersion, error) {

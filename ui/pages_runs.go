@@ -502,26 +502,15 @@ type compareRow struct {
 	State            bool // A and B are task states
 }
 
-func jsonText(v any) string {
-	if v == nil {
-		return "(none)"
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return "?"
-	}
-	return string(b)
-}
-
 func compareRows(d *rundiff.Diff) (params, tasks []compareRow) {
 	for _, p := range d.Params {
-		params = append(params, compareRow{What: p.Key, A: jsonText(p.A), B: jsonText(p.B)})
+		params = append(params, compareRow{What: p.Key, A: rundiff.ValueText(p.A), B: rundiff.ValueText(p.B)})
 	}
 	for _, t := range d.Tasks {
 		add := func(what, a, b string) { tasks = append(tasks, compareRow{Task: t.TaskID, What: what, A: a, B: b}) }
 		values := func(prefix string, vs []rundiff.Value) {
 			for _, v := range vs {
-				add(prefix+v.Key, jsonText(v.A), jsonText(v.B))
+				add(prefix+v.Key, rundiff.ValueText(v.A), rundiff.ValueText(v.B))
 			}
 		}
 		change := func(what string, c *rundiff.Change) {
@@ -543,17 +532,10 @@ func compareRows(d *rundiff.Diff) (params, tasks []compareRow) {
 			tasks = append(tasks, compareRow{Task: t.TaskID, What: "state", A: t.State.A, B: t.State.B, State: true})
 		}
 		if t.Duration != nil {
-			add("duration", secondsText(t.Duration.A), secondsText(t.Duration.B))
+			add("duration", rundiff.Seconds(t.Duration.A), rundiff.Seconds(t.Duration.B))
 		}
 	}
 	return params, tasks
-}
-
-func secondsText(s *float64) string {
-	if s == nil {
-		return "(none)"
-	}
-	return strconv.FormatFloat(*s, 'f', 3, 64) + " s"
 }
 
 type runRef struct{ RunID, Href, Version string }
@@ -584,7 +566,7 @@ func (s *Server) comparePage(c echo.Context) error {
 			line = strings.TrimSuffix(line, "\n")
 			kind := "ctx"
 			switch {
-			case strings.HasPrefix(line, "@@"):
+			case strings.HasPrefix(line, "@@"), strings.HasPrefix(line, "--- "), strings.HasPrefix(line, "+++ "):
 				kind = "hunk"
 			case strings.HasPrefix(line, "+"):
 				kind = "add"

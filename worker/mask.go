@@ -2,22 +2,19 @@ package worker
 
 import (
 	"bytes"
-	"slices"
-	"strings"
+
+	"github.com/kilnhq/kiln/internal/secrets"
 )
 
-// minMasked is the shortest secret value masked: masking a value of one or
-// two characters would garble every log while hiding nothing.
-const minMasked = 3
-
 // masked is what a secret's value becomes in a log.
-var masked = []byte("***")
+var masked = []byte(secrets.Masked)
 
 // masker replaces the values of a try's secrets with *** in its log
 // (docs/dag-format.md#secrets). A log arrives in pieces, so it holds back the end of a piece
 // when that end could begin a secret that the next piece completes.
 type masker struct {
-	secrets [][]byte // longest first, so the longest match wins
+	mask    *secrets.Mask
+	secrets [][]byte // mask's values, longest first
 	first   [256]bool
 	held    []byte
 }
@@ -25,17 +22,15 @@ type masker struct {
 // newMasker returns a masker for the values, or nil when none is long
 // enough to be masked.
 func newMasker(values []string) *masker {
-	m := &masker{}
-	for _, v := range values {
-		if len(v) >= minMasked {
-			m.secrets = append(m.secrets, []byte(v))
-			m.first[v[0]] = true
-		}
-	}
-	if len(m.secrets) == 0 {
+	mask := secrets.NewMask(values)
+	if mask == nil {
 		return nil
 	}
-	slices.SortFunc(m.secrets, func(a, b []byte) int { return len(b) - len(a) })
+	m := &masker{mask: mask}
+	for _, v := range mask.Values() {
+		m.secrets = append(m.secrets, []byte(v))
+		m.first[v[0]] = true
+	}
 	return m
 }
 
@@ -97,7 +92,7 @@ func (m *masker) flush(emit func([]byte)) {
 	if len(m.held) == 0 {
 		return
 	}
-	if len(m.held) >= minMasked {
+	if len(m.held) >= secrets.MinMasked {
 		emit(masked)
 	} else {
 		emit(m.held)
@@ -110,33 +105,14 @@ func (m *masker) maskString(s string) string {
 	if m == nil {
 		return s
 	}
-	for _, sec := range m.secrets {
-		s = strings.ReplaceAll(s, string(sec), string(masked))
-	}
-	return s
+	return m.mask.String(s)
 }
 
 // maskValue masks the secrets in every string of a decoded JSON value —
 // the outputs a task wrote — keys included, before they leave the worker.
 func (m *masker) maskValue(v any) any {
-	if m == nil || len(m.secrets) == 0 {
+	if m == nil {
 		return v
 	}
-	switch v := v.(type) {
-	case string:
-		return m.maskString(v)
-	case map[string]any:
-		out := make(map[string]any, len(v))
-		for k, x := range v {
-			out[m.maskString(k)] = m.maskValue(x)
-		}
-		return out
-	case []any:
-		out := make([]any, len(v))
-		for i, x := range v {
-			out[i] = m.maskValue(x)
-		}
-		return out
-	}
-	return v
+	return m.mask.Value(v)
 }

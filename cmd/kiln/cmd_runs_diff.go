@@ -36,6 +36,9 @@ usage or an unknown run, like diff(1).`,
 			if dagA == "" {
 				return usageError("--dag: required, the DAG of RUN_A")
 			}
+			if args[0] == "" || args[1] == "" {
+				return usageError("RUN_A and RUN_B: run ids, not empty")
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err

@@ -34,6 +34,9 @@ executable, the worker, the run's params and the upstream outputs it read
 			if cmd.Flags().Changed("try") && try < 1 {
 				return usageError("--try %d: tries are numbered from 1", try)
 			}
+			if runID == "" || task == "" {
+				return usageError("--run and --task: a run id and a task id, not empty")
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err

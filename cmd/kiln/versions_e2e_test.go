@@ -3,6 +3,7 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -105,7 +106,7 @@ func TestRunKeepsItsVersion(t *testing.T) {
 	}
 	r := waitRunState(t, s, "pinned", run, ended)
 	want := map[string]string{"a": "success", "wait": "success", "b": "success", "c": "success"}
-	if got := r.states(); r.State != "success" || !equalMaps(got, want) || r.DAGVersion != v1.DAGVersion {
+	if got := r.states(); r.State != "success" || !maps.Equal(got, want) || r.DAGVersion != v1.DAGVersion {
 		t.Fatalf("the first run ended %s with %v on version %s; want success with %v on %s", r.State, got, r.DAGVersion, want, v1.DAGVersion)
 	}
 	if log := taskLog(t, s, "pinned", run, "b"); !strings.Contains(log, "b-v1") {
@@ -115,7 +116,7 @@ func TestRunKeepsItsVersion(t *testing.T) {
 	next := trigger(t, s, "pinned", true)
 	r2 := showRun(t, s, "pinned", next)
 	want2 := map[string]string{"a": "success", "wait": "success", "b": "success", "d": "success"}
-	if got := r2.states(); !equalMaps(got, want2) || r2.DAGVersion == v1.DAGVersion {
+	if got := r2.states(); !maps.Equal(got, want2) || r2.DAGVersion == v1.DAGVersion {
 		t.Errorf("the next run: %v on version %s; want %v on the new version", got, r2.DAGVersion, want2)
 	}
 	if log := taskLog(t, s, "pinned", next, "b"); !strings.Contains(log, "b-v2") {
@@ -171,7 +172,7 @@ func TestRunKeepsItsVersionWhileServing(t *testing.T) {
 	}
 	r := waitRunState(t, s, "pinned", run, ended)
 	want := map[string]string{"a": "success", "wait": "success", "b": "success", "c": "success"}
-	if got := r.states(); r.State != "success" || !equalMaps(got, want) || r.DAGVersion != v1.DAGVersion {
+	if got := r.states(); r.State != "success" || !maps.Equal(got, want) || r.DAGVersion != v1.DAGVersion {
 		t.Fatalf("the run ended %s with %v on version %s; want success with %v on %s", r.State, got, r.DAGVersion, want, v1.DAGVersion)
 	}
 	if log := taskLog(t, s, "pinned", run, "b"); !strings.Contains(log, "b-v1") {
@@ -257,16 +258,4 @@ func taskTry(r apiRun, task string) int {
 		}
 	}
 	return 0
-}
-
-func equalMaps(a, b map[string]string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for k, v := range a {
-		if b[k] != v {
-			return false
-		}
-	}
-	return true
 }

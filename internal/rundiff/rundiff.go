@@ -331,7 +331,7 @@ func (d *Diff) Text() string {
 		}
 		writeChange(&b, "state", t.State)
 		if t.Duration != nil {
-			fmt.Fprintf(&b, "  duration: %s → %s\n", seconds(t.Duration.A), seconds(t.Duration.B))
+			fmt.Fprintf(&b, "  duration: %s → %s\n", Seconds(t.Duration.A), Seconds(t.Duration.B))
 		}
 	}
 	if d.Same {
@@ -342,7 +342,7 @@ func (d *Diff) Text() string {
 
 func writeValues(b *strings.Builder, vs []Value) {
 	for _, v := range vs {
-		fmt.Fprintf(b, "    %s: %s → %s\n", v.Key, jsonText(v.A), jsonText(v.B))
+		fmt.Fprintf(b, "    %s: %s → %s\n", v.Key, ValueText(v.A), ValueText(v.B))
 	}
 }
 
@@ -352,8 +352,9 @@ func writeChange(b *strings.Builder, name string, c *Change) {
 	}
 }
 
-// jsonText is v as JSON, without HTML escapes: "a > b" stays so.
-func jsonText(v any) string {
+// ValueText is v as JSON for people: without HTML escapes ("a > b" stays
+// so), and "(none)" for a missing value.
+func ValueText(v any) string {
 	if v == nil {
 		return "(none)"
 	}
@@ -373,7 +374,8 @@ func orNone(s string) string {
 	return s
 }
 
-func seconds(s *float64) string {
+// Seconds is a duration in seconds for people, "(none)" when missing.
+func Seconds(s *float64) string {
 	if s == nil {
 		return "(none)"
 	}
