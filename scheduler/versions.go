@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -28,6 +29,11 @@ type versionKeeper struct {
 	// last is the newest version stored of each DAG, with its source:
 	// the next version is compressed against it.
 	last map[string]*keptVersion
+	// inFile is the version each file (relative path) held at its last
+	// load, as the store has it: a file whose content goes back to an
+	// earlier version is noted, so that its last good version is that
+	// one.
+	inFile map[string]string
 }
 
 type keptVersion struct {
@@ -40,7 +46,7 @@ func newVersionKeeper(st *store.Store, folder *dag.Folder) (*versionKeeper, erro
 	if err != nil {
 		return nil, fmt.Errorf("reading the DAG versions: %w", err)
 	}
-	k := &versionKeeper{store: st, folder: folder, stored: stored, last: map[string]*keptVersion{}}
+	k := &versionKeeper{store: st, folder: folder, stored: stored, last: map[string]*keptVersion{}, inFile: map[string]string{}}
 	// A file broken since before a restart stands in with its last good
 	// version.
 	folder.SetFallback(func(path string) []byte {
@@ -57,19 +63,27 @@ func newVersionKeeper(st *store.Store, folder *dag.Folder) (*versionKeeper, erro
 	return k, nil
 }
 
-// keep stores the versions of set not stored yet.
+// keep stores the versions of set not stored yet, and notes files that
+// went back to a stored version.
 func (k *versionKeeper) keep(ctx context.Context, set *dag.Set, now time.Time) error {
 	var fresh []*dag.DAG
+	b := &store.Batch{}
+	noted := map[string]string{}
 	for _, d := range set.DAGs {
 		if !k.stored[d.Hash] {
 			fresh = append(fresh, d)
+			continue
+		}
+		rel := k.folder.Rel(d.File)
+		if k.heldBy(rel) != d.Hash {
+			b.NoteDAGVersionInFile(rel, d.Hash, now.UTC())
+			noted[rel] = d.Hash
 		}
 	}
-	if len(fresh) == 0 {
+	if len(fresh) == 0 && b.Len() == 0 {
 		return nil
 	}
 	gits := k.gitStates(ctx)
-	b := &store.Batch{}
 	kept := make([]*keptVersion, 0, len(fresh))
 	for _, d := range fresh {
 		rel := k.folder.Rel(d.File)
@@ -95,8 +109,22 @@ func (k *versionKeeper) keep(ctx context.Context, set *dag.Set, now time.Time) e
 	for _, kv := range kept {
 		k.stored[kv.v.Hash] = true
 		k.last[kv.v.DAGID] = kv
+		k.inFile[kv.v.File] = kv.v.Hash
 	}
+	maps.Copy(k.inFile, noted)
 	return nil
+}
+
+// heldBy is the version the file at rel held at its last load, read from
+// the store the first time.
+func (k *versionKeeper) heldBy(rel string) string {
+	if h, ok := k.inFile[rel]; ok {
+		return h
+	}
+	if v, err := k.store.LatestVersionOfFile(rel); err == nil {
+		k.inFile[rel] = v.Hash
+	}
+	return k.inFile[rel]
 }
 
 // base is the version of dagID to compress a new one against: the newest

@@ -113,6 +113,24 @@ func (b *Batch) PutDAGVersion(v *DAGVersion, source []byte, base *DAGVersion, ba
 	})
 }
 
+// NoteDAGVersionInFile records that the file at path (relative to the
+// DAGs folder) holds the stored version hash again, as of at: a file
+// reverted to an earlier content. LatestVersionOfFile then names it.
+func (b *Batch) NoteDAGVersionInFile(path, hash string, at time.Time) {
+	if !isHash(hash) {
+		b.fail(fmt.Errorf("noting DAG version of %s: %q is not a hex SHA-256", path, hash))
+		return
+	}
+	k := append(appendTime(prefix(path), at), sep)
+	k = append(k, hash...)
+	b.add(Change{}, func(tx *bolt.Tx) (bool, error) {
+		if tx.Bucket(bucketDAGVersions).Get([]byte(hash)) == nil {
+			return false, fmt.Errorf("noting DAG version %s of %s: not stored", hash, path)
+		}
+		return true, tx.Bucket(bucketDAGVersionsByFile).Put(k, []byte{})
+	})
+}
+
 func isHash(s string) bool {
 	_, err := hex.DecodeString(s)
 	return err == nil && len(s) == 2*sha256.Size
@@ -193,8 +211,9 @@ func (s *Store) LatestDAGVersion(dagID string) (*DAGVersion, error) {
 	return vs[0], nil
 }
 
-// LatestVersionOfFile returns the version last first seen in the file at
-// path (relative to the DAGs folder), or ErrNotFound.
+// LatestVersionOfFile returns the version the file at path (relative to
+// the DAGs folder) held last, as first seen there or noted again
+// (NoteDAGVersionInFile), or ErrNotFound.
 func (s *Store) LatestVersionOfFile(path string) (*DAGVersion, error) {
 	vs, err := s.versionsUnder(bucketDAGVersionsByFile, prefix(path), 1)
 	if err != nil {
