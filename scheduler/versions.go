@@ -251,8 +251,8 @@ func splitNUL(data []byte, atEOF bool) (int, []byte, error) {
 
 // version returns the DAG of a run: the version it was created with. The
 // current DAG serves when it is that version, or for a run of a store
-// older than versions; else the version is read from the store and parsed,
-// and kept while runs use it.
+// older than versions; else an active run on that version shares its DAG,
+// or the version is read from the store and parsed.
 func (s *Scheduler) version(r *store.Run) (*dag.DAG, error) {
 	cur := s.dags[r.DAGID]
 	if r.DAGHash == "" || (cur != nil && cur.Hash == r.DAGHash) {

@@ -257,6 +257,19 @@ func (h *harness) cancel(k wire.TryKey, reason string) {
 }
 
 // consumerInfo is the state of a queue's consumer.
+// waitSettled waits until every assignment of queue has been taken and
+// settled: none pending, none waiting for an ack.
+func (h *harness) waitSettled(queue string) {
+	h.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for info := h.consumerInfo(queue); info.NumPending != 0 || info.NumAckPending != 0; info = h.consumerInfo(queue) {
+		if time.Now().After(deadline) {
+			h.t.Fatalf("assignments of %s not settled: %d pending, %d unacked", queue, info.NumPending, info.NumAckPending)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func (h *harness) consumerInfo(queue string) *jetstream.ConsumerInfo {
 	h.t.Helper()
 	c, err := h.js.Consumer(h.ctx, wire.TasksStream, wire.TaskConsumerName(queue))

@@ -592,17 +592,7 @@ func TestMalformedAssignmentIsDropped(t *testing.T) {
 	k := newTry("good")
 	h.assign("default", wire.Assignment{TryKey: k, Plugin: "true"})
 	h.wait(k, wire.EventFinished, 10*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		info := h.consumerInfo("default")
-		if info.NumPending == 0 && info.NumAckPending == 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitSettled("default") // the bad assignments were dropped
 }
 
 // TestUnreportableTryNotRun: a try whose DAG id cannot stand in an event
@@ -621,13 +611,7 @@ func TestUnreportableTryNotRun(t *testing.T) {
 	good := newTry("good")
 	h.assign("default", wire.Assignment{TryKey: good, Plugin: "true"})
 	h.wait(good, wire.EventFinished, 10*time.Second)
-	deadline := time.Now().Add(5 * time.Second)
-	for info := h.consumerInfo("default"); info.NumPending != 0 || info.NumAckPending != 0; info = h.consumerInfo("default") {
-		if time.Now().After(deadline) {
-			t.Fatalf("bad assignments not dropped: %d pending, %d unacked", info.NumPending, info.NumAckPending)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	h.waitSettled("default")
 	// Every assignment has been taken and settled: the bad ones did not run.
 	for _, k := range bad {
 		if _, ok := ran.Load(k.String()); ok {

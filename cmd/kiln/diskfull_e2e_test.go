@@ -27,22 +27,6 @@ const smallDAG = `id: small
 tasks: [{id: hi, plugin: shell, with: {command: 'echo hi'}}]
 `
 
-// runState returns the state of a run, through the CLI.
-func runState(t *testing.T, s *standalone, dag, runID string) string {
-	t.Helper()
-	stdout, stderr, code := s.kiln(t, "runs", "show", runID, "--dag", dag, "--json")
-	if code != 0 {
-		t.Fatalf("kiln runs show %s --dag %s: exit code %d, stderr %q", runID, dag, code, stderr)
-	}
-	var r struct {
-		State string `json:"state"`
-	}
-	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
-		t.Fatalf("kiln runs show: %v\n%s", err, stdout)
-	}
-	return r.State
-}
-
 // trigger starts a run through the CLI and returns its id.
 func trigger(t *testing.T, s *standalone, dag string, wait bool) string {
 	t.Helper()
@@ -106,14 +90,10 @@ func TestFullDiskStopsStandalone(t *testing.T) {
 		t.Fatal(err)
 	}
 	s = startStandalone(t, dags, data, args...)
-	if got := runState(t, s, "small", small); got != "success" {
+	if got := showRun(t, s, "small", small).State; got != "success" {
 		t.Errorf("run %s of small after the restart: %s, want success", small, got)
 	}
-	deadline := time.Now().Add(bound)
-	for state := runState(t, s, "flood", flood); state != "success"; state = runState(t, s, "flood", flood) {
-		if state == "failed" || time.Now().After(deadline) {
-			t.Fatalf("run %s of flood after the restart: %s, want success", flood, state)
-		}
-		time.Sleep(200 * time.Millisecond)
+	if r := waitRunState(t, s, "flood", flood, ended); r.State != "success" {
+		t.Fatalf("run %s of flood after the restart: %s, want success", flood, r.State)
 	}
 }
