@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -141,11 +142,14 @@ func TestEventStream(t *testing.T) {
 	gate := k.Gate("ev")
 	run := trigger(t, k, "ev", "2026-03-01T00:00:00Z", nil)
 	k.WaitTask("ev", run.RunID, "work", store.TaskRunning)
+	// Every stream starts after the same change: a commit made while
+	// they open (the try's start is committed lazily) is in all of them.
 	url := srv.URL + "/api/v1/events"
-	all := openEvents(t, http.DefaultClient, url, nil)
-	ofRun := openEvents(t, http.DefaultClient, url+"?dag=ev&run="+run.RunID, nil)
-	ofDAG := openEvents(t, http.DefaultClient, url+"?dag=ev", nil)
-	ofAdhoc := openEvents(t, http.DefaultClient, url+"?dag=adhoc", nil)
+	from := fmt.Sprintf("%s?after=%d", url, k.Store().LastChange())
+	all := openEvents(t, http.DefaultClient, from, nil)
+	ofRun := openEvents(t, http.DefaultClient, from+"&dag=ev&run="+run.RunID, nil)
+	ofDAG := openEvents(t, http.DefaultClient, from+"&dag=ev", nil)
+	ofAdhoc := openEvents(t, http.DefaultClient, from+"&dag=adhoc", nil)
 
 	// While run holds: another run of ev, a backfill of it and a whole
 	// run of adhoc. Then run ends: the last change each stream waits for.
