@@ -151,7 +151,29 @@ type Assignment struct {
 	Sensor   *Sensor   `json:"sensor,omitempty"`
 	Poke     int       `json:"poke,omitempty"`
 	QueuedAt time.Time `json:"queued_at"`
+	// Artifacts are the files and folders the try must leave, name → path
+	// relative to its working directory; the worker stores each once the
+	// stage succeeded (docs/artifacts.md).
+	Artifacts map[string]string `json:"artifacts,omitempty"`
+	// Inputs are the upstream artifacts the worker downloads into the
+	// try's working directory before the stage starts. The rendered With
+	// and Env name each by InputPlaceholder(Name), which the worker
+	// replaces with the local path.
+	Inputs []Input `json:"inputs,omitempty"`
 }
+
+// InputPlaceholder is what `{{ .inputs.NAME }}` renders to at the
+// scheduler, which does not know where a worker puts the file: the worker
+// replaces it, in every string of the assignment's With and Env, with the
+// downloaded input's absolute path. It reads as the variable that holds
+// the same path (InputEnv), so a rendered command in a manifest says what
+// it means.
+func InputPlaceholder(name string) string { return "${" + InputEnv(name) + "}" }
+
+// InputEnv is the environment variable through which a try's process
+// finds the input of the given name: KILN_INPUT_ and the name in upper
+// case.
+func InputEnv(name string) string { return "KILN_INPUT_" + strings.ToUpper(name) }
 
 // Sensor says how a worker pokes a sensor task. In poke mode the worker
 // pokes every PokeInterval, holding its slot, until the condition is met or
@@ -200,6 +222,9 @@ type Event struct {
 	LogSent  int64 `json:"log_sent,omitempty"`
 	// Runtime is how the worker ran the try, for its manifest.
 	Runtime *Runtime `json:"runtime,omitempty"`
+	// Artifacts are the try's declared artifacts, stored in
+	// ArtifactsBucket; set on success only.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
 }
 
 // Runtime is what a worker reports, with a try's end, of how it ran it:
