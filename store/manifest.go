@@ -32,6 +32,45 @@ type Manifest struct {
 	Plugin PluginRecord `json:"plugin"`
 	// Worker is the worker that ran the try; absent until it finished.
 	Worker *WorkerRecord `json:"worker,omitempty"`
+	// Inputs are the SHA-256 of the upstream artifacts the try read, by
+	// input name (docs/artifacts.md#inputs).
+	Inputs map[string]string `json:"inputs,omitempty"`
+	// Cache is the try's cache key and its parts, for a task whose cache
+	// is on (docs/artifacts.md#the-task-cache).
+	Cache *CacheRecord `json:"cache,omitempty"`
+}
+
+// CacheRecord is a try's cache key, what it was made of, and what the
+// cache did for the try.
+type CacheRecord struct {
+	// Key is the hex SHA-256 of Parts; empty while the plugin's build is
+	// not known (Result says why).
+	Key   string     `json:"key,omitempty"`
+	Parts CacheParts `json:"parts"`
+	// Result is what the cache did: "hit" (the try took a cached result),
+	// "miss" (no entry for the key), or why it was not consulted.
+	Result string `json:"result"`
+}
+
+// CacheParts are what a cache key covers (docs/artifacts.md#what-the-key-covers).
+// Values that may be long or secret are hashed: a difference still shows
+// in `kiln runs diff`.
+type CacheParts struct {
+	// Plugin is the plugin's name and the version and executable hash of
+	// the build the task's workers run.
+	Plugin PluginRecord `json:"plugin"`
+	// With is the SHA-256 of the rendered `with`, as JSON.
+	With string `json:"with_sha256"`
+	// Env is the SHA-256 of each variable of the DAG's and the task's env
+	// by name; a secret's value is left out, only its name counts.
+	Env map[string]string `json:"env"`
+	// Inputs are the SHA-256 of the input artifacts by input name.
+	Inputs map[string]string `json:"inputs"`
+	// OutputsRead is the SHA-256 of the upstream outputs the task's
+	// templates read, as JSON.
+	OutputsRead string `json:"outputs_read_sha256"`
+	// Key is the task's rendered `cache.key`.
+	Key string `json:"key"`
 }
 
 // WhenResult is a task's `when` expression and what it gave.

@@ -41,6 +41,14 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{"create the task cache and artifact references buckets", func(tx *bolt.Tx) error {
+		for _, name := range cacheBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}},
 }
 
 // SchemaVersion is the schema version this code writes.

@@ -70,6 +70,9 @@ type Run struct {
 	// IgnoreDependsOnPast lets the run's tasks start whatever the previous
 	// run did: the first run of a backfill.
 	IgnoreDependsOnPast bool `json:"ignore_depends_on_past,omitempty"`
+	// NoCache runs every task of the run whatever the task cache holds
+	// (`kiln trigger --no-cache`, docs/artifacts.md#the-task-cache).
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // VersionChange records a run moved to another DAG version.
@@ -99,7 +102,17 @@ type TaskInstance struct {
 	EndDate   *time.Time     `json:"end_date"`
 	Worker    string         `json:"worker,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
-	Error     string         `json:"error,omitempty"`
+	// Artifacts are the artifacts of the successful try
+	// (docs/artifacts.md), which downstream inputs read.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// CachedFrom is set when the task instance succeeded from the task
+	// cache without running (docs/artifacts.md#the-task-cache): the try
+	// whose result it took.
+	CachedFrom *TryRef `json:"cached_from,omitempty"`
+	// NoCache makes the next try run whatever the cache holds; `kiln
+	// tasks clear` sets it.
+	NoCache bool   `json:"no_cache,omitempty"`
+	Error   string `json:"error,omitempty"`
 	// Pokes counts a sensor's pokes in the current try; FirstPoke is when
 	// the try's first poke was queued (its sensor_timeout runs from there).
 	Pokes     int        `json:"pokes,omitempty"`
@@ -120,6 +133,11 @@ type Try struct {
 	ExitCode  *int           `json:"exit_code"`
 	Error     string         `json:"error,omitempty"`
 	Outputs   map[string]any `json:"outputs,omitempty"`
+	// Artifacts are what the try stored (docs/artifacts.md).
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+	// CachedFrom is set on a try that did not run: its result is that of
+	// the named try, found in the task cache (docs/artifacts.md#the-task-cache).
+	CachedFrom *TryRef `json:"cached_from,omitempty"`
 	// Callback is set on the tries of callback stages (docs/dag-format.md#callbacks), which
 	// belong to no task instance.
 	Callback bool `json:"callback,omitempty"`
