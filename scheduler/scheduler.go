@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -42,6 +43,9 @@ type Config struct {
 	// Metrics, when set, gets the scheduler's Prometheus collector
 	// (metrics.go; docs/operations.md lists the metrics).
 	Metrics prometheus.Registerer
+	// ArtifactsMaxBytes bounds the artifact store (docs/artifacts.md);
+	// 0 or less: no bound but the NATS server's.
+	ArtifactsMaxBytes int64
 }
 
 // SecretSource finds a secret's value; see package internal/secrets.
@@ -100,6 +104,13 @@ type Scheduler struct {
 	// versions stores new DAG versions; used by the goroutine loading
 	// the folder (versions.go).
 	versions *versionKeeper
+
+	// objects holds the artifact store (a jetstream.ObjectStore) once
+	// Run opened it; stored and builds are what the loop knows of it and
+	// of the workers (artifacts.go).
+	objects atomic.Value
+	stored  *storedArtifacts
+	builds  *workerBuilds
 }
 
 type dagView struct {
@@ -166,6 +177,8 @@ func newScheduler(cfg Config) *Scheduler {
 		workers:   map[string]bool{},
 		t:         newTurn(),
 		metrics:   newMetrics(),
+		stored:    &storedArtifacts{size: map[string]int64{}},
+		builds:    &workerBuilds{workers: map[string]wire.WorkerInfo{}},
 	}
 }
 
@@ -199,6 +212,9 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	defer wg.Wait()
 	runCtx, stop := context.WithCancelCause(ctx)
 	defer stop(nil)
+	if err := s.openBuckets(runCtx, &wg); err != nil {
+		return fmt.Errorf("scheduler: %w", err)
+	}
 	wg.Go(func() { s.natsSender.run(runCtx) })
 	wg.Go(func() { s.intake(runCtx, cons, stop) })
 	wg.Go(func() { s.watchFolder(runCtx, set) })

@@ -18,7 +18,7 @@ const AnyWorker = "*"
 func SchedulerPermissions() *server.Permissions {
 	events := wire.EventsStream + "." + wire.EventConsumerName
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: []string{
+		Publish: &server.SubjectPermission{Allow: append([]string{
 			wire.TasksSubjects,
 			wire.CancelSubject,
 			"$JS.API.STREAM.*." + wire.TasksStream,
@@ -28,7 +28,7 @@ func SchedulerPermissions() *server.Permissions {
 			"$JS.API.CONSUMER.*." + events,
 			"$JS.API.CONSUMER.MSG.NEXT." + events,
 			"$JS.ACK." + events + ".>",
-		}},
+		}, bucketsFull()...)},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			wire.SchedulerInbox + ".>",
 		}},
@@ -55,4 +55,26 @@ func WorkerPermissions(name string) *server.Permissions {
 			wire.WorkerInbox(name) + ".>",
 		}},
 	}
+}
+
+// bucketsFull are the subjects of full use of the artifacts object store
+// and the workers key-value bucket: create and configure them, read,
+// write, delete and purge, watch.
+func bucketsFull() []string {
+	out := []string{"$JS.API.INFO"} // creating a key-value bucket reads the account's limits
+	for _, b := range []struct{ stream, prefix string }{
+		{"OBJ_" + wire.ArtifactsBucket, "$O." + wire.ArtifactsBucket + ".>"},
+		{"KV_" + wire.WorkersBucket, "$KV." + wire.WorkersBucket + ".>"},
+	} {
+		out = append(out,
+			b.prefix,
+			"$JS.API.STREAM.*."+b.stream,
+			"$JS.API.STREAM.*.*."+b.stream,
+			"$JS.API.DIRECT.GET."+b.stream+".>",
+			"$JS.API.CONSUMER.CREATE."+b.stream+".>",
+			"$JS.API.CONSUMER.*."+b.stream+".*",
+			"$JS.FC."+b.stream+".>",
+		)
+	}
+	return out
 }

@@ -1,0 +1,186 @@
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/kilnhq/kiln/internal/wire"
+)
+
+// The scheduler keeps two views of NATS buckets, each filled by a watcher
+// goroutine so that the loop consults them without a network call: the
+// artifacts in the object store (a cache hit needs every artifact of the
+// cached result still stored) and what each worker serves (a cache key
+// covers the plugin build the task's workers would run).
+
+// storedArtifacts is the set of objects in wire.ArtifactsBucket.
+type storedArtifacts struct {
+	mu    sync.RWMutex
+	ready bool // the watcher has delivered what was stored when it started
+	size  map[string]int64
+}
+
+// has reports whether the object named sha is stored with the given size.
+// Before the watcher's first pass it says no: a cache hit then waits.
+func (a *storedArtifacts) has(sha string, size int64) bool {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	n, ok := a.size[sha]
+	return a.ready && ok && n == size
+}
+
+func (a *storedArtifacts) apply(info *jetstream.ObjectInfo) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if info == nil {
+		a.ready = true
+		return
+	}
+	if info.Deleted {
+		delete(a.size, info.Name)
+		return
+	}
+	a.size[info.Name] = int64(info.Size)
+}
+
+// watchArtifacts keeps a up to date with the object store until ctx ends.
+func (s *Scheduler) watchArtifacts(ctx context.Context, obs jetstream.ObjectStore, a *storedArtifacts) {
+	for ctx.Err() == nil {
+		w, err := obs.Watch(ctx)
+		if err != nil {
+			s.log.Warn("watching the artifact store", "err", err)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		for info := range w.Updates() {
+			a.apply(info)
+		}
+		_ = w.Stop()
+	}
+}
+
+// workerBuilds is what the live workers serve, from wire.WorkersBucket.
+type workerBuilds struct {
+	mu      sync.RWMutex
+	workers map[string]wire.WorkerInfo
+}
+
+// build returns the build of plugin that every live worker of queue
+// serving it runs, at now; ok is false when no live worker serves it or
+// they run different builds.
+func (b *workerBuilds) build(queue, plugin string, now time.Time) (wire.PluginBuild, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	var got wire.PluginBuild
+	n := 0
+	for _, w := range b.workers {
+		if now.Sub(w.Time) > wire.WorkerInfoTTL || !slices.Contains(w.Queues, queue) {
+			continue
+		}
+		pb, ok := w.Plugins[plugin]
+		if !ok {
+			continue
+		}
+		if n > 0 && pb != got {
+			return wire.PluginBuild{}, false
+		}
+		got = pb
+		n++
+	}
+	return got, n > 0 && got.SHA256 != ""
+}
+
+func (b *workerBuilds) apply(e jetstream.KeyValueEntry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if e.Operation() != jetstream.KeyValuePut {
+		delete(b.workers, e.Key())
+		return
+	}
+	var w wire.WorkerInfo
+	if err := json.Unmarshal(e.Value(), &w); err != nil || w.Name != e.Key() {
+		delete(b.workers, e.Key())
+		return
+	}
+	w.Time = e.Created() // the server's clock, not the worker's
+	b.workers[e.Key()] = w
+}
+
+// watchWorkers keeps b up to date with wire.WorkersBucket until ctx ends.
+func (s *Scheduler) watchWorkers(ctx context.Context, kv jetstream.KeyValue, b *workerBuilds) {
+	for ctx.Err() == nil {
+		w, err := kv.WatchAll(ctx)
+		if err != nil {
+			s.log.Warn("watching the workers bucket", "err", err)
+			if !sleepCtx(ctx, time.Second) {
+				return
+			}
+			continue
+		}
+		for e := range w.Updates() {
+			if e != nil {
+				b.apply(e)
+			}
+		}
+		_ = w.Stop()
+	}
+}
+
+// openBuckets ensures the artifacts and workers buckets and starts
+// watching them.
+func (s *Scheduler) openBuckets(ctx context.Context, wg *sync.WaitGroup) error {
+	maxBytes := s.cfg.ArtifactsMaxBytes
+	if maxBytes <= 0 {
+		maxBytes = -1
+	}
+	if err := wire.EnsureBuckets(ctx, s.js, maxBytes); err != nil {
+		return err
+	}
+	obs, err := s.js.ObjectStore(ctx, wire.ArtifactsBucket)
+	if err != nil {
+		return fmt.Errorf("opening the artifact store: %w", err)
+	}
+	kv, err := s.js.KeyValue(ctx, wire.WorkersBucket)
+	if err != nil {
+		return fmt.Errorf("opening the workers bucket: %w", err)
+	}
+	s.objects.Store(obs)
+	wg.Go(func() { s.watchArtifacts(ctx, obs, s.stored) })
+	wg.Go(func() { s.watchWorkers(ctx, kv, s.builds) })
+	return nil
+}
+
+// sleepCtx waits d or until ctx ends, and reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
+
+// ErrNoArtifactStore is returned by artifact operations of a scheduler
+// that has not opened the artifact store yet.
+var ErrNoArtifactStore = errors.New("the artifact store is not open yet")
+
+// artifactStore returns the artifact store, or ErrNoArtifactStore before
+// Run opened it.
+func (s *Scheduler) artifactStore() (jetstream.ObjectStore, error) {
+	obs, ok := s.objects.Load().(jetstream.ObjectStore)
+	if !ok {
+		return nil, ErrNoArtifactStore
+	}
+	return obs, nil
+}
