@@ -33,6 +33,9 @@ type TriggerRequest struct {
 	// skipped from the start. `kiln dags test --task` asks for this
 	// (docs/cli.md#kiln-dags-test).
 	Tasks []string
+	// NoCache runs every task whatever the task cache holds
+	// (docs/artifacts.md#the-task-cache).
+	NoCache bool
 }
 
 // ClearRequest says which task instances of a run to clear so they run again.

@@ -22,6 +22,7 @@ type BackfillRequest struct {
 	Params        map[string]any
 	DryRun        bool // plan only: nothing is created
 	RequestedBy   string
+	NoCache       bool // the runs run every task whatever the task cache holds
 }
 
 // DefaultBackfillActiveRuns is how many runs of a backfill run at once
@@ -170,7 +171,7 @@ func (s *Scheduler) planBackfill(dagID string, req BackfillRequest, now time.Tim
 	}
 	bf := &store.Backfill{
 		DAGID: dagID, From: req.From.UTC(), To: req.To.UTC(), Reprocess: req.Reprocess, Reverse: req.Reverse,
-		MaxActiveRuns: req.MaxActiveRuns, Params: params, RequestedBy: req.RequestedBy,
+		MaxActiveRuns: req.MaxActiveRuns, Params: params, RequestedBy: req.RequestedBy, NoCache: req.NoCache,
 		State: store.BackfillRunning, CreatedAt: now.UTC(),
 	}
 	for _, iv := range ivs {
@@ -322,6 +323,7 @@ func (s *Scheduler) startBackfillDate(d *dag.DAG, bf *store.Backfill, bd *store.
 	}
 	ar.run.BackfillID = bf.ID
 	ar.run.IgnoreDependsOnPast = first
+	ar.run.NoCache = bf.NoCache
 	s.putRun(ar.run)
 	bd.RunID, bd.Started, bd.State = ar.run.RunID, true, ar.run.State
 	return true

@@ -315,6 +315,7 @@ func (s *Scheduler) trigger(dagID string, req TriggerRequest, now time.Time) (*s
 		return nil, fmt.Errorf("%w: DAG %s already has a run for logical date %s", ErrConflict, d.ID, ld.Format(time.RFC3339Nano))
 	}
 	ar := s.createRun(d, "manual", ld, iv, params, now)
+	ar.run.NoCache = req.NoCache
 	if keep != nil {
 		for id, ti := range ar.tis {
 			if !keep[id] {

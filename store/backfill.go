@@ -54,9 +54,12 @@ type Backfill struct {
 	MaxActiveRuns int            `json:"max_active_runs"`
 	Params        map[string]any `json:"params"`
 	RequestedBy   string         `json:"requested_by,omitempty"`
-	State         BackfillState  `json:"state"`
-	CreatedAt     time.Time      `json:"created_at"`
-	EndDate       *time.Time     `json:"end_date"`
+	// NoCache runs the backfill's runs whatever the task cache holds
+	// (docs/artifacts.md#the-task-cache).
+	NoCache   bool          `json:"no_cache,omitempty"`
+	State     BackfillState `json:"state"`
+	CreatedAt time.Time     `json:"created_at"`
+	EndDate   *time.Time    `json:"end_date"`
 	// Dates are the logical dates in the order they are processed.
 	Dates []BackfillDate `json:"dates"`
 }
