@@ -91,9 +91,24 @@ type Task struct {
 	Secrets []string
 	// Reads are the upstream outputs the task's `with`, `env` and `when`
 	// refer to, sorted (docs/reproducibility.md#what-each-try-records).
-	Reads     []OutputRef
+	Reads []OutputRef
+	// Artifacts are the files and folders the task leaves, name → path
+	// relative to the try's working directory, cleaned
+	// (docs/dag-format.md#artifacts-and-inputs); nil when it declares none.
+	Artifacts map[string]string
+	// Inputs are the upstream artifacts the task reads, sorted by Name.
+	Inputs    []InputRef
 	Sensor    *SensorConfig // set when the plugin is a sensor
 	Callbacks Callbacks
+}
+
+// InputRef is one of a task's inputs: the artifact Artifact of the
+// upstream task Task, which the task's templates see as .inputs.Name and
+// its process as $KILN_INPUT_NAME (docs/dag-format.md#artifacts-and-inputs).
+type InputRef struct {
+	Name     string
+	Task     string
+	Artifact string
 }
 
 // OutputRef names upstream outputs a task reads: the output Key of Task;
