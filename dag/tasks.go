@@ -12,7 +12,7 @@ import (
 var taskKeys = []string{"id", "description", "plugin", "with", "depends_on", "retries", "retry_delay",
 	"retry_exponential_backoff", "max_retry_delay", "timeout", "queue", "pool", "pool_slots", "priority",
 	"trigger_rule", "depends_on_past", "when", "env", "mode", "poke_interval", "sensor_timeout", "soft_fail",
-	"on_failure", "on_success", "on_retry", "artifacts", "inputs"}
+	"on_failure", "on_success", "on_retry", "artifacts", "inputs", "cache"}
 
 // taskOnlyKeys name a task or its place in the graph, which no default can.
 var taskOnlyKeys = []string{"id", "depends_on", "inputs"}
@@ -91,6 +91,8 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own
 		}
 		d.taskTemplates(rt, sc, secrets)
+		dc, hasDefault := defaults["cache"]
+		d.cache(t, rt.fields, sc, hasDefault && rt.fields["cache"] == dc)
 		t.Secrets = slices.Sorted(maps.Keys(secrets))
 		t.Reads = sortedReads(sc.reads)
 		csc := &scope{params: params, task: t.ID, callback: true,
