@@ -92,6 +92,11 @@ type Task struct {
 	// Reads are the upstream outputs the task's `with`, `env`, `when` and
 	// cache key refer to, sorted (docs/reproducibility.md#what-each-try-records).
 	Reads []OutputRef
+	// ParamsRead are the params the task's `with`, `env`, `when` and cache
+	// key refer to, sorted; all of them where one refers to .params as a
+	// whole. A cached task's process sees only these as $KILN_PARAM_NAME
+	// (docs/artifacts.md#what-the-key-covers).
+	ParamsRead []string
 	// Artifacts are the files and folders the task leaves, name → path
 	// relative to the try's working directory, cleaned
 	// (docs/dag-format.md#artifacts-and-inputs); nil when it declares none.

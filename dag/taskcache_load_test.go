@@ -1,6 +1,7 @@
 package dag_test
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -78,5 +79,43 @@ params:
 		Inputs: map[string]string{"model": wire.InputPlaceholder("model")}}
 	if key, err := own.Cache.Key.Render(v.Data(time.UTC)); err != nil || key != "eu/3/${KILN_INPUT_MODEL}" {
 		t.Errorf("own's cache key renders %q, %v", key, err)
+	}
+}
+
+// TestParamsRead lists the params each task's templates and `when` read:
+// by name, or every param for .params as a whole; the DAG's env does not
+// count for a task.
+func TestParamsRead(t *testing.T) {
+	g := mustParse(t, `
+params:
+  a: {type: string, default: x}
+  b: {type: string, default: y}
+  c: {type: string, default: z}
+env:
+  FROM_DAG: "{{ .params.c }}"
+defaults:
+  plugin: shell
+tasks:
+  - id: none
+    with: {command: "true"}
+  - id: with_and_key
+    with: {command: "echo {{ .params.a }}"}
+    cache: {key: "{{ .params.b }}"}
+  - id: env_and_when
+    env: {X: "{{ .params.b }}"}
+    when: params.a == "x"
+    with: {command: "true"}
+  - id: whole
+    with: {command: "echo {{ .params }}"}
+`)
+	for id, want := range map[string][]string{
+		"none":         nil,
+		"with_and_key": {"a", "b"},
+		"env_and_when": {"a", "b"},
+		"whole":        {"a", "b", "c"},
+	} {
+		if got := g.Task(id).ParamsRead; !slices.Equal(got, want) {
+			t.Errorf("%s reads params %v, want %v", id, got, want)
+		}
 	}
 }

@@ -85,7 +85,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	for _, rt := range raws {
 		t := rt.task
 		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) },
-			reads: map[OutputRef]bool{}, inputs: d.inputs(rt, raws, gr)}
+			reads: map[OutputRef]bool{}, inputs: d.inputs(rt, raws, gr), paramsRead: map[string]bool{}}
 		secrets := dagSecrets
 		if _, ok := rt.fields["env"]; ok {
 			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own
@@ -95,6 +95,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 		d.cache(t, rt.fields, sc, hasDefault && rt.fields["cache"] == dc)
 		t.Secrets = slices.Sorted(maps.Keys(secrets))
 		t.Reads = sortedReads(sc.reads)
+		t.ParamsRead = slices.Sorted(maps.Keys(sc.paramsRead))
 		csc := &scope{params: params, task: t.ID, callback: true,
 			upstream: func(up string) bool { return up == t.ID || gr.upstreamOf(up, t.ID) }}
 		t.Callbacks = d.callbacks(rt.fields, csc)

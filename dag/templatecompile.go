@@ -36,6 +36,23 @@ type scope struct {
 	// inputs are the names of the task's inputs; nil where there is no
 	// task's (the DAG's env, callbacks) and .inputs is refused.
 	inputs map[string]bool
+	// paramsRead, when not nil, collects the params referred to, for the
+	// task's ParamsRead; .params as a whole counts as every param.
+	paramsRead map[string]bool
+}
+
+// noteParams records a read of .params (chain without "params").
+func (s *scope) noteParams(chain []string) {
+	if s.paramsRead == nil {
+		return
+	}
+	if len(chain) == 0 {
+		for p := range s.params {
+			s.paramsRead[p] = true
+		}
+		return
+	}
+	s.paramsRead[chain[0]] = true
 }
 
 // noteRead records a read of .outputs, .outputs.TASK or .outputs.TASK.KEY
@@ -89,6 +106,9 @@ func (s *scope) checkRef(chain []string) error {
 			keys = append(keys[:len(keys):len(keys)], callbackKeys...)
 		}
 		return fmt.Errorf("unknown value .%s (known: .%s)", chain[0], strings.Join(keys, " ."))
+	}
+	if chain[0] == "params" {
+		s.noteParams(chain[1:])
 	}
 	if chain[0] == "inputs" && s.inputs == nil {
 		return fmt.Errorf(".inputs are a task's own: use them in the `with`, `env` or cache key of a task that declares `inputs`")
