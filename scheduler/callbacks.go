@@ -103,7 +103,7 @@ func (s *Scheduler) renderCallback(ar *activeRun, t *dag.Task, owner string, try
 		return nil, fmt.Errorf("with.%w", err)
 	}
 	withMap, _ := with.(map[string]any)
-	env := s.kilnEnv(v, ar.dag.Location)
+	env := s.kilnEnv(nil, v, ar.dag.Location)
 	env["KILN_STATE"], env["KILN_ERROR"], env["KILN_LOG_URL"] = state, errMsg, logURL
 	return &wire.Assignment{
 		Queue: queue, Plugin: cb.Plugin, With: withMap, Env: env,

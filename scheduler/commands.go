@@ -56,9 +56,18 @@ func (s *Scheduler) DeletePool(ctx context.Context, name string) error {
 
 // Clear resets task instances of a run so they run again, with a fresh
 // set of retries, and puts the run back to running. It returns the ids
-// of the cleared tasks.
+// of the cleared tasks. A cleared task runs whatever the task cache holds
+// (docs/artifacts.md#the-task-cache).
 func (s *Scheduler) Clear(ctx context.Context, dagID, runID string, req ClearRequest) ([]string, error) {
-	v, err := s.do(ctx, func(now time.Time) (any, error) { return s.clear(dagID, runID, req, now) })
+	v, err := s.do(ctx, func(now time.Time) (any, error) {
+		cleared, err := s.clear(dagID, runID, req, now)
+		if ar := s.active[runKey{dagID, runID}]; ar != nil {
+			for _, id := range cleared {
+				ar.tis[id].NoCache = true
+			}
+		}
+		return cleared, err
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -181,6 +190,7 @@ func (s *Scheduler) resetTI(ar *activeRun, ti *store.TaskInstance) {
 	ti.MaxTries = ti.TryNumber + t.Retries + 1
 	ti.NotBefore = time.Time{}
 	ti.StartDate, ti.EndDate, ti.Error, ti.Outputs = nil, nil, "", nil
+	ti.Artifacts, ti.CachedFrom = nil, nil
 	s.putTI(ti)
 }
 

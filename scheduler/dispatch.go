@@ -3,6 +3,7 @@ package scheduler
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"time"
@@ -209,6 +210,18 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 		a.LogOffset = s.logs.size(k)
 	}
 	tr.Manifest = s.manifest(ar, t, v, a)
+	if t.Cache != nil {
+		hit, err := s.consultCache(ar, t, ti, tr, v, a, now)
+		if err != nil {
+			msg := fmt.Sprintf("rendering the task: %v", err)
+			s.noteIdle(k, msg)
+			s.tryFailed(ar, ti, msg, nil, now)
+			return
+		}
+		if hit {
+			return
+		}
+	}
 	s.t.assign = append(s.t.assign, a)
 }
 
@@ -239,12 +252,16 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 	if err != nil {
 		return nil, v, err
 	}
+	inputs, err := resolveInputs(ar, t, &v)
+	if err != nil {
+		return nil, v, err
+	}
 	loc := ar.dag.Location
 	withMap, err := renderTask(ar.dag, t, &v)
 	if err != nil {
 		return nil, v, err
 	}
-	env := s.kilnEnv(v, loc)
+	env := s.kilnEnv(t, v, loc)
 	return &wire.Assignment{
 		TryKey:    tryKeyOf(ti),
 		Queue:     ti.Queue,
@@ -256,6 +273,8 @@ func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, n
 		LogLimit:  s.cfg.LogLimit,
 		Heartbeat: s.cfg.HeartbeatTimeout / 6,
 		QueuedAt:  now.UTC(),
+		Artifacts: t.Artifacts,
+		Inputs:    inputs,
 	}, v, nil
 }
 
@@ -307,13 +326,18 @@ func (s *Scheduler) resolveSecrets(names []string, v *dag.Values) ([]string, err
 }
 
 // kilnEnv is a task's environment: its rendered env and the KILN_* values
-// of docs/dag-format.md#environment-variables (the worker adds KILN_OUTPUT).
-func (s *Scheduler) kilnEnv(v dag.Values, loc *time.Location) map[string]string {
+// of docs/dag-format.md#environment-variables (the worker adds KILN_OUTPUT
+// and the inputs). A cached task sees only the params its templates read,
+// which its cache key covers (docs/artifacts.md#what-the-key-covers).
+func (s *Scheduler) kilnEnv(t *dag.Task, v dag.Values, loc *time.Location) map[string]string {
 	env := make(map[string]string, len(v.Env)+8)
 	for k, val := range v.Env {
 		env[k] = val
 	}
 	for name, val := range v.Params {
+		if t != nil && t.Cache != nil && !slices.Contains(t.ParamsRead, name) {
+			continue
+		}
 		env[dag.ParamEnvName(name)] = paramText(val)
 	}
 	ld := v.LogicalDate.In(loc)

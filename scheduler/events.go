@@ -146,6 +146,15 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 				return
 			}
 		}
+		t := ar.dag.Task(ti.TaskID)
+		var arts []store.Artifact
+		if ev.Success {
+			var err error
+			if arts, err = checkArtifacts(t, ev.Artifacts); err != nil {
+				ev.Success, ev.Error = false, err.Error()
+				s.note(k, "kiln: "+ev.Error)
+			}
+		}
 		if !ev.Success {
 			s.tryFailed(ar, ti, ev.Error, ev.ExitCode, now)
 			return
@@ -154,15 +163,21 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		ti.State = store.TaskSuccess
 		ti.EndDate = timePtr(now.UTC())
 		ti.Outputs = ev.Outputs
+		ti.Artifacts = arts
 		ti.Error = ""
 		s.putTI(ti)
+		if len(arts) > 0 {
+			s.t.refs = append(s.t.refs, artifactRefs{arts, now})
+		}
 		if tr != nil {
 			tr.State = store.TaskSuccess
 			tr.StartDate = ti.StartDate
 			tr.EndDate = ti.EndDate
 			tr.ExitCode = ev.ExitCode
 			tr.Outputs = ev.Outputs
+			tr.Artifacts = arts
 			tr.Worker = em.worker
+			s.keepInCache(t, tr, now)
 			s.putTry(tr)
 		}
 		s.forget(k)

@@ -56,6 +56,10 @@ type turn struct {
 	// may leave its commit to a later turn (see deferrable).
 	lazyTIs   map[tiKey]bool
 	lazyTries map[wire.TryKey]bool
+	// cache and refs are task cache entries and artifact references to
+	// store (cache.go).
+	cache []*store.CacheEntry
+	refs  []artifactRefs
 }
 
 func newTurn() *turn {
@@ -84,7 +88,7 @@ const lazyCommitDelay = 100 * time.Millisecond
 // no other write, nothing to send but acks, no command waiting for it.
 func (t *turn) deferrable() bool {
 	return len(t.tis) == len(t.lazyTIs) && len(t.tries) == len(t.lazyTries) &&
-		len(t.runs) == 0 && len(t.states) == 0 && len(t.pools) == 0 && len(t.backfills) == 0 &&
+		len(t.runs) == 0 && len(t.states) == 0 && len(t.cache) == 0 && len(t.refs) == 0 && len(t.pools) == 0 && len(t.backfills) == 0 &&
 		len(t.assign) == 0 && len(t.cancels) == 0 && len(t.checks) == 0 && len(t.replies) == 0
 }
 
@@ -103,6 +107,12 @@ func (t *turn) batch() *store.Batch {
 	}
 	for _, st := range t.states {
 		b.PutDAGState(st)
+	}
+	for _, e := range t.cache {
+		b.PutCacheEntry(e)
+	}
+	for _, r := range t.refs {
+		b.RefArtifacts(r.arts, r.at)
 	}
 	for _, bf := range t.backfills {
 		b.PutBackfill(bf)

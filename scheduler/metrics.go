@@ -65,6 +65,7 @@ type metrics struct {
 	published       prometheus.Counter
 	publishErrors   prometheus.Counter
 	retries         prometheus.Counter
+	cacheHits       prometheus.Counter
 	zombies         *prometheus.CounterVec
 	lost            prometheus.Counter
 	dagLoad         *prometheus.HistogramVec
@@ -135,6 +136,10 @@ func newMetrics() *metrics {
 			Name: "kiln_assignment_publish_errors_total",
 			Help: "Assignments that failed to publish; the lost-assignment check sends them again.",
 		}),
+		cacheHits: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "kiln_task_cache_hits_total",
+			Help: "Task instances that succeeded from the task cache without running.",
+		}),
 		retries: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "kiln_task_retries_total",
 			Help: "Failed tries that put their task instance up for retry.",
@@ -188,7 +193,7 @@ func (m *metrics) instruments() []prometheus.Collector {
 	return []prometheus.Collector{
 		m.turnDuration, m.commitDuration, m.dispatchLatency, m.queueWait, m.taskToTask,
 		m.tryDuration, m.runDuration, m.triesFinished, m.runsFinished, m.published,
-		m.publishErrors, m.retries, m.zombies, m.lost, m.dagLoad, m.dagLoadErrors, m.dagLastLoad, m.dagFilesParsed,
+		m.publishErrors, m.retries, m.cacheHits, m.zombies, m.lost, m.dagLoad, m.dagLoadErrors, m.dagLastLoad, m.dagFilesParsed,
 	}
 }
 
