@@ -24,10 +24,10 @@ import (
 
 // Results a try's CacheRecord gives when the cache was not consulted.
 const (
-	cacheHit           = "hit"
-	cacheMiss          = "miss"
-	cacheRunNoCache    = "bypassed: the run was created with --no-cache"
-	cacheCleared = "bypassed: the task was cleared, which always runs it"
+	cacheHit        = "hit"
+	cacheMiss       = "miss"
+	cacheRunNoCache = "bypassed: the run was created with --no-cache"
+	cacheCleared    = "bypassed: the task was cleared, which always runs it"
 )
 
 // resolveInputs fills the assignment's inputs from the artifacts of the
