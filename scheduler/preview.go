@@ -4,6 +4,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -75,6 +76,12 @@ func Preview(d *dag.DAG, req TriggerRequest, now time.Time) (*RunPreview, error)
 			DAGID: d.ID, TaskID: t.ID, RunID: p.Run.RunID, TryNumber: 1,
 			LogicalDate: ld, DataIntervalStart: iv.Start, DataIntervalEnd: iv.End,
 			Params: params, Outputs: outputs, Env: map[string]string{},
+		}
+		for _, in := range t.Inputs {
+			if v.Inputs == nil {
+				v.Inputs = map[string]string{}
+			}
+			v.Inputs[in.Name] = wire.InputPlaceholder(in.Name)
 		}
 		if len(t.Secrets) > 0 {
 			v.Secrets = make(map[string]string, len(t.Secrets))
