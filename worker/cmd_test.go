@@ -17,21 +17,9 @@ import (
 // TestKilnWorkerCommand runs `kiln worker` as its own process: it runs
 // tries through the built-in shell plugin, and SIGTERM stops it gracefully.
 func TestKilnWorkerCommand(t *testing.T) {
-	exe := kilnBinary(t)
 	h := newHarness(t)
-	cmd := exec.Command(exe, "worker", "--nats", h.url, "--queue", "cli", "--slots", "2",
-		"--name", "cli-worker", "--data", t.TempDir())
-	stderr := &syncBuffer{}
-	cmd.Stderr = stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	kw := h.startKilnWorker("--queue", "cli", "--slots", "2", "--name", "cli-worker", "--data", t.TempDir())
+	cmd, stderr, exited := kw.cmd, kw.stderr, kw.exited
 
 	bad := newTry("nosuch")
 	h.assign("cli", wire.Assignment{TryKey: bad, Plugin: "nosuch"})
@@ -72,6 +60,36 @@ func TestKilnWorkerCommand(t *testing.T) {
 	if evs := h.events(later); len(evs) > 0 {
 		t.Errorf("a stopping kiln worker took an assignment: %s", h.summary(later))
 	}
+}
+
+// kilnWorker is a `kiln worker` process a test started.
+type kilnWorker struct {
+	cmd    *exec.Cmd
+	stderr *syncBuffer
+	// exited gets Wait's error once; whoever takes it puts it back.
+	exited chan error
+}
+
+// startKilnWorker runs `kiln worker --nats URL` with the given flags on
+// the harness's server, until the test ends.
+func (h *harness) startKilnWorker(flags ...string) *kilnWorker {
+	h.t.Helper()
+	exe := kilnBinary(h.t)
+	kw := &kilnWorker{
+		cmd:    exec.Command(exe, append([]string{"worker", "--nats", h.url}, flags...)...),
+		stderr: &syncBuffer{},
+		exited: make(chan error, 1),
+	}
+	kw.cmd.Stderr = kw.stderr
+	if err := kw.cmd.Start(); err != nil {
+		h.t.Fatal(err)
+	}
+	go func() { kw.exited <- kw.cmd.Wait() }()
+	h.t.Cleanup(func() {
+		kw.cmd.Process.Kill()
+		<-kw.exited
+	})
+	return kw
 }
 
 // syncBuffer is a bytes.Buffer safe to read while a process writes to it.

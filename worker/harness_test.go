@@ -20,6 +20,7 @@ import (
 	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
+	"github.com/kilnhq/kiln/plugins/shell"
 )
 
 // The kiln binary, whose `kiln plugin shell` is the real shell plugin; it
@@ -61,15 +62,21 @@ func kilnBinary(t testing.TB) string {
 	return kilnExe
 }
 
-// shellHost is the real plugin host running the real shell plugin.
+// shellHost is the real plugin host running the real shell plugin, which
+// it lists with its build, as `kiln worker` does.
 func shellHost(t testing.TB) *host.Host {
 	exe := kilnBinary(t)
-	h := host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		if name != "shell" {
-			return nil, fmt.Errorf("%w %q", host.ErrUnknownPlugin, name)
-		}
-		return exec.Command(exe, "plugin", name), nil
-	}})
+	h := host.New(host.Config{
+		Command: func(name string) (*exec.Cmd, error) {
+			if name != shell.Name {
+				return nil, fmt.Errorf("%w %q", host.ErrUnknownPlugin, name)
+			}
+			return exec.Command(exe, "plugin", name), nil
+		},
+		List: func() []host.Executable {
+			return []host.Executable{{Name: shell.Name, Version: shell.Version, Path: exe}}
+		},
+	})
 	t.Cleanup(func() { h.Close() })
 	return h
 }
@@ -126,6 +133,21 @@ func newBareHarness(t testing.TB) *harness {
 	t.Cleanup(cancel)
 	h.ctx = ctx
 	return h
+}
+
+// ensureBuckets makes the artifact store, bounded to maxBytes (-1: no
+// bound), and the workers bucket, as the scheduler does; it returns the
+// artifact store.
+func (h *harness) ensureBuckets(maxBytes int64) jetstream.ObjectStore {
+	h.t.Helper()
+	if err := wire.EnsureBuckets(h.ctx, h.js, maxBytes); err != nil {
+		h.t.Fatal(err)
+	}
+	obs, err := h.js.ObjectStore(h.ctx, wire.ArtifactsBucket)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	return obs
 }
 
 // createStreams creates Kiln's streams and consumes events, as the
@@ -283,6 +305,9 @@ func (h *harness) consumerInfo(queue string) *jetstream.ConsumerInfo {
 	return info
 }
 
+// dataDir is the data folder of the workers the harness starts.
+func (h *harness) dataDir() string { return filepath.Join(h.dir, "work") }
+
 // runningWorker is a worker started by a test.
 type runningWorker struct {
 	w      *Worker
@@ -297,7 +322,7 @@ func (h *harness) start(cfg Config) *runningWorker {
 		cfg.NATSURL = h.url
 	}
 	if cfg.DataDir == "" {
-		cfg.DataDir = filepath.Join(h.dir, "work")
+		cfg.DataDir = h.dataDir()
 	}
 	w, err := New(cfg)
 	if err != nil {
@@ -310,13 +335,17 @@ func (h *harness) start(cfg Config) *runningWorker {
 	return rw
 }
 
-// stop cancels the worker and waits for Run to return.
+// stop cancels the worker and waits for Run to return; once it has, stop
+// returns at once.
 func (rw *runningWorker) stop(t testing.TB, timeout time.Duration) {
 	t.Helper()
 	rw.cancel()
 	select {
 	case err, ok := <-rw.done:
-		if ok && err != nil {
+		if !ok {
+			return
+		}
+		if err != nil {
 			t.Errorf("worker Run: %v", err)
 		}
 		close(rw.done)

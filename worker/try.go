@@ -167,7 +167,16 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 		fin.Error = context.Cause(ctx).Error() // cancelled before it ran
 		logs.note("kiln: " + fin.Error)
 	default:
-		w.run(ctx, a, out, logs, fin)
+		dir, err := w.newWorkdir()
+		if err != nil {
+			fin.Error = err.Error()
+			logs.note("kiln: " + fin.Error)
+			break
+		}
+		// Removed once the try has been reported, off the way from its
+		// end to the scheduler.
+		defer w.removeWorkdir(dir, log)
+		w.run(ctx, a, dir, out, logs, fin)
 	}
 
 	fin.Error = logs.mask.maskString(fin.Error)
@@ -182,18 +191,37 @@ func (w *Worker) execute(ctx context.Context, a *wire.Assignment, acked <-chan e
 	log.Debug("try finished", "success", fin.Success, "error", fin.Error)
 }
 
-// run runs the try through the Runner, with $KILN_OUTPUT naming out, and
-// sets fin's outcome and outputs.
-func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *logStream, fin *wire.Event) {
+// run runs the try in its working directory dir: it downloads its
+// inputs, runs it through the Runner with $KILN_OUTPUT naming out, and
+// once it succeeded stores its artifacts. It sets fin's outcome, outputs
+// and artifacts.
+func (w *Worker) run(ctx context.Context, a *wire.Assignment, dir, out string, logs *logStream, fin *wire.Event) {
 	if a.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeoutCause(ctx, a.Timeout, &timeoutError{a.Timeout})
 		defer cancel()
 	}
+	fail := func(err error) {
+		fin.Success, fin.Error = false, err.Error()
+		if ctx.Err() != nil {
+			fin.Error = context.Cause(ctx).Error()
+		}
+		logs.note("kiln: " + fin.Error)
+	}
+	inputs, err := w.fetchInputs(ctx, a.Inputs, dir, logs)
+	if err != nil {
+		fail(err)
+		return
+	}
+	with, env := withInputs(a.With, a.Env, inputs)
+	extra := []string{"KILN_OUTPUT=" + out, "KILN_WORKDIR=" + dir}
+	for _, name := range slices.Sorted(maps.Keys(inputs)) {
+		extra = append(extra, wire.InputEnv(name)+"="+inputs[name])
+	}
 	req := host.Request{
-		With:    a.With,
-		Env:     taskEnv(w.cfg.BaseEnv, a.Env, "KILN_OUTPUT="+out),
-		WorkDir: w.cfg.WorkDir,
+		With:    with,
+		Env:     taskEnv(w.cfg.BaseEnv, env, extra...),
+		WorkDir: dir,
 		Try:     a.TryKey.String(),
 	}
 	res, err := w.invoke(ctx, a.Plugin, req, logs)
@@ -231,6 +259,15 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, out string, logs *
 	if masked, ok := logs.mask.maskValue(outputs).(map[string]any); ok {
 		fin.Outputs = masked
 	}
+	if !fin.Success {
+		return
+	}
+	artifacts, err := w.storeArtifacts(ctx, a.Artifacts, dir, logs)
+	if err != nil {
+		fail(err)
+		return
+	}
+	fin.Artifacts = artifacts
 }
 
 // poke pokes a sensor in poke mode again every PokeInterval, holding the

@@ -60,15 +60,19 @@ type Config struct {
 	Slots int
 	// Runner runs the tries. Required.
 	Runner Runner
-	// DataDir holds the tries' $KILN_OUTPUT files; default os.TempDir().
+	// DataDir holds the tries' $KILN_OUTPUT files and their working
+	// directories, kiln-try-* (docs/artifacts.md#how-files-move); default
+	// os.TempDir().
 	DataDir string
+	// KeepWorkdirs keeps each try's working directory once the try has
+	// been reported, for a look at what it left; by default it is removed.
+	KeepWorkdirs bool
 	// BaseEnv is the environment every task starts from, before the
-	// assignment's env and KILN_OUTPUT are added; nil means the worker's
-	// own environment without its KILN_SECRET_* variables: a task gets a
-	// secret only through its DAG's env, and masked.
+	// assignment's env and Kiln's variables (KILN_OUTPUT, KILN_WORKDIR,
+	// KILN_INPUT_*) are added; nil means the worker's own environment
+	// without its KILN_SECRET_* variables: a task gets a secret only
+	// through its DAG's env, and masked.
 	BaseEnv []string
-	// WorkDir is the tasks' working directory; empty means the plugin's.
-	WorkDir string
 	// Logger receives the worker's own log; nil discards it.
 	Logger *slog.Logger
 }
@@ -89,6 +93,13 @@ type Worker struct {
 
 	nc *nats.Conn
 	js jetstream.JetStream
+
+	// The artifact store and the workers bucket, once looked up
+	// (artifactStore, workersBucket).
+	objMu sync.Mutex
+	obs   jetstream.ObjectStore
+	kvMu  sync.Mutex
+	kv    jetstream.KeyValue
 
 	stopping atomic.Bool
 	tries    sync.WaitGroup // running tries, counted from delivery
@@ -186,7 +197,7 @@ func (w *Worker) Run(ctx context.Context) error {
 	w.started = true
 	w.mu.Unlock()
 
-	if err := os.MkdirAll(w.cfg.DataDir, 0o755); err != nil {
+	if err := os.MkdirAll(w.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("worker: data folder: %w", err)
 	}
 	if err := w.connect(); err != nil {
@@ -211,7 +222,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker ready", "queues", w.cfg.Queues, "slots", w.cfg.Slots)
 
-	var pullers sync.WaitGroup
+	var pullers, announcer sync.WaitGroup
+	announcer.Go(func() { w.announce(ctx) })
 	for _, q := range w.cfg.Queues {
 		p := newPuller(w, q)
 		pullers.Go(func() { p.run(ctx) })
@@ -219,6 +231,8 @@ func (w *Worker) Run(ctx context.Context) error {
 	<-ctx.Done()
 	w.stopping.Store(true)
 	pullers.Wait()
+	announcer.Wait()
+	w.withdraw()
 	w.drains.Wait()
 	w.mu.Lock()
 	n := len(w.running)

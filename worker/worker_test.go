@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"path/filepath"
 	"runtime"
 	"runtime/metrics"
 	"slices"
@@ -59,9 +60,12 @@ func TestRunsATry(t *testing.T) {
 		t.Errorf("log = %q", got)
 	}
 	out := envValue(seen.Env, "KILN_OUTPUT")
-	wantEnv := []string{"PATH=/bin", "KILN_DAG_ID=dag", "A=1", "KILN_OUTPUT=" + out}
+	wantEnv := []string{"PATH=/bin", "KILN_DAG_ID=dag", "A=1", "KILN_OUTPUT=" + out, "KILN_WORKDIR=" + seen.WorkDir}
 	if diff := cmp.Diff(wantEnv, seen.Env); diff != "" || out == "" {
 		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	if !filepath.IsAbs(seen.WorkDir) || filepath.Dir(seen.WorkDir) != h.dataDir() {
+		t.Errorf("working directory %q, want a folder of the data folder %s", seen.WorkDir, h.dataDir())
 	}
 	if seen.Try != k.String() || seen.With["x"] != "y" {
 		t.Errorf("request = %+v", seen)

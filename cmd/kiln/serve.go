@@ -51,6 +51,7 @@ type processFlags struct {
 	logLevel         string
 	plugins          string
 	secrets          string
+	keepWorkdirs     bool // standalone only: of its in-process workers
 	flags            *pflag.FlagSet
 }
 
@@ -109,6 +110,7 @@ API at --addr.`,
 	natsFl.register(cmd.Flags())
 	cmd.Flags().IntVar(&workers, "workers", 1, "in-process workers (0 for none)")
 	cmd.Flags().IntVar(&slots, "slots", 4, "task slots of each in-process worker")
+	cmd.Flags().BoolVar(&f.keepWorkdirs, "keep-workdirs", false, "keep each try's working directory (under DATA/work) once the try has ended, instead of removing it")
 	return cmd
 }
 
@@ -234,13 +236,14 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	}
 	for i := range nWorkers {
 		w, err := worker.New(worker.Config{
-			NATSURL:     ns.access.url,
-			NATSOptions: ns.access.workers,
-			Name:        wire.WorkerNameFrom(fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i)),
-			Slots:       slots,
-			Runner:      parts.plugins,
-			DataDir:     filepath.Join(f.data, "work"),
-			Logger:      logger,
+			NATSURL:      ns.access.url,
+			NATSOptions:  ns.access.workers,
+			Name:         wire.WorkerNameFrom(fmt.Sprintf("%s-%d-w%d", hostname(), os.Getpid(), i)),
+			Slots:        slots,
+			Runner:       parts.plugins,
+			DataDir:      filepath.Join(f.data, "work"),
+			KeepWorkdirs: f.keepWorkdirs,
+			Logger:       logger,
 		})
 		if err != nil {
 			return &exitError{code: 1, msg: err.Error()}

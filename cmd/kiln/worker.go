@@ -25,6 +25,7 @@ func newWorkerCmd() *cobra.Command {
 		data       string
 		logLevel   string
 		pluginsDir string
+		keepWork   bool
 		auth       natsClientFlags
 	)
 	cmd := &cobra.Command{
@@ -68,14 +69,15 @@ running tasks finish; a second signal exits at once.`,
 			plugins := pluginHost(reg, logger)
 			defer plugins.Close()
 			w, err := worker.New(worker.Config{
-				NATSURL:     natsURL,
-				NATSOptions: opts,
-				Name:        name,
-				Queues:      queues,
-				Slots:       slots,
-				Runner:      plugins,
-				DataDir:     data,
-				Logger:      logger,
+				NATSURL:      natsURL,
+				NATSOptions:  opts,
+				Name:         name,
+				Queues:       queues,
+				Slots:        slots,
+				Runner:       plugins,
+				DataDir:      data,
+				KeepWorkdirs: keepWork,
+				Logger:       logger,
 			})
 			if err != nil {
 				return usageError("%v", err)
@@ -93,7 +95,8 @@ running tasks finish; a second signal exits at once.`,
 	f.StringArrayVar(&queues, "queue", nil, fmt.Sprintf("queue to pull tasks from; repeat for several (default %q)", worker.DefaultQueue))
 	f.IntVar(&slots, "slots", worker.DefaultSlots, "tasks run at once")
 	f.StringVar(&name, "name", "", "worker name in events and logs, of A-Z a-z 0-9 _ - (default HOST-PID)")
-	f.StringVar(&data, "data", "", "folder for the tasks' $KILN_OUTPUT files (default the system's temp folder)")
+	f.StringVar(&data, "data", "", "folder for the tries' working directories and $KILN_OUTPUT files (default the system's temp folder)")
+	f.BoolVar(&keepWork, "keep-workdirs", false, "keep each try's working directory once the try has ended, instead of removing it")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addPluginsFlag(cmd, &pluginsDir)
 	auth.register(f)
@@ -102,9 +105,9 @@ running tasks finish; a second signal exits at once.`,
 
 // pluginHost runs the plugins reg found: built-in ones as `kiln plugin
 // NAME` subprocesses of this very binary, external ones from their
-// executables.
+// executables. It lists their builds for the workers' entries.
 func pluginHost(reg *registry.Registry, logger *slog.Logger) *host.Host {
-	return host.New(host.Config{Command: reg.Command, Logger: logger})
+	return host.New(host.Config{Command: reg.Command, List: reg.Executables, Logger: logger})
 }
 
 func workerLogger(level string) (*slog.Logger, error) {

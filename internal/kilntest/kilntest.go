@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/exec"
@@ -58,13 +59,33 @@ func Main(m *testing.M, build func(dir string) error) {
 		plugintest.Main(m, map[string]func(){shell.Name: shell.Main}, nil)
 		return
 	}
-	runner = host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		return plugintest.SelfCommand(name), nil
-	}})
+	runner = host.New(host.Config{
+		Command: func(name string) (*exec.Cmd, error) {
+			return plugintest.SelfCommand(name), nil
+		},
+		List: func() []host.Executable {
+			return []host.Executable{{Name: shell.Name, Version: shell.Version, Path: plugintest.SelfCommand(shell.Name).Path}}
+		},
+	})
 	code := plugintest.Run(m, build)
 	runner.Close()
 	os.Exit(code)
 }
+
+// gatesRunner runs tries through runner with the installation's gates
+// in reach: a symlink gates in each try's working directory leads to
+// them, so a task waits at one with `read gate < gates/NAME`.
+type gatesRunner struct{ gates string }
+
+func (g gatesRunner) Run(ctx context.Context, plugin string, req host.Request, log io.Writer) (host.Result, error) {
+	if err := os.Symlink(g.gates, filepath.Join(req.WorkDir, "gates")); err != nil {
+		return host.Result{}, fmt.Errorf("kilntest: %w", err)
+	}
+	return runner.Run(ctx, plugin, req, log)
+}
+
+// Builds lists the shell plugin's build, as a real worker's Runner does.
+func (gatesRunner) Builds() map[string]host.Build { return runner.Builds() }
 
 // Options tune an installation; the zero value is one worker pulling the
 // default queue and an empty DAGs folder.
@@ -193,10 +214,9 @@ func Start(t testing.TB, o Options) *Kiln {
 	})
 	wg.Go(func() { stopped <- k.Run(ctx) })
 	if !o.NoWorker {
-		// Tasks run in the installation's folder, where gates/ is.
 		w, err := worker.New(worker.Config{
 			NATSURL: k.ns.ClientURL(), Name: "w1", Queues: o.Queues, Slots: 8,
-			Runner: runner, DataDir: filepath.Join(dir, "work"), WorkDir: dir,
+			Runner: gatesRunner{filepath.Join(dir, "gates")}, DataDir: filepath.Join(dir, "work"),
 			Logger: slog.New(slog.DiscardHandler),
 		})
 		if err != nil {

@@ -72,3 +72,24 @@ func (h *Host) hashFile(path string) (string, error) {
 	h.hashes[id] = sum
 	return sum, nil
 }
+
+// Builds returns the build of every plugin Config.List names, by name:
+// its version, and the SHA-256 of its executable, read once while the
+// file keeps its size and modification time (the built-in plugins share
+// the kiln binary's). A plugin whose executable cannot be read has no
+// SHA256. Without Config.List it returns nil.
+func (h *Host) Builds() map[string]Build {
+	if h.cfg.List == nil {
+		return nil
+	}
+	list := h.cfg.List()
+	out := make(map[string]Build, len(list))
+	for _, e := range list {
+		sum, err := h.hashFile(e.Path)
+		if err != nil {
+			h.log.Warn("hashing plugin executable", "plugin", e.Name, "error", err)
+		}
+		out[e.Name] = Build{Version: e.Version, SHA256: sum}
+	}
+	return out
+}

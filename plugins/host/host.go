@@ -52,6 +52,17 @@ type Config struct {
 	// Logger gets go-plugin's and the plugin processes' own log lines, at
 	// debug level. Nil discards them.
 	Logger *slog.Logger
+	// List, when set, names the plugins Command knows, with their versions
+	// and executables, for Builds.
+	List func() []Executable
+}
+
+// Executable is a plugin a Host can run: its name, its version and the
+// executable its process runs (the kiln binary for a built-in one).
+type Executable struct {
+	Name    string
+	Version string
+	Path    string
 }
 
 // Host launches stage plugins and runs tasks through them. It is safe for

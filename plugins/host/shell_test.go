@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -259,6 +260,20 @@ func TestShellDescribe(t *testing.T) {
 	}
 	if info.Name != shell.Name || info.Version != shell.Version || !bytes.Equal(info.Schema, shell.Schema) || info.Sensor {
 		t.Errorf("Describe = %+v (schema %d bytes), want shell's own", info, len(info.Schema))
+	}
+}
+
+// TestBuildsAsRun: the builds a host lists are those its tasks report
+// running with: the version, and the executable's SHA-256.
+func TestBuildsAsRun(t *testing.T) {
+	h := host.New(host.Config{Command: command, List: func() []host.Executable {
+		return []host.Executable{{Name: "shell", Version: shell.Version, Path: kilnExe}, {Name: "gone", Version: "1.0.0", Path: filepath.Join(t.TempDir(), "nothing")}}
+	}})
+	t.Cleanup(func() { h.Close() })
+	res, _ := run(t, h, "shell", shellCmd("true"))
+	want := map[string]host.Build{"shell": res.Build, "gone": {Version: "1.0.0"}}
+	if got := h.Builds(); !maps.Equal(want, got) || len(res.Build.SHA256) != 64 {
+		t.Errorf("Builds = %+v, want %+v, as the try ran with", got, want)
 	}
 }
 

@@ -98,6 +98,23 @@ func (r *Registry) Command(name string) (*exec.Cmd, error) {
 	return exec.Command(p.entry.Source), nil
 }
 
+// Executables returns the plugins Command can start, sorted by name, with
+// their versions and executables, for host.Config.List.
+func (r *Registry) Executables() []host.Executable {
+	var out []host.Executable
+	for _, e := range r.List() {
+		if r.plugins[e.Name].spec == nil {
+			continue
+		}
+		path := e.Source
+		if e.Source == SourceBuiltin {
+			path = r.kiln
+		}
+		out = append(out, host.Executable{Name: e.Name, Version: e.Version, Path: path})
+	}
+	return out
+}
+
 // List returns every plugin found, usable or not, sorted by name.
 func (r *Registry) List() []Entry {
 	out := make([]Entry, 0, len(r.plugins))

@@ -266,6 +266,21 @@ func TestCommand(t *testing.T) {
 	}
 }
 
+// TestExecutables: the plugins a host can start, for the builds a worker
+// lists: built-in ones run the kiln binary, external ones their own
+// executables; one that did not load is not among them.
+func TestExecutables(t *testing.T) {
+	dir := install(t, t.TempDir(), "echo", "liar")
+	r := discover(t, registry.Config{Dirs: []string{dir}, Kiln: "/opt/kiln/bin/kiln", Builtins: dag.MapCatalog{"shell": plugins.Builtin()["shell"]}})
+	want := []host.Executable{
+		{Name: "echo", Version: "1.2.3", Path: filepath.Join(dir, "kiln-plugin-echo")},
+		{Name: "shell", Version: plugins.BuiltinVersion("shell"), Path: "/opt/kiln/bin/kiln"},
+	}
+	if diff := cmp.Diff(want, r.Executables()); diff != "" {
+		t.Errorf("Executables (-want +got):\n%s", diff)
+	}
+}
+
 // TestCatalog checks the registry as the DAG loader's catalog: `with` is
 // validated against an external plugin's schema, and a plugin that did not
 // load is unknown, with the reason.
