@@ -256,11 +256,12 @@ func TestE2EPoolOfTwoNeverRunsThree(t *testing.T) {
 }
 
 func TestE2EDependsOnPast(t *testing.T) {
-	e := start(t, map[string]string{"past": `
+	ready := filepath.Join(t.TempDir(), "ready")
+	e := start(t, map[string]string{"past": fmt.Sprintf(`
 max_active_runs: 2
 tasks:
-  - {id: load, plugin: shell, depends_on_past: true, with: {command: 'test -f ready'}}
-`}, options{workers: 1})
+  - {id: load, plugin: shell, depends_on_past: true, with: {command: 'test -f %s'}}
+`, ready)}, options{workers: 1})
 	ld1, ld2 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 2, 0, 0, 0, 0, time.UTC)
 	r1, err := e.s.Trigger(context.Background(), "past", scheduler.TriggerRequest{LogicalDate: &ld1})
 	if err != nil {
@@ -280,7 +281,7 @@ tasks:
 		t.Fatalf("second run's task = %s while the previous run's failed; want it held as scheduled", got)
 	}
 	// Fix the cause and re-run the first run: the second follows.
-	if err := os.WriteFile(filepath.Join(e.dir, "ready"), nil, 0o644); err != nil {
+	if err := os.WriteFile(ready, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := e.s.Clear(context.Background(), "past", r1.RunID, scheduler.ClearRequest{OnlyFailed: true}); err != nil {

@@ -13,3 +13,7 @@ func (s *Scheduler) Sync(ctx context.Context) error {
 	_, err := s.do(ctx, func(time.Time) (any, error) { return nil, nil })
 	return err
 }
+
+// ArtifactStored reports whether the loop's view of the artifact store
+// holds the object sha with the given size.
+func (s *Scheduler) ArtifactStored(sha string, size int64) bool { return s.stored.has(sha, size) }

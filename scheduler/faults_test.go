@@ -52,14 +52,15 @@ func startWorkerProcess(t *testing.T, natsURL, name, workDir string) *osexec.Cmd
 // try fails once heartbeat_timeout passes, the retry runs on the other
 // worker, the run succeeds and nothing is recorded twice.
 func TestWorkerKilledMidTask(t *testing.T) {
-	e := start(t, map[string]string{"victim": `
+	executions := filepath.Join(t.TempDir(), "executions")
+	e := start(t, map[string]string{"victim": fmt.Sprintf(`
 tasks:
   - id: long
     plugin: shell
     retries: 1
     retry_delay: 100ms
-    with: {command: 'echo "$KILN_TRY_NUMBER" >> executions; sleep 2'}
-`}, options{heartbeatTimeout: 2 * time.Second})
+    with: {command: 'echo "$KILN_TRY_NUMBER" >> %s; sleep 2'}
+`, executions)}, options{heartbeatTimeout: 2 * time.Second})
 	workers := map[string]*osexec.Cmd{
 		"wA": startWorkerProcess(t, e.ns.ClientURL(), "wA", e.dir),
 		"wB": startWorkerProcess(t, e.ns.ClientURL(), "wB", e.dir),
@@ -74,7 +75,7 @@ tasks:
 		return victim != ""
 	})
 	e.waitFor("try 1 to execute", 10*time.Second, func() bool {
-		data, _ := os.ReadFile(filepath.Join(e.dir, "executions"))
+		data, _ := os.ReadFile(executions)
 		return len(data) > 0
 	})
 	killed := time.Now()
@@ -98,7 +99,7 @@ tasks:
 	if failedAt := tries[0].EndDate.Sub(killed); failedAt < 1500*time.Millisecond || failedAt > 6*time.Second {
 		t.Errorf("try 1 failed %s after the kill, want about the 2s heartbeat timeout", failedAt)
 	}
-	execs, _ := os.ReadFile(filepath.Join(e.dir, "executions"))
+	execs, _ := os.ReadFile(executions)
 	if got := strings.Fields(string(execs)); strings.Join(got, " ") != "1 2" {
 		t.Errorf("executions = %q, want try 1 then try 2, once each", got)
 	}

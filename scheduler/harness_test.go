@@ -87,12 +87,21 @@ func catalog() dag.Catalog {
 }
 
 func pluginHost() *host.Host {
-	return host.New(host.Config{Command: func(name string) (*exec.Cmd, error) {
-		if name == "crashy" {
-			return exec.Command(crashBin), nil
-		}
-		return exec.Command(kilnBin, "plugin", name), nil
-	}})
+	return host.New(host.Config{
+		Command: func(name string) (*exec.Cmd, error) {
+			if name == "crashy" {
+				return exec.Command(crashBin), nil
+			}
+			return exec.Command(kilnBin, "plugin", name), nil
+		},
+		List: func() []host.Executable {
+			list := []host.Executable{{Name: "crashy", Version: "test", Path: crashBin}}
+			for name := range plugins.Builtin() {
+				list = append(list, host.Executable{Name: name, Version: plugins.BuiltinVersion(name), Path: kilnBin})
+			}
+			return list
+		},
+	})
 }
 
 func start(t testing.TB, dags map[string]string, o options) *env {
@@ -156,7 +165,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 	}
 	for i := range o.workers {
 		w, err := worker.New(worker.Config{NATSURL: e.ns.ClientURL(), Name: fmt.Sprintf("w%d", i), Slots: o.slots,
-			Runner: wr, DataDir: filepath.Join(dir, "work"), WorkDir: dir, Logger: slog.New(slog.DiscardHandler)})
+			Runner: wr, DataDir: filepath.Join(dir, "work"), Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -27,7 +27,11 @@ func TestE2EManifests(t *testing.T) {
 	const secret = "manifest-secret-4b1d"
 	t.Setenv("KILN_SECRET_token", secret)
 	t.Setenv("KILN_PYTHON_ENVS", t.TempDir())
-	e := start(t, map[string]string{"man": `
+	reqs := filepath.Join(t.TempDir(), "requirements.lock")
+	if err := os.WriteFile(reqs, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e := start(t, map[string]string{"man": strings.ReplaceAll(`
 params: {n: {type: integer, default: 3}}
 env: {TOKEN: "{{ .secrets.token }}"}
 tasks:
@@ -40,15 +44,12 @@ tasks:
     when: int(outputs.count.rows) > 0
     with:
       code: print("rows {{ .outputs.count.rows }} with {{ .env.TOKEN }}")
-      requirements: requirements.lock
+      requirements: REQS
   - id: ext
     plugin: crashy
     depends_on: [count]
     with: {panic: false}
-`}, options{workers: 1})
-	if err := os.WriteFile(filepath.Join(e.dir, "requirements.lock"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
+`, "REQS", reqs)}, options{workers: 1})
 	r := e.waitRun(e.trigger("man", map[string]any{"n": 5}), 120*time.Second)
 	if r.State != store.RunSuccess {
 		t.Fatalf("run %s: %v\npy: %s", r.State, e.taskStates(r), e.log(r, "py", 1))
@@ -67,7 +68,7 @@ tasks:
 			with: map[string]any{"command": `echo "rows=5" >> $KILN_OUTPUT; echo "token $TOKEN"`},
 			read: map[string]map[string]any{}},
 		{task: "py", plugin: "python", version: "0.1.0", sha256: kilnSum,
-			with: map[string]any{"code": "print(\"rows 5 with ***\")", "requirements": "requirements.lock"},
+			with: map[string]any{"code": "print(\"rows 5 with ***\")", "requirements": reqs},
 			when: &store.WhenResult{Expr: "int(outputs.count.rows) > 0", Result: true},
 			read: map[string]map[string]any{"count": {"rows": "5"}}},
 		{task: "ext", plugin: "crashy", version: "test", sha256: crashSum,

@@ -86,13 +86,14 @@ tasks:
 // worker with ONE slot both keep poking, and a normal task gets the slot
 // between their pokes.
 func TestE2ERescheduleFreesTheSlot(t *testing.T) {
-	e := start(t, map[string]string{"files": `
+	in := t.TempDir()
+	e := start(t, map[string]string{"files": strings.ReplaceAll(`
 tasks:
-  - {id: wait_a, plugin: file_sensor, with: {path: "in/a-*.csv"}, poke_interval: 200ms, sensor_timeout: 30s}
-  - {id: wait_b, plugin: file_sensor, with: {path: "in/b-*.csv", min_size: 3}, poke_interval: 200ms, sensor_timeout: 30s}
-  - {id: meanwhile, plugin: shell, with: {command: 'mkdir -p in && echo x > in/b-1.csv && sleep 0.5 && echo more > in/b-1.csv'}}
-  - {id: later, plugin: shell, with: {command: 'sleep 1 && echo 1 > in/a-1.csv'}, depends_on: [meanwhile]}
-`}, options{workers: 1, slots: 1})
+  - {id: wait_a, plugin: file_sensor, with: {path: "IN/a-*.csv"}, poke_interval: 200ms, sensor_timeout: 30s}
+  - {id: wait_b, plugin: file_sensor, with: {path: "IN/b-*.csv", min_size: 3}, poke_interval: 200ms, sensor_timeout: 30s}
+  - {id: meanwhile, plugin: shell, with: {command: 'echo x > IN/b-1.csv && sleep 0.5 && echo more > IN/b-1.csv'}}
+  - {id: later, plugin: shell, with: {command: 'sleep 1 && echo 1 > IN/a-1.csv'}, depends_on: [meanwhile]}
+`, "IN", in)}, options{workers: 1, slots: 1})
 	r := e.waitRun(e.trigger("files", nil), 60*time.Second)
 	if got := e.taskStates(r); r.State != store.RunSuccess {
 		t.Fatalf("run %s, states %v\nwait_a log: %s", r.State, got, e.log(r, "wait_a", 1))
