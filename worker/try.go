@@ -214,7 +214,7 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, dir, out string, l
 		return
 	}
 	with, env := withInputs(a.With, a.Env, inputs)
-	extra := []string{"KILN_OUTPUT=" + out, "KILN_WORKDIR=" + dir}
+	extra := []string{"KILN_OUTPUT=" + out, "KILN_WORKDIR=" + dir, "KILN_PROJECT_DIR=" + w.cfg.ProjectDir}
 	for _, name := range slices.Sorted(maps.Keys(inputs)) {
 		extra = append(extra, wire.InputEnv(name)+"="+inputs[name])
 	}

@@ -67,6 +67,11 @@ type Config struct {
 	// KeepWorkdirs keeps each try's working directory once the try has
 	// been reported, for a look at what it left; by default it is removed.
 	KeepWorkdirs bool
+	// ProjectDir is given to every task as $KILN_PROJECT_DIR, so that a
+	// command reaches the team's code by a path relative to it
+	// (docs/artifacts.md#how-files-move); default the worker's working
+	// directory when it starts.
+	ProjectDir string
 	// BaseEnv is the environment every task starts from, before the
 	// assignment's env and Kiln's variables (KILN_OUTPUT, KILN_WORKDIR,
 	// KILN_INPUT_*) are added; nil means the worker's own environment
@@ -159,6 +164,9 @@ func New(cfg Config) (*Worker, error) {
 	// $KILN_OUTPUT must name the file from any working directory.
 	if abs, err := filepath.Abs(cfg.DataDir); err == nil {
 		cfg.DataDir = abs
+	}
+	if cfg.ProjectDir == "" {
+		cfg.ProjectDir, _ = os.Getwd()
 	}
 	if cfg.BaseEnv == nil {
 		cfg.BaseEnv = slices.DeleteFunc(os.Environ(), func(kv string) bool {

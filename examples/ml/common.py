@@ -5,13 +5,6 @@ import os
 import sys
 
 
-def data_dir(ds):
-    """The folder of one logical date's artefacts."""
-    d = os.path.join(os.environ.get("ML_DATA", ".kiln/ml-data"), ds)
-    os.makedirs(d, exist_ok=True)
-    return d
-
-
 def emit(**outputs):
     """Report outputs to Kiln: KEY=VALUE lines in the file named by $KILN_OUTPUT."""
     path = os.environ.get("KILN_OUTPUT")

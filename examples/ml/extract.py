@@ -2,12 +2,13 @@
 import argparse
 import random
 
-from common import data_dir, emit, write_rows
+from common import emit, write_rows
 
 p = argparse.ArgumentParser()
 p.add_argument("--date", required=True)
 p.add_argument("--region", default="eu")
 p.add_argument("--rows", type=int, default=2000)
+p.add_argument("--out", required=True, help="the CSV file to write")
 a = p.parse_args()
 
 rng = random.Random(f"{a.date}/{a.region}")
@@ -21,7 +22,7 @@ for i in range(a.rows):
     churned = 1 if rng.random() < 1 / (1 + 2.718281828 ** -score) else 0
     rows.append({"customer": f"{a.region}-{i}", "tenure": tenure, "monthly": monthly, "tickets": tickets, "churned": churned})
 
-path = f"{data_dir(a.date)}/raw.csv"
+path = a.out
 write_rows(path, rows, ["customer", "tenure", "monthly", "tickets", "churned"])
 print(f"extracted {len(rows)} rows for {a.date} ({a.region}) into {path}")
-emit(rows=len(rows), path=path)
+emit(rows=len(rows))

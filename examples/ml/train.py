@@ -1,18 +1,19 @@
 """Train: logistic regression by gradient descent on a seeded sample."""
 import argparse
 import math
-import os
 import random
 
-from common import data_dir, emit, read_rows, save_json
+from common import emit, read_rows, save_json
 
 p = argparse.ArgumentParser()
 p.add_argument("--date", required=True)
 p.add_argument("--frac", type=float, default=1.0)
 p.add_argument("--epochs", type=int, default=200)
+p.add_argument("--features", required=True, help="the features step's CSV")
+p.add_argument("--out", required=True, help="the model file to write")
 a = p.parse_args()
 
-rows = read_rows(f"{data_dir(a.date)}/features.csv")
+rows = read_rows(a.features)
 rng = random.Random(a.date)
 rng.shuffle(rows)
 split = int(len(rows) * 0.8)
@@ -28,8 +29,6 @@ for epoch in range(a.epochs):
         for i, xi in enumerate(x):
             grad[i] += err * xi
     w = [wi - 0.5 * g / len(train) for wi, g in zip(w, grad)]
-model_dir = os.environ.get("MODEL_DIR", f"{data_dir(a.date)}/model")
-os.makedirs(model_dir, exist_ok=True)
-save_json(f"{model_dir}/model.json", {"columns": cols, "weights": w, "trained_on": len(train), "date": a.date})
+save_json(a.out, {"columns": cols, "weights": w, "trained_on": len(train), "date": a.date})
 print(f"trained on {len(train)} rows; weights {[round(x, 3) for x in w]}")
-emit(model=f"{model_dir}/model.json", trained_on=len(train))
+emit(trained_on=len(train))
