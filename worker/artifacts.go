@@ -2,8 +2,11 @@ package worker
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,17 +20,21 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 )
 
-// chunkSize is the size of the chunks an artifact is stored in: the
-// most a transfer holds in memory at once on the sending side.
+// chunkSize is the size of the chunks an artifact is stored in, the
+// object store's default.
 const chunkSize = 128 << 10
 
 // tarMediaType is the media type of a folder artifact, stored as a tar.
 const tarMediaType = "application/x-tar"
+
+// artifactsStream is the stream behind the artifact store.
+const artifactsStream = "OBJ_" + wire.ArtifactsBucket
 
 // artifactStore returns the object store of artifacts, looked up once.
 // The scheduler creates it; a worker only uses it.
@@ -187,46 +194,142 @@ func (w *Worker) storeArtifact(ctx context.Context, a *artifact) (stored wire.Ar
 	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
 		return stored, false, fmt.Errorf("artifact %s: looking it up in the artifact store: %w", a.name, err)
 	}
+	if err := w.checkRoom(ctx, stored.Size); err != nil {
+		return stored, false, fmt.Errorf("artifact %s (%s, %s): %w", a.name, a.path, sizeText(stored.Size), err)
+	}
 	// An object of that name with another content was altered in the
 	// store: this upload puts it right.
-	if err := w.putArtifact(ctx, obs, a, stored); err != nil {
+	if err := w.putArtifact(ctx, a, stored); err != nil {
 		return stored, false, err
 	}
 	return stored, true, nil
 }
 
-// putArtifact sends the artifact's content to the store, in chunks, as it
-// reads it: a second read, checked against the first.
-func (w *Worker) putArtifact(ctx context.Context, obs jetstream.ObjectStore, a *artifact, want wire.Artifact) error {
+// chunkOverhead is about what JetStream stores for a chunk besides its
+// data: subject, headers, record framing.
+const chunkOverhead = 128
+
+// checkRoom fails with wire.ErrArtifactsFull when an object of size
+// bytes would not fit within the artifact store's bound. The upload would
+// fail too, but only once it had filled the store with chunks that no
+// object names, which only the scheduler's garbage collection removes. The
+// server's own limits are only found by trying.
+func (w *Worker) checkRoom(ctx context.Context, size int64) error {
+	st, err := w.js.Stream(ctx, artifactsStream)
+	if err != nil {
+		return fmt.Errorf("reading the artifact store's bound: %w", err)
+	}
+	info := st.CachedInfo()
+	bound, used := info.Config.MaxBytes, int64(info.State.Bytes)
+	need := size + (size/chunkSize+1)*chunkOverhead
+	if bound > 0 && used+need > bound {
+		return fmt.Errorf("%w: %s of its bound of %s are in use", wire.ErrArtifactsFull, sizeText(used), sizeText(bound))
+	}
+	return nil
+}
+
+// putArtifact sends the artifact's content to the store as it reads it,
+// a second time, and checks that it read the same as the first.
+func (w *Worker) putArtifact(ctx context.Context, a *artifact, want wire.Artifact) error {
 	r, err := a.open()
 	if err != nil {
 		return fmt.Errorf("artifact %s: reading %s: %w", a.name, a.path, err)
 	}
 	defer r.Close()
-	// Put bounds each chunk's acknowledgement itself when its context has
-	// no deadline, and cleans up after a failure under the same context:
-	// the try's deadline must not stretch either, so the try's end only
-	// cancels it.
-	putCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	defer context.AfterFunc(ctx, cancel)()
-	info, err := obs.Put(putCtx, jetstream.ObjectMeta{
-		Name: want.SHA256,
-		Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize},
-	}, r)
-	if err != nil {
-		if full(err) {
-			return fmt.Errorf("artifact %s (%s, %s): %w: %v", a.name, a.path, sizeText(want.Size), wire.ErrArtifactsFull, err)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("artifact %s: storing it: %w", a.name, context.Cause(ctx))
-		}
+	size, sum, err := w.upload(ctx, want.SHA256, r)
+	switch {
+	case full(err):
+		return fmt.Errorf("artifact %s (%s, %s): %w: %v", a.name, a.path, sizeText(want.Size), wire.ErrArtifactsFull, err)
+	case err != nil:
 		return fmt.Errorf("artifact %s: storing it: %w", a.name, err)
-	}
-	if info.Size != uint64(want.Size) || digestHex(info) != want.SHA256 {
+	case size != want.Size || sum != want.SHA256:
 		return fmt.Errorf("artifact %s: %s changed while it was being stored: is a process of the task still writing it?", a.name, a.path)
 	}
 	return nil
+}
+
+// uploadWindow bounds the bytes of an upload that await JetStream's
+// acknowledgement at once: the object store's own Put sends up to 4,000
+// chunks ahead, more than a server's stream takes in at once (it answers
+// 429, nats-io/nats.go#1908).
+const uploadWindow = 8 << 20
+
+// upload stores what r holds as the object name in the artifact store, in
+// the object store's layout: chunks on a subject of their own, then the
+// metadata that names them, which replaces the object's earlier metadata
+// (nats-io/nats.go, jetstream/object.go). It returns the size and SHA-256
+// of what it read. On a failure the chunks sent stay behind, and so do
+// the chunks of an object it replaces: a worker may not purge
+// (docs/artifacts.md#security); the scheduler's garbage collection
+// removes them.
+func (w *Worker) upload(ctx context.Context, name string, r io.Reader) (int64, string, error) {
+	id := rand.Text()
+	chunks := "$O." + wire.ArtifactsBucket + ".C." + id
+	h := sha256.New()
+	window := make([]jetstream.PubAckFuture, 0, uploadWindow/chunkSize)
+	wait := func(f jetstream.PubAckFuture) error {
+		select {
+		case <-f.Ok():
+			return nil
+		case err := <-f.Err():
+			return err
+		case <-ctx.Done():
+			return context.Cause(ctx)
+		}
+	}
+	buf := make([]byte, chunkSize)
+	var size int64
+	var n uint32
+	for {
+		k, readErr := io.ReadFull(r, buf)
+		if k > 0 {
+			h.Write(buf[:k])
+			if len(window) == cap(window) {
+				if err := wait(window[0]); err != nil {
+					return 0, "", err
+				}
+				window = append(window[:0], window[1:]...)
+			}
+			// The data is copied into the connection's buffer before
+			// PublishMsgAsync returns, so buf is free again.
+			f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: buf[:k]})
+			if err != nil {
+				return 0, "", err
+			}
+			window = append(window, f)
+			size += int64(k)
+			n++
+		}
+		if errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if readErr != nil {
+			return 0, "", readErr
+		}
+	}
+	for _, f := range window {
+		if err := wait(f); err != nil {
+			return 0, "", err
+		}
+	}
+	meta, err := json.Marshal(jetstream.ObjectInfo{
+		ObjectMeta: jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize}},
+		Bucket:     wire.ArtifactsBucket,
+		NUID:       id,
+		Size:       uint64(size),
+		Chunks:     n,
+		Digest:     jetstream.GetObjectDigestValue(h),
+	})
+	if err != nil {
+		return 0, "", err
+	}
+	m := nats.NewMsg("$O." + wire.ArtifactsBucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name)))
+	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
+	m.Data = meta
+	if _, err := w.js.PublishMsg(ctx, m); err != nil {
+		return 0, "", err
+	}
+	return size, hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // digestHex is the hex SHA-256 an object's Digest holds; "" when it

@@ -3,6 +3,8 @@ package worker
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 )
@@ -261,5 +264,26 @@ func TestFullArtifactStore(t *testing.T) {
 	}
 	if _, err := obs.GetInfo(h.ctx, sha("fits\n")); err != nil {
 		t.Errorf("the artifact that fits: %v", err)
+	}
+}
+
+// TestFull: the errors JetStream answers a publish with when it has no
+// room, as Put returns them, and others.
+func TestFull(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		full bool
+	}{
+		{&jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum bytes exceeded"}, true},
+		{fmt.Errorf("storing: %w", &jetstream.APIError{Code: 503, ErrorCode: 10023, Description: "insufficient resources"}), true},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10002, Description: "resource limits exceeded for account"}, true},
+		{&jetstream.APIError{Code: 500, ErrorCode: 10047, Description: "insufficient storage resources available"}, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum messages exceeded"}, false},
+		{jetstream.ErrStreamNotFound, false},
+		{errors.New("maximum bytes exceeded"), false},
+	} {
+		if got := full(tt.err); got != tt.full {
+			t.Errorf("full(%v) = %v, want %v", tt.err, got, tt.full)
+		}
 	}
 }
