@@ -2,11 +2,8 @@ package worker
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,50 +14,22 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 )
 
-// chunkSize is the size of the chunks an artifact is stored in, the
-// object store's default.
-const chunkSize = 128 << 10
-
 // tarMediaType is the media type of a folder artifact, stored as a tar.
 const tarMediaType = "application/x-tar"
-
-// artifactsStream is the stream behind the artifact store.
-const artifactsStream = "OBJ_" + wire.ArtifactsBucket
-
-// artifactStore returns the object store of artifacts, looked up once.
-// The scheduler creates it; a worker only uses it.
-func (w *Worker) artifactStore(ctx context.Context) (jetstream.ObjectStore, error) {
-	w.objMu.Lock()
-	defer w.objMu.Unlock()
-	if w.obs != nil {
-		return w.obs, nil
-	}
-	obs, err := w.js.ObjectStore(ctx, wire.ArtifactsBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("the artifact store %s does not exist: the scheduler makes it when it starts", wire.ArtifactsBucket)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening the artifact store %s: %w", wire.ArtifactsBucket, err)
-	}
-	w.obs = obs
-	return obs, nil
-}
 
 // artifact is a declared artifact found in the try's working directory.
 type artifact struct {
 	name, path string
 	dir        bool
 	work       *os.Root // the try's working directory
-	full       string   // its path, symlinks followed
+	abs        string   // the working directory's path joined with path
 }
 
 // findArtifact finds the declared artifact name at path p (relative to the
@@ -68,14 +37,14 @@ type artifact struct {
 // out of dir, by its name or through a symlink, and one that is missing
 // or is neither a file nor a folder.
 func findArtifact(work *os.Root, dir, name, p string) (*artifact, error) {
-	if filepath.IsAbs(p) || !filepath.IsLocal(p) && filepath.Clean(p) != "." {
+	if !filepath.IsLocal(p) {
 		return nil, fmt.Errorf("artifact %s: %s is outside the task's working directory", name, p)
 	}
-	full := filepath.Join(dir, p)
-	if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
+	abs := filepath.Join(dir, p)
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("artifact %s: %s was not written", name, p)
 	}
-	if err := within(dir, "the task's working directory", full); err != nil {
+	if err := within(dir, "the task's working directory", abs); err != nil {
 		return nil, fmt.Errorf("artifact %s: %s %w", name, p, err)
 	}
 	fi, err := work.Stat(p) // through the root: nothing outside dir
@@ -85,7 +54,7 @@ func findArtifact(work *os.Root, dir, name, p string) (*artifact, error) {
 	if !fi.IsDir() && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("artifact %s: %s is a %s, not a file or folder", name, p, kindOf(fi.Mode().Type()))
 	}
-	return &artifact{name: name, path: p, dir: fi.IsDir(), work: work, full: full}, nil
+	return &artifact{name: name, path: p, dir: fi.IsDir(), work: work, abs: abs}, nil
 }
 
 // open returns the artifact's content: the file, or the tar of the folder,
@@ -95,7 +64,7 @@ func (a *artifact) open() (io.ReadCloser, error) {
 		return a.work.Open(a.path)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw, a.full)) }()
+	go func() { pw.CloseWithError(writeTar(pw, a.abs)) }()
 	return pr, nil
 }
 
@@ -247,126 +216,6 @@ func (w *Worker) putArtifact(ctx context.Context, a *artifact, want wire.Artifac
 	}
 	return nil
 }
-
-// uploadWindow bounds the bytes of an upload that await JetStream's
-// acknowledgement at once: the object store's own Put sends up to 4,000
-// chunks ahead, more than a server's stream takes in at once (it answers
-// 429, nats-io/nats.go#1908).
-const uploadWindow = 8 << 20
-
-// upload stores what r holds as the object name in the artifact store, in
-// the object store's layout: chunks on a subject of their own, then the
-// metadata that names them, which replaces the object's earlier metadata
-// (nats-io/nats.go, jetstream/object.go). It returns the size and SHA-256
-// of what it read. On a failure the chunks sent stay behind, and so do
-// the chunks of an object it replaces: a worker may not purge
-// (docs/artifacts.md#security); the scheduler's garbage collection
-// removes them.
-func (w *Worker) upload(ctx context.Context, name string, r io.Reader) (int64, string, error) {
-	id := rand.Text()
-	chunks := "$O." + wire.ArtifactsBucket + ".C." + id
-	h := sha256.New()
-	window := make([]jetstream.PubAckFuture, 0, uploadWindow/chunkSize)
-	wait := func(f jetstream.PubAckFuture) error {
-		select {
-		case <-f.Ok():
-			return nil
-		case err := <-f.Err():
-			return err
-		case <-ctx.Done():
-			return context.Cause(ctx)
-		}
-	}
-	buf := make([]byte, chunkSize)
-	var size int64
-	var n uint32
-	for {
-		k, readErr := io.ReadFull(r, buf)
-		if k > 0 {
-			h.Write(buf[:k])
-			if len(window) == cap(window) {
-				if err := wait(window[0]); err != nil {
-					return 0, "", err
-				}
-				window = append(window[:0], window[1:]...)
-			}
-			// The data is copied into the connection's buffer before
-			// PublishMsgAsync returns, so buf is free again.
-			f, err := w.js.PublishMsgAsync(&nats.Msg{Subject: chunks, Data: buf[:k]})
-			if err != nil {
-				return 0, "", err
-			}
-			window = append(window, f)
-			size += int64(k)
-			n++
-		}
-		if errors.Is(readErr, io.EOF) || errors.Is(readErr, io.ErrUnexpectedEOF) {
-			break
-		}
-		if readErr != nil {
-			return 0, "", readErr
-		}
-	}
-	for _, f := range window {
-		if err := wait(f); err != nil {
-			return 0, "", err
-		}
-	}
-	meta, err := json.Marshal(jetstream.ObjectInfo{
-		ObjectMeta: jetstream.ObjectMeta{Name: name, Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize}},
-		Bucket:     wire.ArtifactsBucket,
-		NUID:       id,
-		Size:       uint64(size),
-		Chunks:     n,
-		Digest:     jetstream.GetObjectDigestValue(h),
-	})
-	if err != nil {
-		return 0, "", err
-	}
-	m := nats.NewMsg("$O." + wire.ArtifactsBucket + ".M." + base64.URLEncoding.EncodeToString([]byte(name)))
-	m.Header.Set(jetstream.MsgRollup, jetstream.MsgRollupSubject)
-	m.Data = meta
-	if _, err := w.js.PublishMsg(ctx, m); err != nil {
-		return 0, "", err
-	}
-	return size, hex.EncodeToString(h.Sum(nil)), nil
-}
-
-// digestHex is the hex SHA-256 an object's Digest holds; "" when it
-// holds none.
-func digestHex(info *jetstream.ObjectInfo) string {
-	b, err := jetstream.DecodeObjectDigest(info.Digest)
-	if err != nil {
-		return ""
-	}
-	return hex.EncodeToString(b)
-}
-
-// full reports whether a store error says that JetStream has no room: the
-// bucket's bound (maximum bytes, with new messages refused), or the
-// server's or the account's storage.
-func full(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode {
-	case jsInsufficientResources, jsAccountResourcesExceeded, jsStorageResourcesExceeded:
-		return true
-	case jsStreamStoreFailed:
-		return strings.Contains(apiErr.Description, "maximum bytes exceeded")
-	}
-	return false
-}
-
-// JetStream error codes that mean a full store (nats-server's
-// jetstream_errors_generated.go); jetstream does not name them.
-const (
-	jsAccountResourcesExceeded jetstream.ErrorCode = 10002
-	jsInsufficientResources    jetstream.ErrorCode = 10023
-	jsStorageResourcesExceeded jetstream.ErrorCode = 10047
-	jsStreamStoreFailed        jetstream.ErrorCode = 10077
-)
 
 // sizeText writes a size in bytes for people.
 func sizeText(n int64) string {

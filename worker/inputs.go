@@ -87,7 +87,8 @@ func (w *Worker) fetchInput(ctx context.Context, in wire.Input, dir string) (str
 		return "", fmt.Errorf("downloading object %s: %w", want.SHA256, err)
 	}
 	defer obj.Close()
-	r := &hashingReader{r: obj, h: sha256.New()}
+	// One byte more than wanted tells a larger object; no more is read.
+	r := &hashingReader{r: io.LimitReader(obj, want.Size+1), h: sha256.New()}
 	var saveErr error
 	if want.Dir {
 		saveErr = extractTar(r, local)
@@ -100,7 +101,9 @@ func (w *Worker) fetchInput(ctx context.Context, in wire.Input, dir string) (str
 	switch got := hex.EncodeToString(r.h.Sum(nil)); {
 	case readErr != nil:
 		return "", fmt.Errorf("downloading object %s: %w", want.SHA256, readErr)
-	case r.n != want.Size:
+	case r.n > want.Size:
+		return "", fmt.Errorf("the stored object has more than the %d bytes wanted: the artifact store was altered", want.Size)
+	case r.n < want.Size:
 		return "", fmt.Errorf("the stored object has %d bytes, want %d: the artifact store was altered", r.n, want.Size)
 	case got != want.SHA256:
 		return "", fmt.Errorf("the stored object's SHA-256 is %s, want %s: the artifact store was altered", got, want.SHA256)
@@ -108,72 +111,6 @@ func (w *Worker) fetchInput(ctx context.Context, in wire.Input, dir string) (str
 		return "", fmt.Errorf("writing it to %s: %w", local, saveErr)
 	}
 	return local, nil
-}
-
-// downloadWindow bounds the bytes of a download the worker holds at
-// once: received and not yet written. The object store's own Get lets the
-// server send up to 32 MiB ahead.
-const downloadWindow = 4 << 20
-
-// download returns the content of the object info describes, read through
-// an ordered consumer of its chunks. It ends where the stored chunks end,
-// however many the object's metadata counts: what was read is checked
-// against the SHA-256 wanted, not against the metadata.
-func (w *Worker) download(ctx context.Context, info *jetstream.ObjectInfo) (io.ReadCloser, error) {
-	if info.Size == 0 {
-		return io.NopCloser(strings.NewReader("")), nil
-	}
-	cons, err := w.js.OrderedConsumer(ctx, artifactsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{"$O." + wire.ArtifactsBucket + ".C." + info.NUID},
-	})
-	if err != nil {
-		return nil, err
-	}
-	msgs, err := cons.Messages(jetstream.PullMaxBytes(downloadWindow))
-	if err != nil {
-		return nil, err
-	}
-	r := &chunkReader{ctx: ctx, msgs: msgs}
-	if ci := cons.CachedInfo(); ci != nil {
-		r.left = ci.NumPending
-	}
-	return r, nil
-}
-
-// chunkReader reads an object's chunks in order.
-type chunkReader struct {
-	ctx  context.Context
-	msgs jetstream.MessagesContext
-	left uint64 // chunks still to read
-	cur  []byte
-}
-
-func (r *chunkReader) Read(p []byte) (int, error) {
-	for len(r.cur) == 0 {
-		if r.left == 0 {
-			return 0, io.EOF
-		}
-		m, err := r.msgs.Next(jetstream.NextContext(r.ctx))
-		if err != nil {
-			if r.ctx.Err() != nil {
-				err = context.Cause(r.ctx)
-			}
-			return 0, err
-		}
-		r.cur = m.Data()
-		r.left--
-		if md, err := m.Metadata(); err == nil {
-			r.left = md.NumPending
-		}
-	}
-	n := copy(p, r.cur)
-	r.cur = r.cur[n:]
-	return n, nil
-}
-
-func (r *chunkReader) Close() error {
-	r.msgs.Stop()
-	return nil
 }
 
 // checkInputName makes sure an input's name, checked at load, can name a
