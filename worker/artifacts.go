@@ -14,7 +14,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,38 +21,15 @@ import (
 	"github.com/kilnhq/kiln/internal/wire"
 )
 
-// chunkSize is the size of the chunks an artifact is stored in: the
-// most a transfer holds in memory at once on the sending side.
-const chunkSize = 128 << 10
-
 // tarMediaType is the media type of a folder artifact, stored as a tar.
 const tarMediaType = "application/x-tar"
-
-// artifactStore returns the object store of artifacts, looked up once.
-// The scheduler creates it; a worker only uses it.
-func (w *Worker) artifactStore(ctx context.Context) (jetstream.ObjectStore, error) {
-	w.objMu.Lock()
-	defer w.objMu.Unlock()
-	if w.obs != nil {
-		return w.obs, nil
-	}
-	obs, err := w.js.ObjectStore(ctx, wire.ArtifactsBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		return nil, fmt.Errorf("the artifact store %s does not exist: the scheduler makes it when it starts", wire.ArtifactsBucket)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("opening the artifact store %s: %w", wire.ArtifactsBucket, err)
-	}
-	w.obs = obs
-	return obs, nil
-}
 
 // artifact is a declared artifact found in the try's working directory.
 type artifact struct {
 	name, path string
 	dir        bool
 	work       *os.Root // the try's working directory
-	full       string   // its path, symlinks followed
+	abs        string   // the working directory's path joined with path
 }
 
 // findArtifact finds the declared artifact name at path p (relative to the
@@ -61,14 +37,14 @@ type artifact struct {
 // out of dir, by its name or through a symlink, and one that is missing
 // or is neither a file nor a folder.
 func findArtifact(work *os.Root, dir, name, p string) (*artifact, error) {
-	if filepath.IsAbs(p) || !filepath.IsLocal(p) && filepath.Clean(p) != "." {
+	if !filepath.IsLocal(p) {
 		return nil, fmt.Errorf("artifact %s: %s is outside the task's working directory", name, p)
 	}
-	full := filepath.Join(dir, p)
-	if _, err := os.Stat(full); errors.Is(err, fs.ErrNotExist) {
+	abs := filepath.Join(dir, p)
+	if _, err := os.Stat(abs); errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("artifact %s: %s was not written", name, p)
 	}
-	if err := within(dir, "the task's working directory", full); err != nil {
+	if err := within(dir, "the task's working directory", abs); err != nil {
 		return nil, fmt.Errorf("artifact %s: %s %w", name, p, err)
 	}
 	fi, err := work.Stat(p) // through the root: nothing outside dir
@@ -78,7 +54,7 @@ func findArtifact(work *os.Root, dir, name, p string) (*artifact, error) {
 	if !fi.IsDir() && !fi.Mode().IsRegular() {
 		return nil, fmt.Errorf("artifact %s: %s is a %s, not a file or folder", name, p, kindOf(fi.Mode().Type()))
 	}
-	return &artifact{name: name, path: p, dir: fi.IsDir(), work: work, full: full}, nil
+	return &artifact{name: name, path: p, dir: fi.IsDir(), work: work, abs: abs}, nil
 }
 
 // open returns the artifact's content: the file, or the tar of the folder,
@@ -88,7 +64,7 @@ func (a *artifact) open() (io.ReadCloser, error) {
 		return a.work.Open(a.path)
 	}
 	pr, pw := io.Pipe()
-	go func() { pw.CloseWithError(writeTar(pw, a.full)) }()
+	go func() { pw.CloseWithError(writeTar(pw, a.abs)) }()
 	return pr, nil
 }
 
@@ -187,83 +163,59 @@ func (w *Worker) storeArtifact(ctx context.Context, a *artifact) (stored wire.Ar
 	case err != nil && !errors.Is(err, jetstream.ErrObjectNotFound):
 		return stored, false, fmt.Errorf("artifact %s: looking it up in the artifact store: %w", a.name, err)
 	}
+	if err := w.checkRoom(ctx, stored.Size); err != nil {
+		return stored, false, fmt.Errorf("artifact %s (%s, %s): %w", a.name, a.path, sizeText(stored.Size), err)
+	}
 	// An object of that name with another content was altered in the
 	// store: this upload puts it right.
-	if err := w.putArtifact(ctx, obs, a, stored); err != nil {
+	if err := w.putArtifact(ctx, a, stored); err != nil {
 		return stored, false, err
 	}
 	return stored, true, nil
 }
 
-// putArtifact sends the artifact's content to the store, in chunks, as it
-// reads it: a second read, checked against the first.
-func (w *Worker) putArtifact(ctx context.Context, obs jetstream.ObjectStore, a *artifact, want wire.Artifact) error {
+// chunkOverhead is about what JetStream stores for a chunk besides its
+// data: subject, headers, record framing.
+const chunkOverhead = 128
+
+// checkRoom fails with wire.ErrArtifactsFull when an object of size
+// bytes would not fit within the artifact store's bound. The upload would
+// fail too, but only once it had filled the store with chunks that no
+// object names, which only the scheduler's garbage collection removes. The
+// server's own limits are only found by trying.
+func (w *Worker) checkRoom(ctx context.Context, size int64) error {
+	st, err := w.js.Stream(ctx, artifactsStream)
+	if err != nil {
+		return fmt.Errorf("reading the artifact store's bound: %w", err)
+	}
+	info := st.CachedInfo()
+	bound, used := info.Config.MaxBytes, int64(info.State.Bytes)
+	need := size + (size/chunkSize+1)*chunkOverhead
+	if bound > 0 && used+need > bound {
+		return fmt.Errorf("%w: %s of its bound of %s are in use", wire.ErrArtifactsFull, sizeText(used), sizeText(bound))
+	}
+	return nil
+}
+
+// putArtifact sends the artifact's content to the store as it reads it,
+// a second time, and checks that it read the same as the first.
+func (w *Worker) putArtifact(ctx context.Context, a *artifact, want wire.Artifact) error {
 	r, err := a.open()
 	if err != nil {
 		return fmt.Errorf("artifact %s: reading %s: %w", a.name, a.path, err)
 	}
 	defer r.Close()
-	// Put bounds each chunk's acknowledgement itself when its context has
-	// no deadline, and cleans up after a failure under the same context:
-	// the try's deadline must not stretch either, so the try's end only
-	// cancels it.
-	putCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
-	defer cancel()
-	defer context.AfterFunc(ctx, cancel)()
-	info, err := obs.Put(putCtx, jetstream.ObjectMeta{
-		Name: want.SHA256,
-		Opts: &jetstream.ObjectMetaOptions{ChunkSize: chunkSize},
-	}, r)
-	if err != nil {
-		if full(err) {
-			return fmt.Errorf("artifact %s (%s, %s): %w: %v", a.name, a.path, sizeText(want.Size), wire.ErrArtifactsFull, err)
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("artifact %s: storing it: %w", a.name, context.Cause(ctx))
-		}
+	size, sum, err := w.upload(ctx, want.SHA256, r)
+	switch {
+	case full(err):
+		return fmt.Errorf("artifact %s (%s, %s): %w: %v", a.name, a.path, sizeText(want.Size), wire.ErrArtifactsFull, err)
+	case err != nil:
 		return fmt.Errorf("artifact %s: storing it: %w", a.name, err)
-	}
-	if info.Size != uint64(want.Size) || digestHex(info) != want.SHA256 {
+	case size != want.Size || sum != want.SHA256:
 		return fmt.Errorf("artifact %s: %s changed while it was being stored: is a process of the task still writing it?", a.name, a.path)
 	}
 	return nil
 }
-
-// digestHex is the hex SHA-256 an object's Digest holds; "" when it
-// holds none.
-func digestHex(info *jetstream.ObjectInfo) string {
-	b, err := jetstream.DecodeObjectDigest(info.Digest)
-	if err != nil {
-		return ""
-	}
-	return hex.EncodeToString(b)
-}
-
-// full reports whether a store error says that JetStream has no room: the
-// bucket's bound (maximum bytes, with new messages refused), or the
-// server's or the account's storage.
-func full(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) {
-		return false
-	}
-	switch apiErr.ErrorCode {
-	case jsInsufficientResources, jsAccountResourcesExceeded, jsStorageResourcesExceeded:
-		return true
-	case jsStreamStoreFailed:
-		return strings.Contains(apiErr.Description, "maximum bytes exceeded")
-	}
-	return false
-}
-
-// JetStream error codes that mean a full store (nats-server's
-// jetstream_errors_generated.go); jetstream does not name them.
-const (
-	jsAccountResourcesExceeded jetstream.ErrorCode = 10002
-	jsInsufficientResources    jetstream.ErrorCode = 10023
-	jsStorageResourcesExceeded jetstream.ErrorCode = 10047
-	jsStreamStoreFailed        jetstream.ErrorCode = 10077
-)
 
 // sizeText writes a size in bytes for people.
 func sizeText(n int64) string {

@@ -3,6 +3,8 @@ package worker
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
 )
@@ -142,7 +145,9 @@ func TestBadInputs(t *testing.T) {
 		{"altered, same size", strings.ToUpper(orig), file,
 			"input features (prep.table): the stored object's SHA-256 is " + sha(strings.ToUpper(orig)) + ", want " + sha(orig) + ": the artifact store was altered"},
 		{"altered, other size", orig + "more", file,
-			"input features (prep.table): the stored object has 21 bytes, want 17: the artifact store was altered"},
+			"input features (prep.table): the stored object has more than the 17 bytes wanted: the artifact store was altered"},
+		{"altered, shorter", orig[:5], file,
+			"input features (prep.table): the stored object has 5 bytes, want 17: the artifact store was altered"},
 		{"altered folder, not a tar", "not a tar at all!", folder,
 			"input features (prep.table): the stored object's SHA-256 is " + sha("not a tar at all!") + ", want " + sha("a tar") + ": the artifact store was altered"},
 		{"missing", "", wire.Artifact{Name: "table", Path: "t.csv", SHA256: sha("never stored"), Size: 3},
@@ -261,5 +266,26 @@ func TestFullArtifactStore(t *testing.T) {
 	}
 	if _, err := obs.GetInfo(h.ctx, sha("fits\n")); err != nil {
 		t.Errorf("the artifact that fits: %v", err)
+	}
+}
+
+// TestFull: the errors JetStream answers a publish with when it has no
+// room, as Put returns them, and others.
+func TestFull(t *testing.T) {
+	for _, tt := range []struct {
+		err  error
+		full bool
+	}{
+		{&jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum bytes exceeded"}, true},
+		{fmt.Errorf("storing: %w", &jetstream.APIError{Code: 503, ErrorCode: 10023, Description: "insufficient resources"}), true},
+		{&jetstream.APIError{Code: 400, ErrorCode: 10002, Description: "resource limits exceeded for account"}, true},
+		{&jetstream.APIError{Code: 500, ErrorCode: 10047, Description: "insufficient storage resources available"}, true},
+		{&jetstream.APIError{Code: 503, ErrorCode: 10077, Description: "maximum messages exceeded"}, false},
+		{jetstream.ErrStreamNotFound, false},
+		{errors.New("maximum bytes exceeded"), false},
+	} {
+		if got := full(tt.err); got != tt.full {
+			t.Errorf("full(%v) = %v, want %v", tt.err, got, tt.full)
+		}
 	}
 }

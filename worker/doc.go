@@ -41,6 +41,19 @@
 // on its way: it is then taken and reported cancelled without running. Outputs are read from the
 // file named by $KILN_OUTPUT (docs/dag-format.md#outputs) once the task has ended.
 //
+// # Files
+//
+// Each try runs in a working directory of its own, made in the data folder
+// and removed once the try has been reported (Config.KeepWorkdirs keeps
+// it). Before the stage starts the worker downloads the try's inputs from
+// the artifact store, a JetStream object store, into it, checking each
+// against the SHA-256 its upstream try recorded; once the stage has
+// succeeded it stores the try's declared artifacts there, named by their
+// SHA-256, and names them in the finished event (docs/artifacts.md). On
+// start, and every wire.WorkerInfoInterval, it writes what it serves (its
+// queues and its plugins' builds) under its name in the workers bucket,
+// and deletes that entry as it stops.
+//
 // Run stops gracefully: when its context ends the worker stops pulling at
 // once, hands back (naks) any assignment that arrives after that, lets the
 // running tries finish and report, and then returns.

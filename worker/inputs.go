@@ -73,19 +73,22 @@ func (w *Worker) fetchInput(ctx context.Context, in wire.Input, dir string) (str
 	if err != nil {
 		return "", err
 	}
-	// Without a deadline of its own a download would end after the
-	// JetStream API's default timeout.
-	ctx, cancel := context.WithTimeout(ctx, transferTimeout(want.Size))
+	ctx, cancel := context.WithTimeoutCause(ctx, transferTimeout(want.Size), errors.New("the download took too long"))
 	defer cancel()
-	obj, err := obs.Get(ctx, want.SHA256)
+	info, err := obs.GetInfo(ctx, want.SHA256)
 	if errors.Is(err, jetstream.ErrObjectNotFound) {
 		return "", fmt.Errorf("the artifact store has no object %s: it was removed from the store, or the store was lost", want.SHA256)
 	}
 	if err != nil {
+		return "", fmt.Errorf("looking up object %s: %w", want.SHA256, err)
+	}
+	obj, err := w.download(ctx, info)
+	if err != nil {
 		return "", fmt.Errorf("downloading object %s: %w", want.SHA256, err)
 	}
 	defer obj.Close()
-	r := &hashingReader{r: obj, h: sha256.New()}
+	// One byte more than wanted tells a larger object; no more is read.
+	r := &hashingReader{r: io.LimitReader(obj, want.Size+1), h: sha256.New()}
 	var saveErr error
 	if want.Dir {
 		saveErr = extractTar(r, local)
@@ -95,13 +98,12 @@ func (w *Worker) fetchInput(ctx context.Context, in wire.Input, dir string) (str
 	// Read to the end, whatever happened: the content is checked first,
 	// since a damaged object explains a failure to unpack it.
 	_, readErr := io.Copy(io.Discard, r)
-	if errors.Is(readErr, jetstream.ErrDigestMismatch) {
-		readErr = nil // the SHA-256 comparison below says more
-	}
 	switch got := hex.EncodeToString(r.h.Sum(nil)); {
 	case readErr != nil:
 		return "", fmt.Errorf("downloading object %s: %w", want.SHA256, readErr)
-	case r.n != want.Size:
+	case r.n > want.Size:
+		return "", fmt.Errorf("the stored object has more than the %d bytes wanted: the artifact store was altered", want.Size)
+	case r.n < want.Size:
 		return "", fmt.Errorf("the stored object has %d bytes, want %d: the artifact store was altered", r.n, want.Size)
 	case got != want.SHA256:
 		return "", fmt.Errorf("the stored object's SHA-256 is %s, want %s: the artifact store was altered", got, want.SHA256)

@@ -14,9 +14,9 @@ import (
 const workdirPattern = "kiln-try-*"
 
 // newWorkdir makes a try's working directory: a new folder in the data
-// folder, readable by the worker's user only, whose name nobody can
-// guess, so that in a shared folder such as /tmp no one can plant a file
-// in it or take its place (docs/artifacts.md#how-files-move).
+// folder with a random name, made in one step and readable by the
+// worker's user only, so that in a shared folder such as /tmp no one can
+// make it first or plant a file in it (docs/artifacts.md#how-files-move).
 func (w *Worker) newWorkdir() (string, error) {
 	dir, err := os.MkdirTemp(w.cfg.DataDir, workdirPattern)
 	if err != nil {

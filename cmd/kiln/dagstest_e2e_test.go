@@ -162,21 +162,21 @@ func TestDagsTestFailingRunExits1WithTheLog(t *testing.T) {
 	}
 }
 
-// closure: each task leaves a file named after it; a runs on a queue and
-// in a pool of its own, which a test run provides.
+// closure: each task leaves a file named after it in $MARKS; a runs on a
+// queue and in a pool of its own, which a test run provides.
 const closureDAG = `id: closure
 tasks:
-  - {id: a, plugin: shell, queue: gpu, pool: gpu, with: {command: "touch ran-a"}}
-  - {id: b, plugin: shell, depends_on: [a], with: {command: "touch ran-b"}}
-  - {id: c, plugin: shell, depends_on: [b], with: {command: "touch ran-c"}}
-  - {id: d, plugin: shell, depends_on: [a], with: {command: "touch ran-d"}}
-  - {id: e, plugin: shell, with: {command: "touch ran-e"}}
+  - {id: a, plugin: shell, queue: gpu, pool: gpu, with: {command: "touch $MARKS/ran-a"}}
+  - {id: b, plugin: shell, depends_on: [a], with: {command: "touch $MARKS/ran-b"}}
+  - {id: c, plugin: shell, depends_on: [b], with: {command: "touch $MARKS/ran-c"}}
+  - {id: d, plugin: shell, depends_on: [a], with: {command: "touch $MARKS/ran-d"}}
+  - {id: e, plugin: shell, with: {command: "touch $MARKS/ran-e"}}
 `
 
 func TestDagsTestTaskRunsOnlyItsUpstream(t *testing.T) {
 	dir := t.TempDir()
 	writeFiles(t, dir, map[string]string{"dags/closure.yaml": closureDAG})
-	stdout, stderr, code := runKilnIn(t, dir, "dags", "test", "closure", "--task", "b")
+	stdout, stderr, code := runKilnEnv(t, dir, []string{"MARKS=" + dir}, "", "dags", "test", "closure", "--task", "b")
 	if code != 0 {
 		t.Fatalf("exit %d, want 0\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
 	}
@@ -246,7 +246,7 @@ func TestDagsTestDryRunRendersAndRunsNothing(t *testing.T) {
 }
 
 // meet's task starts, then waits for the other test run's task to have
-// started too: both runs must be up at once.
+// started too: both runs must be up at once. They meet in $MEET.
 const meetDAG = `id: meet
 params:
   me: {type: string}
@@ -256,9 +256,9 @@ tasks:
     plugin: shell
     with:
       command: |
-        touch {{ .params.me }}.started
+        touch "$MEET/{{ .params.me }}.started"
         i=0
-        while [ ! -f {{ .params.other }}.started ]; do
+        while [ ! -f "$MEET/{{ .params.other }}.started" ]; do
           i=$((i+1)); [ $i -gt 400 ] && { echo "{{ .params.other }} never started"; exit 1; }
           sleep 0.05
         done
@@ -282,7 +282,7 @@ func TestDagsTestTwoAtOnce(t *testing.T) {
 		wg.Go(func() {
 			cmd := exec.CommandContext(ctx, kilnBin, "dags", "test", "meet", "--param", "me="+names[0], "--param", "other="+names[1])
 			cmd.Dir = dir
-			cmd.Env = append(kilnEnv(), env...)
+			cmd.Env = append(append(kilnEnv(), env...), "MEET="+dir)
 			var out bytes.Buffer
 			cmd.Stdout, cmd.Stderr = &out, &out
 			err := cmd.Run()

@@ -1,13 +1,18 @@
 package natsauth_test
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -80,7 +85,8 @@ func TestDocumentedConfig(t *testing.T) {
 		t.Errorf("connecting without credentials: %v, want an authorization error", err)
 	}
 
-	// The scheduler's work: the streams, its consumer, an assignment.
+	// The scheduler's work: the streams, its consumer, the buckets, an
+	// upstream artifact and an assignment that reads it.
 	sched := connect(t, srv, seeds["scheduler"], wire.SchedulerInbox)
 	if err := wire.EnsureStreams(ctx, sched.js); err != nil {
 		t.Fatal(err)
@@ -89,20 +95,39 @@ func TestDocumentedConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if err := wire.EnsureBuckets(ctx, sched.js, -1); err != nil {
+		t.Fatal(err)
+	}
+	schedObs, err := sched.js.ObjectStore(ctx, wire.ArtifactsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	upstream := wire.Artifact{Name: "data", Path: "data.txt", SHA256: sha("rows\n"), Size: 5}
+	if _, err := schedObs.PutBytes(ctx, upstream.SHA256, []byte("rows\n")); err != nil {
+		t.Fatalf("the scheduler storing an artifact: %v", err)
+	}
 	k := wire.TryKey{DAGID: "d", RunID: "r", TaskID: "t", Try: 1}
-	a, _ := json.Marshal(wire.Assignment{TryKey: k, Queue: "default", Plugin: "ok", Heartbeat: time.Second})
+	a, _ := json.Marshal(wire.Assignment{TryKey: k, Queue: "default", Plugin: "copy", Heartbeat: time.Second,
+		Inputs:    []wire.Input{{Name: "in", From: "up.data", Artifact: upstream}},
+		Artifacts: map[string]string{"out": "out.txt"}})
 	if _, err := sched.js.Publish(ctx, wire.TaskSubject("default"), a); err != nil {
 		t.Fatalf("the scheduler publishing an assignment: %v", err)
 	}
 
-	// A real worker with worker-a's permissions runs it, and reports under
-	// its name.
+	var wlog syncBuffer
+	defer func() {
+		if t.Failed() {
+			t.Logf("worker-a's log:\n%s", wlog.String())
+		}
+	}()
+	// A real worker with worker-a's permissions runs it, reading and
+	// storing artifacts, and reports under its name, refused nothing.
 	nkey, err := nats.NkeyOptionFromSeed(seeds["worker-a"])
 	if err != nil {
 		t.Fatal(err)
 	}
 	w, err := worker.New(worker.Config{NATSURL: srv.ClientURL(), NATSOptions: []nats.Option{nkey}, Name: "worker-a",
-		Runner: okRunner{}, DataDir: t.TempDir()})
+		Runner: copyRunner{}, DataDir: t.TempDir(), Logger: slog.New(slog.NewTextHandler(&wlog, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,16 +143,55 @@ func TestDocumentedConfig(t *testing.T) {
 		_ = m.Ack()
 		var ev wire.Event
 		if json.Unmarshal(m.Data(), &ev) == nil && ev.Kind == wire.EventFinished {
-			if m.Subject() != wire.EventSubject("worker-a", wire.EventFinished, "d") || !ev.Success || ev.TryKey != k {
-				t.Errorf("finished event on %s: %+v, want worker-a's success of %s", m.Subject(), ev, k)
+			want := []wire.Artifact{{Name: "out", Path: "out.txt", SHA256: sha("rows\n!"), Size: 6, MediaType: "text/plain; charset=utf-8"}}
+			if m.Subject() != wire.EventSubject("worker-a", wire.EventFinished, "d") || !ev.Success || ev.TryKey != k || !cmp.Equal(want, ev.Artifacts) {
+				t.Errorf("finished event on %s: %+v, want worker-a's success of %s with artifacts %+v", m.Subject(), ev, k, want)
 			}
 			break
 		}
 	}
+	if got, err := schedObs.GetBytes(ctx, sha("rows\n!")); err != nil || string(got) != "rows\n!" {
+		t.Errorf("the scheduler reading worker-a's artifact: %q, %v", got, err)
+	}
+	schedKV, err := sched.js.KeyValue(ctx, wire.WorkersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schedKV.Get(ctx, "worker-a"); err != nil {
+		t.Errorf("the scheduler reading worker-a's entry: %v", err)
+	}
+	if strings.Contains(wlog.String(), "refused") {
+		t.Errorf("NATS refused worker-a something:\n%s", wlog.String())
+	}
 
-	// What a worker's role may not do. worker-b stands for any other
-	// identity, and the scheduler may not speak for a worker.
+	// What any worker may do with artifacts and its own entry; worker-b
+	// stands for any identity but worker-a's.
 	b := connect(t, srv, seeds["worker-b"], wire.WorkerInbox("worker-b"))
+	bObs, err := b.js.ObjectStore(ctx, wire.ArtifactsBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bObs.PutBytes(ctx, sha("b's"), []byte("b's")); err != nil {
+		t.Errorf("worker-b storing an artifact: %v", err)
+	}
+	if got, err := bObs.GetBytes(ctx, upstream.SHA256); err != nil || string(got) != "rows\n" {
+		t.Errorf("worker-b reading an artifact: %q, %v", got, err)
+	}
+	bKV, err := b.js.KeyValue(ctx, wire.WorkersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := bKV.Put(ctx, "worker-b", []byte("{}")); err != nil {
+		t.Errorf("worker-b writing its entry: %v", err)
+	}
+	select {
+	case err := <-b.errs:
+		t.Errorf("worker-b, storing and reading artifacts and writing its entry: %v", err)
+	default:
+	}
+
+	// What a worker's role may not do, and the scheduler may not speak
+	// for a worker.
 	forged, _ := json.Marshal(wire.Event{TryKey: k, Kind: wire.EventFinished, Success: true})
 	for _, tc := range []struct {
 		what string
@@ -144,6 +208,11 @@ func TestDocumentedConfig(t *testing.T) {
 		{"deleting a stream", b, pub("$JS.API.STREAM.DELETE."+wire.TasksStream, nil)},
 		{"deleting the scheduler's consumer", b, pub("$JS.API.CONSUMER.DELETE."+wire.EventsStream+"."+wire.EventConsumerName, nil)},
 		{"the scheduler publishing an event", sched, pub(wire.EventSubject("worker-a", wire.EventFinished, "d"), forged)},
+		{"purging the artifact store", b, pub("$JS.API.STREAM.PURGE.OBJ_"+wire.ArtifactsBucket, nil)},
+		{"deleting a message of the artifact store", b, pub("$JS.API.STREAM.MSG.DELETE.OBJ_"+wire.ArtifactsBucket, []byte(`{"seq":1}`))},
+		{"deleting the artifact store", b, pub("$JS.API.STREAM.DELETE.OBJ_"+wire.ArtifactsBucket, nil)},
+		{"writing worker-a's entry", b, pub("$KV."+wire.WorkersBucket+".worker-a", []byte("{}"))},
+		{"purging the workers bucket", b, pub("$JS.API.STREAM.PURGE.KV_"+wire.WorkersBucket, nil)},
 	} {
 		tc.c.refused(t, tc.what, tc.op)
 	}
@@ -154,6 +223,26 @@ func TestDocumentedConfig(t *testing.T) {
 	}
 	if _, err := sched.js.Consumer(ctx, wire.EventsStream, wire.EventConsumerName); err != nil {
 		t.Errorf("the scheduler's consumer after the refusals: %v", err)
+	}
+
+	// The scheduler may remove artifacts and entries: it collects the
+	// garbage.
+	if err := schedObs.Delete(ctx, sha("b's")); err != nil {
+		t.Errorf("the scheduler deleting an artifact: %v", err)
+	}
+	if err := schedObs.Delete(ctx, upstream.SHA256); err != nil {
+		t.Errorf("the scheduler deleting an artifact: %v", err)
+	}
+	if objs, err := schedObs.List(ctx); err != nil || len(objs) != 1 {
+		t.Errorf("the scheduler listing artifacts: %d, %v; want 1 left", len(objs), err)
+	}
+	if err := schedKV.Purge(ctx, "worker-b"); err != nil {
+		t.Errorf("the scheduler purging an entry: %v", err)
+	}
+	select {
+	case err := <-sched.errs:
+		t.Errorf("the scheduler, on the buckets: %v", err)
+	default:
 	}
 }
 
@@ -244,9 +333,46 @@ func pub(subject string, data []byte) func(*nats.Conn) error {
 	return func(nc *nats.Conn) error { return nc.Publish(subject, data) }
 }
 
-// okRunner succeeds at every try.
-type okRunner struct{}
+// copyRunner copies the try's input "in" to out.txt in its working
+// directory, with a "!".
+type copyRunner struct{}
 
-func (okRunner) Run(context.Context, string, host.Request, io.Writer) (host.Result, error) {
+func (copyRunner) Run(_ context.Context, _ string, req host.Request, _ io.Writer) (host.Result, error) {
+	var in string
+	for _, kv := range req.Env {
+		if v, ok := strings.CutPrefix(kv, wire.InputEnv("in")+"="); ok {
+			in = v
+		}
+	}
+	data, err := os.ReadFile(in)
+	if err != nil {
+		return host.Result{}, err
+	}
+	if err := os.WriteFile(filepath.Join(req.WorkDir, "out.txt"), append(data, '!'), 0o644); err != nil {
+		return host.Result{}, err
+	}
 	return host.Result{Success: true}, nil
+}
+
+func sha(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// syncBuffer is a bytes.Buffer safe to read while a logger writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }

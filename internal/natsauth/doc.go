@@ -1,8 +1,11 @@
 // Package natsauth says who may do what on Kiln's NATS
 // (docs/operations.md#security). There are two roles: the scheduler, which
-// owns the streams, publishes assignments and cancels and consumes events,
-// and the worker, which pulls assignments through its queues' consumers,
-// publishes events under its own name and receives cancels. Each role's
+// owns the streams and the buckets (the artifact store, the workers
+// bucket), publishes assignments and cancels and consumes events, and the
+// worker, which pulls assignments through its queues' consumers, publishes
+// events under its own name, receives cancels, reads and stores artifacts
+// but never removes them, and writes its own entry in the workers bucket.
+// Each role's
 // NATS permissions are written down here once; the embedded server of
 // `kiln standalone` applies them, and the configuration for an external
 // cluster in the docs is tested against them.

@@ -11,24 +11,51 @@ import (
 // share one.
 const AnyWorker = "*"
 
+// The streams and subjects behind wire.ArtifactsBucket, an object store,
+// and wire.WorkersBucket, a key-value bucket.
+const (
+	artifactsStream = "OBJ_" + wire.ArtifactsBucket
+	artifactChunks  = "$O." + wire.ArtifactsBucket + ".C.*" // one subject per stored object
+	artifactMeta    = "$O." + wire.ArtifactsBucket + ".M.*" // one subject per object name
+	workersStream   = "KV_" + wire.WorkersBucket
+	workerKeys      = "$KV." + wire.WorkersBucket + "."
+)
+
 // SchedulerPermissions are what the scheduler may do: create and inspect
 // Kiln's streams, publish assignments and cancels, read assignments still
 // queued (to find lost ones), and consume and ack worker events through
-// its own consumer. Nothing else: it does not publish events.
+// its own consumer; and everything on the artifact store and the workers
+// bucket: make them, read, write, delete and purge, since it serves
+// artifacts and collects their garbage (docs/artifacts.md#security).
+// Nothing else: it does not publish events.
 func SchedulerPermissions() *server.Permissions {
 	events := wire.EventsStream + "." + wire.EventConsumerName
+	allow := []string{
+		wire.TasksSubjects,
+		wire.CancelSubject,
+		"$JS.API.STREAM.*." + wire.TasksStream,
+		"$JS.API.STREAM.*." + wire.EventsStream,
+		"$JS.API.STREAM.MSG.GET." + wire.TasksStream,
+		"$JS.API.CONSUMER.CREATE." + events + ".>",
+		"$JS.API.CONSUMER.*." + events,
+		"$JS.API.CONSUMER.MSG.NEXT." + events,
+		"$JS.ACK." + events + ".>",
+	}
+	for _, s := range []string{artifactsStream, workersStream} {
+		allow = append(allow,
+			"$JS.API.STREAM.*."+s,
+			"$JS.API.STREAM.MSG.*."+s,
+			"$JS.API.DIRECT.GET."+s,
+			"$JS.API.DIRECT.GET."+s+".>",
+			"$JS.API.CONSUMER.CREATE."+s+".>",
+			"$JS.API.CONSUMER.*."+s+".*",
+			"$JS.FC."+s+".>",
+		)
+	}
+	// Making a key-value bucket reads the account's JetStream limits.
+	allow = append(allow, "$O."+wire.ArtifactsBucket+".>", workerKeys+">", "$JS.API.INFO")
 	return &server.Permissions{
-		Publish: &server.SubjectPermission{Allow: append([]string{
-			wire.TasksSubjects,
-			wire.CancelSubject,
-			"$JS.API.STREAM.*." + wire.TasksStream,
-			"$JS.API.STREAM.*." + wire.EventsStream,
-			"$JS.API.STREAM.MSG.GET." + wire.TasksStream,
-			"$JS.API.CONSUMER.CREATE." + events + ".>",
-			"$JS.API.CONSUMER.*." + events,
-			"$JS.API.CONSUMER.MSG.NEXT." + events,
-			"$JS.ACK." + events + ".>",
-		}, bucketsFull()...)},
+		Publish: &server.SubjectPermission{Allow: allow},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			wire.SchedulerInbox + ".>",
 		}},
@@ -38,9 +65,17 @@ func SchedulerPermissions() *server.Permissions {
 // WorkerPermissions are what the worker of the given name may do (or any
 // worker, with AnyWorker): create and inspect a queue's consumer, pull
 // assignments through it and ack them, publish events under its name,
-// receive cancels, and read replies under its own inbox prefix. It may not
-// read the tasks stream in any other way, publish assignments, touch the
-// streams, or publish events under another worker's name.
+// receive cancels, and read replies under its own inbox prefix. On the
+// artifact store it may read (look objects up, and read their chunks
+// through an ordered consumer of its own, pulled, as the worker does, or
+// pushed with flow control, as the object store's Get does) and store
+// objects (publish chunks and metadata); in the workers bucket it may
+// write its own entry only. It may not read the tasks stream in any other way,
+// publish assignments, touch the streams, or publish events under another
+// worker's name; nor purge or delete anything in the artifact store:
+// removing artifacts is the scheduler's garbage collection, which also
+// removes the chunks a failed upload leaves, since a worker cannot
+// (docs/artifacts.md#security).
 func WorkerPermissions(name string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
@@ -49,32 +84,20 @@ func WorkerPermissions(name string) *server.Permissions {
 			"$JS.API.CONSUMER.MSG.NEXT." + wire.TasksStream + ".*",
 			"$JS.ACK." + wire.TasksStream + ".>",
 			wire.WorkerEventSubjects(name),
+			"$JS.API.STREAM.INFO." + artifactsStream,
+			"$JS.API.DIRECT.GET." + artifactsStream + "." + artifactMeta,
+			"$JS.API.CONSUMER.CREATE." + artifactsStream + ".*." + artifactChunks,
+			"$JS.API.CONSUMER.DELETE." + artifactsStream + ".*",
+			"$JS.API.CONSUMER.MSG.NEXT." + artifactsStream + ".*",
+			"$JS.FC." + artifactsStream + ".>",
+			artifactChunks,
+			artifactMeta,
+			"$JS.API.STREAM.INFO." + workersStream,
+			workerKeys + name,
 		}},
 		Subscribe: &server.SubjectPermission{Allow: []string{
 			wire.CancelSubject,
 			wire.WorkerInbox(name) + ".>",
 		}},
 	}
-}
-
-// bucketsFull are the subjects of full use of the artifacts object store
-// and the workers key-value bucket: create and configure them, read,
-// write, delete and purge, watch.
-func bucketsFull() []string {
-	out := []string{"$JS.API.INFO"} // creating a key-value bucket reads the account's limits
-	for _, b := range []struct{ stream, prefix string }{
-		{"OBJ_" + wire.ArtifactsBucket, "$O." + wire.ArtifactsBucket + ".>"},
-		{"KV_" + wire.WorkersBucket, "$KV." + wire.WorkersBucket + ".>"},
-	} {
-		out = append(out,
-			b.prefix,
-			"$JS.API.STREAM.*."+b.stream,
-			"$JS.API.STREAM.*.*."+b.stream,
-			"$JS.API.DIRECT.GET."+b.stream+".>",
-			"$JS.API.CONSUMER.CREATE."+b.stream+".>",
-			"$JS.API.CONSUMER.*."+b.stream+".*",
-			"$JS.FC."+b.stream+".>",
-		)
-	}
-	return out
 }
