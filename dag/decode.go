@@ -140,21 +140,28 @@ func (d *decoder) integer(p pair, minimum int) int {
 }
 
 func (d *decoder) duration(p pair) time.Duration {
+	v, _ := d.parseDuration(p, time.ParseDuration, "30s or 1h30m")
+	return v
+}
+
+// parseDuration decodes a duration with parse; example names two values
+// it takes, for messages. ok is false when there was a problem to report.
+func (d *decoder) parseDuration(p pair, parse func(string) (time.Duration, error), example string) (v time.Duration, ok bool) {
 	s, ok := p.val.val.(string)
 	if !ok || p.val.kind != scalarNode {
-		d.errAt(p.val, "%s must be a duration such as 30s or 1h30m, got %s", p.key.text, p.val.describe())
-		return 0
+		d.errAt(p.val, "%s must be a duration such as %s, got %s", p.key.text, example, p.val.describe())
+		return 0, false
 	}
-	v, err := time.ParseDuration(s)
+	v, err := parse(s)
 	if err != nil {
-		d.errAt(p.val, "%s: bad duration %q: want a number with a unit, such as 30s or 1h30m", p.key.text, s)
-		return 0
+		d.errAt(p.val, "%s: bad duration %q: want a number with a unit, such as %s", p.key.text, s, example)
+		return 0, false
 	}
 	if v < 0 {
 		d.errAt(p.val, "%s must not be negative, got %s", p.key.text, s)
-		return 0
+		return 0, false
 	}
-	return v
+	return v, true
 }
 
 func (d *decoder) strList(p pair) []string {
@@ -404,7 +411,7 @@ func contains(list []string, s string) bool {
 // each name with every task id. Past it, problems come without suggestion.
 const suggestBudget = 20_000_000
 
-// keyAliases are the names other tools (Airflow, Dagu, GitHub Actions)
+// keyAliases are the names other tools (Airflow, Argo, Dagu, GitHub Actions)
 // give keys that Kiln spells otherwise, too far from Kiln's to be found by
 // edit distance. suggest offers the Kiln key when it is one of the known.
 var keyAliases = map[string][]string{
@@ -428,6 +435,7 @@ var keyAliases = map[string][]string{
 	"operator":          {"plugin"},
 	"executor":          {"plugin"},
 	"name":              {"id"},
+	"memoize":           {"cache"},
 }
 
 // suggest returns ` (did you mean "x"?)` for a known key that s is a

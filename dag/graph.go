@@ -8,6 +8,7 @@ import (
 // graph is the dependency graph of a DAG's tasks, by index in file order.
 type graph struct {
 	idx map[string]int
+	ids []string // by index
 	up  [][]int
 	anc map[int]map[int]bool // memoised ancestor sets
 }
@@ -23,6 +24,7 @@ func (d *decoder) graph(g *DAG, raws []*rawTask) *graph {
 	for i, rt := range raws {
 		ids[i] = rt.task.ID
 	}
+	gr.ids = ids
 	// entries[i][k] is the depends_on list entry naming gr.up[i][k], and
 	// listed[j] is i+1 once task i's list names task j.
 	entries := make([][]*node, len(raws))

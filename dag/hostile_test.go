@@ -57,6 +57,12 @@ var hostileShapes = []struct {
 			return fmt.Sprintf("- {id: t%d, plugin: shell, with: {command: x}}\n", i)
 		}, "")
 	}},
+	{"many inputs naming misspelt artifacts of a task with as many", func(size int) string {
+		artifacts := fill(size/2, "id: x\ntasks:\n- id: a\n  plugin: shell\n  with: {command: x}\n  artifacts:\n",
+			func(i int) string { return fmt.Sprintf("    artifact_%d: out/%d\n", i, i) }, "")
+		return fill(size, artifacts+"- id: b\n  plugin: shell\n  with: {command: x}\n  depends_on: [a]\n  inputs:\n",
+			func(i int) string { return fmt.Sprintf("    in_%d: a.artifcat_%d\n", i, i) }, "")
+	}},
 	{"many nests 60 levels deep", func(size int) string {
 		return fill(size, "id: x\ntasks: [", func(int) string {
 			return strings.Repeat("[", 60) + strings.Repeat("]", 60) + ", "

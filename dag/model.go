@@ -89,11 +89,38 @@ type Task struct {
 	// Secrets are the names of the secrets the task's environment
 	// refers to, its own env's and the DAG's, sorted.
 	Secrets []string
-	// Reads are the upstream outputs the task's `with`, `env` and `when`
-	// refer to, sorted (docs/reproducibility.md#what-each-try-records).
-	Reads     []OutputRef
+	// Reads are the upstream outputs the task's `with`, `env`, `when` and
+	// cache key refer to, sorted (docs/reproducibility.md#what-each-try-records).
+	Reads []OutputRef
+	// Artifacts are the files and folders the task leaves, name → path
+	// relative to the try's working directory, cleaned
+	// (docs/dag-format.md#artifacts-and-inputs); nil when it declares none.
+	Artifacts map[string]string
+	// Inputs are the upstream artifacts the task reads, sorted by Name.
+	Inputs []InputRef
+	// Cache is set when a try's result may be reused by a later instance
+	// of the task (docs/dag-format.md#task-cache); nil: never cached.
+	Cache     *CacheConfig
 	Sensor    *SensorConfig // set when the plugin is a sensor
 	Callbacks Callbacks
+}
+
+// InputRef is one of a task's inputs: the artifact Artifact of the
+// upstream task Task, which the task's templates see as .inputs.Name and
+// its process as $KILN_INPUT_NAME (docs/dag-format.md#artifacts-and-inputs).
+type InputRef struct {
+	Name     string
+	Task     string
+	Artifact string
+}
+
+// CacheConfig is a task's `cache` (docs/dag-format.md#task-cache).
+type CacheConfig struct {
+	// TTL is how long a try's result may be reused; zero: with no limit.
+	TTL time.Duration
+	// Key is a template whose rendered value is part of the cache key;
+	// nil when the task gives none.
+	Key *Template
 }
 
 // OutputRef names upstream outputs a task reads: the output Key of Task;

@@ -7,12 +7,15 @@ import (
 	"strings"
 )
 
-// taskKeys are the keys a task may set; all but id and depends_on may also
-// be given under `defaults`.
+// taskKeys are the keys a task may set; all but taskOnlyKeys may also be
+// given under `defaults`.
 var taskKeys = []string{"id", "description", "plugin", "with", "depends_on", "retries", "retry_delay",
 	"retry_exponential_backoff", "max_retry_delay", "timeout", "queue", "pool", "pool_slots", "priority",
 	"trigger_rule", "depends_on_past", "when", "env", "mode", "poke_interval", "sensor_timeout", "soft_fail",
-	"on_failure", "on_success", "on_retry"}
+	"on_failure", "on_success", "on_retry", "artifacts", "inputs", "cache"}
+
+// taskOnlyKeys name a task or its place in the graph, which no default can.
+var taskOnlyKeys = []string{"id", "depends_on", "inputs"}
 
 var sensorKeys = []string{"mode", "poke_interval", "sensor_timeout", "soft_fail"}
 
@@ -21,6 +24,9 @@ type rawTask struct {
 	node   *node
 	fields map[string]pair
 	task   *Task
+	// artifactNames are the names its `artifacts` declares, sorted (see
+	// decoder.artifacts).
+	artifactNames []string
 }
 
 // tasks decodes the tasks; dagSecrets are the secrets the DAG's env
@@ -29,7 +35,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	var defaults map[string]pair
 	if p, ok := f["defaults"]; ok && d.mapping(p.val, "defaults") {
 		defaults = d.fields(p.val, taskKeys, "defaults")
-		for _, k := range []string{"id", "depends_on"} {
+		for _, k := range taskOnlyKeys {
 			if dp, ok := defaults[k]; ok {
 				d.errAt(dp.key, "%s cannot be given under defaults", k)
 				delete(defaults, k)
@@ -60,6 +66,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 			}
 		}
 		rt := &rawTask{node: it, fields: fields, task: d.taskScalars(it, fields)}
+		rt.artifactNames = d.artifacts(rt.task, fields)
 		if rt.task.ID == "" {
 			continue
 		}
@@ -78,12 +85,14 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	for _, rt := range raws {
 		t := rt.task
 		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) },
-			reads: map[OutputRef]bool{}}
+			reads: map[OutputRef]bool{}, inputs: d.inputs(rt, raws, gr)}
 		secrets := dagSecrets
 		if _, ok := rt.fields["env"]; ok {
 			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own
 		}
 		d.taskTemplates(rt, sc, secrets)
+		dc, hasDefault := defaults["cache"]
+		d.cache(t, rt.fields, sc, hasDefault && rt.fields["cache"] == dc)
 		t.Secrets = slices.Sorted(maps.Keys(secrets))
 		t.Reads = sortedReads(sc.reads)
 		csc := &scope{params: params, task: t.ID, callback: true,

@@ -121,7 +121,11 @@ type Values struct {
 	DataIntervalEnd   time.Time
 	Params            map[string]any
 	Outputs           map[string]map[string]any // task id → key → value
-	Env               map[string]string
+	// Inputs holds what .inputs.NAME renders to for each of the task's
+	// inputs: a placeholder the worker replaces with the path of the
+	// downloaded file (docs/dag-format.md#artifacts-and-inputs).
+	Inputs map[string]string
+	Env    map[string]string
 	// Callback holds .state, .error and .log_url for callback stages.
 	Callback map[string]any
 	// Secrets holds the values of the secrets the DAG's env refers to as
@@ -145,6 +149,7 @@ func (v Values) Data(loc *time.Location) map[string]any {
 		"data_interval_end":   TemplateTime{v.DataIntervalEnd.In(loc)},
 		"params":              orEmpty(v.Params),
 		"outputs":             orEmpty(v.Outputs),
+		"inputs":              orEmpty(v.Inputs),
 		"env":                 orEmpty(v.Env),
 	}
 	for k, x := range v.Callback {

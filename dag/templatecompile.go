@@ -16,7 +16,7 @@ import (
 // added for callback stages.
 var (
 	templateKeys = []string{"dag_id", "task_id", "run_id", "try_number", "ds", "ds_nodash", "ts",
-		"logical_date", "data_interval_start", "data_interval_end", "params", "outputs", "env"}
+		"logical_date", "data_interval_start", "data_interval_end", "params", "outputs", "inputs", "env"}
 	callbackKeys = []string{"state", "error", "log_url"}
 )
 
@@ -33,6 +33,9 @@ type scope struct {
 	// reads, when not nil, collects the upstream outputs referred to, for
 	// the task's Reads.
 	reads map[OutputRef]bool
+	// inputs are the names of the task's inputs; nil where there is no
+	// task's (the DAG's env, callbacks) and .inputs is refused.
+	inputs map[string]bool
 }
 
 // noteRead records a read of .outputs, .outputs.TASK or .outputs.TASK.KEY
@@ -87,10 +90,20 @@ func (s *scope) checkRef(chain []string) error {
 		}
 		return fmt.Errorf("unknown value .%s (known: .%s)", chain[0], strings.Join(keys, " ."))
 	}
+	if chain[0] == "inputs" && s.inputs == nil {
+		return fmt.Errorf(".inputs are a task's own: use them in the `with`, `env` or cache key of a task that declares `inputs`")
+	}
 	if len(chain) < 2 {
 		return nil
 	}
 	switch chain[0] {
+	case "inputs":
+		if !s.inputs[chain[1]] {
+			return fmt.Errorf("unknown input %q: declare it under the task's `inputs`", chain[1])
+		}
+		if len(chain) > 2 {
+			return fmt.Errorf(".inputs.%s is a path, with no fields: write .inputs.%s", chain[1], chain[1])
+		}
 	case "params":
 		if !s.params[chain[1]] {
 			return fmt.Errorf("unknown param %q: declare it under `params`", chain[1])
