@@ -48,7 +48,7 @@ func (s *Server) listRunArtifacts(c echo.Context) error {
 	}
 	out := []RunArtifact{}
 	for _, ti := range tis {
-		for _, a := range artifactViews(ti.Artifacts) {
+		for _, a := range ArtifactViews(ti.Artifacts) {
 			out = append(out, RunArtifact{TaskID: ti.TaskID, TryNumber: ti.TryNumber, Artifact: a, CachedFrom: ti.CachedFrom})
 		}
 	}
@@ -232,7 +232,7 @@ func (s *Server) listCache(c echo.Context) error {
 	for i, e := range entries {
 		out[i] = CacheEntry{
 			Key: e.Key, From: e.From, Created: e.Created.UTC(), Expires: utcOrNil(e.Expires), Live: e.Live(now),
-			Outputs: e.Outputs, Artifacts: nonNil(artifactViews(e.Artifacts)),
+			Outputs: e.Outputs, Artifacts: nonNil(ArtifactViews(e.Artifacts)),
 		}
 		if out[i].Outputs == nil {
 			out[i].Outputs = map[string]any{}

@@ -253,8 +253,8 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 			StartDate:   utc(ti.StartDate),
 			EndDate:     utc(ti.EndDate),
 			DurationS:   durationS(ti.StartDate, ti.EndDate),
-			CacheResult: cacheResult(ti.CachedFrom),
-			Artifacts:   artifactViews(ti.Artifacts),
+			CacheResult: NewCacheResult(ti.CachedFrom),
+			Artifacts:   ArtifactViews(ti.Artifacts),
 		}
 	}
 	return v, nil

@@ -61,8 +61,8 @@ func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 		Worker:      ti.Worker,
 		Error:       ti.Error,
 		Outputs:     ti.Outputs,
-		CacheResult: cacheResult(ti.CachedFrom),
-		Artifacts:   artifactViews(ti.Artifacts),
+		CacheResult: NewCacheResult(ti.CachedFrom),
+		Artifacts:   ArtifactViews(ti.Artifacts),
 		Tries:       make([]Try, len(tries)),
 	}
 	if v.Outputs == nil {
@@ -85,8 +85,8 @@ func tryView(t *store.Try) Try {
 		DurationS:   durationS(t.StartDate, t.EndDate),
 		ExitCode:    t.ExitCode,
 		Error:       t.Error,
-		CacheResult: cacheResult(t.CachedFrom),
-		Artifacts:   artifactViews(t.Artifacts),
+		CacheResult: NewCacheResult(t.CachedFrom),
+		Artifacts:   ArtifactViews(t.Artifacts),
 	}
 }
 

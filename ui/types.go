@@ -130,8 +130,9 @@ type CacheResult struct {
 	CachedFrom *store.TryRef `json:"cached_from,omitempty"`
 }
 
-// cacheResult is the CacheResult of a task instance or try.
-func cacheResult(from *store.TryRef) CacheResult {
+// NewCacheResult is the CacheResult of a task instance or try whose
+// CachedFrom is from.
+func NewCacheResult(from *store.TryRef) CacheResult {
 	return CacheResult{Cached: from != nil, CachedFrom: from}
 }
 
@@ -149,8 +150,9 @@ type Artifact struct {
 	Dir       bool   `json:"dir"`
 }
 
-// artifactViews converts a try's artifacts; nil for none.
-func artifactViews(arts []store.Artifact) []Artifact {
+// ArtifactViews are a try's artifacts as the API shows them; nil for
+// none.
+func ArtifactViews(arts []store.Artifact) []Artifact {
 	if len(arts) == 0 {
 		return nil
 	}
