@@ -101,6 +101,10 @@ func TestArtifactsListAndGet(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &arts); code != 0 || err != nil || len(arts) != 2 || arts[0].CachedFrom == nil || *arts[0].CachedFrom != testTrainFrom {
 		t.Errorf("artifacts list --json: exit %d, %v: %s; want both, cached from %v", code, err, stdout, testTrainFrom)
 	}
+	stdout, _, _ = e.run("runs", "show", testRunB, "--dag", "churn")
+	if !strings.Contains(stdout, "train  success (cached)  1") {
+		t.Errorf("runs show of the run whose train was cached:\n%s\nwant train success (cached)", stdout)
+	}
 	_, stderr, code = e.run("artifacts", "list", "--dag", "churn", "--run", testRunB, "--task", "trian")
 	wantExit(t, code, stderr, 1, `task "trian" not found`, `did you mean "train"?`)
 	_, stderr, code = e.run("artifacts", "list", "--dag", "churn")
