@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -160,7 +161,7 @@ func TestRunArtifacts(t *testing.T) {
 func TestGetArtifact(t *testing.T) {
 	t.Parallel()
 	_, srv, obs := newArtifactsAPI(t)
-	url := func(run, task, name string) string {
+	artifactURL := func(run, task, name string) string {
 		return srv.URL + "/api/v1/dags/ml/runs/" + run + "/tasks/" + task + "/artifacts/" + name
 	}
 	for _, tc := range []struct {
@@ -173,7 +174,7 @@ func TestGetArtifact(t *testing.T) {
 		{runA, "train", reportArt, "report.tar"},
 		{runB, "train", modelArt, "model.pkl"}, // taken from the cache
 	} {
-		r := call(t, "GET", url(tc.run, tc.task, tc.a.Name), "")
+		r := call(t, "GET", artifactURL(tc.run, tc.task, tc.a.Name), "")
 		h := r.header
 		if r.status != 200 || string(r.body) != contents[tc.a.Name] {
 			t.Errorf("%s/%s: %d %q, want 200 %q", tc.task, tc.a.Name, r.status, r.body, contents[tc.a.Name])
@@ -192,7 +193,7 @@ func TestGetArtifact(t *testing.T) {
 	}
 
 	// A client that has it already is told so.
-	req, _ := http.NewRequestWithContext(t.Context(), "GET", url(runA, "train", "model"), nil)
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", artifactURL(runA, "train", "model"), nil)
 	req.Header.Set("If-None-Match", `"`+modelArt.SHA256+`"`)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -203,10 +204,10 @@ func TestGetArtifact(t *testing.T) {
 		t.Errorf("If-None-Match with its ETag: %d, ETag %q; want 304 with the ETag", resp.StatusCode, resp.Header.Get("ETag"))
 	}
 
-	call(t, "GET", url(runA, "train", "modle"), "").wantError(t, 404, `task "train" of run "`+runA+`" has no artifact "modle"`, `did you mean "model"?`, "it has model, report")
-	call(t, "GET", url(runB, "evaluate", "plot"), "").wantError(t, 404, `has no artifact "plot": it stored none`)
-	call(t, "GET", url(runA, "trian", "model"), "").wantError(t, 404, `task "trian" not found in run`, `did you mean "train"?`)
-	call(t, "GET", url(runA, "evaluate", "plot"), "").wantError(t, 404,
+	call(t, "GET", artifactURL(runA, "train", "modle"), "").wantError(t, 404, `task "train" of run "`+runA+`" has no artifact "modle"`, `did you mean "model"?`, "it has model, report")
+	call(t, "GET", artifactURL(runB, "evaluate", "plot"), "").wantError(t, 404, `has no artifact "plot": it stored none`)
+	call(t, "GET", artifactURL(runA, "trian", "model"), "").wantError(t, 404, `task "trian" not found in run`, `did you mean "train"?`)
+	call(t, "GET", artifactURL(runA, "evaluate", "plot"), "").wantError(t, 404,
 		"artifact plot (sha256 "+plotArt.SHA256+`) of task "evaluate" is no longer stored: collected by retention`)
 
 	// An object altered in the store: the answer stops short of its
@@ -214,7 +215,7 @@ func TestGetArtifact(t *testing.T) {
 	if _, err := obs.Put(t.Context(), jetstream.ObjectMeta{Name: modelArt.SHA256}, strings.NewReader("weights v2")); err != nil {
 		t.Fatal(err)
 	}
-	resp, err = http.Get(url(runA, "train", "model"))
+	resp, err = http.Get(artifactURL(runA, "train", "model"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,5 +376,62 @@ tasks: [{id: a, plugin: shell, with: {command: "true"}}]
 	bfs, err := k.Store().Backfills("daily")
 	if err != nil || len(bfs) != 1 || !bfs[0].NoCache {
 		t.Errorf("a backfill with no_cache: %+v, %v; want NoCache", bfs, err)
+	}
+}
+
+// TestArtifactAndCachedPages: the run page marks the task the cache
+// served, with a link to where its result came from, and lists the picked
+// task's artifacts with their sizes, hashes and download links; the grid
+// marks its cell.
+func TestArtifactAndCachedPages(t *testing.T) {
+	t.Parallel()
+	_, srv, _ := newArtifactsAPI(t)
+	d := getPage(t, srv.URL+"/dags/ml/runs/"+runB+"?task=train").want(t, http.StatusOK)
+	fromHref := "/dags/ml/runs/" + url.PathEscape(runA) + "?task=train"
+	if b := d.one(`#tasks tr[data-task=train] a.badge.cached`); b.attr("href") != fromHref || !strings.Contains(b.attr("title"), "try 1 in run "+runA) {
+		t.Errorf("the tasks table's cached badge links to %q (%q), want %q", b.attr("href"), b.attr("title"), fromHref)
+	}
+	if n := len(d.all(`#tasks a.badge.cached`)); n != 1 {
+		t.Errorf("%d cached badges in the tasks table, want train's only", n)
+	}
+	if got := d.one("#task-cached-from").text(); !strings.Contains(got, runA+", try 1") {
+		t.Errorf("the task's Cached from = %q, want run A's try 1", got)
+	}
+	rows := d.all("table#task-artifacts tbody tr")
+	if len(rows) != 2 {
+		t.Fatalf("%d artifact rows, want model and report", len(rows))
+	}
+	model := d.one(`#task-artifacts tr[data-artifact=model]`)
+	if sha := model.one("code.sha"); sha.text() != modelArt.SHA256[:12] || sha.attr("title") != modelArt.SHA256 {
+		t.Errorf("model's hash shows %q (title %q), want the short hash with the whole one in the title", sha.text(), sha.attr("title"))
+	}
+	if got := model.text(); !strings.Contains(got, "model.pkl") || !strings.Contains(got, "10 B") {
+		t.Errorf("model's row = %q, want its path and size", got)
+	}
+	href := model.one("a.artifact-download").attr("href")
+	if want := "/api/v1/dags/ml/runs/" + url.PathEscape(runB) + "/tasks/train/artifacts/model"; href != want {
+		t.Errorf("model's download link = %q, want %q", href, want)
+	}
+	if r := call(t, "GET", srv.URL+href, ""); r.status != 200 || string(r.body) != contents["model"] {
+		t.Errorf("following the download link: %d %q, want the model", r.status, r.body)
+	}
+	if got := d.one(`#task-artifacts tr[data-artifact=report]`).text(); !strings.Contains(got, "report/") || !strings.Contains(got, "a folder, as a tar") {
+		t.Errorf("report's row = %q, want it shown as a folder", got)
+	}
+
+	// A task that ran has no badge, and no artifacts table without
+	// artifacts.
+	d = getPage(t, srv.URL+"/dags/ml/runs/"+runB+"?task=evaluate").want(t, http.StatusOK)
+	if len(d.all("#task-cached")) != 0 || len(d.all("#task-artifacts")) != 0 {
+		t.Error("evaluate, which ran and stored nothing, shows a cached badge or artifacts")
+	}
+
+	g := getPage(t, srv.URL+"/dags/ml").want(t, http.StatusOK)
+	cell := g.one(`#grid a.cell[data-task=train][data-run=` + runB + `]`)
+	if cell.attr("data-cached") != "1" || cell.attr("title") != "success · cached from "+runA {
+		t.Errorf("the grid's cell of the cached train: data-cached %q, title %q", cell.attr("data-cached"), cell.attr("title"))
+	}
+	if other := g.one(`#grid a.cell[data-task=train][data-run=` + runA + `]`); other.attr("data-cached") != "" {
+		t.Error("the grid marks run A's train, which ran, as cached")
 	}
 }
