@@ -30,7 +30,7 @@ func (d *decoder) cache(t *Task, f map[string]pair, sc *scope, inherited bool) {
 		cf := d.fields(p.val, cacheKeys, "cache")
 		if tp, ok := cf["ttl"]; ok {
 			var ok bool
-			if c.TTL, ok = d.parseDuration(tp, parseDays, "12h or 7d"); ok && c.TTL == 0 {
+			if c.TTL, ok = d.parseDuration(tp, ParseDays, "12h or 7d"); ok && c.TTL == 0 {
 				d.errAt(tp.val, "cache ttl must be above zero: leave ttl out for a result reused however old")
 			}
 		}
@@ -52,10 +52,11 @@ func (d *decoder) cache(t *Task, f map[string]pair, sc *scope, inherited bool) {
 	t.Cache = c
 }
 
-// parseDays parses a Go duration that may start with a number of whole
-// days: 7d, 1d12h, 90m. Only the cache's ttl takes days, as only it runs
-// to weeks.
-func parseDays(s string) (time.Duration, error) {
+// ParseDays parses a Go duration that may start with a number of whole
+// days: 7d, 1d12h, 90m. The cache's ttl takes days, and so do the
+// artifact retention's flags and the API's older_than
+// (docs/artifacts.md#retention), as only they run to weeks.
+func ParseDays(s string) (time.Duration, error) {
 	days, rest, ok := strings.Cut(s, "d")
 	if !ok {
 		return time.ParseDuration(s)

@@ -30,9 +30,9 @@ func TestParseDays(t *testing.T) {
 		{"7", 0, false},
 		{"", 0, false},
 	} {
-		got, err := parseDays(tc.in)
+		got, err := ParseDays(tc.in)
 		if (err == nil) != tc.ok || got != tc.want {
-			t.Errorf("parseDays(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
+			t.Errorf("ParseDays(%q) = %v, %v; want %v, ok %v", tc.in, got, err, tc.want, tc.ok)
 		}
 	}
 }

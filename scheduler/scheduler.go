@@ -46,6 +46,10 @@ type Config struct {
 	// ArtifactsMaxBytes bounds the artifact store (docs/artifacts.md);
 	// 0 or less: no bound but the NATS server's.
 	ArtifactsMaxBytes int64
+	// ArtifactRetention, when above zero, collects the artifact store
+	// shortly after the start and hourly: objects no run younger than it
+	// and no live cache entry refers to go (docs/artifacts.md#retention).
+	ArtifactRetention time.Duration
 }
 
 // SecretSource finds a secret's value; see package internal/secrets.
@@ -215,6 +219,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.openBuckets(runCtx, &wg); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	wg.Go(func() { s.collectArtifactsEvery(runCtx) })
 	wg.Go(func() { s.natsSender.run(runCtx) })
 	wg.Go(func() { s.intake(runCtx, cons, stop) })
 	wg.Go(func() { s.watchFolder(runCtx, set) })

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -92,6 +93,9 @@ type TaskDigest struct {
 	TryNumber int       `json:"try_number"`
 	StartDate time.Time `json:"start_date"`
 	EndDate   time.Time `json:"end_date"`
+	// CachedFrom is set when the task instance took its result from the
+	// task cache (TaskInstance.CachedFrom).
+	CachedFrom *TryRef `json:"cached_from,omitempty"`
 }
 
 // RunTasks returns the task instances of several runs of a DAG, digested:
@@ -169,6 +173,8 @@ func (r *taskDigestReader) read(v []byte) (TaskDigest, error) {
 			err = r.time(&d.StartDate)
 		case "end_date":
 			err = r.time(&d.EndDate)
+		case "cached_from":
+			err = r.tryRef(&d.CachedFrom)
 		default:
 			err = r.dec.SkipValue()
 		}
@@ -187,6 +193,16 @@ func (r *taskDigestReader) str(set func(string)) error {
 		set(tok.String())
 	}
 	return err
+}
+
+// tryRef reads a TryRef, or null; few task instances have one.
+func (r *taskDigestReader) tryRef(ref **TryRef) error {
+	v, err := r.dec.ReadValue()
+	if err != nil || v.Kind() == 'n' {
+		return err
+	}
+	*ref = new(TryRef)
+	return json.Unmarshal(v, *ref)
 }
 
 // time reads a time value, RFC 3339 as encoding/json writes it, or null.

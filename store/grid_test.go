@@ -20,6 +20,8 @@ func TestTaskDigestReader(t *testing.T) {
 			Outputs:   map[string]any{"a": []any{1.0, "}", map[string]any{"b": nil}}, "c": true},
 			NotBefore: end, Pokes: 2, FirstPoke: &start},
 		{DAGID: "d", RunID: "r", TaskID: "x", State: TaskRunning, TryNumber: 1, StartDate: &start},
+		{DAGID: "d", RunID: "r", TaskID: "train", State: TaskSuccess, TryNumber: 1, EndDate: &end,
+			CachedFrom: &TryRef{DAGID: "d", RunID: "r0", TaskID: "train", Try: 2}, Artifacts: []Artifact{{Name: "model", SHA256: "ab"}}},
 	}
 	var r taskDigestReader
 	for _, ti := range tis {
@@ -36,7 +38,7 @@ func TestTaskDigestReader(t *testing.T) {
 			t.Errorf("%s:\n got %+v, %v\nwant %+v", v, got, err, want)
 		}
 	}
-	for _, in := range []string{`{"task_id":"a"`, `{"try_number":"x"}`, `[]`, `{"start_date":"yesterday"}`, ``} {
+	for _, in := range []string{`{"task_id":"a"`, `{"try_number":"x"}`, `[]`, `{"start_date":"yesterday"}`, `{"cached_from":[]}`, ``} {
 		if got, err := r.read([]byte(in)); err == nil {
 			t.Errorf("%s: got %+v, want an error", in, got)
 		}

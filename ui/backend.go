@@ -2,10 +2,14 @@ package ui
 
 import (
 	"context"
-	"github.com/kilnhq/kiln/scheduler"
+	"io"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -44,6 +48,19 @@ type Backend interface {
 	SetPool(ctx context.Context, name string, slots int) error
 	// DeletePool deletes a pool.
 	DeletePool(ctx context.Context, name string) error
+	// ClearCache deletes the task cache's entries of a DAG's task (all of
+	// the DAG's when taskID is empty, every DAG's when dagID is too) and
+	// returns how many.
+	ClearCache(ctx context.Context, dagID, taskID string) (int, error)
+	// CollectArtifacts deletes the stored artifacts whose newest
+	// reference is older than olderThan and that no live cache entry
+	// holds (docs/artifacts.md#retention); with dryRun it only counts.
+	CollectArtifacts(ctx context.Context, olderThan time.Duration, dryRun bool) (scheduler.GCReport, error)
+
+	// OpenArtifact opens the stored artifact named by its SHA-256 for
+	// reading, streamed from the artifact store; an artifact not stored
+	// is an error wrapping store.ErrNotFound.
+	OpenArtifact(ctx context.Context, sha string) (io.ReadCloser, *jetstream.ObjectInfo, error)
 
 	// DAGs returns the loaded DAGs, sorted by id.
 	DAGs() []scheduler.DAGInfo

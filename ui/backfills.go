@@ -64,6 +64,7 @@ func (s *Server) createBackfill(c echo.Context) error {
 		Params:      req.Params,
 		DryRun:      req.DryRun,
 		RequestedBy: requester(c),
+		NoCache:     req.NoCache,
 	}
 	if req.MaxActiveRuns != nil {
 		if *req.MaxActiveRuns < 1 {

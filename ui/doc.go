@@ -21,6 +21,7 @@
 // RFC 3339 in UTC. Every API error is {"error": "..."} with a fitting
 // status: 400 for a bad body or query value (naming the field), 401 without
 // valid credentials, 403 for a role too weak, 404 for an unknown DAG, run,
-// task or try, 409 for a conflict, 500 otherwise. A page's error is an HTML
-// page with the same status.
+// task, try or artifact, 409 for a conflict, 503 for the artifact routes
+// while the artifact store is not open yet, 500 otherwise. A page's error
+// is an HTML page with the same status.
 package ui

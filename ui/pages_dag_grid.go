@@ -206,6 +206,9 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest) templ
 			b.WriteString(runIDs[j])
 			b.WriteString(`" data-state="`)
 			b.WriteString(state)
+			if d != nil && d.CachedFrom != nil {
+				b.WriteString(`" data-cached="1`)
+			}
 			b.WriteString(`" href="`)
 			b.WriteString(hrefs[j])
 			b.WriteString(query)
@@ -232,13 +235,19 @@ func gridBodySize(g *dag.DAG, runs []gridRun, hrefs []string) int {
 	return n
 }
 
-// writeCellTitle writes a grid cell's tooltip: state, try and duration.
+// writeCellTitle writes a grid cell's tooltip: state, try and duration,
+// or the run a cached result came from.
 func writeCellTitle(b *strings.Builder, state string, d *store.TaskDigest) {
 	if d == nil {
 		b.WriteString("no task instance")
 		return
 	}
 	b.WriteString(state)
+	if d.CachedFrom != nil {
+		b.WriteString(" · cached from ")
+		b.WriteString(template.HTMLEscapeString(d.CachedFrom.RunID))
+		return
+	}
 	if d.TryNumber > 0 {
 		b.WriteString(" · try ")
 		b.WriteString(strconv.Itoa(d.TryNumber))

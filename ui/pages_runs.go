@@ -191,6 +191,39 @@ type taskRow struct {
 	Duration            string
 	LogHref             string // the latest try's log; "" before the first try
 	Selected            bool
+	Cached              *cachedLink
+}
+
+// cachedLink marks a task instance that took its result from the task
+// cache (docs/artifacts.md#the-task-cache): a link to the task in the
+// run whose try it took.
+type cachedLink struct {
+	Href, RunID string
+	Try         int
+}
+
+func newCachedLink(from *store.TryRef) *cachedLink {
+	if from == nil {
+		return nil
+	}
+	return &cachedLink{Href: runHref(from.DAGID, from.RunID) + "?task=" + url.QueryEscape(from.TaskID), RunID: from.RunID, Try: from.Try}
+}
+
+// artifactRow is an artifact of the picked task, with where to download
+// it from the API.
+type artifactRow struct {
+	Name, Path, Size, SHA256, Short, Href string
+	Dir                                   bool
+}
+
+func artifactRows(ti *store.TaskInstance) []artifactRow {
+	rows := make([]artifactRow, len(ti.Artifacts))
+	for i, a := range ti.Artifacts {
+		rows[i] = artifactRow{Name: a.Name, Path: a.Path, Size: byteSize(a.Size), SHA256: a.SHA256, Short: shortHash(a.SHA256), Dir: a.Dir,
+			Href: "/api/v1/dags/" + url.PathEscape(ti.DAGID) + "/runs/" + url.PathEscape(ti.RunID) +
+				"/tasks/" + url.PathEscape(ti.TaskID) + "/artifacts/" + url.PathEscape(a.Name)}
+	}
+	return rows
 }
 
 // taskDetail is the task the run page picked, with its tries.
@@ -206,6 +239,10 @@ type taskDetail struct {
 	// Rendered is the manifest of the latest try; nil before the first,
 	// or for a try recorded before manifests were.
 	Rendered *renderedView
+	// Cached is set when the task took its result from the task cache;
+	// Artifacts are what its successful try stored, or took from there.
+	Cached    *cachedLink
+	Artifacts []artifactRow
 }
 
 // renderedView is the "Rendered" panel of the picked task: what its latest
@@ -335,6 +372,7 @@ func (s *Server) runPage(c echo.Context) error {
 			Start:    timeViewPtr(ti.StartDate, loc, now),
 			Duration: spanText(ti.StartDate, ti.EndDate, now),
 			Selected: ti.TaskID == picked,
+			Cached:   newCachedLink(ti.CachedFrom),
 		}
 		if ti.State.Finished() && ti.EndDate != nil && ti.StartDate == nil {
 			row.Duration = "" // ended without running: skipped, upstream_failed, marked
@@ -364,13 +402,15 @@ func (s *Server) runPage(c echo.Context) error {
 
 func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Location, now time.Time) *taskDetail {
 	d := &taskDetail{
-		TaskID:   ti.TaskID,
-		State:    storeState(ti.State),
-		Queue:    ti.Queue,
-		Pool:     ti.Pool,
-		Error:    ti.Error,
-		Try:      ti.TryNumber,
-		MaxTries: ti.MaxTries,
+		TaskID:    ti.TaskID,
+		State:     storeState(ti.State),
+		Queue:     ti.Queue,
+		Pool:      ti.Pool,
+		Error:     ti.Error,
+		Try:       ti.TryNumber,
+		MaxTries:  ti.MaxTries,
+		Cached:    newCachedLink(ti.CachedFrom),
+		Artifacts: artifactRows(ti),
 	}
 	if !ti.NotBefore.IsZero() {
 		d.NotBefore = timeViewPtr(&ti.NotBefore, loc, now)

@@ -95,11 +95,12 @@ func (s *Server) triggerRun(c echo.Context) error {
 		LogicalDate    *string        `json:"logical_date"`
 		Params         map[string]any `json:"params"`
 		LatestInterval bool           `json:"latest_interval"`
+		NoCache        bool           `json:"no_cache"`
 	}
 	if err := decodeBody(c, &req, true); err != nil {
 		return err
 	}
-	treq := scheduler.TriggerRequest{Params: req.Params, LatestInterval: req.LatestInterval}
+	treq := scheduler.TriggerRequest{Params: req.Params, LatestInterval: req.LatestInterval, NoCache: req.NoCache}
 	if req.LogicalDate != nil {
 		t, err := time.Parse(time.RFC3339, *req.LogicalDate)
 		if err != nil {
@@ -246,12 +247,14 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 	}
 	for i, ti := range tis {
 		v.Tasks[i] = RunTask{
-			TaskID:    ti.TaskID,
-			State:     ti.State,
-			TryNumber: ti.TryNumber,
-			StartDate: utc(ti.StartDate),
-			EndDate:   utc(ti.EndDate),
-			DurationS: durationS(ti.StartDate, ti.EndDate),
+			TaskID:      ti.TaskID,
+			State:       ti.State,
+			TryNumber:   ti.TryNumber,
+			StartDate:   utc(ti.StartDate),
+			EndDate:     utc(ti.EndDate),
+			DurationS:   durationS(ti.StartDate, ti.EndDate),
+			CacheResult: NewCacheResult(ti.CachedFrom),
+			Artifacts:   ArtifactViews(ti.Artifacts),
 		}
 	}
 	return v, nil

@@ -179,6 +179,12 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs, RoleViewer)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/tries", s.listTries, RoleViewer)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/tries/:n", s.getTry, RoleViewer)
+	api(http.MethodGet, "/dags/:dag/runs/:run/artifacts", s.listRunArtifacts, RoleViewer)
+	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/artifacts/:name", s.getArtifact, RoleViewer)
+
+	api(http.MethodGet, "/cache", s.listCache, RoleViewer)
+	api(http.MethodDelete, "/cache", s.clearCache, RoleOperator)
+	api(http.MethodPost, "/artifacts/gc", s.collectArtifacts, RoleOperator)
 
 	api(http.MethodPost, "/dags/:dag/backfills", s.createBackfill, RoleOperator)
 	api(http.MethodGet, "/backfills", s.listBackfills, RoleViewer)

@@ -43,25 +43,27 @@ func (s *Server) listTaskInstances(c echo.Context) error {
 
 func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 	v := TaskInstance{
-		DAGID:     ti.DAGID,
-		RunID:     ti.RunID,
-		TaskID:    ti.TaskID,
-		State:     ti.State,
-		TryNumber: ti.TryNumber,
-		MaxTries:  ti.MaxTries,
-		Queue:     ti.Queue,
-		Pool:      ti.Pool,
-		PoolSlots: ti.PoolSlots,
-		Priority:  ti.Priority,
-		NotBefore: utcOrNil(ti.NotBefore),
-		QueuedAt:  utc(ti.QueuedAt),
-		StartDate: utc(ti.StartDate),
-		EndDate:   utc(ti.EndDate),
-		DurationS: durationS(ti.StartDate, ti.EndDate),
-		Worker:    ti.Worker,
-		Error:     ti.Error,
-		Outputs:   ti.Outputs,
-		Tries:     make([]Try, len(tries)),
+		DAGID:       ti.DAGID,
+		RunID:       ti.RunID,
+		TaskID:      ti.TaskID,
+		State:       ti.State,
+		TryNumber:   ti.TryNumber,
+		MaxTries:    ti.MaxTries,
+		Queue:       ti.Queue,
+		Pool:        ti.Pool,
+		PoolSlots:   ti.PoolSlots,
+		Priority:    ti.Priority,
+		NotBefore:   utcOrNil(ti.NotBefore),
+		QueuedAt:    utc(ti.QueuedAt),
+		StartDate:   utc(ti.StartDate),
+		EndDate:     utc(ti.EndDate),
+		DurationS:   durationS(ti.StartDate, ti.EndDate),
+		Worker:      ti.Worker,
+		Error:       ti.Error,
+		Outputs:     ti.Outputs,
+		CacheResult: NewCacheResult(ti.CachedFrom),
+		Artifacts:   ArtifactViews(ti.Artifacts),
+		Tries:       make([]Try, len(tries)),
 	}
 	if v.Outputs == nil {
 		v.Outputs = map[string]any{}
@@ -74,15 +76,17 @@ func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 
 func tryView(t *store.Try) Try {
 	return Try{
-		TryNumber: t.Number,
-		State:     t.State,
-		Worker:    t.Worker,
-		QueuedAt:  utcOrNil(t.QueuedAt),
-		StartDate: utc(t.StartDate),
-		EndDate:   utc(t.EndDate),
-		DurationS: durationS(t.StartDate, t.EndDate),
-		ExitCode:  t.ExitCode,
-		Error:     t.Error,
+		TryNumber:   t.Number,
+		State:       t.State,
+		Worker:      t.Worker,
+		QueuedAt:    utcOrNil(t.QueuedAt),
+		StartDate:   utc(t.StartDate),
+		EndDate:     utc(t.EndDate),
+		DurationS:   durationS(t.StartDate, t.EndDate),
+		ExitCode:    t.ExitCode,
+		Error:       t.Error,
+		CacheResult: NewCacheResult(t.CachedFrom),
+		Artifacts:   ArtifactViews(t.Artifacts),
 	}
 }
 

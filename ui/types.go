@@ -115,6 +115,111 @@ type RunTask struct {
 	// DurationS is end_date - start_date in seconds; null until both are
 	// known.
 	DurationS *float64 `json:"duration_s"`
+	CacheResult
+	// Artifacts are what the task's successful try stored
+	// (docs/artifacts.md); left out when none.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+}
+
+// CacheResult says that a task instance or try succeeded from the task
+// cache without running (docs/artifacts.md#the-task-cache): Cached is
+// true and CachedFrom names the try whose result it took. Both are left
+// out of the JSON otherwise.
+type CacheResult struct {
+	Cached     bool          `json:"cached,omitempty"`
+	CachedFrom *store.TryRef `json:"cached_from,omitempty"`
+}
+
+// NewCacheResult is the CacheResult of a task instance or try whose
+// CachedFrom is from.
+func NewCacheResult(from *store.TryRef) CacheResult {
+	return CacheResult{Cached: from != nil, CachedFrom: from}
+}
+
+// Artifact is a file or folder a try stored in the artifact store, named
+// there by its SHA-256 (docs/artifacts.md).
+type Artifact struct {
+	Name string `json:"name"`
+	// Path is the declared path, relative to the try's working directory.
+	Path   string `json:"path"`
+	SHA256 string `json:"sha256"`
+	Size   int64  `json:"size"`
+	// MediaType is the file's media type; a folder is stored as a tar,
+	// application/x-tar, and Dir is true.
+	MediaType string `json:"media_type"`
+	Dir       bool   `json:"dir"`
+}
+
+// ArtifactViews are a try's artifacts as the API shows them; nil for
+// none.
+func ArtifactViews(arts []store.Artifact) []Artifact {
+	if len(arts) == 0 {
+		return nil
+	}
+	out := make([]Artifact, len(arts))
+	for i, a := range arts {
+		out[i] = Artifact{Name: a.Name, Path: a.Path, SHA256: a.SHA256, Size: a.Size, MediaType: a.MediaType, Dir: a.Dir}
+	}
+	return out
+}
+
+// RunArtifact is an artifact of a run's task instance, as
+// GET /api/v1/dags/{dag}/runs/{run}/artifacts lists it.
+type RunArtifact struct {
+	TaskID    string `json:"task_id"`
+	TryNumber int    `json:"try_number"`
+	Artifact
+	// CachedFrom is set when the task instance took the artifact from the
+	// task cache: the try that stored it.
+	CachedFrom *store.TryRef `json:"cached_from,omitempty"`
+}
+
+// CacheEntry is a task cache entry, as GET /api/v1/cache lists it
+// (docs/artifacts.md#the-task-cache).
+type CacheEntry struct {
+	Key string `json:"key"`
+	// From is the try whose result the entry holds.
+	From    store.TryRef `json:"from"`
+	Created time.Time    `json:"created"`
+	// Expires is when the entry stops serving; null for never. Live is
+	// false once it has.
+	Expires   *time.Time     `json:"expires"`
+	Live      bool           `json:"live"`
+	Outputs   map[string]any `json:"outputs"`
+	Artifacts []Artifact     `json:"artifacts"`
+}
+
+// ClearCacheResult answers DELETE /api/v1/cache with how many entries
+// went.
+type ClearCacheResult struct {
+	Cleared int `json:"cleared"`
+}
+
+// ArtifactGCRequest is the body of POST /api/v1/artifacts/gc.
+type ArtifactGCRequest struct {
+	// OlderThan is required: a duration that may start with whole days,
+	// such as 30d or 12h.
+	OlderThan string `json:"older_than"`
+	// DryRun reports what would go and deletes nothing.
+	DryRun bool `json:"dry_run,omitempty"`
+}
+
+// ArtifactGCReport answers POST /api/v1/artifacts/gc
+// (docs/artifacts.md#retention).
+type ArtifactGCReport struct {
+	OlderThan string `json:"older_than"`
+	DryRun    bool   `json:"dry_run"`
+	// Kept and Deleted count the stored objects (with DryRun: would
+	// delete); KeptBytes and FreedBytes add up their sizes.
+	Kept       int   `json:"kept"`
+	Deleted    int   `json:"deleted"`
+	KeptBytes  int64 `json:"kept_bytes"`
+	FreedBytes int64 `json:"freed_bytes"`
+	// CacheEntriesDropped counts the expired cache entries that held a
+	// deleted artifact; OrphanChunks the chunk sets of uploads that never
+	// finished, purged.
+	CacheEntriesDropped int `json:"cache_entries_dropped"`
+	OrphanChunks        int `json:"orphan_chunks"`
 }
 
 // TaskInstance is a task instance with its tries, as
@@ -140,7 +245,11 @@ type TaskInstance struct {
 	Worker    string         `json:"worker"`
 	Error     string         `json:"error"`
 	Outputs   map[string]any `json:"outputs"`
-	Tries     []Try          `json:"tries"` // by try number
+	CacheResult
+	// Artifacts are what the successful try stored (docs/artifacts.md);
+	// left out when none.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
+	Tries     []Try      `json:"tries"` // by try number
 }
 
 // Try is one try of a task instance.
@@ -154,6 +263,9 @@ type Try struct {
 	DurationS *float64        `json:"duration_s"`
 	ExitCode  *int            `json:"exit_code"`
 	Error     string          `json:"error"`
+	CacheResult
+	// Artifacts are what the try stored; left out when none.
+	Artifacts []Artifact `json:"artifacts,omitempty"`
 }
 
 // Pool is a named number of slots.
@@ -178,6 +290,9 @@ type TriggerRunRequest struct {
 	LogicalDate    *time.Time     `json:"logical_date,omitempty"`
 	Params         map[string]any `json:"params,omitempty"`
 	LatestInterval bool           `json:"latest_interval,omitempty"`
+	// NoCache runs every task whatever the task cache holds
+	// (docs/artifacts.md#the-task-cache).
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // ClearTasksRequest is the body of POST /api/v1/dags/{dag}/runs/{run}/clear.
@@ -209,6 +324,9 @@ type CreateBackfillRequest struct {
 	Params        map[string]any `json:"params,omitempty"`
 	// DryRun asks for the plan only: nothing is created.
 	DryRun bool `json:"dry_run,omitempty"`
+	// NoCache runs every task of the backfill's runs whatever the task
+	// cache holds (docs/artifacts.md#the-task-cache).
+	NoCache bool `json:"no_cache,omitempty"`
 }
 
 // BackfillSummary is a backfill as GET /api/v1/backfills lists it: without

@@ -23,11 +23,13 @@ import (
 )
 
 // addServerCommands adds the top-level commands that talk to a Kiln server
-// over its HTTP API: trigger, backfill, backfills, runs, tasks and pools,
-// and users and tokens (which can open the store instead, with --data).
+// over its HTTP API: trigger, backfill, backfills, runs, tasks, artifacts,
+// cache and pools, and users and tokens (which can open the store instead,
+// with --data).
 // (The dags subcommands that do are added by addServerDagsCommands.)
 func addServerCommands(root *cobra.Command) {
 	root.AddCommand(newTriggerCmd(), newBackfillCmd(), newBackfillsCmd(), newRunsCmd(), newTasksCmd(), newPoolsCmd())
+	root.AddCommand(newArtifactsCmd(), newCacheCmd())
 	root.AddCommand(newLoginCmd(), newLogoutCmd(), newUsersCmd(), newTokensCmd())
 }
 

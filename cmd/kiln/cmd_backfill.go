@@ -50,6 +50,7 @@ func newBackfillCmd() *cobra.Command {
 		paramArgs     []string
 		dryRun, wait  bool
 		asJSON        bool
+		noCache       bool
 	)
 	cmd := &cobra.Command{
 		Use:   "backfill DAG --from DATE --to DATE",
@@ -65,6 +66,8 @@ re-runs those whose run ended either way. A run still queued or running is
 never doubled. --reverse runs the newest date first (refused when a task has
 depends_on_past). A DAG has at most one active backfill; dates whose data
 interval has not ended yet, and DAGs without a schedule, are refused (exit 2).
+--no-cache makes the runs run every task, whatever the task cache holds
+(docs/artifacts.md#the-task-cache).
 
 --dry-run prints every date and what would be done with it, and changes
 nothing. --wait follows the backfill until it ends, with a progress bar on a
@@ -93,7 +96,7 @@ JSON: as created, or with --wait as it ended.`,
 				return err
 			}
 			loc := dagLocation(d)
-			req := ui.CreateBackfillRequest{Reprocess: reprocess, Reverse: reverse, MaxActiveRuns: &maxActiveRuns, DryRun: dryRun}
+			req := ui.CreateBackfillRequest{Reprocess: reprocess, Reverse: reverse, MaxActiveRuns: &maxActiveRuns, DryRun: dryRun, NoCache: noCache}
 			if req.From, err = rangeArg("--from", from, loc); err != nil {
 				return err
 			}
@@ -148,6 +151,7 @@ JSON: as created, or with --wait as it ended.`,
 	f.BoolVar(&dryRun, "dry-run", false, "print the dates and what would be done with each; change nothing")
 	f.BoolVar(&wait, "wait", false, "follow the backfill until it ends; exit 1 if any run failed")
 	f.BoolVar(&asJSON, "json", false, "print the backfill as JSON")
+	f.BoolVar(&noCache, "no-cache", false, "run every task of the runs, whatever the task cache holds")
 	cmd.MarkFlagRequired("from")
 	cmd.MarkFlagRequired("to")
 	return cmd

@@ -182,7 +182,11 @@ func printRun(w io.Writer, r ui.Run, zone string) error {
 	tw = newTable(w)
 	fmt.Fprintln(tw, "TASK\tSTATE\tTRY\tSTART\tEND\tDURATION")
 	for _, t := range r.Tasks {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, t.State, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
+		state := string(t.State)
+		if t.Cached {
+			state += " (cached)" // docs/artifacts.md#the-task-cache
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, state, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
 	}
 	return tw.Flush()
 }

@@ -27,6 +27,7 @@ func newTriggerCmd() *cobra.Command {
 		wait      bool
 		asJSON    bool
 		latest    bool
+		noCache   bool
 	)
 	cmd := &cobra.Command{
 		Use:   "trigger DAG",
@@ -39,6 +40,9 @@ names a logical date of the DAG's schedule: then the run covers that
 scheduled interval. --latest-interval makes it cover the latest interval of
 the schedule that had ended at the logical date (now by default), as
 Airflow 2 did for manual runs: "re-do yesterday" for a daily DAG.
+
+--no-cache runs every task, whatever the task cache holds for the tasks
+that use it (docs/artifacts.md#the-task-cache).
 
 Params are checked against the DAG's schema before anything is created: an
 unknown or invalid one exits 2. --conf gives params as one JSON object;
@@ -69,7 +73,7 @@ as created, or with --wait as it ended.`,
 			if latest && d.Schedule == nil {
 				return usageError("--latest-interval: DAG %s has no schedule, so it has no latest interval", d.DAGID)
 			}
-			req.LatestInterval = latest
+			req.LatestInterval, req.NoCache = latest, noCache
 			var run ui.Run
 			if _, err := c.do(ctx, "POST", apiPath("dags", d.DAGID, "runs"), nil, req, &run); err != nil {
 				return err
@@ -107,6 +111,7 @@ as created, or with --wait as it ended.`,
 	f.BoolVar(&wait, "wait", false, "wait for the run to end; exit 1 if it failed")
 	f.BoolVar(&asJSON, "json", false, "print the run as JSON")
 	f.BoolVar(&latest, "latest-interval", false, "cover the latest interval of the schedule that had ended at the logical date")
+	f.BoolVar(&noCache, "no-cache", false, "run every task, whatever the task cache holds")
 	return cmd
 }
 

@@ -10,6 +10,7 @@ import (
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/ui"
 )
 
 // testRunJSON is what `kiln dags test --json` prints: the run as the API
@@ -42,7 +43,9 @@ type testTaskJSON struct {
 	DurationS *float64        `json:"duration_s"`
 	Outputs   map[string]any  `json:"outputs"`
 	Error     string          `json:"error"`
-	Tries     []testTryJSON   `json:"tries"`
+	ui.CacheResult
+	Artifacts []ui.Artifact `json:"artifacts,omitempty"`
+	Tries     []testTryJSON `json:"tries"`
 }
 
 type testTryJSON struct {
@@ -54,7 +57,9 @@ type testTryJSON struct {
 	DurationS *float64        `json:"duration_s"`
 	ExitCode  *int            `json:"exit_code"`
 	Error     string          `json:"error"`
-	Log       string          `json:"log"`
+	ui.CacheResult
+	Artifacts []ui.Artifact `json:"artifacts,omitempty"`
+	Log       string        `json:"log"`
 }
 
 // logPaths finds a try's log (*scheduler.Scheduler).
@@ -118,6 +123,7 @@ func testRunResult(st *store.Store, logs logPaths, g *dag.DAG, run *store.Run, c
 		tj := testTaskJSON{
 			TaskID: ti.TaskID, State: ti.State, TryNumber: ti.TryNumber, StartDate: ti.StartDate, EndDate: ti.EndDate,
 			DurationS: durationS(ti.StartDate, ti.EndDate), Outputs: ti.Outputs, Error: ti.Error, Tries: []testTryJSON{},
+			CacheResult: ui.NewCacheResult(ti.CachedFrom), Artifacts: ui.ArtifactViews(ti.Artifacts),
 		}
 		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.TaskID)
 		if err != nil {
@@ -147,5 +153,6 @@ func tryJSON(tr *store.Try, logs logPaths) testTryJSON {
 	return testTryJSON{
 		TryNumber: tr.Number, State: tr.State, StartDate: tr.StartDate, EndDate: tr.EndDate,
 		DurationS: durationS(tr.StartDate, tr.EndDate), ExitCode: tr.ExitCode, Error: tr.Error, Log: string(log),
+		CacheResult: ui.NewCacheResult(tr.CachedFrom), Artifacts: ui.ArtifactViews(tr.Artifacts),
 	}
 }

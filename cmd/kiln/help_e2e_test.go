@@ -24,6 +24,10 @@ func TestHelp(t *testing.T) {
 		{"kiln db check -h", []string{"db", "check", "-h"}, []string{"Usage:", "kiln db check [--data DIR]", "exits 0", "--data"}},
 		{"kiln db backup -h", []string{"db", "backup", "-h"}, []string{"Usage:", "kiln db backup -o FILE [--data DIR]", "--output", "--server", "To restore"}},
 		{"-h wins over bad arguments", []string{"dags", "next", "-h", "--n", "0"}, []string{"Usage:", "kiln dags next PATH_OR_DAG"}},
+		{"kiln artifacts -h", []string{"artifacts", "-h"}, []string{"Usage:", "kiln artifacts [command]", "list", "get", "gc"}},
+		{"kiln artifacts get -h", []string{"artifacts", "get", "-h"}, []string{"Usage:", "kiln artifacts get --dag DAG --run RUN_ID --task ID NAME [-o FILE]", "--force", "SHA-256"}},
+		{"kiln cache -h", []string{"cache", "-h"}, []string{"Usage:", "kiln cache [command]", "list", "clear"}},
+		{"kiln standalone -h", []string{"standalone", "-h"}, []string{"--artifact-retention string", `(default "30d")`, "--artifacts-max-bytes int"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -59,6 +63,9 @@ func TestUsageErrors(t *testing.T) {
 		},
 		{name: "unknown flag", args: []string{"--frobnicate"}, want: "--frobnicate"},
 		{name: "unknown validate flag", args: []string{"dags", "validate", "--strict", "testdata/next"}, want: "--strict"},
+		{name: "bad artifact retention", args: []string{"standalone", "--artifact-retention", "3x"}, want: `--artifact-retention "3x": want an age such as 30d`},
+		{name: "negative artifact store bound", args: []string{"server", "--nats", "nats://127.0.0.1:1", "--artifacts-max-bytes", "-1"}, want: "--artifacts-max-bytes -1"},
+		{name: "unknown artifacts command", args: []string{"artifacts", "lsit"}, want: `(did you mean "list"?)`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

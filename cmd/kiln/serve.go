@@ -52,7 +52,11 @@ type processFlags struct {
 	plugins          string
 	secrets          string
 	keepWorkdirs     bool // standalone only: of its in-process workers
-	flags            *pflag.FlagSet
+	// artifactsMaxBytes bounds the artifact store; artifactRetention is
+	// the periodic collection's age, as given (docs/artifacts.md#retention).
+	artifactsMaxBytes int64
+	artifactRetention string
+	flags             *pflag.FlagSet
 }
 
 func (f *processFlags) register(cmd *cobra.Command) {
@@ -62,8 +66,22 @@ func (f *processFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "fail a running try whose worker sent no heartbeat for this long")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.secrets, "secrets", os.Getenv("KILN_SECRETS"), "folder of secret files, one per secret named like the file (default $KILN_SECRETS); KILN_SECRET_NAME in the environment wins")
+	cmd.Flags().Int64Var(&f.artifactsMaxBytes, "artifacts-max-bytes", 0, "bound the artifact store to this many bytes (0: no bound but the NATS server's)")
+	cmd.Flags().StringVar(&f.artifactRetention, "artifact-retention", "30d", "delete stored artifacts that nothing of this age or younger refers to, hourly (0: keep them until kiln artifacts gc)")
 	addPluginsFlag(cmd, &f.plugins)
 	f.flags = cmd.Flags()
+}
+
+// retention checks --artifacts-max-bytes and reads --artifact-retention.
+func (f *processFlags) retention() (time.Duration, error) {
+	if f.artifactsMaxBytes < 0 {
+		return 0, usageError("--artifacts-max-bytes %d: want 0 (no bound) or more", f.artifactsMaxBytes)
+	}
+	d, err := dag.ParseDays(f.artifactRetention)
+	if err != nil || d < 0 {
+		return 0, usageError("--artifact-retention %q: want an age such as 30d or 12h, or 0 to keep artifacts until kiln artifacts gc", f.artifactRetention)
+	}
+	return d, nil
 }
 
 func newStandaloneCmd() *cobra.Command {
@@ -174,6 +192,10 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	if err != nil {
 		return err
 	}
+	retention, err := f.retention()
+	if err != nil {
+		return err
+	}
 	if err := os.MkdirAll(f.data, 0o755); err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
@@ -211,14 +233,16 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	metrics := prometheus.NewRegistry()
 	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
 	sched, err := scheduler.New(scheduler.Config{
-		Metrics:          metrics,
-		Store:            st,
-		NATS:             nc,
-		Folder:           dag.NewFolder(loadOptions(reg), dagsDir),
-		DataDir:          f.data,
-		Logger:           logger,
-		HeartbeatTimeout: f.heartbeatTimeout,
-		Secrets:          secrets.Source{Dir: f.secrets},
+		Metrics:           metrics,
+		Store:             st,
+		NATS:              nc,
+		Folder:            dag.NewFolder(loadOptions(reg), dagsDir),
+		DataDir:           f.data,
+		Logger:            logger,
+		HeartbeatTimeout:  f.heartbeatTimeout,
+		Secrets:           secrets.Source{Dir: f.secrets},
+		ArtifactsMaxBytes: f.artifactsMaxBytes,
+		ArtifactRetention: retention,
 	})
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}

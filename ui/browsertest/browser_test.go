@@ -32,6 +32,7 @@ func TestBrowser(t *testing.T) {
 		{"PoolsAndHealth", testPoolsAndHealth},
 		{"TimeZonesAndNextRun", testTimeZonesAndNextRun},
 		{"TriggerLatestInterval", testTriggerLatestInterval},
+		{"ArtifactsAndCachedTask", testArtifactsAndCachedTask},
 	} {
 		t.Run(tc.name, func(t *testing.T) { tc.test(t, b.newTab(t, k)) })
 	}
@@ -451,5 +452,61 @@ func testTriggerLatestInterval(t *testing.T, tb *tab) {
 	want := today.AddDate(0, 0, -1).Format(time.DateOnly) + " 00:00 UTC – " + today.Format(time.DateOnly) + " 00:00 UTC"
 	if got != want && time.Now().UTC().Truncate(24*time.Hour).Equal(today) {
 		tb.fatalf("#run-interval = %q, want %q", got, want)
+	}
+}
+
+// testArtifactsAndCachedTask reads the seeded runs of models: the grid
+// marks the train the task cache served, and its run page says so, links
+// to the run whose try it took, and lists the model it stored.
+func testArtifactsAndCachedTask(t *testing.T, tb *tab) {
+	tb.login(viewer)
+	tb.open("/dags/models")
+	cached := fmt.Sprintf(`table#grid a.cell[data-task="train"][data-run=%q][data-cached="1"]`, modelsRunB)
+	tb.wait(cached)
+	if n := tb.count(`table#grid a.cell[data-cached]`); n != 1 {
+		tb.fatalf("%d grid cells are marked cached, want train's of %s only", n, modelsRunB)
+	}
+	if got := tb.attr(cached, "title"); got != "success · cached from "+modelsRunA {
+		tb.fatalf("the cached cell's title = %q", got)
+	}
+	// The mark is drawn: the cell's background has the white dot.
+	if bg := eval[string](tb, fmt.Sprintf(`getComputedStyle(document.querySelector(%q)).backgroundImage`, cached)); !strings.Contains(bg, "radial-gradient") {
+		tb.fatalf("the cached cell's background-image = %q, want the dot", bg)
+	}
+	tb.screenshot("grid-cached")
+
+	tb.submit(cached)
+	if p := tb.path(); p != "/dags/models/runs/"+modelsRunB {
+		tb.fatalf("the cached cell led to %s", p)
+	}
+	tb.wait(`#task-detail[data-task="train"] #task-cached`)
+	tb.present(`table#tasks tr[data-task="train"] a.badge.cached`)
+	if tb.count(`table#tasks tr[data-task="features"] a.badge.cached`) != 0 {
+		tb.fatalf("features, which ran, has a cached badge")
+	}
+	if got := tb.text("#task-cached-from"); !strings.Contains(got, modelsRunA+", try 1") {
+		tb.fatalf("#task-cached-from = %q, want run A's try 1", got)
+	}
+	row := `table#task-artifacts tr[data-artifact="model"]`
+	if got := tb.text(row); !strings.Contains(got, "out/model.pkl") || !strings.Contains(got, "3.0 MiB") || !strings.Contains(got, modelArtifact.SHA256[:12]) {
+		tb.fatalf("the model's row = %q, want its path, size and short hash", got)
+	}
+	if got := tb.attr(row+" code.sha", "title"); got != modelArtifact.SHA256 {
+		tb.fatalf("the hash's title = %q, want the whole SHA-256", got)
+	}
+	want := "/api/v1/dags/models/runs/" + url.PathEscape(modelsRunB) + "/tasks/train/artifacts/model"
+	if got := tb.attr(row+" a.artifact-download", "href"); got != want {
+		tb.fatalf("the download link = %q, want %q", got, want)
+	}
+	tb.screenshot("run-cached-task")
+
+	// The badge leads to the run whose result was taken.
+	tb.submit(`#task-cached`)
+	if p := tb.path(); p != "/dags/models/runs/"+modelsRunA {
+		tb.fatalf("the cached badge led to %s, want run A", p)
+	}
+	tb.wait(`#task-detail[data-task="train"] table#task-artifacts`)
+	if tb.count("#task-cached") != 0 {
+		tb.fatalf("run A's train, which ran, is shown as cached")
 	}
 }

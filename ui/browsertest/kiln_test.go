@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/kilnhq/kiln/store"
 )
 
 // build holds the kiln binary, built once per test run by the first test
@@ -122,6 +124,16 @@ tags: [browsertest]
 tasks:
   - {id: a, plugin: shell, with: {command: 'true'}}
 `
+	// models is never scheduled: its two runs are seeded into the store
+	// (seedModels), with the artifacts the workers stored and a train
+	// that the task cache served.
+	modelsDAG = `description: Trains a model; its runs are seeded
+schedule: "@daily"
+start_date: 2099-01-01
+tasks:
+  - {id: features, plugin: shell, with: {command: 'true'}}
+  - {id: train, plugin: shell, depends_on: [features], with: {command: 'true'}}
+`
 	// broken names a task that does not exist: an import error.
 	brokenDAG = `tasks:
   - {id: a, plugin: shell, with: {command: 'true'}}
@@ -144,6 +156,7 @@ func startKiln(t *testing.T) *kiln {
 		"nightly.yaml": fmt.Sprintf(nightlyDAG, time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)),
 		"broken.yaml":  brokenDAG,
 		"tokyo.yaml":   tokyoDAG,
+		"models.yaml":  modelsDAG,
 	}
 	for _, d := range []string{dags, data} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
@@ -161,6 +174,10 @@ func startKiln(t *testing.T) *kiln {
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("kiln users add %s --role %s: %v\n%s", u.name, u.role, err, out)
 		}
+	}
+
+	if err := seedModels(filepath.Join(data, "kiln.db")); err != nil {
+		t.Fatalf("seeding the runs of models: %v", err)
 	}
 
 	addr, natsAddr := freeAddr(t), freeAddr(t)
@@ -185,6 +202,49 @@ func startKiln(t *testing.T) *kiln {
 	})
 	k.waitHealthy(t, exited)
 	return k
+}
+
+// The seeded runs of models: in modelsRunB, train took the result of
+// modelsRunA's train from the task cache.
+const (
+	modelsRunA = "manual__2026-03-01T00:00:00Z"
+	modelsRunB = "manual__2026-03-02T00:00:00Z"
+)
+
+// modelArtifact is the model the seeded train stored.
+var modelArtifact = store.Artifact{Name: "model", Path: "out/model.pkl", Size: 3 << 20, MediaType: "application/octet-stream",
+	SHA256: "5e2bf57d3f40c4b6df69daf1936cb766f832374b4fc0259a7cbff06e2f70f269"}
+
+// seedModels writes the finished runs of models into the store of a data
+// folder, before the server starts, as a scheduler would have left them.
+func seedModels(path string) error {
+	st, err := store.Open(path)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	var b store.Batch
+	from := &store.TryRef{DAGID: "models", RunID: modelsRunA, TaskID: "train", Try: 1}
+	for i, runID := range []string{modelsRunA, modelsRunB} {
+		ld := time.Date(2026, 3, i+1, 0, 0, 0, 0, time.UTC)
+		end := ld.Add(time.Minute)
+		b.PutRun(&store.Run{DAGID: "models", RunID: runID, RunType: store.RunTypeManual, State: store.RunSuccess,
+			LogicalDate: ld, DataIntervalStart: ld, DataIntervalEnd: ld, QueuedAt: ld, StartDate: &ld, EndDate: &end})
+		for _, task := range []string{"features", "train"} {
+			ti := &store.TaskInstance{DAGID: "models", RunID: runID, TaskID: task, State: store.TaskSuccess, TryNumber: 1, MaxTries: 1,
+				Queue: "default", Pool: "default_pool", PoolSlots: 1, StartDate: &ld, EndDate: &end}
+			if task == "train" {
+				ti.Artifacts = []store.Artifact{modelArtifact}
+				if runID == modelsRunB {
+					ti.CachedFrom, ti.StartDate = from, nil
+				}
+			}
+			b.PutTaskInstance(ti)
+			b.PutTry(&store.Try{DAGID: "models", RunID: runID, TaskID: task, Number: 1, State: store.TaskSuccess, QueuedAt: ld,
+				StartDate: ti.StartDate, EndDate: &end, Artifacts: ti.Artifacts, CachedFrom: ti.CachedFrom})
+		}
+	}
+	return st.Commit(context.Background(), &b)
 }
 
 // waitHealthy waits for /healthz to answer 200.
