@@ -176,7 +176,7 @@ func (e *gcEnv) stored(a store.Artifact) bool {
 }
 
 // cacheKey is a cache key made up for a test entry.
-func cacheKey(s string) string {
+func entryKey(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
 }
@@ -194,7 +194,7 @@ func TestOpenArtifact(t *testing.T) {
 	if err != nil || string(got) != "weights" || info.Size != 7 || info.Name != a.SHA256 {
 		t.Errorf("OpenArtifact = %q (%v), size %d, name %s; want weights, 7 bytes, named by its hash", got, err, info.Size, info.Name)
 	}
-	if _, _, err := e.s.OpenArtifact(t.Context(), cacheKey("never stored")); !errors.Is(err, store.ErrNotFound) {
+	if _, _, err := e.s.OpenArtifact(t.Context(), entryKey("never stored")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("an object not stored: %v, want store.ErrNotFound", err)
 	}
 	if _, _, err := e.s.OpenArtifact(t.Context(), "../../etc/passwd"); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "64 lower-case hex digits") {
@@ -223,8 +223,8 @@ func TestCollectArtifacts(t *testing.T) {
 	e.commit(func(b *store.Batch) {
 		b.RefArtifacts([]store.Artifact{young}, now.Add(-time.Hour))
 		b.RefArtifacts([]store.Artifact{old, live, expired}, now.Add(-30*day))
-		b.PutCacheEntry(&store.CacheEntry{Key: cacheKey("live"), From: from, Created: now.Add(-30 * day), Artifacts: []store.Artifact{live}})
-		b.PutCacheEntry(&store.CacheEntry{Key: cacheKey("expired"), From: from, Created: now.Add(-30 * day), Expires: now.Add(-day), Artifacts: []store.Artifact{expired}})
+		b.PutCacheEntry(&store.CacheEntry{Key: entryKey("live"), From: from, Created: now.Add(-30 * day), Artifacts: []store.Artifact{live}})
+		b.PutCacheEntry(&store.CacheEntry{Key: entryKey("expired"), From: from, Created: now.Add(-30 * day), Expires: now.Add(-day), Artifacts: []store.Artifact{expired}})
 	})
 
 	want := GCReport{OlderThan: day, DryRun: true, Kept: 2, Deleted: 3, OrphanChunks: 1,
@@ -263,10 +263,10 @@ func TestCollectArtifacts(t *testing.T) {
 	if _, ok := refs[old.SHA256]; ok || len(refs) != 2 {
 		t.Errorf("references after the collection: %v, want those of young and live only", refs)
 	}
-	if _, err := e.st.CacheEntry(cacheKey("expired")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := e.st.CacheEntry(entryKey("expired")); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("the expired entry that held a deleted artifact: %v, want it gone", err)
 	}
-	if _, err := e.st.CacheEntry(cacheKey("live")); err != nil {
+	if _, err := e.st.CacheEntry(entryKey("live")); err != nil {
 		t.Errorf("the live entry: %v, want it kept", err)
 	}
 	chunks, err := e.js.Stream(t.Context(), "OBJ_"+wire.ArtifactsBucket)
