@@ -99,6 +99,9 @@ func TestE2ETaskCache(t *testing.T) {
 		return out
 	}
 
+	// A worker writes its plugin builds once the scheduler made the
+	// workers bucket; until the scheduler has read them, nothing is cached.
+	e.waitFor("the worker's plugin builds", 10*time.Second, func() bool { return e.s.PluginBuildKnown("default", "shell") })
 	first := run(scheduler.TriggerRequest{})
 	if got := counts(); !maps.Equal(got, map[string]int{"produce": 1, "uses_p": 1, "uses_q": 1, "reads_data": 1, "short_lived": 1}) {
 		t.Fatalf("first run: %v, want every task once", got)

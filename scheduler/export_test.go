@@ -17,3 +17,10 @@ func (s *Scheduler) Sync(ctx context.Context) error {
 // ArtifactStored reports whether the loop's view of the artifact store
 // holds the object sha with the given size.
 func (s *Scheduler) ArtifactStored(sha string, size int64) bool { return s.stored.has(sha, size) }
+
+// PluginBuildKnown reports whether the live workers of queue agree on a
+// build of plugin, which a cache key needs.
+func (s *Scheduler) PluginBuildKnown(queue, plugin string) bool {
+	_, ok := s.builds.build(queue, plugin, s.clock.Now())
+	return ok
+}

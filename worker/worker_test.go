@@ -60,7 +60,7 @@ func TestRunsATry(t *testing.T) {
 		t.Errorf("log = %q", got)
 	}
 	out := envValue(seen.Env, "KILN_OUTPUT")
-	wantEnv := []string{"PATH=/bin", "KILN_DAG_ID=dag", "A=1", "KILN_OUTPUT=" + out, "KILN_WORKDIR=" + seen.WorkDir}
+	wantEnv := []string{"PATH=/bin", "KILN_DAG_ID=dag", "A=1", "KILN_OUTPUT=" + out, "KILN_WORKDIR=" + seen.WorkDir, "KILN_PROJECT_DIR=" + envValue(seen.Env, "KILN_PROJECT_DIR")}
 	if diff := cmp.Diff(wantEnv, seen.Env); diff != "" || out == "" {
 		t.Errorf("env (-want +got):\n%s", diff)
 	}
