@@ -80,9 +80,7 @@ func cacheParts(ar *activeRun, t *dag.Task, v dag.Values, a *wire.Assignment, m 
 		}
 		p.Env[name] = hashString(val)
 	}
-	for _, in := range a.Inputs {
-		p.Inputs[in.Name] = in.Artifact.SHA256
-	}
+	maps.Copy(p.Inputs, m.Inputs)
 	if t.Cache.Key != nil {
 		key, err := t.Cache.Key.Render(v.Data(ar.dag.Location))
 		if err != nil {

@@ -26,6 +26,12 @@ func (s *Scheduler) manifest(ar *activeRun, t *dag.Task, v dag.Values, a *wire.A
 		OutputsRead: outputsRead(t.Reads, v.Outputs, t.ID),
 		Plugin:      store.PluginRecord{Name: t.Plugin},
 	}
+	for _, in := range a.Inputs {
+		if m.Inputs == nil {
+			m.Inputs = make(map[string]string, len(a.Inputs))
+		}
+		m.Inputs[in.Name] = in.Artifact.SHA256
+	}
 	if mask := secrets.NewMask(a.Mask); mask != nil {
 		m.With, _ = mask.Value(a.With).(map[string]any)
 	}

@@ -90,6 +90,12 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 	if tr.Error != "" {
 		field("Error", tr.Error)
 	}
+	if c := tr.CachedFrom; c != nil {
+		field("Cached from", fmt.Sprintf("run %s of %s, task %s, try %d", c.RunID, c.DAGID, c.TaskID, c.Try))
+	}
+	for _, a := range tr.Artifacts {
+		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, fmtBytes(a.Size), a.SHA256))
+	}
 	m := tr.Manifest
 	if m == nil {
 		field("Manifest", "none (recorded before Kiln kept manifests)")
@@ -123,6 +129,15 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 		}
 	}
 	field("Outputs read", orDash(strings.Join(reads, " ")))
+	for _, name := range slices.Sorted(maps.Keys(m.Inputs)) {
+		field("Input "+name, "sha256 "+m.Inputs[name])
+	}
+	if c := m.Cache; c != nil {
+		field("Cache", c.Result)
+		if c.Key != "" {
+			field("Cache key", c.Key)
+		}
+	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/scheduler"
 )
 
@@ -136,12 +137,14 @@ type previewJSON struct {
 }
 
 type taskPreviewJSON struct {
-	TaskID         string            `json:"task_id"`
-	Plugin         string            `json:"plugin"`
-	DependsOn      []string          `json:"depends_on"`
-	With           map[string]any    `json:"with"`
-	Env            map[string]string `json:"env"`
-	When           string            `json:"when,omitempty"`
+	TaskID    string            `json:"task_id"`
+	Plugin    string            `json:"plugin"`
+	DependsOn []string          `json:"depends_on"`
+	With      map[string]any    `json:"with"`
+	Env       map[string]string `json:"env"`
+	When      string            `json:"when,omitempty"`
+	// Inputs name the upstream artifact of each input, TASK.ARTIFACT.
+	Inputs         map[string]string `json:"inputs,omitempty"`
 	UnknownOutputs []string          `json:"unknown_outputs"`
 	Error          string            `json:"error,omitempty"`
 }
@@ -162,6 +165,12 @@ func printPreview(w io.Writer, g *dag.DAG, p *scheduler.RunPreview, asJSON bool)
 		}
 		if tp.Task.When != nil {
 			tj.When = tp.Task.When.String()
+		}
+		for _, in := range tp.Task.Inputs {
+			if tj.Inputs == nil {
+				tj.Inputs = map[string]string{}
+			}
+			tj.Inputs[in.Name] = in.Task + "." + in.Artifact
 		}
 		for _, r := range tp.UnknownOutputs {
 			tj.UnknownOutputs = append(tj.UnknownOutputs, outputRefText(r))
@@ -211,6 +220,12 @@ func printPreviewText(w io.Writer, g *dag.DAG, p previewJSON) {
 		if t.Error != "" {
 			fmt.Fprintf(w, "  error: %s\n", t.Error)
 			continue
+		}
+		if len(t.Inputs) > 0 {
+			fmt.Fprintln(w, "  inputs (downloaded before it starts):")
+			for _, k := range sortedKeys(t.Inputs) {
+				fmt.Fprintf(w, "    %s: %s, as $%s\n", k, t.Inputs[k], wire.InputEnv(k))
+			}
 		}
 		printTree(w, "  with:", t.With, "    ")
 		if len(t.Env) > 0 {

@@ -27,10 +27,15 @@ type testRunOut struct {
 	DAGVersion string         `json:"dag_version"`
 	ElapsedS   float64        `json:"elapsed_s"`
 	Tasks      []struct {
-		TaskID  string         `json:"task_id"`
-		State   string         `json:"state"`
-		Outputs map[string]any `json:"outputs"`
-		Tries   []struct {
+		TaskID    string         `json:"task_id"`
+		State     string         `json:"state"`
+		Outputs   map[string]any `json:"outputs"`
+		Artifacts []struct {
+			Name   string `json:"name"`
+			SHA256 string `json:"sha256"`
+			Size   int64  `json:"size"`
+		} `json:"artifacts"`
+		Tries []struct {
 			TryNumber int     `json:"try_number"`
 			State     string  `json:"state"`
 			DurationS float64 `json:"duration_s"`
@@ -118,8 +123,19 @@ func TestDagsTestRunsTheMLExample(t *testing.T) {
 	if rows := out.Tasks[0].Outputs["rows"]; rows == nil || !strings.Contains(out.Tasks[3].Tries[0].Log, "accuracy") {
 		t.Errorf("extract's outputs %v, evaluate's log %q", out.Tasks[0].Outputs, out.Tasks[3].Tries[0].Log)
 	}
-	if _, err := os.Stat(filepath.Join(dir, ".kiln/ml-data/2026-11-02/features.csv")); err != nil {
-		t.Errorf("the tasks ran in the working directory: %v", err)
+	// The files went from task to task as artifacts, and the working
+	// directory holds none of them.
+	for i, want := range []string{"raw", "table", "model", "metrics"} {
+		arts := out.Tasks[i].Artifacts
+		if len(arts) != 1 || arts[0].Name != want || arts[0].Size == 0 || len(arts[0].SHA256) != 64 {
+			t.Errorf("%s's artifacts %+v, want %s stored", out.Tasks[i].TaskID, arts, want)
+		}
+	}
+	if log := out.Tasks[3].Tries[0].Log; !strings.Contains(log, "kiln: input model (train.model): inputs/model/model.json") || !strings.Contains(log, out.Tasks[2].Artifacts[0].SHA256+" verified") {
+		t.Errorf("evaluate's log %q does not show the model it read, verified", log)
+	}
+	if leftovers, _ := filepath.Glob(filepath.Join(dir, "*.csv")); len(leftovers) > 0 {
+		t.Errorf("files left in the working directory: %v", leftovers)
 	}
 	t.Logf("kiln dags test ml_pipeline: %.2fs wall, the tries took %.2fs (the chain runs one task at a time)", wall.Seconds(), tasksTime)
 	assertEmpty(t, tmp)

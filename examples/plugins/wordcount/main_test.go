@@ -186,8 +186,14 @@ func TestExampleDAG(t *testing.T) {
 				t.Fatalf("task %s comes before its upstream %s in the file", task.ID, up)
 			}
 		}
+		// The tasks share one folder here, so an input is its upstream
+		// task's artifact where that task wrote it.
+		inputs := map[string]string{}
+		for _, in := range task.Inputs {
+			inputs[in.Name] = filepath.Join(workDir, d.Task(in.Task).Artifacts[in.Artifact])
+		}
 		values := dag.Values{DAGID: d.ID, TaskID: task.ID, RunID: "manual__test", TryNumber: 1,
-			LogicalDate: logical, DataIntervalStart: logical, DataIntervalEnd: logical, Outputs: outputs}
+			LogicalDate: logical, DataIntervalStart: logical, DataIntervalEnd: logical, Outputs: outputs, Inputs: inputs}
 		with, err := dag.RenderValue(task.With, values.Data(time.UTC))
 		if err != nil {
 			t.Fatalf("rendering task %s: %v", task.ID, err)
