@@ -280,7 +280,9 @@ func (tb *tab) count(sel string) int {
 func (tb *tab) text(sel string) string {
 	tb.t.Helper()
 	tb.present(sel)
-	s, err := step(tb, chromedp.TextContent(chromedp.CSS(sel)))
+	// Read in one script: a page that refreshes itself live may replace
+	// the node between a lookup by node id and the read.
+	s, err := step(tb, chromedp.Evaluate[string](fmt.Sprintf(`(document.querySelector(%q) || {}).textContent || ""`, sel)))
 	tb.must(err, "reading the text of %s", sel)
 	return strings.TrimSpace(s)
 }
