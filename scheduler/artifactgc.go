@@ -16,8 +16,8 @@ import (
 
 // Reading and collecting the artifact store (docs/artifacts.md#retention):
 // the API streams an object out of it, and garbage collection deletes the
-// objects no run younger than the retention and no live cache entry
-// still refers to.
+// objects no run younger than the retention, no unfinished run and no
+// live cache entry still refers to.
 
 // OpenArtifact opens the object named sha in the artifact store for
 // reading: the content streams from NATS as it is read, and a read that
@@ -72,7 +72,9 @@ const orphanGrace = time.Hour
 
 // CollectArtifacts deletes from the artifact store every object whose
 // newest reference (a try that stored it or took it as an input, or a
-// cache hit) is older than olderThan, unless a live cache entry holds it.
+// cache hit) is older than olderThan, unless a live cache entry or a task
+// instance of a queued or running run holds it: a downstream task of that
+// run may not have taken it yet.
 // An object no try recorded, left by a try that failed after its upload,
 // goes once it was stored longer ago than olderThan and orphanGrace. The
 // store then forgets the deleted artifacts' references and the cache
@@ -98,7 +100,7 @@ func (s *Scheduler) CollectArtifacts(ctx context.Context, olderThan time.Duratio
 	if err != nil && !errors.Is(err, jetstream.ErrNoObjectsFound) {
 		return r, fmt.Errorf("listing the artifact store: %w", err)
 	}
-	refs, cached, err := s.cfg.Store.ArtifactRefs(now)
+	refs, held, err := s.cfg.Store.ArtifactRefs(now)
 	if err != nil {
 		return r, fmt.Errorf("reading artifact references: %w", err)
 	}
@@ -109,7 +111,7 @@ func (s *Scheduler) CollectArtifacts(ctx context.Context, olderThan time.Duratio
 	for _, info := range infos {
 		stored[info.Name], nuids[info.NUID] = true, true
 		at, referenced := refs[info.Name]
-		keep := cached[info.Name] ||
+		keep := held[info.Name] ||
 			(referenced && !at.Before(cutoff)) ||
 			(!referenced && !info.ModTime.Before(orphanCutoff))
 		if keep {

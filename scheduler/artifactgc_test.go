@@ -282,6 +282,41 @@ func TestCollectArtifacts(t *testing.T) {
 	}
 }
 
+// TestCollectArtifactsKeepsUnfinishedRuns: an artifact whose only
+// reference is older than the retention stays while a task instance of a
+// queued or running run holds it, as a downstream task of the run may
+// not have taken it yet; once the run is finished it goes.
+func TestCollectArtifactsKeepsUnfinishedRuns(t *testing.T) {
+	t.Parallel()
+	e := startGC(t, 0, nil)
+	extracted := e.put("rows", "extracted two days ago")
+	const day = 24 * time.Hour
+	e.clock.set(2 * day)
+	now := e.clock.Now()
+	run := &store.Run{DAGID: "etl", RunID: "manual__1", RunType: store.RunTypeManual, State: store.RunRunning,
+		LogicalDate: now.Add(-2 * day), QueuedAt: now.Add(-2 * day)}
+	e.commit(func(b *store.Batch) {
+		b.PutRun(run)
+		b.PutTaskInstance(&store.TaskInstance{DAGID: "etl", RunID: run.RunID, TaskID: "extract", State: store.TaskSuccess, Artifacts: []store.Artifact{extracted}})
+		b.PutTaskInstance(&store.TaskInstance{DAGID: "etl", RunID: run.RunID, TaskID: "load", State: store.TaskScheduled})
+		b.RefArtifacts([]store.Artifact{extracted}, now.Add(-2*day))
+	})
+	if r, err := e.s.CollectArtifacts(t.Context(), day, false); err != nil || r.Kept != 1 || r.Deleted != 0 {
+		t.Fatalf("collection while the run runs: %+v, %v; want the artifact kept", r, err)
+	}
+	if !e.stored(extracted) {
+		t.Fatal("the input of the run's waiting task was deleted")
+	}
+	run.State = store.RunFailed
+	e.commit(func(b *store.Batch) { b.PutRun(run) })
+	if r, err := e.s.CollectArtifacts(t.Context(), day, false); err != nil || r.Deleted != 1 {
+		t.Fatalf("collection after the run failed: %+v, %v; want the artifact deleted", r, err)
+	}
+	if e.stored(extracted) {
+		t.Error("the artifact of the finished run is still stored")
+	}
+}
+
 // TestCollectArtifactsGrace: an object no try recorded is kept for an
 // hour whatever the retention, as its try may not have reported yet; one
 // that a try recorded goes as soon as the retention says.

@@ -217,11 +217,13 @@ func (s *Store) cacheKeys(tx *bolt.Tx, dagID, taskID string, fn func(k []byte) e
 	return nil
 }
 
-// ArtifactRefs calls fn with each artifact's SHA-256 and the time of its
-// newest reference, and the set of SHA-256 that live cache entries at now
-// hold, for garbage collection.
-func (s *Store) ArtifactRefs(now time.Time) (refs map[string]time.Time, cached map[string]bool, err error) {
-	refs, cached = map[string]time.Time{}, map[string]bool{}
+// ArtifactRefs returns, for garbage collection, each artifact's SHA-256
+// with the time of its newest reference, and the set of SHA-256 that must
+// stay whatever their age: those live cache entries at now hold, and those
+// the task instances of queued and running runs hold, which a downstream
+// task of the run may still take as an input.
+func (s *Store) ArtifactRefs(now time.Time) (refs map[string]time.Time, held map[string]bool, err error) {
+	refs, held = map[string]time.Time{}, map[string]bool{}
 	err = s.view(func(tx *bolt.Tx) error {
 		err := tx.Bucket(bucketArtifactRefs).ForEach(func(k, v []byte) error {
 			if len(v) == timeLen {
@@ -232,20 +234,48 @@ func (s *Store) ArtifactRefs(now time.Time) (refs map[string]time.Time, cached m
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketCache).ForEach(func(k, v []byte) error {
+		err = tx.Bucket(bucketCache).ForEach(func(k, v []byte) error {
 			var e CacheEntry
 			if err := json.Unmarshal(v, &e); err != nil {
 				return fmt.Errorf("decoding cache entry %s: %w", k, err)
 			}
 			if e.Live(now) {
 				for _, a := range e.Artifacts {
-					cached[a.SHA256] = true
+					held[a.SHA256] = true
 				}
 			}
 			return nil
 		})
+		if err != nil {
+			return err
+		}
+		return activeArtifacts(tx, held)
 	})
-	return refs, cached, err
+	return refs, held, err
+}
+
+// activeArtifacts adds to held the artifacts of the task instances of the
+// queued and running runs.
+func activeArtifacts(tx *bolt.Tx, held map[string]bool) error {
+	tis := tx.Bucket(bucketTaskInstances)
+	return tx.Bucket(bucketActiveRuns).ForEach(func(k, _ []byte) error {
+		r, err := getRun(tx, k)
+		if err != nil {
+			return fmt.Errorf("active run %q: %w", k, err)
+		}
+		return scan(tis, prefix(r.DAGID, r.RunID), func(v []byte) error {
+			var ti struct {
+				Artifacts []Artifact `json:"artifacts"`
+			}
+			if err := json.Unmarshal(v, &ti); err != nil {
+				return err
+			}
+			for _, a := range ti.Artifacts {
+				held[a.SHA256] = true
+			}
+			return nil
+		})
+	})
 }
 
 // ForgetArtifacts deletes the references of artifacts removed from the

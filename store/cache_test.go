@@ -75,27 +75,35 @@ func TestCacheEntries(t *testing.T) {
 }
 
 // TestArtifactRefs keeps the newest reference of each artifact, tells
-// the artifacts of live cache entries, and forgets collected artifacts
-// with the entries that held them.
+// the artifacts of live cache entries and of unfinished runs' task
+// instances, and forgets collected artifacts with the entries that held
+// them.
 func TestArtifactRefs(t *testing.T) {
 	s := openTest(t)
 	t0 := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
 	a, b := Artifact{Name: "a", SHA256: hashOf("a")}, Artifact{Name: "b", SHA256: hashOf("b")}
+	running, done := Artifact{Name: "running", SHA256: hashOf("running")}, Artifact{Name: "done", SHA256: hashOf("done")}
+	runningRun, doneRun := newRun("etl", day(1), RunRunning), newRun("etl", day(0), RunSuccess)
 	commit(t, s, func(bt *Batch) {
+		bt.PutRun(runningRun)
+		bt.PutRun(doneRun)
+		bt.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: runningRun.RunID, TaskID: "extract", State: TaskSuccess, Artifacts: []Artifact{running}})
+		bt.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: runningRun.RunID, TaskID: "load", State: TaskQueued})
+		bt.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: doneRun.RunID, TaskID: "extract", State: TaskSuccess, Artifacts: []Artifact{done}})
 		bt.RefArtifacts([]Artifact{a, b}, t0.Add(time.Hour))
 		bt.RefArtifacts([]Artifact{a}, t0) // older: kept as it was
 		bt.PutCacheEntry(&CacheEntry{Key: hashOf("k1"), From: TryRef{DAGID: "d", TaskID: "t"}, Created: t0, Artifacts: []Artifact{a}})
 		bt.PutCacheEntry(&CacheEntry{Key: hashOf("k2"), From: TryRef{DAGID: "d", TaskID: "t"}, Created: t0, Expires: t0.Add(time.Hour), Artifacts: []Artifact{b}})
 	})
-	refs, cached, err := s.ArtifactRefs(t0.Add(2 * time.Hour))
+	refs, held, err := s.ArtifactRefs(t0.Add(2 * time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !refs[a.SHA256].Equal(t0.Add(time.Hour)) || !refs[b.SHA256].Equal(t0.Add(time.Hour)) {
 		t.Errorf("refs %v, want both at t0+1h", refs)
 	}
-	if !cached[a.SHA256] || cached[b.SHA256] {
-		t.Errorf("held by live entries: %v, want a only (b's entry expired)", cached)
+	if !held[a.SHA256] || held[b.SHA256] || !held[running.SHA256] || held[done.SHA256] || len(held) != 2 {
+		t.Errorf("held: %v, want a (a live entry's) and running (a running run's task's) only: b's entry expired, done's run finished", held)
 	}
 	n, err := s.ForgetArtifacts(t.Context(), []string{a.SHA256})
 	if err != nil || n != 1 {
