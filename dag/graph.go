@@ -17,11 +17,9 @@ type graph struct {
 // each task's Downstream list.
 func (d *decoder) graph(g *DAG, raws []*rawTask) *graph {
 	gr := &graph{idx: make(map[string]int, len(raws)), up: make([][]int, len(raws)), anc: map[int]map[int]bool{}}
-	for i, rt := range raws {
-		gr.idx[rt.task.ID] = i
-	}
 	ids := make([]string, len(raws))
 	for i, rt := range raws {
+		gr.idx[rt.task.ID] = i
 		ids[i] = rt.task.ID
 	}
 	gr.ids = ids

@@ -127,7 +127,8 @@ test "$KILN_INPUT_FEATURES" = "$KILN_WORKDIR/inputs/features/features.csv" && te
 
 // TestBadInputs: an input whose object is altered in the store or missing
 // fails the try before its stage runs, with an error naming the input, its
-// upstream and the problem.
+// upstream and the problem; the try's working directory, with what was
+// downloaded, is removed.
 func TestBadInputs(t *testing.T) {
 	h := newHarness(t)
 	obs := h.ensureBuckets(-1)
@@ -174,13 +175,15 @@ func TestBadInputs(t *testing.T) {
 			if _, err := os.Stat(marker); err == nil {
 				t.Error("the stage ran")
 			}
+			waitFor(t, func() bool { return len(tries(t, h.dataDir())) == 0 })
 		})
 	}
 }
 
 // TestArtifactRefusals: a declared artifact that is missing, outside the
 // working directory by its path or through a symlink, or not a file or
-// folder fails the try that should have left it, naming it.
+// folder fails the try that should have left it, naming it; the try's
+// working directory is removed.
 func TestArtifactRefusals(t *testing.T) {
 	h := newHarness(t)
 	h.ensureBuckets(-1)
@@ -211,6 +214,7 @@ func TestArtifactRefusals(t *testing.T) {
 			if log := string(logOf(t, h.events(k))); !strings.HasSuffix(log, "kiln: "+fin.Error+"\n") {
 				t.Errorf("log = %q, want the error last", log)
 			}
+			waitFor(t, func() bool { return len(tries(t, h.dataDir())) == 0 })
 		})
 	}
 

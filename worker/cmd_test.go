@@ -1,16 +1,15 @@
 package worker
 
 import (
-	"bytes"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/internal/wire"
 )
 
@@ -65,7 +64,7 @@ func TestKilnWorkerCommand(t *testing.T) {
 // kilnWorker is a `kiln worker` process a test started.
 type kilnWorker struct {
 	cmd    *exec.Cmd
-	stderr *syncBuffer
+	stderr *plugintest.LogBuffer
 	// exited gets Wait's error once; whoever takes it puts it back.
 	exited chan error
 }
@@ -77,7 +76,7 @@ func (h *harness) startKilnWorker(flags ...string) *kilnWorker {
 	exe := kilnBinary(h.t)
 	kw := &kilnWorker{
 		cmd:    exec.Command(exe, append([]string{"worker", "--nats", h.url}, flags...)...),
-		stderr: &syncBuffer{},
+		stderr: &plugintest.LogBuffer{},
 		exited: make(chan error, 1),
 	}
 	kw.cmd.Stderr = kw.stderr
@@ -90,22 +89,4 @@ func (h *harness) startKilnWorker(flags ...string) *kilnWorker {
 		<-kw.exited
 	})
 	return kw
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a process writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -114,9 +114,10 @@ func (w *Worker) fetchInput(ctx context.Context, in wire.Input, dir string) (str
 }
 
 // checkInputName makes sure an input's name, checked at load, can name a
-// folder of inputs/ and nothing else.
+// folder of inputs/ and nothing else: not inputs/ itself (.), nor one
+// above it (..) or below another.
 func checkInputName(name string) error {
-	if name == "" || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name) {
+	if name == "." || strings.ContainsAny(name, `/\`) || !filepath.IsLocal(name) {
 		return fmt.Errorf("invalid input name %q", name)
 	}
 	return nil
@@ -126,7 +127,7 @@ func checkInputName(name string) error {
 // of its path in the upstream try, or else the input's name.
 func baseName(p, name string) string {
 	b := path.Base(filepath.ToSlash(p))
-	if b == "." || b == "/" || b == ".." || !filepath.IsLocal(b) {
+	if b == "." || !filepath.IsLocal(b) {
 		return name
 	}
 	return b

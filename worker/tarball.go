@@ -121,7 +121,7 @@ func within(dir, what, p string) error {
 	if err != nil {
 		return err
 	}
-	if rel, err := filepath.Rel(realDir, real); err != nil || !filepath.IsLocal(rel) && rel != "." {
+	if rel, err := filepath.Rel(realDir, real); err != nil || !filepath.IsLocal(rel) {
 		return fmt.Errorf("leads out of %s, to %s", what, real)
 	}
 	return nil

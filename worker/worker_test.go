@@ -23,6 +23,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
 )
@@ -688,7 +689,7 @@ func awaitDial(t *testing.T, addr, name string) {
 // would not let it), waits, and runs what is assigned once they exist.
 func TestWorkerWaitsForTheStreams(t *testing.T) {
 	h := newBareHarness(t)
-	logs := &syncBuffer{}
+	logs := &plugintest.LogBuffer{}
 	h.start(Config{Runner: &fakeRunner{}, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	waitFor(t, func() bool {
 		return strings.Contains(logs.String(), "waiting for the scheduler to create stream KILN_TASKS")

@@ -20,6 +20,22 @@ import (
 	"github.com/kilnhq/kiln/internal/tmpfs"
 )
 
+// connectJS connects to s, until the test ends, and returns its
+// JetStream.
+func connectJS(t *testing.T, s *Server) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(s.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 func TestStartRandomPortJetStream(t *testing.T) {
 	dir := t.TempDir()
 	s, err := Start(Options{StoreDir: dir, Listen: "127.0.0.1:0"})
@@ -31,15 +47,7 @@ func TestStartRandomPortJetStream(t *testing.T) {
 		t.Errorf("ClientURL = %q, want a random loopback port", s.ClientURL())
 	}
 
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectJS(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
@@ -59,11 +67,7 @@ func TestStoreSurvivesRestart(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		nc, err := nats.Connect(s.ClientURL())
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, _ := jetstream.New(nc)
+		js := connectJS(t, s)
 		if i == 0 {
 			if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {
 				t.Fatal(err)
@@ -80,7 +84,7 @@ func TestStoreSurvivesRestart(t *testing.T) {
 				t.Errorf("messages after restart = %d, want 1", n)
 			}
 		}
-		nc.Close()
+		js.Conn().Close()
 		s.Shutdown()
 	}
 }
@@ -182,15 +186,7 @@ func TestDiskFull(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Shutdown()
-	nc, err := nats.Connect(s.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := connectJS(t, s)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if _, err := js.CreateStream(ctx, jetstream.StreamConfig{Name: "T", Subjects: []string{"t.>"}}); err != nil {

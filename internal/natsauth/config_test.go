@@ -1,7 +1,6 @@
 package natsauth_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -12,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 
 	"github.com/kilnhq/kiln/internal/embednats"
 	"github.com/kilnhq/kiln/internal/natsauth"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/worker"
@@ -114,7 +113,7 @@ func TestDocumentedConfig(t *testing.T) {
 		t.Fatalf("the scheduler publishing an assignment: %v", err)
 	}
 
-	var wlog syncBuffer
+	var wlog plugintest.LogBuffer
 	defer func() {
 		if t.Failed() {
 			t.Logf("worker-a's log:\n%s", wlog.String())
@@ -357,22 +356,4 @@ func (copyRunner) Run(_ context.Context, _ string, req host.Request, _ io.Writer
 func sha(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
-}
-
-// syncBuffer is a bytes.Buffer safe to read while a logger writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -4,7 +4,9 @@
 // bucket), publishes assignments and cancels and consumes events, and the
 // worker, which pulls assignments through its queues' consumers, publishes
 // events under its own name, receives cancels, reads and stores artifacts
-// but never removes them, and writes its own entry in the workers bucket.
+// but may not call the API that removes them, and writes its own entry in
+// the workers bucket (though a message with a rollup header can still
+// empty either bucket: see WorkerPermissions).
 // Each role's
 // NATS permissions are written down here once; the embedded server of
 // `kiln standalone` applies them, and the configuration for an external

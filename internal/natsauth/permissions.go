@@ -72,10 +72,17 @@ func SchedulerPermissions() *server.Permissions {
 // objects (publish chunks and metadata); in the workers bucket it may
 // write its own entry only. It may not read the tasks stream in any other way,
 // publish assignments, touch the streams, or publish events under another
-// worker's name; nor purge or delete anything in the artifact store:
-// removing artifacts is the scheduler's garbage collection, which also
-// removes the chunks a failed upload leaves, since a worker cannot
-// (docs/artifacts.md#security).
+// worker's name; nor call the API that purges or deletes in the artifact
+// store: removing artifacts is the scheduler's garbage collection, which
+// also removes the chunks a failed upload leaves (docs/artifacts.md#security).
+//
+// Permissions name subjects and cannot look at a message's headers: a
+// subject a worker may publish to (an object's metadata, its own entry)
+// also takes a message with the header Nats-Rollup: all, which the stream
+// of an object store or a key-value bucket obeys by purging all the rest.
+// So a worker's identity can still empty the artifact store and the
+// workers bucket; what it cannot do is make a download accept other
+// content, which is checked against its hash.
 func WorkerPermissions(name string) *server.Permissions {
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
