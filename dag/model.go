@@ -92,9 +92,9 @@ type Task struct {
 	// Reads are the upstream outputs the task's `with`, `env`, `when` and
 	// cache key refer to, sorted (docs/reproducibility.md#what-each-try-records).
 	Reads []OutputRef
-	// ParamsRead are the params the task's `with`, `env`, `when` and cache
-	// key refer to, sorted; all of them where one refers to .params as a
-	// whole. A cached task's process sees only these as $KILN_PARAM_NAME
+	// ParamsRead are the params the task's `with`, `env` and cache key
+	// refer to (all of them where one refers to .params as a whole), and
+	// those its `when` names as params.NAME, sorted. A cached task's process sees only these as $KILN_PARAM_NAME
 	// (docs/artifacts.md#what-the-key-covers).
 	ParamsRead []string
 	// Artifacts are the files and folders the task leaves, name → path
