@@ -24,3 +24,10 @@ func (s *Scheduler) PluginBuildKnown(queue, plugin string) bool {
 	_, ok := s.builds.build(queue, plugin, s.clock.Now())
 	return ok
 }
+
+// PluginSHA256 is the executable hash of the build of plugin the live
+// workers of queue agree on, or "".
+func (s *Scheduler) PluginSHA256(queue, plugin string) string {
+	b, _ := s.builds.build(queue, plugin, s.clock.Now())
+	return b.SHA256
+}

@@ -79,10 +79,13 @@ type env struct {
 	wg      sync.WaitGroup
 }
 
-// catalog knows the built-in plugins and `crashy`, the panicking test plugin.
+// catalog knows the built-in plugins and `crashy`, the panicking test
+// plugin, which a `kiln worker` finds in a plugins folder by the name it
+// gives itself, `crash`.
 func catalog() dag.Catalog {
 	c := plugins.Builtin()
 	c["crashy"] = &dag.PluginSpec{Name: "crashy"}
+	c["crash"] = &dag.PluginSpec{Name: "crash"}
 	return c
 }
 
