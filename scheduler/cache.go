@@ -170,7 +170,9 @@ func (s *Scheduler) consultCache(ar *activeRun, t *dag.Task, ti *store.TaskInsta
 func (s *Scheduler) takeCached(ti *store.TaskInstance, tr *store.Try, e *store.CacheEntry, now time.Time) {
 	from := e.From
 	k := tryKeyOf(ti)
-	s.noteIdle(k, fmt.Sprintf("kiln: cached: the result of %s (cache key %s); the task did not run", tryRefString(from), e.Key))
+	// Written off the loop: creating a log file costs more than the rest
+	// of a hit.
+	s.t.notes = append(s.t.notes, tryNote{k, fmt.Sprintf("kiln: cached: the result of %s (cache key %s); the task did not run", tryRefString(from), e.Key)})
 	at := timePtr(now.UTC())
 	tr.State = store.TaskSuccess
 	tr.StartDate, tr.EndDate = at, at

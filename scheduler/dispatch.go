@@ -40,6 +40,9 @@ func (s *Scheduler) schedule(now time.Time) {
 		}
 		s.dispatch(now)
 	}
+	// Still more: a chain of cached tasks, each ending at its dispatch.
+	// The next turn goes on at once, after this one's commit.
+	s.t.more = s.t.endedInDispatch
 }
 
 type candidate struct {

@@ -60,6 +60,9 @@ type options struct {
 	dataDir          string                // the scheduler's data folder (logs); default the test's folder
 	runErr           chan<- error          // receives Run's error; nil fails the test on one
 	logger           *slog.Logger          // the scheduler's; default none
+	// projectDir is the workers' $KILN_PROJECT_DIR; default the test's
+	// working directory.
+	projectDir string
 	// wrap, when set, wraps the workers' runner (the real plugin host),
 	// for measurements that time each try's run.
 	wrap func(worker.Runner) worker.Runner
@@ -168,7 +171,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 	}
 	for i := range o.workers {
 		w, err := worker.New(worker.Config{NATSURL: e.ns.ClientURL(), Name: fmt.Sprintf("w%d", i), Slots: o.slots,
-			Runner: wr, DataDir: filepath.Join(dir, "work"), Logger: slog.New(slog.DiscardHandler)})
+			Runner: wr, DataDir: filepath.Join(dir, "work"), ProjectDir: o.projectDir, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,8 +21,10 @@ import (
 // its worker may still send chunks (a cancel, a timeout, a lost
 // heartbeat), the note occupies offsets the worker will use, so the try's
 // later chunks are appended after it instead, skipping what was already
-// written. write runs on the events goroutine and note on the loop's, so
-// both hold mu.
+// written. write runs on the events goroutine, note on the loop's and
+// the sender's: io keeps their file writes apart, and mu, held for no
+// I/O, guards which tries have a note, so that the loop's release, finished
+// and sweep never wait for a file.
 //
 // Such an entry lives as long as the try is in flight, and after it ends
 // until the worker's finished event says the log is complete or, for a
@@ -32,6 +34,7 @@ type logStore struct {
 	dir   string
 	limit int64
 
+	io sync.Mutex
 	mu sync.Mutex
 	// workerEnd holds, for each try with a note and a worker that may
 	// still be sending, how far the worker's own log reached.
@@ -59,17 +62,20 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte, now time.Time) e
 	if end := off + int64(len(data)); end > l.limit+noteSlack {
 		data = data[:l.limit+noteSlack-off]
 	}
-	l.mu.Lock()
-	defer l.mu.Unlock()
+	l.io.Lock()
+	defer l.io.Unlock()
 	flags, at := os.O_WRONLY|os.O_CREATE, off
+	l.mu.Lock()
 	if n := l.workerEnd[k]; n != nil {
 		if off+int64(len(data)) <= n.end {
+			l.mu.Unlock()
 			return nil // written before the note
 		}
 		data = data[max(0, n.end-off):]
 		n.end = off + int64(len(data))
 		flags, at = flags|os.O_APPEND, -1
 	}
+	l.mu.Unlock()
 	p := l.path(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 		return err
@@ -114,13 +120,18 @@ func (l *logStore) note(k wire.TryKey, msg string) error { return l.appendNote(k
 func (l *logStore) noteIdle(k wire.TryKey, msg string) error { return l.appendNote(k, msg, false) }
 
 func (l *logStore) appendNote(k wire.TryKey, msg string, workerMaySend bool) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if workerMaySend && l.workerEnd[k] == nil {
-		if l.workerEnd == nil {
-			l.workerEnd = make(map[wire.TryKey]*noted)
+	l.io.Lock()
+	defer l.io.Unlock()
+	if workerMaySend {
+		end := l.size(k)
+		l.mu.Lock()
+		if l.workerEnd[k] == nil {
+			if l.workerEnd == nil {
+				l.workerEnd = make(map[wire.TryKey]*noted)
+			}
+			l.workerEnd[k] = &noted{end: end}
 		}
-		l.workerEnd[k] = &noted{end: l.size(k)}
+		l.mu.Unlock()
 	}
 	p := l.path(k)
 	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {

@@ -49,8 +49,11 @@ type turn struct {
 	checks    []checkRequest
 	replies   []func(error)
 	// endedInDispatch is set when a task instance ended while being
-	// dispatched, so that the turn advances its run again.
+	// dispatched, so that the turn advances its run again; more, when the
+	// turn stopped doing so with tasks still ending there, so that the
+	// next turn follows at once.
 	endedInDispatch bool
+	more            bool
 	// lazyTIs and lazyTries are the task instances and tries in tis and
 	// tries that only started events wrote: a turn that wrote nothing else
 	// may leave its commit to a later turn (see deferrable).
@@ -60,6 +63,9 @@ type turn struct {
 	// store (cache.go).
 	cache []*store.CacheEntry
 	refs  []artifactRefs
+	// notes are lines for the logs of tries no worker runs, written by
+	// the sender once the turn is committed, off the loop.
+	notes []tryNote
 }
 
 func newTurn() *turn {
@@ -88,7 +94,7 @@ const lazyCommitDelay = 100 * time.Millisecond
 // no other write, nothing to send but acks, no command waiting for it.
 func (t *turn) deferrable() bool {
 	return len(t.tis) == len(t.lazyTIs) && len(t.tries) == len(t.lazyTries) &&
-		len(t.runs) == 0 && len(t.states) == 0 && len(t.cache) == 0 && len(t.refs) == 0 && len(t.pools) == 0 && len(t.backfills) == 0 &&
+		len(t.runs) == 0 && len(t.states) == 0 && len(t.cache) == 0 && len(t.refs) == 0 && len(t.notes) == 0 && len(t.pools) == 0 && len(t.backfills) == 0 &&
 		len(t.assign) == 0 && len(t.cancels) == 0 && len(t.checks) == 0 && len(t.replies) == 0
 }
 
@@ -248,7 +254,7 @@ func (s *Scheduler) flush(ctx context.Context) error {
 		s.metrics.commitDuration.Observe(time.Since(begun).Seconds())
 	}
 	if err == nil {
-		e := effects{cancels: t.cancels, acks: t.acks, checks: t.checks}
+		e := effects{cancels: t.cancels, acks: t.acks, checks: t.checks, notes: t.notes}
 		for _, a := range t.assign {
 			if f := s.flights[a.TryKey]; f != nil {
 				e.assign = append(e.assign, outgoing{a: a, gen: f.gen})
@@ -278,6 +284,9 @@ func (s *Scheduler) flush(ctx context.Context) error {
 // nextWake is how long the loop may sleep: until the next cron tick,
 // retry, check of a lost assignment or heartbeat check.
 func (s *Scheduler) nextWake(now time.Time) time.Duration {
+	if s.t.more {
+		return 0
+	}
 	next := now.Add(s.cfg.HeartbeatTimeout / 4)
 	for _, at := range s.nextCron {
 		if !at.IsZero() && at.Before(next) {

@@ -17,10 +17,10 @@ import (
 
 // The loop never waits on the network. Once a turn is committed, its
 // effects — assignments to publish, cancels to send, events to ack, lost
-// assignments to look for — go to a sender, which does the I/O on its
-// own goroutine and feeds what it learned back to the loop as inputs
-// (publishResult, checkResult), as etcd/raft's Ready hands work to the
-// application.
+// assignments to look for, notes for the logs of tries no worker runs —
+// go to a sender, which does the I/O on its own goroutine and feeds what
+// it learned back to the loop as inputs (publishResult, checkResult), as
+// etcd/raft's Ready hands work to the application.
 
 // effects are what one committed turn asks of the network.
 type effects struct {
@@ -28,10 +28,17 @@ type effects struct {
 	cancels []wire.Cancel
 	acks    []jetstream.Msg
 	checks  []checkRequest
+	notes   []tryNote
 }
 
 func (e *effects) empty() bool {
-	return len(e.assign) == 0 && len(e.cancels) == 0 && len(e.acks) == 0 && len(e.checks) == 0
+	return len(e.assign) == 0 && len(e.cancels) == 0 && len(e.acks) == 0 && len(e.checks) == 0 && len(e.notes) == 0
+}
+
+// tryNote is a line of Kiln's for the log of a try no worker runs.
+type tryNote struct {
+	key wire.TryKey
+	msg string
 }
 
 // outgoing is an assignment with the generation of the try it belongs to.
@@ -85,6 +92,8 @@ type natsSender struct {
 	log      *slog.Logger
 	feedback chan<- feedback
 	now      func() time.Time // the scheduler's clock
+	// note writes a tryNote to its try's log.
+	note func(k wire.TryKey, msg string)
 	// timeout bounds each round trip to JetStream.
 	timeout time.Duration
 
@@ -93,8 +102,8 @@ type natsSender struct {
 	wake    chan struct{}
 }
 
-func newNATSSender(js jetstream.JetStream, nc *nats.Conn, clock Clock, log *slog.Logger, fb chan<- feedback) *natsSender {
-	return &natsSender{js: js, nc: nc, now: clock.Now, log: log, feedback: fb, timeout: 5 * time.Second, wake: make(chan struct{}, 1)}
+func newNATSSender(js jetstream.JetStream, nc *nats.Conn, clock Clock, log *slog.Logger, fb chan<- feedback, note func(wire.TryKey, string)) *natsSender {
+	return &natsSender{js: js, nc: nc, now: clock.Now, log: log, feedback: fb, note: note, timeout: 5 * time.Second, wake: make(chan struct{}, 1)}
 }
 
 func (n *natsSender) send(e effects) {
@@ -131,6 +140,9 @@ func (n *natsSender) run(ctx context.Context) {
 			}
 			for _, m := range e.acks {
 				_ = m.Ack()
+			}
+			for _, nt := range e.notes {
+				n.note(nt.key, nt.msg)
 			}
 		}
 		var checks []checkRequest

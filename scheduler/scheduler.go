@@ -154,7 +154,7 @@ func New(cfg Config) (*Scheduler, error) {
 		}
 	}
 	s.js = js
-	ns := newNATSSender(js, cfg.NATS, cfg.Clock, cfg.Logger, s.feedback)
+	ns := newNATSSender(js, cfg.NATS, cfg.Clock, cfg.Logger, s.feedback, s.noteIdle)
 	s.sender, s.natsSender = ns, ns
 	s.healthErr = errStarting
 	return s, nil
