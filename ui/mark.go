@@ -87,5 +87,5 @@ func (s *Server) patchTaskInstance(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, taskInstanceView(ti, tries))
+	return c.JSON(http.StatusOK, NewTaskInstance(ti, tries))
 }

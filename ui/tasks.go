@@ -36,12 +36,13 @@ func (s *Server) listTaskInstances(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		out[i] = taskInstanceView(ti, tries)
+		out[i] = NewTaskInstance(ti, tries)
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
+// NewTaskInstance is task instance ti with its tries as the API shows it.
+func NewTaskInstance(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 	v := TaskInstance{
 		DAGID:       ti.DAGID,
 		RunID:       ti.RunID,
@@ -69,12 +70,13 @@ func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 		v.Outputs = map[string]any{}
 	}
 	for i, t := range tries {
-		v.Tries[i] = tryView(t)
+		v.Tries[i] = NewTry(t)
 	}
 	return v
 }
 
-func tryView(t *store.Try) Try {
+// NewTry is try t as the API shows it.
+func NewTry(t *store.Try) Try {
 	return Try{
 		TryNumber:   t.Number,
 		State:       t.State,

@@ -23,7 +23,7 @@ type TryDetail struct {
 }
 
 func tryDetail(tr *store.Try) TryDetail {
-	return TryDetail{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tryView(tr), Manifest: tr.Manifest}
+	return TryDetail{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: NewTry(tr), Manifest: tr.Manifest}
 }
 
 // lookupTask resolves the run and task of a request's path, answering 404
