@@ -242,7 +242,9 @@ func (s *Server) listCache(c echo.Context) error {
 }
 
 // clearCache answers DELETE /api/v1/cache: it deletes the entries
-// GET /api/v1/cache would list with the same ?dag= and ?task=.
+// GET /api/v1/cache would list with the same ?dag= and ?task=, and is a
+// 404 where that is: for a DAG neither loaded nor with entries, such as
+// a misspelt one.
 func (s *Server) clearCache(c echo.Context) error {
 	dagID, taskID, err := cacheScope(c)
 	if err != nil {
@@ -251,6 +253,11 @@ func (s *Server) clearCache(c echo.Context) error {
 	n, err := s.backend.ClearCache(c.Request().Context(), dagID, taskID)
 	if err != nil {
 		return err
+	}
+	if dagID != "" && n == 0 {
+		if _, ok := s.backend.DAG(dagID); !ok {
+			return s.dagNotFound(dagID)
+		}
 	}
 	return c.JSON(http.StatusOK, ClearCacheResult{Cleared: n})
 }
