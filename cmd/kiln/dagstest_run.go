@@ -188,7 +188,7 @@ type seenTask struct {
 func (r *testReporter) header() {
 	zone := r.g.Location.String()
 	fmt.Fprintf(r.w, "testing DAG %s: run %s\n  logical date   %s\n  data interval  %s\n  params         %s\n",
-		r.g.ID, r.run.RunID, fmtTimeZoned(&r.run.LogicalDate, zone), fmtInterval(r.run.DataIntervalStart, r.run.DataIntervalEnd, zone), inlineValue(r.run.Params))
+		r.g.ID, r.run.RunID, fmtTimeZoned(&r.run.LogicalDate, zone), fmtInterval(r.run.DataIntervalStart, r.run.DataIntervalEnd, zone), keyValues(r.run.Params))
 	if r.keep == nil {
 		return
 	}
