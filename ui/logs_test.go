@@ -273,13 +273,7 @@ func TestFollowLog(t *testing.T) {
 	if got := out.String(); got != "é\nprogress 50%\nprogress 100%\nlast words, no newline" {
 		t.Errorf("resumed log = %q", got)
 	}
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Last-Event-ID", "x")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
-		t.Errorf("bad Last-Event-ID: %v %v, want 400", resp.Status, err)
-	} else {
-		resp.Body.Close()
-	}
+	callHeader(t, "GET", url, "", http.Header{"Last-Event-ID": {"x"}}).wantError(t, 400, "Last-Event-ID", "byte offset")
 }
 
 // TestShutdownEndsFollow checks that a followed log does not hold up a
