@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"mime"
 	"net/url"
 	"os"
@@ -194,9 +195,13 @@ func downloadName(disposition, artifact string) string {
 // file that appeared at dest meanwhile is not overwritten. It returns the
 // bytes written.
 func saveVerified(r io.Reader, dest, sha string, force bool) (int64, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".kiln-artifact-*")
+	dir := filepath.Dir(dest)
+	tmp, err := os.CreateTemp(dir, ".kiln-artifact-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("cannot write %s: folder %s does not exist", dest, dir)
+	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cannot write %s: %w", dest, err)
 	}
 	defer os.Remove(tmp.Name()) // gone already once renamed; a second name once linked
 	if err := tmp.Chmod(0o644); err != nil {
