@@ -94,7 +94,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 		field("Cached from", fmt.Sprintf("run %s of %s, task %s, try %d", c.RunID, c.DAGID, c.TaskID, c.Try))
 	}
 	for _, a := range tr.Artifacts {
-		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, fmtBytes(a.Size), a.SHA256))
+		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, ui.ByteSize(a.Size), a.SHA256))
 	}
 	m := tr.Manifest
 	if m == nil {
