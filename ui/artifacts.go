@@ -55,42 +55,17 @@ func (s *Server) listRunArtifacts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// taskNotFound is the 404 of a task the run does not have, naming the
-// closest one it has.
-func (s *Server) taskNotFound(run *store.Run, task string, tis []*store.TaskInstance) error {
-	ids := make([]string, len(tis))
-	for i, ti := range tis {
-		ids[i] = ti.TaskID
-	}
-	return notFound("task %q not found in run %q of DAG %q%s", task, run.RunID, run.DAGID, suggest.DidYouMean(task, ids))
-}
-
 // getArtifact answers GET …/tasks/{task}/artifacts/{name}: the artifact's
 // content, streamed from the artifact store, with its SHA-256 as ETag.
 // The content is checked against its SHA-256 as it goes; when it does not
 // match, the answer is cut short of its Content-Length, so that no client
 // takes it for whole.
 func (s *Server) getArtifact(c echo.Context) error {
-	run, err := s.lookupRun(c)
-	if err != nil {
-		return err
-	}
-	taskID, err := pathParam(c, "task")
+	run, ti, err := s.lookupTask(c)
 	if err != nil {
 		return err
 	}
 	name, err := pathParam(c, "name")
-	if err != nil {
-		return err
-	}
-	ti, err := s.backend.Store().GetTaskInstance(run.DAGID, run.RunID, taskID)
-	if errors.Is(err, store.ErrNotFound) {
-		tis, err := s.backend.Store().TaskInstances(run.DAGID, run.RunID)
-		if err != nil {
-			return err
-		}
-		return s.taskNotFound(run, taskID, tis)
-	}
 	if err != nil {
 		return err
 	}
