@@ -104,6 +104,7 @@ func TestTaskLogs(t *testing.T) {
 	call(t, "GET", url+"train/logs?follow=1&offset=-5", "").wantError(t, 400, "offset")
 	call(t, "GET", url+"extract/logs", "").wantError(t, 404, "extract", "not been tried")
 	call(t, "GET", url+"nope/logs", "").wantError(t, 404, `task "nope"`)
+	call(t, "GET", url+"trian/logs", "").wantError(t, 404, `task "trian" not found`, `did you mean "train"?`)
 	call(t, "GET", srv.URL+"/api/v1/dags/logs/runs/nope/tasks/train/logs", "").wantError(t, 404, "nope")
 }
 

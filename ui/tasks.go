@@ -254,7 +254,11 @@ func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
 		latest = ti.TryNumber
 	case errors.Is(err, store.ErrNotFound) && len(tries) > 0:
 	case errors.Is(err, store.ErrNotFound):
-		return wire.TryKey{}, notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
+		tis, err := st.TaskInstances(run.DAGID, run.RunID)
+		if err != nil {
+			return wire.TryKey{}, err
+		}
+		return wire.TryKey{}, s.taskNotFound(run, taskID, tis)
 	default:
 		return wire.TryKey{}, err
 	}
