@@ -95,6 +95,12 @@ type response struct {
 
 func call(t *testing.T, method, url, body string) response {
 	t.Helper()
+	return callHeader(t, method, url, body, nil)
+}
+
+// callHeader is call with the request headers header.
+func callHeader(t *testing.T, method, url, body string, header http.Header) response {
+	t.Helper()
 	var rd io.Reader
 	if body != "" {
 		rd = strings.NewReader(body)
@@ -105,6 +111,9 @@ func call(t *testing.T, method, url, body string) response {
 	}
 	if body != "" {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	for k, v := range header {
+		req.Header[http.CanonicalHeaderKey(k)] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {

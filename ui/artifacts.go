@@ -55,42 +55,17 @@ func (s *Server) listRunArtifacts(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
-// taskNotFound is the 404 of a task the run does not have, naming the
-// closest one it has.
-func (s *Server) taskNotFound(run *store.Run, task string, tis []*store.TaskInstance) error {
-	ids := make([]string, len(tis))
-	for i, ti := range tis {
-		ids[i] = ti.TaskID
-	}
-	return notFound("task %q not found in run %q of DAG %q%s", task, run.RunID, run.DAGID, suggest.DidYouMean(task, ids))
-}
-
 // getArtifact answers GET …/tasks/{task}/artifacts/{name}: the artifact's
 // content, streamed from the artifact store, with its SHA-256 as ETag.
 // The content is checked against its SHA-256 as it goes; when it does not
 // match, the answer is cut short of its Content-Length, so that no client
 // takes it for whole.
 func (s *Server) getArtifact(c echo.Context) error {
-	run, err := s.lookupRun(c)
-	if err != nil {
-		return err
-	}
-	taskID, err := pathParam(c, "task")
+	run, ti, err := s.lookupTask(c)
 	if err != nil {
 		return err
 	}
 	name, err := pathParam(c, "name")
-	if err != nil {
-		return err
-	}
-	ti, err := s.backend.Store().GetTaskInstance(run.DAGID, run.RunID, taskID)
-	if errors.Is(err, store.ErrNotFound) {
-		tis, err := s.backend.Store().TaskInstances(run.DAGID, run.RunID)
-		if err != nil {
-			return err
-		}
-		return s.taskNotFound(run, taskID, tis)
-	}
 	if err != nil {
 		return err
 	}
@@ -242,7 +217,9 @@ func (s *Server) listCache(c echo.Context) error {
 }
 
 // clearCache answers DELETE /api/v1/cache: it deletes the entries
-// GET /api/v1/cache would list with the same ?dag= and ?task=.
+// GET /api/v1/cache would list with the same ?dag= and ?task=, and is a
+// 404 where that is: for a DAG neither loaded nor with entries, such as
+// a misspelt one.
 func (s *Server) clearCache(c echo.Context) error {
 	dagID, taskID, err := cacheScope(c)
 	if err != nil {
@@ -251,6 +228,11 @@ func (s *Server) clearCache(c echo.Context) error {
 	n, err := s.backend.ClearCache(c.Request().Context(), dagID, taskID)
 	if err != nil {
 		return err
+	}
+	if dagID != "" && n == 0 {
+		if _, ok := s.backend.DAG(dagID); !ok {
+			return s.dagNotFound(dagID)
+		}
 	}
 	return c.JSON(http.StatusOK, ClearCacheResult{Cleared: n})
 }

@@ -292,6 +292,7 @@ func TestCacheList(t *testing.T) {
 	}
 	call(t, "GET", srv.URL+"/api/v1/cache?task=train", "").wantError(t, 400, "task: needs dag")
 	call(t, "GET", srv.URL+"/api/v1/cache?dag=lm", "").wantError(t, 404, `DAG "lm" not found`, `did you mean "ml"?`)
+	call(t, "DELETE", srv.URL+"/api/v1/cache?dag=lm", "").wantError(t, 404, `DAG "lm" not found`, `did you mean "ml"?`)
 
 	r := call(t, "DELETE", srv.URL+"/api/v1/cache?dag=ml&task=train", "")
 	if r.status != 200 || strings.TrimSpace(string(r.body)) != `{"cleared":1}` {

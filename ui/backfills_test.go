@@ -3,7 +3,6 @@ package ui_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -87,22 +86,7 @@ func backfillDate(bf *store.Backfill, ld time.Time) store.BackfillDate {
 // callAs is call with the X-Kiln-User header.
 func callAs(t *testing.T, user, method, url, body string) response {
 	t.Helper()
-	req, err := http.NewRequestWithContext(t.Context(), method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set(ui.UserHeader, user)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	got, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return response{resp.StatusCode, resp.Header, got}
+	return callHeader(t, method, url, body, http.Header{"Content-Type": {"application/json"}, ui.UserHeader: {user}})
 }
 
 func utcDate(day, hour, min int) time.Time { return time.Date(2026, 1, day, hour, min, 0, 0, time.UTC) }

@@ -280,13 +280,7 @@ func TestEventStreamBadRequests(t *testing.T) {
 	call(t, "GET", url+"?dag=churn&run=nope", "").wantError(t, 404, `run "nope"`)
 	call(t, "GET", url+"?dag=nope", "").wantError(t, 404, `DAG "nope"`)
 	call(t, "GET", url+"?after=soon", "").wantError(t, 400, "after")
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Last-Event-ID", "-3")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
-		t.Errorf("bad Last-Event-ID: %v %v, want 400", resp.Status, err)
-	} else {
-		resp.Body.Close()
-	}
+	callHeader(t, "GET", url, "", http.Header{"Last-Event-ID": {"-3"}}).wantError(t, 400, "Last-Event-ID", `"-3"`)
 }
 
 // TestEventStreamKeepAlive checks that a quiet stream sends comments, and

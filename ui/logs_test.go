@@ -104,6 +104,7 @@ func TestTaskLogs(t *testing.T) {
 	call(t, "GET", url+"train/logs?follow=1&offset=-5", "").wantError(t, 400, "offset")
 	call(t, "GET", url+"extract/logs", "").wantError(t, 404, "extract", "not been tried")
 	call(t, "GET", url+"nope/logs", "").wantError(t, 404, `task "nope"`)
+	call(t, "GET", url+"trian/logs", "").wantError(t, 404, `task "trian" not found`, `did you mean "train"?`)
 	call(t, "GET", srv.URL+"/api/v1/dags/logs/runs/nope/tasks/train/logs", "").wantError(t, 404, "nope")
 }
 
@@ -273,13 +274,7 @@ func TestFollowLog(t *testing.T) {
 	if got := out.String(); got != "é\nprogress 50%\nprogress 100%\nlast words, no newline" {
 		t.Errorf("resumed log = %q", got)
 	}
-	req, _ := http.NewRequest("GET", url, nil)
-	req.Header.Set("Last-Event-ID", "x")
-	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 400 {
-		t.Errorf("bad Last-Event-ID: %v %v, want 400", resp.Status, err)
-	} else {
-		resp.Body.Close()
-	}
+	callHeader(t, "GET", url, "", http.Header{"Last-Event-ID": {"x"}}).wantError(t, 400, "Last-Event-ID", "byte offset")
 }
 
 // TestShutdownEndsFollow checks that a followed log does not hold up a

@@ -59,7 +59,8 @@ func TestTriesAndSecrets(t *testing.T) {
 	}
 	call(t, "GET", api+"/tasks/call/tries/2", "").wantError(t, http.StatusNotFound, "no try 2")
 	call(t, "GET", api+"/tasks/call/tries/x", "").wantError(t, http.StatusBadRequest, "try number")
-	call(t, "GET", api+"/tasks/nope/tries", "").wantError(t, http.StatusNotFound, "nope")
+	call(t, "GET", api+"/tasks/nope/tries", "").wantError(t, http.StatusNotFound, `task "nope" not found`)
+	call(t, "GET", api+"/tasks/cal/tries/1", "").wantError(t, http.StatusNotFound, `task "cal" not found`, `did you mean "call"?`)
 
 	page := call(t, "GET", srv.URL+run+"?task=call", "")
 	if page.status != http.StatusOK || !strings.Contains(string(page.body), `id="task-rendered"`) ||

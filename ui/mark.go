@@ -1,7 +1,6 @@
 package ui
 
 import (
-	"errors"
 	"net/http"
 
 	"github.com/labstack/echo/v4"
@@ -58,20 +57,11 @@ func (s *Server) patchRun(c echo.Context) error {
 // patchTaskInstance marks one task instance success or failed and answers
 // it as it is then, with its tries.
 func (s *Server) patchTaskInstance(c echo.Context) error {
-	run, err := s.lookupRun(c)
+	run, ti, err := s.lookupTask(c)
 	if err != nil {
 		return err
 	}
-	taskID, err := pathParam(c, "task")
-	if err != nil {
-		return err
-	}
-	st := s.backend.Store()
-	if _, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID); errors.Is(err, store.ErrNotFound) {
-		return notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
-	} else if err != nil {
-		return err
-	}
+	taskID, st := ti.TaskID, s.backend.Store()
 	state, err := markState(c)
 	if err != nil {
 		return err
@@ -79,13 +69,12 @@ func (s *Server) patchTaskInstance(c echo.Context) error {
 	if _, err := s.backend.MarkTasks(c.Request().Context(), run.DAGID, run.RunID, []string{taskID}, store.TaskState(state)); err != nil {
 		return err
 	}
-	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
-	if err != nil {
+	if ti, err = st.GetTaskInstance(run.DAGID, run.RunID, taskID); err != nil {
 		return err
 	}
 	tries, err := st.Tries(run.DAGID, run.RunID, taskID)
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, taskInstanceView(ti, tries))
+	return c.JSON(http.StatusOK, NewTaskInstance(ti, tries))
 }

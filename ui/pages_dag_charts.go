@@ -2,11 +2,8 @@ package ui
 
 import (
 	"net/http"
-	"slices"
 
 	"github.com/labstack/echo/v4"
-
-	"github.com/kilnhq/kiln/store"
 )
 
 // The charts tab (charts.go draws them) over the last ?runs=N runs, 25
@@ -33,23 +30,15 @@ func (s *Server) dagChartsPage(c echo.Context) error {
 		return err
 	}
 	g := info.DAG
-	st := s.backend.Store()
-	runs, _, err := st.ListRuns(store.RunQuery{DAGID: g.ID, Limit: n})
+	runs, tasks, _, err := s.recentRuns(g.ID, n, 0)
 	if err != nil {
 		return err
 	}
-	slices.Reverse(runs) // oldest first
-	ids := make([]string, len(runs))
 	cr := make([]chartRun, len(runs))
 	durs, landing := make([]chartValue, len(runs)), make([]chartValue, len(runs))
 	for i, r := range runs {
-		ids[i] = r.RunID
 		cr[i] = chartRun{RunID: r.RunID, Href: runHref(g.ID, r.RunID), State: string(r.State), LogicalDate: r.LogicalDate}
 		durs[i], landing[i] = runDuration(r), landingTime(r)
-	}
-	tasks, err := st.RunTasks(g.ID, ids)
-	if err != nil {
-		return err
 	}
 	// A series per task of the DAG as loaded, in file order.
 	series := make([]taskSeries, len(g.Tasks))

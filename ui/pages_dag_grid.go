@@ -111,18 +111,29 @@ func (s *Server) dagGridPage(c echo.Context) error {
 	return s.renderDAGTab(c, http.StatusOK, info, "grid", v)
 }
 
-func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
+// recentRuns reads the n runs of DAG dagID after the offset newest,
+// oldest first, with the task instances of each (tasks[i] are runs[i]'s),
+// and how many runs the DAG has: what the grid and the charts show.
+func (s *Server) recentRuns(dagID string, n, offset int) (runs []*store.Run, tasks [][]store.TaskDigest, total int, err error) {
 	st := s.backend.Store()
-	runs, total, err := st.ListRuns(store.RunQuery{DAGID: g.ID, Limit: n, Offset: offset})
+	runs, total, err = st.ListRuns(store.RunQuery{DAGID: dagID, Limit: n, Offset: offset})
 	if err != nil {
-		return gridView{}, err
+		return nil, nil, 0, err
 	}
 	slices.Reverse(runs) // oldest first
 	ids := make([]string, len(runs))
 	for i, r := range runs {
 		ids[i] = r.RunID
 	}
-	tasks, err := st.RunTasks(g.ID, ids)
+	tasks, err = st.RunTasks(dagID, ids)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return runs, tasks, total, nil
+}
+
+func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
+	runs, tasks, total, err := s.recentRuns(g.ID, n, offset)
 	if err != nil {
 		return gridView{}, err
 	}

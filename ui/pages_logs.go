@@ -131,7 +131,7 @@ func (s *Server) logPage(c echo.Context) error {
 		return err
 	}
 	v.Text, v.Size, v.Shown, v.Cut = tail.text, tail.size, tail.end-tail.begin, tail.begin > 0
-	v.SizeText, v.ShownText = byteSize(tail.size), byteSize(tail.end-tail.begin)
+	v.SizeText, v.ShownText = ByteSize(tail.size), ByteSize(tail.end-tail.begin)
 	if !finished {
 		v.Follow = api + "&follow=1&offset=" + strconv.FormatInt(tail.end, 10)
 		if v.Stamped {
@@ -200,8 +200,9 @@ func readLogTail(path string, limit int64, partial, stamped bool) (logTail, erro
 	return t, nil
 }
 
-// byteSize formats a size: 512 B, 1.5 KiB, 3.2 MiB.
-func byteSize(n int64) string {
+// ByteSize formats a size for people, as the pages and the CLI show
+// one: 512 B, 1.5 KiB, 3.2 MiB, 1.0 GiB.
+func ByteSize(n int64) string {
 	switch {
 	case n < 1<<10:
 		return fmt.Sprintf("%d B", n)

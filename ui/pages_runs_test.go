@@ -653,6 +653,7 @@ func TestMarkAPI(t *testing.T) {
 		{"", ``, 400, "body"},
 		{"/tasks/train", `{"state": "skipped"}`, 400, "state"},
 		{"/tasks/nope", `{"state": "success"}`, 404, "nope"},
+		{"/tasks/trian", `{"state": "success"}`, 404, `did you mean "train"?`},
 	} {
 		call(t, "PATCH", url+tc.path, tc.body).wantError(t, tc.status, tc.msg)
 	}

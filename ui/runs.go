@@ -226,6 +226,12 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 		return Run{}, err
 	}
 	s.sortTaskInstances(r.DAGID, tis)
+	return NewRun(r, tis), nil
+}
+
+// NewRun is run r as the API shows it, with its task instances tis in
+// the order given.
+func NewRun(r *store.Run, tis []*store.TaskInstance) Run {
 	v := Run{
 		DAGID:             r.DAGID,
 		RunID:             r.RunID,
@@ -257,7 +263,7 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 			Artifacts:   ArtifactViews(ti.Artifacts),
 		}
 	}
-	return v, nil
+	return v
 }
 
 // sortTaskInstances orders task instances as the DAG file lists their

@@ -36,12 +36,13 @@ func (s *Server) listTaskInstances(c echo.Context) error {
 		if err != nil {
 			return err
 		}
-		out[i] = taskInstanceView(ti, tries)
+		out[i] = NewTaskInstance(ti, tries)
 	}
 	return c.JSON(http.StatusOK, out)
 }
 
-func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
+// NewTaskInstance is task instance ti with its tries as the API shows it.
+func NewTaskInstance(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 	v := TaskInstance{
 		DAGID:       ti.DAGID,
 		RunID:       ti.RunID,
@@ -69,12 +70,13 @@ func taskInstanceView(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 		v.Outputs = map[string]any{}
 	}
 	for i, t := range tries {
-		v.Tries[i] = tryView(t)
+		v.Tries[i] = NewTry(t)
 	}
 	return v
 }
 
-func tryView(t *store.Try) Try {
+// NewTry is try t as the API shows it.
+func NewTry(t *store.Try) Try {
 	return Try{
 		TryNumber:   t.Number,
 		State:       t.State,
@@ -252,7 +254,11 @@ func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
 		latest = ti.TryNumber
 	case errors.Is(err, store.ErrNotFound) && len(tries) > 0:
 	case errors.Is(err, store.ErrNotFound):
-		return wire.TryKey{}, notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
+		tis, err := st.TaskInstances(run.DAGID, run.RunID)
+		if err != nil {
+			return wire.TryKey{}, err
+		}
+		return wire.TryKey{}, s.taskNotFound(run, taskID, tis)
 	default:
 		return wire.TryKey{}, err
 	}

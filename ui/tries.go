@@ -7,6 +7,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/kilnhq/kiln/internal/suggest"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -23,36 +24,54 @@ type TryDetail struct {
 }
 
 func tryDetail(tr *store.Try) TryDetail {
-	return TryDetail{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tryView(tr), Manifest: tr.Manifest}
+	return TryDetail{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: NewTry(tr), Manifest: tr.Manifest}
 }
 
-// lookupTask resolves the run and task of a request's path, answering 404
-// for either that does not exist.
-func (s *Server) lookupTask(c echo.Context) (*store.Run, string, error) {
+// lookupTask resolves the run and task instance of a request's path. A
+// run that does not exist is a 404, and so is a task the run does not
+// have, naming the closest one it has.
+func (s *Server) lookupTask(c echo.Context) (*store.Run, *store.TaskInstance, error) {
 	run, err := s.lookupRun(c)
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
 	taskID, err := pathParam(c, "task")
 	if err != nil {
-		return nil, "", err
+		return nil, nil, err
 	}
-	if _, err := s.backend.Store().GetTaskInstance(run.DAGID, run.RunID, taskID); errors.Is(err, store.ErrNotFound) {
-		return nil, "", notFound("task %q not found in run %q of DAG %q", taskID, run.RunID, run.DAGID)
-	} else if err != nil {
-		return nil, "", err
+	st := s.backend.Store()
+	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
+	if errors.Is(err, store.ErrNotFound) {
+		tis, err := st.TaskInstances(run.DAGID, run.RunID)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, nil, s.taskNotFound(run, taskID, tis)
 	}
-	return run, taskID, nil
+	if err != nil {
+		return nil, nil, err
+	}
+	return run, ti, nil
+}
+
+// taskNotFound is the 404 of a task the run does not have, naming the
+// closest one it has.
+func (s *Server) taskNotFound(run *store.Run, task string, tis []*store.TaskInstance) error {
+	ids := make([]string, len(tis))
+	for i, ti := range tis {
+		ids[i] = ti.TaskID
+	}
+	return notFound("task %q not found in run %q of DAG %q%s", task, run.RunID, run.DAGID, suggest.DidYouMean(task, ids))
 }
 
 // listTries answers GET …/tasks/{task}/tries: every try of the task
 // instance, oldest first, each with its manifest.
 func (s *Server) listTries(c echo.Context) error {
-	run, taskID, err := s.lookupTask(c)
+	run, ti, err := s.lookupTask(c)
 	if err != nil {
 		return err
 	}
-	tries, err := s.backend.Store().Tries(run.DAGID, run.RunID, taskID)
+	tries, err := s.backend.Store().Tries(run.DAGID, run.RunID, ti.TaskID)
 	if err != nil {
 		return err
 	}
@@ -65,10 +84,11 @@ func (s *Server) listTries(c echo.Context) error {
 
 // getTry answers GET …/tasks/{task}/tries/{n}.
 func (s *Server) getTry(c echo.Context) error {
-	run, taskID, err := s.lookupTask(c)
+	run, ti, err := s.lookupTask(c)
 	if err != nil {
 		return err
 	}
+	taskID := ti.TaskID
 	raw, err := pathParam(c, "n")
 	if err != nil {
 		return err

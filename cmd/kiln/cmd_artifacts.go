@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"io/fs"
 	"mime"
 	"net/url"
 	"os"
@@ -70,7 +71,7 @@ SHA-256's first 12 digits; --json has it whole.`,
 				if a.Dir {
 					p += "/"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.TaskID, a.Name, fmtBytes(a.Size), a.SHA256[:min(12, len(a.SHA256))], p)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.TaskID, a.Name, ui.ByteSize(a.Size), a.SHA256[:min(12, len(a.SHA256))], p)
 			}
 			return tw.Flush()
 		},
@@ -149,7 +150,7 @@ the exit status says it is wrong.`,
 			if err != nil {
 				return &exitError{code: 1, msg: fmt.Sprintf("downloading artifact %s: %v", args[0], err)}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, sha256 %s)\n", dest, fmtBytes(n), sha[:12])
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, sha256 %s)\n", dest, ui.ByteSize(n), sha[:12])
 			return nil
 		},
 	}
@@ -194,9 +195,13 @@ func downloadName(disposition, artifact string) string {
 // file that appeared at dest meanwhile is not overwritten. It returns the
 // bytes written.
 func saveVerified(r io.Reader, dest, sha string, force bool) (int64, error) {
-	tmp, err := os.CreateTemp(filepath.Dir(dest), ".kiln-artifact-*")
+	dir := filepath.Dir(dest)
+	tmp, err := os.CreateTemp(dir, ".kiln-artifact-*")
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, fmt.Errorf("cannot write %s: folder %s does not exist", dest, dir)
+	}
 	if err != nil {
-		return 0, err
+		return 0, fmt.Errorf("cannot write %s: %w", dest, err)
 	}
 	defer os.Remove(tmp.Name()) // gone already once renamed; a second name once linked
 	if err := tmp.Chmod(0o644); err != nil {
@@ -280,7 +285,7 @@ Needs the operator role.`,
 			if r.DryRun {
 				verb = "would delete"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d artifact(s), %s; kept %d, %s\n", verb, r.Deleted, fmtBytes(r.FreedBytes), r.Kept, fmtBytes(r.KeptBytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d artifact(s), %s; kept %d, %s\n", verb, r.Deleted, ui.ByteSize(r.FreedBytes), r.Kept, ui.ByteSize(r.KeptBytes))
 			if r.CacheEntriesDropped > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "dropped %d expired cache entr%s that held one\n", r.CacheEntriesDropped, plural(r.CacheEntriesDropped, "y", "ies"))
 			}
@@ -305,17 +310,4 @@ func plural(n int, one, many string) string {
 		return one
 	}
 	return many
-}
-
-// fmtBytes formats a size: 512 B, 1.5 KiB, 3.2 MiB, 1.0 GiB.
-func fmtBytes(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }

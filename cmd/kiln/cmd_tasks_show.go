@@ -94,7 +94,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 		field("Cached from", fmt.Sprintf("run %s of %s, task %s, try %d", c.RunID, c.DAGID, c.TaskID, c.Try))
 	}
 	for _, a := range tr.Artifacts {
-		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, fmtBytes(a.Size), a.SHA256))
+		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, ui.ByteSize(a.Size), a.SHA256))
 	}
 	m := tr.Manifest
 	if m == nil {
@@ -121,7 +121,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 		field("When", fmt.Sprintf("%s → %t", m.When.Expr, m.When.Result))
 	}
 	field("Env", orDash(strings.Join(m.Env, " ")))
-	field("Params", orDash(keyValues(m.Params)))
+	field("Params", keyValues(m.Params))
 	var reads []string
 	for _, up := range slices.Sorted(maps.Keys(m.OutputsRead)) {
 		for _, k := range slices.Sorted(maps.Keys(m.OutputsRead[up])) {
@@ -154,8 +154,13 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 	return err
 }
 
-// keyValues writes a map as sorted KEY=VALUE words.
+// keyValues writes a map, such as a run's params, as sorted KEY=VALUE
+// words (region=eu sample_frac=1), each value as its task sees it; - for
+// none.
 func keyValues(m map[string]any) string {
+	if len(m) == 0 {
+		return "-"
+	}
 	words := make([]string, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
 		words = append(words, k+"="+valueText(m[k]))

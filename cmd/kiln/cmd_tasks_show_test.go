@@ -74,3 +74,22 @@ func TestTasksShow(t *testing.T) {
 	_, stderr, code = e.run("tasks", "show", "show", "--run", r.RunID, "--task", "nope")
 	wantExit(t, code, stderr, 1, "nope")
 }
+
+// keyValues is how `tasks show` and `dags test` print params: each value
+// as a task's $KILN_PARAM_* has it, a string as it is, anything else as
+// JSON.
+func TestKeyValues(t *testing.T) {
+	for _, c := range []struct {
+		m    map[string]any
+		want string
+	}{
+		{nil, "-"},
+		{map[string]any{}, "-"},
+		{map[string]any{"region": "eu", "sample_frac": 1.0}, "region=eu sample_frac=1"},
+		{map[string]any{"regions": []any{"eu", "us"}, "opts": map[string]any{"deep": true}, "none": nil}, `none=null opts={"deep":true} regions=["eu","us"]`},
+	} {
+		if got := keyValues(c.m); got != c.want {
+			t.Errorf("keyValues(%v) = %q, want %q", c.m, got, c.want)
+		}
+	}
+}

@@ -207,7 +207,7 @@ func outputRefText(r dag.OutputRef) string {
 func printPreviewText(w io.Writer, g *dag.DAG, p previewJSON) {
 	zone := g.Location.String()
 	fmt.Fprintf(w, "dry run of DAG %s: nothing runs\n  run            %s\n  logical date   %s\n  data interval  %s\n  params         %s\n",
-		p.DAGID, p.RunID, fmtTimeZoned(&p.LogicalDate, zone), fmtInterval(p.DataIntervalStart, p.DataIntervalEnd, zone), inlineValue(p.Params))
+		p.DAGID, p.RunID, fmtTimeZoned(&p.LogicalDate, zone), fmtInterval(p.DataIntervalStart, p.DataIntervalEnd, zone), keyValues(p.Params))
 	for _, t := range p.Tasks {
 		fmt.Fprintf(w, "\ntask %s (%s)", t.TaskID, t.Plugin)
 		if len(t.DependsOn) > 0 {
@@ -276,16 +276,4 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(keys)
 	return keys
-}
-
-// inlineValue prints params on one line, sorted: region=eu sample_frac=1.
-func inlineValue(m map[string]any) string {
-	if len(m) == 0 {
-		return "-"
-	}
-	parts := make([]string, 0, len(m))
-	for _, k := range sortedKeys(m) {
-		parts = append(parts, fmt.Sprintf("%s=%v", k, m[k]))
-	}
-	return strings.Join(parts, " ")
 }

@@ -20,15 +20,19 @@ import (
 
 // testRunOut is the JSON `kiln dags test --json` prints.
 type testRunOut struct {
-	DAGID      string         `json:"dag_id"`
-	RunID      string         `json:"run_id"`
-	State      string         `json:"state"`
-	Params     map[string]any `json:"params"`
-	DAGVersion string         `json:"dag_version"`
-	ElapsedS   float64        `json:"elapsed_s"`
-	Tasks      []struct {
+	DAGID       string         `json:"dag_id"`
+	RunID       string         `json:"run_id"`
+	State       string         `json:"state"`
+	LogicalDate string         `json:"logical_date"`
+	StartDate   string         `json:"start_date"`
+	Params      map[string]any `json:"params"`
+	DAGVersion  string         `json:"dag_version"`
+	ElapsedS    float64        `json:"elapsed_s"`
+	Tasks       []struct {
 		TaskID    string         `json:"task_id"`
 		State     string         `json:"state"`
+		MaxTries  int            `json:"max_tries"`
+		StartDate string         `json:"start_date"`
 		Outputs   map[string]any `json:"outputs"`
 		Artifacts []struct {
 			Name   string `json:"name"`
@@ -38,6 +42,8 @@ type testRunOut struct {
 		Tries []struct {
 			TryNumber int     `json:"try_number"`
 			State     string  `json:"state"`
+			Worker    string  `json:"worker"`
+			EndDate   string  `json:"end_date"`
 			DurationS float64 `json:"duration_s"`
 			ExitCode  *int    `json:"exit_code"`
 			Log       string  `json:"log"`
@@ -109,6 +115,17 @@ func TestDagsTestRunsTheMLExample(t *testing.T) {
 	if out.State != "success" || out.RunID != "manual__2026-11-02T02:00:00Z" || out.DAGVersion == "" {
 		t.Errorf("run %s: %s, version %q", out.RunID, out.State, out.DAGVersion)
 	}
+	// The run and its tasks are the API's views: times in UTC whatever
+	// the machine's timezone (TZ is not UTC here), tries with their
+	// worker.
+	if out.LogicalDate != "2026-11-02T02:00:00Z" || !strings.HasSuffix(out.StartDate, "Z") ||
+		!strings.HasSuffix(out.Tasks[0].StartDate, "Z") || !strings.HasSuffix(out.Tasks[0].Tries[0].EndDate, "Z") {
+		t.Errorf("times not in UTC: logical date %q, start %q, extract's start %q, its try's end %q",
+			out.LogicalDate, out.StartDate, out.Tasks[0].StartDate, out.Tasks[0].Tries[0].EndDate)
+	}
+	if out.Tasks[0].MaxTries < 1 || out.Tasks[0].Tries[0].Worker == "" {
+		t.Errorf("extract: max_tries %d, try 1's worker %q: not the API's task instance", out.Tasks[0].MaxTries, out.Tasks[0].Tries[0].Worker)
+	}
 	var ids []string
 	var tasksTime float64
 	for _, task := range out.Tasks {
@@ -171,6 +188,9 @@ func TestDagsTestFailingRunExits1WithTheLog(t *testing.T) {
 		t.Fatalf("--json: exit %d, want 1\nstderr:\n%s", code, stderr)
 	}
 	out := decodeTestRun(t, stdout)
+	if out.Params == nil {
+		t.Errorf("--json: params null for a DAG without params, want {}:\n%s", stdout)
+	}
 	b := out.Tasks[1]
 	if out.State != "failed" || b.State != "failed" || len(b.Tries) != 1 || b.Tries[0].ExitCode == nil || *b.Tries[0].ExitCode != 3 ||
 		!strings.Contains(b.Tries[0].Log, "broken-marker") {

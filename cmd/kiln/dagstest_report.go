@@ -13,53 +13,33 @@ import (
 	"github.com/kilnhq/kiln/ui"
 )
 
-// testRunJSON is what `kiln dags test --json` prints: the run as the API
-// shows one, each task with its outputs and tries, each try with its log
-// (docs/cli.md#kiln-dags-test).
+// testRunJSON is what `kiln dags test --json` prints
+// (docs/cli.md#kiln-dags-test): the run as the API shows one, each task
+// as the API shows a task instance, and each try with its log. The views
+// are the API's own, so that the two cannot drift apart.
 type testRunJSON struct {
-	DAGID             string         `json:"dag_id"`
-	RunID             string         `json:"run_id"`
-	State             store.RunState `json:"state"`
-	RunType           string         `json:"run_type"`
-	LogicalDate       time.Time      `json:"logical_date"`
-	DataIntervalStart time.Time      `json:"data_interval_start"`
-	DataIntervalEnd   time.Time      `json:"data_interval_end"`
-	StartDate         *time.Time     `json:"start_date"`
-	EndDate           *time.Time     `json:"end_date"`
-	Params            map[string]any `json:"params"`
-	DAGVersion        string         `json:"dag_version"`
+	ui.Run // its tasks are those below
 	// ElapsedS is the command's own wall time, from start to report.
-	ElapsedS  float64        `json:"elapsed_s"`
-	Tasks     []testTaskJSON `json:"tasks"`
-	Callbacks []testTryJSON  `json:"callbacks"`
+	ElapsedS  float64            `json:"elapsed_s"`
+	Tasks     []testTaskJSON     `json:"tasks"`
+	Callbacks []testCallbackJSON `json:"callbacks"`
 }
 
 type testTaskJSON struct {
-	TaskID    string          `json:"task_id"`
-	State     store.TaskState `json:"state"`
-	TryNumber int             `json:"try_number"`
-	StartDate *time.Time      `json:"start_date"`
-	EndDate   *time.Time      `json:"end_date"`
-	DurationS *float64        `json:"duration_s"`
-	Outputs   map[string]any  `json:"outputs"`
-	Error     string          `json:"error"`
-	ui.CacheResult
-	Artifacts []ui.Artifact `json:"artifacts,omitempty"`
-	Tries     []testTryJSON `json:"tries"`
+	ui.TaskInstance               // its tries are those below
+	Tries           []testTryJSON `json:"tries"`
 }
 
 type testTryJSON struct {
-	TaskID    string          `json:"task_id,omitempty"` // callbacks only
-	TryNumber int             `json:"try_number"`
-	State     store.TaskState `json:"state"`
-	StartDate *time.Time      `json:"start_date"`
-	EndDate   *time.Time      `json:"end_date"`
-	DurationS *float64        `json:"duration_s"`
-	ExitCode  *int            `json:"exit_code"`
-	Error     string          `json:"error"`
-	ui.CacheResult
-	Artifacts []ui.Artifact `json:"artifacts,omitempty"`
-	Log       string        `json:"log"`
+	ui.Try
+	Log string `json:"log"`
+}
+
+// testCallbackJSON is a try of a callback stage, such as
+// train.on_failure.1.
+type testCallbackJSON struct {
+	TaskID string `json:"task_id"`
+	testTryJSON
 }
 
 // logPaths finds a try's log (*scheduler.Scheduler).
@@ -101,12 +81,7 @@ func reportTestRun(w io.Writer, st *store.Store, logs logPaths, g *dag.DAG, run 
 // testRunResult reads the run's outcome from the store; callbacks are the
 // ids of the callback stages that ran (their tries' task ids).
 func testRunResult(st *store.Store, logs logPaths, g *dag.DAG, run *store.Run, callbacks []string) (*testRunJSON, error) {
-	out := &testRunJSON{
-		DAGID: run.DAGID, RunID: run.RunID, State: run.State, RunType: run.RunType,
-		LogicalDate: run.LogicalDate, DataIntervalStart: run.DataIntervalStart, DataIntervalEnd: run.DataIntervalEnd,
-		StartDate: run.StartDate, EndDate: run.EndDate, Params: run.Params, DAGVersion: run.DAGHash,
-		Tasks: []testTaskJSON{}, Callbacks: []testTryJSON{},
-	}
+	out := &testRunJSON{Run: ui.NewRun(run, nil), Tasks: []testTaskJSON{}, Callbacks: []testCallbackJSON{}}
 	tis, err := st.TaskInstances(run.DAGID, run.RunID)
 	if err != nil {
 		return nil, err
@@ -120,17 +95,13 @@ func testRunResult(st *store.Store, logs logPaths, g *dag.DAG, run *store.Run, c
 		if ti == nil {
 			continue
 		}
-		tj := testTaskJSON{
-			TaskID: ti.TaskID, State: ti.State, TryNumber: ti.TryNumber, StartDate: ti.StartDate, EndDate: ti.EndDate,
-			DurationS: durationS(ti.StartDate, ti.EndDate), Outputs: ti.Outputs, Error: ti.Error, Tries: []testTryJSON{},
-			CacheResult: ui.NewCacheResult(ti.CachedFrom), Artifacts: ui.ArtifactViews(ti.Artifacts),
-		}
 		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.TaskID)
 		if err != nil {
 			return nil, err
 		}
-		for _, tr := range tries {
-			tj.Tries = append(tj.Tries, tryJSON(tr, logs))
+		tj := testTaskJSON{TaskInstance: ui.NewTaskInstance(ti, tries), Tries: make([]testTryJSON, len(tries))}
+		for i, tr := range tries {
+			tj.Tries[i] = tryJSON(tr, logs)
 		}
 		out.Tasks = append(out.Tasks, tj)
 	}
@@ -140,9 +111,7 @@ func testRunResult(st *store.Store, logs logPaths, g *dag.DAG, run *store.Run, c
 			return nil, err
 		}
 		for _, tr := range tries {
-			cj := tryJSON(tr, logs)
-			cj.TaskID = id
-			out.Callbacks = append(out.Callbacks, cj)
+			out.Callbacks = append(out.Callbacks, testCallbackJSON{TaskID: id, testTryJSON: tryJSON(tr, logs)})
 		}
 	}
 	return out, nil
@@ -150,9 +119,5 @@ func testRunResult(st *store.Store, logs logPaths, g *dag.DAG, run *store.Run, c
 
 func tryJSON(tr *store.Try, logs logPaths) testTryJSON {
 	log, _ := os.ReadFile(logs.LogPath(wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}))
-	return testTryJSON{
-		TryNumber: tr.Number, State: tr.State, StartDate: tr.StartDate, EndDate: tr.EndDate,
-		DurationS: durationS(tr.StartDate, tr.EndDate), ExitCode: tr.ExitCode, Error: tr.Error, Log: string(log),
-		CacheResult: ui.NewCacheResult(tr.CachedFrom), Artifacts: ui.ArtifactViews(tr.Artifacts),
-	}
+	return testTryJSON{Try: ui.NewTry(tr), Log: string(log)}
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/kilnhq/kiln/plugins/registry"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
+	"github.com/kilnhq/kiln/ui"
 	"github.com/kilnhq/kiln/worker"
 )
 
@@ -187,7 +188,7 @@ type seenTask struct {
 func (r *testReporter) header() {
 	zone := r.g.Location.String()
 	fmt.Fprintf(r.w, "testing DAG %s: run %s\n  logical date   %s\n  data interval  %s\n  params         %s\n",
-		r.g.ID, r.run.RunID, fmtTimeZoned(&r.run.LogicalDate, zone), fmtInterval(r.run.DataIntervalStart, r.run.DataIntervalEnd, zone), inlineValue(r.run.Params))
+		r.g.ID, r.run.RunID, fmtTimeZoned(&r.run.LogicalDate, zone), fmtInterval(r.run.DataIntervalStart, r.run.DataIntervalEnd, zone), keyValues(r.run.Params))
 	if r.keep == nil {
 		return
 	}
@@ -338,7 +339,7 @@ func (r *testReporter) callback(c store.Change) {
 // tryDetail says which try it was, how long it took and why it failed.
 func tryDetail(tr *store.Try) string {
 	s := fmt.Sprintf("try %d", tr.Number)
-	if d := durationS(tr.StartDate, tr.EndDate); d != nil {
+	if d := ui.NewTry(tr).DurationS; d != nil {
 		s += " in " + fmtDuration(d)
 	}
 	if tr.Error != "" {
@@ -372,12 +373,4 @@ func (r *testReporter) printLog(k wire.TryKey) {
 	if b[len(b)-1] != '\n' {
 		fmt.Fprintln(r.w)
 	}
-}
-
-func durationS(start, end *time.Time) *float64 {
-	if start == nil || end == nil {
-		return nil
-	}
-	d := end.Sub(*start).Seconds()
-	return &d
 }

@@ -6,14 +6,10 @@ package main_test
 // folder of a running `kiln standalone`.
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -117,28 +113,10 @@ func TestStandaloneHostileDAGFolder(t *testing.T) {
 	dags := filepath.Join(dir, "dags")
 	writeFiles(t, dags, map[string]string{"good.yaml": "id: good\ntasks: [{id: a, plugin: shell, with: {command: 'echo good'}}]\n"})
 	mkfifo(t, filepath.Join(dags, "at_start.yaml"))
-	addr := freeAddr(t)
-	base := "http://" + addr
-	cmd := exec.Command(kilnBin, "standalone", "--dags", dags, "--data", filepath.Join(dir, "data"), "--addr", addr,
-		"--nats-listen", freeAddr(t), "--workers", "1", "--log-level", "warn")
-	cmd.Env = kilnEnv()
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	var out bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-exited
-		if t.Failed() {
-			t.Logf("kiln standalone output:\n%s", out.String())
-		}
-	})
+	// It starts: /healthz answers 200 with a FIFO in the folder.
+	sa := startStandalone(t, dags, filepath.Join(dir, "data"), "--workers", "1")
+	base := sa.URL
 
-	waitFor(t, "/healthz to answer 200 with a FIFO in the folder", func() bool { return healthz(base) == http.StatusOK })
 	want := map[string]string{"at_start.yaml": fifoProblem}
 	for _, f := range hostileFiles() {
 		f.make(t, filepath.Join(dags, f.name))
@@ -156,59 +134,32 @@ func TestStandaloneHostileDAGFolder(t *testing.T) {
 			t.Errorf("%s: import error %q, want %q", name, got[name], problem)
 		}
 	}
-	if code := healthz(base); code != http.StatusOK {
-		t.Errorf("/healthz = %d, want 200: bad files are import errors", code)
+	if !sa.healthy() {
+		t.Error("/healthz does not answer 200: bad files are import errors, not ill health")
 	}
 
 	// Reloads go on: a DAG added now loads, and runs like the first one.
 	writeFiles(t, dags, map[string]string{"later.yaml": "id: later\ntasks: [{id: a, plugin: shell, with: {command: 'echo later'}}]\n"})
-	waitFor(t, "the DAG added last to load", func() bool {
-		resp, err := http.Get(base + "/api/v1/dags/later")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	waitHTTP(t, base+"/api/v1/dags/later")
 	for _, id := range []string{"good", "later"} {
-		runToSuccess(t, base, id)
+		trigger(t, sa, id, true) // fails the test unless the run succeeds
 	}
 	if m := metrics(t, base); !strings.Contains(m, "\nkiln_dag_folder_last_load_timestamp_seconds ") {
 		t.Error("/metrics has no kiln_dag_folder_last_load_timestamp_seconds")
 	}
 	// A link to /dev/zero was read until the memory ran out: 10 GB in 75 s.
-	peak := peakRSS(t, cmd.Process.Pid)
+	peak := peakRSS(t, sa.cmd.Process.Pid)
 	if peak > 512<<20 {
 		t.Errorf("peak RSS %d MiB, want under 512 MiB", peak>>20)
 	}
 	t.Logf("peak RSS %d MiB", peak>>20)
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := sa.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		exited <- err // for the cleanup
-		if err != nil {
-			t.Errorf("after SIGTERM: %v, want exit 0", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Error("kiln standalone did not exit within 30 s of SIGTERM")
+	if code := sa.wait(t, 30*time.Second); code != 0 {
+		t.Errorf("after SIGTERM: exit %d, want 0", code)
 	}
-}
-
-// freeAddr returns a loopback address free to listen on.
-// healthz returns the status of GET /healthz, 0 when there is no answer.
-func healthz(base string) int {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, base+"/healthz", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
 }
 
 // importErrors maps the base name of each file in GET
@@ -232,31 +183,6 @@ func importErrors(t *testing.T, base string) map[string]string {
 		}
 	}
 	return out
-}
-
-// runToSuccess triggers a run of a DAG and waits for it to succeed.
-func runToSuccess(t *testing.T, base, dagID string) {
-	t.Helper()
-	resp, err := http.Post(base+"/api/v1/dags/"+dagID+"/runs", "application/json", strings.NewReader(`{}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var run struct {
-		RunID string `json:"run_id"`
-		State string `json:"state"`
-	}
-	err = json.NewDecoder(resp.Body).Decode(&run)
-	resp.Body.Close()
-	if err != nil || resp.StatusCode != http.StatusCreated {
-		t.Fatalf("triggering %s: %s %v", dagID, resp.Status, err)
-	}
-	waitFor(t, "the run of "+dagID+" to end", func() bool {
-		getJSON(t, base+"/api/v1/dags/"+dagID+"/runs/"+run.RunID, &run)
-		return run.State == "success" || run.State == "failed"
-	})
-	if run.State != "success" {
-		t.Errorf("run of %s: %s, want success", dagID, run.State)
-	}
 }
 
 func metrics(t *testing.T, base string) string {
