@@ -1,6 +1,8 @@
 package dag
 
 import (
+	"encoding/json"
+	"fmt"
 	"strings"
 	"text/template/parse"
 )
@@ -15,6 +17,20 @@ import (
 // ParamEnvName is the environment variable a param's value reaches every
 // task in: KILN_PARAM_ and the param's name in upper case.
 func ParamEnvName(param string) string { return "KILN_PARAM_" + strings.ToUpper(param) }
+
+// ParamText is a value as a process sees it in its environment, and as
+// the CLI prints it in KEY=VALUE words: a string as it is, anything else
+// as JSON.
+func ParamText(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Sprint(v)
+	}
+	return string(b)
+}
 
 // ShellQuote quotes s as one word for a POSIX shell: it is put in single
 // quotes, and each single quote in s closes them, is written escaped with

@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"sort"
@@ -341,7 +340,7 @@ func (s *Scheduler) kilnEnv(t *dag.Task, v dag.Values, loc *time.Location) map[s
 		if t != nil && t.Cache != nil && !slices.Contains(t.ParamsRead, name) {
 			continue
 		}
-		env[dag.ParamEnvName(name)] = paramText(val)
+		env[dag.ParamEnvName(name)] = dag.ParamText(val)
 	}
 	ld := v.LogicalDate.In(loc)
 	env["KILN_DAG_ID"] = v.DAGID
@@ -353,17 +352,4 @@ func (s *Scheduler) kilnEnv(t *dag.Task, v dag.Values, loc *time.Location) map[s
 	env["KILN_DATA_INTERVAL_START"] = v.DataIntervalStart.In(loc).Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_END"] = v.DataIntervalEnd.In(loc).Format(time.RFC3339)
 	return env
-}
-
-// paramText is a param's value as a process sees it: a string as it is,
-// anything else as JSON.
-func paramText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }

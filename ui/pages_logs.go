@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/internal/logtimes"
@@ -131,7 +132,7 @@ func (s *Server) logPage(c echo.Context) error {
 		return err
 	}
 	v.Text, v.Size, v.Shown, v.Cut = tail.text, tail.size, tail.end-tail.begin, tail.begin > 0
-	v.SizeText, v.ShownText = ByteSize(tail.size), ByteSize(tail.end-tail.begin)
+	v.SizeText, v.ShownText = humanize.IBytes(uint64(tail.size)), humanize.IBytes(uint64(tail.end-tail.begin))
 	if !finished {
 		v.Follow = api + "&follow=1&offset=" + strconv.FormatInt(tail.end, 10)
 		if v.Stamped {
@@ -198,18 +199,4 @@ func readLogTail(path string, limit int64, partial, stamped bool) (logTail, erro
 	t.text = strings.ReplaceAll(string(buf[:n]), "\r\n", "\n")
 	t.text = strings.ReplaceAll(t.text, "\r", "\n")
 	return t, nil
-}
-
-// ByteSize formats a size for people, as the pages and the CLI show
-// one: 512 B, 1.5 KiB, 3.2 MiB, 1.0 GiB.
-func ByteSize(n int64) string {
-	switch {
-	case n < 1<<10:
-		return fmt.Sprintf("%d B", n)
-	case n < 1<<20:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	case n < 1<<30:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	}
-	return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
 }

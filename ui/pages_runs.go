@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/internal/rundiff"
@@ -219,7 +220,7 @@ type artifactRow struct {
 func artifactRows(ti *store.TaskInstance) []artifactRow {
 	rows := make([]artifactRow, len(ti.Artifacts))
 	for i, a := range ti.Artifacts {
-		rows[i] = artifactRow{Name: a.Name, Path: a.Path, Size: ByteSize(a.Size), SHA256: a.SHA256, Short: shortHash(a.SHA256), Dir: a.Dir,
+		rows[i] = artifactRow{Name: a.Name, Path: a.Path, Size: humanize.IBytes(uint64(a.Size)), SHA256: a.SHA256, Short: shortHash(a.SHA256), Dir: a.Dir,
 			Href: "/api/v1/dags/" + url.PathEscape(ti.DAGID) + "/runs/" + url.PathEscape(ti.RunID) +
 				"/tasks/" + url.PathEscape(ti.TaskID) + "/artifacts/" + url.PathEscape(a.Name)}
 	}

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
@@ -139,7 +140,7 @@ func (w *Worker) storeArtifacts(ctx context.Context, declared map[string]string,
 		if sent {
 			how = "stored in " + took(start)
 		}
-		logs.note(fmt.Sprintf("kiln: artifact %s: %s, %s, SHA-256 %s, %s", name, a.path, sizeText(stored.Size), stored.SHA256, how))
+		logs.note(fmt.Sprintf("kiln: artifact %s: %s, %s, SHA-256 %s, %s", name, a.path, humanize.IBytes(uint64(stored.Size)), stored.SHA256, how))
 		out = append(out, stored)
 	}
 	return out, nil
@@ -164,7 +165,7 @@ func (w *Worker) storeArtifact(ctx context.Context, a *artifact) (stored wire.Ar
 		return stored, false, fmt.Errorf("artifact %s: looking it up in the artifact store: %w", a.name, err)
 	}
 	if err := w.checkRoom(ctx, stored.Size); err != nil {
-		return stored, false, fmt.Errorf("artifact %s (%s, %s): %w", a.name, a.path, sizeText(stored.Size), err)
+		return stored, false, fmt.Errorf("artifact %s (%s, %s): %w", a.name, a.path, humanize.IBytes(uint64(stored.Size)), err)
 	}
 	// An object of that name with another content was altered in the
 	// store: this upload puts it right.
@@ -192,7 +193,7 @@ func (w *Worker) checkRoom(ctx context.Context, size int64) error {
 	bound, used := info.Config.MaxBytes, int64(info.State.Bytes)
 	need := size + (size/chunkSize+1)*chunkOverhead
 	if bound > 0 && used+need > bound {
-		return fmt.Errorf("%w: %s of its bound of %s are in use", wire.ErrArtifactsFull, sizeText(used), sizeText(bound))
+		return fmt.Errorf("%w: %s of its bound of %s are in use", wire.ErrArtifactsFull, humanize.IBytes(uint64(used)), humanize.IBytes(uint64(bound)))
 	}
 	return nil
 }
@@ -208,27 +209,13 @@ func (w *Worker) putArtifact(ctx context.Context, a *artifact, want wire.Artifac
 	size, sum, err := w.upload(ctx, want.SHA256, r)
 	switch {
 	case full(err):
-		return fmt.Errorf("artifact %s (%s, %s): %w: %v", a.name, a.path, sizeText(want.Size), wire.ErrArtifactsFull, err)
+		return fmt.Errorf("artifact %s (%s, %s): %w: %v", a.name, a.path, humanize.IBytes(uint64(want.Size)), wire.ErrArtifactsFull, err)
 	case err != nil:
 		return fmt.Errorf("artifact %s: storing it: %w", a.name, err)
 	case size != want.Size || sum != want.SHA256:
 		return fmt.Errorf("artifact %s: %s changed while it was being stored: is a process of the task still writing it?", a.name, a.path)
 	}
 	return nil
-}
-
-// sizeText writes a size in bytes for people.
-func sizeText(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d bytes", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // took is the time since start, rounded for a log line.

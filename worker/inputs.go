@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/kilnhq/kiln/internal/wire"
@@ -46,7 +47,7 @@ func (w *Worker) fetchInputs(ctx context.Context, inputs []wire.Input, dir strin
 		}
 		rel, _ := filepath.Rel(dir, local)
 		logs.note(fmt.Sprintf("kiln: input %s (%s): %s, %s, SHA-256 %s verified, in %s",
-			in.Name, in.From, rel, sizeText(in.Artifact.Size), in.Artifact.SHA256, took(start)))
+			in.Name, in.From, rel, humanize.IBytes(uint64(in.Artifact.Size)), in.Artifact.SHA256, took(start)))
 		paths[in.Name] = local
 	}
 	return paths, nil

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
 	"github.com/kilnhq/kiln/dag"
@@ -71,7 +72,7 @@ SHA-256's first 12 digits; --json has it whole.`,
 				if a.Dir {
 					p += "/"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.TaskID, a.Name, ui.ByteSize(a.Size), a.SHA256[:min(12, len(a.SHA256))], p)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.TaskID, a.Name, humanize.IBytes(uint64(a.Size)), a.SHA256[:min(12, len(a.SHA256))], p)
 			}
 			return tw.Flush()
 		},
@@ -150,7 +151,7 @@ the exit status says it is wrong.`,
 			if err != nil {
 				return &exitError{code: 1, msg: fmt.Sprintf("downloading artifact %s: %v", args[0], err)}
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, sha256 %s)\n", dest, ui.ByteSize(n), sha[:12])
+			fmt.Fprintf(cmd.OutOrStdout(), "wrote %s (%s, sha256 %s)\n", dest, humanize.IBytes(uint64(n)), sha[:12])
 			return nil
 		},
 	}
@@ -285,7 +286,7 @@ Needs the operator role.`,
 			if r.DryRun {
 				verb = "would delete"
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s %d artifact(s), %s; kept %d, %s\n", verb, r.Deleted, ui.ByteSize(r.FreedBytes), r.Kept, ui.ByteSize(r.KeptBytes))
+			fmt.Fprintf(cmd.OutOrStdout(), "%s %d artifact(s), %s; kept %d, %s\n", verb, r.Deleted, humanize.IBytes(uint64(r.FreedBytes)), r.Kept, humanize.IBytes(uint64(r.KeptBytes)))
 			if r.CacheEntriesDropped > 0 {
 				fmt.Fprintf(cmd.OutOrStdout(), "dropped %d expired cache entr%s that held one\n", r.CacheEntriesDropped, plural(r.CacheEntriesDropped, "y", "ies"))
 			}

@@ -9,8 +9,10 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dustin/go-humanize"
 	"github.com/spf13/cobra"
 
+	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/ui"
 )
 
@@ -94,7 +96,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 		field("Cached from", fmt.Sprintf("run %s of %s, task %s, try %d", c.RunID, c.DAGID, c.TaskID, c.Try))
 	}
 	for _, a := range tr.Artifacts {
-		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, ui.ByteSize(a.Size), a.SHA256))
+		field("Artifact "+a.Name, fmt.Sprintf("%s, %s, sha256 %s", a.Path, humanize.IBytes(uint64(a.Size)), a.SHA256))
 	}
 	m := tr.Manifest
 	if m == nil {
@@ -125,7 +127,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 	var reads []string
 	for _, up := range slices.Sorted(maps.Keys(m.OutputsRead)) {
 		for _, k := range slices.Sorted(maps.Keys(m.OutputsRead[up])) {
-			reads = append(reads, up+"."+k+"="+valueText(m.OutputsRead[up][k]))
+			reads = append(reads, up+"."+k+"="+dag.ParamText(m.OutputsRead[up][k]))
 		}
 	}
 	field("Outputs read", orDash(strings.Join(reads, " ")))
@@ -163,21 +165,9 @@ func keyValues(m map[string]any) string {
 	}
 	words := make([]string, 0, len(m))
 	for _, k := range slices.Sorted(maps.Keys(m)) {
-		words = append(words, k+"="+valueText(m[k]))
+		words = append(words, k+"="+dag.ParamText(m[k]))
 	}
 	return strings.Join(words, " ")
-}
-
-// valueText is a value as a word: a string as it is, anything else as JSON.
-func valueText(v any) string {
-	if s, ok := v.(string); ok {
-		return s
-	}
-	b, err := json.Marshal(v)
-	if err != nil {
-		return fmt.Sprint(v)
-	}
-	return string(b)
 }
 
 func orDash(s string) string {

@@ -27,7 +27,7 @@ func TestHelp(t *testing.T) {
 		{"kiln artifacts -h", []string{"artifacts", "-h"}, []string{"Usage:", "kiln artifacts [command]", "list", "get", "gc"}},
 		{"kiln artifacts get -h", []string{"artifacts", "get", "-h"}, []string{"Usage:", "kiln artifacts get --dag DAG --run RUN_ID --task ID NAME [-o FILE]", "--force", "SHA-256"}},
 		{"kiln cache -h", []string{"cache", "-h"}, []string{"Usage:", "kiln cache [command]", "list", "clear"}},
-		{"kiln standalone -h", []string{"standalone", "-h"}, []string{"--artifact-retention string", `(default "30d")`, "--artifacts-max-bytes int"}},
+		{"kiln standalone -h", []string{"standalone", "-h"}, []string{"--artifact-retention string", `(default "30d")`, "--artifacts-max-bytes string"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -64,7 +64,8 @@ func TestUsageErrors(t *testing.T) {
 		{name: "unknown flag", args: []string{"--frobnicate"}, want: "--frobnicate"},
 		{name: "unknown validate flag", args: []string{"dags", "validate", "--strict", "testdata/next"}, want: "--strict"},
 		{name: "bad artifact retention", args: []string{"standalone", "--artifact-retention", "3x"}, want: `--artifact-retention "3x": want an age such as 30d`},
-		{name: "negative artifact store bound", args: []string{"server", "--nats", "nats://127.0.0.1:1", "--artifacts-max-bytes", "-1"}, want: "--artifacts-max-bytes -1"},
+		{name: "negative artifact store bound", args: []string{"server", "--nats", "nats://127.0.0.1:1", "--artifacts-max-bytes", "-1"}, want: `--artifacts-max-bytes "-1": want a size such as 200GiB`},
+		{name: "artifact store bound not a size", args: []string{"server", "--nats", "nats://127.0.0.1:1", "--artifacts-max-bytes", "10 potatoes"}, want: `--artifacts-max-bytes "10 potatoes": want a size`},
 		{name: "unknown artifacts command", args: []string{"artifacts", "lsit"}, want: `(did you mean "list"?)`},
 	}
 	for _, tt := range tests {

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/dustin/go-humanize"
 	"github.com/nats-io/nats.go"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -52,9 +54,9 @@ type processFlags struct {
 	plugins          string
 	secrets          string
 	keepWorkdirs     bool // standalone only: of its in-process workers
-	// artifactsMaxBytes bounds the artifact store; artifactRetention is
+	// artifactsMaxBytes bounds the artifact store (a size); artifactRetention is
 	// the periodic collection's age, as given (docs/artifacts.md#retention).
-	artifactsMaxBytes int64
+	artifactsMaxBytes string
 	artifactRetention string
 	flags             *pflag.FlagSet
 }
@@ -66,22 +68,23 @@ func (f *processFlags) register(cmd *cobra.Command) {
 	cmd.Flags().DurationVar(&f.heartbeatTimeout, "heartbeat-timeout", 30*time.Second, "fail a running try whose worker sent no heartbeat for this long")
 	cmd.Flags().StringVar(&f.logLevel, "log-level", "info", "debug, info, warn or error")
 	cmd.Flags().StringVar(&f.secrets, "secrets", os.Getenv("KILN_SECRETS"), "folder of secret files, one per secret named like the file (default $KILN_SECRETS); KILN_SECRET_NAME in the environment wins")
-	cmd.Flags().Int64Var(&f.artifactsMaxBytes, "artifacts-max-bytes", 0, "bound the artifact store to this many bytes (0: no bound but the NATS server's)")
+	cmd.Flags().StringVar(&f.artifactsMaxBytes, "artifacts-max-bytes", "0", "bound the artifact store to this size, such as 200GiB (0: no bound but the NATS server's)")
 	cmd.Flags().StringVar(&f.artifactRetention, "artifact-retention", "30d", "delete stored artifacts that nothing of this age or younger refers to, hourly (0: keep them until kiln artifacts gc)")
 	addPluginsFlag(cmd, &f.plugins)
 	f.flags = cmd.Flags()
 }
 
-// retention checks --artifacts-max-bytes and reads --artifact-retention.
-func (f *processFlags) retention() (time.Duration, error) {
-	if f.artifactsMaxBytes < 0 {
-		return 0, usageError("--artifacts-max-bytes %d: want 0 (no bound) or more", f.artifactsMaxBytes)
+// artifactStore reads --artifacts-max-bytes and --artifact-retention.
+func (f *processFlags) artifactStore() (maxBytes int64, retention time.Duration, err error) {
+	n, err := humanize.ParseBytes(f.artifactsMaxBytes)
+	if err != nil || n > math.MaxInt64 {
+		return 0, 0, usageError("--artifacts-max-bytes %q: want a size such as 200GiB or 500000000, or 0 for no bound", f.artifactsMaxBytes)
 	}
 	d, err := dag.ParseDays(f.artifactRetention)
 	if err != nil || d < 0 {
-		return 0, usageError("--artifact-retention %q: want an age such as 30d or 12h, or 0 to keep artifacts until kiln artifacts gc", f.artifactRetention)
+		return 0, 0, usageError("--artifact-retention %q: want an age such as 30d or 12h, or 0 to keep artifacts until kiln artifacts gc", f.artifactRetention)
 	}
-	return d, nil
+	return int64(n), d, nil
 }
 
 func newStandaloneCmd() *cobra.Command {
@@ -192,7 +195,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	if err != nil {
 		return err
 	}
-	retention, err := f.retention()
+	maxBytes, retention, err := f.artifactStore()
 	if err != nil {
 		return err
 	}
@@ -241,7 +244,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		Logger:            logger,
 		HeartbeatTimeout:  f.heartbeatTimeout,
 		Secrets:           secrets.Source{Dir: f.secrets},
-		ArtifactsMaxBytes: f.artifactsMaxBytes,
+		ArtifactsMaxBytes: maxBytes,
 		ArtifactRetention: retention,
 	})
 	if err != nil {
