@@ -62,21 +62,7 @@ func TestE2ECacheFollowsThePluginBuild(t *testing.T) {
 
 	startWorker := func(bin, name string) *exec.Cmd {
 		t.Helper()
-		cmd := exec.Command(bin, "worker", "--nats", e.ns.ClientURL(), "--name", name, "--plugins", plugins, "--data", filepath.Join(dir, name))
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		var out bytes.Buffer
-		cmd.Stdout, cmd.Stderr = &out, &out
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			_ = cmd.Wait()
-			if t.Failed() {
-				t.Logf("kiln worker %s output:\n%s", name, out.String())
-			}
-		})
-		return cmd
+		return startBinary(t, bin, dir, "worker", "--nats", e.ns.ClientURL(), "--name", name, "--plugins", plugins, "--data", filepath.Join(dir, name))
 	}
 	shellRuns := func() int {
 		b, _ := os.ReadFile(ran)

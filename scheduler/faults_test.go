@@ -24,7 +24,14 @@ import (
 // the whole group when the test ends; its output is shown if the test fails.
 func startProcess(t *testing.T, dir string, args ...string) *osexec.Cmd {
 	t.Helper()
-	cmd := osexec.Command(kilnBin, args...)
+	return startBinary(t, kilnBin, dir, args...)
+}
+
+// startBinary runs a build of kiln, bin, in its own process group, killed
+// when the test ends; its output is logged if the test failed.
+func startBinary(t *testing.T, bin, dir string, args ...string) *osexec.Cmd {
+	t.Helper()
+	cmd := osexec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var out bytes.Buffer
