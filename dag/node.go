@@ -348,8 +348,8 @@ func (c *converter) scalar(out *node, n *yaml.Node) {
 	if n.Style&yaml.LiteralStyle != 0 {
 		out.indent = blockIndent(c.src, n.Line)
 	}
-	if !setScalar(out, n.Value, n.ShortTag()) {
-		c.fail(n, "integer %s out of range", n.Value)
+	if err := setScalar(out, n.Value, n.ShortTag()); err != nil {
+		c.fail(n, "%v", err)
 	}
 }
 
@@ -375,8 +375,10 @@ func blockIndent(src []byte, line int) int {
 }
 
 // setScalar sets a scalar node's text and value from the text and its
-// tag. It reports false for an integer out of the range of 64 bits.
-func setScalar(out *node, text, tag string) bool {
+// tag. It refuses an integer out of the range of 64 bits, and an infinity
+// or a NaN: run params, rendered `with` values and manifests are stored
+// and sent as JSON, which has neither.
+func setScalar(out *node, text, tag string) error {
 	out.text, out.val = text, text
 	switch tag {
 	case "!!null":
@@ -390,12 +392,16 @@ func setScalar(out *node, text, tag string) bool {
 		} else if u, err := strconv.ParseUint(clean, 0, 64); err == nil {
 			out.val = u
 		} else {
-			return false
+			return fmt.Errorf("integer %s out of range", text)
 		}
 	case "!!float":
-		out.val = parseFloat(text)
+		f := parseFloat(text)
+		if math.IsInf(f, 0) || math.IsNaN(f) {
+			return fmt.Errorf("%s is not a number Kiln can keep: JSON has no infinity or NaN (quote it for the text)", text)
+		}
+		out.val = f
 	}
-	return true
+	return nil
 }
 
 func parseFloat(s string) float64 {
