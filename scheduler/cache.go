@@ -66,11 +66,16 @@ func storeArtifact(a wire.Artifact) store.Artifact {
 // from what was rendered for its try: the assignment a and the values v.
 func cacheParts(ar *activeRun, t *dag.Task, v dag.Values, a *wire.Assignment, m *store.Manifest) (store.CacheParts, error) {
 	p := store.CacheParts{
-		Plugin:      store.PluginRecord{Name: t.Plugin},
-		With:        hashJSON(m.With),
-		Env:         map[string]string{},
-		Inputs:      map[string]string{},
-		OutputsRead: hashJSON(m.OutputsRead),
+		Plugin: store.PluginRecord{Name: t.Plugin},
+		Env:    map[string]string{},
+		Inputs: map[string]string{},
+	}
+	var err error
+	if p.With, err = hashJSON(m.With); err != nil {
+		return p, fmt.Errorf("cache key: with: %w", err)
+	}
+	if p.OutputsRead, err = hashJSON(m.OutputsRead); err != nil {
+		return p, fmt.Errorf("cache key: outputs read: %w", err)
 	}
 	for _, name := range m.Env {
 		val := v.Env[name]
@@ -97,17 +102,21 @@ func isSecret(val string, secrets []string) bool {
 }
 
 // cacheKey is the key of parts: the hex SHA-256 of their JSON, whose
-// maps encode with sorted keys.
-func cacheKey(p store.CacheParts) string { return hashJSON(p) }
+// maps encode with sorted keys. Parts hold strings only, which always
+// encode.
+func cacheKey(p store.CacheParts) string {
+	h, _ := hashJSON(p)
+	return h
+}
 
-func hashJSON(v any) string {
+// hashJSON is the hex SHA-256 of v's JSON.
+func hashJSON(v any) (string, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		// The values come from JSON or from rendered strings.
-		panic(fmt.Sprintf("encoding a cache key part: %v", err))
+		return "", err
 	}
 	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return hex.EncodeToString(sum[:]), nil
 }
 
 func hashString(s string) string {
