@@ -113,7 +113,7 @@ test "$KILN_INPUT_FEATURES" = "$KILN_WORKDIR/inputs/features/features.csv" && te
 	}
 	for _, want := range []string{
 		"id,x\n1,2\ndeep\nsub/f\n{\"w\": 1}\nin-workdir\nplaced\n",
-		"kiln: input features (produce.features): inputs/features/features.csv, 9 bytes, SHA-256 " + sha("id,x\n1,2\n") + " verified",
+		"kiln: input features (produce.features): inputs/features/features.csv, 9 B, SHA-256 " + sha("id,x\n1,2\n") + " verified",
 		"kiln: running: cat " + dataB + string(filepath.Separator) + "kiln-try-",
 	} {
 		if !strings.Contains(log, want) {
