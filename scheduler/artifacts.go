@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"sync"
 	"time"
@@ -48,24 +49,6 @@ func (a *storedArtifacts) apply(info *jetstream.ObjectInfo) {
 		return
 	}
 	a.size[info.Name] = int64(info.Size)
-}
-
-// watchArtifacts keeps a up to date with the object store until ctx ends.
-func (s *Scheduler) watchArtifacts(ctx context.Context, obs jetstream.ObjectStore, a *storedArtifacts) {
-	for ctx.Err() == nil {
-		w, err := obs.Watch(ctx)
-		if err != nil {
-			s.log.Warn("watching the artifact store", "err", err)
-			if !sleepCtx(ctx, time.Second) {
-				return
-			}
-			continue
-		}
-		for info := range w.Updates() {
-			a.apply(info)
-		}
-		_ = w.Stop()
-	}
 }
 
 // workerBuilds is what the live workers serve, from wire.WorkersBucket.
@@ -115,23 +98,34 @@ func (b *workerBuilds) apply(e jetstream.KeyValueEntry) {
 	b.workers[e.Key()] = w
 }
 
-// watchWorkers keeps b up to date with wire.WorkersBucket until ctx ends.
-func (s *Scheduler) watchWorkers(ctx context.Context, kv jetstream.KeyValue, b *workerBuilds) {
-	for ctx.Err() == nil {
-		w, err := kv.WatchAll(ctx)
-		if err != nil {
-			s.log.Warn("watching the workers bucket", "err", err)
+// watcher is a JetStream watcher of a bucket: an object store's or a
+// key-value bucket's.
+type watcher[T any] interface {
+	Updates() <-chan T
+	Stop() error
+}
+
+// follow applies what w delivers until ctx ends. A watcher that stops on
+// its own is started again with start, every second until that works.
+func follow[T any](ctx context.Context, log *slog.Logger, what string, w watcher[T], start func() (watcher[T], error), apply func(T)) {
+	for {
+		for u := range w.Updates() {
+			apply(u)
+		}
+		_ = w.Stop()
+		for {
+			if ctx.Err() != nil {
+				return
+			}
+			var err error
+			if w, err = start(); err == nil {
+				break
+			}
+			log.Warn("watching "+what, "err", err)
 			if !sleepCtx(ctx, time.Second) {
 				return
 			}
-			continue
 		}
-		for e := range w.Updates() {
-			if e != nil {
-				b.apply(e)
-			}
-		}
-		_ = w.Stop()
 	}
 }
 
@@ -153,9 +147,27 @@ func (s *Scheduler) openBuckets(ctx context.Context, wg *sync.WaitGroup) error {
 	if err != nil {
 		return fmt.Errorf("opening the workers bucket: %w", err)
 	}
+	// Both watchers start here, before the scheduler says it is up.
+	watchObjects := func() (watcher[*jetstream.ObjectInfo], error) { return obs.Watch(ctx) }
+	watchWorkers := func() (watcher[jetstream.KeyValueEntry], error) { return kv.WatchAll(ctx) }
+	ow, err := watchObjects()
+	if err != nil {
+		return fmt.Errorf("watching the artifact store: %w", err)
+	}
+	kw, err := watchWorkers()
+	if err != nil {
+		_ = ow.Stop()
+		return fmt.Errorf("watching the workers bucket: %w", err)
+	}
 	s.objects.Store(obs)
-	wg.Go(func() { s.watchArtifacts(ctx, obs, s.stored) })
-	wg.Go(func() { s.watchWorkers(ctx, kv, s.builds) })
+	wg.Go(func() { follow(ctx, s.log, "the artifact store", ow, watchObjects, s.stored.apply) })
+	wg.Go(func() {
+		follow(ctx, s.log, "the workers bucket", kw, watchWorkers, func(e jetstream.KeyValueEntry) {
+			if e != nil {
+				s.builds.apply(e)
+			}
+		})
+	})
 	return nil
 }
 

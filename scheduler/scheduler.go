@@ -211,7 +211,6 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
-	s.setHealth(nil)
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	runCtx, stop := context.WithCancelCause(ctx)
@@ -219,6 +218,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.openBuckets(runCtx, &wg); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
+	s.setHealth(nil)
 	wg.Go(func() { s.collectArtifactsEvery(runCtx) })
 	wg.Go(func() { s.natsSender.run(runCtx) })
 	wg.Go(func() { s.intake(runCtx, cons, stop) })
