@@ -175,8 +175,8 @@ func BenchmarkCacheHits(b *testing.B) {
 
 // BenchmarkMLAllCached is the bundled ML example with every task cached
 // (cache: true added to its defaults), on the same day, so the keys stay:
-// each op is a run from trigger to success with nothing run; target
-// 0.2 s.
+// each op is a run with nothing run, timed from the trigger's call until
+// the store shows it succeeded (waitRun polls it); target 0.2 s.
 func BenchmarkMLAllCached(b *testing.B) {
 	if _, err := exec.LookPath("python3"); err != nil {
 		b.Skip("no python3")
@@ -207,7 +207,9 @@ func BenchmarkMLAllCached(b *testing.B) {
 	var total time.Duration
 	i := 1
 	for b.Loop() {
+		begin := time.Now()
 		r := trigger(i)
+		took := time.Since(begin)
 		i++
 		if r.State != store.RunSuccess {
 			b.Fatalf("run %s", r.State)
@@ -217,8 +219,8 @@ func BenchmarkMLAllCached(b *testing.B) {
 				b.Fatalf("task %s %s, cached from %v: want every task cached", task, st, ti.CachedFrom)
 			}
 		}
-		total += r.EndDate.Sub(r.QueuedAt)
+		total += took
 	}
-	b.ReportMetric(ms(total)/float64(b.N), "ms/run")
+	b.ReportMetric(ms(total)/float64(b.N), "ms/trigger-to-success")
 	b.ReportMetric(ms(total)/float64(b.N)/200, "run/target")
 }
