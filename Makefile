@@ -21,10 +21,14 @@ run: build
 
 ## test: lint, then every test with the race detector on. Chromium for the
 ## browser tests (ui/browsertest) is installed first where we can (root with
-## apt-get); wherever it is there, those tests must run, not skip.
+## apt-get); wherever it is there, those tests must run, not skip. So must
+## the docker stage's tests wherever a Docker Engine answers (busybox-static,
+## their images' base, is installed then).
 test: lint
 	@sh scripts/install-test-deps.sh; \
 	if [ $$? -ne 3 ]; then export KILN_REQUIRE_BROWSER=$${KILN_REQUIRE_BROWSER:-1}; fi; \
+	sh scripts/docker-test-deps.sh; \
+	if [ $$? -ne 3 ]; then export KILN_REQUIRE_DOCKER=$${KILN_REQUIRE_DOCKER:-1}; fi; \
 	echo "$(GO) test -race -count=1 ./..."; \
 	$(GO) test -race -count=1 ./...
 

@@ -1,10 +1,13 @@
 package plugins
 
 import (
+	"context"
 	"fmt"
+	"time"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/plugins/dagsensor"
+	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/plugins/filesensor"
 	"github.com/kilnhq/kiln/plugins/http"
 	"github.com/kilnhq/kiln/plugins/httpsensor"
@@ -23,7 +26,21 @@ func Builtin() dag.MapCatalog {
 		filesensor.Name: mustSpec(filesensor.Name, true, filesensor.Schema),
 		httpsensor.Name: mustSpec(httpsensor.Name, true, httpsensor.Schema),
 		python.Name:     mustSpec(python.Name, false, python.Schema),
+		docker.Name:     mustSpec(docker.Name, false, docker.Schema),
 	}
+}
+
+// Checks are the readiness checks of the built-in plugins that depend on
+// something beyond the kiln binary, for registry.Config.Checks.
+func Checks() map[string]func(context.Context) error {
+	return map[string]func(context.Context) error{docker.Name: docker.Check}
+}
+
+// StopGraces are how long the built-in plugins that may take longer than
+// a process group's grace to stop a cancelled task may take, for
+// host.Config.StopGraces.
+func StopGraces() map[string]time.Duration {
+	return map[string]time.Duration{docker.Name: docker.MaxStopGrace}
 }
 
 func mustSpec(name string, sensor bool, schema []byte) *dag.PluginSpec {

@@ -1,6 +1,7 @@
 package plugins
 
 import (
+	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/plugins/filesensor"
 	"github.com/kilnhq/kiln/plugins/http"
 	"github.com/kilnhq/kiln/plugins/httpsensor"
@@ -19,6 +20,7 @@ var builtinVersions = map[string]string{
 	filesensor.Name: filesensor.Version,
 	httpsensor.Name: httpsensor.Version,
 	python.Name:     python.Version,
+	docker.Name:     docker.Version,
 }
 
 // BuiltinVersion returns the version of a built-in plugin, or "" for one

@@ -107,6 +107,7 @@ func pluginHost() *host.Host {
 			}
 			return list
 		},
+		StopGraces: plugins.StopGraces(),
 	})
 }
 

@@ -21,6 +21,10 @@ type Plugin struct {
 	Schema json.RawMessage `json:"schema"`
 	// Error says why the plugin did not load; "" when it did.
 	Error string `json:"error"`
+	// Warning says why the plugin's tasks cannot run on the server's
+	// machine now, although it loaded: the docker stage with no Docker
+	// Engine answering. Omitted when nothing is known to be wrong.
+	Warning string `json:"warning,omitempty"`
 }
 
 func (s *Server) listPlugins(c echo.Context) error {

@@ -214,13 +214,14 @@ func (w *Worker) run(ctx context.Context, a *wire.Assignment, dir, out string, l
 		return
 	}
 	with, env := withInputs(a.With, a.Env, inputs)
-	extra := []string{"KILN_OUTPUT=" + out, "KILN_WORKDIR=" + dir, "KILN_PROJECT_DIR=" + w.cfg.ProjectDir}
+	extra := []string{"KILN_OUTPUT=" + out, "KILN_WORKDIR=" + dir, "KILN_PROJECT_DIR=" + w.cfg.ProjectDir, "KILN_WORKER=" + w.cfg.Name}
 	for _, name := range slices.Sorted(maps.Keys(inputs)) {
 		extra = append(extra, wire.InputEnv(name)+"="+inputs[name])
 	}
 	req := host.Request{
 		With:    with,
 		Env:     taskEnv(w.cfg.BaseEnv, env, extra...),
+		TaskEnv: taskEnv(nil, env, extra...),
 		WorkDir: dir,
 		Try:     a.TryKey.String(),
 	}

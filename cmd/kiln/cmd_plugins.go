@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/kilnhq/kiln/plugins"
 	"github.com/kilnhq/kiln/plugins/registry"
 	"github.com/kilnhq/kiln/ui"
 )
@@ -40,8 +41,10 @@ func defaultPluginsDir() string {
 
 // discoverPlugins finds the built-in plugins, those in dir (--plugins)
 // and those on $PATH. A --plugins folder given on the command line must
-// exist; the default one need not.
-func discoverPlugins(ctx context.Context, flags *pflag.FlagSet, dir string, logger *slog.Logger) (*registry.Registry, error) {
+// exist; the default one need not. With check, the built-in plugins that
+// depend on something beyond kiln (docker, on a Docker Engine) are
+// checked too, for the processes that run tasks or list plugins.
+func discoverPlugins(ctx context.Context, flags *pflag.FlagSet, dir string, logger *slog.Logger, check bool) (*registry.Registry, error) {
 	switch {
 	case !flags.Changed("plugins"):
 		dir = defaultPluginsDir()
@@ -50,7 +53,11 @@ func discoverPlugins(ctx context.Context, flags *pflag.FlagSet, dir string, logg
 			return nil, usageError("--plugins %s: no such folder", dir)
 		}
 	}
-	reg, err := registry.Config{Dirs: []string{dir}, Path: os.Getenv("PATH"), Logger: logger}.Discover(ctx)
+	cfg := registry.Config{Dirs: []string{dir}, Path: os.Getenv("PATH"), Logger: logger}
+	if check {
+		cfg.Checks = plugins.Checks()
+	}
+	reg, err := cfg.Discover(ctx)
 	if err != nil {
 		return nil, usageError("--plugins: %v", err)
 	}
@@ -67,6 +74,9 @@ func logPluginProblems(logger *slog.Logger, reg *registry.Registry) {
 		if e.Error != "" {
 			logger.Warn("plugin did not load: tasks using it cannot run", "plugin", e.Name, "path", e.Source, "err", e.Error)
 		}
+		if e.Warning != "" {
+			logger.Info("tasks using this plugin cannot run here now", "plugin", e.Name, "reason", e.Warning)
+		}
 	}
 }
 
@@ -80,7 +90,7 @@ func (a apiPlugins) Plugins() []ui.Plugin {
 	list := a.reg.List()
 	out := make([]ui.Plugin, len(list))
 	for i, e := range list {
-		out[i] = ui.Plugin{Name: e.Name, Version: e.Version, Source: e.Source, Sensor: e.Sensor, Schema: e.Schema, Error: e.Error}
+		out[i] = ui.Plugin{Name: e.Name, Version: e.Version, Source: e.Source, Sensor: e.Sensor, Schema: e.Schema, Error: e.Error, Warning: e.Warning}
 	}
 	return out
 }
@@ -111,7 +121,7 @@ external plugin is started once to ask its version and parameter schema.
 Plugins that do not load are listed with the reason, also on stderr.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), dir, nil)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), dir, nil, true)
 			if err != nil {
 				return err
 			}
@@ -152,6 +162,9 @@ func printPlugins(stdout, stderr io.Writer, list []ui.Plugin, warnings []string)
 	for _, p := range list {
 		if p.Error != "" {
 			fmt.Fprintf(stderr, "kiln: plugin %s (%s) did not load: %s\n", p.Name, p.Source, p.Error)
+		}
+		if p.Warning != "" {
+			fmt.Fprintf(stderr, "kiln: plugin %s: its tasks cannot run here now: %s\n", p.Name, p.Warning)
 		}
 	}
 	for _, w := range warnings {

@@ -60,7 +60,7 @@ and on $PATH, as kiln plugins list shows them.`,
 			} else if cmd.Flags().Changed("dags") {
 				return usageError("give PATHs or --dags, not both")
 			}
-			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil, false)
 			if err != nil {
 				return err
 			}
@@ -150,7 +150,7 @@ without a server.`,
 			if n < 1 {
 				return usageError("--n must be at least 1")
 			}
-			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, nil, false)
 			if err != nil {
 				return err
 			}

@@ -55,7 +55,7 @@ and secrets masked. --json prints one JSON object (docs/cli.md#kiln-dags-test).`
 		RunE: func(cmd *cobra.Command, args []string) error {
 			started := time.Now()
 			ctx := cmd.Context()
-			reg, err := discoverPlugins(ctx, cmd.Flags(), f.pluginsDir, nil)
+			reg, err := discoverPlugins(ctx, cmd.Flags(), f.pluginsDir, nil, false)
 			if err != nil {
 				return err
 			}

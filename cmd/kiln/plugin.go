@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/plugins/filesensor"
 	"github.com/kilnhq/kiln/plugins/http"
 	"github.com/kilnhq/kiln/plugins/httpsensor"
@@ -15,6 +16,7 @@ import (
 var builtinPlugins = map[string]func(){
 	shell.Name:      shell.Main,
 	python.Name:     python.Main,
+	docker.Name:     docker.Main,
 	http.Name:       http.Main,
 	notify.Name:     notify.Main,
 	filesensor.Name: filesensor.Main,

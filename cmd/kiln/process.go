@@ -64,8 +64,13 @@ func (p *processParts) run(ctx context.Context, logger *slog.Logger, data string
 	})
 	var workers sync.WaitGroup
 	werrs := make(chan error, len(p.workers))
-	for _, w := range p.workers {
+	names := make([]string, len(p.workers))
+	for i, w := range p.workers {
+		names[i] = w.Name()
 		workers.Go(func() { werrs <- w.Run(ctx) })
+	}
+	if len(names) > 0 {
+		sweepContainers(ctx, names, logger)
 	}
 
 	var failure error

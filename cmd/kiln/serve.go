@@ -206,7 +206,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	if err != nil {
 		return err
 	}
-	reg, err := discoverPlugins(ctx, f.flags, f.plugins, logger)
+	reg, err := discoverPlugins(ctx, f.flags, f.plugins, logger, nWorkers > 0)
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/plugins"
+	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/plugins/registry"
 	"github.com/kilnhq/kiln/worker"
@@ -18,15 +20,16 @@ import (
 
 func newWorkerCmd() *cobra.Command {
 	var (
-		natsURL    string
-		queues     []string
-		slots      int
-		name       string
-		data       string
-		logLevel   string
-		pluginsDir string
-		keepWork   bool
-		auth       natsClientFlags
+		natsURL       string
+		queues        []string
+		slots         int
+		name          string
+		data          string
+		logLevel      string
+		pluginsDir    string
+		keepWork      bool
+		requireDigest bool
+		auth          natsClientFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "worker --nats URL [--queue NAME]... [--slots N]",
@@ -61,7 +64,7 @@ running tasks finish; a second signal exits at once.`,
 			if err != nil {
 				return err
 			}
-			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, logger)
+			reg, err := discoverPlugins(cmd.Context(), cmd.Flags(), pluginsDir, logger, true)
 			if err != nil {
 				return err
 			}
@@ -82,8 +85,12 @@ running tasks finish; a second signal exits at once.`,
 			if err != nil {
 				return usageError("%v", err)
 			}
+			if requireDigest {
+				os.Setenv(docker.RequireDigestEnv, "1") // for the plugin processes
+			}
 			ctx, stop := gracefulContext()
 			defer stop()
+			sweepContainers(ctx, []string{w.Name()}, logger)
 			if err := w.Run(ctx); err != nil {
 				return &exitError{code: 1, msg: err.Error()}
 			}
@@ -97,6 +104,7 @@ running tasks finish; a second signal exits at once.`,
 	f.StringVar(&name, "name", "", "worker name in events and logs, of A-Z a-z 0-9 _ - (default HOST-PID)")
 	f.StringVar(&data, "data", "", "folder for the tries' working directories and $KILN_OUTPUT files (default the system's temp folder)")
 	f.BoolVar(&keepWork, "keep-workdirs", false, "keep each try's working directory once the try has ended, instead of removing it")
+	f.BoolVar(&requireDigest, "require-image-digest", false, "docker tasks must give their image by digest (NAME@sha256:…) or ID, not by tag")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	addPluginsFlag(cmd, &pluginsDir)
 	auth.register(f)
@@ -107,7 +115,7 @@ running tasks finish; a second signal exits at once.`,
 // NAME` subprocesses of this very binary, external ones from their
 // executables. It lists their builds for the workers' entries.
 func pluginHost(reg *registry.Registry, logger *slog.Logger) *host.Host {
-	return host.New(host.Config{Command: reg.Command, List: reg.Executables, Logger: logger})
+	return host.New(host.Config{Command: reg.Command, List: reg.Executables, StopGraces: plugins.StopGraces(), Logger: logger})
 }
 
 func workerLogger(level string) (*slog.Logger, error) {

@@ -38,9 +38,15 @@ var ErrClosed = errors.New("plugin host closed")
 // startTimeout bounds a plugin's launch and handshake.
 const startTimeout = 30 * time.Second
 
+// MaxStopGrace bounds Config.StopGraces: the longest a plugin may take to
+// stop a cancelled task, such as a container given a grace between
+// SIGTERM and SIGKILL.
+const MaxStopGrace = 30 * time.Second
+
 // retireGrace is how long a retired plugin process lives on once its last
-// task has ended: longer than a cancelled task's process group has to stop.
-const retireGrace = proc.KillGrace + 3*time.Second
+// task has ended, beyond the time a cancelled task of its plugin may take
+// to stop (proc.KillGrace, or Config.StopGraces).
+const retireGrace = 3 * time.Second
 
 // Config configures a Host.
 type Config struct {
@@ -55,6 +61,11 @@ type Config struct {
 	// List, when set, names the plugins Command knows, with their versions
 	// and executables, for Builds.
 	List func() []Executable
+	// StopGraces are, for plugins that may take longer than
+	// proc.KillGrace to stop a cancelled task, how long they may take, at
+	// most MaxStopGrace (plugins.StopGraces). A retired process of theirs
+	// lives on that long, so that it can finish stopping its tasks.
+	StopGraces map[string]time.Duration
 }
 
 // Executable is a plugin a Host can run: its name, its version and the
@@ -99,7 +110,10 @@ type instance struct {
 	mu       sync.Mutex
 	inflight int  // Runs using the process
 	retired  bool // takes no new Runs; killed when inflight drops to 0
-	slot     *slot
+	// stopGrace is how long a cancelled task of the plugin may take to
+	// stop.
+	stopGrace time.Duration
+	slot      *slot
 }
 
 // release ends one Run's use of the process, and kills it if it is retired
@@ -137,7 +151,7 @@ func (inst *instance) retire() {
 // could leave that task's processes behind. The kill is graceful first, so
 // a plugin that tracks its tasks' processes stops them as it shuts down.
 func (inst *instance) killLater() {
-	time.AfterFunc(retireGrace, func() {
+	time.AfterFunc(inst.stopGrace+retireGrace, func() {
 		inst.client.Kill()
 		inst.slot.mu.Lock()
 		delete(inst.slot.draining, inst)
@@ -256,7 +270,11 @@ func (h *Host) launch(name string) (*instance, error) {
 		client.Kill() // also waits until all its stderr is read
 		return nil, fmt.Errorf("launching plugin %s: %w: %s", name, err, stderr.crashReport())
 	}
-	inst := &instance{name: name, client: client, stub: stub, stderr: stderr}
+	grace := proc.KillGrace
+	if g := h.cfg.StopGraces[name]; g > grace {
+		grace = min(g, MaxStopGrace)
+	}
+	inst := &instance{name: name, client: client, stub: stub, stderr: stderr, stopGrace: grace}
 	inst.build = h.buildOf(name, cmd.Path, stub)
 	h.log.Debug("launched plugin", "plugin", name, "took", time.Since(start))
 	return inst, nil

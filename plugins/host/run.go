@@ -33,6 +33,10 @@ type Request struct {
 	WorkDir string
 	// Try identifies the try (dag, run, task, try number) in plugin logs.
 	Try string
+	// TaskEnv is the part of Env that Kiln and the DAG set, without the
+	// worker's own environment: what a plugin that runs the task somewhere
+	// else (a container) passes on.
+	TaskEnv []string
 }
 
 // Result is how a task ended.
@@ -133,6 +137,7 @@ func (h *Host) run(ctx context.Context, inst *instance, plugin string, with []by
 		Env:     req.Env,
 		WorkDir: req.WorkDir,
 		TryKey:  req.Try,
+		TaskEnv: req.TaskEnv,
 	})
 	if err != nil {
 		return h.callFailed(ctx, inst, err, lw)

@@ -57,6 +57,10 @@ type Config struct {
 	// Timeout bounds the launch and description of each external plugin;
 	// default DefaultTimeout.
 	Timeout time.Duration
+	// Checks are readiness checks of built-in plugins by name
+	// (plugins.Checks), run during discovery, each within Timeout: a
+	// failing one sets the plugin's Entry.Warning. Nil runs none.
+	Checks map[string]func(context.Context) error
 	// Logger gets debug lines on what discovery finds and skips, and the
 	// plugins' own log lines. Nil discards them.
 	Logger *slog.Logger
@@ -92,6 +96,17 @@ func (c Config) Discover(ctx context.Context) (*Registry, error) {
 	found := make([]*plugin, len(cands))
 	sem := make(chan struct{}, maxParallel)
 	var wg sync.WaitGroup
+	for name, check := range c.Checks {
+		if p := r.plugins[name]; p != nil {
+			wg.Go(func() {
+				cctx, cancel := context.WithTimeout(ctx, c.Timeout)
+				defer cancel()
+				if err := check(cctx); err != nil {
+					p.entry.Warning = err.Error()
+				}
+			})
+		}
+	}
 	for i, cand := range cands {
 		wg.Go(func() {
 			sem <- struct{}{}

@@ -41,6 +41,10 @@ type Entry struct {
 	Schema json.RawMessage `json:"schema"`
 	// Error says why the plugin cannot be used; "" when it can.
 	Error string `json:"error"`
+	// Warning says why the plugin's tasks cannot run on this machine now
+	// although it loaded, such as the docker stage's with no Docker
+	// Engine answering; "" when nothing is known to be wrong.
+	Warning string `json:"warning,omitempty"`
 }
 
 // Registry is the set of plugins one discovery found. It is immutable and

@@ -73,15 +73,16 @@ func (s *server) Run(req *stagepb.RunRequest, stream stagepb.Stage_RunServer) er
 	defer s.running.Done()
 
 	// The call's context ends when the host cancels the try, or gives up
-	// on it; Shutdown ends every task's.
-	ctx, cancel := context.WithCancel(stream.Context())
-	defer cancel()
-	defer context.AfterFunc(s.stop, cancel)()
+	// on it; Shutdown ends every task's, with ErrShutdown as the cause.
+	ctx, cancel := context.WithCancelCause(stream.Context())
+	defer cancel(nil)
+	defer context.AfterFunc(s.stop, func() { cancel(ErrShutdown) })()
 
 	log := &logWriter{stream: stream}
 	t := &Task{
 		With:    req.GetWith(),
 		Env:     req.GetEnv(),
+		TaskEnv: req.GetTaskEnv(),
 		WorkDir: req.GetWorkDir(),
 		Try:     req.GetTryKey(),
 		Log:     log,

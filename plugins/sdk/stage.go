@@ -75,6 +75,12 @@ type Stage interface {
 //	return fmt.Errorf("no file matches %s: %w", p.Path, sdk.ErrNotYet)
 var ErrNotYet = errors.New("condition not met yet")
 
+// ErrShutdown is the cause (context.Cause) of a Run's ctx ending because
+// the plugin process is shutting down, as it does when its worker went
+// away: Run has about a second left, too short for a graceful stop, and
+// should end what it started at once.
+var ErrShutdown = errors.New("plugin shutting down")
+
 // ExitCode returns an error that fails the try with an exit code, as a
 // process would. Its message is err's, or "exit status CODE" when err is
 // nil, and it wraps err. The try fails whatever the code, 0 included.
@@ -95,3 +101,6 @@ func (e *exitError) Error() string {
 }
 
 func (e *exitError) Unwrap() error { return e.err }
+
+// ExitCode returns the code the try fails with.
+func (e *exitError) ExitCode() int { return e.code }

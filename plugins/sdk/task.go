@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"regexp"
 	"strings"
@@ -21,6 +22,11 @@ type Task struct {
 	// KILN_OUTPUT and the rest (docs/dag-format.md#environment-variables). It is not the plugin process's
 	// environment; pass it to the commands the task starts.
 	Env []string
+	// TaskEnv is the part of Env that Kiln and the DAG set, without what
+	// the worker passes on of its own environment: the environment to give
+	// a task run somewhere else, such as in a container, where the
+	// worker's PATH and HOME mean nothing.
+	TaskEnv []string
 	// WorkDir is the task's working directory; empty means the plugin
 	// process's.
 	WorkDir string
@@ -48,6 +54,13 @@ func (t *Task) SetFact(key, value string) {
 		t.facts = map[string]string{}
 	}
 	t.facts[key] = value
+}
+
+// Facts returns a copy of the facts set so far, for tests of a Stage.
+func (t *Task) Facts() map[string]string {
+	t.factsMu.Lock()
+	defer t.factsMu.Unlock()
+	return maps.Clone(t.facts)
 }
 
 // takeFacts returns the facts set so far.

@@ -144,7 +144,12 @@ type RunRequest struct {
 	// The working directory for the task.
 	WorkDir string `protobuf:"bytes,3,opt,name=work_dir,json=workDir,proto3" json:"work_dir,omitempty"`
 	// Identifies the try (dag, run, task, try number) in the plugin's logs.
-	TryKey        string `protobuf:"bytes,4,opt,name=try_key,json=tryKey,proto3" json:"try_key,omitempty"`
+	TryKey string `protobuf:"bytes,4,opt,name=try_key,json=tryKey,proto3" json:"try_key,omitempty"`
+	// The part of env that Kiln and the DAG set for the task (the DAG's and
+	// the task's `env`, KILN_DAG_ID, KILN_OUTPUT and the rest), without the
+	// worker's own environment: what a plugin that runs the task somewhere
+	// else, such as in a container, passes on.
+	TaskEnv       []string `protobuf:"bytes,5,rep,name=task_env,json=taskEnv,proto3" json:"task_env,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -205,6 +210,13 @@ func (x *RunRequest) GetTryKey() string {
 		return x.TryKey
 	}
 	return ""
+}
+
+func (x *RunRequest) GetTaskEnv() []string {
+	if x != nil {
+		return x.TaskEnv
+	}
+	return nil
 }
 
 // RunEvent is one message of a Run stream: log output while the task runs,
@@ -388,13 +400,14 @@ const file_stage_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x16\n" +
 	"\x06schema\x18\x03 \x01(\fR\x06schema\x12\x16\n" +
-	"\x06sensor\x18\x04 \x01(\bR\x06sensor\"f\n" +
+	"\x06sensor\x18\x04 \x01(\bR\x06sensor\"\x81\x01\n" +
 	"\n" +
 	"RunRequest\x12\x12\n" +
 	"\x04with\x18\x01 \x01(\fR\x04with\x12\x10\n" +
 	"\x03env\x18\x02 \x03(\tR\x03env\x12\x19\n" +
 	"\bwork_dir\x18\x03 \x01(\tR\aworkDir\x12\x17\n" +
-	"\atry_key\x18\x04 \x01(\tR\x06tryKey\"X\n" +
+	"\atry_key\x18\x04 \x01(\tR\x06tryKey\x12\x19\n" +
+	"\btask_env\x18\x05 \x03(\tR\ataskEnv\"X\n" +
 	"\bRunEvent\x12\x12\n" +
 	"\x03log\x18\x01 \x01(\fH\x00R\x03log\x12/\n" +
 	"\x06result\x18\x02 \x01(\v2\x15.kiln.stage.v1.ResultH\x00R\x06resultB\a\n" +

@@ -1,0 +1,94 @@
+// Package dockertest gives tests a Docker Engine and a small image built
+// on it. Where no Engine answers, the tests that need one skip, unless
+// KILN_REQUIRE_DOCKER=1 (which `make test` sets wherever one answers):
+// then they fail, so that they never skip quietly on a machine with Docker.
+package dockertest
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/api/types/container"
+	"github.com/moby/moby/client"
+
+	"github.com/kilnhq/kiln/internal/dockerimage"
+	"github.com/kilnhq/kiln/plugins/docker"
+)
+
+// BusyboxTag is the test image: FROM scratch with a static busybox.
+const BusyboxTag = "kiln-test/busybox:latest"
+
+// Engine returns the environment's Docker Engine, closed when the test
+// ends.
+func Engine(t testing.TB) *docker.Engine {
+	t.Helper()
+	eng, err := docker.NewEngine()
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		err = eng.Check(ctx)
+	}
+	if err != nil {
+		if os.Getenv("KILN_REQUIRE_DOCKER") == "1" {
+			t.Fatalf("KILN_REQUIRE_DOCKER=1 but no Docker Engine answers: %v", err)
+		}
+		t.Skipf("no Docker Engine: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	return eng
+}
+
+var (
+	busyboxOnce sync.Once
+	busyboxID   string
+	busyboxErr  error
+)
+
+// Busybox builds BusyboxTag once per test process and returns its ID.
+func Busybox(t testing.TB, eng *docker.Engine) string {
+	t.Helper()
+	busyboxOnce.Do(func() {
+		var bb []byte
+		if bb, busyboxErr = dockerimage.Busybox(dockerimage.BusyboxPath); busyboxErr != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		busyboxID, busyboxErr = dockerimage.Build(ctx, eng.Client(), BusyboxTag, dockerimage.BusyboxFiles(bb))
+	})
+	if busyboxErr != nil {
+		t.Fatal(busyboxErr)
+	}
+	return busyboxID
+}
+
+// Containers lists the containers, running or not, with a label of the
+// given value.
+func Containers(t testing.TB, eng *docker.Engine, label, value string) []container.Summary {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	res, err := eng.Client().ContainerList(ctx, client.ContainerListOptions{
+		All:     true,
+		Filters: make(client.Filters).Add("label", label+"="+value),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res.Items
+}
+
+// RemoveContainers removes, when the test ends, the containers with a label
+// of the given value that are still there, whatever the test did.
+func RemoveContainers(t testing.TB, eng *docker.Engine, label, value string) {
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		for _, c := range Containers(t, eng, label, value) {
+			_, _ = eng.Client().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
+		}
+	})
+}
