@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/store"
 )
@@ -143,6 +144,10 @@ func (s *Scheduler) consultCache(ar *activeRun, t *dag.Task, ti *store.TaskInsta
 		rec.Result = cacheCleared
 		return false, nil
 	}
+	if why := uncacheable(t.Plugin, a.With); why != "" {
+		rec.Result = "not consulted: " + why
+		return false, nil
+	}
 	build, ok := s.builds.build(ti.Queue, t.Plugin, now)
 	if !ok {
 		rec.Result = fmt.Sprintf("not consulted: the live workers of queue %s do not agree on one build of plugin %s, or none reported it", ti.Queue, t.Plugin)
@@ -205,7 +210,7 @@ func (s *Scheduler) takeCached(ti *store.TaskInstance, tr *store.Try, e *store.C
 // build its worker reported.
 func (s *Scheduler) keepInCache(t *dag.Task, tr *store.Try, now time.Time) {
 	m := tr.Manifest
-	if t == nil || t.Cache == nil || m == nil || m.Cache == nil || m.Plugin.SHA256 == "" {
+	if t == nil || t.Cache == nil || m == nil || m.Cache == nil || m.Plugin.SHA256 == "" || uncacheable(t.Plugin, m.With) != "" {
 		return
 	}
 	m.Cache.Parts.Plugin.Version, m.Cache.Parts.Plugin.SHA256 = m.Plugin.Version, m.Plugin.SHA256
@@ -221,6 +226,20 @@ func (s *Scheduler) keepInCache(t *dag.Task, tr *store.Try, now time.Time) {
 		e.Expires = e.Created.Add(t.Cache.TTL)
 	}
 	s.t.cache = append(s.t.cache, e)
+}
+
+// uncacheable says why a task's result cannot be cached although its
+// `cache` asks for it, or "": a container's image given by tag can move to
+// other content, which the key would not see (docs/artifacts.md#what-the-key-covers).
+func uncacheable(plugin string, with map[string]any) string {
+	if plugin != docker.Name {
+		return ""
+	}
+	image, _ := with["image"].(string)
+	if pinned, err := docker.Pinned(image); err != nil || !pinned {
+		return fmt.Sprintf("image %s is given by tag, which can move; give it by digest (NAME@sha256:…) or ID (sha256:…) for the task to be cached", image)
+	}
+	return ""
 }
 
 // tryRefString names a try as `kiln tasks show` takes it.

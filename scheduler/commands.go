@@ -55,7 +55,8 @@ func (s *Scheduler) DeletePool(ctx context.Context, name string) error {
 }
 
 // Clear resets task instances of a run so they run again, with a fresh
-// set of retries, and puts the run back to running. It returns the ids
+// set of retries, and puts the run back to running. The queued or running
+// try of a task it clears is stopped first. It returns the ids
 // of the cleared tasks. A cleared task runs whatever the task cache holds
 // (docs/artifacts.md#the-task-cache).
 func (s *Scheduler) Clear(ctx context.Context, dagID, runID string, req ClearRequest) ([]string, error) {
@@ -103,12 +104,15 @@ func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) 
 	var cleared []string
 	for _, id := range selected {
 		ti := ar.tis[id]
-		if ti == nil || ti.State == store.TaskQueued || ti.State == store.TaskRunning {
-			continue // running work is left alone
+		if ti == nil {
+			continue
 		}
 		if req.OnlyFailed && ti.State != store.TaskFailed && ti.State != store.TaskUpstreamFailed {
 			continue
 		}
+		// As in Airflow, a queued or running try is stopped, and the task
+		// runs again.
+		s.stopTry(ti, store.TaskFailed, "cleared by hand", now)
 		s.resetTI(ar, ti)
 		cleared = append(cleared, id)
 	}

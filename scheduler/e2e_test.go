@@ -303,3 +303,33 @@ func pgrep(pattern string) string {
 	out, _ := osexec.Command("pgrep", "-f", pattern).Output()
 	return strings.TrimSpace(string(out))
 }
+
+// TestClearStopsARunningTry clears a running task: as in Airflow, its try
+// is stopped, recorded as cleared, and the task runs again.
+func TestClearStopsARunningTry(t *testing.T) {
+	e := start(t, map[string]string{"cleared": `
+tasks:
+  - id: long
+    plugin: shell
+    with: {command: 'echo "try $KILN_TRY_NUMBER"; if [ "$KILN_TRY_NUMBER" = 1 ]; then sleep 600; fi'}
+`}, options{workers: 1})
+	r := e.trigger("cleared", nil)
+	e.waitFor("try 1 to run", 20*time.Second, func() bool { return strings.Contains(e.log(r, "long", 1), "try 1\n") })
+	cleared, err := e.s.Clear(context.Background(), "cleared", r.RunID, scheduler.ClearRequest{Tasks: []string{"long"}})
+	if err != nil || len(cleared) != 1 {
+		t.Fatalf("clear: %v %v", cleared, err)
+	}
+	if r = e.waitRun(r, 20*time.Second); r.State != store.RunSuccess {
+		t.Fatalf("run %s", r.State)
+	}
+	tries, err := e.st.Tries("cleared", r.RunID, "long")
+	if err != nil || len(tries) != 2 {
+		t.Fatalf("%d tries (%v), want 2", len(tries), err)
+	}
+	if tries[0].State != store.TaskFailed || tries[0].Error != "cleared by hand while running; this try was stopped" {
+		t.Errorf("try 1: %s %q", tries[0].State, tries[0].Error)
+	}
+	if tries[1].State != store.TaskSuccess || !strings.Contains(e.log(r, "long", 2), "try 2\n") {
+		t.Errorf("try 2: %s\n%s", tries[1].State, e.log(r, "long", 2))
+	}
+}

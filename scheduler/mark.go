@@ -158,34 +158,7 @@ func (s *Scheduler) markTasks(dagID, runID string, tasks []string, state store.T
 // markTI sets a task instance to state by hand, stopping its try in flight.
 func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now time.Time) {
 	msg := fmt.Sprintf("marked %s by hand", state)
-	switch ti.State {
-	case store.TaskQueued, store.TaskRunning, store.TaskUpForReschedule:
-		k := tryKeyOf(ti)
-		note := fmt.Sprintf("%s while %s; this try was stopped", msg, ti.State)
-		tr := s.tryOf(k)
-		if tr == nil {
-			var err error
-			if tr, err = s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try); err != nil && !errors.Is(err, store.ErrNotFound) {
-				s.log.Warn("marking a task instance: its try stays as recorded", "try", k.String(), "err", err)
-			}
-		}
-		if tr != nil {
-			tr.State = state
-			tr.EndDate = timePtr(now.UTC())
-			tr.Error = note
-			s.putTry(tr)
-		}
-		if ti.State == store.TaskUpForReschedule {
-			// A sensor between pokes holds no worker, and its next poke
-			// would append to the log after the note.
-			s.noteIdle(k, note)
-		} else {
-			// The worker logs the reason as it stops the try; a note of
-			// ours could be overwritten by its chunks, written at offsets.
-			s.t.cancels = append(s.t.cancels, wire.Cancel{TryKey: k, Reason: note})
-		}
-		s.forget(k)
-	}
+	s.stopTry(ti, state, msg, now)
 	ti.State = state
 	ti.NotBefore = time.Time{}
 	ti.Pokes, ti.FirstPoke = 0, nil
@@ -195,6 +168,44 @@ func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now ti
 		ti.Error = msg
 	}
 	s.putTI(ti)
+}
+
+// stopTry stops the current try of a queued, running or rescheduled task
+// instance, for an operator's reason: the try ends with state, its error
+// saying why, and its worker is told to stop it once the turn is
+// committed. Whatever the worker reports of it later is stale. A task
+// instance in another state has no try to stop.
+func (s *Scheduler) stopTry(ti *store.TaskInstance, state store.TaskState, why string, now time.Time) {
+	switch ti.State {
+	case store.TaskQueued, store.TaskRunning, store.TaskUpForReschedule:
+	default:
+		return
+	}
+	k := tryKeyOf(ti)
+	note := fmt.Sprintf("%s while %s; this try was stopped", why, ti.State)
+	tr := s.tryOf(k)
+	if tr == nil {
+		var err error
+		if tr, err = s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try); err != nil && !errors.Is(err, store.ErrNotFound) {
+			s.log.Warn("stopping a try: it stays as recorded", "try", k.String(), "err", err)
+		}
+	}
+	if tr != nil {
+		tr.State = state
+		tr.EndDate = timePtr(now.UTC())
+		tr.Error = note
+		s.putTry(tr)
+	}
+	if ti.State == store.TaskUpForReschedule {
+		// A sensor between pokes holds no worker, and its next poke
+		// would append to the log after the note.
+		s.noteIdle(k, note)
+	} else {
+		// The worker logs the reason as it stops the try; a note of
+		// ours could be overwritten by its chunks, written at offsets.
+		s.t.cancels = append(s.t.cancels, wire.Cancel{TryKey: k, Reason: note})
+	}
+	s.forget(k)
 }
 
 // endRun ends a run with state. Marking by hand calls it alone: the DAG's

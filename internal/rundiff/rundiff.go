@@ -78,6 +78,7 @@ type Task struct {
 	Plugin       *Change    `json:"plugin,omitempty"` // name and version
 	PluginSHA256 *Change    `json:"plugin_sha256,omitempty"`
 	EnvKey       *Change    `json:"env_key,omitempty"`
+	ImageDigest  *Change    `json:"image_digest,omitempty"` // a container's image
 	OutputsRead  []Value    `json:"outputs_read,omitempty"` // keys TASK.KEY
 	Outputs      []Value    `json:"outputs,omitempty"`
 	State        *Change    `json:"state,omitempty"`
@@ -86,7 +87,7 @@ type Task struct {
 
 // affects reports whether the task's differences affect results.
 func (t *Task) affects() bool {
-	return t.Only != "" || len(t.With) > 0 || t.Plugin != nil || t.PluginSHA256 != nil || t.EnvKey != nil || len(t.OutputsRead) > 0
+	return t.Only != "" || len(t.With) > 0 || t.Plugin != nil || t.PluginSHA256 != nil || t.EnvKey != nil || t.ImageDigest != nil || len(t.OutputsRead) > 0
 }
 
 // ErrNotFound wraps a run that does not exist.
@@ -196,6 +197,7 @@ func compareTask(id string, a, b *side) *Task {
 		t.Plugin = change(pluginName(mA.Plugin), pluginName(mB.Plugin))
 		t.PluginSHA256 = change(mA.Plugin.SHA256, mB.Plugin.SHA256)
 		t.EnvKey = change(mA.Plugin.Facts["env_key"], mB.Plugin.Facts["env_key"])
+		t.ImageDigest = change(mA.Plugin.Facts["image_digest"], mB.Plugin.Facts["image_digest"])
 		t.OutputsRead = values(flatten(mA.OutputsRead), flatten(mB.OutputsRead))
 	}
 	t.Outputs = values(tiA.Outputs, tiB.Outputs)
@@ -321,6 +323,7 @@ func (d *Diff) Text() string {
 		writeChange(&b, "plugin", t.Plugin)
 		writeChange(&b, "plugin sha256", t.PluginSHA256)
 		writeChange(&b, "environment key", t.EnvKey)
+		writeChange(&b, "image digest", t.ImageDigest)
 		if len(t.OutputsRead) > 0 {
 			b.WriteString("  upstream outputs read:\n")
 			writeValues(&b, t.OutputsRead)
