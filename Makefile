@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/kiln
 
-.PHONY: build run test bench lint fuzz proto clean
+.PHONY: build run example-image test bench lint fuzz proto clean
 
 ## build: build bin/kiln. Its version (kiln version, /healthz, the UI footer,
 ## kiln_build_info) is VERSION: by default what git describe says of the
@@ -18,6 +18,15 @@ build:
 run: build
 	@$(BIN) dags validate examples/dags || echo "kiln: starting anyway; the DAG files above show as import errors until fixed" >&2
 	$(BIN) standalone --dags examples/dags --data .kiln
+
+## example-image: build the image kiln-example/tools:latest on the local
+## Docker Engine, for examples/dags/container_report.yaml (examples/image).
+## No registry is needed: the image starts FROM scratch with a static
+## busybox, which is installed first where we can (root with apt-get).
+example-image:
+	@sh scripts/docker-test-deps.sh; \
+	if [ $$? -eq 3 ]; then echo "example-image: no Docker Engine answers at $${DOCKER_HOST:-unix:///var/run/docker.sock}: start Docker, or set DOCKER_HOST to one" >&2; exit 1; fi
+	$(GO) run ./examples/image
 
 ## test: lint, then every test with the race detector on. Chromium for the
 ## browser tests (ui/browsertest) is installed first where we can (root with
