@@ -11,8 +11,8 @@ import (
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
-	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/store"
 )
 

@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"os"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/kilnhq/kiln/plugins/sdk"
@@ -93,7 +94,9 @@ func (s *Stage) Run(ctx context.Context, t *sdk.Task) error {
 		return err
 	}
 	t.Logf("kiln: image: %s (%s)", p.Image, img.Digest)
-	t.Logf("kiln: running in container %s: %s", sp.name, describe(p))
+	// Each further line of a command of several is prefixed "kiln: > ",
+	// as the shell stage logs it.
+	t.Logf("kiln: running in container %s: %s", sp.name, strings.ReplaceAll(strings.TrimRight(describe(p), "\n"), "\n", "\nkiln: > "))
 	return run(ctx, eng.Client(), sp, p, t)
 }
 
