@@ -163,6 +163,8 @@ func printPlugins(stdout, stderr io.Writer, list []ui.Plugin, warnings []string)
 		if p.Error != "" {
 			fmt.Fprintf(stderr, "kiln: plugin %s (%s) did not load: %s\n", p.Name, p.Source, p.Error)
 		}
+	}
+	for _, p := range list {
 		if p.Warning != "" {
 			fmt.Fprintf(stderr, "kiln: plugin %s: its tasks cannot run here now: %s\n", p.Name, p.Warning)
 		}
