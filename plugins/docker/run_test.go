@@ -73,7 +73,7 @@ type try struct {
 	out string
 }
 
-func newTry(t *testing.T, eng *docker.Engine, with map[string]any) *try {
+func newTry(t testing.TB, eng *docker.Engine, with map[string]any) *try {
 	t.Helper()
 	raw, err := json.Marshal(with)
 	if err != nil {
@@ -93,7 +93,7 @@ func newTry(t *testing.T, eng *docker.Engine, with map[string]any) *try {
 	}
 }
 
-func (tr *try) run(t *testing.T) error {
+func (tr *try) run(t testing.TB) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
