@@ -143,7 +143,8 @@ tasks:
 }
 
 // TestE2EDockerTimeoutAndClear stops and removes a container within 2 s
-// of its try's deadline, and within 2 s of a clear of its running task.
+// of its try's deadline, and within 2 s of a clear of its running task;
+// and a container over its memory limit fails its try as out of memory.
 func TestE2EDockerTimeoutAndClear(t *testing.T) {
 	eng := dockertest.Engine(t)
 	dockertest.Busybox(t, eng)
@@ -156,6 +157,8 @@ tasks:
     with: {image: %[1]s, command: "echo started; sleep 600"}
   - id: cleared
     with: {image: %[1]s, command: 'echo started; if [ "$KILN_TRY_NUMBER" = 1 ]; then sleep 600; fi'}
+  - id: greedy
+    with: {image: %[1]s, memory: 8m, command: "dd if=/dev/zero of=/dev/null bs=64M count=1"}
 `, dockertest.BusyboxTag)}, options{workers: 1})
 	r := e.trigger(id, nil)
 	gone := func(task string) time.Time {
@@ -196,6 +199,10 @@ tasks:
 	}
 	if tries := e.tries(r, "cleared"); len(tries) != 2 || tries[1].State != store.TaskSuccess {
 		t.Errorf("cleared's tries: %+v", tries)
+	}
+	if tr := e.tries(r, "greedy")[0]; tr.State != store.TaskFailed || tr.ExitCode == nil || *tr.ExitCode != 137 ||
+		!strings.Contains(tr.Error, "container ran out of memory: OOM-killed at its limit of 8MiB") {
+		t.Errorf("greedy's try: %s, exit code %v, error %q; want failed as out of memory", tr.State, tr.ExitCode, tr.Error)
 	}
 }
 
