@@ -61,9 +61,15 @@ func TestRunsATry(t *testing.T) {
 		t.Errorf("log = %q", got)
 	}
 	out := envValue(seen.Env, "KILN_OUTPUT")
-	wantEnv := []string{"PATH=/bin", "KILN_DAG_ID=dag", "A=1", "KILN_OUTPUT=" + out, "KILN_WORKDIR=" + seen.WorkDir, "KILN_PROJECT_DIR=" + envValue(seen.Env, "KILN_PROJECT_DIR")}
+	wantEnv := []string{"PATH=/bin", "KILN_DAG_ID=dag", "A=1", "KILN_OUTPUT=" + out, "KILN_WORKDIR=" + seen.WorkDir, "KILN_PROJECT_DIR=" + envValue(seen.Env, "KILN_PROJECT_DIR"), "KILN_WORKER=w1"}
 	if diff := cmp.Diff(wantEnv, seen.Env); diff != "" || out == "" {
 		t.Errorf("env (-want +got):\n%s", diff)
+	}
+	// The task's own part: without the worker's PATH, the assignment's
+	// env in name order.
+	wantTaskEnv := append([]string{"A=1", "KILN_DAG_ID=dag"}, wantEnv[3:]...)
+	if diff := cmp.Diff(wantTaskEnv, seen.TaskEnv); diff != "" {
+		t.Errorf("task env (-want +got):\n%s", diff)
 	}
 	if !filepath.IsAbs(seen.WorkDir) || filepath.Dir(seen.WorkDir) != h.dataDir() {
 		t.Errorf("working directory %q, want a folder of the data folder %s", seen.WorkDir, h.dataDir())

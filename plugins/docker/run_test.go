@@ -11,56 +11,19 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/kilnhq/kiln/internal/dockertest"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/docker"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
-// logBuf is a task log that tests can wait on.
-type logBuf struct {
-	mu      sync.Mutex
-	b       strings.Builder
-	changed chan struct{}
-}
-
-func newLogBuf() *logBuf { return &logBuf{changed: make(chan struct{})} }
-
-func (l *logBuf) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.b.Write(p)
-	close(l.changed)
-	l.changed = make(chan struct{})
-	return len(p), nil
-}
-
-func (l *logBuf) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
-// waitFor waits until the log holds s.
-func (l *logBuf) waitFor(t *testing.T, s string, timeout time.Duration) {
+// waitForLog waits until the task's log holds s.
+func waitForLog(t *testing.T, log *plugintest.LogBuffer, s string) {
 	t.Helper()
-	deadline := time.After(timeout)
-	for {
-		l.mu.Lock()
-		has, changed := strings.Contains(l.b.String(), s), l.changed
-		l.mu.Unlock()
-		if has {
-			return
-		}
-		select {
-		case <-changed:
-		case <-deadline:
-			t.Fatalf("the log never held %q; it holds:\n%s", s, l.String())
-		}
-	}
+	plugintest.WaitFor(t, fmt.Sprintf("%q in the log", s), time.Minute, func() bool { return strings.Contains(log.String(), s) })
 }
 
 // try is one try of a docker task, as a worker would hand it to the
@@ -68,7 +31,7 @@ func (l *logBuf) waitFor(t *testing.T, s string, timeout time.Duration) {
 // end whatever happens.
 type try struct {
 	*sdk.Task
-	log *logBuf
+	log *plugintest.LogBuffer
 	dag string
 	out string
 }
@@ -86,7 +49,7 @@ func newTry(t testing.TB, eng *docker.Engine, with map[string]any) *try {
 		"KILN_DAG_ID=" + dag, "KILN_RUN_ID=manual__2026-12-05T10:00:00Z", "KILN_TASK_ID=step", "KILN_TRY_NUMBER=1",
 		"KILN_WORKER=test-worker", "KILN_OUTPUT=" + out, "KILN_WORKDIR=" + dir, "KILN_PROJECT_DIR=" + t.TempDir(),
 	}
-	log := newLogBuf()
+	log := &plugintest.LogBuffer{}
 	return &try{
 		Task: &sdk.Task{With: raw, Env: append(os.Environ(), taskEnv...), TaskEnv: taskEnv, WorkDir: dir, Try: dag + "/run/step#1", Log: log},
 		log:  log, dag: dag, out: out,
@@ -120,8 +83,8 @@ func TestRunStreamsTheLogAndRecordsTheImage(t *testing.T) {
 
 	// The container waits for a file this test makes only once the first
 	// line has reached the log: the log streams while the container runs.
-	tr.log.waitFor(t, "first\n", time.Minute)
-	tr.log.waitFor(t, "to-stderr\n", time.Minute)
+	waitForLog(t, tr.log, "first\n")
+	waitForLog(t, tr.log, "to-stderr\n")
 	if running := dockertest.Containers(t, eng, docker.LabelDAG, tr.dag); len(running) != 1 || running[0].State != "running" {
 		t.Fatalf("while the log streams, want one running container, got %+v", running)
 	}
@@ -248,7 +211,7 @@ func TestCancelStopsAndRemovesTheContainer(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- docker.New().Run(ctx, tr.Task) }()
-	tr.log.waitFor(t, "started\n", time.Minute)
+	waitForLog(t, tr.log, "started\n")
 	start := time.Now()
 	cancel()
 	err := <-done
@@ -286,7 +249,7 @@ func TestNoEngineSaysSo(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "no Docker Engine answers at unix://") {
 		t.Fatalf("got %v", err)
 	}
-	tr := &sdk.Task{With: []byte(`{"image": "busybox", "command": "true"}`), Log: newLogBuf()}
+	tr := &sdk.Task{With: []byte(`{"image": "busybox", "command": "true"}`), Log: &plugintest.LogBuffer{}}
 	if err := docker.New().Run(context.Background(), tr); err == nil || !strings.Contains(err.Error(), "no Docker Engine answers") {
 		t.Fatalf("a try: got %v", err)
 	}
