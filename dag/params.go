@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"github.com/santhosh-tekuri/jsonschema/v6/kind"
@@ -245,6 +247,13 @@ func schemaProblems(root *jsonschema.Schema, err error) []schemaProblem {
 				out = append(out, schemaProblem{path: e.InstanceLocation, key: prop, msg: fmt.Sprintf("unknown key %q", prop), known: known})
 			}
 			return
+		case *kind.Pattern:
+			// A pattern says little to people; the description of what
+			// it checks says more.
+			if sch := findSchema(root, e.SchemaURL); sch != nil && sch.Description != "" {
+				out = append(out, schemaProblem{path: e.InstanceLocation, msg: fmt.Sprintf("%q is not valid: want %s", k.Got, lowerFirst(sch.Description))})
+				return
+			}
 		case *kind.PropertyNames:
 			// The library aliases its location buffer for this kind, so
 			// the path is unreliable: the caller finds the key instead.
@@ -364,4 +373,14 @@ func NormalizeNumbers(v any) any {
 		}
 	}
 	return v
+}
+
+// lowerFirst lowers the first letter of a description, for the middle of
+// a sentence, unless it starts a word in capitals (SOURCE, URL).
+func lowerFirst(s string) string {
+	r, size := utf8.DecodeRuneInString(s)
+	if next, _ := utf8.DecodeRuneInString(s[size:]); unicode.IsUpper(next) {
+		return s
+	}
+	return string(unicode.ToLower(r)) + s[size:]
 }

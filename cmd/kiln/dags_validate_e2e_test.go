@@ -72,6 +72,15 @@ func TestDagsValidate(t *testing.T) {
 			wantStderr: brokenCronProblems + brokenKeysProblems + "kiln: 4 problem(s) found; 3 valid DAG(s) in 5 file(s)\n",
 		},
 		{
+			name:     "a docker task's parameters, checked without a Docker Engine",
+			args:     []string{"dags", "validate", "testdata/validate/docker"},
+			wantCode: 2,
+			wantStderr: `testdata/validate/docker/train.yaml:6:15: plugin docker: with.memory: "lots" is not valid: want a memory limit: bytes, or a size such as 512m or 2g (binary units, as docker run --memory). Swap is not added to it.` + "\n" +
+				`testdata/validate/docker/train.yaml:7:16: plugin docker: with.mounts.0: "./data:data" is not valid: want SOURCE:TARGET[:ro|rw], TARGET an absolute path in the container` + "\n" +
+				`testdata/validate/docker/train.yaml:8:13: plugin docker: with.pull: value must be one of 'never', 'missing', 'always'` + "\n" +
+				"kiln: 3 problem(s) found; 0 valid DAG(s) in 1 file(s)\n",
+		},
+		{
 			name:       "duplicate DAG id in one folder",
 			args:       []string{"dags", "validate", "testdata/validate/dupes"},
 			wantCode:   2,

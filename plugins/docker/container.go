@@ -115,7 +115,7 @@ func containerSpec(p *params, t *sdk.Task, img *image) (*spec, error) {
 		NetworkMode: container.NetworkMode(p.Network),
 		Init:        &init,
 		Resources: container.Resources{
-			NanoCPUs:       int64(math.Round(p.CPUs * 1e9)),
+			NanoCPUs:       int64(math.Round(p.cpus * 1e9)),
 			Memory:         p.memory,
 			DeviceRequests: p.gpus,
 		},

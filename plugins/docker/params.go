@@ -50,7 +50,7 @@ type params struct {
 	User          string          `json:"user"`
 	Mounts        []string        `json:"mounts"`
 	Network       string          `json:"network"`
-	CPUs          float64         `json:"cpus"`
+	CPUs          *float64        `json:"cpus"`
 	Memory        json.RawMessage `json:"memory"`
 	GPUs          json.RawMessage `json:"gpus"`
 	Pull          string          `json:"pull"`
@@ -63,6 +63,7 @@ type params struct {
 	// Decoded from the above.
 	cmd        []string // nil: the image's CMD
 	entrypoint []string // nil: the image's ENTRYPOINT; empty: none
+	cpus       float64
 	memory     int64
 	gpus       []container.DeviceRequest
 	platform   *ocispec.Platform
@@ -110,8 +111,11 @@ func decodeParams(t *sdk.Task) (*params, error) {
 	if p.Network == "" {
 		p.Network = "none"
 	}
-	if p.CPUs < 0 || math.IsNaN(p.CPUs) || math.IsInf(p.CPUs, 0) {
-		return bad("cpus: want a number above 0, got %v", p.CPUs)
+	if c := p.CPUs; c != nil && (*c <= 0 || math.IsInf(*c, 0)) {
+		return bad("cpus: want a number above 0, got %v", *c)
+	}
+	if p.CPUs != nil {
+		p.cpus = *p.CPUs
 	}
 	if p.memory, err = memory(p.Memory); err != nil {
 		return bad("memory: %v", err)
