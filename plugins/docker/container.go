@@ -158,6 +158,12 @@ func containerName(labels map[string]string) string {
 func run(ctx context.Context, cli *client.Client, s *spec, p *params, t *sdk.Task) (err error) {
 	created, err := cli.ContainerCreate(ctx, s.create)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Cancelled while the Engine may have made it anyway.
+			rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+			defer cancel()
+			_, _ = cli.ContainerRemove(rctx, s.name, client.ContainerRemoveOptions{Force: true})
+		}
 		return fmt.Errorf("creating the container: %w", err)
 	}
 	id := created.ID
