@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/moby/moby/client"
-
 	"github.com/kilnhq/kiln/internal/dockerimage"
 	"github.com/kilnhq/kiln/internal/dockertest"
 	"github.com/kilnhq/kiln/internal/rundiff"
@@ -34,22 +32,7 @@ func dockerDAG(t *testing.T, eng *docker.Engine) string {
 // marker, removed when the test ends, and returns its ID.
 func markedImage(t *testing.T, eng *docker.Engine, tag, marker string) string {
 	t.Helper()
-	bb, err := dockerimage.Busybox(dockerimage.BusyboxPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	files := dockerimage.BusyboxFiles(bb)
-	files["etc/marker"] = dockerimage.File{Data: []byte(marker + "\n")}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	id, err := dockerimage.Build(ctx, eng.Client(), tag, files)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_, _ = eng.Client().ImageRemove(context.Background(), id, client.ImageRemoveOptions{Force: true})
-	})
-	return id
+	return dockertest.Image(t, eng, tag, map[string]dockerimage.File{"etc/marker": {Data: []byte(marker + "\n")}})
 }
 
 // tries returns a task instance's tries.

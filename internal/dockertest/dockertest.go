@@ -6,6 +6,7 @@ package dockertest
 
 import (
 	"context"
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -91,4 +92,29 @@ func RemoveContainers(t testing.TB, eng *docker.Engine, label, value string) {
 			_, _ = eng.Client().ContainerRemove(ctx, c.ID, client.ContainerRemoveOptions{Force: true})
 		}
 	})
+}
+
+// Image builds a busybox image of its own, tagged tag, with files added
+// (a marker, say, so that two such images differ), and removes the tag
+// when the test ends, and the image with it unless another tag has it; it
+// returns the image's ID. A test that checks what a tag
+// resolved to needs a tag no other test process moves.
+func Image(t testing.TB, eng *docker.Engine, tag string, files map[string]dockerimage.File) string {
+	t.Helper()
+	bb, err := dockerimage.Busybox(dockerimage.BusyboxPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	all := dockerimage.BusyboxFiles(bb)
+	maps.Copy(all, files)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	id, err := dockerimage.Build(ctx, eng.Client(), tag, all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = eng.Client().ImageRemove(context.Background(), tag, client.ImageRemoveOptions{})
+	})
+	return id
 }

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kilnhq/kiln/internal/dockerimage"
 	"github.com/kilnhq/kiln/internal/dockertest"
 	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/plugins/docker"
@@ -73,9 +74,11 @@ func exitCode(err error) int {
 
 func TestRunStreamsTheLogAndRecordsTheImage(t *testing.T) {
 	eng := dockertest.Engine(t)
-	id := dockertest.Busybox(t, eng)
+	// A tag of its own, which no other test moves meanwhile.
+	tag := "kiln-test/streams:" + strings.ToLower(rand.Text()[:8])
+	id := dockertest.Image(t, eng, tag, map[string]dockerimage.File{"etc/marker": {Data: []byte(tag)}})
 	tr := newTry(t, eng, map[string]any{
-		"image":   dockertest.BusyboxTag,
+		"image":   tag,
 		"command": `echo first; echo to-stderr >&2; while [ ! -e go ]; do sleep 0.05; done; echo second; echo rows=42 >> "$KILN_OUTPUT"; echo made > made.txt; exit 3`,
 	})
 	done := make(chan error, 1)
@@ -108,7 +111,7 @@ func TestRunStreamsTheLogAndRecordsTheImage(t *testing.T) {
 		t.Errorf("the container was not removed: %+v", left)
 	}
 	facts := tr.Facts()
-	for k, want := range map[string]string{"image": dockertest.BusyboxTag, "image_id": id, "image_digest": id, "pull": "missing", "image_platform": "linux/amd64"} {
+	for k, want := range map[string]string{"image": tag, "image_id": id, "image_digest": id, "pull": "missing", "image_platform": "linux/amd64"} {
 		if facts[k] != want {
 			t.Errorf("fact %s = %q, want %q (all: %v)", k, facts[k], want, facts)
 		}
