@@ -6,6 +6,8 @@ package dockertest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"maps"
 	"os"
 	"sync"
@@ -48,7 +50,13 @@ var (
 	busyboxErr  error
 )
 
-// Busybox builds BusyboxTag once per test process and returns its ID.
+// contentLabel holds a hash of what an image was built from, so that a
+// test process reuses the image an earlier one built rather than build it
+// again and leave the old one dangling.
+const contentLabel = "kiln.test.content"
+
+// Busybox makes sure BusyboxTag is built from this machine's busybox, once
+// per test process, and returns its ID.
 func Busybox(t testing.TB, eng *docker.Engine) string {
 	t.Helper()
 	busyboxOnce.Do(func() {
@@ -58,7 +66,13 @@ func Busybox(t testing.TB, eng *docker.Engine) string {
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		busyboxID, busyboxErr = dockerimage.Build(ctx, eng.Client(), BusyboxTag, dockerimage.BusyboxFiles(bb))
+		sum := sha256.Sum256(bb)
+		content := hex.EncodeToString(sum[:])
+		if img, err := eng.Client().ImageInspect(ctx, BusyboxTag); err == nil && img.Config != nil && img.Config.Labels[contentLabel] == content {
+			busyboxID = img.ID
+			return
+		}
+		busyboxID, busyboxErr = dockerimage.Build(ctx, eng.Client(), BusyboxTag, dockerimage.BusyboxFiles(bb), "LABEL "+contentLabel+"="+content)
 	})
 	if busyboxErr != nil {
 		t.Fatal(busyboxErr)
