@@ -194,7 +194,12 @@ func run(ctx context.Context, cli *client.Client, s *spec, p *params, t *sdk.Tas
 		_, _ = stdcopy.StdCopy(t.Log, t.Log, att.Reader)
 	}()
 
-	if _, err := cli.ContainerStart(ctx, id, client.ContainerStartOptions{}); err != nil {
+	// A cancel while it starts is seen below, and stops the container as
+	// one that runs: the Engine may have started it already.
+	sctx, cancelStart := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
+	_, err = cli.ContainerStart(sctx, id, client.ContainerStartOptions{})
+	cancelStart()
+	if err != nil {
 		return fmt.Errorf("starting container %s: %w", s.name, err)
 	}
 	// The wait outlives a cancelled ctx: the exit is still to be learned
@@ -261,8 +266,13 @@ func exitResult(ctx context.Context, cli *client.Client, id string, code int64, 
 	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), apiTimeout)
 	defer cancel()
 	var oom bool
+	var created time.Time
 	if res, err := cli.ContainerInspect(ictx, id, client.ContainerInspectOptions{}); err == nil && res.Container.State != nil {
 		oom = res.Container.State.OOMKilled
+		created, _ = time.Parse(time.RFC3339Nano, res.Container.Created)
+	}
+	if !oom && code == 128+9 && p.memory > 0 {
+		oom = oomEvent(ictx, cli, id, created)
 	}
 	switch {
 	case oom && p.memory > 0:
@@ -275,6 +285,29 @@ func exitResult(ctx context.Context, cli *client.Client, id string, code int64, 
 		return sdk.ExitCode(int(code), fmt.Errorf("container exited with status %d (killed by %s)", code, unix.SignalName(syscall.Signal(code-128))))
 	}
 	return sdk.ExitCode(int(code), fmt.Errorf("container exited with status %d", code))
+}
+
+// oomWait bounds waiting for an oom event the Engine has not sent yet.
+const oomWait = time.Second
+
+// oomEvent reports whether the Engine sent an oom event for the container
+// since it was created. A container killed with SIGKILL at its memory limit
+// may be reported exited before the Engine marks it OOM-killed: the kernel's
+// notice comes apart from the exit, so the event is awaited a moment.
+func oomEvent(ctx context.Context, cli *client.Client, id string, since time.Time) bool {
+	ctx, cancel := context.WithTimeout(ctx, oomWait+apiTimeout)
+	defer cancel()
+	ev := cli.Events(ctx, client.EventsListOptions{
+		Since:   strconv.FormatInt(since.Add(-time.Second).Unix(), 10),
+		Until:   strconv.FormatInt(time.Now().Add(oomWait).Unix(), 10),
+		Filters: make(client.Filters).Add("container", id).Add("event", "oom"),
+	})
+	select {
+	case <-ev.Messages:
+		return true
+	case <-ev.Err:
+		return false
+	}
 }
 
 // touch makes the $KILN_OUTPUT file, empty, so that it can be mounted as a
