@@ -249,6 +249,8 @@ var layout = []bucketLayout{
 	{bucketCache, 6, decodes[CacheEntry]},
 	{bucketCacheByTask, 6, fixedLen(0)},
 	{bucketArtifactRefs, 6, fixedLen(timeLen)},
+	{bucketDatasetQueue, 7, decodes[[]DatasetEvent]},
+	{bucketDatasets, 7, decodes[Dataset]},
 	{bucketRunCounts, 1, fixedLen(8)},
 	{bucketRunIDs, 1, fixedLen(timeLen)},
 	{bucketRunInfo, 1, runInfoValue},
@@ -257,6 +259,7 @@ var layout = []bucketLayout{
 	{bucketTaskInstances, 1, decodes[TaskInstance]},
 	{bucketTries, 1, decodes[Try]},
 	{bucketDAGSources, 5, minLen(1)},
+	{bucketDatasetEvents, 7, decodes[DatasetEvent]},
 }
 
 func decodes[T any](v []byte) error {

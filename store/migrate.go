@@ -49,6 +49,14 @@ var migrations = []migration{
 		}
 		return nil
 	}},
+	{"create the datasets buckets", func(tx *bolt.Tx) error {
+		for _, name := range datasetBuckets {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return fmt.Errorf("creating bucket %s: %w", name, err)
+			}
+		}
+		return nil
+	}},
 }
 
 // SchemaVersion is the schema version this code writes.

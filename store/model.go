@@ -73,6 +73,9 @@ type Run struct {
 	// NoCache runs every task of the run whatever the task cache holds
 	// (`kiln trigger --no-cache`, docs/artifacts.md#the-task-cache).
 	NoCache bool `json:"no_cache,omitempty"`
+	// TriggeringEvents are the dataset events a run of a DAG scheduled on
+	// datasets was created for, oldest first (docs/dag-format.md#datasets).
+	TriggeringEvents []DatasetEvent `json:"triggering_events,omitempty"`
 }
 
 // VersionChange records a run moved to another DAG version.
