@@ -20,6 +20,10 @@ func (s *Scheduler) SetPaused(ctx context.Context, dagID string, paused bool) er
 		st.Paused = paused
 		s.t.states[dagID] = st
 		s.nextCron[dagID] = now
+		if !paused {
+			// The events that came while it was paused (datasets.go).
+			s.triggerOnDatasets(s.dags[dagID], now)
+		}
 		return nil, nil
 	})
 	return err

@@ -243,7 +243,26 @@ func (s *Scheduler) values(ar *activeRun, t *dag.Task, try int) dag.Values {
 		Params:            ar.run.Params,
 		Outputs:           outputs,
 		Env:               map[string]string{},
+		TriggeringEvents:  triggeringEvents(ar.run.TriggeringEvents),
 	}
+}
+
+// triggeringEvents are a run's dataset events as templates see them,
+// .triggering_events (docs/dag-format.md#datasets).
+func triggeringEvents(events []store.DatasetEvent) []map[string]any {
+	out := make([]map[string]any, len(events))
+	for i, e := range events {
+		extra := e.Extra
+		if extra == nil {
+			extra = map[string]any{}
+		}
+		out[i] = map[string]any{
+			"uri": e.URI, "time": e.Time.UTC().Format(time.RFC3339Nano),
+			"source_dag_id": e.SourceDAGID, "source_run_id": e.SourceRunID, "source_task_id": e.SourceTaskID,
+			"extra": extra,
+		}
+	}
+	return out
 }
 
 // render builds the assignment of the current try of ti, and returns it

@@ -182,6 +182,7 @@ func (s *Scheduler) applyEvent(em eventMsg) {
 		}
 		s.forget(k)
 		s.taskCallbacks(ti, onSuccess, now)
+		s.taskOutlets(ti, now)
 	}
 }
 

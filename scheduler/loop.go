@@ -66,6 +66,10 @@ type turn struct {
 	// notes are lines for the logs of tries no worker runs, written by
 	// the sender once the turn is committed, off the loop.
 	notes []tryNote
+	// datasetEvents are dataset events to store; datasetQueues the DAGs'
+	// queues of them that changed, as they are now (datasets.go).
+	datasetEvents []*store.DatasetEvent
+	datasetQueues map[queueKey]bool
 }
 
 func newTurn() *turn {
@@ -78,6 +82,8 @@ func newTurn() *turn {
 		backfills: map[string]*store.Backfill{},
 		lazyTIs:   map[tiKey]bool{},
 		lazyTries: map[wire.TryKey]bool{},
+
+		datasetQueues: map[queueKey]bool{},
 	}
 }
 
@@ -95,12 +101,14 @@ const lazyCommitDelay = 100 * time.Millisecond
 func (t *turn) deferrable() bool {
 	return len(t.tis) == len(t.lazyTIs) && len(t.tries) == len(t.lazyTries) &&
 		len(t.runs) == 0 && len(t.states) == 0 && len(t.cache) == 0 && len(t.refs) == 0 && len(t.notes) == 0 && len(t.pools) == 0 && len(t.backfills) == 0 &&
+		len(t.datasetEvents) == 0 && len(t.datasetQueues) == 0 &&
 		len(t.assign) == 0 && len(t.cancels) == 0 && len(t.checks) == 0 && len(t.replies) == 0
 }
 
-// batch gathers the turn's writes for one commit. Runs go first: the
-// store refuses task instances of a run it does not know.
-func (t *turn) batch() *store.Batch {
+// batch gathers the turn's writes for one commit, with the DAGs' dataset
+// queues as queues holds them now. Runs go first: the store refuses task
+// instances of a run it does not know.
+func (t *turn) batch(queues map[string]map[string][]store.DatasetEvent) *store.Batch {
 	b := &store.Batch{}
 	for _, r := range t.runs {
 		b.PutRun(r)
@@ -122,6 +130,12 @@ func (t *turn) batch() *store.Batch {
 	}
 	for _, bf := range t.backfills {
 		b.PutBackfill(bf)
+	}
+	for _, e := range t.datasetEvents {
+		b.PutDatasetEvent(e)
+	}
+	for k := range t.datasetQueues {
+		b.PutDatasetQueue(k.dagID, k.uri, queues[k.dagID][k.uri])
 	}
 	for name, slots := range t.pools {
 		if slots < 0 {
@@ -243,7 +257,7 @@ func (s *Scheduler) flush(ctx context.Context) error {
 		return nil
 	}
 	s.lazy = nil
-	b := t.batch()
+	b := t.batch(s.datasetQueues)
 	var err error
 	if b.Len() > 0 || b.Err() != nil {
 		begun := time.Now()

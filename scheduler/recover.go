@@ -25,6 +25,12 @@ func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 		return err
 	}
 	s.states = states
+	if s.datasetQueues, err = s.cfg.Store.DatasetQueues(); err != nil {
+		return err
+	}
+	if s.lastDatasetEvent, err = s.cfg.Store.LastDatasetEventID(); err != nil {
+		return err
+	}
 	pools, err := s.cfg.Store.Pools()
 	if err != nil {
 		return err

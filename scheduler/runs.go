@@ -236,6 +236,7 @@ func (s *Scheduler) endTI(ti *store.TaskInstance, state store.TaskState, errMsg 
 		s.taskCallbacks(ti, onFailure, now)
 	case store.TaskSuccess:
 		s.taskCallbacks(ti, onSuccess, now)
+		s.taskOutlets(ti, now)
 	}
 }
 

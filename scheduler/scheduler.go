@@ -95,6 +95,11 @@ type Scheduler struct {
 	backfills  map[string]*store.Backfill // active backfills by id
 	// nextBackfill is the number of the last backfill id handed out.
 	nextBackfill uint64
+	// datasetQueues are the dataset events each DAG scheduled on datasets
+	// has not consumed, by DAG and URI; lastDatasetEvent is the id of the
+	// last event recorded (datasets.go).
+	datasetQueues    map[string]map[string][]store.DatasetEvent
+	lastDatasetEvent uint64
 	// workers are the workers heard from since the start and not lost
 	// since; loaded is set once the first folder load was logged
 	// (serverlog.go).
@@ -179,10 +184,12 @@ func newScheduler(cfg Config) *Scheduler {
 		nextCron:  map[string]time.Time{},
 		backfills: map[string]*store.Backfill{},
 		workers:   map[string]bool{},
-		t:         newTurn(),
-		metrics:   newMetrics(),
-		stored:    &storedArtifacts{size: map[string]int64{}},
-		builds:    &workerBuilds{workers: map[string]wire.WorkerInfo{}},
+
+		datasetQueues: map[string]map[string][]store.DatasetEvent{},
+		t:             newTurn(),
+		metrics:       newMetrics(),
+		stored:        &storedArtifacts{size: map[string]int64{}},
+		builds:        &workerBuilds{workers: map[string]wire.WorkerInfo{}},
 	}
 }
 

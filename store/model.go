@@ -47,6 +47,7 @@ const (
 	RunTypeScheduled = "scheduled"
 	RunTypeManual    = "manual"
 	RunTypeBackfill  = "backfill"
+	RunTypeDataset   = "dataset"
 )
 
 // Run is one run of a DAG for one logical date.

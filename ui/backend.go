@@ -44,6 +44,11 @@ type Backend interface {
 	CancelBackfill(ctx context.Context, id string) (*store.Backfill, error)
 	// SetPaused pauses or unpauses a DAG.
 	SetPaused(ctx context.Context, dagID string, paused bool) error
+	// EmitDatasetEvent records an external producer's dataset event
+	// (docs/dag-format.md#datasets).
+	EmitDatasetEvent(ctx context.Context, req scheduler.DatasetEventRequest) (*store.DatasetEvent, error)
+	// Datasets lists the datasets the DAGs name or events updated.
+	Datasets(ctx context.Context) ([]scheduler.DatasetInfo, error)
 	// SetPool creates a pool or changes its size.
 	SetPool(ctx context.Context, name string, slots int) error
 	// DeletePool deletes a pool.

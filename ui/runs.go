@@ -30,7 +30,7 @@ const (
 
 var (
 	runStates = []store.RunState{store.RunQueued, store.RunRunning, store.RunSuccess, store.RunFailed}
-	runTypes  = []string{store.RunTypeScheduled, store.RunTypeManual, store.RunTypeBackfill}
+	runTypes  = []string{store.RunTypeScheduled, store.RunTypeManual, store.RunTypeBackfill, store.RunTypeDataset}
 )
 
 func (s *Server) listRuns(c echo.Context) error {
@@ -247,6 +247,7 @@ func NewRun(r *store.Run, tis []*store.TaskInstance) Run {
 		BackfillID:        r.BackfillID,
 		DAGVersion:        r.DAGHash,
 		VersionChanges:    r.VersionChanges,
+		TriggeringEvents:  r.TriggeringEvents,
 	}
 	if v.Params == nil {
 		v.Params = map[string]any{}

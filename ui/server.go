@@ -197,6 +197,10 @@ func (s *Server) routes(e *echo.Echo) {
 
 	api(http.MethodGet, "/plugins", s.listPlugins, RoleViewer)
 
+	api(http.MethodGet, "/datasets", s.listDatasets, RoleViewer)
+	api(http.MethodGet, "/datasets/events", s.listDatasetEvents, RoleViewer)
+	api(http.MethodPost, "/datasets/events", s.emitDatasetEvent, RoleOperator)
+
 	api(http.MethodGet, "/users", s.listUsers, RoleAdmin)
 	api(http.MethodPost, "/users", s.addUser, RoleAdmin)
 	api(http.MethodPatch, "/users/:name", s.updateUser, RoleAdmin)

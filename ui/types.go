@@ -103,6 +103,9 @@ type Run struct {
 	// moves of the run to a later version, if any.
 	DAGVersion     string                `json:"dag_version"`
 	VersionChanges []store.VersionChange `json:"version_changes,omitempty"`
+	// TriggeringEvents are the dataset events a dataset-triggered run was
+	// created for (docs/dag-format.md#datasets); left out for other runs.
+	TriggeringEvents []store.DatasetEvent `json:"triggering_events,omitempty"`
 }
 
 // RunTask is a task instance as a run lists it.

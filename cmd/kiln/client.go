@@ -29,7 +29,7 @@ import (
 // (The dags subcommands that do are added by addServerDagsCommands.)
 func addServerCommands(root *cobra.Command) {
 	root.AddCommand(newTriggerCmd(), newBackfillCmd(), newBackfillsCmd(), newRunsCmd(), newTasksCmd(), newPoolsCmd())
-	root.AddCommand(newArtifactsCmd(), newCacheCmd())
+	root.AddCommand(newArtifactsCmd(), newCacheCmd(), newDatasetsCmd())
 	root.AddCommand(newLoginCmd(), newLogoutCmd(), newUsersCmd(), newTokensCmd())
 }
 

@@ -28,7 +28,7 @@ func newRunsCmd() *cobra.Command {
 
 var (
 	runStateNames = []string{string(store.RunQueued), string(store.RunRunning), string(store.RunSuccess), string(store.RunFailed)}
-	runTypeNames  = []string{store.RunTypeScheduled, store.RunTypeManual, store.RunTypeBackfill}
+	runTypeNames  = []string{store.RunTypeScheduled, store.RunTypeManual, store.RunTypeBackfill, store.RunTypeDataset}
 )
 
 func newRunsListCmd() *cobra.Command {
