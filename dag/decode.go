@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/kilnhq/kiln/dag/timetable"
 	"github.com/kilnhq/kiln/internal/suggest"
 )
 
@@ -79,9 +78,16 @@ func (d *decoder) fields(m *node, known []string, what string) map[string]pair {
 		}
 		if !contains(known, k) && !(what == "DAG" && strings.HasPrefix(k, "x-")) {
 			var hint string
-			if contains(known, "with") && (k == "command" || contains(keyAliases[k], "command")) {
+			switch {
+			case contains(known, "with") && (k == "command" || contains(keyAliases[k], "command")):
 				hint = " (a plugin's parameters go under with: — with: {command: ...})"
-			} else {
+			case what == "DAG" && (k == "datasets" || k == "dataset"):
+				hint = ": datasets that trigger the DAG go under schedule, as in schedule: {datasets: [URI, …]}, or with a cron too, schedule: {cron: EXPR, datasets: [URI, …]}"
+			case what == "DAG" && k == "outlets":
+				hint = ": outlets are a task's, given on the task that updates the datasets"
+			case what == "schedule" && isCronSpec(p.val):
+				hint = fmt.Sprintf(": a cron expression goes under cron, as in schedule: {cron: %q}", p.val.val)
+			default:
 				hint = d.suggest(k, known)
 			}
 			d.errAt(p.key, "unknown key %q in %s%s", k, what, hint)
@@ -249,7 +255,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		g.Tags = d.strList(p)
 	}
 	if p, ok := f["params"]; ok {
-		g.Params = d.params(p, g.Timetable != nil)
+		g.Params = d.params(p, g.Timetable != nil || g.Datasets != nil)
 	}
 	sc := &scope{params: d.declared}
 	d.freeText = freeTextParams(g.Params)
@@ -266,36 +272,6 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 	g.Secrets = slices.Sorted(maps.Keys(secrets))
 	g.Callbacks = d.callbacks(f, &scope{params: sc.params, callback: true})
 	return g
-}
-
-// schedule reads `schedule` and builds the timetable.
-func (d *decoder) schedule(g *DAG, f map[string]pair) {
-	p, ok := f["schedule"]
-	if !ok || p.val.isNull() {
-		return
-	}
-	spec, ok := d.str(p)
-	if !ok {
-		return
-	}
-	g.Schedule = spec
-	if err := timetable.ValidateSpec(spec); err != nil {
-		d.errAt(p.val, "schedule: %v", err)
-		return
-	}
-	if _, ok := f["start_date"]; !ok {
-		d.errAt(p.key, "start_date is required with a schedule")
-		return
-	}
-	if g.StartDate.IsZero() {
-		return // the bad start_date is reported already
-	}
-	tt, err := timetable.New(spec, g.Location, g.StartDate, g.EndDate)
-	if err != nil {
-		d.errAt(p.val, "schedule: %v", err)
-		return
-	}
-	g.Timetable = tt
 }
 
 // dateLayouts are the accepted forms of start_date and end_date; the ones
@@ -426,7 +402,9 @@ var keyAliases = map[string][]string{
 	"dependencies":      {"depends_on"},
 	"timeout":           {"timeout", "sensor_timeout"},
 	"cron":              {"schedule"},
-	"schedule_interval": {"schedule"},
+	"schedule_interval": {"schedule", "cron"},
+	"interval":          {"cron"},
+	"timetable":         {"cron"},
 	"tz":                {"timezone"},
 	"environment":       {"env"},
 	"params":            {"with"},

@@ -14,10 +14,13 @@ type DAG struct {
 	File        string // path the DAG was loaded from
 	Hash        string // hex SHA-256 of the file's bytes
 	Source      []byte // the file's bytes; not to be modified
-	// Schedule is the `schedule` as written; empty for a manual-only DAG,
-	// whose Timetable is nil.
-	Schedule       string
-	Timetable      *timetable.Timetable
+	// Schedule is the cron spec of the `schedule` as written; empty when
+	// there is none, and then Timetable is nil.
+	Schedule  string
+	Timetable *timetable.Timetable
+	// Datasets is set when the DAG runs on updates of datasets, besides
+	// its cron schedule if it has one; nil when it does not.
+	Datasets       *DatasetSchedule
 	Location       *time.Location
 	StartDate      time.Time // zero when not set
 	EndDate        time.Time // zero when not set
@@ -108,6 +111,9 @@ type Task struct {
 	Cache     *CacheConfig
 	Sensor    *SensorConfig // set when the plugin is a sensor
 	Callbacks Callbacks
+	// Outlets are the URIs of the datasets a successful try of the task
+	// updates, as written, in file order (docs/dag-format.md#datasets).
+	Outlets []string
 }
 
 // InputRef is one of a task's inputs: the artifact Artifact of the

@@ -12,10 +12,13 @@ import (
 var taskKeys = []string{"id", "description", "plugin", "with", "depends_on", "retries", "retry_delay",
 	"retry_exponential_backoff", "max_retry_delay", "timeout", "queue", "pool", "pool_slots", "priority",
 	"trigger_rule", "depends_on_past", "when", "env", "mode", "poke_interval", "sensor_timeout", "soft_fail",
-	"on_failure", "on_success", "on_retry", "artifacts", "inputs", "cache"}
+	"on_failure", "on_success", "on_retry", "artifacts", "inputs", "cache",
+	"outlets"}
 
-// taskOnlyKeys name a task or its place in the graph, which no default can.
-var taskOnlyKeys = []string{"id", "depends_on", "inputs"}
+// taskOnlyKeys name a task or its place in the graph, which no default
+// can, or the datasets it updates: as a default, every task of a run
+// would update them.
+var taskOnlyKeys = []string{"id", "depends_on", "inputs", "outlets"}
 
 var sensorKeys = []string{"mode", "poke_interval", "sensor_timeout", "soft_fail"}
 
@@ -122,6 +125,9 @@ func (d *decoder) taskScalars(n *node, f map[string]pair) *Task {
 	}
 	if p, ok := f["depends_on"]; ok {
 		t.DependsOn = d.strList(p)
+	}
+	if p, ok := f["outlets"]; ok {
+		t.Outlets = d.datasetURIs(p.val, "outlets")
 	}
 	if p, ok := f["retries"]; ok {
 		t.Retries = d.integer(p, 0)

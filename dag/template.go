@@ -1,6 +1,7 @@
 package dag
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -108,6 +109,18 @@ var templateFuncs = template.FuncMap{
 		}
 		return ShellQuote(fmt.Sprint(v))
 	},
+	"json": toJSON,
+}
+
+// toJSON encodes v as compact JSON, leaving <, > and & as they are.
+func toJSON(v any) (string, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(b.String(), "\n"), nil
 }
 
 // Values are what templates and `when` expressions see for one try (docs/dag-format.md#template-values).
@@ -131,6 +144,11 @@ type Values struct {
 	// Secrets holds the values of the secrets the DAG's env refers to as
 	// .secrets.NAME (docs/dag-format.md#secrets); nil when it refers to none.
 	Secrets map[string]string
+	// TriggeringEvents are the dataset events that triggered the run, as
+	// .triggering_events: each a map of uri, time (RFC 3339), source_dag_id,
+	// source_run_id, source_task_id (all "" for an event posted from
+	// outside) and extra (a map, maybe empty) (docs/dag-format.md#datasets).
+	TriggeringEvents []map[string]any
 }
 
 // Data returns the template data for v, with dates in loc (the DAG's zone).
@@ -151,6 +169,10 @@ func (v Values) Data(loc *time.Location) map[string]any {
 		"outputs":             orEmpty(v.Outputs),
 		"inputs":              orEmpty(v.Inputs),
 		"env":                 orEmpty(v.Env),
+		"triggering_events":   v.TriggeringEvents,
+	}
+	if v.TriggeringEvents == nil {
+		m["triggering_events"] = []map[string]any{}
 	}
 	for k, x := range v.Callback {
 		m[k] = x

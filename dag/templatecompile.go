@@ -16,7 +16,8 @@ import (
 // added for callback stages.
 var (
 	templateKeys = []string{"dag_id", "task_id", "run_id", "try_number", "ds", "ds_nodash", "ts",
-		"logical_date", "data_interval_start", "data_interval_end", "params", "outputs", "inputs", "env"}
+		"logical_date", "data_interval_start", "data_interval_end", "params", "outputs", "inputs", "env",
+		"triggering_events"}
 	callbackKeys = []string{"state", "error", "log_url"}
 )
 
@@ -281,7 +282,7 @@ var builtinFuncNames = map[string]any{
 	"and": true, "call": true, "html": true, "index": true, "slice": true, "js": true, "len": true,
 	"not": true, "or": true, "print": true, "printf": true, "println": true, "urlquery": true,
 	"eq": true, "ge": true, "gt": true, "le": true, "lt": true, "ne": true,
-	"shellquote": true,
+	"shellquote": true, "json": true,
 }
 
 var templateErrPrefix = regexp.MustCompile(`^template: :(\d+):(\d+:)? ?`)
