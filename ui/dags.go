@@ -96,8 +96,7 @@ func dagSummary(info scheduler.DAGInfo) DAG {
 		Params:      paramViews(g.Params),
 		Stale:       info.Stale,
 	}
-	if g.Schedule != "" {
-		sched := g.Schedule
+	if sched := g.ScheduleText(); sched != "" {
 		d.Schedule = &sched
 	}
 	if g.Location != nil {

@@ -133,13 +133,13 @@ func durationText(d time.Duration) string {
 
 // scheduleView is a DAG's schedule as pages show it.
 type scheduleView struct {
-	Spec     string // as written; "" for manual only
+	Spec     string // dag.DAG.ScheduleText; "" for manual only
 	Words    string // "every day at 03:00"
 	Timezone string
 }
 
 func newScheduleView(g *dag.DAG) scheduleView {
-	v := scheduleView{Spec: g.Schedule, Timezone: "UTC"}
+	v := scheduleView{Spec: g.ScheduleText(), Timezone: "UTC"}
 	if g.Location != nil {
 		v.Timezone = g.Location.String()
 	}

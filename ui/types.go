@@ -14,7 +14,8 @@ import (
 type DAG struct {
 	DAGID       string `json:"dag_id"`
 	Description string `json:"description"`
-	// Schedule is the schedule as written; null for a manual-only DAG.
+	// Schedule is the schedule as dag.DAG.ScheduleText gives it: the cron
+	// spec as written, the datasets, or both; null for a manual-only DAG.
 	Schedule *string  `json:"schedule"`
 	Timezone string   `json:"timezone"`
 	Tags     []string `json:"tags"`

@@ -158,6 +158,9 @@ without a server.`,
 			if err != nil {
 				return err
 			}
+			if g.Timetable == nil && g.Datasets != nil {
+				return &exitError{code: 2, msg: fmt.Sprintf("DAG %s has no cron schedule: it runs when its datasets are updated (%s) and when triggered", g.ID, g.ScheduleText())}
+			}
 			if g.Timetable == nil {
 				return &exitError{code: 2, msg: fmt.Sprintf("DAG %s has no schedule: it runs only when triggered", g.ID)}
 			}

@@ -292,6 +292,7 @@ func TestDagsNextErrors(t *testing.T) {
 		{"impossible --from date", "", []string{"testdata/next/nightly.yaml", "--from", "2026-02-30"}, []string{"--from", "2026-02-30"}},
 		{"DAG without a schedule, by file", "", []string{"testdata/next/manual.yaml"}, []string{"manual", "schedule"}},
 		{"DAG without a schedule, by id", "", []string{"manual", "--dags", "testdata/next"}, []string{"manual", "schedule"}},
+		{"DAG scheduled on datasets only", "", []string{"testdata/datasets/on_datasets.yaml"}, []string{"on_datasets", "no cron schedule", "datasets: s3://lake/orders"}},
 		{"unknown DAG id", "", []string{"nope", "--dags", "testdata/next"}, []string{`"nope"`, "testdata/next"}},
 		{"unknown DAG id in a folder with broken files", "", []string{"nope", "--dags", "testdata/validate/mixed"}, []string{`"nope"`, "kiln dags validate"}},
 		{"DAG id of a broken file", "", []string{"broken_cron", "--dags", "testdata/validate/mixed"}, []string{`"broken_cron"`}},
