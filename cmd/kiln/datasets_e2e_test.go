@@ -109,6 +109,54 @@ func TestDatasetsExamples(t *testing.T) {
 	}
 }
 
+// TestDatasetEventsSurviveAKill pauses the consumer, posts two events, kills
+// kiln standalone with SIGKILL and starts it again on the same data: once
+// unpaused, the consumer runs once, on both events.
+func TestDatasetEventsSurviveAKill(t *testing.T) {
+	dags, data := t.TempDir(), t.TempDir()
+	src, err := os.ReadFile("../../examples/dags/orders_report.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dags, "orders_report.yaml"), src, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startStandalone(t, dags, data)
+	if _, stderr, code := s.kiln(t, "dags", "pause", "orders_report"); code != 0 {
+		t.Fatalf("pause: %s", stderr)
+	}
+	for _, extra := range []string{`{"n": 1}`, `{"n": 2}`} {
+		if _, stderr, code := s.kiln(t, "datasets", "emit", "lake://orders", "--extra", extra); code != 0 {
+			t.Fatalf("emit: %s", stderr)
+		}
+	}
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, runTimeout)
+
+	s = startStandalone(t, dags, data)
+	if out, _, _ := s.kiln(t, "runs", "list", "orders_report", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Fatalf("a paused DAG has runs: %s", out)
+	}
+	if _, stderr, code := s.kiln(t, "dags", "unpause", "orders_report"); code != 0 {
+		t.Fatalf("unpause: %s", stderr)
+	}
+	out, stderr, code := s.kiln(t, "runs", "list", "orders_report", "--json")
+	var runs []struct {
+		RunID            string `json:"run_id"`
+		TriggeringEvents []struct {
+			Extra map[string]any `json:"extra"`
+		} `json:"triggering_events"`
+	}
+	if err := json.Unmarshal([]byte(out), &runs); code != 0 || err != nil {
+		t.Fatalf("runs list: %v %s", err, stderr)
+	}
+	if len(runs) != 1 || len(runs[0].TriggeringEvents) != 2 || runs[0].TriggeringEvents[0].Extra["n"] != 1.0 || runs[0].TriggeringEvents[1].Extra["n"] != 2.0 {
+		t.Errorf("after the kill and unpausing: %+v", runs)
+	}
+}
+
 func postJSON(t *testing.T, url, body string) *http.Response {
 	t.Helper()
 	resp, err := http.Post(url, "application/json", strings.NewReader(body))
