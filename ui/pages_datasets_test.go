@@ -1,0 +1,119 @@
+package ui_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/kilnhq/kiln/internal/kilntest"
+	"github.com/kilnhq/kiln/scheduler"
+	"github.com/kilnhq/kiln/ui"
+)
+
+// ordersProducerDAG's task updates lake://orders; ordersConsumerDAG runs
+// when lake://orders and lake://customers were both updated.
+const (
+	ordersProducerDAG = `
+id: ingest
+tasks:
+  - {id: load, plugin: shell, outlets: [lake://orders], with: {command: "true"}}
+`
+	ordersConsumerDAG = `
+id: report
+schedule: {datasets: [lake://orders, lake://customers]}
+tasks:
+  - {id: sum, plugin: shell, with: {command: "true"}}
+`
+)
+
+func TestDatasetsPages(t *testing.T) {
+	t.Parallel()
+	k := kilntest.New(t, ordersProducerDAG, ordersConsumerDAG)
+	srv := serveAPI(t, k, ui.Options{})
+	base := srv.URL
+
+	// Before any event: both datasets, named by the DAGs.
+	d := getPage(t, base+"/datasets").want(t, http.StatusOK)
+	if a := d.one("header nav a.on"); a.attr("href") != "/datasets" || a.text() != "Datasets" {
+		t.Errorf("the nav's current link: %q %q", a.attr("href"), a.text())
+	}
+	var uris []string
+	for _, tr := range d.all("table#datasets tbody tr[data-dataset]") {
+		uris = append(uris, tr.attr("data-dataset"))
+	}
+	if got := strings.Join(uris, " "); got != "lake://customers lake://orders" {
+		t.Errorf("datasets = %s", got)
+	}
+	if got := d.one(`tr[data-dataset="lake://orders"] .dataset-last`).text(); got != "never" {
+		t.Errorf("orders' last event before any: %q", got)
+	}
+
+	e, err := k.EmitDatasetEvent(t.Context(), scheduler.DatasetEventRequest{URI: "lake://orders", Extra: map[string]any{"rows": 5}, By: "tester"})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	d = getPage(t, base+"/datasets").want(t, http.StatusOK)
+	orders := d.one(`tr[data-dataset="lake://orders"]`)
+	if a := orders.one(".dataset-uri a"); a.attr("href") != "/datasets/events?uri="+url.QueryEscape("lake://orders") {
+		t.Errorf("orders' link = %q", a.attr("href"))
+	}
+	if p := orders.one(".dataset-producers .producer a"); p.text() != "ingest.load" || p.attr("href") != "/dags/ingest" {
+		t.Errorf("orders' producer = %q %q", p.text(), p.attr("href"))
+	}
+	c := orders.one(".consumer[data-consumer=report]")
+	if got := strings.Join(strings.Fields(c.text()), " "); got != "report all waiting on lake://customers 1 queued" {
+		t.Errorf("orders' consumer = %q", got)
+	}
+	if a := c.one(".next a"); a.attr("href") != "/datasets/events?uri="+url.QueryEscape("lake://customers") {
+		t.Errorf("the dataset report waits on links to %q", a.attr("href"))
+	}
+	if got := orders.one(".dataset-events").text(); got != "1" {
+		t.Errorf("orders' events = %q, want 1", got)
+	}
+	if got := orders.one(".dataset-last .source").text(); got != "external by tester" {
+		t.Errorf("orders' last event source = %q", got)
+	}
+	customers := d.one(`tr[data-dataset="lake://customers"]`)
+	if got := customers.one(".consumer .next").text(); got != "runs on the next event" {
+		t.Errorf("customers' consumer = %q", got)
+	}
+	if got := customers.one(".dataset-producers").text(); got != "none loaded" {
+		t.Errorf("customers' producers = %q", got)
+	}
+
+	// The dataset's page: its row and its event.
+	d = getPage(t, base+"/datasets/events?uri="+url.QueryEscape("lake://orders")).want(t, http.StatusOK)
+	if got := d.one("#dataset-uri").text(); got != "lake://orders" {
+		t.Errorf("the page's dataset = %q", got)
+	}
+	d.one(`table#datasets tr[data-dataset="lake://orders"] .consumer[data-consumer=report]`)
+	rows := d.all("table#dataset-events tbody tr[data-event]")
+	if len(rows) != 1 {
+		t.Fatalf("%d events listed, want 1", len(rows))
+	}
+	ev := rows[0]
+	if ev.attr("data-event") != "1" || e.ID != 1 {
+		t.Errorf("event id %q, emitted %d", ev.attr("data-event"), e.ID)
+	}
+	if got := ev.one(".source").text(); got != "external by tester" {
+		t.Errorf("the event's source = %q", got)
+	}
+	if got := ev.one(".extra").text(); got != `{"rows":5}` {
+		t.Errorf("the event's extra = %q", got)
+	}
+	ev.one("time[datetime]")
+
+	getPage(t, base+"/datasets/events?uri="+url.QueryEscape("lake://nope")).want(t, http.StatusNotFound).one("#error-message")
+	getPage(t, base+"/datasets/events").want(t, http.StatusBadRequest)
+}
+
+func TestDatasetsPageEmpty(t *testing.T) {
+	t.Parallel()
+	_, srv := newAPI(t)
+	d := getPage(t, srv.URL+"/datasets").want(t, http.StatusOK)
+	if got := d.one("table#datasets tbody tr.empty").text(); !strings.HasPrefix(got, "No dataset yet") {
+		t.Errorf("the empty list says %q", got)
+	}
+}
