@@ -8,6 +8,7 @@ import (
 
 	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/scheduler"
+	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
 
@@ -104,6 +105,35 @@ func TestDatasetsPages(t *testing.T) {
 		t.Errorf("the event's extra = %q", got)
 	}
 	ev.one("time[datetime]")
+
+	// A run of the producer adds an event with its run as source, newest
+	// first.
+	run := trigger(t, k, "ingest", "", nil)
+	k.WaitRun("ingest", run.RunID, store.RunSuccess)
+	d = getPage(t, base+"/datasets/events?uri="+url.QueryEscape("lake://orders")).want(t, http.StatusOK)
+	rows = d.all("table#dataset-events tbody tr[data-event]")
+	if len(rows) != 2 || rows[0].attr("data-event") != "2" {
+		t.Fatalf("%d events listed, want 2, newest first", len(rows))
+	}
+	if a := rows[0].one(".source a"); a.text() != "ingest.load" || a.attr("href") != "/dags/ingest/runs/"+url.PathEscape(run.RunID) {
+		t.Errorf("the run's event's source = %q %q", a.text(), a.attr("href"))
+	}
+	if a := d.one(`tr[data-dataset="lake://orders"] .dataset-last .source a`); a.text() != "ingest.load" {
+		t.Errorf("the last event's source = %q", a.text())
+	}
+
+	// The consumer's schedule links its datasets to their pages.
+	for _, page := range []string{"/dags/report", "/dags"} {
+		d = getPage(t, base+page).want(t, http.StatusOK)
+		var links []string
+		for _, a := range d.all(".schedule-datasets a") {
+			links = append(links, a.text()+" "+a.attr("href"))
+		}
+		want := "lake://orders /datasets/events?uri=lake%3A%2F%2Forders, lake://customers /datasets/events?uri=lake%3A%2F%2Fcustomers"
+		if got := strings.Join(links, ", "); got != want {
+			t.Errorf("%s: schedule links %s, want %s", page, got, want)
+		}
+	}
 
 	getPage(t, base+"/datasets/events?uri="+url.QueryEscape("lake://nope")).want(t, http.StatusNotFound).one("#error-message")
 	getPage(t, base+"/datasets/events").want(t, http.StatusBadRequest)
