@@ -54,7 +54,8 @@ type datasetConsumerView struct {
 	Paused      bool
 	// Next says what its next run waits for: "runs on the next event"
 	// when an event of this dataset is enough, else "waiting on" the
-	// datasets in Waiting, or "ready" when none holds it back.
+	// datasets in Waiting, or when none holds it back "ready", or "runs
+	// when unpaused" for a paused DAG, which keeps its events.
 	Next         string
 	Waiting      []datasetLink
 	QueuedEvents int
@@ -103,6 +104,8 @@ func newDatasetView(info scheduler.DatasetInfo, now time.Time) datasetView {
 			cv.Condition = "any"
 		}
 		switch {
+		case len(c.WaitingOn) == 0 && c.Paused:
+			cv.Next = "runs when unpaused"
 		case len(c.WaitingOn) == 0:
 			cv.Next = "ready"
 		case c.Any || slices.Equal(c.WaitingOn, []string{info.URI}):

@@ -135,6 +135,19 @@ func TestDatasetsPages(t *testing.T) {
 		}
 	}
 
+	// Paused, report keeps the events that would start it.
+	if err := k.SetPaused(t.Context(), "report", true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.EmitDatasetEvent(t.Context(), scheduler.DatasetEventRequest{URI: "lake://customers"}); err != nil {
+		t.Fatal(err)
+	}
+	d = getPage(t, base+"/datasets").want(t, http.StatusOK)
+	c = d.one(`tr[data-dataset="lake://customers"] .consumer[data-consumer=report]`)
+	if got := strings.Join(strings.Fields(c.text()), " "); got != "report all paused runs when unpaused 1 queued" {
+		t.Errorf("customers' paused consumer = %q", got)
+	}
+
 	getPage(t, base+"/datasets/events?uri="+url.QueryEscape("lake://nope")).want(t, http.StatusNotFound).one("#error-message")
 	getPage(t, base+"/datasets/events").want(t, http.StatusBadRequest)
 }
