@@ -131,20 +131,29 @@ func durationText(d time.Duration) string {
 	return fmt.Sprintf("%dh %dm", int(d/time.Hour), int(d%time.Hour/time.Minute))
 }
 
-// scheduleView is a DAG's schedule as pages show it.
+// scheduleView is a DAG's schedule as pages show it (the template
+// "schedule" in layout.html).
 type scheduleView struct {
 	Spec     string // dag.DAG.ScheduleText; "" for manual only
+	Cron     string // the cron part; "" when it runs only on datasets
 	Words    string // "every day at 03:00"
 	Timezone string
+	// Datasets are those it is scheduled on, each with its page; Any
+	// when any of them is enough.
+	Datasets []datasetLink
+	Any      bool
 }
 
 func newScheduleView(g *dag.DAG) scheduleView {
-	v := scheduleView{Spec: g.ScheduleText(), Timezone: "UTC"}
+	v := scheduleView{Spec: g.ScheduleText(), Cron: g.Schedule, Timezone: "UTC"}
 	if g.Location != nil {
 		v.Timezone = g.Location.String()
 	}
 	if g.Timetable != nil {
 		v.Words = g.Timetable.Describe()
+	}
+	if g.Datasets != nil {
+		v.Datasets, v.Any = newDatasetLinks(g.Datasets.URIs), g.Datasets.Any
 	}
 	return v
 }

@@ -70,7 +70,7 @@ type pageData struct {
 	// Title is the page's title, shown in the tab and the heading.
 	Title string
 	// Nav is the top-level section the page belongs to: dags, backfills,
-	// pools, health.
+	// pools, datasets, health.
 	Nav string
 	// User is who is signed in; nil when auth is off.
 	User *Principal
@@ -185,6 +185,7 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 	s.runPageRoutes()
 	s.logPageRoutes()
 	s.poolPageRoutes()
+	s.datasetPageRoutes()
 }
 
 func (s *Server) healthPage(c echo.Context) error {
