@@ -62,7 +62,7 @@ var (
 )
 
 var dagKeys = []string{"id", "description", "schedule", "timezone", "start_date", "end_date", "catchup",
-	"max_active_runs", "max_active_tasks", "paused", "tags", "params", "env", "defaults", "tasks",
+	"max_active_runs", "max_active_tasks", "paused", "tags", "params", "env", "defaults", "groups", "tasks",
 	"on_failure", "on_success", "on_retry"}
 
 // fields indexes a mapping's pairs by key, reporting keys not in known.

@@ -32,7 +32,10 @@ type DAG struct {
 	Params         []*Param // in file order
 	Env            []EnvVar
 	Tasks          []*Task // in file order
-	Callbacks      Callbacks
+	// Groups are the task groups, in file order of the groups mapping;
+	// nil when there are none.
+	Groups    []*Group
+	Callbacks Callbacks
 	// Secrets are the names of the secrets the env of the DAG and of its
 	// tasks refer to (.secrets.NAME), sorted.
 	Secrets []string
@@ -56,6 +59,23 @@ func (d *DAG) TaskIndex(id string) int {
 	return -1
 }
 
+// Group returns the task group with the given name, or nil.
+func (d *DAG) Group(name string) *Group {
+	for _, gr := range d.Groups {
+		if gr.Name == name {
+			return gr
+		}
+	}
+	return nil
+}
+
+// Group is a task group of a DAG (docs/dag-format.md#task-groups).
+type Group struct {
+	Name        string
+	Description string
+	Tasks       []string // task ids, in the DAG's task order
+}
+
 // Param returns the parameter with the given name, or nil.
 func (d *DAG) Param(name string) *Param {
 	for _, p := range d.Params {
@@ -70,11 +90,12 @@ func (d *DAG) Param(name string) *Param {
 type Task struct {
 	ID          string
 	Description string
+	Group       string // the group's name, "" when in none
 	Plugin      string
 	// With holds the plugin's parameters: maps, lists and scalars as in the
 	// file, with every string replaced by its compiled *Template.
 	With                    map[string]any
-	DependsOn               []string // upstream task ids
+	DependsOn               []string // upstream task ids, groups expanded
 	Downstream              []string // task ids that depend on this one
 	Retries                 int
 	RetryDelay              time.Duration

@@ -8,7 +8,7 @@ import (
 )
 
 // taskKeys are the keys a task may set; all but taskOnlyKeys may also be
-// given under `defaults`.
+// given under `defaults`, of the DAG or of a group.
 var taskKeys = []string{"id", "description", "plugin", "with", "depends_on", "retries", "retry_delay",
 	"retry_exponential_backoff", "max_retry_delay", "timeout", "queue", "pool", "pool_slots", "priority",
 	"trigger_rule", "depends_on_past", "when", "env", "mode", "poke_interval", "sensor_timeout", "soft_fail",
@@ -30,21 +30,33 @@ type rawTask struct {
 	// artifactNames are the names its `artifacts` declares, sorted (see
 	// decoder.artifacts).
 	artifactNames []string
+	// cacheInherited is set when its `cache`, if any, comes from defaults.
+	cacheInherited bool
+}
+
+// defaults decodes the `defaults` of the DAG or of a group, what naming it.
+func (d *decoder) defaults(p pair, what string) map[string]pair {
+	if !d.mapping(p.val, what) {
+		return nil
+	}
+	defaults := d.fields(p.val, taskKeys, what)
+	for _, k := range taskOnlyKeys {
+		if dp, ok := defaults[k]; ok {
+			d.errAt(dp.key, "%s cannot be given under %s", k, what)
+			delete(defaults, k)
+		}
+	}
+	return defaults
 }
 
 // tasks decodes the tasks; dagSecrets are the secrets the DAG's env
 // refers to, which every task's environment gets.
 func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	var defaults map[string]pair
-	if p, ok := f["defaults"]; ok && d.mapping(p.val, "defaults") {
-		defaults = d.fields(p.val, taskKeys, "defaults")
-		for _, k := range taskOnlyKeys {
-			if dp, ok := defaults[k]; ok {
-				d.errAt(dp.key, "%s cannot be given under defaults", k)
-				delete(defaults, k)
-			}
-		}
+	if p, ok := f["defaults"]; ok {
+		defaults = d.defaults(p, "defaults")
 	}
+	groups, memberOf := d.groups(f)
 	p, ok := f["tasks"]
 	if !ok {
 		d.errAt(&node{line: 1, col: 1}, "no tasks: a DAG needs a `tasks` list")
@@ -63,12 +75,22 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 			continue
 		}
 		fields := d.fields(it, taskKeys, "task")
-		for k, v := range defaults {
-			if _, set := fields[k]; !set {
-				fields[k] = v
+		_, ownCache := fields["cache"]
+		var groupDefaults map[string]pair
+		if p, ok := fields["id"]; ok {
+			id, _ := p.val.str()
+			if rg := memberOf[id]; rg != nil {
+				groupDefaults = rg.defaults
 			}
 		}
-		rt := &rawTask{node: it, fields: fields, task: d.taskScalars(it, fields)}
+		for _, defs := range [...]map[string]pair{groupDefaults, defaults} {
+			for k, v := range defs {
+				if _, set := fields[k]; !set {
+					fields[k] = v
+				}
+			}
+		}
+		rt := &rawTask{node: it, fields: fields, task: d.taskScalars(it, fields), cacheInherited: !ownCache}
 		rt.artifactNames = d.artifacts(rt.task, fields)
 		if rt.task.ID == "" {
 			continue
@@ -83,6 +105,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 		g.Tasks = append(g.Tasks, rt.task)
 		raws = append(raws, rt)
 	}
+	d.groupTasks(g, groups)
 	gr := d.graph(g, raws)
 	params := d.declared
 	for _, rt := range raws {
@@ -94,8 +117,7 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own
 		}
 		d.taskTemplates(rt, sc, secrets)
-		dc, hasDefault := defaults["cache"]
-		d.cache(t, rt.fields, sc, hasDefault && rt.fields["cache"] == dc)
+		d.cache(t, rt.fields, sc, rt.cacheInherited)
 		t.Secrets = slices.Sorted(maps.Keys(secrets))
 		t.Reads = sortedReads(sc.reads)
 		t.ParamsRead = slices.Sorted(maps.Keys(sc.paramsRead))
