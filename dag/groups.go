@@ -50,8 +50,10 @@ func (d *decoder) groups(f map[string]pair) (groups []*rawGroup, memberOf map[st
 		switch {
 		case !ok:
 			d.errAt(kv.key, "group %s has no tasks: list their ids under tasks", name)
-		case tp.val.kind != seqNode || len(tp.val.items) == 0:
-			d.errAt(tp.val, "group %s: tasks must be a non-empty list of task ids, got %s", name, tp.val.describe())
+		case tp.val.kind != seqNode:
+			d.errAt(tp.val, "group %s: tasks must be a list of task ids, got %s", name, tp.val.describe())
+		case len(tp.val.items) == 0:
+			d.errAt(tp.val, "group %s has no tasks: list their ids under tasks", name)
 		default:
 			for _, it := range tp.val.items {
 				id, ok := it.str()
