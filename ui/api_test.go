@@ -268,6 +268,39 @@ func TestGetDAG(t *testing.T) {
 	call(t, "GET", srv.URL+"/api/v1/dags/nope", "").wantError(t, 404, `"nope"`)
 }
 
+// TestGetDAGGroups: a DAG's task groups and each task's group, with
+// depends_on naming a group expanded to its tasks.
+func TestGetDAGGroups(t *testing.T) {
+	t.Parallel()
+	_, srv := newAPI(t, `
+id: grouped
+groups:
+  extract:
+    description: Pull the sources
+    tasks: [a, b]
+tasks:
+  - {id: a, plugin: shell, with: {command: "true"}}
+  - {id: b, plugin: shell, with: {command: "true"}}
+  - {id: join, plugin: shell, depends_on: [extract], with: {command: "true"}}
+`)
+	r := call(t, "GET", srv.URL+"/api/v1/dags/grouped", "")
+	var d ui.DAGDetail
+	r.decode(t, &d)
+	if r.status != 200 {
+		t.Fatalf("status %d: %s", r.status, r.body)
+	}
+	if diff := cmp.Diff([]ui.Group{{Name: "extract", Description: "Pull the sources", Tasks: []string{"a", "b"}}}, d.Groups); diff != "" {
+		t.Errorf("groups (-want +got):\n%s", diff)
+	}
+	if len(d.Tasks) != 3 || d.Tasks[0].Group != "extract" || d.Tasks[2].Group != "" || !slices.Equal(d.Tasks[2].DependsOn, []string{"a", "b"}) {
+		t.Errorf("tasks: %+v", d.Tasks)
+	}
+	// A DAG without groups has no groups key.
+	if r := call(t, "GET", srv.URL+"/api/v1/dags/churn", ""); strings.Contains(string(r.body), `"groups"`) || strings.Contains(string(r.body), `"group"`) {
+		t.Errorf("churn's JSON names groups: %s", r.body)
+	}
+}
+
 func TestPatchDAG(t *testing.T) {
 	t.Parallel()
 	k, srv := newAPI(t)

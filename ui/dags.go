@@ -128,7 +128,11 @@ func dagDetail(info scheduler.DAGInfo) DAGDetail {
 			Retries:     t.Retries,
 			Queue:       t.Queue,
 			Pool:        t.Pool,
+			Group:       t.Group,
 		}
+	}
+	for _, g := range g.Groups {
+		d.Groups = append(d.Groups, Group{Name: g.Name, Description: g.Description, Tasks: g.Tasks})
 	}
 	return d
 }

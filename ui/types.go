@@ -40,6 +40,16 @@ type DAGDetail struct {
 	MaxActiveRuns  int        `json:"max_active_runs"`
 	MaxActiveTasks int        `json:"max_active_tasks"`
 	Tasks          []Task     `json:"tasks"` // in file order
+	// Groups are the DAG's task groups (docs/dag-format.md#task-groups),
+	// left out when it has none.
+	Groups []Group `json:"groups,omitempty"`
+}
+
+// Group is a task group of a DAG.
+type Group struct {
+	Name        string   `json:"name"`
+	Description string   `json:"description,omitempty"`
+	Tasks       []string `json:"tasks"`
 }
 
 // Interval is a data interval [start, end).
@@ -72,6 +82,8 @@ type Task struct {
 	Retries     int      `json:"retries"`
 	Queue       string   `json:"queue"`
 	Pool        string   `json:"pool"`
+	// Group is the task's group, left out when it is in none.
+	Group string `json:"group,omitempty"`
 }
 
 // ImportError is a DAG file that does not load as it is now.
