@@ -171,6 +171,15 @@ func printDAG(w io.Writer, d ui.DAGDetail) error {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\n", t.TaskID, t.Plugin, dashIfEmpty(strings.Join(t.DependsOn, ",")),
 			t.TriggerRule, t.Retries, t.Queue, t.Pool)
 	}
+	if err := tw.Flush(); err != nil || len(d.Groups) == 0 {
+		return err
+	}
+	fmt.Fprintln(w, "\nGroups:")
+	tw = newTable(w)
+	fmt.Fprintln(tw, "GROUP\tTASKS\tDESCRIPTION")
+	for _, g := range d.Groups {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", g.Name, strings.Join(g.Tasks, ","), dashIfEmpty(g.Description))
+	}
 	return tw.Flush()
 }
 
