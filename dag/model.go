@@ -31,7 +31,8 @@ type DAG struct {
 	Tags           []string
 	Params         []*Param // in file order
 	Env            []EnvVar
-	Tasks          []*Task // in file order
+	Tasks          []*Task  // in file order
+	Groups         []*Group // file order; nil when none
 	Callbacks      Callbacks
 	// Secrets are the names of the secrets the env of the DAG and of its
 	// tasks refer to (.secrets.NAME), sorted.
@@ -56,6 +57,23 @@ func (d *DAG) TaskIndex(id string) int {
 	return -1
 }
 
+// Group returns the group with the given name, or nil.
+func (d *DAG) Group(name string) *Group {
+	for _, g := range d.Groups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
+
+// Group is a task group of a DAG (docs/dag-format.md#task-groups).
+type Group struct {
+	Name        string
+	Description string
+	Tasks       []string // task ids, in the DAG's task order
+}
+
 // Param returns the parameter with the given name, or nil.
 func (d *DAG) Param(name string) *Param {
 	for _, p := range d.Params {
@@ -71,6 +89,7 @@ type Task struct {
 	ID          string
 	Description string
 	Plugin      string
+	Group       string // the group's name, "" when in none
 	// With holds the plugin's parameters: maps, lists and scalars as in the
 	// file, with every string replaced by its compiled *Template.
 	With                    map[string]any
