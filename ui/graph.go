@@ -21,8 +21,14 @@ import (
 //     fewest crossings wins.
 //  4. Layers are stacked top down and centred on each other.
 //
-// layoutGraph is a pure function of the edges, so it is tested with tables,
-// and its result is cached by DAG version.
+// Task groups are drawn as boxes around their tasks. Ordering keeps the
+// vertices of a group together in each layer, and the groups in the same
+// order in every layer; then each group takes a band of the drawing as
+// tall as its tallest layer, across the layers it spans, and the layers
+// are stacked from the top around the bands.
+//
+// layoutGraph is a pure function of the edges and groups, so it is tested
+// with tables, and its result is cached by DAG version and folded groups.
 
 // Sizes of the drawing, in SVG user units (pixels).
 const (
@@ -39,6 +45,9 @@ const (
 	maxDummies = 20000
 	// sweeps is how many down-and-up barycenter passes ordering makes.
 	sweeps = 4
+
+	groupHead = 22.0 // the band at the top of a group's box, for its name
+	groupPad  = 8.0  // between a group's box and the boxes inside
 )
 
 // graphLayout is where the graph tab draws each task and edge.
@@ -53,6 +62,14 @@ type graphLayout struct {
 	// Crossings is the number of edge crossings between adjacent layers
 	// of the order chosen (counting dummy segments).
 	Crossings int
+	// Boxes are by group: the box drawn around each group's vertices; the
+	// zero box for a group without any.
+	Boxes []layoutBox
+}
+
+// layoutBox is a group's box: its top-left corner and size.
+type layoutBox struct {
+	X, Y, W, H float64
 }
 
 // layoutNode is a task's box: its layer (column), its rank in the layer
@@ -79,23 +96,36 @@ type vertex struct {
 	bary       float64
 	edgeFrom   int // for dummies: the edge's upstream task
 	edgeTarget int // for dummies: the edge's downstream task
+	group      int // the group the vertex is drawn in, or -1
 }
 
 // layoutGraph lays out the tasks 0..len(up)-1, where up[i] lists the
-// upstream tasks of task i. The graph must be acyclic; tasks on a cycle
-// (a bug elsewhere) are put in the last layer rather than looping.
-func layoutGraph(up [][]int) graphLayout {
+// upstream tasks of task i, and group[i] is the group task i is drawn in
+// (0, 1, …), or -1; group is nil when there are no groups. The graph must
+// be acyclic; tasks on a cycle (a bug elsewhere) are put in the last layer
+// rather than looping.
+func layoutGraph(up [][]int, group []int) graphLayout {
 	n := len(up)
 	layer := longestPathLayers(up)
 	nLayers := 0
 	for _, l := range layer {
 		nLayers = max(nLayers, l+1)
 	}
+	nGroups := 0
+	for _, gr := range group {
+		nGroups = max(nGroups, gr+1)
+	}
+	groupOf := func(i int) int {
+		if group == nil {
+			return -1
+		}
+		return group[i]
+	}
 
 	// Vertices: tasks first (vertex i is task i), then dummies.
 	vs := make([]vertex, n, n+64)
 	for i := range n {
-		vs[i] = vertex{task: i, layer: layer[i]}
+		vs[i] = vertex{task: i, layer: layer[i], group: groupOf(i)}
 	}
 	dummies := 0
 	for i, ups := range up {
@@ -122,7 +152,12 @@ func layoutGraph(up [][]int) graphLayout {
 			chain := []int{j}
 			if useDummies {
 				for l := layer[j] + 1; l < layer[i]; l++ {
-					vs = append(vs, vertex{task: -1, layer: l, edgeFrom: j, edgeTarget: i})
+					// An edge within a group runs inside its box.
+					gr := -1
+					if groupOf(i) == groupOf(j) {
+						gr = groupOf(i)
+					}
+					vs = append(vs, vertex{task: -1, layer: l, edgeFrom: j, edgeTarget: i, group: gr})
 					chain = append(chain, len(vs)-1)
 				}
 			}
@@ -169,7 +204,11 @@ func layoutGraph(up [][]int) graphLayout {
 		}
 	}
 	setPos()
-	best := cloneLayers(layers)
+	var groupOrder []int // the groups, top to bottom
+	if nGroups > 0 {
+		groupOrder = clusterGroups(vs, layers, nGroups)
+	}
+	best, bestGroups := cloneLayers(layers), groupOrder
 	bestX := countCrossings(vs, layers)
 	for s := 0; s < sweeps && bestX > 0; s++ {
 		for l := 1; l < nLayers; l++ {
@@ -178,16 +217,51 @@ func layoutGraph(up [][]int) graphLayout {
 		for l := nLayers - 2; l >= 0; l-- {
 			orderByBarycenter(vs, layers[l], func(v *vertex) []int { return v.down })
 		}
+		if nGroups > 0 {
+			groupOrder = clusterGroups(vs, layers, nGroups)
+		}
 		if x := countCrossings(vs, layers); x < bestX {
-			best, bestX = cloneLayers(layers), x
+			best, bestGroups, bestX = cloneLayers(layers), groupOrder, x
 		}
 	}
 	layers = best
 	setPos()
 
-	// Coordinates: layers are columns; each column is centred on the
-	// tallest.
-	heights := make([]float64, nLayers)
+	out := graphLayout{
+		Width:     2*marginXY + float64(nLayers)*nodeW + float64(max(0, nLayers-1))*gapX,
+		Nodes:     make([]layoutNode, n),
+		Edges:     make([]layoutEdge, len(edges)),
+		Layers:    nLayers,
+		Crossings: bestX,
+	}
+	if nGroups > 0 {
+		out.Boxes = placeInBands(vs, layers, bestGroups, nGroups)
+	} else {
+		placeCentred(vs, layers)
+	}
+	for i := range vs {
+		out.Height = max(out.Height, vs[i].y+vertexHeight(&vs[i]))
+	}
+	for _, b := range out.Boxes {
+		out.Height = max(out.Height, b.Y+b.H)
+	}
+	out.Height += marginXY
+	if n == 0 {
+		out.Width, out.Height = 2*marginXY, 2*marginXY
+	}
+	for i := range n {
+		out.Nodes[i] = layoutNode{Layer: vs[i].layer, Order: vs[i].pos, X: layerX(vs[i].layer), Y: vs[i].y}
+	}
+	for k, e := range edges {
+		out.Edges[k] = layoutEdge{From: e.from, To: e.to, Path: edgePath(vs, chains[k])}
+	}
+	return out
+}
+
+// placeCentred sets the y of every vertex: layers are columns, each
+// centred on the tallest.
+func placeCentred(vs []vertex, layers [][]int) {
+	heights := make([]float64, len(layers))
 	tallest := 0.0
 	for l, vsl := range layers {
 		h := 0.0
@@ -207,24 +281,109 @@ func layoutGraph(up [][]int) graphLayout {
 			y += vertexHeight(&vs[v]) + gapY
 		}
 	}
-	out := graphLayout{
-		Width:     2*marginXY + float64(nLayers)*nodeW + float64(max(0, nLayers-1))*gapX,
-		Height:    2*marginXY + tallest,
-		Nodes:     make([]layoutNode, n),
-		Edges:     make([]layoutEdge, len(edges)),
-		Layers:    nLayers,
-		Crossings: bestX,
+}
+
+// clusterGroups reorders each layer so that the vertices of a group are
+// together, and the groups in the same order in every layer: a group
+// sorts by the mean rank of its vertices across the layers, a vertex in
+// no group by its own rank. It returns the groups in that order.
+func clusterGroups(vs []vertex, layers [][]int, nGroups int) []int {
+	sum := make([]float64, nGroups)
+	count := make([]int, nGroups)
+	for i := range vs {
+		if gr := vs[i].group; gr >= 0 {
+			sum[gr] += float64(vs[i].pos)
+			count[gr]++
+		}
 	}
-	if n == 0 {
-		out.Width, out.Height = 2*marginXY, 2*marginXY
+	key := func(v int) float64 {
+		if gr := vs[v].group; gr >= 0 {
+			return sum[gr] / float64(count[gr])
+		}
+		return float64(vs[v].pos)
 	}
-	for i := range n {
-		out.Nodes[i] = layoutNode{Layer: vs[i].layer, Order: vs[i].pos, X: layerX(vs[i].layer), Y: vs[i].y}
+	for _, l := range layers {
+		for _, v := range l {
+			vs[v].bary = key(v)
+		}
+		slices.SortStableFunc(l, func(a, b int) int {
+			return cmp.Or(cmp.Compare(vs[a].bary, vs[b].bary), cmp.Compare(vs[a].group, vs[b].group))
+		})
+		for p, v := range l {
+			vs[v].pos = p
+		}
 	}
-	for k, e := range edges {
-		out.Edges[k] = layoutEdge{From: e.from, To: e.to, Path: edgePath(vs, chains[k])}
+	order := make([]int, 0, nGroups)
+	for gr := range nGroups {
+		if count[gr] > 0 {
+			order = append(order, gr)
+		}
 	}
-	return out
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Compare(sum[a]/float64(count[a]), sum[b]/float64(count[b]))
+	})
+	return order
+}
+
+// placeInBands sets the y of every vertex when there are groups, whose
+// vertices clusterGroups put together: top down, each group in turn takes
+// a band across the layers it spans, below whatever comes before it in
+// those layers; then the rest of each layer follows. It returns the
+// groups' boxes.
+func placeInBands(vs []vertex, layers [][]int, groupOrder []int, nGroups int) []layoutBox {
+	lo, hi := make([]int, nGroups), make([]int, nGroups)
+	for gr := range nGroups {
+		lo[gr], hi[gr] = len(layers), -1
+	}
+	for i := range vs {
+		if gr := vs[i].group; gr >= 0 {
+			lo[gr], hi[gr] = min(lo[gr], vs[i].layer), max(hi[gr], vs[i].layer)
+		}
+	}
+	next := make([]int, len(layers)) // the rank of the next vertex to place
+	y := make([]float64, len(layers))
+	for l := range y {
+		y[l] = marginXY
+	}
+	// place places the vertices of layer l from next[l] on, up to the
+	// first one in a group when inGroups is false.
+	place := func(l int, inGroups bool) {
+		for ; next[l] < len(layers[l]); next[l]++ {
+			v := &vs[layers[l][next[l]]]
+			if v.group >= 0 && !inGroups {
+				return
+			}
+			v.y = y[l]
+			y[l] += vertexHeight(v) + gapY
+		}
+	}
+	boxes := make([]layoutBox, nGroups)
+	for _, gr := range groupOrder {
+		top := 0.0
+		for l := lo[gr]; l <= hi[gr]; l++ {
+			place(l, false)
+			top = max(top, y[l])
+		}
+		inner := 0.0
+		for l := lo[gr]; l <= hi[gr]; l++ {
+			h := top + groupHead
+			for ; next[l] < len(layers[l]) && vs[layers[l][next[l]]].group == gr; next[l]++ {
+				v := &vs[layers[l][next[l]]]
+				v.y = h
+				h += vertexHeight(v) + gapY
+			}
+			inner = max(inner, h-gapY-top-groupHead)
+		}
+		b := layoutBox{X: layerX(lo[gr]) - groupPad, Y: top, W: layerX(hi[gr]) - layerX(lo[gr]) + nodeW + 2*groupPad, H: groupHead + max(inner, 0) + groupPad}
+		boxes[gr] = b
+		for l := lo[gr]; l <= hi[gr]; l++ {
+			y[l] = b.Y + b.H + gapY
+		}
+	}
+	for l := range layers {
+		place(l, true) // only vertices in no group are left
+	}
+	return boxes
 }
 
 func vertexHeight(v *vertex) float64 {
@@ -401,16 +560,17 @@ var layoutCache = struct {
 // maxCachedLayouts bounds layoutCache; past it the cache starts over.
 const maxCachedLayouts = 512
 
-// cachedLayout returns the layout of a DAG version, computing it with up
-// once. key names the version (the DAG's id and file hash).
-func cachedLayout(key string, up func() [][]int) *graphLayout {
+// cachedLayout returns the layout of a DAG version, computing it once
+// from its upstream lists and groups (layoutGraph's arguments). key names
+// the version (the DAG's id and file hash) and the groups folded.
+func cachedLayout(key string, up [][]int, group []int) *graphLayout {
 	layoutCache.Lock()
 	l, ok := layoutCache.m[key]
 	layoutCache.Unlock()
 	if ok {
 		return l
 	}
-	computed := layoutGraph(up())
+	computed := layoutGraph(up, group)
 	layoutCache.Lock()
 	defer layoutCache.Unlock()
 	if len(layoutCache.m) >= maxCachedLayouts {

@@ -79,7 +79,7 @@ func TestLayoutLayers(t *testing.T) {
 		{"unconnected", edges(3), []int{0, 0, 0}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			l := layoutGraph(tc.up)
+			l := layoutGraph(tc.up, nil)
 			got := make([]int, len(l.Nodes))
 			for i, n := range l.Nodes {
 				got[i] = n.Layer
@@ -96,7 +96,7 @@ func TestLayoutOrderReducesCrossings(t *testing.T) {
 	// Sources 0 and 1; 2 depends on 1 and 3 on 0. Listed in file order the
 	// edges cross; the barycenter pass uncrosses them.
 	up := edges(4, [2]int{1, 2}, [2]int{0, 3})
-	l := layoutGraph(up)
+	l := layoutGraph(up, nil)
 	checkLayout(t, up, l)
 	if l.Crossings != 0 {
 		t.Errorf("crossings = %d, want 0", l.Crossings)
@@ -108,7 +108,7 @@ func TestLayoutOrderReducesCrossings(t *testing.T) {
 
 	// Two fans whose targets are listed interleaved.
 	up = edges(6, [2]int{0, 2}, [2]int{1, 3}, [2]int{0, 4}, [2]int{1, 5})
-	l = layoutGraph(up)
+	l = layoutGraph(up, nil)
 	checkLayout(t, up, l)
 	if l.Crossings != 0 {
 		t.Errorf("fans: crossings = %d, want 0", l.Crossings)
@@ -120,7 +120,7 @@ func TestLayoutLongEdgesGoAroundBoxes(t *testing.T) {
 	// it takes a slot of its own beside 1 and 2 instead of running
 	// through them.
 	up := edges(4, [2]int{0, 1}, [2]int{1, 2}, [2]int{2, 3}, [2]int{0, 3})
-	l := layoutGraph(up)
+	l := layoutGraph(up, nil)
 	checkLayout(t, up, l)
 	var long layoutEdge
 	for _, e := range l.Edges {
@@ -158,7 +158,7 @@ func TestLayoutWide(t *testing.T) {
 		}
 	}
 	up := edges(n, pairs...)
-	l := layoutGraph(up)
+	l := layoutGraph(up, nil)
 	checkLayout(t, up, l)
 	// Task 5 of chain c feeds task 2 of chain c+2, so each chain starts 4
 	// layers after the one two before it: chain 28 starts at 56 and ends
@@ -170,7 +170,7 @@ func TestLayoutWide(t *testing.T) {
 
 func TestLayoutCycleDoesNotLoop(t *testing.T) {
 	up := edges(3, [2]int{0, 1}, [2]int{1, 2}, [2]int{2, 1})
-	l := layoutGraph(up)
+	l := layoutGraph(up, nil)
 	if len(l.Nodes) != 3 {
 		t.Fatalf("%d nodes, want 3", len(l.Nodes))
 	}
@@ -200,6 +200,86 @@ func BenchmarkLayout1000(b *testing.B) {
 	}
 	up := edges(n, pairs...)
 	for b.Loop() {
-		layoutGraph(up)
+		layoutGraph(up, nil)
 	}
+}
+
+// checkBoxes checks the boxes of a layout with groups: each encloses the
+// boxes of its tasks, and neither another task's box nor another group's.
+func checkBoxes(t *testing.T, group []int, l graphLayout) {
+	t.Helper()
+	inside := func(n layoutNode, b layoutBox) bool {
+		return n.X >= b.X && n.Y >= b.Y && n.X+nodeW <= b.X+b.W && n.Y+nodeH <= b.Y+b.H
+	}
+	touches := func(n layoutNode, b layoutBox) bool {
+		return n.X < b.X+b.W && b.X < n.X+nodeW && n.Y < b.Y+b.H && b.Y < n.Y+nodeH
+	}
+	for gr, b := range l.Boxes {
+		if b.X < 0 || b.Y < 0 || b.X+b.W > l.Width || b.Y+b.H > l.Height {
+			t.Errorf("group %d's box %+v is outside the %v×%v drawing", gr, b, l.Width, l.Height)
+		}
+		for i, n := range l.Nodes {
+			if group[i] == gr && !inside(n, b) {
+				t.Errorf("task %d at (%v, %v) is outside its group %d's box %+v", i, n.X, n.Y, gr, b)
+			}
+			if group[i] != gr && touches(n, b) {
+				t.Errorf("task %d (group %d) at (%v, %v) is in group %d's box %+v", i, group[i], n.X, n.Y, gr, b)
+			}
+		}
+		for g2 := gr + 1; g2 < len(l.Boxes); g2++ {
+			c := l.Boxes[g2]
+			if b.X < c.X+c.W && c.X < b.X+b.W && b.Y < c.Y+c.H && c.Y < b.Y+b.H {
+				t.Errorf("the boxes of groups %d %+v and %d %+v overlap", gr, b, g2, c)
+			}
+		}
+	}
+}
+
+func TestLayoutGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		up    [][]int
+		group []int
+	}{
+		// 0 → {1, 2} → 3 with 1 and 3 in group 0: the box spans two layers
+		// and 2 stays out of it.
+		{"diamond", edges(4, [2]int{0, 1}, [2]int{0, 2}, [2]int{1, 3}, [2]int{2, 3}), []int{-1, 0, -1, 0}},
+		// Two fans whose targets are listed interleaved, grouped across
+		// the fans: each group's tasks must come together in layer 1.
+		{"interleaved", edges(6, [2]int{0, 2}, [2]int{1, 3}, [2]int{0, 4}, [2]int{1, 5}), []int{-1, -1, 0, 1, 1, 0}},
+		// Two groups in the same layers, a chain each, and a task in none
+		// between them in file order.
+		{"two chains", edges(5, [2]int{0, 1}, [2]int{3, 4}, [2]int{1, 2}), []int{0, 0, -1, 1, 1}},
+		// A group whose edge skips a layer: its dummy is inside the box.
+		{"long edge", edges(4, [2]int{0, 1}, [2]int{1, 2}, [2]int{0, 2}, [2]int{1, 3}), []int{0, -1, 0, -1}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l := layoutGraph(tc.up, tc.group)
+			checkLayout(t, tc.up, l)
+			checkBoxes(t, tc.group, l)
+		})
+	}
+}
+
+func TestLayoutGroupsWide(t *testing.T) {
+	// The chains of TestLayoutWide, every third of them a group.
+	n := 300
+	var pairs [][2]int
+	group := make([]int, n)
+	for i := range n {
+		if i%10 != 0 {
+			pairs = append(pairs, [2]int{i - 1, i})
+		}
+		if i%10 == 5 && i+17 < n {
+			pairs = append(pairs, [2]int{i, i + 17})
+		}
+		group[i] = -1
+		if c := i / 10; c%3 == 0 {
+			group[i] = c / 3
+		}
+	}
+	up := edges(n, pairs...)
+	l := layoutGraph(up, group)
+	checkLayout(t, up, l)
+	checkBoxes(t, group, l)
 }

@@ -83,6 +83,8 @@ type gridView struct {
 	RunsHref     string // the list of every run (pages_runs.go)
 	// Sizes are the page sizes offered.
 	Sizes []gridSize
+	// Open are the groups whose tasks' rows are shown (?open=NAME).
+	Open []string
 }
 
 // gridSize is a page size of the grid.
@@ -104,7 +106,7 @@ func (s *Server) dagGridPage(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	v, err := s.gridView(info.DAG, n, offset)
+	v, err := s.gridView(info.DAG, n, offset, groupNames(info.DAG, c.QueryParams()["open"]))
 	if err != nil {
 		return err
 	}
@@ -132,12 +134,12 @@ func (s *Server) recentRuns(dagID string, n, offset int) (runs []*store.Run, tas
 	return runs, tasks, total, nil
 }
 
-func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
+func (s *Server) gridView(g *dag.DAG, n, offset int, open []string) (gridView, error) {
 	runs, tasks, total, err := s.recentRuns(g.ID, n, offset)
 	if err != nil {
 		return gridView{}, err
 	}
-	v := gridView{DAGID: g.ID, N: n, Offset: offset, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs")}
+	v := gridView{DAGID: g.ID, N: n, Offset: offset, Runs: make([]gridRun, len(runs)), RunsHref: dagHref(g.ID, "runs"), Open: open}
 	now := time.Now()
 	for i, r := range runs {
 		title := r.RunID + " · " + string(r.State)
@@ -154,22 +156,27 @@ func (s *Server) gridView(g *dag.DAG, n, offset int) (gridView, error) {
 		}
 	}
 	runBarHeights(v.Runs, runs, now)
-	v.Body = writeGridBody(g, v.Runs, tasks)
-	v.Sizes = gridSizes(n)
 	href := dagHref(g.ID)
+	v.Body = writeGridBody(g, v.Runs, tasks, open, func(group string) string {
+		return pageHref(href, n, offset, toggled(open, group))
+	})
+	v.Sizes = gridSizes(n)
 	if offset+n < total {
-		v.Older = pageHref(href, n, offset+n)
+		v.Older = pageHref(href, n, offset+n, open)
 	}
 	if offset > 0 {
-		v.Newer = pageHref(href, n, max(0, offset-n))
+		v.Newer = pageHref(href, n, max(0, offset-n), open)
 	}
 	return v, nil
 }
 
 // writeGridBody writes the rows of the grid: a row per task in
 // topological order, a cell per run (column), each a link to the run's
-// page for the task. tasks[j] are the task instances of runs[j].
-func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest) template.HTML {
+// page for the task. tasks[j] are the task instances of runs[j]. A group
+// is a row in the place of its first task, whose cells show the worst
+// state of its tasks; the rows of its tasks follow when it is open, and
+// toggle(name) is the grid with the group open or closed.
+func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest, open []string, toggle func(group string) string) template.HTML {
 	order := topoOrder(g)
 	row := make(map[string]int, len(order))
 	for k, i := range order {
@@ -192,13 +199,35 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest) templ
 	}
 	var b strings.Builder
 	b.Grow(gridBodySize(g, runs, hrefs))
-	for k, i := range order {
-		t := g.Tasks[i]
+	// members[name] are the rows of the group's tasks, in order.
+	var members map[string][]int
+	if len(g.Groups) > 0 {
+		members = make(map[string][]int, len(g.Groups))
+		for k, i := range order {
+			if name := g.Tasks[i].Group; name != "" {
+				members[name] = append(members[name], k)
+			}
+		}
+	}
+	state := func(k, j int) string {
+		if d := cells[k*len(runs)+j]; d != nil {
+			return storeState(d.State)
+		}
+		return string(store.TaskNone)
+	}
+	writeRow := func(k int) {
+		t := g.Tasks[order[k]]
 		id := template.HTMLEscapeString(t.ID)
 		query := template.HTMLEscapeString(url.QueryEscape(t.ID))
 		b.WriteString("\n<tr data-task=\"")
 		b.WriteString(id)
-		b.WriteString("\"><th class=\"task\" scope=\"row\" title=\"")
+		if t.Group != "" {
+			b.WriteString("\" data-in-group=\"")
+			b.WriteString(template.HTMLEscapeString(t.Group))
+			b.WriteString("\"><th class=\"task in-group\" scope=\"row\" title=\"")
+		} else {
+			b.WriteString("\"><th class=\"task\" scope=\"row\" title=\"")
+		}
 		b.WriteString(id)
 		b.WriteString(" · ")
 		b.WriteString(template.HTMLEscapeString(t.Plugin))
@@ -207,16 +236,13 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest) templ
 		b.WriteString("</th>")
 		for j := range runs {
 			d := cells[k*len(runs)+j]
-			state := string(store.TaskNone)
-			if d != nil {
-				state = template.HTMLEscapeString(storeState(d.State))
-			}
+			st := template.HTMLEscapeString(state(k, j))
 			b.WriteString(`<td><a class="cell" data-task="`)
 			b.WriteString(id)
 			b.WriteString(`" data-run="`)
 			b.WriteString(runIDs[j])
 			b.WriteString(`" data-state="`)
-			b.WriteString(state)
+			b.WriteString(st)
 			if d != nil && d.CachedFrom != nil {
 				b.WriteString(`" data-cached="1`)
 			}
@@ -224,12 +250,76 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest) templ
 			b.WriteString(hrefs[j])
 			b.WriteString(query)
 			b.WriteString(`" title="`)
-			writeCellTitle(&b, state, d)
+			writeCellTitle(&b, st, d)
 			b.WriteString(`"></a></td>`)
 		}
 		b.WriteString("</tr>")
 	}
+	shown := make(map[string]bool, len(g.Groups)) // the groups written
+	for k, i := range order {
+		name := g.Tasks[i].Group
+		if name == "" {
+			writeRow(k)
+			continue
+		}
+		if shown[name] {
+			continue
+		}
+		shown[name] = true
+		isOpen := slices.Contains(open, name)
+		writeGroupRow(&b, g.Group(name), isOpen, toggle(name), runs, func(j int) string {
+			worst := state(members[name][0], j)
+			for _, k := range members[name][1:] {
+				worst = worseState(worst, state(k, j))
+			}
+			return worst
+		})
+		if isOpen {
+			for _, k := range members[name] {
+				writeRow(k)
+			}
+		}
+	}
 	return template.HTML(b.String()) // #nosec G203 -- every value above is escaped
+}
+
+// writeGroupRow writes the row of a group in the grid: its name, a link
+// that opens or closes it, and a cell per run with the worst state of its
+// tasks, state(j) in runs[j], a link to the run.
+func writeGroupRow(b *strings.Builder, gr *dag.Group, open bool, toggle string, runs []gridRun, state func(j int) string) {
+	name := template.HTMLEscapeString(gr.Name)
+	b.WriteString("\n<tr class=\"group-row\" data-group=\"")
+	b.WriteString(name)
+	b.WriteString("\"><th class=\"task group\" scope=\"row\" title=\"")
+	b.WriteString(template.HTMLEscapeString(groupTitle(gr)))
+	b.WriteString(" · ")
+	b.WriteString(strconv.Itoa(len(gr.Tasks)))
+	b.WriteString(" tasks\"><a class=\"group-toggle\" href=\"")
+	b.WriteString(template.HTMLEscapeString(toggle))
+	if open {
+		b.WriteString("\" aria-expanded=\"true\">▾ ")
+	} else {
+		b.WriteString("\" aria-expanded=\"false\">▸ ")
+	}
+	b.WriteString(name)
+	b.WriteString("</a></th>")
+	for j, r := range runs {
+		st := template.HTMLEscapeString(state(j))
+		b.WriteString(`<td><a class="cell" data-group="`)
+		b.WriteString(name)
+		b.WriteString(`" data-run="`)
+		b.WriteString(template.HTMLEscapeString(r.RunID))
+		b.WriteString(`" data-state="`)
+		b.WriteString(st)
+		b.WriteString(`" href="`)
+		b.WriteString(template.HTMLEscapeString(r.Href))
+		b.WriteString(`" title="`)
+		b.WriteString(name)
+		b.WriteString(" · ")
+		b.WriteString(st)
+		b.WriteString(`"></a></td>`)
+	}
+	b.WriteString("</tr>")
 }
 
 // gridBodySize estimates the bytes writeGridBody writes, so that its
@@ -288,9 +378,13 @@ func gridSizes(n int) []gridSize {
 	return out
 }
 
-// pageHref is the grid's path for a page of runs.
-func pageHref(base string, n, offset int) string {
+// pageHref is the grid's path for a page of runs, with the groups open
+// open.
+func pageHref(base string, n, offset int, open []string) string {
 	q := url.Values{}
+	if len(open) > 0 {
+		q["open"] = open
+	}
 	if n != defaultGridRuns {
 		q.Set("runs", strconv.Itoa(n))
 	}
@@ -357,16 +451,24 @@ func (h *intHeap) Pop() any {
 	return x
 }
 
-// graphNode is a task in the graph tab.
+// graphNode is a task in the graph tab, or a folded group (Group set).
 type graphNode struct {
-	TaskID, State, Href, Title string
-	Label, Sub                 string
-	X, Y                       string
+	TaskID, Group, State, Href, Title string
+	Label, Sub                        string
+	X, Y                              string
 }
 
-// graphEdge is an edge in the graph tab.
+// graphEdge is an edge in the graph tab, between tasks or folded groups.
 type graphEdge struct {
 	From, To, Path string
+}
+
+// graphBox is an unfolded group in the graph tab: a box around its tasks
+// whose name, a link, folds it.
+type graphBox struct {
+	Name, Title, State, Href string
+	X, Y, W, H               string
+	LabelX, LabelY           string
 }
 
 // runChoice is a run the graph tab can show.
@@ -382,6 +484,8 @@ type graphView struct {
 	NodeW, NodeH   string
 	Nodes          []graphNode
 	Edges          []graphEdge
+	Groups         []graphBox
+	Folded         []string // the groups folded, for the run form
 	Runs           []runChoice
 	RunID, RunHref string // the run shown; "" when the DAG has none
 	RunState       string
@@ -399,15 +503,17 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 		return err
 	}
 	var run *store.Run
-	if id := c.QueryParam("run"); id != "" {
-		if run, err = st.GetRun(g.ID, id); err != nil {
+	runParam := c.QueryParam("run")
+	if runParam != "" {
+		if run, err = st.GetRun(g.ID, runParam); err != nil {
 			return err
 		}
 	} else if len(recent) > 0 {
 		run = recent[0]
 	}
 	states := map[string]store.TaskState{}
-	v := graphView{DAGID: g.ID, NodeW: svgNum(nodeW), NodeH: svgNum(nodeH)}
+	folded := groupNames(g, c.QueryParams()["fold"])
+	v := graphView{DAGID: g.ID, NodeW: svgNum(nodeW), NodeH: svgNum(nodeH), Folded: folded}
 	if run != nil {
 		v.RunID, v.RunHref, v.RunState = run.RunID, runHref(g.ID, run.RunID), string(run.State)
 		tis, err := st.RunTasks(g.ID, []string{run.RunID})
@@ -428,43 +534,86 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 			Selected: run != nil && r.RunID == run.RunID,
 		})
 	}
-	lay := cachedLayout(g.ID+"@"+g.Hash, func() [][]int { return upstreamIndexes(g) })
+	stateOf := func(taskID string) string { return storeState(states[taskID]) }
+	// foldHref is the graph with group name folded or unfolded.
+	foldHref := func(name string) string {
+		q := url.Values{"fold": toggled(folded, name)}
+		if runParam != "" {
+			q.Set("run", runParam)
+		}
+		return dagHref(g.ID, "graph") + "?" + q.Encode()
+	}
+	verts, up, group := graphShape(g, folded)
+	lay := cachedLayout(g.ID+"@"+g.Hash+"\x00"+strings.Join(folded, "\x00"), up, group)
 	v.Width, v.Height = svgNum(lay.Width), svgNum(lay.Height)
-	v.Nodes = make([]graphNode, len(g.Tasks))
-	for i, t := range g.Tasks {
-		state := storeState(states[t.ID])
+	v.Nodes = make([]graphNode, len(verts))
+	ids := make([]string, len(verts))
+	for k, x := range verts {
+		pos := lay.Nodes[k]
+		if x.task < 0 {
+			gr := g.Groups[x.group]
+			state := groupState(gr, stateOf)
+			ids[k] = gr.Name
+			v.Nodes[k] = graphNode{
+				Group: gr.Name,
+				State: state,
+				Href:  foldHref(gr.Name),
+				Title: groupTitle(gr) + " · " + state + " · unfold",
+				Label: "▸ " + truncate(gr.Name, 22),
+				Sub:   "group of " + strconv.Itoa(len(gr.Tasks)) + " · " + state,
+				X:     svgNum(pos.X),
+				Y:     svgNum(pos.Y),
+			}
+			continue
+		}
+		t := g.Tasks[x.task]
+		state := stateOf(t.ID)
+		ids[k] = t.ID
 		n := graphNode{
 			TaskID: t.ID,
 			State:  state,
 			Title:  t.ID + " · " + t.Plugin + " · " + state,
 			Label:  truncate(t.ID, 24),
 			Sub:    t.Plugin + " · " + state,
-			X:      svgNum(lay.Nodes[i].X),
-			Y:      svgNum(lay.Nodes[i].Y),
+			X:      svgNum(pos.X),
+			Y:      svgNum(pos.Y),
 		}
 		if run != nil {
 			n.Href = v.RunHref + "?task=" + url.QueryEscape(t.ID)
 		}
-		v.Nodes[i] = n
+		v.Nodes[k] = n
 	}
 	v.Edges = make([]graphEdge, len(lay.Edges))
 	for i, e := range lay.Edges {
-		v.Edges[i] = graphEdge{From: g.Tasks[e.From].ID, To: g.Tasks[e.To].ID, Path: e.Path}
+		v.Edges[i] = graphEdge{From: ids[e.From], To: ids[e.To], Path: e.Path}
+	}
+	for gi, b := range lay.Boxes {
+		if b.W == 0 { // folded, or without tasks
+			continue
+		}
+		gr := g.Groups[gi]
+		v.Groups = append(v.Groups, graphBox{
+			Name:   gr.Name,
+			Title:  groupTitle(gr) + " · " + groupState(gr, stateOf) + " · fold",
+			State:  groupState(gr, stateOf),
+			Href:   foldHref(gr.Name),
+			X:      svgNum(b.X),
+			Y:      svgNum(b.Y),
+			W:      svgNum(b.W),
+			H:      svgNum(b.H),
+			LabelX: svgNum(b.X + 10),
+			LabelY: svgNum(b.Y + 15),
+		})
 	}
 	return s.renderDAGTab(c, http.StatusOK, info, "graph", v)
 }
 
-// upstreamIndexes lists each task's upstream tasks by index.
-func upstreamIndexes(g *dag.DAG) [][]int {
-	up := make([][]int, len(g.Tasks))
-	for i, t := range g.Tasks {
-		for _, d := range t.DependsOn {
-			if j := g.TaskIndex(d); j >= 0 {
-				up[i] = append(up[i], j)
-			}
-		}
+// groupTitle is a group's name and description, for a tooltip.
+func groupTitle(gr *dag.Group) string {
+	if gr.Description == "" {
+		return gr.Name
 	}
-	return up
+	return gr.Name + " · " + gr.Description
 }
 
 // truncate shortens s to n runes, ending with an ellipsis when it cut.
