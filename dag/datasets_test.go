@@ -162,3 +162,29 @@ func TestTriggeringEventsAlwaysAList(t *testing.T) {
 		t.Errorf(".triggering_events = %#v, want an empty list", ev)
 	}
 }
+
+// TestWhenSeesTriggeringEvents: a `when` reads the events as templates do.
+func TestWhenSeesTriggeringEvents(t *testing.T) {
+	g := mustParse(t, `
+id: consumer
+schedule: {datasets: {any: [s3://lake/orders, s3://lake/fx]}}
+tasks:
+  - id: orders_only
+    plugin: shell
+    when: any(triggering_events, .uri == "s3://lake/orders")
+    with: {command: "true"}
+`)
+	when := g.Task("orders_only").When
+	for _, tt := range []struct {
+		uris []string
+		want bool
+	}{{nil, false}, {[]string{"s3://lake/fx"}, false}, {[]string{"s3://lake/fx", "s3://lake/orders"}, true}} {
+		v := dag.Values{LogicalDate: time.Now()}
+		for _, uri := range tt.uris {
+			v.TriggeringEvents = append(v.TriggeringEvents, map[string]any{"uri": uri})
+		}
+		if got, err := when.Eval(v, g.Location); err != nil || got != tt.want {
+			t.Errorf("events of %v: %v, %v; want %v", tt.uris, got, err, tt.want)
+		}
+	}
+}

@@ -47,6 +47,8 @@ func whenEnv(v Values, loc *time.Location) map[string]any {
 		"logical_date": ld,
 		"dag_id":       v.DAGID,
 		"run_id":       v.RunID,
+		// A list, never nil, as templates see it (docs/dag-format.md#datasets).
+		"triggering_events": append([]map[string]any{}, v.TriggeringEvents...),
 	}
 }
 
