@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"slices"
 	"strings"
 	"unicode"
 
@@ -172,6 +173,22 @@ func (d *decoder) datasetURIs(n *node, what string) []string {
 		out = append(out, s)
 	}
 	return out
+}
+
+// selfTriggering warns of a DAG scheduled on a dataset that one of its own
+// tasks updates: each of its runs would start the next, without end.
+func (d *decoder) selfTriggering(g *DAG, f map[string]pair) {
+	if g.Datasets == nil {
+		return
+	}
+	for _, t := range g.Tasks {
+		for _, uri := range t.Outlets {
+			if slices.Contains(g.Datasets.URIs, uri) {
+				d.warnAt(f["schedule"].val, "task %s updates %s, which this DAG is scheduled on: each of its runs will start the next, without end", t.ID, uri)
+				return
+			}
+		}
+	}
 }
 
 // checkDatasetURI checks a dataset URI: not empty, without whitespace,

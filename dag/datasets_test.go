@@ -188,3 +188,26 @@ tasks:
 		}
 	}
 }
+
+// TestSelfTriggeringWarns: a DAG scheduled on a dataset one of its tasks
+// updates loads, with a warning at its schedule.
+func TestSelfTriggeringWarns(t *testing.T) {
+	g := mustParse(t, `
+id: selfish
+schedule: {datasets: [lake://x, lake://y]}
+tasks:
+  - {id: a, plugin: shell, outlets: [lake://z, lake://y], with: {command: "true"}}
+`)
+	if len(g.Warnings) != 1 || g.Warnings[0].Line != 3 || !strings.Contains(g.Warnings[0].Msg, "task a updates lake://y, which this DAG is scheduled on") {
+		t.Errorf("warnings: %v", g.Warnings)
+	}
+	g = mustParse(t, `
+id: fine
+schedule: {datasets: [lake://x]}
+tasks:
+  - {id: a, plugin: shell, outlets: [lake://z], with: {command: "true"}}
+`)
+	if len(g.Warnings) != 0 {
+		t.Errorf("warnings: %v", g.Warnings)
+	}
+}

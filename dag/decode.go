@@ -264,6 +264,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		g.Env = d.env(p, sc, secrets)
 	}
 	d.tasks(g, f, secrets)
+	d.selfTriggering(g, f)
 	for _, t := range g.Tasks {
 		for _, name := range t.Secrets {
 			secrets[name] = true
