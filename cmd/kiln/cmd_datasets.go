@@ -162,12 +162,16 @@ func printDataset(w io.Writer, d *scheduler.DatasetInfo, events []store.DatasetE
 			if c.Any {
 				cond = "any of its datasets"
 			}
-			state := "ready to run on the next event"
-			if len(c.WaitingOn) > 0 {
+			var state string
+			switch {
+			case len(c.WaitingOn) > 0 && c.Paused:
+				state = "waiting on " + strings.Join(c.WaitingOn, ", ") + " (paused: its events are kept)"
+			case len(c.WaitingOn) > 0:
 				state = "waiting on " + strings.Join(c.WaitingOn, ", ")
-			}
-			if c.Paused {
-				state += " (paused: its events are kept)"
+			case c.Paused:
+				state = "runs once unpaused (paused: its events are kept)"
+			default:
+				state = "ready"
 			}
 			fmt.Fprintf(w, "  %s  runs on %s; %d event(s) of this one queued; %s\n", c.DAGID, cond, c.QueuedEvents, state)
 		}
