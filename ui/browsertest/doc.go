@@ -1,8 +1,9 @@
 // Package browsertest drives Kiln's web pages in a real headless Chromium,
 // through chromedp, against a real `kiln standalone` process: sign in and
 // out, list and open DAGs, trigger a run from the form and watch it turn
-// green without a reload, read a task log, clear a failed task, and be
-// refused as a viewer.
+// green without a reload, read a task log, clear a failed task, be
+// refused as a viewer, fold a task group and follow a dataset to its
+// event.
 //
 // The package has only tests. They need a Chromium: $KILN_CHROMIUM, or
 // chromium (or chrome) on PATH; `make test` installs it on Debian

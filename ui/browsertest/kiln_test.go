@@ -141,23 +141,33 @@ tasks:
 `
 )
 
-// startKiln writes the test DAGs, creates the users offline and starts
-// `kiln standalone`, killed with its whole process group when the test
-// ends. Its output is logged if the test fails.
+// startKiln starts `kiln standalone` on the test DAGs, with the runs of
+// models seeded.
 func startKiln(t *testing.T) *kiln {
 	t.Helper()
-	bin := kilnBinary(t)
 	root := t.TempDir()
-	dags, data := filepath.Join(root, "dags"), filepath.Join(root, "data")
-	k := &kiln{Marker: filepath.Join(root, "marker")}
-	files := map[string]string{
+	marker := filepath.Join(root, "marker")
+	k := serveDAGs(t, root, map[string]string{
 		"greet.yaml":   greetDAG,
-		"flaky.yaml":   fmt.Sprintf(flakyDAG, k.Marker),
+		"flaky.yaml":   fmt.Sprintf(flakyDAG, marker),
 		"nightly.yaml": fmt.Sprintf(nightlyDAG, time.Now().UTC().AddDate(0, 0, -3).Format(time.DateOnly)),
 		"broken.yaml":  brokenDAG,
 		"tokyo.yaml":   tokyoDAG,
 		"models.yaml":  modelsDAG,
-	}
+	}, seedModels)
+	k.Marker = marker
+	return k
+}
+
+// serveDAGs writes files (name → body) into root/dags, creates the users
+// offline, lets seed (if not nil) write into the store of root/data, and
+// starts `kiln standalone`, killed with its whole process group when the
+// test ends. Its output is logged if the test fails.
+func serveDAGs(t *testing.T, root string, files map[string]string, seed func(dbPath string) error) *kiln {
+	t.Helper()
+	bin := kilnBinary(t)
+	dags, data := filepath.Join(root, "dags"), filepath.Join(root, "data")
+	k := &kiln{}
 	for _, d := range []string{dags, data} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
@@ -176,8 +186,10 @@ func startKiln(t *testing.T) *kiln {
 		}
 	}
 
-	if err := seedModels(filepath.Join(data, "kiln.db")); err != nil {
-		t.Fatalf("seeding the runs of models: %v", err)
+	if seed != nil {
+		if err := seed(filepath.Join(data, "kiln.db")); err != nil {
+			t.Fatalf("seeding the store: %v", err)
+		}
 	}
 
 	addr, natsAddr := freeAddr(t), freeAddr(t)
