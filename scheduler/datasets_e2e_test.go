@@ -138,6 +138,11 @@ func TestE2EDatasets(t *testing.T) {
 	if runs := e.runsOf("anyof"); len(runs) != 2 {
 		t.Errorf("anyof's runs after rates.csv: %d, want 2", len(runs))
 	}
+	// A manual run of a DAG on datasets has no latest interval to take.
+	if _, err := e.s.Trigger(context.Background(), "consumer", scheduler.TriggerRequest{LatestInterval: true}); err == nil ||
+		!strings.Contains(err.Error(), "has no cron schedule (it runs on datasets), so it has no latest interval") {
+		t.Errorf("a latest interval of consumer: %v", err)
+	}
 }
 
 // TestE2EDatasetsWhilePaused: a paused DAG gets no run from its datasets'

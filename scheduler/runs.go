@@ -353,7 +353,11 @@ func manualInterval(d *dag.DAG, ld time.Time, latest bool) (timetable.Interval, 
 	tt := d.Timetable
 	if latest {
 		if tt == nil {
-			return timetable.Interval{}, fmt.Errorf("%w: DAG %s has no schedule, so it has no latest interval", ErrInvalid, d.ID)
+			what := "no schedule"
+			if d.Datasets != nil {
+				what = "no cron schedule (it runs on datasets)"
+			}
+			return timetable.Interval{}, fmt.Errorf("%w: DAG %s has %s, so it has no latest interval", ErrInvalid, d.ID, what)
 		}
 		iv, ok := tt.LatestEnded(ld)
 		if !ok {
