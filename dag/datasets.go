@@ -161,7 +161,7 @@ func (d *decoder) datasetURIs(n *node, what string) []string {
 			d.errAt(it, "%s[%d] must be a dataset URI, such as s3://bucket/key, got %s", what, i, it.describe())
 			continue
 		}
-		if err := checkDatasetURI(s); err != nil {
+		if err := CheckDatasetURI(s); err != nil {
 			d.errAt(it, "%s[%d]: %v", what, i, err)
 			continue
 		}
@@ -191,11 +191,19 @@ func (d *decoder) selfTriggering(g *DAG, f map[string]pair) {
 	}
 }
 
-// checkDatasetURI checks a dataset URI: not empty, without whitespace,
+// maxDatasetURI bounds a dataset URI's length.
+const maxDatasetURI = 1024
+
+// CheckDatasetURI checks a dataset URI, as DAG files and external
+// producers give it: not empty, at most 1,024 bytes, without whitespace
+// or control characters,
 // with a scheme.
-func checkDatasetURI(s string) error {
+func CheckDatasetURI(s string) error {
 	if s == "" {
 		return errors.New("a dataset URI must not be empty")
+	}
+	if len(s) > maxDatasetURI {
+		return fmt.Errorf("a dataset URI is at most %d bytes, this one has %d", maxDatasetURI, len(s))
 	}
 	u, err := url.Parse(s)
 	if err == nil && u.Scheme == "" {

@@ -211,3 +211,21 @@ tasks:
 		t.Errorf("warnings: %v", g.Warnings)
 	}
 }
+
+// TestCheckDatasetURI: what external producers post is held to what DAG
+// files may write.
+func TestCheckDatasetURI(t *testing.T) {
+	for uri, want := range map[string]string{
+		"s3://lake/orders":                  "",
+		"":                                  "must not be empty",
+		"orders":                            "needs a scheme",
+		"s3://lake/a b":                     "whitespace",
+		"s3://lake/\x00":                    "not a dataset URI",
+		"s3://" + strings.Repeat("a", 1100): "at most 1024 bytes",
+	} {
+		err := dag.CheckDatasetURI(uri)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckDatasetURI(%.20q) = %v, want %q", uri, err, want)
+		}
+	}
+}

@@ -1,12 +1,11 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
-	"net/url"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/kilnhq/kiln/dag"
@@ -54,8 +53,7 @@ func (s *Scheduler) datasetEvent(e *store.DatasetEvent, now time.Time) {
 	s.lastDatasetEvent++
 	e.ID = s.lastDatasetEvent
 	s.t.datasetEvents = append(s.t.datasetEvents, e)
-	for _, id := range slices.Sorted(maps.Keys(s.dags)) {
-		d := s.dags[id]
+	for _, d := range s.dags {
 		if d.Datasets == nil || !slices.Contains(d.Datasets.URIs, e.URI) {
 			continue
 		}
@@ -105,7 +103,7 @@ func (s *Scheduler) triggerOnDatasets(d *dag.DAG, now time.Time) {
 	if len(events) == 0 {
 		return
 	}
-	slices.SortFunc(events, func(a, b store.DatasetEvent) int { return cmpUint(a.ID, b.ID) })
+	slices.SortFunc(events, func(a, b store.DatasetEvent) int { return cmp.Compare(a.ID, b.ID) })
 	params, err := d.ResolveParams(nil)
 	if err != nil {
 		// A required param without a default cannot come from an event.
@@ -145,16 +143,6 @@ func waitingOn(d *dag.DAG, q map[string][]store.DatasetEvent) []string {
 	return waiting
 }
 
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
 // paused reports whether a DAG is paused.
 func (s *Scheduler) paused(dagID string) bool {
 	st := s.states[dagID]
@@ -173,7 +161,7 @@ type DatasetEventRequest struct {
 // outlet would, and returns it once it is stored, with the runs it
 // triggered.
 func (s *Scheduler) EmitDatasetEvent(ctx context.Context, req DatasetEventRequest) (*store.DatasetEvent, error) {
-	if err := CheckDatasetURI(req.URI); err != nil {
+	if err := dag.CheckDatasetURI(req.URI); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
 	v, err := s.do(ctx, func(now time.Time) (any, error) {
@@ -186,18 +174,6 @@ func (s *Scheduler) EmitDatasetEvent(ctx context.Context, req DatasetEventReques
 		return nil, err
 	}
 	return v.(*store.DatasetEvent), nil
-}
-
-// CheckDatasetURI checks what may name a dataset: a URI with a scheme and
-// no whitespace, as DAG files must write them.
-func CheckDatasetURI(uri string) error {
-	if uri == "" || strings.ContainsFunc(uri, func(r rune) bool { return r <= ' ' || r == 0x7f }) {
-		return fmt.Errorf("dataset URI %q: want a URI without spaces, such as s3://bucket/key", uri)
-	}
-	if u, err := url.Parse(uri); err != nil || u.Scheme == "" {
-		return fmt.Errorf("dataset URI %q: it needs a scheme, such as warehouse://sales/daily or s3://bucket/key", uri)
-	}
-	return nil
 }
 
 // DatasetInfo is what is known of one dataset: the tasks that update it,

@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
@@ -218,7 +219,7 @@ role.`,
 		Example: `  kiln datasets emit s3://lake/sales/2026-12-05.parquet --extra '{"rows": 120000}'`,
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := scheduler.CheckDatasetURI(args[0]); err != nil {
+			if err := dag.CheckDatasetURI(args[0]); err != nil {
 				return usageError("%v", err)
 			}
 			req := ui.DatasetEventRequest{URI: args[0]}
