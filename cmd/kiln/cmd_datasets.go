@@ -84,7 +84,7 @@ func producers(d scheduler.DatasetInfo) string {
 	for _, p := range d.Producers {
 		out = append(out, p.DAGID+"."+p.TaskID)
 	}
-	return orDash(strings.Join(out, ", "))
+	return dashIfEmpty(strings.Join(out, ", "))
 }
 
 func consumers(d scheduler.DatasetInfo) string {
@@ -92,7 +92,7 @@ func consumers(d scheduler.DatasetInfo) string {
 	for _, c := range d.Consumers {
 		out = append(out, c.DAGID)
 	}
-	return orDash(strings.Join(out, ", "))
+	return dashIfEmpty(strings.Join(out, ", "))
 }
 
 func newDatasetsShowCmd() *cobra.Command {

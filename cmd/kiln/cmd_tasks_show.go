@@ -122,7 +122,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 	if m.When != nil {
 		field("When", fmt.Sprintf("%s → %t", m.When.Expr, m.When.Result))
 	}
-	field("Env", orDash(strings.Join(m.Env, " ")))
+	field("Env", dashIfEmpty(strings.Join(m.Env, " ")))
 	field("Params", keyValues(m.Params))
 	var reads []string
 	for _, up := range slices.Sorted(maps.Keys(m.OutputsRead)) {
@@ -130,7 +130,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 			reads = append(reads, up+"."+k+"="+dag.ParamText(m.OutputsRead[up][k]))
 		}
 	}
-	field("Outputs read", orDash(strings.Join(reads, " ")))
+	field("Outputs read", dashIfEmpty(strings.Join(reads, " ")))
 	for _, name := range slices.Sorted(maps.Keys(m.Inputs)) {
 		field("Input "+name, "sha256 "+m.Inputs[name])
 	}
@@ -168,11 +168,4 @@ func keyValues(m map[string]any) string {
 		words = append(words, k+"="+dag.ParamText(m[k]))
 	}
 	return strings.Join(words, " ")
-}
-
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

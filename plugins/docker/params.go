@@ -21,6 +21,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/kilnhq/kiln/plugins/host"
+	"github.com/kilnhq/kiln/plugins/internal/proc"
 	"github.com/kilnhq/kiln/plugins/sdk"
 )
 
@@ -34,7 +35,7 @@ const (
 const (
 	// defaultStopGrace is how long a stopped container has between SIGTERM
 	// and SIGKILL, as long as a shell task's process group has.
-	defaultStopGrace = 2 * time.Second
+	defaultStopGrace = proc.KillGrace
 	// MaxStopGrace bounds stop_grace: a cancelled task's plugin process is
 	// killed a little after it.
 	MaxStopGrace = host.MaxStopGrace
