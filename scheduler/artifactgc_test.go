@@ -1,7 +1,6 @@
 package scheduler
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -11,7 +10,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/embednats"
+	"github.com/kilnhq/kiln/internal/plugintest"
 	"github.com/kilnhq/kiln/internal/wire"
 	"github.com/kilnhq/kiln/plugins"
 	"github.com/kilnhq/kiln/store"
@@ -38,24 +37,6 @@ func (c *aheadClock) Now() time.Time                         { return time.Now()
 func (c *aheadClock) After(d time.Duration) <-chan time.Time { return time.After(d) }
 func (c *aheadClock) set(d time.Duration)                    { c.ahead.Store(int64(d)) }
 
-// syncBuffer is a log the scheduler writes while the test reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
-}
-
 // gcEnv is a running scheduler with no DAGs and no workers, the artifact
 // store it opened, and its store.
 type gcEnv struct {
@@ -65,7 +46,7 @@ type gcEnv struct {
 	js    jetstream.JetStream
 	obs   jetstream.ObjectStore
 	clock *aheadClock
-	log   *syncBuffer
+	log   *plugintest.LogBuffer
 }
 
 // startGC starts a scheduler with the given retention; before it starts,
@@ -99,7 +80,7 @@ func startGC(t *testing.T, retention time.Duration, fill func(e *gcEnv)) *gcEnv 
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &gcEnv{t: t, st: st, js: js, obs: obs, clock: &aheadClock{}, log: &syncBuffer{}}
+	e := &gcEnv{t: t, st: st, js: js, obs: obs, clock: &aheadClock{}, log: &plugintest.LogBuffer{}}
 	if fill != nil {
 		fill(e)
 	}
