@@ -3,6 +3,7 @@ package scheduler
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -21,6 +22,10 @@ import (
 // datasets, or any, with an event queued) and that is not paused gets a
 // run, dataset__TIME, carrying the queued events, which are then
 // consumed. A paused DAG keeps its queue until it is unpaused.
+
+// MaxEventExtra bounds an external event's extra, encoded: as large as a
+// task's outputs may be (worker.MaxOutputBytes).
+const MaxEventExtra = 64 << 10
 
 // maxQueuedEvents bounds the events kept queued for one DAG and dataset;
 // beyond it the oldest are dropped: the run that consumes them still
@@ -163,6 +168,11 @@ type DatasetEventRequest struct {
 func (s *Scheduler) EmitDatasetEvent(ctx context.Context, req DatasetEventRequest) (*store.DatasetEvent, error) {
 	if err := dag.CheckDatasetURI(req.URI); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	// Events are copied into the queues and runs they trigger: extra is
+	// held to what a task's outputs may be.
+	if b, err := json.Marshal(req.Extra); err != nil || len(b) > MaxEventExtra {
+		return nil, fmt.Errorf("%w: extra: want a JSON object of at most %d bytes", ErrInvalid, MaxEventExtra)
 	}
 	v, err := s.do(ctx, func(now time.Time) (any, error) {
 		e := &store.DatasetEvent{URI: req.URI, Time: now.UTC(), By: req.By, Extra: req.Extra}

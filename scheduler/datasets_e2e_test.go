@@ -3,6 +3,7 @@ package scheduler_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -137,6 +138,10 @@ func TestE2EDatasets(t *testing.T) {
 	e.sync()
 	if runs := e.runsOf("anyof"); len(runs) != 2 {
 		t.Errorf("anyof's runs after rates.csv: %d, want 2", len(runs))
+	}
+	// A too large extra is refused, and harms nothing.
+	if _, err := e.s.EmitDatasetEvent(context.Background(), scheduler.DatasetEventRequest{URI: "s3://lake/fx.csv", Extra: map[string]any{"x": strings.Repeat("a", 70<<10)}}); !errors.Is(err, scheduler.ErrInvalid) {
+		t.Errorf("a 70 KiB extra: %v, want ErrInvalid", err)
 	}
 	// A manual run of a DAG on datasets has no latest interval to take.
 	if _, err := e.s.Trigger(context.Background(), "consumer", scheduler.TriggerRequest{LatestInterval: true}); err == nil ||
