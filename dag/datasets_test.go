@@ -124,7 +124,7 @@ tasks:
 		}
 		return out, nil
 	}
-	v := dag.Values{Outputs: map[string]map[string]any{"square": {"n": "4", "html": "<a&b>"}}}
+	v := dag.Values{Outputs: map[string]any{"square": map[string]any{"n": "4", "html": "<a&b>"}}}
 	got, err := render(v)
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ tasks:
 		t.Errorf("rendered with an event (-want +got):\n%s", diff)
 	}
 
-	v.Outputs["square"]["n"] = math.Inf(1)
+	v.Outputs["square"].(map[string]any)["n"] = math.Inf(1)
 	if _, err := render(v); err == nil || !strings.Contains(err.Error(), "json") {
 		t.Errorf("json of an infinity: err = %v, want an error from json", err)
 	}

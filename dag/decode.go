@@ -62,7 +62,7 @@ var (
 )
 
 var dagKeys = []string{"id", "description", "schedule", "timezone", "start_date", "end_date", "catchup",
-	"max_active_runs", "max_active_tasks", "paused", "tags", "params", "env", "defaults", "groups", "tasks",
+	"max_active_runs", "max_active_tasks", "max_map_length", "paused", "tags", "params", "env", "defaults", "groups", "tasks",
 	"on_failure", "on_success", "on_retry"}
 
 // fields indexes a mapping's pairs by key, reporting keys not in known.
@@ -209,6 +209,7 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 		Location:       time.UTC,
 		MaxActiveRuns:  DefaultMaxActiveRuns,
 		MaxActiveTasks: DefaultMaxActiveTasks,
+		MaxMapLength:   DefaultMaxMapLength,
 	}
 	if p, ok := f["id"]; ok {
 		g.ID = d.name(p, dagIDRule, "DAG id")
@@ -250,6 +251,9 @@ func (d *decoder) decodeDAG(root *node, defaultID string) *DAG {
 	}
 	if p, ok := f["max_active_tasks"]; ok {
 		g.MaxActiveTasks = d.integer(p, 1)
+	}
+	if p, ok := f["max_map_length"]; ok {
+		g.MaxMapLength = d.integer(p, 1)
 	}
 	if p, ok := f["tags"]; ok {
 		g.Tags = d.strList(p)

@@ -6,13 +6,15 @@ import (
 )
 
 // groupKeys are the keys a group of the `groups` mapping may set.
-var groupKeys = []string{"description", "defaults", "tasks"}
+var groupKeys = []string{"description", "defaults", "tasks", "map", "max_map_length"}
 
 // rawGroup is a group as its file gives it, before its tasks are checked.
 type rawGroup struct {
 	group    *Group
 	node     *node // its name
 	defaults map[string]pair
+	// mapping holds its `map` and max_map_length, when set.
+	mapping, maxMapLength *pair
 	// entries are its `tasks` entries, less those listing a task twice
 	// or a task an earlier group lists.
 	entries []*node
@@ -45,6 +47,12 @@ func (d *decoder) groups(f map[string]pair) (groups []*rawGroup, memberOf map[st
 		}
 		if dp, ok := gf["defaults"]; ok {
 			rg.defaults = d.defaults(dp, "defaults of "+what)
+		}
+		if mp, ok := gf["map"]; ok {
+			rg.mapping = &mp
+		}
+		if mp, ok := gf["max_map_length"]; ok {
+			rg.maxMapLength = &mp
 		}
 		tp, ok := gf["tasks"]
 		switch {

@@ -131,7 +131,7 @@ tasks:
 	v := dag.Values{DAGID: "render", TaskID: "train", RunID: "manual__x", TryNumber: 2,
 		LogicalDate: time.Date(2026, 7, 1, 3, 30, 0, 0, time.UTC),
 		Params:      map[string]any{"region": "eu"},
-		Outputs:     map[string]map[string]any{"extract": {"rows": "42"}}}
+		Outputs:     map[string]any{"extract": map[string]any{"rows": "42"}}}
 	got, err := dag.RenderValue(train.With, v.Data(g.Location))
 	if err != nil {
 		t.Fatal(err)
@@ -150,7 +150,7 @@ tasks:
 	if err != nil || !ok {
 		t.Errorf("when = %v, %v; want true", ok, err)
 	}
-	v.Outputs = map[string]map[string]any{"extract": {"path": "/x", "n": "1"}}
+	v.Outputs = map[string]any{"extract": map[string]any{"path": "/x", "n": "1"}}
 	_, err = dag.RenderValue(train.With, v.Data(g.Location))
 	if want := `.outputs.extract.rows: task "extract" wrote no output "rows"; it wrote "n", "path"`; err == nil || !strings.Contains(err.Error(), want) {
 		t.Errorf("render with a missing output: err = %v, want it to say %s", err, want)

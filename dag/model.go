@@ -27,11 +27,14 @@ type DAG struct {
 	Catchup        bool
 	MaxActiveRuns  int
 	MaxActiveTasks int
-	Paused         bool // the state when the DAG is first seen
-	Tags           []string
-	Params         []*Param // in file order
-	Env            []EnvVar
-	Tasks          []*Task // in file order
+	// MaxMapLength is the longest list a `map` of the DAG may yield
+	// unless its task or group sets its own (docs/dag-format.md#mapping).
+	MaxMapLength int
+	Paused       bool // the state when the DAG is first seen
+	Tags         []string
+	Params       []*Param // in file order
+	Env          []EnvVar
+	Tasks        []*Task // in file order
 	// Groups are the task groups, in file order of the groups mapping;
 	// nil when there are none.
 	Groups    []*Group
@@ -74,6 +77,10 @@ type Group struct {
 	Name        string
 	Description string
 	Tasks       []string // task ids, in the DAG's task order
+	// Map is set when the group is mapped: its tasks run once per element
+	// of the list, each element's tasks a branch of their own
+	// (docs/dag-format.md#mapping-a-group).
+	Map *Mapping
 }
 
 // Param returns the parameter with the given name, or nil.
@@ -109,7 +116,12 @@ type Task struct {
 	TriggerRule             TriggerRule
 	DependsOnPast           bool
 	When                    *Condition // nil: always runs
-	Env                     []EnvVar
+	// Map is set when the task is mapped (docs/dag-format.md#mapping):
+	// by its own `map`, or by its group's, and then MapGroup names the
+	// group.
+	Map      *Mapping
+	MapGroup string
+	Env      []EnvVar
 	// Secrets are the names of the secrets the task's environment
 	// refers to, its own env's and the DAG's, sorted.
 	Secrets []string

@@ -75,7 +75,7 @@ params:
 	if diff := cmp.Diff([]dag.OutputRef{{Task: "inherits", Key: "version"}}, own.Reads); diff != "" {
 		t.Errorf("own reads (-want +got):\n%s", diff)
 	}
-	v := dag.Values{Params: map[string]any{"region": "eu"}, Outputs: map[string]map[string]any{"inherits": {"version": "3"}},
+	v := dag.Values{Params: map[string]any{"region": "eu"}, Outputs: map[string]any{"inherits": map[string]any{"version": "3"}},
 		Inputs: map[string]string{"model": wire.InputPlaceholder("model")}}
 	if key, err := own.Cache.Key.Render(v.Data(time.UTC)); err != nil || key != "eu/3/${KILN_INPUT_MODEL}" {
 		t.Errorf("own's cache key renders %q, %v", key, err)

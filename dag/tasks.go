@@ -13,12 +13,12 @@ var taskKeys = []string{"id", "description", "plugin", "with", "depends_on", "re
 	"retry_exponential_backoff", "max_retry_delay", "timeout", "queue", "pool", "pool_slots", "priority",
 	"trigger_rule", "depends_on_past", "when", "env", "mode", "poke_interval", "sensor_timeout", "soft_fail",
 	"on_failure", "on_success", "on_retry", "artifacts", "inputs", "cache",
-	"outlets"}
+	"outlets", "map", "max_map_length"}
 
 // taskOnlyKeys name a task or its place in the graph, which no default
 // can, or the datasets it updates: as a default, every task of a run
 // would update them.
-var taskOnlyKeys = []string{"id", "depends_on", "inputs", "outlets"}
+var taskOnlyKeys = []string{"id", "depends_on", "inputs", "outlets", "map"}
 
 var sensorKeys = []string{"mode", "poke_interval", "sensor_timeout", "soft_fail"}
 
@@ -107,11 +107,13 @@ func (d *decoder) tasks(g *DAG, f map[string]pair, dagSecrets map[string]bool) {
 	}
 	d.groupTasks(g, groups)
 	gr := d.graph(g, raws)
+	d.groupMappings(g, gr, groups)
 	params := d.declared
 	for _, rt := range raws {
 		t := rt.task
 		sc := &scope{params: params, task: t.ID, upstream: func(up string) bool { return gr.upstreamOf(up, t.ID) },
 			reads: map[OutputRef]bool{}, inputs: d.inputs(rt, raws, gr), paramsRead: map[string]bool{}}
+		d.taskMapping(g, rt, sc)
 		secrets := dagSecrets
 		if _, ok := rt.fields["env"]; ok {
 			secrets = maps.Clone(dagSecrets) // its env may add secrets of its own

@@ -67,7 +67,7 @@ func (t *Template) Render(data map[string]any) (string, error) {
 // returns "" when the template reads no missing output, and the render
 // failed for another reason.
 func missingOutputs(tree *parse.Tree, data map[string]any) string {
-	outputs, _ := data["outputs"].(map[string]map[string]any)
+	outputs, _ := data["outputs"].(map[string]any)
 	var problems []string
 	seen := map[string]bool{}
 	check := func(chain []string, _ int) {
@@ -76,7 +76,11 @@ func missingOutputs(tree *parse.Tree, data map[string]any) string {
 		}
 		seen[strings.Join(chain, ".")] = true
 		task := chain[1]
-		written, ok := outputs[task]
+		out, ok := outputs[task]
+		if _, isList := out.([]any); isList {
+			return // a mapped task's: .outputs.TASK is a list, indexed
+		}
+		written, _ := out.(map[string]any)
 		switch {
 		case !ok || len(written) == 0:
 			problems = append(problems, fmt.Sprintf(".%s: task %q wrote no outputs (it did not run, or wrote nothing to $KILN_OUTPUT)", strings.Join(chain, "."), task))
@@ -133,7 +137,10 @@ type Values struct {
 	DataIntervalStart time.Time
 	DataIntervalEnd   time.Time
 	Params            map[string]any
-	Outputs           map[string]map[string]any // task id → key → value
+	// Outputs are the outputs of the run's tasks by task id: a map of key →
+	// value, or for a mapped task the list of its instances' maps in
+	// index order (docs/dag-format.md#mapping).
+	Outputs map[string]any
 	// Inputs holds what .inputs.NAME renders to for each of the task's
 	// inputs: a placeholder the worker replaces with the path of the
 	// downloaded file (docs/dag-format.md#artifacts-and-inputs).
@@ -149,6 +156,11 @@ type Values struct {
 	// source_run_id, source_task_id (all "" for an event posted from
 	// outside) and extra (a map, maybe empty) (docs/dag-format.md#datasets).
 	TriggeringEvents []map[string]any
+	// Mapped is set for an instance of a mapped task: Item is its element
+	// of the list, MapIndex its index (docs/dag-format.md#mapping).
+	Mapped   bool
+	Item     any
+	MapIndex int
 }
 
 // Data returns the template data for v, with dates in loc (the DAG's zone).
@@ -179,6 +191,9 @@ func (v Values) Data(loc *time.Location) map[string]any {
 	}
 	if v.Secrets != nil {
 		m["secrets"] = v.Secrets
+	}
+	if v.Mapped {
+		m["item"], m["map_index"] = v.Item, v.MapIndex
 	}
 	return m
 }

@@ -17,7 +17,7 @@ import (
 var (
 	templateKeys = []string{"dag_id", "task_id", "run_id", "try_number", "ds", "ds_nodash", "ts",
 		"logical_date", "data_interval_start", "data_interval_end", "params", "outputs", "inputs", "env",
-		"triggering_events"}
+		"triggering_events", "item", "map_index"}
 	callbackKeys = []string{"state", "error", "log_url"}
 )
 
@@ -27,6 +27,9 @@ type scope struct {
 	upstream func(task string) bool // nil: outputs are not checked
 	task     string
 	callback bool
+	// mapped is set for the templates of a mapped task, which may use
+	// .item and .map_index (docs/dag-format.md#mapping).
+	mapped bool
 	// secrets, set for the values of `env` only, collects the names of
 	// the secrets they refer to; elsewhere .secrets is refused, so that a
 	// secret reaches a task only through its environment (docs/dag-format.md#secrets).
@@ -107,6 +110,9 @@ func (s *scope) checkRef(chain []string) error {
 			keys = append(keys[:len(keys):len(keys)], callbackKeys...)
 		}
 		return fmt.Errorf("unknown value .%s (known: .%s)", chain[0], strings.Join(keys, " ."))
+	}
+	if (chain[0] == "item" || chain[0] == "map_index") && !s.mapped {
+		return fmt.Errorf(".%s is set in a mapped task only: give the task (or its group) a `map`", chain[0])
 	}
 	if chain[0] == "params" {
 		s.noteParams(chain[1:])

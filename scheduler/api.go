@@ -40,8 +40,13 @@ type TriggerRequest struct {
 
 // ClearRequest says which task instances of a run to clear so they run again.
 type ClearRequest struct {
-	Tasks      []string // empty: every task
-	Downstream bool     // also clear everything downstream of them
+	Tasks []string // empty: every task
+	// MapIndexes, with exactly one mapped task in Tasks, clears only
+	// those of its instances (and, with Downstream, the same branches of
+	// its mapped group) instead of expanding it again
+	// (docs/dag-format.md#mapping).
+	MapIndexes []int
+	Downstream bool // also clear everything downstream of them
 	OnlyFailed bool     // only failed and upstream_failed instances
 	// Latest moves the run to the DAG's current version first; by default
 	// it runs again on the version it was created with.

@@ -278,8 +278,8 @@ func TestCollectArtifactsKeepsUnfinishedRuns(t *testing.T) {
 		LogicalDate: now.Add(-2 * day), QueuedAt: now.Add(-2 * day)}
 	e.commit(func(b *store.Batch) {
 		b.PutRun(run)
-		b.PutTaskInstance(&store.TaskInstance{DAGID: "etl", RunID: run.RunID, TaskID: "extract", State: store.TaskSuccess, Artifacts: []store.Artifact{extracted}})
-		b.PutTaskInstance(&store.TaskInstance{DAGID: "etl", RunID: run.RunID, TaskID: "load", State: store.TaskScheduled})
+		b.PutTaskInstance(&store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: "etl", RunID: run.RunID, TaskID: "extract", State: store.TaskSuccess, Artifacts: []store.Artifact{extracted}})
+		b.PutTaskInstance(&store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: "etl", RunID: run.RunID, TaskID: "load", State: store.TaskScheduled})
 		b.RefArtifacts([]store.Artifact{extracted}, now.Add(-2*day))
 	})
 	if r, err := e.s.CollectArtifacts(t.Context(), day, false); err != nil || r.Kept != 1 || r.Deleted != 0 {

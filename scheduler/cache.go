@@ -33,7 +33,7 @@ const (
 
 // resolveInputs fills the assignment's inputs from the artifacts of the
 // upstream tasks, and what the task's templates see as .inputs.NAME.
-func resolveInputs(ar *activeRun, t *dag.Task, v *dag.Values) ([]wire.Input, error) {
+func resolveInputs(ar *activeRun, t *dag.Task, ti *store.TaskInstance, v *dag.Values) ([]wire.Input, error) {
 	if len(t.Inputs) == 0 {
 		return nil, nil
 	}
@@ -42,6 +42,9 @@ func resolveInputs(ar *activeRun, t *dag.Task, v *dag.Values) ([]wire.Input, err
 	for _, in := range t.Inputs {
 		from := in.Task + "." + in.Artifact
 		up := ar.tis[in.Task]
+		if ti.MapIndex >= 0 && t.MapGroup != "" && ar.dag.Task(in.Task).MapGroup == t.MapGroup {
+			up = ar.tis[store.InstanceKey(in.Task, ti.MapIndex)] // the same branch's
+		}
 		if up == nil {
 			return nil, fmt.Errorf("input %s (%s): the run has no task %s", in.Name, from, in.Task)
 		}

@@ -50,7 +50,7 @@ func (s *Scheduler) taskCallbacks(ti *store.TaskInstance, event string, now time
 		return
 	}
 	try := max(ti.TryNumber, 1) // a `when` that errs fails the task before its first try
-	s.fireCallbacks(ar, t, ti.TaskID, try, event, callbacksFor(t.Callbacks, event), string(ti.State), ti.Error, now)
+	s.fireCallbacks(ar, t, ti.Key(), try, event, callbacksFor(t.Callbacks, event), string(ti.State), ti.Error, now)
 	if event == onRetry {
 		s.fireCallbacks(ar, t, runCallbackPrefix, try, event, callbacksFor(ar.dag.Callbacks, event), string(ti.State), ti.Error, now)
 	}
@@ -69,7 +69,7 @@ func (s *Scheduler) runCallbacks(ar *activeRun, now time.Time) {
 func (s *Scheduler) fireCallbacks(ar *activeRun, t *dag.Task, owner string, try int, event string, cbs []*dag.Callback, state, errMsg string, now time.Time) {
 	for i, cb := range cbs {
 		k := wire.TryKey{DAGID: ar.run.DAGID, RunID: ar.run.RunID, TaskID: owner + "." + event + "." + strconv.Itoa(i+1), Try: try}
-		tr := &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: try, State: store.TaskQueued, QueuedAt: now.UTC(), Callback: true}
+		tr := &store.Try{MapIndex: store.NoMapIndex, DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: try, State: store.TaskQueued, QueuedAt: now.UTC(), Callback: true}
 		s.putTry(tr)
 		a, err := s.renderCallback(ar, t, owner, try, cb, state, errMsg, now)
 		if err != nil {
@@ -91,10 +91,13 @@ func (s *Scheduler) renderCallback(ar *activeRun, t *dag.Task, owner string, try
 	if t != nil {
 		taskID, queue = t.ID, t.Queue
 	}
-	v := s.values(ar, &dag.Task{ID: taskID}, try)
+	v := s.values(ar, &dag.Task{ID: taskID}, &store.TaskInstance{MapIndex: store.NoMapIndex}, try)
 	logURL := fmt.Sprintf("/api/v1/dags/%s/runs/%s", ar.run.DAGID, ar.run.RunID)
 	if t != nil {
 		logURL += fmt.Sprintf("/tasks/%s/logs?try=%d", t.ID, try)
+		if _, i, ok := store.SplitInstanceKey(owner); ok && i >= 0 {
+			logURL += fmt.Sprintf("&map_index=%d", i)
+		}
 	}
 	v.Callback = map[string]any{"state": state, "error": errMsg, "log_url": logURL}
 	data := v.Data(ar.dag.Location)

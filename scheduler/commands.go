@@ -106,19 +106,46 @@ func (s *Scheduler) clear(dagID, runID string, req ClearRequest, now time.Time) 
 		selected = s.withDownstream(ar, selected)
 	}
 	var cleared []string
-	for _, id := range selected {
-		ti := ar.tis[id]
-		if ti == nil {
-			continue
-		}
-		if req.OnlyFailed && ti.State != store.TaskFailed && ti.State != store.TaskUpstreamFailed {
-			continue
+	clearTI := func(ti *store.TaskInstance) {
+		if req.OnlyFailed && !failedState(ti.State) {
+			return
 		}
 		// As in Airflow, a queued or running try is stopped, and the task
 		// runs again.
 		s.stopTry(ti, store.TaskFailed, "cleared by hand", now)
 		s.resetTI(ar, ti)
-		cleared = append(cleared, id)
+		s.reopenMapped(ar, ti)
+		cleared = append(cleared, ti.Key())
+	}
+	for _, id := range selected {
+		ti := ar.tis[id]
+		if ti == nil {
+			continue
+		}
+		switch {
+		case !expanded(ti):
+			clearTI(ti)
+		case len(req.MapIndexes) > 0 && sameBranches(ar.dag, req.Tasks[0], id):
+			for _, i := range req.MapIndexes {
+				clearTI(ar.tis[store.InstanceKey(id, i)])
+			}
+		case req.OnlyFailed:
+			for _, in := range ar.instances(id) {
+				clearTI(in)
+			}
+		default:
+			// The whole task: its tries in flight are stopped, and it
+			// expands again when it is ready, reusing its instances.
+			for _, in := range ar.instances(id) {
+				if !in.State.Finished() {
+					s.stopTry(in, store.TaskFailed, "cleared by hand", now)
+					in.State, in.Error, in.EndDate = store.TaskFailed, "cleared by hand with its task", timePtr(now.UTC())
+					s.putTI(in)
+				}
+			}
+			ti.MapLength = 0
+			clearTI(ti)
+		}
 	}
 	switch {
 	case len(cleared) > 0 && ar.run.State.Finished():
@@ -149,7 +176,44 @@ func (s *Scheduler) checkClear(ar *activeRun, req ClearRequest, now time.Time) e
 			return fmt.Errorf("%w: DAG %s has no task %q in the version %s the run runs on", ErrInvalid, ar.run.DAGID, id, short(ar.dag.Hash))
 		}
 	}
+	if len(req.MapIndexes) == 0 {
+		return nil
+	}
+	if len(req.Tasks) != 1 {
+		return fmt.Errorf("%w: map indexes name instances of one mapped task: name exactly one task", ErrInvalid)
+	}
+	id := req.Tasks[0]
+	ti := ar.tis[id]
+	if ti == nil || !expanded(ti) {
+		what := "is not mapped"
+		if ar.dag.Task(id).Map != nil {
+			what = "has not expanded in this run"
+		}
+		return fmt.Errorf("%w: task %s %s, so it has no instance by map index", ErrInvalid, id, what)
+	}
+	for _, i := range req.MapIndexes {
+		if i < 0 || i >= ti.MapLength {
+			return fmt.Errorf("%w: task %s has map indexes 0 to %d in this run, not %d", ErrInvalid, id, ti.MapLength-1, i)
+		}
+	}
 	return nil
+}
+
+// failedState reports whether a clear with only_failed takes an instance
+// in state st.
+func failedState(st store.TaskState) bool {
+	return st == store.TaskFailed || st == store.TaskUpstreamFailed
+}
+
+// sameBranches reports whether a clear of some instances of task named
+// clears the same instances of task id: the task itself, or another of
+// its mapped group.
+func sameBranches(d *dag.DAG, named, id string) bool {
+	if id == named {
+		return true
+	}
+	g := d.Task(named).MapGroup
+	return g != "" && d.Task(id).MapGroup == g
 }
 
 // moveToLatest moves a run that has nothing queued or running to the
@@ -178,7 +242,7 @@ func (s *Scheduler) moveToLatest(ar *activeRun, now time.Time) error {
 	// The loop's instances are ahead of the store until the turn commits:
 	// they win over what is stored.
 	for i, ti := range stored {
-		if mine := ar.tis[ti.TaskID]; mine != nil {
+		if mine := ar.tis[ti.Key()]; mine != nil {
 			stored[i] = mine
 		}
 	}
@@ -261,15 +325,15 @@ func (s *Scheduler) load(r *store.Run) (*activeRun, error) {
 func (s *Scheduler) assemble(r *store.Run, d *dag.DAG, tis []*store.TaskInstance) *activeRun {
 	ar := &activeRun{run: r, dag: d, tis: make(map[string]*store.TaskInstance, len(d.Tasks))}
 	for _, ti := range tis {
-		if d.Task(ti.TaskID) != nil {
-			ar.tis[ti.TaskID] = ti
+		if t := d.Task(ti.TaskID); t != nil && (ti.MapIndex < 0 || t.Map != nil) {
+			ar.addTI(ti)
 		}
 	}
 	for _, t := range d.Tasks {
 		if ar.tis[t.ID] == nil {
-			ti := &store.TaskInstance{DAGID: r.DAGID, RunID: r.RunID, TaskID: t.ID, State: store.TaskNone,
+			ti := &store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: r.DAGID, RunID: r.RunID, TaskID: t.ID, State: store.TaskNone,
 				MaxTries: t.Retries + 1, Queue: t.Queue, Pool: t.Pool, PoolSlots: t.PoolSlots, Priority: t.Priority}
-			ar.tis[t.ID] = ti
+			ar.addTI(ti)
 			s.putTI(ti)
 		}
 	}

@@ -63,22 +63,18 @@ func (s *Scheduler) dispatch(now time.Time) {
 		}
 		for _, t := range ar.dag.Tasks {
 			ti := ar.tis[t.ID]
-			switch ti.State {
-			case store.TaskQueued, store.TaskRunning:
-				poolUsed[ti.Pool] += ti.PoolSlots
-				dagUsed[ti.DAGID]++
-				if ti.State == store.TaskQueued && isBackfill(ar.run) {
-					backfillQueued++
-				}
-			case store.TaskScheduled:
-				cands = append(cands, candidate{ar, t, ti})
+			if !expanded(ti) {
+				cands = consider(ar, t, ti, cands, poolUsed, dagUsed, &backfillQueued)
+				continue
+			}
+			for _, in := range ar.instances(t.ID) {
+				cands = consider(ar, t, in, cands, poolUsed, dagUsed, &backfillQueued)
 			}
 		}
 	}
 	if len(cands) == 0 {
 		return
 	}
-	order := func(c candidate) int { return c.ar.dag.TaskIndex(c.t.ID) }
 	sort.Slice(cands, func(i, j int) bool {
 		a, b := cands[i], cands[j]
 		if ab, bb := isBackfill(a.ar.run), isBackfill(b.ar.run); ab != bb {
@@ -90,7 +86,7 @@ func (s *Scheduler) dispatch(now time.Time) {
 		if !a.ar.run.LogicalDate.Equal(b.ar.run.LogicalDate) {
 			return a.ar.run.LogicalDate.Before(b.ar.run.LogicalDate)
 		}
-		return order(a) < order(b)
+		return compareInstances(a.ar.dag, a, b) < 0
 	})
 	past := map[tiKey]bool{}
 	for _, c := range cands {
@@ -113,6 +109,22 @@ func (s *Scheduler) dispatch(now time.Time) {
 		dagUsed[c.ti.DAGID]++
 		s.queue(c.ar, c.t, c.ti, now)
 	}
+}
+
+// consider counts a queued or running instance against its pool and DAG,
+// and adds a scheduled one to the candidates.
+func consider(ar *activeRun, t *dag.Task, ti *store.TaskInstance, cands []candidate, poolUsed, dagUsed map[string]int, backfillQueued *int) []candidate {
+	switch ti.State {
+	case store.TaskQueued, store.TaskRunning:
+		poolUsed[ti.Pool] += ti.PoolSlots
+		dagUsed[ti.DAGID]++
+		if ti.State == store.TaskQueued && isBackfill(ar.run) {
+			*backfillQueued++
+		}
+	case store.TaskScheduled:
+		cands = append(cands, candidate{ar, t, ti})
+	}
+	return cands
 }
 
 func (s *Scheduler) poolSize(name string) int {
@@ -179,7 +191,7 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	k := tryKeyOf(ti)
 	tr := s.tryOf(k)
 	if tr == nil {
-		tr = &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Number: ti.TryNumber, QueuedAt: now.UTC()}
+		tr = &store.Try{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, MapIndex: ti.MapIndex, Number: ti.TryNumber, QueuedAt: now.UTC()}
 	}
 	tr.State = store.TaskQueued
 	s.track(tr, false)
@@ -227,15 +239,27 @@ func (s *Scheduler) queue(ar *activeRun, t *dag.Task, ti *store.TaskInstance, no
 	s.t.assign = append(s.t.assign, a)
 }
 
-// values are what the task's templates and `when` see for one try.
-func (s *Scheduler) values(ar *activeRun, t *dag.Task, try int) dag.Values {
-	outputs := map[string]map[string]any{}
-	for id, ti := range ar.tis {
-		if ti.Outputs != nil {
-			outputs[id] = ti.Outputs
+// values are what the templates, `when` and `map` of task t's instance
+// ti see for one try. A mapped task's outputs are the list of its
+// instances' (each instance of a mapped group sees its own branch's);
+// an instance of a mapped task sees its item and index.
+func (s *Scheduler) values(ar *activeRun, t *dag.Task, ti *store.TaskInstance, try int) dag.Values {
+	outputs := map[string]any{}
+	for _, up := range ar.dag.Tasks {
+		uti := ar.tis[up.ID]
+		switch {
+		case ti.MapIndex >= 0 && t.MapGroup != "" && up.MapGroup == t.MapGroup:
+			if in := ar.tis[store.InstanceKey(up.ID, ti.MapIndex)]; in != nil && in.Outputs != nil {
+				outputs[up.ID] = in.Outputs
+			}
+		case expanded(uti):
+			outputs[up.ID] = mappedOutputs(ar.instances(up.ID))
+		case uti != nil && uti.Outputs != nil:
+			outputs[up.ID] = uti.Outputs
 		}
 	}
 	return dag.Values{
+		Mapped: ti.MapIndex >= 0, Item: ti.Item, MapIndex: ti.MapIndex,
 		DAGID: ar.run.DAGID, TaskID: t.ID, RunID: ar.run.RunID, TryNumber: try,
 		LogicalDate:       ar.run.LogicalDate,
 		DataIntervalStart: ar.run.DataIntervalStart,
@@ -268,12 +292,12 @@ func triggeringEvents(events []store.DatasetEvent) []map[string]any {
 // render builds the assignment of the current try of ti, and returns it
 // with the values its templates saw.
 func (s *Scheduler) render(ar *activeRun, t *dag.Task, ti *store.TaskInstance, now time.Time) (*wire.Assignment, dag.Values, error) {
-	v := s.values(ar, t, ti.TryNumber)
+	v := s.values(ar, t, ti, ti.TryNumber)
 	mask, err := s.resolveSecrets(t.Secrets, &v)
 	if err != nil {
 		return nil, v, err
 	}
-	inputs, err := resolveInputs(ar, t, &v)
+	inputs, err := resolveInputs(ar, t, ti, &v)
 	if err != nil {
 		return nil, v, err
 	}
@@ -370,5 +394,8 @@ func (s *Scheduler) kilnEnv(t *dag.Task, v dag.Values, loc *time.Location) map[s
 	env["KILN_TS"] = ld.Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_START"] = v.DataIntervalStart.In(loc).Format(time.RFC3339)
 	env["KILN_DATA_INTERVAL_END"] = v.DataIntervalEnd.In(loc).Format(time.RFC3339)
+	if v.Mapped {
+		env["KILN_MAP_INDEX"] = strconv.Itoa(v.MapIndex)
+	}
 	return env
 }

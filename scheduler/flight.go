@@ -37,7 +37,7 @@ type flight struct {
 // track starts the record of a try in flight. A try already tracked (a
 // sensor's next poke) keeps its record under a new generation.
 func (s *Scheduler) track(tr *store.Try, callback bool) *flight {
-	k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
+	k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.Key(), Try: tr.Number}
 	f := s.flights[k]
 	if f == nil {
 		f = &flight{try: tr, callback: callback}

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"maps"
+	"strconv"
 	"slices"
 
 	"github.com/kilnhq/kiln/dag"
@@ -67,8 +68,10 @@ func envNames(d *dag.DAG, t *dag.Task) []string {
 }
 
 // outputsRead picks the upstream outputs a task's reads name from what the
-// run's tasks wrote.
-func outputsRead(reads []dag.OutputRef, outputs map[string]map[string]any, self string) map[string]map[string]any {
+// run's tasks wrote. Of a mapped task, a key read is the list of its
+// instances' values, and the whole is each instance's outputs by its
+// index ("0", "1", …).
+func outputsRead(reads []dag.OutputRef, outputs map[string]any, self string) map[string]map[string]any {
 	got := map[string]map[string]any{}
 	pick := func(task, key string) {
 		out, ok := outputs[task]
@@ -78,10 +81,26 @@ func outputsRead(reads []dag.OutputRef, outputs map[string]map[string]any, self 
 		if got[task] == nil {
 			got[task] = map[string]any{}
 		}
-		if key == "" {
-			maps.Copy(got[task], out)
-		} else if val, ok := out[key]; ok {
-			got[task][key] = val
+		switch out := out.(type) {
+		case map[string]any:
+			if key == "" {
+				maps.Copy(got[task], out)
+			} else if val, ok := out[key]; ok {
+				got[task][key] = val
+			}
+		case []any:
+			vals := make([]any, len(out))
+			for i, o := range out {
+				m, _ := o.(map[string]any)
+				if key == "" {
+					got[task][strconv.Itoa(i)] = m
+				} else {
+					vals[i] = m[key]
+				}
+			}
+			if key != "" {
+				got[task][key] = vals
+			}
 		}
 	}
 	for _, r := range reads {

@@ -97,15 +97,15 @@ tasks:
 	run := &store.Run{DAGID: "etl", RunID: "manual__2026-03-01T00:00:00Z", DAGHash: strings.Repeat("ab", 32),
 		LogicalDate: time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC), Params: map[string]any{"region": "eu", "sample_frac": 1.0}}
 	ar := &activeRun{run: run, dag: d, tis: map[string]*store.TaskInstance{
-		"extract": {TaskID: "extract", State: store.TaskSuccess, Outputs: map[string]any{"rows": "1200"}},
-		"train":   {DAGID: "etl", RunID: run.RunID, TaskID: "train", TryNumber: 1, Queue: "default"},
+		"extract": {MapIndex: store.NoMapIndex, TaskID: "extract", State: store.TaskSuccess, Outputs: map[string]any{"rows": "1200"}},
+		"train":   {MapIndex: store.NoMapIndex, DAGID: "etl", RunID: run.RunID, TaskID: "train", TryNumber: 1, Queue: "default"},
 	}}
 	task := d.Task("train")
 	a, v, err := s.render(ar, task, ar.tis["train"], run.LogicalDate)
 	if err != nil {
 		b.Fatal(err)
 	}
-	tr := &store.Try{DAGID: "etl", RunID: run.RunID, TaskID: "train", Number: 1, State: store.TaskSuccess, Worker: "w1"}
+	tr := &store.Try{MapIndex: store.NoMapIndex, DAGID: "etl", RunID: run.RunID, TaskID: "train", Number: 1, State: store.TaskSuccess, Worker: "w1"}
 	without, _ := json.Marshal(tr)
 	rt := &wire.Runtime{Host: "worker-host-1", KilnVersion: "v1.4.0", PluginVersion: "0.1.0", PluginSHA256: strings.Repeat("cd", 32)}
 	b.ResetTimer()

@@ -90,7 +90,7 @@ func (s *Scheduler) markRun(dagID, runID string, state store.RunState, now time.
 		default:
 			continue
 		}
-		s.markTI(ti, to, now)
+		s.markTI(ar, ti, to, now)
 		changed = append(changed, t.ID)
 	}
 	if state == store.RunFailed && len(changed) == 0 && !failed {
@@ -123,7 +123,7 @@ func (s *Scheduler) markTasks(dagID, runID string, tasks []string, state store.T
 		if ti.State == state || slices.Contains(marked, id) {
 			continue
 		}
-		s.markTI(ti, state, now)
+		s.markTI(ar, ti, state, now)
 		marked = append(marked, id)
 	}
 	changed = append(changed, marked...)
@@ -155,8 +155,19 @@ func (s *Scheduler) markTasks(dagID, runID string, tasks []string, state store.T
 	return changed, nil
 }
 
-// markTI sets a task instance to state by hand, stopping its try in flight.
-func (s *Scheduler) markTI(ti *store.TaskInstance, state store.TaskState, now time.Time) {
+// markTI sets a task instance to state by hand, stopping its try in
+// flight. Marking an expanded mapped task marks each of its instances;
+// marking one instance puts the task's own back to running, to be settled
+// from its instances again.
+func (s *Scheduler) markTI(ar *activeRun, ti *store.TaskInstance, state store.TaskState, now time.Time) {
+	if expanded(ti) {
+		for _, in := range ar.instances(ti.TaskID) {
+			if in.State != state {
+				s.markTI(ar, in, state, now)
+			}
+		}
+	}
+	s.reopenMapped(ar, ti)
 	msg := fmt.Sprintf("marked %s by hand", state)
 	s.stopTry(ti, state, msg, now)
 	ti.State = state

@@ -186,10 +186,10 @@ func seedHistory(t *testing.T, path string, dags, perDAG int) {
 				QueuedAt: end, StartDate: &end, EndDate: &end}
 			b.PutRun(run)
 			for k := range 20 {
-				ti := &store.TaskInstance{DAGID: dagID, RunID: run.RunID, TaskID: fmt.Sprintf("t%03d", k), State: store.TaskSuccess,
+				ti := &store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: dagID, RunID: run.RunID, TaskID: fmt.Sprintf("t%03d", k), State: store.TaskSuccess,
 					TryNumber: 1, MaxTries: 1, Queue: "default", Pool: "default_pool", PoolSlots: 1, Priority: 1, StartDate: &end, EndDate: &end}
 				b.PutTaskInstance(ti)
-				b.PutTry(&store.Try{DAGID: dagID, RunID: run.RunID, TaskID: ti.TaskID, Number: 1, State: store.TaskSuccess, QueuedAt: end, StartDate: &end, EndDate: &end})
+				b.PutTry(&store.Try{MapIndex: store.NoMapIndex, DAGID: dagID, RunID: run.RunID, TaskID: ti.TaskID, Number: 1, State: store.TaskSuccess, QueuedAt: end, StartDate: &end, EndDate: &end})
 			}
 		}
 		if err := st.Commit(context.Background(), b); err != nil {

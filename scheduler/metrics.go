@@ -205,7 +205,7 @@ func (m *metrics) loopRunning() func() {
 
 // taskReady notes that a task instance became ready to be dispatched.
 func (m *metrics) taskReady(ti *store.TaskInstance, now time.Time) {
-	m.readyAt[tiKey{ti.DAGID, ti.RunID, ti.TaskID}] = now
+	m.readyAt[tiKey{ti.DAGID, ti.RunID, ti.Key()}] = now
 }
 
 // assignmentPublished counts a published assignment and observes the

@@ -210,8 +210,8 @@ kiln_scheduler_up 0
 func BenchmarkMetricsPerTask(b *testing.B) {
 	m := newMetrics()
 	now := t0
-	up := &store.TaskInstance{DAGID: "d", RunID: "r", TaskID: "a", State: store.TaskSuccess, EndDate: &now}
-	ti := &store.TaskInstance{DAGID: "d", RunID: "r", TaskID: "b", TryNumber: 1, QueuedAt: &now}
+	up := &store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: "d", RunID: "r", TaskID: "a", State: store.TaskSuccess, EndDate: &now}
+	ti := &store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: "d", RunID: "r", TaskID: "b", TryNumber: 1, QueuedAt: &now}
 	g, err := dag.Parse("d.yaml", []byte(`
 id: d
 tasks:
@@ -224,7 +224,7 @@ tasks:
 	d := &activeRun{dag: g, tis: map[string]*store.TaskInstance{"a": up, "b": ti}}
 	k := wire.TryKey{DAGID: "d", RunID: "r", TaskID: "b", Try: 1}
 	started, ended := now.Add(time.Millisecond), now.Add(time.Second)
-	tr := &store.Try{State: store.TaskSuccess, StartDate: &started, EndDate: &ended}
+	tr := &store.Try{MapIndex: store.NoMapIndex, State: store.TaskSuccess, StartDate: &started, EndDate: &ended}
 	for b.Loop() {
 		m.taskReady(ti, now)
 		m.assignmentPublished(k, started)

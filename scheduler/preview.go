@@ -63,13 +63,13 @@ func Preview(d *dag.DAG, req TriggerRequest, now time.Time) (*RunPreview, error)
 			continue
 		}
 		tp := TaskPreview{Task: t, UnknownOutputs: t.Reads}
-		outputs := map[string]map[string]any{}
+		outputs := map[string]any{}
 		for _, r := range tp.UnknownOutputs {
 			if outputs[r.Task] == nil {
 				outputs[r.Task] = map[string]any{}
 			}
 			if r.Task != "" && r.Key != "" {
-				outputs[r.Task][r.Key] = UnknownOutput(r)
+				outputs[r.Task].(map[string]any)[r.Key] = UnknownOutput(r)
 			}
 		}
 		v := dag.Values{

@@ -70,7 +70,7 @@ func (s *Scheduler) recover(ctx context.Context, set *dag.Set) error {
 			k := tryKeyOf(ti)
 			tr, err := s.cfg.Store.GetTry(k.DAGID, k.RunID, k.TaskID, k.Try)
 			if err != nil {
-				tr = &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: k.TaskID, Number: k.Try, State: ti.State}
+				tr = &store.Try{DAGID: k.DAGID, RunID: k.RunID, TaskID: ti.TaskID, MapIndex: ti.MapIndex, Number: k.Try, State: ti.State}
 			}
 			tr.State = ti.State
 			s.recoverFlight(tr, false, now)

@@ -21,13 +21,16 @@ type tiKey struct{ dagID, runID, taskID string }
 type activeRun struct {
 	run *store.Run
 	dag *dag.DAG // the version the run was created with (or recovered by)
-	tis map[string]*store.TaskInstance
+	tis map[string]*store.TaskInstance // by instance key (store.InstanceKey)
+	// mapped holds the instances of each expanded mapped task by map
+	// index (mapping.go).
+	mapped map[string][]*store.TaskInstance
 }
 
 func (ar *activeRun) key() runKey { return runKey{ar.run.DAGID, ar.run.RunID} }
 
 func tryKeyOf(ti *store.TaskInstance) wire.TryKey {
-	return wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber}
+	return wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.Key(), Try: ti.TryNumber}
 }
 
 // Write-marking helpers: the turn writes the final value at flush.
@@ -36,13 +39,13 @@ func (s *Scheduler) putRun(r *store.Run) {
 }
 
 func (s *Scheduler) putTI(ti *store.TaskInstance) {
-	k := tiKey{ti.DAGID, ti.RunID, ti.TaskID}
+	k := tiKey{ti.DAGID, ti.RunID, ti.Key()}
 	s.t.tis[k] = ti
 	delete(s.t.lazyTIs, k)
 }
 
 func (s *Scheduler) putTry(tr *store.Try) {
-	k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
+	k := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.Key(), Try: tr.Number}
 	s.t.tries[k] = tr
 	delete(s.t.lazyTries, k)
 }
@@ -50,7 +53,7 @@ func (s *Scheduler) putTry(tr *store.Try) {
 // putStarted writes a task instance and its try marked started; unless the
 // turn wrote them otherwise too, the commit may wait (turn.deferrable).
 func (s *Scheduler) putStarted(ti *store.TaskInstance, tr *store.Try) {
-	k := tiKey{ti.DAGID, ti.RunID, ti.TaskID}
+	k := tiKey{ti.DAGID, ti.RunID, ti.Key()}
 	if _, ok := s.t.tis[k]; !ok || s.t.lazyTIs[k] {
 		s.t.tis[k] = ti
 		s.t.lazyTIs[k] = true
@@ -58,7 +61,7 @@ func (s *Scheduler) putStarted(ti *store.TaskInstance, tr *store.Try) {
 	if tr == nil {
 		return
 	}
-	tk := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number}
+	tk := wire.TryKey{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.Key(), Try: tr.Number}
 	if _, ok := s.t.tries[tk]; !ok || s.t.lazyTries[tk] {
 		s.t.tries[tk] = tr
 		s.t.lazyTries[tk] = true
@@ -89,7 +92,7 @@ func (s *Scheduler) createRun(d *dag.DAG, runType string, ld time.Time, iv timet
 	}
 	ar := &activeRun{run: r, dag: d, tis: make(map[string]*store.TaskInstance, len(d.Tasks))}
 	for _, t := range d.Tasks {
-		ti := &store.TaskInstance{
+		ti := &store.TaskInstance{MapIndex: store.NoMapIndex,
 			DAGID: d.ID, RunID: r.RunID, TaskID: t.ID,
 			State:     store.TaskNone,
 			MaxTries:  t.Retries + 1,
@@ -98,7 +101,7 @@ func (s *Scheduler) createRun(d *dag.DAG, runType string, ld time.Time, iv timet
 			PoolSlots: t.PoolSlots,
 			Priority:  t.Priority,
 		}
-		ar.tis[t.ID] = ti
+		ar.addTI(ti)
 		s.putTI(ti)
 	}
 	s.active[ar.key()] = ar
@@ -169,6 +172,12 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 			if ti == nil {
 				continue
 			}
+			if expanded(ti) {
+				if s.advanceMapped(ar, t, ti, now) {
+					changed = true
+				}
+				continue
+			}
 			switch ti.State {
 			case store.TaskUpForRetry, store.TaskUpForReschedule:
 				if !now.Before(ti.NotBefore) {
@@ -182,11 +191,8 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 			default:
 				continue
 			}
-			ups := make([]store.TaskState, len(t.DependsOn))
-			for i, up := range t.DependsOn {
-				ups[i] = ar.tis[up].State
-			}
-			switch evalTrigger(t.TriggerRule, ups) {
+			s.upBuf = upstreamStates(ar, t, store.NoMapIndex, s.upBuf)
+			switch evalTrigger(t.TriggerRule, s.upBuf) {
 			case wait:
 				continue
 			case skip:
@@ -195,6 +201,12 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 				s.endTI(ti, store.TaskUpstreamFailed, "", now)
 			case ready:
 				if !s.checkWhen(ar, t, ti, now) {
+					break
+				}
+				if t.Map != nil {
+					if !s.expandMapped(ar, t, ti, now) {
+						continue
+					}
 					break
 				}
 				ti.State = store.TaskScheduled
@@ -213,7 +225,7 @@ func (s *Scheduler) checkWhen(ar *activeRun, t *dag.Task, ti *store.TaskInstance
 	if t.When == nil {
 		return true
 	}
-	ok, err := t.When.Eval(s.values(ar, t, ti.TryNumber+1), ar.dag.Location)
+	ok, err := t.When.Eval(s.values(ar, t, ti, ti.TryNumber+1), ar.dag.Location)
 	switch {
 	case err != nil:
 		s.endTI(ti, store.TaskFailed, err.Error(), now)
@@ -236,7 +248,9 @@ func (s *Scheduler) endTI(ti *store.TaskInstance, state store.TaskState, errMsg 
 		s.taskCallbacks(ti, onFailure, now)
 	case store.TaskSuccess:
 		s.taskCallbacks(ti, onSuccess, now)
-		s.taskOutlets(ti, now)
+		if ti.MapIndex < 0 {
+			s.taskOutlets(ti, now) // a mapped task's, once all its instances ended (settleMapped)
+		}
 	}
 }
 
@@ -254,9 +268,13 @@ func (s *Scheduler) maybeFinishRun(ar *activeRun, now time.Time) {
 // endState reports whether every task instance of a run has ended and, if
 // so, the run's state: success when each is success or skipped, failed
 // otherwise (docs/dag-format.md#run-and-task-states).
+//
+// A mapped task counts by the instance standing for it, which is settled
+// from its instances (mapping.go).
 func endState(ar *activeRun) (state store.RunState, ended bool) {
 	state = store.RunSuccess
-	for _, ti := range ar.tis {
+	for _, t := range ar.dag.Tasks {
+		ti := ar.tis[t.ID]
 		switch ti.State {
 		case store.TaskSuccess, store.TaskSkipped:
 		case store.TaskFailed, store.TaskUpstreamFailed:

@@ -105,6 +105,9 @@ type Scheduler struct {
 	// (serverlog.go).
 	workers map[string]bool
 	loaded  bool
+	// upBuf is reused for the upstream states of the instance being
+	// decided (upstreamStates).
+	upBuf []store.TaskState
 	t       *turn
 	// lazy is a turn whose commit waits for the next turn's, since
 	// lazySince (turn.deferrable).

@@ -90,7 +90,7 @@ func (s *Scheduler) pokeDAGSensor(ar *activeRun, t *dag.Task, ti *store.TaskInst
 
 // dagSensorMet evaluates a dag_sensor's `with` against the store.
 func (s *Scheduler) dagSensorMet(ar *activeRun, t *dag.Task, ti *store.TaskInstance) (bool, string, error) {
-	data := s.values(ar, t, ti.TryNumber).Data(ar.dag.Location)
+	data := s.values(ar, t, ti, ti.TryNumber).Data(ar.dag.Location)
 	rendered, err := dag.RenderValue(t.With, data)
 	if err != nil {
 		return false, "", err

@@ -49,6 +49,14 @@ func (s *Scheduler) logRunCreated(r *store.Run) {
 	s.log.Info("run created", "dag", r.DAGID, "run", r.RunID, "type", r.RunType)
 }
 
+func (s *Scheduler) logExpanded(ar *activeRun, t *dag.Task, n int) {
+	what, name := "task", t.ID
+	if t.MapGroup != "" {
+		what, name = "group", t.MapGroup
+	}
+	s.log.Info("mapped "+what+" expanded", "dag", ar.run.DAGID, "run", ar.run.RunID, what, name, "instances", n)
+}
+
 func (s *Scheduler) logRunEnded(r *store.Run) {
 	attrs := []any{"dag", r.DAGID, "run", r.RunID, "state", r.State}
 	if r.StartDate != nil && r.EndDate != nil {

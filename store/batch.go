@@ -106,7 +106,8 @@ func (b *Batch) DeleteRun(dagID, runID string) {
 // fails with ErrNotFound, so a late event for a deleted run leaves nothing
 // behind.
 func (b *Batch) PutTaskInstance(ti *TaskInstance) {
-	what := fmt.Sprintf("task instance %s/%s/%s", ti.DAGID, ti.RunID, ti.TaskID)
+	ik := ti.Key()
+	what := fmt.Sprintf("task instance %s/%s/%s", ti.DAGID, ti.RunID, ik)
 	if err := firstErr(checkID("DAG id", ti.DAGID), checkID("run id", ti.RunID), checkID("task id", ti.TaskID)); err != nil {
 		b.fail(fmt.Errorf("putting %s: %w", what, err))
 		return
@@ -116,9 +117,9 @@ func (b *Batch) PutTaskInstance(ti *TaskInstance) {
 		b.fail(fmt.Errorf("encoding %s: %w", what, err))
 		return
 	}
-	k := key(ti.DAGID, ti.RunID, ti.TaskID)
+	k := key(ti.DAGID, ti.RunID, ik)
 	runID := key(ti.DAGID, ti.RunID)
-	c := Change{Kind: ChangeTask, DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber, State: string(ti.State)}
+	c := Change{Kind: ChangeTask, DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ik, Try: ti.TryNumber, State: string(ti.State)}
 	b.add(c, func(tx *bolt.Tx) (bool, error) {
 		if tx.Bucket(bucketRunIDs).Get(runID) == nil {
 			return false, fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
@@ -131,7 +132,8 @@ func (b *Batch) PutTaskInstance(ti *TaskInstance) {
 // PutTaskInstance, and its number must be at least 1. A callback's try is
 // listed by OpenCallbacks until it finishes.
 func (b *Batch) PutTry(t *Try) {
-	what := fmt.Sprintf("try %s/%s/%s/%d", t.DAGID, t.RunID, t.TaskID, t.Number)
+	ik := t.Key()
+	what := fmt.Sprintf("try %s/%s/%s/%d", t.DAGID, t.RunID, ik, t.Number)
 	if err := firstErr(checkID("DAG id", t.DAGID), checkID("run id", t.RunID), checkID("task id", t.TaskID), checkTryNumber(t.Number)); err != nil {
 		b.fail(fmt.Errorf("putting %s: %w", what, err))
 		return
@@ -141,9 +143,9 @@ func (b *Batch) PutTry(t *Try) {
 		b.fail(fmt.Errorf("encoding %s: %w", what, err))
 		return
 	}
-	k := tryKey(t.DAGID, t.RunID, t.TaskID, t.Number)
+	k := tryKey(t.DAGID, t.RunID, ik, t.Number)
 	runID := key(t.DAGID, t.RunID)
-	c := Change{Kind: ChangeTry, DAGID: t.DAGID, RunID: t.RunID, TaskID: t.TaskID, Try: t.Number, State: string(t.State)}
+	c := Change{Kind: ChangeTry, DAGID: t.DAGID, RunID: t.RunID, TaskID: ik, Try: t.Number, State: string(t.State)}
 	b.add(c, func(tx *bolt.Tx) (bool, error) {
 		if tx.Bucket(bucketRunIDs).Get(runID) == nil {
 			return false, fmt.Errorf("putting %s: run: %w", what, ErrNotFound)

@@ -28,7 +28,7 @@ func BenchmarkCommitParallel(b *testing.B) {
 	const writers = 8
 	run := newRun("bench", day(1), RunRunning)
 	ti := func(i int64) *TaskInstance {
-		return &TaskInstance{DAGID: run.DAGID, RunID: run.RunID, TaskID: fmt.Sprintf("t%09d", i),
+		return &TaskInstance{MapIndex: NoMapIndex, DAGID: run.DAGID, RunID: run.RunID, TaskID: fmt.Sprintf("t%09d", i),
 			State: TaskQueued, TryNumber: 1, MaxTries: 3, Queue: "default", Pool: DefaultPool, PoolSlots: 1}
 	}
 	parallel := func(b *testing.B, commit func(i int64) error) {

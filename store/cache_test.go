@@ -87,9 +87,9 @@ func TestArtifactRefs(t *testing.T) {
 	commit(t, s, func(bt *Batch) {
 		bt.PutRun(runningRun)
 		bt.PutRun(doneRun)
-		bt.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: runningRun.RunID, TaskID: "extract", State: TaskSuccess, Artifacts: []Artifact{running}})
-		bt.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: runningRun.RunID, TaskID: "load", State: TaskQueued})
-		bt.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: doneRun.RunID, TaskID: "extract", State: TaskSuccess, Artifacts: []Artifact{done}})
+		bt.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: runningRun.RunID, TaskID: "extract", State: TaskSuccess, Artifacts: []Artifact{running}})
+		bt.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: runningRun.RunID, TaskID: "load", State: TaskQueued})
+		bt.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: doneRun.RunID, TaskID: "extract", State: TaskSuccess, Artifacts: []Artifact{done}})
 		bt.RefArtifacts([]Artifact{a, b}, t0.Add(time.Hour))
 		bt.RefArtifacts([]Artifact{a}, t0) // older: kept as it was
 		bt.PutCacheEntry(&CacheEntry{Key: hashOf("k1"), From: TryRef{DAGID: "d", TaskID: "t"}, Created: t0, Artifacts: []Artifact{a}})

@@ -10,9 +10,9 @@ import (
 func TestOpenCallbacks(t *testing.T) {
 	s := openTest(t)
 	r := newRun("d", day(1), RunSuccess)
-	cb := &Try{DAGID: "d", RunID: r.RunID, TaskID: "load.on_failure.1", Number: 1, State: TaskQueued, Callback: true}
-	other := &Try{DAGID: "d", RunID: r.RunID, TaskID: "@run.on_success.1", Number: 1, State: TaskSuccess, Callback: true}
-	task := &Try{DAGID: "d", RunID: r.RunID, TaskID: "load", Number: 1, State: TaskRunning}
+	cb := &Try{MapIndex: NoMapIndex, DAGID: "d", RunID: r.RunID, TaskID: "load.on_failure.1", Number: 1, State: TaskQueued, Callback: true}
+	other := &Try{MapIndex: NoMapIndex, DAGID: "d", RunID: r.RunID, TaskID: "@run.on_success.1", Number: 1, State: TaskSuccess, Callback: true}
+	task := &Try{MapIndex: NoMapIndex, DAGID: "d", RunID: r.RunID, TaskID: "load", Number: 1, State: TaskRunning}
 	commit(t, s, func(b *Batch) {
 		b.PutRun(r)
 		b.PutTry(cb)

@@ -54,8 +54,8 @@ func TestConcurrentCommitsAndReads(t *testing.T) {
 			for i := range perWriter {
 				var b Batch
 				task := fmt.Sprintf("task%03d", i)
-				b.PutTaskInstance(&TaskInstance{DAGID: run.DAGID, RunID: run.RunID, TaskID: task, State: TaskRunning, TryNumber: 1})
-				b.PutTry(&Try{DAGID: run.DAGID, RunID: run.RunID, TaskID: task, Number: 1, State: TaskRunning})
+				b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: run.DAGID, RunID: run.RunID, TaskID: task, State: TaskRunning, TryNumber: 1})
+				b.PutTry(&Try{MapIndex: NoMapIndex, DAGID: run.DAGID, RunID: run.RunID, TaskID: task, Number: 1, State: TaskRunning})
 				if err := s.Commit(context.Background(), &b); err != nil {
 					t.Errorf("writer %d: %v", w, err)
 					return
@@ -98,8 +98,8 @@ func TestFailedBatchLeftOut(t *testing.T) {
 	ok1.PutRun(newRun("etl", day(1), RunQueued))
 	ok1.PutPool(Pool{Name: "one", Slots: 1})
 	bad.PutPool(Pool{Name: "bad", Slots: 1})
-	bad.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: "missing", TaskID: "t"})
-	ok2.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: newRun("etl", day(1), RunQueued).RunID, TaskID: "t"})
+	bad.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: "missing", TaskID: "t"})
+	ok2.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: newRun("etl", day(1), RunQueued).RunID, TaskID: "t"})
 
 	ctx := context.Background()
 	canceled, cancel := context.WithCancel(ctx)

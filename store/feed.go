@@ -53,7 +53,7 @@ type Change struct {
 	Kind       ChangeKind
 	DAGID      string
 	RunID      string // run, task and try
-	TaskID     string // task and try
+	TaskID     string // task and try: the instance key (InstanceKey)
 	Try        int    // a task instance's current try; a try's number
 	BackfillID string // backfill
 	// State is the state written; empty for a deleted run.

@@ -36,8 +36,8 @@ func TestFeedPublishesWhatChanged(t *testing.T) {
 	c := s.ChangesAfter(s.LastChange())
 	commit(t, s, func(b *Batch) {
 		b.PutRun(r)
-		b.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: r.RunID, TaskID: "load", State: TaskRunning, TryNumber: 1})
-		b.PutTry(&Try{DAGID: "etl", RunID: r.RunID, TaskID: "load", Number: 1, State: TaskRunning})
+		b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: r.RunID, TaskID: "load", State: TaskRunning, TryNumber: 1})
+		b.PutTry(&Try{MapIndex: NoMapIndex, DAGID: "etl", RunID: r.RunID, TaskID: "load", Number: 1, State: TaskRunning})
 		b.PutBackfill(&Backfill{ID: "bf-1", DAGID: "etl", State: BackfillRunning})
 		b.PutPool(Pool{Name: "gpu", Slots: 1})             // not in the feed
 		b.PutDAGState(&DAGState{DAGID: "etl", Seen: true}) // not in the feed
@@ -68,7 +68,7 @@ func TestFeedPublishesWhatChanged(t *testing.T) {
 	var bad Batch
 	r2 := newRun("etl", day(2), RunQueued)
 	bad.PutRun(r2)
-	bad.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: "nope", TaskID: "x"})
+	bad.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: "nope", TaskID: "x"})
 	if err := s.Commit(t.Context(), &bad); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("Commit: %v, want ErrNotFound", err)
 	}
@@ -117,7 +117,7 @@ func TestFeedConcurrentReaders(t *testing.T) {
 		wg.Go(func() {
 			for i := range perWriter {
 				var b Batch
-				b.PutTaskInstance(&TaskInstance{DAGID: runs[w].DAGID, RunID: runs[w].RunID, TaskID: fmt.Sprintf("t%03d", i), State: TaskQueued})
+				b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: runs[w].DAGID, RunID: runs[w].RunID, TaskID: fmt.Sprintf("t%03d", i), State: TaskQueued})
 				if err := s.Commit(context.Background(), &b); err != nil {
 					t.Errorf("writer %d: %v", w, err)
 					return
@@ -152,7 +152,7 @@ func TestFeedLost(t *testing.T) {
 	ahead := s.ChangesAfter(s.LastChange() + 5) // a number this store never gave
 	commit(t, s, func(b *Batch) {
 		for i := range feedSize + 10 {
-			b.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: r.RunID, TaskID: fmt.Sprintf("t%05d", i), State: TaskQueued})
+			b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: r.RunID, TaskID: fmt.Sprintf("t%05d", i), State: TaskQueued})
 		}
 	})
 	for name, c := range map[string]*ChangeCursor{"behind": behind, "ahead": ahead, "from zero": s.ChangesAfter(0)} {
@@ -182,7 +182,7 @@ func TestFeedLost(t *testing.T) {
 	c := s.ChangesAfter(s.LastChange())
 	commit(t, s, func(b *Batch) {
 		for i := range feedSize {
-			b.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: r.RunID, TaskID: fmt.Sprintf("t%05d", i), State: TaskRunning})
+			b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: r.RunID, TaskID: fmt.Sprintf("t%05d", i), State: TaskRunning})
 		}
 	})
 	if got := readAll(t, c); len(got) != feedSize {

@@ -14,13 +14,13 @@ func TestTaskDigestReader(t *testing.T) {
 	start := time.Date(2026, 1, 2, 3, 4, 5, 600, time.UTC)
 	end := start.Add(90 * time.Second)
 	tis := []*TaskInstance{
-		{DAGID: "d", RunID: "r", TaskID: "t", State: TaskNone},
-		{DAGID: "d", RunID: "manual__2026-01-01T00:00:00Z", TaskID: "extract", State: TaskSuccess, TryNumber: 3, MaxTries: 4,
+		{DAGID: "d", MapIndex: NoMapIndex, RunID: "r", TaskID: "t", State: TaskNone},
+		{DAGID: "d", MapIndex: NoMapIndex, RunID: "manual__2026-01-01T00:00:00Z", TaskID: "extract", State: TaskSuccess, TryNumber: 3, MaxTries: 4,
 			QueuedAt: &start, StartDate: &start, EndDate: &end, Worker: "w\"1", Error: "boom\n{}[]\\",
 			Outputs:   map[string]any{"a": []any{1.0, "}", map[string]any{"b": nil}}, "c": true},
 			NotBefore: end, Pokes: 2, FirstPoke: &start},
-		{DAGID: "d", RunID: "r", TaskID: "x", State: TaskRunning, TryNumber: 1, StartDate: &start},
-		{DAGID: "d", RunID: "r", TaskID: "train", State: TaskSuccess, TryNumber: 1, EndDate: &end,
+		{DAGID: "d", MapIndex: NoMapIndex, RunID: "r", TaskID: "x", State: TaskRunning, TryNumber: 1, StartDate: &start},
+		{DAGID: "d", MapIndex: NoMapIndex, RunID: "r", TaskID: "train", State: TaskSuccess, TryNumber: 1, EndDate: &end,
 			CachedFrom: &TryRef{DAGID: "d", RunID: "r0", TaskID: "train", Try: 2}, Artifacts: []Artifact{{Name: "model", SHA256: "ab"}}},
 	}
 	var r taskDigestReader
@@ -53,8 +53,8 @@ func TestRecentRunsAndRunTasks(t *testing.T) {
 		r := &Run{DAGID: "a", RunID: "scheduled__" + date.Format(time.RFC3339), RunType: RunTypeScheduled, State: RunSuccess,
 			LogicalDate: date, QueuedAt: date.Add(time.Hour)}
 		b.PutRun(r)
-		b.PutTaskInstance(&TaskInstance{DAGID: "a", RunID: r.RunID, TaskID: "t2", State: TaskFailed, TryNumber: 2})
-		b.PutTaskInstance(&TaskInstance{DAGID: "a", RunID: r.RunID, TaskID: "t1", State: TaskSuccess, TryNumber: 1})
+		b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "a", RunID: r.RunID, TaskID: "t2", State: TaskFailed, TryNumber: 2})
+		b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "a", RunID: r.RunID, TaskID: "t1", State: TaskSuccess, TryNumber: 1})
 	}
 	// "a.b" shares a prefix with "a" but is another DAG.
 	b.PutRun(&Run{DAGID: "a.b", RunID: "manual__x", RunType: RunTypeManual, State: RunQueued, LogicalDate: time.Unix(0, 0)})

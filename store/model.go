@@ -88,9 +88,18 @@ type VersionChange struct {
 
 // TaskInstance is one task of one run; it goes through one or more tries.
 type TaskInstance struct {
-	DAGID     string    `json:"dag_id"`
-	RunID     string    `json:"run_id"`
-	TaskID    string    `json:"task_id"`
+	DAGID  string `json:"dag_id"`
+	RunID  string `json:"run_id"`
+	TaskID string `json:"task_id"`
+	// MapIndex is the index of a mapped task's instance in its list, or
+	// NoMapIndex (docs/dag-format.md#mapping).
+	MapIndex int `json:"map_index"`
+	// MapLength is set on the instance that stands for a mapped task once
+	// it expanded: how many instances it has. Its state is theirs taken
+	// together.
+	MapLength int `json:"map_length,omitempty"`
+	// Item is a mapped instance's element of the list, as .item sees it.
+	Item      any       `json:"item,omitzero"`
 	State     TaskState `json:"state"`
 	TryNumber int       `json:"try_number"` // the current or last try; 0 before the first
 	MaxTries  int       `json:"max_tries"`  // 1 + retries
@@ -128,6 +137,7 @@ type Try struct {
 	DAGID     string         `json:"dag_id"`
 	RunID     string         `json:"run_id"`
 	TaskID    string         `json:"task_id"`
+	MapIndex  int            `json:"map_index"` // as TaskInstance.MapIndex
 	Number    int            `json:"try_number"`
 	State     TaskState      `json:"state"`
 	Worker    string         `json:"worker,omitempty"`

@@ -11,8 +11,9 @@ import (
 	bolt "go.etcd.io/bbolt"
 )
 
-// TaskInstances returns the task instances of a run, sorted by task id. A
-// run without any, or one that does not exist, has none.
+// TaskInstances returns the task instances of a run, mapped ones included,
+// sorted by instance key (docs/dag-format.md#mapping). A run without any,
+// or one that does not exist, has none.
 func (s *Store) TaskInstances(dagID, runID string) ([]*TaskInstance, error) {
 	var tis []*TaskInstance
 	err := s.view(func(tx *bolt.Tx) error {
@@ -31,7 +32,8 @@ func (s *Store) TaskInstances(dagID, runID string) ([]*TaskInstance, error) {
 	return tis, nil
 }
 
-// GetTaskInstance returns one task instance of a run.
+// GetTaskInstance returns one task instance of a run; taskID is its
+// instance key (InstanceKey), as for Tries and GetTry.
 func (s *Store) GetTaskInstance(dagID, runID, taskID string) (*TaskInstance, error) {
 	ti := new(TaskInstance)
 	if err := s.get(bucketTaskInstances, key(dagID, runID, taskID), ti); err != nil {

@@ -14,17 +14,17 @@ func TestTaskInstancesAndTries(t *testing.T) {
 	start, end := day(2), day(2).Add(time.Minute)
 	exit := 3
 	tis := []*TaskInstance{
-		{DAGID: "etl", RunID: run.RunID, TaskID: "train", State: TaskUpForRetry, TryNumber: 1, MaxTries: 3,
+		{DAGID: "etl", RunID: run.RunID, MapIndex: NoMapIndex, TaskID: "train", State: TaskUpForRetry, TryNumber: 1, MaxTries: 3,
 			Queue: "gpu", Pool: "gpu", PoolSlots: 2, Priority: 10, NotBefore: end.Add(time.Minute),
 			QueuedAt: &start, StartDate: &start, EndDate: &end, Worker: "w1", Error: "exit status 3"},
-		{DAGID: "etl", RunID: run.RunID, TaskID: "extract", State: TaskSuccess, TryNumber: 1, MaxTries: 1,
+		{DAGID: "etl", RunID: run.RunID, MapIndex: NoMapIndex, TaskID: "extract", State: TaskSuccess, TryNumber: 1, MaxTries: 1,
 			Queue: "default", Pool: DefaultPool, PoolSlots: 1, Priority: 1,
 			Outputs: map[string]any{"rows": "42"}},
-		{DAGID: "etl", RunID: run.RunID, TaskID: "report", State: TaskNone},
+		{DAGID: "etl", RunID: run.RunID, MapIndex: NoMapIndex, TaskID: "report", State: TaskNone},
 	}
 	var tries []*Try
 	for n := 1; n <= 12; n++ { // past 9: numeric, not lexical, order
-		tries = append(tries, &Try{DAGID: "etl", RunID: run.RunID, TaskID: "train", Number: n,
+		tries = append(tries, &Try{MapIndex: NoMapIndex, DAGID: "etl", RunID: run.RunID, TaskID: "train", Number: n,
 			State: TaskFailed, Worker: "w1", QueuedAt: start, StartDate: &start, EndDate: &end, ExitCode: &exit,
 			Error: "boom", Outputs: map[string]any{"n": float64(n)}})
 	}

@@ -114,8 +114,8 @@ func TestBadIDs(t *testing.T) {
 	}{
 		{"empty DAG id", func(b *Batch) { b.PutRun(&Run{RunID: "r"}) }},
 		{"NUL in run id", func(b *Batch) { b.PutRun(&Run{DAGID: "d", RunID: "r\x00"}) }},
-		{"empty task id", func(b *Batch) { b.PutTaskInstance(&TaskInstance{DAGID: "d", RunID: "r"}) }},
-		{"try number 0", func(b *Batch) { b.PutTry(&Try{DAGID: "d", RunID: "r", TaskID: "t"}) }},
+		{"empty task id", func(b *Batch) { b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "d", RunID: "r"}) }},
+		{"try number 0", func(b *Batch) { b.PutTry(&Try{MapIndex: NoMapIndex, DAGID: "d", RunID: "r", TaskID: "t"}) }},
 		{"negative pool", func(b *Batch) { b.PutPool(Pool{Name: "p", Slots: -1}) }},
 		{"value that does not encode", func(b *Batch) {
 			b.PutRun(&Run{DAGID: "d", RunID: "r", Params: map[string]any{"f": func() {}}})
@@ -233,9 +233,9 @@ func TestDeleteRun(t *testing.T) {
 		for _, r := range []*Run{gone, kept} {
 			b.PutRun(r)
 			for _, task := range []string{"extract", "load"} {
-				b.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: r.RunID, TaskID: task, State: TaskRunning, TryNumber: 2})
+				b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: r.RunID, TaskID: task, State: TaskRunning, TryNumber: 2})
 				for n := 1; n <= 2; n++ {
-					b.PutTry(&Try{DAGID: "etl", RunID: r.RunID, TaskID: task, Number: n, State: TaskRunning})
+					b.PutTry(&Try{MapIndex: NoMapIndex, DAGID: "etl", RunID: r.RunID, TaskID: task, Number: n, State: TaskRunning})
 				}
 			}
 		}
@@ -276,7 +276,7 @@ func TestDeleteRun(t *testing.T) {
 
 	// A late event for the deleted run must not bring anything back.
 	var b Batch
-	b.PutTaskInstance(&TaskInstance{DAGID: "etl", RunID: "r", TaskID: "extract", State: TaskSuccess})
+	b.PutTaskInstance(&TaskInstance{MapIndex: NoMapIndex, DAGID: "etl", RunID: "r", TaskID: "extract", State: TaskSuccess})
 	if err := s.Commit(context.Background(), &b); !errors.Is(err, ErrNotFound) {
 		t.Errorf("PutTaskInstance on a deleted run: got %v, want ErrNotFound", err)
 	}

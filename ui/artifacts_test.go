@@ -91,7 +91,7 @@ func mlSeed(st *store.Store) error {
 			ti := finishedTask(run, task, store.TaskSuccess)
 			ti.Artifacts, ti.CachedFrom = r.arts[task], r.cached[task]
 			b.PutTaskInstance(ti)
-			b.PutTry(&store.Try{DAGID: "ml", RunID: run.RunID, TaskID: task, Number: 1, State: store.TaskSuccess, Worker: "worker-1",
+			b.PutTry(&store.Try{MapIndex: store.NoMapIndex, DAGID: "ml", RunID: run.RunID, TaskID: task, Number: 1, State: store.TaskSuccess, Worker: "worker-1",
 				QueuedAt: run.QueuedAt, StartDate: run.StartDate, EndDate: run.EndDate, Artifacts: ti.Artifacts, CachedFrom: ti.CachedFrom})
 		}
 	}

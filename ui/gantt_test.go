@@ -16,7 +16,7 @@ var g0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 func at(d time.Duration) *time.Time { t := g0.Add(d); return &t }
 
 func try(n int, state store.TaskState, queued time.Duration, start, end *time.Time) *store.Try {
-	return &store.Try{Number: n, State: state, QueuedAt: g0.Add(queued), StartDate: start, EndDate: end}
+	return &store.Try{MapIndex: store.NoMapIndex, Number: n, State: state, QueuedAt: g0.Add(queued), StartDate: start, EndDate: end}
 }
 
 // bar is a ganttBar without its title, rounded to a tenth of a pixel.

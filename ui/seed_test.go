@@ -52,7 +52,7 @@ func finishedRun(dagID string, date time.Time, state store.RunState) *store.Run 
 // finishedTask is the task instance of a finished run in state, tried
 // once.
 func finishedTask(r *store.Run, taskID string, state store.TaskState) *store.TaskInstance {
-	return &store.TaskInstance{
+	return &store.TaskInstance{MapIndex: store.NoMapIndex,
 		DAGID: r.DAGID, RunID: r.RunID, TaskID: taskID, State: state, TryNumber: 1, MaxTries: 1,
 		Queue: "default", Pool: "default_pool", PoolSlots: 1, Priority: 1,
 		QueuedAt: &r.QueuedAt, StartDate: r.StartDate, EndDate: r.EndDate, Worker: "worker-1",

@@ -56,7 +56,7 @@ func artifactsSeed(st *store.Store) error {
 		end := ld.Add(time.Minute)
 		b.PutRun(&store.Run{DAGID: "churn", RunID: runID, RunType: store.RunTypeManual, State: store.RunSuccess,
 			LogicalDate: ld, DataIntervalStart: ld, DataIntervalEnd: ld, QueuedAt: ld, StartDate: &ld, EndDate: &end})
-		ti := &store.TaskInstance{DAGID: "churn", RunID: runID, TaskID: "train", State: store.TaskSuccess, TryNumber: 1, MaxTries: 3,
+		ti := &store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: "churn", RunID: runID, TaskID: "train", State: store.TaskSuccess, TryNumber: 1, MaxTries: 3,
 			Queue: "default", Pool: "default_pool", PoolSlots: 1, StartDate: &ld, EndDate: &end, Artifacts: []store.Artifact{testModel, testPlots}}
 		if runID == testRunB {
 			ti.CachedFrom = &testTrainFrom

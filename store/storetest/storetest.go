@@ -64,12 +64,12 @@ func Fill(t testing.TB, path string) {
 			})
 			for k := range Tasks {
 				task := fmt.Sprintf("task_%d", k)
-				b.PutTaskInstance(&store.TaskInstance{
+				b.PutTaskInstance(&store.TaskInstance{MapIndex: store.NoMapIndex,
 					DAGID: DAG, RunID: RunID(j), TaskID: task, State: store.TaskSuccess, TryNumber: 1, MaxTries: 1,
 					Queue: "default", Pool: store.DefaultPool, PoolSlots: 1, QueuedAt: &ld, StartDate: &ld, EndDate: &end,
 				})
 				code := 0
-				b.PutTry(&store.Try{
+				b.PutTry(&store.Try{MapIndex: store.NoMapIndex,
 					DAGID: DAG, RunID: RunID(j), TaskID: task, Number: 1, State: store.TaskSuccess,
 					QueuedAt: ld, StartDate: &ld, EndDate: &end, ExitCode: &code,
 				})

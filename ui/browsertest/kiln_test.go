@@ -243,7 +243,7 @@ func seedModels(path string) error {
 		b.PutRun(&store.Run{DAGID: "models", RunID: runID, RunType: store.RunTypeManual, State: store.RunSuccess,
 			LogicalDate: ld, DataIntervalStart: ld, DataIntervalEnd: ld, QueuedAt: ld, StartDate: &ld, EndDate: &end})
 		for _, task := range []string{"features", "train"} {
-			ti := &store.TaskInstance{DAGID: "models", RunID: runID, TaskID: task, State: store.TaskSuccess, TryNumber: 1, MaxTries: 1,
+			ti := &store.TaskInstance{MapIndex: store.NoMapIndex, DAGID: "models", RunID: runID, TaskID: task, State: store.TaskSuccess, TryNumber: 1, MaxTries: 1,
 				Queue: "default", Pool: "default_pool", PoolSlots: 1, StartDate: &ld, EndDate: &end}
 			if task == "train" {
 				ti.Artifacts = []store.Artifact{modelArtifact}
@@ -252,7 +252,7 @@ func seedModels(path string) error {
 				}
 			}
 			b.PutTaskInstance(ti)
-			b.PutTry(&store.Try{DAGID: "models", RunID: runID, TaskID: task, Number: 1, State: store.TaskSuccess, QueuedAt: ld,
+			b.PutTry(&store.Try{MapIndex: store.NoMapIndex, DAGID: "models", RunID: runID, TaskID: task, Number: 1, State: store.TaskSuccess, QueuedAt: ld,
 				StartDate: ti.StartDate, EndDate: &end, Artifacts: ti.Artifacts, CachedFrom: ti.CachedFrom})
 		}
 	}
