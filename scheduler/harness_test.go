@@ -255,7 +255,7 @@ func (e *env) taskStates(r *store.Run) map[string]store.TaskState {
 	}
 	out := map[string]store.TaskState{}
 	for _, ti := range tis {
-		out[ti.TaskID] = ti.State
+		out[ti.Key()] = ti.State
 	}
 	return out
 }
