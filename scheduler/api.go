@@ -47,7 +47,7 @@ type ClearRequest struct {
 	// (docs/dag-format.md#mapping).
 	MapIndexes []int
 	Downstream bool // also clear everything downstream of them
-	OnlyFailed bool     // only failed and upstream_failed instances
+	OnlyFailed bool // only failed and upstream_failed instances
 	// Latest moves the run to the DAG's current version first; by default
 	// it runs again on the version it was created with.
 	Latest bool

@@ -2,8 +2,8 @@ package scheduler
 
 import (
 	"maps"
-	"strconv"
 	"slices"
+	"strconv"
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/buildinfo"

@@ -20,7 +20,7 @@ type tiKey struct{ dagID, runID, taskID string }
 // activeRun is a queued or running run with its task instances.
 type activeRun struct {
 	run *store.Run
-	dag *dag.DAG // the version the run was created with (or recovered by)
+	dag *dag.DAG                       // the version the run was created with (or recovered by)
 	tis map[string]*store.TaskInstance // by instance key (store.InstanceKey)
 	// mapped holds the instances of each expanded mapped task by map
 	// index (mapping.go).

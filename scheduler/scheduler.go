@@ -108,7 +108,7 @@ type Scheduler struct {
 	// upBuf is reused for the upstream states of the instance being
 	// decided (upstreamStates).
 	upBuf []store.TaskState
-	t       *turn
+	t     *turn
 	// lazy is a turn whose commit waits for the next turn's, since
 	// lazySince (turn.deferrable).
 	lazy      *turn
