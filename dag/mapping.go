@@ -116,12 +116,13 @@ func compileMapping(src string, sc *scope) (*Mapping, int, error) {
 			return nil, 0, fmt.Errorf("map must yield a list: it %v", err)
 		}
 	}
+	// The outputs it reads are not the task's Reads: each instance's
+	// manifest records its own item (store.MapRecord), not the list.
 	v := &refVisitor{sc: sc, reads: map[ast.Node][]string{}}
 	ast.Walk(&root, v)
 	if v.err != nil {
 		return nil, 0, fmt.Errorf("map: %w", v.err)
 	}
-	v.noteReads()
 	return &Mapping{src: src, prog: prog}, 0, nil
 }
 

@@ -248,6 +248,8 @@ func (s *Scheduler) values(ar *activeRun, t *dag.Task, ti *store.TaskInstance, t
 	for _, up := range ar.dag.Tasks {
 		uti := ar.tis[up.ID]
 		switch {
+		case up == t:
+			// Its own: only its downstream read them.
 		case ti.MapIndex >= 0 && t.MapGroup != "" && up.MapGroup == t.MapGroup:
 			if in := ar.tis[store.InstanceKey(up.ID, ti.MapIndex)]; in != nil && in.Outputs != nil {
 				outputs[up.ID] = in.Outputs

@@ -1,9 +1,12 @@
 package scheduler
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -110,14 +113,27 @@ func (t *turn) deferrable() bool {
 // instances of a run it does not know.
 func (t *turn) batch(queues map[string]map[string][]store.DatasetEvent) *store.Batch {
 	b := &store.Batch{}
+	b.Grow(len(t.runs) + len(t.tis) + len(t.tries))
 	for _, r := range t.runs {
 		b.PutRun(r)
 	}
-	for _, ti := range t.tis {
-		b.PutTaskInstance(ti)
+	// Task instances and tries go in key order: bbolt inserts a key into
+	// its page by moving those after it, so a mapped task's thousands of
+	// instances, put in a map's order, would cost time quadratic in
+	// their number.
+	tis := slices.AppendSeq(make([]tiKey, 0, len(t.tis)), maps.Keys(t.tis))
+	slices.SortFunc(tis, func(a, b tiKey) int {
+		return cmp.Or(strings.Compare(a.dagID, b.dagID), strings.Compare(a.runID, b.runID), strings.Compare(a.taskID, b.taskID))
+	})
+	for _, k := range tis {
+		b.PutTaskInstance(t.tis[k])
 	}
-	for _, tr := range t.tries {
-		b.PutTry(tr)
+	tries := slices.AppendSeq(make([]wire.TryKey, 0, len(t.tries)), maps.Keys(t.tries))
+	slices.SortFunc(tries, func(a, b wire.TryKey) int {
+		return cmp.Or(strings.Compare(a.DAGID, b.DAGID), strings.Compare(a.RunID, b.RunID), strings.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Try, b.Try))
+	})
+	for _, k := range tries {
+		b.PutTry(t.tries[k])
 	}
 	for _, st := range t.states {
 		b.PutDAGState(st)

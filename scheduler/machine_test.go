@@ -72,7 +72,7 @@ func (r *recorder) take() ([]*wire.Assignment, []wire.Cancel, feedback) {
 }
 
 type harness struct {
-	t     *testing.T
+	t     testing.TB
 	s     *Scheduler
 	clock *fakeClock
 	sent  *recorder
@@ -82,7 +82,7 @@ type harness struct {
 
 var t0 = time.Date(2026, 3, 10, 12, 0, 0, 0, time.UTC)
 
-func newHarness(t *testing.T, dags ...string) *harness {
+func newHarness(t testing.TB, dags ...string) *harness {
 	t.Helper()
 	dir := t.TempDir()
 	st, err := store.Open(filepath.Join(dir, "kiln.db"))

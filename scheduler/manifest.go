@@ -36,6 +36,9 @@ func (s *Scheduler) manifest(ar *activeRun, t *dag.Task, v dag.Values, a *wire.A
 	if mask := secrets.NewMask(a.Mask); mask != nil {
 		m.With, _ = mask.Value(a.With).(map[string]any)
 	}
+	if v.Mapped {
+		m.Map = &store.MapRecord{Expr: t.Map.String(), Index: v.MapIndex, Item: v.Item}
+	}
 	if t.When != nil {
 		// A task whose `when` was false is skipped and has no try.
 		m.When = &store.WhenResult{Expr: t.When.String(), Result: true}

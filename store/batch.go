@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -36,6 +37,9 @@ func (b *Batch) Len() int { return len(b.ops) }
 // Err returns the first error met while adding writes (an invalid id, a
 // value that does not encode); Commit returns it too and writes nothing.
 func (b *Batch) Err() error { return b.err }
+
+// Grow makes room for n more writes.
+func (b *Batch) Grow(n int) { b.ops = slices.Grow(b.ops, n) }
 
 // Reset empties the batch for reuse.
 func (b *Batch) Reset() { *b = Batch{ops: b.ops[:0]} }

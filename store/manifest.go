@@ -28,6 +28,9 @@ type Manifest struct {
 	// refer to, as they were when the try was dispatched: task id → key →
 	// value.
 	OutputsRead map[string]map[string]any `json:"outputs_read"`
+	// Map is set for an instance of a mapped task: what it ran for
+	// (docs/dag-format.md#mapping).
+	Map *MapRecord `json:"map,omitempty"`
 	// Plugin is the stage plugin that ran the try.
 	Plugin PluginRecord `json:"plugin"`
 	// Worker is the worker that ran the try; absent until it finished.
@@ -98,4 +101,12 @@ type WorkerRecord struct {
 	ID          string `json:"id"`
 	Host        string `json:"host"`
 	KilnVersion string `json:"kiln_version"`
+}
+
+// MapRecord is what an instance of a mapped task ran for: the `map`
+// expression, and the index and element of the list it yielded.
+type MapRecord struct {
+	Expr  string `json:"expr"`
+	Index int    `json:"index"`
+	Item  any    `json:"item"`
 }

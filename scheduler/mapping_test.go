@@ -1,0 +1,82 @@
+package scheduler
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
+)
+
+// mapDAG maps a no-op task over the items its upstream lists.
+const mapDAG = `
+id: fan
+max_active_tasks: 16
+tasks:
+  - {id: list, plugin: shell, with: {command: "true"}}
+  - id: noop
+    plugin: shell
+    depends_on: [list]
+    map: outputs.list.items
+    max_map_length: 10000
+    with: {command: "echo {{ .item }}"}
+  - {id: after, plugin: shell, depends_on: [noop], with: {command: "true"}}
+`
+
+func items(n int) string {
+	s := make([]string, n)
+	for i := range s {
+		s[i] = fmt.Sprint(i)
+	}
+	return "[" + strings.Join(s, ",") + "]"
+}
+
+// TestMapExpansionTurn: the turn that ends the list expands the mapped
+// task into every instance and dispatches as many as max_active_tasks
+// allows; the instances are in the store with that turn's commit.
+func TestMapExpansionTurn(t *testing.T) {
+	h := newHarness(t, mapDAG)
+	r, as := h.trigger("fan", nil)
+	as = h.run(as[0], true, map[string]any{"items": items(100)})
+	if len(as) != 16 || as[0].TaskID != "noop[0]" || as[15].TaskID != "noop[15]" {
+		t.Fatalf("dispatched %s, want noop[0] to noop[15]", taskIDs(as))
+	}
+	if as[3].Env["KILN_MAP_INDEX"] != "3" || as[3].Env["KILN_TASK_ID"] != "noop" || as[3].With["command"] != "echo 3" {
+		t.Errorf("noop[3]'s assignment: env %v, with %v", as[3].Env, as[3].With)
+	}
+	tis, err := h.s.cfg.Store.TaskInstances("fan", r.RunID)
+	if err != nil || len(tis) != 103 {
+		t.Fatalf("%d instances stored (%v), want 103", len(tis), err)
+	}
+	for len(as) > 0 {
+		a := as[0]
+		as = append(as[1:], h.run(a, true, nil)...)
+	}
+	if got := h.runState("fan", r.RunID); got != store.RunSuccess {
+		t.Errorf("run %s, want success; %v", got, h.states("fan", r.RunID))
+	}
+}
+
+// BenchmarkMapExpansion times the loop turn that expands a task over
+// 10,000 items: the list's finished event applied, the instances made and
+// written, the first dispatches rendered, the store commit. The target is
+// 50 ms (docs/performance.md#mapping). The time includes the next turn,
+// which applies JetStream's answers to the dispatches (harness.call).
+func BenchmarkMapExpansion(b *testing.B) {
+	list := map[string]any{"items": items(10000)}
+	var took time.Duration
+	for range b.N {
+		h := newHarness(b, mapDAG)
+		_, as := h.trigger("fan", nil)
+		h.event(as[0], wire.EventStarted, true, nil)
+		begin := time.Now()
+		as = h.event(as[0], wire.EventFinished, true, list)
+		took += time.Since(begin)
+		if len(as) != 16 {
+			b.Fatalf("dispatched %d", len(as))
+		}
+	}
+	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "ms/expansion")
+}
