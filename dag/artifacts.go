@@ -149,6 +149,11 @@ func (d *decoder) inputRef(t *Task, name string, n *node, raws []*rawTask, gr *g
 		d.errAt(n, "input %s: artifacts of %q are not visible to task %q: it is not upstream of it", name, task, t.ID)
 		return InputRef{}, false
 	}
+	up := raws[i].task
+	if _, mapped := raws[i].fields["map"]; (mapped || up.MapGroup != "") && (up.MapGroup == "" || up.MapGroup != t.MapGroup) {
+		d.errAt(n, "input %s: task %q is mapped, and each of its instances has artifacts of its own: only a task of its mapped group may take them as inputs (pass what others need in an output)", name, task)
+		return InputRef{}, false
+	}
 	declared := raws[i].artifactNames
 	_, found := slices.BinarySearch(declared, artifact)
 	switch {

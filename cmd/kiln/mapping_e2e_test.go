@@ -1,0 +1,93 @@
+package main_test
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// fanoutDAG maps a no-op task over 2,000 items its upstream lists.
+const fanoutDAG = `id: fanout
+max_active_tasks: 64
+tasks:
+  - id: list
+    plugin: shell
+    with: {command: 'echo "items=[$(seq -s, 1 2000)]" > "$KILN_OUTPUT"'}
+  - id: noop
+    plugin: shell
+    depends_on: [list]
+    map: outputs.list.items
+    max_map_length: 2000
+    with: {command: 'true'}
+`
+
+// TestMapExpansionSurvivesAKill SIGKILLs kiln standalone as the scheduler
+// expands a mapped task (on the log line it writes as it decides the
+// expansion, before the turn commits it), restarts it, and finds the run
+// done with exactly one set of instances: the expansion and the end of
+// the upstream task are one commit, so the restart sees both or neither.
+func TestMapExpansionSurvivesAKill(t *testing.T) {
+	dags, data := t.TempDir(), t.TempDir()
+	if err := os.WriteFile(filepath.Join(dags, "fanout.yaml"), []byte(fanoutDAG), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := startStandalone(t, dags, data)
+	out, stderr, code := s.kiln(t, "trigger", "fanout", "--json")
+	var run struct {
+		RunID string `json:"run_id"`
+	}
+	if err := json.Unmarshal([]byte(out), &run); code != 0 || err != nil {
+		t.Fatalf("trigger: %v %s", err, stderr)
+	}
+	deadline := time.Now().Add(runTimeout)
+	for !strings.Contains(s.out.String(), `msg="mapped task expanded"`) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the mapped task did not expand:\n%s", s.out.String())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if err := s.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	s.wait(t, runTimeout)
+
+	s = startStandalone(t, dags, data)
+	runURL := s.URL + "/api/v1/dags/fanout/runs/" + run.RunID
+	var got struct {
+		State string `json:"state"`
+	}
+	for getJSON(t, runURL, &got); got.State != "success"; getJSON(t, runURL, &got) {
+		if got.State == "failed" || time.Now().After(deadline.Add(runTimeout)) {
+			t.Fatalf("the run is %s after the restart", got.State)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var tis []struct {
+		TaskID    string `json:"task_id"`
+		MapIndex  int    `json:"map_index"`
+		MapLength int    `json:"map_length"`
+		State     string `json:"state"`
+		Item      any    `json:"item"`
+	}
+	getJSON(t, runURL+"/tasks", &tis)
+	seen := map[int]bool{}
+	for _, ti := range tis {
+		switch {
+		case ti.TaskID == "noop" && ti.MapIndex < 0:
+			if ti.MapLength != 2000 || ti.State != "success" {
+				t.Errorf("noop: %d instances, %s; want 2000, success", ti.MapLength, ti.State)
+			}
+		case ti.TaskID == "noop":
+			if seen[ti.MapIndex] || ti.State != "success" || ti.Item != float64(ti.MapIndex+1) {
+				t.Errorf("noop[%d]: %s, item %v (seen before: %v)", ti.MapIndex, ti.State, ti.Item, seen[ti.MapIndex])
+			}
+			seen[ti.MapIndex] = true
+		}
+	}
+	if len(seen) != 2000 || len(tis) != 2002 {
+		t.Errorf("%d instances of noop in %d task instances, want 2000 in 2002", len(seen), len(tis))
+	}
+}
