@@ -220,7 +220,7 @@ func (s *Scheduler) keepInCache(t *dag.Task, tr *store.Try, now time.Time) {
 	m.Cache.Key = cacheKey(m.Cache.Parts)
 	e := &store.CacheEntry{
 		Key:       m.Cache.Key,
-		From:      store.TryRef{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: tr.Number},
+		From:      store.TryRef{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.Key(), Try: tr.Number},
 		Created:   now.UTC(),
 		Outputs:   tr.Outputs,
 		Artifacts: tr.Artifacts,

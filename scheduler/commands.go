@@ -266,7 +266,8 @@ func (s *Scheduler) resetTI(ar *activeRun, ti *store.TaskInstance) {
 	s.putTI(ti)
 }
 
-// withDownstream adds every task downstream of the given ones.
+// withDownstream adds every task downstream of the given ones, which may
+// be instance keys of mapped instances (store.InstanceKey).
 func (s *Scheduler) withDownstream(ar *activeRun, ids []string) []string {
 	out := slices.Clone(ids)
 	seen := map[string]bool{}
@@ -274,7 +275,8 @@ func (s *Scheduler) withDownstream(ar *activeRun, ids []string) []string {
 		seen[id] = true
 	}
 	for i := 0; i < len(out); i++ {
-		for _, down := range ar.dag.Task(out[i]).Downstream {
+		id, _, _ := store.SplitInstanceKey(out[i])
+		for _, down := range ar.dag.Task(id).Downstream {
 			if !seen[down] {
 				seen[down] = true
 				out = append(out, down)
@@ -325,7 +327,15 @@ func (s *Scheduler) load(r *store.Run) (*activeRun, error) {
 func (s *Scheduler) assemble(r *store.Run, d *dag.DAG, tis []*store.TaskInstance) *activeRun {
 	ar := &activeRun{run: r, dag: d, tis: make(map[string]*store.TaskInstance, len(d.Tasks))}
 	for _, ti := range tis {
-		if t := d.Task(ti.TaskID); t != nil && (ti.MapIndex < 0 || t.Map != nil) {
+		t := d.Task(ti.TaskID)
+		switch {
+		case t == nil:
+		case t.Map == nil && ti.MapIndex >= 0:
+			// An instance of a task this version does not map.
+		case t.Map == nil:
+			ti.MapLength = 0
+			ar.addTI(ti)
+		default:
 			ar.addTI(ti)
 		}
 	}

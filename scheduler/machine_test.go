@@ -194,7 +194,7 @@ func (h *harness) states(dagID, runID string) map[string]store.TaskState {
 	if ar == nil {
 		tis, _ := h.s.cfg.Store.TaskInstances(dagID, runID)
 		for _, ti := range tis {
-			out[ti.TaskID] = ti.State
+			out[ti.Key()] = ti.State
 		}
 		return out
 	}

@@ -45,7 +45,8 @@ func (ar *activeRun) instances(taskID string) []*store.TaskInstance {
 	if parent == nil || parent.MapLength == 0 {
 		return nil
 	}
-	return ar.mapped[taskID][:parent.MapLength]
+	list := ar.mapped[taskID]
+	return list[:min(parent.MapLength, len(list))]
 }
 
 // expanded reports whether ti stands for a mapped task that expanded.

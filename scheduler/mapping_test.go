@@ -80,3 +80,67 @@ func BenchmarkMapExpansion(b *testing.B) {
 	}
 	b.ReportMetric(float64(took.Microseconds())/1000/float64(b.N), "ms/expansion")
 }
+
+// TestMapMarkAndClear: marking a failed instance success settles its task
+// again and lets the run go on; clearing the upstream and the mapped task
+// expands it again over the new, shorter list, reusing the instances
+// (their try numbers go on) and noting the ones past its end as removed.
+func TestMapMarkAndClear(t *testing.T) {
+	h := newHarness(t, mapDAG)
+	ctx := t.Context()
+	r, as := h.trigger("fan", nil)
+	as = h.run(as[0], true, map[string]any{"items": "[10, 11, 12, 13, 14]"})
+	if len(as) != 5 {
+		t.Fatalf("dispatched %s", taskIDs(as))
+	}
+	for _, a := range as {
+		h.run(a, a.TaskID != "noop[4]", nil)
+	}
+	states := h.states("fan", r.RunID)
+	if states["noop"] != store.TaskFailed || states["noop[4]"] != store.TaskFailed || states["after"] != store.TaskUpstreamFailed || h.runState("fan", r.RunID) != store.RunFailed {
+		t.Fatalf("after noop[4] failed: run %s, %v", h.runState("fan", r.RunID), states)
+	}
+
+	var err error
+	as = h.call(func() { _, err = h.s.MarkTasks(ctx, "fan", r.RunID, []string{"noop[4]"}, store.TaskSuccess) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	states = h.states("fan", r.RunID)
+	if states["noop"] != store.TaskSuccess || len(as) != 1 || as[0].TaskID != "after" {
+		t.Fatalf("after marking noop[4] success: %v, dispatched %s", states, taskIDs(as))
+	}
+	h.run(as[0], true, nil)
+	if got := h.runState("fan", r.RunID); got != store.RunSuccess {
+		t.Fatalf("run %s, want success", got)
+	}
+
+	as = h.call(func() {
+		_, err = h.s.Clear(ctx, "fan", r.RunID, ClearRequest{Tasks: []string{"list"}, Downstream: true})
+	})
+	if err != nil || len(as) != 1 || as[0].TaskID != "list" {
+		t.Fatalf("clear: %v, dispatched %s", err, taskIDs(as))
+	}
+	as = h.run(as[0], true, map[string]any{"items": `["a", "b", "c"]`})
+	if taskIDs(as) != "noop[0],noop[1],noop[2]" || as[2].With["command"] != "echo c" {
+		t.Fatalf("expanded again: dispatched %s", taskIDs(as))
+	}
+	for _, a := range as {
+		if a.Try != 2 {
+			t.Errorf("%s: try %d, want 2", a.TaskID, a.Try)
+		}
+	}
+	ar := h.s.active[runKey{"fan", r.RunID}]
+	for _, k := range []string{"noop[3]", "noop[4]"} {
+		if ti := ar.tis[k]; ti.State != store.TaskSkipped || !strings.Contains(ti.Error, "removed") {
+			t.Errorf("%s past the new list's end: %s %q", k, ti.State, ti.Error)
+		}
+	}
+	for _, a := range as {
+		as = append(as, h.run(a, true, nil)...)
+	}
+	h.run(as[len(as)-1], true, nil)
+	if got := h.runState("fan", r.RunID); got != store.RunSuccess {
+		t.Errorf("run %s after the second expansion, want success; %v", got, h.states("fan", r.RunID))
+	}
+}

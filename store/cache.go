@@ -25,8 +25,10 @@ type Artifact struct {
 
 // TryRef names one try of one task instance.
 type TryRef struct {
-	DAGID  string `json:"dag_id"`
-	RunID  string `json:"run_id"`
+	DAGID string `json:"dag_id"`
+	RunID string `json:"run_id"`
+	// TaskID is the task instance's key: the task id, with [i] for an
+	// instance of a mapped task (InstanceKey).
 	TaskID string `json:"task_id"`
 	Try    int    `json:"try"`
 }
@@ -74,13 +76,13 @@ func (b *Batch) PutCacheEntry(e *CacheEntry) {
 		return
 	}
 	k := []byte(e.Key)
-	index := key(e.From.DAGID, e.From.TaskID, e.Key)
+	index := byTaskKey(e.From, e.Key)
 	b.add(Change{}, func(tx *bolt.Tx) (bool, error) {
 		entries := tx.Bucket(bucketCache)
 		if old := entries.Get(k); old != nil {
 			var was CacheEntry
 			if err := json.Unmarshal(old, &was); err == nil {
-				if err := tx.Bucket(bucketCacheByTask).Delete(key(was.From.DAGID, was.From.TaskID, e.Key)); err != nil {
+				if err := tx.Bucket(bucketCacheByTask).Delete(byTaskKey(was.From, e.Key)); err != nil {
 					return false, err
 				}
 			}
@@ -311,7 +313,7 @@ func (s *Store) ForgetArtifacts(ctx context.Context, shas []string) (int, error)
 			return err
 		}
 		for _, e := range drop {
-			if err := errors.Join(entries.Delete([]byte(e.Key)), tx.Bucket(bucketCacheByTask).Delete(key(e.From.DAGID, e.From.TaskID, e.Key))); err != nil {
+			if err := errors.Join(entries.Delete([]byte(e.Key)), tx.Bucket(bucketCacheByTask).Delete(byTaskKey(e.From, e.Key))); err != nil {
 				return err
 			}
 			n++
@@ -319,4 +321,11 @@ func (s *Store) ForgetArtifacts(ctx context.Context, shas []string) (int, error)
 		return nil
 	})
 	return n, err
+}
+
+// byTaskKey is the key of a cache entry in the by-task index: an
+// instance of a mapped task counts as its task.
+func byTaskKey(from TryRef, k string) []byte {
+	taskID, _, _ := SplitInstanceKey(from.TaskID)
+	return key(from.DAGID, taskID, k)
 }

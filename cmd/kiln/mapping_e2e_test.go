@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,5 +90,73 @@ func TestMapExpansionSurvivesAKill(t *testing.T) {
 	}
 	if len(seen) != 2000 || len(tis) != 2002 {
 		t.Errorf("%d instances of noop in %d task instances, want 2000 in 2002", len(seen), len(tis))
+	}
+}
+
+// TestMappingExamples runs the example DAGs of mapping through the CLI:
+// file_fanout counts a dozen files in a mapped task and adds them up;
+// region_sweep runs its mapped group once per region, and its report sees
+// every branch's load.
+func TestMappingExamples(t *testing.T) {
+	dags := t.TempDir()
+	for _, name := range []string{"file_fanout.yaml", "region_sweep.yaml"} {
+		src, err := os.ReadFile(filepath.Join("../../examples/dags", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dags, name), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := startStandalone(t, dags, t.TempDir())
+	outputs := func(dagID, runID string) map[string]map[string]any {
+		t.Helper()
+		var tis []struct {
+			TaskID   string         `json:"task_id"`
+			MapIndex int            `json:"map_index"`
+			State    string         `json:"state"`
+			Outputs  map[string]any `json:"outputs"`
+		}
+		getJSON(t, s.URL+"/api/v1/dags/"+dagID+"/runs/"+runID+"/tasks", &tis)
+		out := map[string]map[string]any{}
+		for _, ti := range tis {
+			if ti.State != "success" {
+				t.Errorf("%s[%d] is %s", ti.TaskID, ti.MapIndex, ti.State)
+			}
+			out[fmt.Sprintf("%s[%d]", ti.TaskID, ti.MapIndex)] = ti.Outputs
+		}
+		return out
+	}
+	trigger := func(dagID string) string {
+		t.Helper()
+		out, stderr, code := s.kiln(t, "trigger", dagID, "--wait", "--json")
+		var run struct {
+			RunID string `json:"run_id"`
+			State string `json:"state"`
+		}
+		if err := json.Unmarshal([]byte(out), &run); code != 0 || err != nil || run.State != "success" {
+			t.Fatalf("trigger %s --wait: %v, %s, %s", dagID, err, out, stderr)
+		}
+		return run.RunID
+	}
+
+	got := outputs("file_fanout", trigger("file_fanout"))
+	want := 0
+	for i := range 12 {
+		want += (i*37+11)%90 + 10
+	}
+	if rows := got["total[-1]"]["rows"]; rows != fmt.Sprint(want) || len(got) != 15 {
+		t.Errorf("file_fanout: total rows %v, want %d; %d task instances, want 15", rows, want, len(got))
+	}
+
+	got = outputs("region_sweep", trigger("region_sweep"))
+	for i, region := range []string{"eu", "us", "apac"} {
+		loaded, _ := got[fmt.Sprintf("load[%d]", i)]["loaded"].(string)
+		if !strings.HasPrefix(loaded, region+":") {
+			t.Errorf("load[%d] loaded %q, want %s's rows", i, loaded, region)
+		}
+	}
+	if len(got) != 4+9 {
+		t.Errorf("region_sweep has %d task instances, want 13 (4 tasks, 3 branches of 3)", len(got))
 	}
 }
