@@ -24,6 +24,8 @@ const DefaultMaxMapLength = 1024
 type Mapping struct {
 	src  string
 	prog *vm.Program
+	// reads are the upstream outputs it names as outputs.TASK.KEY.
+	reads []OutputRef
 	// MaxLength is the longest list it may yield.
 	MaxLength int
 }
@@ -39,6 +41,16 @@ func (m *Mapping) MarshalText() ([]byte, error) { return []byte(m.src), nil }
 // Anything else, and a list longer than MaxLength, is an error that names
 // the expression.
 func (m *Mapping) Eval(v Values, loc *time.Location) ([]any, error) {
+	for _, r := range m.reads {
+		out, _ := v.Outputs[r.Task].(map[string]any)
+		if _, ok := out[r.Key]; !ok {
+			what := "wrote no outputs (it did not run, or wrote nothing to $KILN_OUTPUT)"
+			if len(out) > 0 {
+				what = fmt.Sprintf("wrote no output %q; it wrote %s", r.Key, quotedKeys(out))
+			}
+			return nil, fmt.Errorf("map %q: task %q %s", m.src, r.Task, what)
+		}
+	}
 	out, err := expr.Run(m.prog, whenEnv(v, loc))
 	if err != nil {
 		return nil, fmt.Errorf("map %q: %w", m.src, err)
@@ -123,7 +135,13 @@ func compileMapping(src string, sc *scope) (*Mapping, int, error) {
 	if v.err != nil {
 		return nil, 0, fmt.Errorf("map: %w", v.err)
 	}
-	return &Mapping{src: src, prog: prog}, 0, nil
+	m := &Mapping{src: src, prog: prog}
+	for _, chain := range v.reads {
+		if len(chain) == 2 {
+			m.reads = append(m.reads, OutputRef{Task: chain[0], Key: chain[1]})
+		}
+	}
+	return m, 0, nil
 }
 
 // groupMappings compiles the `map` of each group that has one. It may

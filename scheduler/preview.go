@@ -41,6 +41,12 @@ func UnknownOutput(r dag.OutputRef) string {
 	return "<unknown until " + r.Task + " runs: .outputs." + r.Task + "." + r.Key + ">"
 }
 
+// UnknownItem is what .item renders as in a preview: the instance shown
+// is the first, map index 0.
+func UnknownItem(m *dag.Mapping) string {
+	return "<each item of: map " + m.String() + ">"
+}
+
 // Preview renders what a manual run of d, as req asks at now, would run.
 // A bad request (params, date, tasks) is an error as Trigger's; a task
 // whose templates do not render has its Err set.
@@ -72,10 +78,24 @@ func Preview(d *dag.DAG, req TriggerRequest, now time.Time) (*RunPreview, error)
 				outputs[r.Task].(map[string]any)[r.Key] = UnknownOutput(r)
 			}
 		}
+		for id, out := range outputs {
+			// A mapped upstream's outputs are a list: of one instance with
+			// the keys read, or empty when none is named.
+			if up := d.Task(id); up != nil && up.Map != nil && (up.MapGroup == "" || up.MapGroup != t.MapGroup) {
+				list := []any{}
+				if m := out.(map[string]any); len(m) > 0 {
+					list = append(list, m)
+				}
+				outputs[id] = list
+			}
+		}
 		v := dag.Values{
 			DAGID: d.ID, TaskID: t.ID, RunID: p.Run.RunID, TryNumber: 1,
 			LogicalDate: ld, DataIntervalStart: iv.Start, DataIntervalEnd: iv.End,
 			Params: params, Outputs: outputs, Env: map[string]string{},
+		}
+		if t.Map != nil {
+			v.Mapped, v.Item = true, UnknownItem(t.Map)
 		}
 		for _, in := range t.Inputs {
 			if v.Inputs == nil {

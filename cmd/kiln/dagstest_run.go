@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -223,7 +224,7 @@ func (r *testReporter) follow(ctx context.Context, cur *store.ChangeCursor) erro
 				continue
 			}
 			concerns = true
-			if c.Kind == store.ChangeTry && r.g.Task(c.TaskID) == nil {
+			if id, _, _ := store.SplitInstanceKey(c.TaskID); c.Kind == store.ChangeTry && r.g.Task(id) == nil {
 				r.callback(c)
 			}
 		}
@@ -253,12 +254,15 @@ func (r *testReporter) sync() (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	byID := make(map[string]*store.TaskInstance, len(tis))
+	// Each task, then its mapped instances in index order.
+	byID := make(map[string][]*store.TaskInstance, len(r.g.Tasks))
 	for _, ti := range tis {
-		byID[ti.TaskID] = ti
+		byID[ti.TaskID] = append(byID[ti.TaskID], ti)
 	}
 	for _, t := range r.g.Tasks {
-		if ti := byID[t.ID]; ti != nil {
+		its := byID[t.ID]
+		slices.SortFunc(its, func(a, b *store.TaskInstance) int { return cmp.Compare(a.MapIndex, b.MapIndex) })
+		for _, ti := range its {
 			r.task(ti)
 		}
 	}
@@ -280,43 +284,49 @@ func (r *testReporter) sync() (bool, error) {
 // task reports a task instance whose state or try changed; a try that
 // ended is followed by its log.
 func (r *testReporter) task(ti *store.TaskInstance) {
-	prev := r.seen[ti.TaskID]
+	k := ti.Key()
+	prev := r.seen[k]
 	if prev.state == ti.State && prev.try == ti.TryNumber {
 		return
 	}
-	r.seen[ti.TaskID] = seenTask{ti.State, ti.TryNumber}
+	r.seen[k] = seenTask{ti.State, ti.TryNumber}
 	if r.quiet || r.keep != nil && !r.keep[ti.TaskID] {
 		return // the header named the tasks --task leaves out
+	}
+	if ti.MapLength > 0 { // a mapped task as a whole: its instances have the tries
+		r.line(k, string(ti.State), strings.TrimSuffix(fmt.Sprintf("%d instances; %s", ti.MapLength, ti.Error), "; "))
+		return
 	}
 	switch ti.State {
 	case store.TaskNone, store.TaskScheduled, store.TaskQueued:
 		return
 	case store.TaskRunning:
-		r.line(ti.TaskID, string(ti.State), fmt.Sprintf("try %d", ti.TryNumber))
+		r.line(k, string(ti.State), fmt.Sprintf("try %d", ti.TryNumber))
 		return
 	case store.TaskSuccess, store.TaskFailed, store.TaskUpForRetry:
 		if ti.TryNumber > 0 {
 			if prev != (seenTask{store.TaskRunning, ti.TryNumber}) {
 				// It ran between two looks, or so fast that its start
 				// was committed with its end: it did run.
-				r.line(ti.TaskID, string(store.TaskRunning), fmt.Sprintf("try %d", ti.TryNumber))
+				r.line(k, string(store.TaskRunning), fmt.Sprintf("try %d", ti.TryNumber))
 			}
 			r.tryEnded(ti)
 			return
 		}
 	}
-	r.line(ti.TaskID, string(ti.State), ti.Error)
+	r.line(k, string(ti.State), ti.Error)
 }
 
 // tryEnded reports the try of ti that just ended, with its log.
 func (r *testReporter) tryEnded(ti *store.TaskInstance) {
-	tr, err := r.st.GetTry(ti.DAGID, ti.RunID, ti.TaskID, ti.TryNumber)
+	k := ti.Key()
+	tr, err := r.st.GetTry(ti.DAGID, ti.RunID, k, ti.TryNumber)
 	if err != nil {
-		r.line(ti.TaskID, string(ti.State), ti.Error)
+		r.line(k, string(ti.State), ti.Error)
 		return
 	}
-	r.line(ti.TaskID, string(ti.State), tryDetail(tr))
-	r.printLog(wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber})
+	r.line(k, string(ti.State), tryDetail(tr))
+	r.printLog(wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: k, Try: ti.TryNumber})
 }
 
 // callback notes a change of a callback stage's try, and reports one
@@ -353,11 +363,16 @@ func (r *testReporter) line(task, state, detail string) {
 	fmt.Fprintln(r.w, strings.TrimRight(s, " "))
 }
 
-// width is that of the longest task id, so that states line up.
+// width is that of the longest task id, with its highest map index for
+// a mapped task, so that states line up.
 func (r *testReporter) width() int {
 	n := 0
 	for _, t := range r.g.Tasks {
-		n = max(n, len(t.ID))
+		w := len(t.ID)
+		if t.Map != nil {
+			w = len(store.InstanceKey(t.ID, t.Map.MaxLength-1))
+		}
+		n = max(n, w)
 	}
 	return n
 }
