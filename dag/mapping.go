@@ -158,7 +158,7 @@ func (d *decoder) groupMappings(g *DAG, gr *graph, groups []*rawGroup) {
 		}
 		// It may name a task upstream of each of the group's first tasks,
 		// those with no upstream in the group.
-		sc := &scope{params: d.declared, task: "group " + gp.Name, upstream: func(up string) bool {
+		sc := &scope{params: d.declared, task: "group " + gp.Name, noItem: noItemMap, upstream: func(up string) bool {
 			if t := g.byID[up]; t == nil || t.Group == gp.Name {
 				return false
 			}
@@ -201,10 +201,19 @@ func (d *decoder) taskMapping(g *DAG, rt *rawTask, sc *scope) {
 		if mp, ok := rt.fields["max_map_length"]; ok {
 			maxLen = d.integer(mp, 1)
 		}
-		t.Map = d.mapExpr(p, sc, maxLen)
+		msc := *sc
+		msc.noItem = noItemMap
+		t.Map = d.mapExpr(p, &msc, maxLen)
 	}
-	sc.mapped = t.Map != nil
+	sc.item = t.Map != nil
 }
+
+// Why .item and .map_index are not known.
+const (
+	noItemUnmapped = "is set in a mapped task only: give the task (or its group) a `map`"
+	noItemWhen     = "is not known to the `when` of a mapped task, evaluated once before it expands (the tasks of a mapped group evaluate theirs per branch)"
+	noItemMap      = "is not known to a `map`: it is what the map yields"
+)
 
 // mapExpr compiles a `map` value.
 func (d *decoder) mapExpr(p pair, sc *scope, maxLen int) *Mapping {

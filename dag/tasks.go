@@ -267,7 +267,13 @@ func (d *decoder) taskTemplates(rt *rawTask, sc *scope, secrets map[string]bool)
 	}
 	if p, ok := f["when"]; ok {
 		if src, ok := d.str(p); ok {
-			c, col, err := compileWhen(src, sc)
+			wsc := sc
+			if t.Map != nil && t.MapGroup == "" {
+				cp := *sc
+				cp.item, cp.noItem = false, noItemWhen
+				wsc = &cp
+			}
+			c, col, err := compileWhen(src, wsc)
 			if err != nil {
 				at := *p.val
 				if col > 0 && !p.val.block {

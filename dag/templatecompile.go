@@ -27,9 +27,11 @@ type scope struct {
 	upstream func(task string) bool // nil: outputs are not checked
 	task     string
 	callback bool
-	// mapped is set for the templates of a mapped task, which may use
-	// .item and .map_index (docs/dag-format.md#mapping).
-	mapped bool
+	// item is set where .item and .map_index are known: the templates of a
+	// mapped task (docs/dag-format.md#mapping). Elsewhere noItem, if set,
+	// says why they are not, instead of noItemUnmapped.
+	item   bool
+	noItem string
 	// secrets, set for the values of `env` only, collects the names of
 	// the secrets they refer to; elsewhere .secrets is refused, so that a
 	// secret reaches a task only through its environment (docs/dag-format.md#secrets).
@@ -92,6 +94,17 @@ func (s *scope) checkSecret(chain []string) error {
 	return nil
 }
 
+// checkItem checks a use of item or map_index.
+func (s *scope) checkItem(name string) error {
+	switch {
+	case s.item:
+		return nil
+	case s.noItem != "":
+		return fmt.Errorf("%s %s", name, s.noItem)
+	}
+	return fmt.Errorf("%s %s", name, noItemUnmapped)
+}
+
 func (s *scope) knows(key string) bool {
 	return slices.Contains(templateKeys, key) || s.callback && slices.Contains(callbackKeys, key)
 }
@@ -111,8 +124,10 @@ func (s *scope) checkRef(chain []string) error {
 		}
 		return fmt.Errorf("unknown value .%s (known: .%s)", chain[0], strings.Join(keys, " ."))
 	}
-	if (chain[0] == "item" || chain[0] == "map_index") && !s.mapped {
-		return fmt.Errorf(".%s is set in a mapped task only: give the task (or its group) a `map`", chain[0])
+	if chain[0] == "item" || chain[0] == "map_index" {
+		if err := s.checkItem(chain[0]); err != nil {
+			return fmt.Errorf(".%w", err)
+		}
 	}
 	if chain[0] == "params" {
 		s.noteParams(chain[1:])

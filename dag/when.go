@@ -38,17 +38,35 @@ func (c *Condition) Eval(v Values, loc *time.Location) (bool, error) {
 	return out.(bool), nil
 }
 
-func whenEnv(v Values, loc *time.Location) map[string]any {
+// whenVars are the values `when` and `map` expressions see. A struct, not
+// a map, so that a field of type any (item) is checked as one, whatever
+// the value it holds when the expression is compiled.
+type whenVars struct {
+	Params      map[string]any `expr:"params"`
+	Outputs     map[string]any `expr:"outputs"`
+	DS          string         `expr:"ds"`
+	LogicalDate time.Time      `expr:"logical_date"`
+	DAGID       string         `expr:"dag_id"`
+	RunID       string         `expr:"run_id"`
+	// A list, never nil, as templates see it (docs/dag-format.md#datasets).
+	TriggeringEvents []map[string]any `expr:"triggering_events"`
+	// Item and MapIndex are a mapped instance's (docs/dag-format.md#mapping).
+	Item     any `expr:"item"`
+	MapIndex int `expr:"map_index"`
+}
+
+func whenEnv(v Values, loc *time.Location) whenVars {
 	ld := v.LogicalDate.In(loc)
-	return map[string]any{
-		"params":       orEmpty(v.Params),
-		"outputs":      orEmpty(v.Outputs),
-		"ds":           ld.Format(time.DateOnly),
-		"logical_date": ld,
-		"dag_id":       v.DAGID,
-		"run_id":       v.RunID,
-		// A list, never nil, as templates see it (docs/dag-format.md#datasets).
-		"triggering_events": append([]map[string]any{}, v.TriggeringEvents...),
+	return whenVars{
+		Params:           orEmpty(v.Params),
+		Outputs:          orEmpty(v.Outputs),
+		DS:               ld.Format(time.DateOnly),
+		LogicalDate:      ld,
+		DAGID:            v.DAGID,
+		RunID:            v.RunID,
+		TriggeringEvents: append([]map[string]any{}, v.TriggeringEvents...),
+		Item:             v.Item,
+		MapIndex:         v.MapIndex,
 	}
 }
 
@@ -154,8 +172,11 @@ func (r *refVisitor) Visit(n *ast.Node) {
 	}
 	switch x := (*n).(type) {
 	case *ast.IdentifierNode:
-		if x.Value == "outputs" {
+		switch x.Value {
+		case "outputs":
 			r.reads[x] = nil
+		case "item", "map_index":
+			r.err = r.sc.checkItem(x.Value)
 		}
 	case *ast.MemberNode:
 		prop, ok := x.Property.(*ast.StringNode)

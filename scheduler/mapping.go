@@ -185,6 +185,12 @@ func (s *Scheduler) advanceMapped(ar *activeRun, t *dag.Task, parent *store.Task
 			s.endTI(in, store.TaskUpstreamFailed, "", now)
 			ended++
 		case ready:
+			if t.MapGroup != "" && !s.checkWhen(ar, t, in, now) {
+				if in.State.Finished() {
+					ended++
+				}
+				break
+			}
 			in.State = store.TaskScheduled
 			s.putTI(in)
 			s.metrics.taskReady(in, now)

@@ -109,3 +109,38 @@ func histSum(b *testing.B, h prometheus.Histogram) float64 {
 	}
 	return m.GetHistogram().GetSampleSum()
 }
+
+// TestMappedGroupWhen: a task of a mapped group evaluates its `when` per
+// branch, with the branch's item; a skipped instance skips the rest of its
+// branch only.
+func TestMappedGroupWhen(t *testing.T) {
+	h := newHarness(t, `
+id: branches
+groups:
+  each:
+    map: "[0, 1, 2]"
+    tasks: [a, b, c]
+defaults: {plugin: shell, with: {command: "true"}}
+tasks:
+  - id: a
+  - {id: b, depends_on: [a], when: "item != 1"}
+  - {id: c, depends_on: [b]}
+`)
+	r, as := h.trigger("branches", nil)
+	if taskIDs(as) != "a[0],a[1],a[2]" {
+		t.Fatalf("dispatched %s", taskIDs(as))
+	}
+	for len(as) > 0 {
+		a := as[0]
+		as = append(as[1:], h.run(a, true, nil)...)
+	}
+	want := map[string]store.TaskState{
+		"a": store.TaskSuccess, "b": store.TaskSuccess, "c": store.TaskSuccess,
+		"a[0]": store.TaskSuccess, "a[1]": store.TaskSuccess, "a[2]": store.TaskSuccess,
+		"b[0]": store.TaskSuccess, "b[1]": store.TaskSkipped, "b[2]": store.TaskSuccess,
+		"c[0]": store.TaskSuccess, "c[1]": store.TaskSkipped, "c[2]": store.TaskSuccess,
+	}
+	if got := h.states("branches", r.RunID); !equalStates(got, want) {
+		t.Errorf("states %v, want %v", got, want)
+	}
+}

@@ -200,7 +200,8 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 			case upstreamFailed:
 				s.endTI(ti, store.TaskUpstreamFailed, "", now)
 			case ready:
-				if !s.checkWhen(ar, t, ti, now) {
+				// A mapped group's tasks evaluate `when` per branch.
+				if t.MapGroup == "" && !s.checkWhen(ar, t, ti, now) {
 					break
 				}
 				if t.Map != nil {
