@@ -223,14 +223,7 @@ func (d *decoder) mapExpr(p pair, sc *scope, maxLen int) *Mapping {
 	}
 	m, col, err := compileMapping(src, sc)
 	if err != nil {
-		at := *p.val
-		if col > 0 && !p.val.block {
-			at.col += col - 1
-			if p.val.quoted {
-				at.col++
-			}
-		}
-		d.errAt(&at, "%v", err)
+		d.errInExpr(p, col, err)
 		return nil
 	}
 	m.MaxLength = maxLen

@@ -275,18 +275,24 @@ func (d *decoder) taskTemplates(rt *rawTask, sc *scope, secrets map[string]bool)
 			}
 			c, col, err := compileWhen(src, wsc)
 			if err != nil {
-				at := *p.val
-				if col > 0 && !p.val.block {
-					at.col += col - 1
-					if p.val.quoted {
-						at.col++
-					}
-				}
-				d.errAt(&at, "%v", err)
+				d.errInExpr(p, col, err)
 			}
 			t.When = c
 		}
 	}
+}
+
+// errInExpr reports an error in the expression of p (a `when` or `map`)
+// at its column col in the expression (1-based; 0 for the value's start).
+func (d *decoder) errInExpr(p pair, col int, err error) {
+	at := *p.val
+	if col > 0 && !p.val.block {
+		at.col += col - 1
+		if p.val.quoted {
+			at.col++
+		}
+	}
+	d.errAt(&at, "%v", err)
 }
 
 // checkSchema validates a `with` mapping (or its absence) against the

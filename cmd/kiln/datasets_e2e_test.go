@@ -3,8 +3,6 @@ package main_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -17,17 +15,7 @@ import (
 // the API each start it again; `datasets list` and `show` tell who
 // produces, who consumes and what came.
 func TestDatasetsExamples(t *testing.T) {
-	dags := t.TempDir()
-	for _, name := range []string{"orders_ingest.yaml", "orders_report.yaml"} {
-		src, err := os.ReadFile(filepath.Join("../../examples/dags", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dags, name), src, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := startStandalone(t, dags, t.TempDir())
+	s := startStandalone(t, exampleDAGs(t, "orders_ingest.yaml", "orders_report.yaml"), t.TempDir())
 	reports := func() []map[string]any {
 		t.Helper()
 		out, stderr, code := s.kiln(t, "runs", "list", "orders_report", "--json")
@@ -113,14 +101,7 @@ func TestDatasetsExamples(t *testing.T) {
 // kiln standalone with SIGKILL and starts it again on the same data: once
 // unpaused, the consumer runs once, on both events.
 func TestDatasetEventsSurviveAKill(t *testing.T) {
-	dags, data := t.TempDir(), t.TempDir()
-	src, err := os.ReadFile("../../examples/dags/orders_report.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dags, "orders_report.yaml"), src, 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dags, data := exampleDAGs(t, "orders_report.yaml"), t.TempDir()
 	s := startStandalone(t, dags, data)
 	if _, stderr, code := s.kiln(t, "dags", "pause", "orders_report"); code != 0 {
 		t.Fatalf("pause: %s", stderr)

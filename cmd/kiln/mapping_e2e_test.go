@@ -98,17 +98,7 @@ func TestMapExpansionSurvivesAKill(t *testing.T) {
 // region_sweep runs its mapped group once per region, and its report sees
 // every branch's load.
 func TestMappingExamples(t *testing.T) {
-	dags := t.TempDir()
-	for _, name := range []string{"file_fanout.yaml", "region_sweep.yaml"} {
-		src, err := os.ReadFile(filepath.Join("../../examples/dags", name))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dags, name), src, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := startStandalone(t, dags, t.TempDir())
+	s := startStandalone(t, exampleDAGs(t, "file_fanout.yaml", "region_sweep.yaml"), t.TempDir())
 	outputs := func(dagID, runID string) map[string]map[string]any {
 		t.Helper()
 		var tis []struct {

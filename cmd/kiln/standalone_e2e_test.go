@@ -5,7 +5,9 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"regexp"
 	"sync"
 	"testing"
@@ -139,4 +141,21 @@ func (s *standalone) wait(t *testing.T, timeout time.Duration) int {
 func (s *standalone) kiln(t *testing.T, args ...string) (stdout, stderr string, exitCode int) {
 	t.Helper()
 	return runKiln(t, append(args, "--server", s.URL)...)
+}
+
+// exampleDAGs copies the named files of examples/dags into a new DAGs
+// folder, and returns it.
+func exampleDAGs(t *testing.T, names ...string) string {
+	t.Helper()
+	dags := t.TempDir()
+	for _, name := range names {
+		src, err := os.ReadFile(filepath.Join("../../examples/dags", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dags, name), src, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dags
 }
