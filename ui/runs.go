@@ -224,11 +224,10 @@ func (s *Server) findRun(c echo.Context) (*store.Run, error) {
 // the DAG is loaded: one per task, a mapped task's being the one that
 // stands for it (GET …/tasks lists its instances).
 func (s *Server) runView(r *store.Run) (Run, error) {
-	tis, err := s.backend.Store().TaskInstances(r.DAGID, r.RunID)
+	tis, err := s.backend.Store().TaskInstancesPerTask(r.DAGID, r.RunID)
 	if err != nil {
 		return Run{}, err
 	}
-	tis = slices.DeleteFunc(tis, func(ti *store.TaskInstance) bool { return ti.MapIndex >= 0 })
 	s.sortTaskInstances(r.DAGID, tis)
 	return NewRun(r, tis), nil
 }
