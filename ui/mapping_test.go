@@ -50,9 +50,10 @@ tasks:
     with: {command: "true"}
 `
 
-// newFanoutRun starts a Kiln with fanoutDAG and heldDAG and their API, and
-// runs fanout to its end (failed, by square[2]). held's run waits.
-func newFanoutRun(t *testing.T) (k *kilntest.Kiln, base, runID, heldRunID string) {
+// newFanoutRun starts a Kiln with fanoutDAG and heldDAG and its server
+// (at root), and runs fanout to its end (failed, by square[2]). held's run
+// waits.
+func newFanoutRun(t *testing.T) (k *kilntest.Kiln, root, runID, heldRunID string) {
 	t.Helper()
 	k, srv := newAPI(t, fanoutDAG, heldDAG)
 	k.Gate("hold")
@@ -62,7 +63,7 @@ func newFanoutRun(t *testing.T) (k *kilntest.Kiln, base, runID, heldRunID string
 	}
 	held := trigger(t, k, "held", "", nil)
 	k.WaitTask("held", held.RunID, "wait", store.TaskRunning)
-	return k, srv.URL + "/api/v1/dags/", run.RunID, held.RunID
+	return k, srv.URL, run.RunID, held.RunID
 }
 
 // instanceKeys are the instance keys of task instances, in their order.
@@ -76,7 +77,8 @@ func instanceKeys(tis []ui.TaskInstance) []string {
 
 func TestMappedTaskInstances(t *testing.T) {
 	t.Parallel()
-	_, base, runID, held := newFanoutRun(t)
+	_, root, runID, held := newFanoutRun(t)
+	base := root + "/api/v1/dags/"
 	runURL := base + "fanout/runs/" + runID
 
 	// Every instance, in the DAG's task order, a mapped task's after it by
@@ -170,7 +172,8 @@ func TestMappedTaskInstances(t *testing.T) {
 
 func TestClearAndMarkMappedInstances(t *testing.T) {
 	t.Parallel()
-	k, base, runID, heldRun := newFanoutRun(t)
+	k, root, runID, heldRun := newFanoutRun(t)
+	base := root + "/api/v1/dags/"
 	runURL := base + "fanout/runs/" + runID
 
 	for _, tt := range []struct {
