@@ -249,7 +249,8 @@ func (r *testReporter) sync() (bool, error) {
 		return false, err
 	}
 	r.run = run
-	tis, err := r.st.TaskInstances(run.DAGID, run.RunID)
+	// A mapped task is reported as a whole (docs/cli.md#mapped-tasks).
+	tis, err := r.st.TaskInstancesPerTask(run.DAGID, run.RunID)
 	if err != nil {
 		return false, err
 	}
@@ -292,7 +293,11 @@ func (r *testReporter) task(ti *store.TaskInstance) {
 	case store.TaskNone, store.TaskScheduled, store.TaskQueued:
 		return
 	case store.TaskRunning:
-		r.line(ti.TaskID, string(ti.State), fmt.Sprintf("try %d", ti.TryNumber))
+		detail := fmt.Sprintf("try %d", ti.TryNumber)
+		if ti.MapLength > 0 {
+			detail = instanceCount(ti.MapLength)
+		}
+		r.line(ti.TaskID, string(ti.State), detail)
 		return
 	case store.TaskSuccess, store.TaskFailed, store.TaskUpForRetry:
 		if ti.TryNumber > 0 {
