@@ -148,6 +148,9 @@ func TestMappedRunPage(t *testing.T) {
 
 	// The forms: clear ticked instances, mark one.
 	form := getPage(t, root+href+"?task=square").want(t, http.StatusOK).one("form#instances-form").formValues()
+	if p := postForm(t, root+href+"/clear", form); p.status != http.StatusBadRequest || !strings.Contains(p.body, "tick the instances to clear") {
+		t.Errorf("clearing no ticked instance: %d, want 400", p.status)
+	}
 	form.Set("map_index", "2")
 	if p := postForm(t, root+href+"/clear", form); p.status != http.StatusSeeOther {
 		t.Fatalf("clear square[2]: %d %s", p.status, p.body)

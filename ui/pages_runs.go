@@ -518,7 +518,9 @@ func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Locatio
 
 // clearForm is the clear forms of the run page: POST with tasks (none:
 // every task), downstream and only_failed, and map_index for instances of
-// the one mapped task in tasks; then back to the page.
+// the one mapped task in tasks; then back to the page. The form of a
+// mapped task's instances says ticked: it clears the instances ticked,
+// never the whole task.
 func (s *Server) clearForm(c echo.Context) error {
 	run, err := s.lookupRun(c)
 	if err != nil {
@@ -531,6 +533,9 @@ func (s *Server) clearForm(c echo.Context) error {
 	indexes, err := formMapIndexes(form["map_index"])
 	if err != nil {
 		return err
+	}
+	if formBool(form.Get("ticked")) && len(indexes) == 0 {
+		return badRequest("tick the instances to clear")
 	}
 	req := scheduler.ClearRequest{
 		Tasks:      form["tasks"],
