@@ -128,7 +128,12 @@ func (s *Scheduler) markTasks(dagID, runID string, tasks []string, state store.T
 	}
 	changed = append(changed, marked...)
 	if len(marked) > 0 {
-		for _, id := range s.withDownstream(ar, marked)[len(marked):] {
+		// Downstream of the tasks marked: an instance key names its task.
+		ids := make([]string, len(marked))
+		for i, k := range marked {
+			ids[i], _, _ = store.SplitInstanceKey(k)
+		}
+		for _, id := range s.withDownstream(ar, ids)[len(ids):] {
 			ti := ar.tis[id]
 			if ti == nil || slices.Contains(tasks, id) {
 				continue // what was asked for stays as asked

@@ -76,6 +76,9 @@ func TestMappedInstances(t *testing.T) {
 	if tries, err := s.Tries("etl", run.RunID, "square"); err != nil || len(tries) != 0 {
 		t.Fatalf("the mapped task itself has tries %+v, %v", tries, err)
 	}
+	if own, err := s.TaskInstancesPerTask("etl", run.RunID); err != nil || len(own) != 2 || own[0].Key() != "square" || own[0].MapLength != 12 || own[1].Key() != "sum" {
+		t.Errorf("TaskInstancesPerTask = %+v, %v; want square (12 instances) and sum", own, err)
+	}
 	digests, err := s.RunTasks("etl", []string{run.RunID})
 	if err != nil {
 		t.Fatal(err)

@@ -32,6 +32,33 @@ func (s *Store) TaskInstances(dagID, runID string) ([]*TaskInstance, error) {
 	return tis, nil
 }
 
+// TaskInstancesPerTask returns a run's task instances one per task, by
+// task id: TaskInstances without the instances of mapped tasks, which it
+// skips unread, so that a task mapped over 10,000 items costs one
+// instance, the one standing for it.
+func (s *Store) TaskInstancesPerTask(dagID, runID string) ([]*TaskInstance, error) {
+	var tis []*TaskInstance
+	err := s.view(func(tx *bolt.Tx) error {
+		pfx := prefix(dagID, runID)
+		c := tx.Bucket(bucketTaskInstances).Cursor()
+		for k, v := c.Seek(pfx); k != nil && bytes.HasPrefix(k, pfx); k, v = c.Next() {
+			if isMappedKey(k[len(pfx):]) {
+				continue
+			}
+			ti := new(TaskInstance)
+			if err := json.Unmarshal(v, ti); err != nil {
+				return fmt.Errorf("decoding %q: %w", k, err)
+			}
+			tis = append(tis, ti)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("listing the task instances of the tasks of %s/%s: %w", dagID, runID, err)
+	}
+	return tis, nil
+}
+
 // GetTaskInstance returns one task instance of a run; taskID is its
 // instance key (InstanceKey), as for Tries and GetTry.
 func (s *Store) GetTaskInstance(dagID, runID, taskID string) (*TaskInstance, error) {

@@ -28,7 +28,7 @@ import (
 
 // listRunArtifacts answers GET /api/v1/dags/{dag}/runs/{run}/artifacts:
 // the artifacts of the run's task instances, in the DAG's task order;
-// ?task= keeps to one task.
+// ?task= keeps to one task (with the instances of a mapped one).
 func (s *Server) listRunArtifacts(c echo.Context) error {
 	run, err := s.lookupRun(c)
 	if err != nil {
@@ -44,12 +44,16 @@ func (s *Server) listRunArtifacts(c echo.Context) error {
 		if i < 0 {
 			return s.taskNotFound(run, task, tis)
 		}
-		tis = tis[i : i+1]
+		j := i + 1
+		for j < len(tis) && tis[j].TaskID == task {
+			j++
+		}
+		tis = tis[i:j]
 	}
 	out := []RunArtifact{}
 	for _, ti := range tis {
 		for _, a := range ArtifactViews(ti.Artifacts) {
-			out = append(out, RunArtifact{TaskID: ti.TaskID, TryNumber: ti.TryNumber, Artifact: a, CachedFrom: ti.CachedFrom})
+			out = append(out, RunArtifact{TaskID: ti.TaskID, MapIndex: ti.MapIndex, TryNumber: ti.TryNumber, Artifact: a, CachedFrom: ti.CachedFrom})
 		}
 	}
 	return c.JSON(http.StatusOK, out)
@@ -82,7 +86,7 @@ func (s *Server) getArtifact(c echo.Context) error {
 	}
 	rc, info, err := s.backend.OpenArtifact(c.Request().Context(), a.SHA256)
 	if errors.Is(err, store.ErrNotFound) {
-		return notFound("artifact %s (sha256 %s) of task %q is no longer stored: collected by retention (docs/artifacts.md#retention)", a.Name, a.SHA256, ti.TaskID)
+		return notFound("artifact %s (sha256 %s) of task %q is no longer stored: collected by retention (docs/artifacts.md#retention)", a.Name, a.SHA256, ti.Key())
 	}
 	if err != nil {
 		return err
@@ -99,7 +103,7 @@ func (s *Server) getArtifact(c echo.Context) error {
 	c.Response().WriteHeader(http.StatusOK)
 	c.Response().Flush() // the client learns the size before the first chunk comes
 	if err := copyVerified(c.Response(), rc, a.SHA256); err != nil {
-		s.log.Error("sending an artifact", "dag", run.DAGID, "run", run.RunID, "task", ti.TaskID, "artifact", a.Name, "sha256", a.SHA256, "err", err)
+		s.log.Error("sending an artifact", "dag", run.DAGID, "run", run.RunID, "task", ti.Key(), "artifact", a.Name, "sha256", a.SHA256, "err", err)
 		// Cut the answer short: the client sees fewer bytes than
 		// Content-Length said, not a whole file that is wrong.
 		panic(http.ErrAbortHandler)
@@ -111,13 +115,13 @@ func (s *Server) getArtifact(c echo.Context) error {
 // not have, naming those it has.
 func noSuchArtifact(ti *store.TaskInstance, name string) error {
 	if len(ti.Artifacts) == 0 {
-		return notFound("task %q of run %q has no artifact %q: it stored none", ti.TaskID, ti.RunID, name)
+		return notFound("task %q of run %q has no artifact %q: it stored none", ti.Key(), ti.RunID, name)
 	}
 	names := make([]string, len(ti.Artifacts))
 	for i, a := range ti.Artifacts {
 		names[i] = a.Name
 	}
-	return notFound("task %q of run %q has no artifact %q%s; it has %s", ti.TaskID, ti.RunID, name,
+	return notFound("task %q of run %q has no artifact %q%s; it has %s", ti.Key(), ti.RunID, name,
 		suggest.DidYouMean(name, names), strings.Join(names, ", "))
 }
 

@@ -129,7 +129,7 @@ func TestRunArtifacts(t *testing.T) {
 	_, srv, _ := newArtifactsAPI(t)
 	base := srv.URL + "/api/v1/dags/ml/runs/"
 	view := func(task string, a store.Artifact, from *store.TryRef) ui.RunArtifact {
-		return ui.RunArtifact{TaskID: task, TryNumber: 1, CachedFrom: from, Artifact: ui.Artifact{
+		return ui.RunArtifact{TaskID: task, MapIndex: store.NoMapIndex, TryNumber: 1, CachedFrom: from, Artifact: ui.Artifact{
 			Name: a.Name, Path: a.Path, SHA256: a.SHA256, Size: a.Size, MediaType: a.MediaType, Dir: a.Dir}}
 	}
 	for _, tc := range []struct {
@@ -150,7 +150,7 @@ func TestRunArtifacts(t *testing.T) {
 	}
 	var raw []json.RawMessage
 	call(t, "GET", base+runA+"/artifacts?task=features", "").decode(t, &raw)
-	want := []string{"dir", "media_type", "name", "path", "sha256", "size", "task_id", "try_number"}
+	want := []string{"dir", "map_index", "media_type", "name", "path", "sha256", "size", "task_id", "try_number"}
 	if diff := cmp.Diff(want, keys(t, raw[0])); diff != "" {
 		t.Errorf("artifact keys (-want +got):\n%s", diff)
 	}

@@ -32,12 +32,15 @@ const (
 	ganttLabelChars = 26
 )
 
-// ganttInput is one row to draw: a task and its tries, by try number.
+// ganttInput is one row to draw: a task and its tries, by try number. A
+// mapped task's row has Instances set and one span for Tries, from its
+// expansion to its end (mappedSpan).
 type ganttInput struct {
-	TaskID   string
-	Href     string // where the row's label leads
-	Selected bool
-	Tries    []*store.Try
+	TaskID    string
+	Href      string // where the row's label leads
+	Selected  bool
+	Tries     []*store.Try
+	Instances int
 }
 
 // px is a coordinate or length in the chart; templates print it with
@@ -147,7 +150,11 @@ func layoutGantt(rows []ganttInput, now time.Time) ganttChart {
 			if qs.IsZero() {
 				continue
 			}
-			title := tryTitle(tr, qs, qe, rs, re)
+			what := fmt.Sprintf("try %d", tr.Number)
+			if r.Instances > 0 {
+				what = instancesText(r.Instances)
+			}
+			title := tryTitle(what, tr, qs, qe, rs, re)
 			if qe.After(qs) || rs.IsZero() {
 				row.Bars = append(row.Bars, ganttBar{Try: tr.Number, Kind: "queue", State: string(tr.State),
 					X: x(qs), W: max(x(qe)-x(qs), ganttMinBar), Title: title})
@@ -195,9 +202,10 @@ func trySpans(tr *store.Try, now time.Time) (qs, qe, rs, re time.Time) {
 	return qs, qe, time.Time{}, time.Time{}
 }
 
-// tryTitle is a bar's tooltip: "try 2 · success · waited 3.1s · ran 1m 2s".
-func tryTitle(tr *store.Try, qs, qe, rs, re time.Time) string {
-	parts := []string{fmt.Sprintf("try %d", tr.Number), string(tr.State)}
+// tryTitle is a bar's tooltip: "try 2 · success · waited 3.1s · ran 1m 2s",
+// what being "try 2".
+func tryTitle(what string, tr *store.Try, qs, qe, rs, re time.Time) string {
+	parts := []string{what, string(tr.State)}
 	if !qs.IsZero() {
 		parts = append(parts, "waited "+durationText(qe.Sub(qs)))
 	}

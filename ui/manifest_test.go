@@ -54,7 +54,7 @@ func TestTriesAndSecrets(t *testing.T) {
 	if m.DAGVersion != r.DAGHash || m.Plugin.Name != "shell" || m.Plugin.SHA256 == "" || m.Worker == nil || m.Worker.ID != "w1" {
 		t.Errorf("manifest = %+v", m)
 	}
-	if got := strings.Join(keys(t, call(t, "GET", api+"/tasks/call/tries/1", "").body), " "); got != "dag_id duration_s end_date error exit_code manifest queued_at run_id start_date state task_id try_number worker" {
+	if got := strings.Join(keys(t, call(t, "GET", api+"/tasks/call/tries/1", "").body), " "); got != "dag_id duration_s end_date error exit_code manifest map_index queued_at run_id start_date state task_id try_number worker" {
 		t.Errorf("try keys: %s", got)
 	}
 	call(t, "GET", api+"/tasks/call/tries/2", "").wantError(t, http.StatusNotFound, "no try 2")

@@ -54,25 +54,27 @@ func (s *Server) patchRun(c echo.Context) error {
 	return c.JSON(http.StatusOK, view)
 }
 
-// patchTaskInstance marks one task instance success or failed and answers
-// it as it is then, with its tries.
+// patchTaskInstance marks one task instance success or failed, an
+// instance of a mapped task with ?map_index, and answers it as it is
+// then, with its tries. Marking a mapped task as a whole marks each of
+// its instances.
 func (s *Server) patchTaskInstance(c echo.Context) error {
 	run, ti, err := s.lookupTask(c)
 	if err != nil {
 		return err
 	}
-	taskID, st := ti.TaskID, s.backend.Store()
+	key, st := ti.Key(), s.backend.Store()
 	state, err := markState(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.backend.MarkTasks(c.Request().Context(), run.DAGID, run.RunID, []string{taskID}, store.TaskState(state)); err != nil {
+	if _, err := s.backend.MarkTasks(c.Request().Context(), run.DAGID, run.RunID, []string{key}, store.TaskState(state)); err != nil {
 		return err
 	}
-	if ti, err = st.GetTaskInstance(run.DAGID, run.RunID, taskID); err != nil {
+	if ti, err = st.GetTaskInstance(run.DAGID, run.RunID, key); err != nil {
 		return err
 	}
-	tries, err := st.Tries(run.DAGID, run.RunID, taskID)
+	tries, err := st.Tries(run.DAGID, run.RunID, key)
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,7 @@ package ui_test
 // (routing, auth middleware, store reads, templates) with a recorder. The
 // acceptance bar is 300 ms of server time for each:
 //
-//	go test -run '^$' -bench 'Grid1000x25|DAGList1000' -benchmem ./ui/
+//	go test -run '^$' -bench 'Grid1000x25|DAGList1000|Mapped10k' -benchmem ./ui/
 
 import (
 	"fmt"
@@ -86,6 +86,43 @@ func BenchmarkGrid1000x25(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		servePage(b, h, "/dags/big")
+	}
+}
+
+// BenchmarkGridMapped10k renders the grid of 25 runs of wideDAG, the
+// newest with a task mapped over 10,000 items: the grid reads the task's
+// own instance, which stands for them all, and skips theirs unread.
+//
+//	go test -run '^$' -bench Mapped10k -benchmem ./ui/
+func BenchmarkGridMapped10k(b *testing.B) {
+	k := kilntest.Start(b, kilntest.Options{NoWorker: true, DAGs: []string{wideDAG},
+		Seed: seed(func(put func(*store.Run, ...*store.TaskInstance)) { putWideRuns(put, 25, 10000) })})
+	h := ui.New(k.Scheduler, ui.Options{}).Handler()
+	rec := servePage(b, h, "/dags/wide")
+	if body := rec.Body.String(); strings.Count(body, `<a class="cell"`) != 75 || !strings.Contains(body, `data-map-length="10000"`) {
+		b.Fatalf("want 75 cells, one with 10000 instances:\n%.2000s", body)
+	}
+	b.ResetTimer()
+	for b.Loop() {
+		servePage(b, h, "/dags/wide")
+	}
+}
+
+// BenchmarkRunPageMapped10k renders the run page of that newest run with
+// the mapped task picked: its first 1,000 instances are listed.
+func BenchmarkRunPageMapped10k(b *testing.B) {
+	k := kilntest.Start(b, kilntest.Options{NoWorker: true, DAGs: []string{wideDAG},
+		Seed: seed(func(put func(*store.Run, ...*store.TaskInstance)) { putWideRuns(put, 1, 10000) })})
+	h := ui.New(k.Scheduler, ui.Options{}).Handler()
+	path := "/dags/wide/runs/" + wideRunID(1) + "?task=process"
+	rec := servePage(b, h, path)
+	if n := strings.Count(rec.Body.String(), `<tr data-map-index=`); n != 1000 {
+		b.Fatalf("%d instance rows, want 1000", n)
+	}
+	b.ReportMetric(float64(rec.Body.Len()), "bytes/page")
+	b.ResetTimer()
+	for b.Loop() {
+		servePage(b, h, path)
 	}
 }
 

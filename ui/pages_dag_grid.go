@@ -231,9 +231,15 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest, open 
 		b.WriteString(id)
 		b.WriteString(" · ")
 		b.WriteString(template.HTMLEscapeString(t.Plugin))
-		b.WriteString("\">")
-		b.WriteString(id)
-		b.WriteString("</th>")
+		if t.Map != nil {
+			b.WriteString(" · mapped: it runs once per element of a list\">")
+			b.WriteString(id)
+			b.WriteString(` <span class="mapped-mark">[ ]</span></th>`)
+		} else {
+			b.WriteString("\">")
+			b.WriteString(id)
+			b.WriteString("</th>")
+		}
 		for j := range runs {
 			d := cells[k*len(runs)+j]
 			st := template.HTMLEscapeString(state(k, j))
@@ -246,12 +252,20 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest, open 
 			if d != nil && d.CachedFrom != nil {
 				b.WriteString(`" data-cached="1`)
 			}
+			if d != nil && d.MapLength > 0 {
+				b.WriteString(`" data-map-length="`)
+				b.WriteString(strconv.Itoa(d.MapLength))
+			}
 			b.WriteString(`" href="`)
 			b.WriteString(hrefs[j])
 			b.WriteString(query)
 			b.WriteString(`" title="`)
 			writeCellTitle(&b, st, d)
-			b.WriteString(`"></a></td>`)
+			count := 0
+			if d != nil {
+				count = d.MapLength
+			}
+			endCell(&b, count)
 		}
 		b.WriteString("</tr>")
 	}
@@ -267,12 +281,15 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest, open 
 		}
 		shown[name] = true
 		isOpen := slices.Contains(open, name)
-		writeGroupRow(&b, g.Group(name), isOpen, toggle(name), runs, func(j int) string {
-			worst := state(members[name][0], j)
-			for _, k := range members[name][1:] {
+		writeGroupRow(&b, g.Group(name), isOpen, toggle(name), runs, func(j int) (string, int) {
+			worst, count := state(members[name][0], j), 0
+			for _, k := range members[name] {
 				worst = worseState(worst, state(k, j))
+				if d := cells[k*len(runs)+j]; d != nil {
+					count = max(count, d.MapLength) // a mapped group's tasks have one list
+				}
 			}
-			return worst
+			return worst, count
 		})
 		if isOpen {
 			for _, k := range members[name] {
@@ -285,8 +302,9 @@ func writeGridBody(g *dag.DAG, runs []gridRun, tasks [][]store.TaskDigest, open 
 
 // writeGroupRow writes the row of a group in the grid: its name, a link
 // that opens or closes it, and a cell per run with the worst state of its
-// tasks, state(j) in runs[j], a link to the run.
-func writeGroupRow(b *strings.Builder, gr *dag.Group, open bool, toggle string, runs []gridRun, state func(j int) string) {
+// tasks in runs[j] and, for a mapped group, how many instances each has:
+// cell(j). Each cell links to the run.
+func writeGroupRow(b *strings.Builder, gr *dag.Group, open bool, toggle string, runs []gridRun, cell func(j int) (state string, instances int)) {
 	name := template.HTMLEscapeString(gr.Name)
 	b.WriteString("\n<tr class=\"group-row\" data-group=\"")
 	b.WriteString(name)
@@ -302,22 +320,34 @@ func writeGroupRow(b *strings.Builder, gr *dag.Group, open bool, toggle string, 
 		b.WriteString("\" aria-expanded=\"false\">▸ ")
 	}
 	b.WriteString(name)
+	if gr.Map != nil {
+		b.WriteString(` <span class="mapped-mark">[ ]</span>`)
+	}
 	b.WriteString("</a></th>")
 	for j, r := range runs {
-		st := template.HTMLEscapeString(state(j))
+		state, count := cell(j)
+		st := template.HTMLEscapeString(state)
 		b.WriteString(`<td><a class="cell" data-group="`)
 		b.WriteString(name)
 		b.WriteString(`" data-run="`)
 		b.WriteString(template.HTMLEscapeString(r.RunID))
 		b.WriteString(`" data-state="`)
 		b.WriteString(st)
+		if count > 0 {
+			b.WriteString(`" data-map-length="`)
+			b.WriteString(strconv.Itoa(count))
+		}
 		b.WriteString(`" href="`)
 		b.WriteString(template.HTMLEscapeString(r.Href))
 		b.WriteString(`" title="`)
 		b.WriteString(name)
 		b.WriteString(" · ")
 		b.WriteString(st)
-		b.WriteString(`"></a></td>`)
+		if count > 0 {
+			b.WriteString(" · ")
+			b.WriteString(instancesText(count))
+		}
+		endCell(b, count)
 	}
 	b.WriteString("</tr>")
 }
@@ -344,6 +374,10 @@ func writeCellTitle(b *strings.Builder, state string, d *store.TaskDigest) {
 		return
 	}
 	b.WriteString(state)
+	if d.MapLength > 0 {
+		b.WriteString(" · ")
+		b.WriteString(instancesText(d.MapLength))
+	}
 	if d.CachedFrom != nil {
 		b.WriteString(" · cached from ")
 		b.WriteString(template.HTMLEscapeString(d.CachedFrom.RunID))
@@ -362,6 +396,27 @@ func writeCellTitle(b *strings.Builder, state string, d *store.TaskDigest) {
 		b.WriteString(d.StartDate.UTC().Format(time.TimeOnly))
 		b.WriteString(" UTC")
 	}
+}
+
+// endCell ends a cell after its title; a mapped task's (instances > 0)
+// holds its number of instances, for it stands for them all
+// (docs/api.md#mapped-tasks).
+func endCell(b *strings.Builder, instances int) {
+	if instances == 0 {
+		b.WriteString(`"></a></td>`)
+		return
+	}
+	b.WriteString(`"><span class="map-count">`)
+	b.WriteString(shortCount(instances))
+	b.WriteString(`</span></a></td>`)
+}
+
+// shortCount is a count that fits a grid cell: 950, 1k, 12k.
+func shortCount(n int) string {
+	if n < 1000 {
+		return strconv.Itoa(n)
+	}
+	return strconv.Itoa(n/1000) + "k"
 }
 
 // gridSizes are the numbers of runs the grid and the charts offer, n
@@ -452,9 +507,11 @@ func (h *intHeap) Pop() any {
 }
 
 // graphNode is a task in the graph tab, or a folded group (Group set).
+// Mapped is "[N]" for a mapped task (or group) with N instances in the
+// run shown, "[ ]" before it expanded; "" for others.
 type graphNode struct {
 	TaskID, Group, State, Href, Title string
-	Label, Sub                        string
+	Label, Sub, Mapped                string
 	X, Y                              string
 }
 
@@ -467,6 +524,7 @@ type graphEdge struct {
 // whose name, a link, folds it.
 type graphBox struct {
 	Name, Title, State, Href string
+	Mapped                   string // as graphNode's
 	X, Y, W, H               string
 	LabelX, LabelY           string
 }
@@ -512,6 +570,7 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 		run = recent[0]
 	}
 	states := map[string]store.TaskState{}
+	mapLengths := map[string]int{}
 	folded := groupNames(g, c.QueryParams()["fold"])
 	v := graphView{DAGID: g.ID, NodeW: svgNum(nodeW), NodeH: svgNum(nodeH), Folded: folded}
 	if run != nil {
@@ -522,6 +581,7 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 		}
 		for _, d := range tis[0] {
 			states[d.TaskID] = d.State
+			mapLengths[d.TaskID] = d.MapLength
 		}
 		if !slices.ContainsFunc(recent, func(r *store.Run) bool { return r.RunID == run.RunID }) {
 			recent = append(recent, run)
@@ -535,6 +595,17 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 		})
 	}
 	stateOf := func(taskID string) string { return storeState(states[taskID]) }
+	// groupMapped is a group's graphNode.Mapped: its tasks share one list.
+	groupMapped := func(gr *dag.Group) string {
+		if gr.Map == nil {
+			return ""
+		}
+		n := 0
+		for _, id := range gr.Tasks {
+			n = max(n, mapLengths[id])
+		}
+		return mappedMark(n)
+	}
 	// foldHref is the graph with group name folded or unfolded.
 	foldHref := func(name string) string {
 		q := url.Values{"fold": toggled(folded, name)}
@@ -554,27 +625,34 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 			gr := g.Groups[x.group]
 			state := groupState(gr, stateOf)
 			ids[k] = gr.Name
+			mapped := groupMapped(gr)
 			v.Nodes[k] = graphNode{
-				Group: gr.Name,
-				State: state,
-				Href:  foldHref(gr.Name),
-				Title: groupTitle(gr) + " · " + state + " · unfold",
-				Label: "▸ " + truncate(gr.Name, 22),
-				Sub:   "group of " + strconv.Itoa(len(gr.Tasks)) + " · " + state,
-				X:     svgNum(pos.X),
-				Y:     svgNum(pos.Y),
+				Group:  gr.Name,
+				State:  state,
+				Href:   foldHref(gr.Name),
+				Title:  groupTitle(gr) + " · " + state + mappedTitle(mapped) + " · unfold",
+				Label:  "▸ " + labelWithMark(gr.Name, mapped, 22),
+				Sub:    "group of " + strconv.Itoa(len(gr.Tasks)) + " · " + state,
+				Mapped: mapped,
+				X:      svgNum(pos.X),
+				Y:      svgNum(pos.Y),
 			}
 			continue
 		}
 		t := g.Tasks[x.task]
 		state := stateOf(t.ID)
 		ids[k] = t.ID
+		mapped := ""
+		if t.Map != nil {
+			mapped = mappedMark(mapLengths[t.ID])
+		}
 		n := graphNode{
 			TaskID: t.ID,
 			State:  state,
-			Title:  t.ID + " · " + t.Plugin + " · " + state,
-			Label:  truncate(t.ID, 24),
+			Title:  t.ID + " · " + t.Plugin + " · " + state + mappedTitle(mapped),
+			Label:  labelWithMark(t.ID, mapped, 24),
 			Sub:    t.Plugin + " · " + state,
+			Mapped: mapped,
 			X:      svgNum(pos.X),
 			Y:      svgNum(pos.Y),
 		}
@@ -594,6 +672,7 @@ func (s *Server) dagGraphPage(c echo.Context) error {
 		gr := g.Groups[gi]
 		v.Groups = append(v.Groups, graphBox{
 			Name:   gr.Name,
+			Mapped: groupMapped(gr),
 			Title:  groupTitle(gr) + " · " + groupState(gr, stateOf) + " · fold",
 			State:  groupState(gr, stateOf),
 			Href:   foldHref(gr.Name),
@@ -614,6 +693,35 @@ func groupTitle(gr *dag.Group) string {
 		return gr.Name
 	}
 	return gr.Name + " · " + gr.Description
+}
+
+// mappedMark is what the graph writes after the name of a mapped task or
+// group with n instances: "[n]", or "[ ]" before it expanded (n = 0).
+func mappedMark(n int) string {
+	if n == 0 {
+		return "[ ]"
+	}
+	return "[" + strconv.Itoa(n) + "]"
+}
+
+// mappedTitle is the part of a node's tooltip that says it is mapped.
+func mappedTitle(mark string) string {
+	switch mark {
+	case "":
+		return ""
+	case "[ ]":
+		return " · mapped, not expanded"
+	}
+	return " · mapped " + mark
+}
+
+// labelWithMark is a node's label: name, cut so that the mapped mark after
+// it fits in n runes.
+func labelWithMark(name, mark string, n int) string {
+	if mark == "" {
+		return truncate(name, n)
+	}
+	return truncate(name, max(n-len(mark)-1, 4)) + " " + mark
 }
 
 // truncate shortens s to n runes, ending with an ellipsis when it cut.

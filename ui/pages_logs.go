@@ -42,7 +42,8 @@ type tryLink struct {
 	On     bool
 }
 
-// logView is the log page.
+// logView is the log page; TaskID is the instance key, TASK[i] for an
+// instance of a mapped task.
 type logView struct {
 	DAGID, RunID, TaskID string
 	DAGHref, RunsHref    string
@@ -80,8 +81,18 @@ func (s *Server) logPage(c echo.Context) error {
 	// the file by the time it is read.
 	finished := s.backend.TryFinished(k)
 	run := runHref(k.DAGID, k.RunID)
+	// k.TaskID is an instance key: an instance of a mapped task is named
+	// by its task and map_index in the links.
+	taskID, idx, ok := store.SplitInstanceKey(k.TaskID)
+	if !ok {
+		taskID, idx = k.TaskID, store.NoMapIndex
+	}
+	instance := ""
+	if idx >= 0 {
+		instance = "map_index=" + strconv.Itoa(idx) + "&"
+	}
 	api := "/api/v1/dags/" + url.PathEscape(k.DAGID) + "/runs/" + url.PathEscape(k.RunID) +
-		"/tasks/" + url.PathEscape(k.TaskID) + "/logs?try=" + strconv.Itoa(k.Try)
+		"/tasks/" + url.PathEscape(taskID) + "/logs?" + instance + "try=" + strconv.Itoa(k.Try)
 	v := logView{
 		DAGID:        k.DAGID,
 		RunID:        k.RunID,
@@ -89,7 +100,7 @@ func (s *Server) logPage(c echo.Context) error {
 		DAGHref:      dagHref(k.DAGID),
 		RunsHref:     dagHref(k.DAGID, "runs"),
 		RunHref:      run,
-		TaskHref:     run + "?task=" + url.QueryEscape(k.TaskID),
+		TaskHref:     taskPageHref(run, taskID, idx),
 		Try:          k.Try,
 		MaxBytes:     maxPageLog,
 		DownloadHref: api + "&download=1",
@@ -113,7 +124,7 @@ func (s *Server) logPage(c echo.Context) error {
 	for _, tr := range tries {
 		states[tr.Number] = tr.State
 	}
-	base := run + "/tasks/" + url.PathEscape(k.TaskID) + "/logs?try="
+	base := run + "/tasks/" + url.PathEscape(taskID) + "/logs?" + instance + "try="
 	for n := 1; n <= latest; n++ {
 		v.Tries = append(v.Tries, tryLink{Number: n, State: string(states[n]), Href: base + strconv.Itoa(n), On: n == k.Try})
 	}

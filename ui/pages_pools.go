@@ -112,6 +112,9 @@ func poolUsage(st *store.Store) (map[string]slotUse, error) {
 			return nil, err
 		}
 		for _, ti := range tis {
+			if expandedTask(ti) {
+				continue // its instances hold the slots
+			}
 			u := use[ti.Pool]
 			switch ti.State {
 			case store.TaskRunning:

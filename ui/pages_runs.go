@@ -184,15 +184,20 @@ type runView struct {
 	CanOperate bool
 }
 
-// taskRow is a task instance in the run's tasks table.
+// taskRow is a task instance in the run's tasks table: one per task, a
+// mapped task's standing for its instances.
 type taskRow struct {
 	TaskID, State, Href string
 	Try, MaxTries       int
-	Start               *timeView
-	Duration            string
-	LogHref             string // the latest try's log; "" before the first try
-	Selected            bool
-	Cached              *cachedLink
+	// Mapped is set for a mapped task, Instances to how many it has once
+	// it expanded.
+	Mapped    bool
+	Instances int
+	Start     *timeView
+	Duration  string
+	LogHref   string // the latest try's log; "" before the first try
+	Selected  bool
+	Cached    *cachedLink
 }
 
 // cachedLink marks a task instance that took its result from the task
@@ -227,13 +232,22 @@ func artifactRows(ti *store.TaskInstance) []artifactRow {
 	return rows
 }
 
-// taskDetail is the task the run page picked, with its tries.
+// taskDetail is the task the run page picked, with its tries: a task, or
+// an instance of a mapped one.
 type taskDetail struct {
 	TaskID, State, Queue, Pool, Error string
 	Try, MaxTries                     int
-	NotBefore                         *timeView
-	Outputs                           string // indented JSON; "" without outputs
-	Tries                             []tryRow
+	// Key is the instance key, TASK[i] for an instance of a mapped task,
+	// whose MapIndex is i (else -1) and Item its element of the list
+	// (JSON); TaskHref is then the run page with its task picked.
+	Key            string
+	MapIndex       int
+	Item, TaskHref string
+	// Instances lists the instances of a mapped task, a page of them.
+	Instances *instancesView
+	NotBefore *timeView
+	Outputs   string // indented JSON; "" without outputs
+	Tries     []tryRow
 	// LogTail is the end of the log of a latest try that failed, shown
 	// under its error; LogHref that try's log page.
 	LogTail, LogHref string
@@ -350,60 +364,106 @@ func (s *Server) runPage(c echo.Context) error {
 		return s.render(c, http.StatusOK, "run", pageData{Title: run.RunID, Nav: "dags", Data: v})
 	}
 
-	tis, err := st.TaskInstances(run.DAGID, run.RunID)
+	// One instance per task: a mapped task's instances are read only
+	// when it is picked.
+	tis, err := st.TaskInstancesPerTask(run.DAGID, run.RunID)
 	if err != nil {
 		return err
 	}
 	s.sortTaskInstances(run.DAGID, tis)
-	picked := c.QueryParam("task")
-	rows := make([]ganttInput, len(tis))
-	v.Tasks = make([]taskRow, len(tis))
-	for i, ti := range tis {
-		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.TaskID)
-		if err != nil {
-			return err
-		}
-		selectHref := href + "?task=" + url.QueryEscape(ti.TaskID)
+	picked, pickedIdx, err := pickedTask(c)
+	if err != nil {
+		return err
+	}
+	instanceOffset, err := queryInt(c, "instance_offset", 0, 0, math.MaxInt32)
+	if err != nil {
+		return err
+	}
+	rows := make([]ganttInput, 0, len(tis))
+	for _, ti := range tis {
+		selectHref := taskPageHref(href, ti.TaskID, store.NoMapIndex)
 		row := taskRow{
-			TaskID:   ti.TaskID,
-			State:    storeState(ti.State),
-			Href:     selectHref,
-			Try:      ti.TryNumber,
-			MaxTries: ti.MaxTries,
-			Start:    timeViewPtr(ti.StartDate, loc, now),
-			Duration: spanText(ti.StartDate, ti.EndDate, now),
-			Selected: ti.TaskID == picked,
-			Cached:   newCachedLink(ti.CachedFrom),
-		}
-		if ti.State.Finished() && ti.EndDate != nil && ti.StartDate == nil {
-			row.Duration = "" // ended without running: skipped, upstream_failed, marked
+			TaskID:    ti.TaskID,
+			State:     storeState(ti.State),
+			Href:      selectHref,
+			Try:       ti.TryNumber,
+			MaxTries:  ti.MaxTries,
+			Start:     timeViewPtr(ti.StartDate, loc, now),
+			Duration:  instanceDuration(ti, now),
+			Selected:  ti.TaskID == picked,
+			Cached:    newCachedLink(ti.CachedFrom),
+			Mapped:    expandedTask(ti) || s.mappedTask(run.DAGID, ti.TaskID),
+			Instances: ti.MapLength,
 		}
 		if ti.TryNumber > 0 {
 			row.LogHref = logHref(ti.DAGID, ti.RunID, ti.TaskID, ti.TryNumber)
 		}
-		v.Tasks[i] = row
-		rows[i] = ganttInput{TaskID: ti.TaskID, Href: selectHref, Selected: row.Selected, Tries: tries}
+		v.Tasks = append(v.Tasks, row)
+		var tries []*store.Try
+		if expandedTask(ti) {
+			tries = mappedSpan(ti)
+		} else if tries, err = st.Tries(ti.DAGID, ti.RunID, ti.TaskID); err != nil {
+			return err
+		}
+		rows = append(rows, ganttInput{TaskID: ti.TaskID, Href: selectHref, Selected: row.Selected, Tries: tries, Instances: ti.MapLength})
 		if row.Selected {
-			v.Task = newTaskDetail(ti, tries, loc, now)
-			if FailedTry(ti.State) && ti.TryNumber > 0 {
-				k := wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.TaskID, Try: ti.TryNumber}
-				if v.Task.LogTail, err = readLogLines(s.backend.LogPath(k), logTailLines, logTailBytes); err != nil {
-					return err
-				}
-				v.Task.LogHref = row.LogHref
+			if v.Task, err = s.pickedDetail(ti, pickedIdx, instanceOffset, selectHref, tries, loc, now); err != nil {
+				return err
 			}
 		}
 	}
 	if picked != "" && v.Task == nil {
-		v.Missing = picked
+		v.Missing = store.InstanceKey(picked, pickedIdx)
 	}
 	v.Gantt = layoutGantt(rows, now)
 	return s.render(c, http.StatusOK, "run", pageData{Title: run.RunID, Nav: "dags", Data: v, Events: eventsHref(run.DAGID, run.RunID)})
 }
 
+// pickedDetail is the panel of the task ti the run page picked, with its
+// tries: of ti itself, or with idx >= 0 of its instance idx, nil when it
+// has none; a mapped task's lists a page of its instances from offset.
+func (s *Server) pickedDetail(ti *store.TaskInstance, idx, offset int, taskHref string, tries []*store.Try, loc *time.Location, now time.Time) (*taskDetail, error) {
+	st := s.backend.Store()
+	var err error
+	switch {
+	case idx >= ti.MapLength:
+		return nil, nil // Missing names it
+	case idx >= 0:
+		if ti, err = st.GetTaskInstance(ti.DAGID, ti.RunID, store.InstanceKey(ti.TaskID, idx)); err != nil {
+			return nil, err
+		}
+		if tries, err = st.Tries(ti.DAGID, ti.RunID, ti.Key()); err != nil {
+			return nil, err
+		}
+	case expandedTask(ti):
+		tries = nil // the span the Gantt chart draws for it: it has none
+	}
+	d := newTaskDetail(ti, tries, loc, now)
+	switch {
+	case idx >= 0:
+		d.TaskHref = taskHref
+	case expandedTask(ti):
+		ins, err := s.instancesOf(ti)
+		if err != nil {
+			return nil, err
+		}
+		d.Instances = newInstancesView(ins, offset, taskHref, now)
+	}
+	if FailedTry(ti.State) && ti.TryNumber > 0 {
+		k := wire.TryKey{DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ti.Key(), Try: ti.TryNumber}
+		if d.LogTail, err = readLogLines(s.backend.LogPath(k), logTailLines, logTailBytes); err != nil {
+			return nil, err
+		}
+		d.LogHref = logHref(ti.DAGID, ti.RunID, ti.Key(), ti.TryNumber)
+	}
+	return d, nil
+}
+
 func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Location, now time.Time) *taskDetail {
 	d := &taskDetail{
 		TaskID:    ti.TaskID,
+		Key:       ti.Key(),
+		MapIndex:  ti.MapIndex,
 		State:     storeState(ti.State),
 		Queue:     ti.Queue,
 		Pool:      ti.Pool,
@@ -415,6 +475,9 @@ func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Locatio
 	}
 	if !ti.NotBefore.IsZero() {
 		d.NotBefore = timeViewPtr(&ti.NotBefore, loc, now)
+	}
+	if ti.MapIndex >= 0 {
+		_, d.Item = itemText(ti.Item)
 	}
 	if len(ti.Outputs) > 0 {
 		if b, err := json.MarshalIndent(ti.Outputs, "", "  "); err == nil {
@@ -434,7 +497,7 @@ func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Locatio
 			Started: timeViewPtr(tr.StartDate, loc, now),
 			Ended:   timeViewPtr(tr.EndDate, loc, now),
 			Error:   tr.Error,
-			LogURL:  logHref(tr.DAGID, tr.RunID, tr.TaskID, tr.Number),
+			LogURL:  logHref(tr.DAGID, tr.RunID, tr.Key(), tr.Number),
 		}
 		if !tr.QueuedAt.IsZero() {
 			row.Queued = timeViewPtr(&tr.QueuedAt, loc, now)
@@ -454,7 +517,10 @@ func newTaskDetail(ti *store.TaskInstance, tries []*store.Try, loc *time.Locatio
 }
 
 // clearForm is the clear forms of the run page: POST with tasks (none:
-// every task), downstream and only_failed, then back to the page.
+// every task), downstream and only_failed, and map_index for instances of
+// the one mapped task in tasks; then back to the page. The form of a
+// mapped task's instances says ticked: it clears the instances ticked,
+// never the whole task.
 func (s *Server) clearForm(c echo.Context) error {
 	run, err := s.lookupRun(c)
 	if err != nil {
@@ -464,8 +530,16 @@ func (s *Server) clearForm(c echo.Context) error {
 	if err != nil {
 		return badRequest("form: %v", err)
 	}
+	indexes, err := formMapIndexes(form["map_index"])
+	if err != nil {
+		return err
+	}
+	if formBool(form.Get("ticked")) && len(indexes) == 0 {
+		return badRequest("tick the instances to clear")
+	}
 	req := scheduler.ClearRequest{
 		Tasks:      form["tasks"],
+		MapIndexes: indexes,
 		Downstream: formBool(form.Get("downstream")),
 		OnlyFailed: formBool(form.Get("only_failed")),
 	}
@@ -476,7 +550,8 @@ func (s *Server) clearForm(c echo.Context) error {
 }
 
 // markForm is the mark forms of the run page: POST with state success or
-// failed, and task to mark one task instead of the run.
+// failed, and task to mark one task instead of the run, with map_index
+// one instance of a mapped task.
 func (s *Server) markForm(c echo.Context) error {
 	run, err := s.lookupRun(c)
 	if err != nil {
@@ -487,6 +562,15 @@ func (s *Server) markForm(c echo.Context) error {
 		return badRequest("state: want success or failed, got %q", state)
 	}
 	ctx := c.Request().Context()
+	indexes, err := formMapIndexes(c.Request().Form["map_index"])
+	switch {
+	case err != nil:
+		return err
+	case len(indexes) > 1 || len(indexes) == 1 && task == "":
+		return badRequest("map_index: want one, with the task of the instance")
+	case len(indexes) == 1:
+		task = store.InstanceKey(task, indexes[0])
+	}
 	if task != "" {
 		_, err = s.backend.MarkTasks(ctx, run.DAGID, run.RunID, []string{task}, store.TaskState(state))
 	} else {
@@ -520,9 +604,14 @@ func formBool(v string) bool {
 	return true
 }
 
-// logHref is the path of a try's log page.
-func logHref(dagID, runID, taskID string, try int) string {
-	return runHref(dagID, runID) + "/tasks/" + url.PathEscape(taskID) + "/logs?try=" + strconv.Itoa(try)
+// logHref is the path of a try's log page; key is the try's instance
+// key, TASK[i] for an instance of a mapped task.
+func logHref(dagID, runID, key string, try int) string {
+	h := runHref(dagID, runID) + "/tasks/"
+	if taskID, idx, ok := store.SplitInstanceKey(key); ok && idx >= 0 {
+		return h + url.PathEscape(taskID) + "/logs?map_index=" + strconv.Itoa(idx) + "&try=" + strconv.Itoa(try)
+	}
+	return h + url.PathEscape(key) + "/logs?try=" + strconv.Itoa(try)
 }
 
 // compareView is the comparison of two runs of a DAG

@@ -1,9 +1,9 @@
 package ui
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
-	"github.com/kilnhq/kiln/scheduler"
 	"math"
 	"net/http"
 	"net/url"
@@ -15,6 +15,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 )
 
@@ -160,6 +161,7 @@ func (s *Server) clearTasks(c echo.Context) error {
 	}
 	cleared, err := s.backend.Clear(c.Request().Context(), run.DAGID, run.RunID, scheduler.ClearRequest{
 		Tasks:      req.Tasks,
+		MapIndexes: req.MapIndexes,
 		Downstream: req.Downstream,
 		OnlyFailed: req.OnlyFailed,
 		Latest:     req.Latest,
@@ -219,9 +221,10 @@ func (s *Server) findRun(c echo.Context) (*store.Run, error) {
 }
 
 // runView is a run with its task instances, in the DAG's task order when
-// the DAG is loaded.
+// the DAG is loaded: one per task, a mapped task's being the one that
+// stands for it (GET …/tasks lists its instances).
 func (s *Server) runView(r *store.Run) (Run, error) {
-	tis, err := s.backend.Store().TaskInstances(r.DAGID, r.RunID)
+	tis, err := s.backend.Store().TaskInstancesPerTask(r.DAGID, r.RunID)
 	if err != nil {
 		return Run{}, err
 	}
@@ -230,7 +233,7 @@ func (s *Server) runView(r *store.Run) (Run, error) {
 }
 
 // NewRun is run r as the API shows it, with its task instances tis in
-// the order given.
+// the order given; tis holds no instance of a mapped task.
 func NewRun(r *store.Run, tis []*store.TaskInstance) Run {
 	v := Run{
 		DAGID:             r.DAGID,
@@ -256,6 +259,7 @@ func NewRun(r *store.Run, tis []*store.TaskInstance) Run {
 		v.Tasks[i] = RunTask{
 			TaskID:      ti.TaskID,
 			State:       ti.State,
+			MapLength:   ti.MapLength,
 			TryNumber:   ti.TryNumber,
 			StartDate:   utc(ti.StartDate),
 			EndDate:     utc(ti.EndDate),
@@ -268,16 +272,16 @@ func NewRun(r *store.Run, tis []*store.TaskInstance) Run {
 }
 
 // sortTaskInstances orders task instances as the DAG file lists their
-// tasks; instances of tasks the loaded DAG no longer has go last, by id
-// (the store's order).
+// tasks, the instances of a mapped task after the one that stands for it
+// by map index; instances of tasks the loaded DAG no longer has go last,
+// by id.
 func (s *Server) sortTaskInstances(dagID string, tis []*store.TaskInstance) {
-	info, ok := s.backend.DAG(dagID)
-	if !ok || info.DAG == nil {
-		return
+	pos := func(string) int { return 0 }
+	if info, ok := s.backend.DAG(dagID); ok && info.DAG != nil {
+		pos = taskPositions(info.DAG)
 	}
-	pos := taskPositions(info.DAG)
-	slices.SortStableFunc(tis, func(a, b *store.TaskInstance) int {
-		return pos(a.TaskID) - pos(b.TaskID)
+	slices.SortFunc(tis, func(a, b *store.TaskInstance) int {
+		return cmp.Or(cmp.Compare(pos(a.TaskID), pos(b.TaskID)), strings.Compare(a.TaskID, b.TaskID), cmp.Compare(a.MapIndex, b.MapIndex))
 	})
 }
 

@@ -175,6 +175,7 @@ func (s *Server) routes(e *echo.Echo) {
 	api(http.MethodPost, "/dags/:dag/runs/:run/clear", s.clearTasks, RoleOperator)
 	api(http.MethodGet, "/dags/:dag/runs/:run/diff", s.diffRuns, RoleViewer)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks", s.listTaskInstances, RoleViewer)
+	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task", s.getTask, RoleViewer)
 	api(http.MethodPatch, "/dags/:dag/runs/:run/tasks/:task", s.patchTaskInstance, RoleOperator)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/logs", s.taskLogs, RoleViewer)
 	api(http.MethodGet, "/dags/:dag/runs/:run/tasks/:task/tries", s.listTries, RoleViewer)

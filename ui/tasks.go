@@ -32,7 +32,7 @@ func (s *Server) listTaskInstances(c echo.Context) error {
 	s.sortTaskInstances(run.DAGID, tis)
 	out := make([]TaskInstance, len(tis))
 	for i, ti := range tis {
-		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.TaskID)
+		tries, err := st.Tries(ti.DAGID, ti.RunID, ti.Key())
 		if err != nil {
 			return err
 		}
@@ -41,12 +41,29 @@ func (s *Server) listTaskInstances(c echo.Context) error {
 	return c.JSON(http.StatusOK, out)
 }
 
+// getTask answers GET …/tasks/{task}: one task instance with its tries,
+// with ?map_index=N an instance of a mapped task.
+func (s *Server) getTask(c echo.Context) error {
+	run, ti, err := s.lookupTask(c)
+	if err != nil {
+		return err
+	}
+	tries, err := s.backend.Store().Tries(run.DAGID, run.RunID, ti.Key())
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, NewTaskInstance(ti, tries))
+}
+
 // NewTaskInstance is task instance ti with its tries as the API shows it.
 func NewTaskInstance(ti *store.TaskInstance, tries []*store.Try) TaskInstance {
 	v := TaskInstance{
 		DAGID:       ti.DAGID,
 		RunID:       ti.RunID,
 		TaskID:      ti.TaskID,
+		MapIndex:    ti.MapIndex,
+		MapLength:   ti.MapLength,
+		Item:        ti.Item,
 		State:       ti.State,
 		TryNumber:   ti.TryNumber,
 		MaxTries:    ti.MaxTries,
@@ -229,8 +246,9 @@ func logFileName(k wire.TryKey) string {
 	}, name)
 }
 
-// lookupTry returns the try the request names: {dag}, {run}, {task} and
-// ?try=N, by default the latest. Every unknown part is a 404 error.
+// lookupTry returns the try the request names: {dag}, {run}, {task} (with
+// ?map_index=N, instance N of that mapped task) and ?try=N, by default the
+// latest. Every unknown part is a 404 error.
 func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
 	run, err := s.lookupRun(c)
 	if err != nil {
@@ -240,25 +258,30 @@ func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
 	if err != nil {
 		return wire.TryKey{}, err
 	}
+	key, err := s.instanceKey(c, run, taskID)
+	if err != nil {
+		return wire.TryKey{}, err
+	}
 	st := s.backend.Store()
-	tries, err := st.Tries(run.DAGID, run.RunID, taskID)
+	tries, err := st.Tries(run.DAGID, run.RunID, key)
 	if err != nil {
 		return wire.TryKey{}, err
 	}
 	// The instance counts its current try, which may not be recorded yet.
 	// Callback stages (TASK.on_failure.1, ...) have tries but no instance.
 	latest := 0
-	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
+	notTried := fmt.Sprintf("task %q of run %q has not been tried yet", key, run.RunID)
+	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, key)
 	switch {
 	case err == nil:
-		latest = ti.TryNumber
+		latest, notTried = ti.TryNumber, notTriedText(run.RunID, ti)
 	case errors.Is(err, store.ErrNotFound) && len(tries) > 0:
 	case errors.Is(err, store.ErrNotFound):
 		tis, err := st.TaskInstances(run.DAGID, run.RunID)
 		if err != nil {
 			return wire.TryKey{}, err
 		}
-		return wire.TryKey{}, s.taskNotFound(run, taskID, tis)
+		return wire.TryKey{}, s.taskNotFound(run, key, tis)
 	default:
 		return wire.TryKey{}, err
 	}
@@ -271,9 +294,9 @@ func (s *Server) lookupTry(c echo.Context) (wire.TryKey, error) {
 	}
 	switch {
 	case latest == 0:
-		return wire.TryKey{}, notFound("task %q of run %q has not been tried yet", taskID, run.RunID)
+		return wire.TryKey{}, notFound("%s", notTried)
 	case n > latest:
-		return wire.TryKey{}, notFound("try %d of task %q not found: it has %d", n, taskID, latest)
+		return wire.TryKey{}, notFound("try %d of task %q not found: it has %d", n, key, latest)
 	}
-	return wire.TryKey{DAGID: run.DAGID, RunID: run.RunID, TaskID: taskID, Try: n}, nil
+	return wire.TryKey{DAGID: run.DAGID, RunID: run.RunID, TaskID: key, Try: n}, nil
 }

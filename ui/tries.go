@@ -17,6 +17,9 @@ type TryDetail struct {
 	DAGID  string `json:"dag_id"`
 	RunID  string `json:"run_id"`
 	TaskID string `json:"task_id"`
+	// MapIndex is the map index of the try's task instance, -1 for an
+	// unmapped task (docs/api.md#mapped-tasks).
+	MapIndex int `json:"map_index"`
 	Try
 	// Manifest is what the try ran (docs/reproducibility.md#what-each-try-records); null for a
 	// try recorded before manifests were.
@@ -24,12 +27,13 @@ type TryDetail struct {
 }
 
 func tryDetail(tr *store.Try) TryDetail {
-	return TryDetail{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, Try: NewTry(tr), Manifest: tr.Manifest}
+	return TryDetail{DAGID: tr.DAGID, RunID: tr.RunID, TaskID: tr.TaskID, MapIndex: tr.MapIndex, Try: NewTry(tr), Manifest: tr.Manifest}
 }
 
-// lookupTask resolves the run and task instance of a request's path. A
-// run that does not exist is a 404, and so is a task the run does not
-// have, naming the closest one it has.
+// lookupTask resolves the run and task instance of a request's path:
+// {task}, or with ?map_index=N instance N of that mapped task. A run that
+// does not exist is a 404, and so is a task the run does not have, naming
+// the closest one it has; a map index the task does not have is a 400.
 func (s *Server) lookupTask(c echo.Context) (*store.Run, *store.TaskInstance, error) {
 	run, err := s.lookupRun(c)
 	if err != nil {
@@ -39,15 +43,11 @@ func (s *Server) lookupTask(c echo.Context) (*store.Run, *store.TaskInstance, er
 	if err != nil {
 		return nil, nil, err
 	}
-	st := s.backend.Store()
-	ti, err := st.GetTaskInstance(run.DAGID, run.RunID, taskID)
-	if errors.Is(err, store.ErrNotFound) {
-		tis, err := st.TaskInstances(run.DAGID, run.RunID)
-		if err != nil {
-			return nil, nil, err
-		}
-		return nil, nil, s.taskNotFound(run, taskID, tis)
+	key, err := s.instanceKey(c, run, taskID)
+	if err != nil {
+		return nil, nil, err
 	}
+	ti, err := s.findTaskInstance(run, key)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -57,9 +57,11 @@ func (s *Server) lookupTask(c echo.Context) (*store.Run, *store.TaskInstance, er
 // taskNotFound is the 404 of a task the run does not have, naming the
 // closest one it has.
 func (s *Server) taskNotFound(run *store.Run, task string, tis []*store.TaskInstance) error {
-	ids := make([]string, len(tis))
-	for i, ti := range tis {
-		ids[i] = ti.TaskID
+	var ids []string
+	for _, ti := range tis {
+		if ti.MapIndex < 0 {
+			ids = append(ids, ti.TaskID)
+		}
 	}
 	return notFound("task %q not found in run %q of DAG %q%s", task, run.RunID, run.DAGID, suggest.DidYouMean(task, ids))
 }
@@ -71,7 +73,7 @@ func (s *Server) listTries(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	tries, err := s.backend.Store().Tries(run.DAGID, run.RunID, ti.TaskID)
+	tries, err := s.backend.Store().Tries(run.DAGID, run.RunID, ti.Key())
 	if err != nil {
 		return err
 	}
@@ -88,7 +90,6 @@ func (s *Server) getTry(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	taskID := ti.TaskID
 	raw, err := pathParam(c, "n")
 	if err != nil {
 		return err
@@ -97,10 +98,13 @@ func (s *Server) getTry(c echo.Context) error {
 	if err != nil || n < 1 {
 		return badRequest("try number %q: want a whole number from 1", raw)
 	}
-	tr, err := s.backend.Store().GetTry(run.DAGID, run.RunID, taskID, n)
-	if errors.Is(err, store.ErrNotFound) {
-		return notFound("task %q of run %q has no try %d", taskID, run.RunID, n)
-	} else if err != nil {
+	tr, err := s.backend.Store().GetTry(run.DAGID, run.RunID, ti.Key(), n)
+	switch {
+	case errors.Is(err, store.ErrNotFound) && expandedTask(ti):
+		return notFound("%s", notTriedText(run.RunID, ti))
+	case errors.Is(err, store.ErrNotFound):
+		return notFound("task %q of run %q has no try %d", ti.Key(), run.RunID, n)
+	case err != nil:
 		return err
 	}
 	return c.JSON(http.StatusOK, tryDetail(tr))

@@ -123,11 +123,15 @@ type Run struct {
 
 // RunTask is a task instance as a run lists it.
 type RunTask struct {
-	TaskID    string          `json:"task_id"`
-	State     store.TaskState `json:"state"`
-	TryNumber int             `json:"try_number"`
-	StartDate *time.Time      `json:"start_date"`
-	EndDate   *time.Time      `json:"end_date"`
+	TaskID string          `json:"task_id"`
+	State  store.TaskState `json:"state"`
+	// MapLength is how many instances a mapped task expanded into; its
+	// state is theirs taken together. Left out for other tasks
+	// (docs/api.md#mapped-tasks).
+	MapLength int        `json:"map_length,omitempty"`
+	TryNumber int        `json:"try_number"`
+	StartDate *time.Time `json:"start_date"`
+	EndDate   *time.Time `json:"end_date"`
 	// DurationS is end_date - start_date in seconds; null until both are
 	// known.
 	DurationS *float64 `json:"duration_s"`
@@ -182,8 +186,11 @@ func ArtifactViews(arts []store.Artifact) []Artifact {
 // RunArtifact is an artifact of a run's task instance, as
 // GET /api/v1/dags/{dag}/runs/{run}/artifacts lists it.
 type RunArtifact struct {
-	TaskID    string `json:"task_id"`
-	TryNumber int    `json:"try_number"`
+	TaskID string `json:"task_id"`
+	// MapIndex is the map index of the task instance, -1 for an unmapped
+	// task (docs/api.md#mapped-tasks).
+	MapIndex  int `json:"map_index"`
+	TryNumber int `json:"try_number"`
 	Artifact
 	// CachedFrom is set when the task instance took the artifact from the
 	// task cache: the try that stored it.
@@ -241,9 +248,19 @@ type ArtifactGCReport struct {
 // TaskInstance is a task instance with its tries, as
 // GET /api/v1/dags/{dag}/runs/{run}/tasks lists it.
 type TaskInstance struct {
-	DAGID     string          `json:"dag_id"`
-	RunID     string          `json:"run_id"`
-	TaskID    string          `json:"task_id"`
+	DAGID  string `json:"dag_id"`
+	RunID  string `json:"run_id"`
+	TaskID string `json:"task_id"`
+	// MapIndex is the index of a mapped task's instance in its list; -1
+	// for an unmapped task, and for the instance that stands for a mapped
+	// task as a whole (docs/api.md#mapped-tasks).
+	MapIndex int `json:"map_index"`
+	// MapLength is how many instances a mapped task expanded into, on the
+	// instance that stands for it; left out otherwise.
+	MapLength int `json:"map_length,omitempty"`
+	// Item is a mapped instance's element of the list; left out for other
+	// instances.
+	Item      any             `json:"item,omitempty"`
 	State     store.TaskState `json:"state"`
 	TryNumber int             `json:"try_number"`
 	MaxTries  int             `json:"max_tries"`
@@ -314,14 +331,19 @@ type TriggerRunRequest struct {
 // ClearTasksRequest is the body of POST /api/v1/dags/{dag}/runs/{run}/clear.
 // Without tasks, every task instance of the run is cleared.
 type ClearTasksRequest struct {
-	Tasks      []string `json:"tasks,omitempty"`
-	Downstream bool     `json:"downstream,omitempty"`
-	OnlyFailed bool     `json:"only_failed,omitempty"`
+	Tasks []string `json:"tasks,omitempty"`
+	// MapIndexes, with exactly one mapped task in Tasks, clears only those
+	// of its instances (docs/api.md#mapped-tasks).
+	MapIndexes []int `json:"map_indexes,omitempty"`
+	Downstream bool  `json:"downstream,omitempty"`
+	OnlyFailed bool  `json:"only_failed,omitempty"`
 	// Latest moves the run to the DAG's current version first.
 	Latest bool `json:"latest,omitempty"`
 }
 
-// ClearResult answers a clear with the ids of the task instances cleared.
+// ClearResult answers a clear with the instance keys of the task
+// instances cleared: a task's id, or TASK[i] for an instance of a mapped
+// task.
 type ClearResult struct {
 	Cleared []string `json:"cleared"`
 }

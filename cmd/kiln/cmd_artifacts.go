@@ -19,6 +19,7 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
 
@@ -72,7 +73,7 @@ SHA-256's first 12 digits; --json has it whole.`,
 				if a.Dir {
 					p += "/"
 				}
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.TaskID, a.Name, humanize.IBytes(uint64(a.Size)), a.SHA256[:min(12, len(a.SHA256))], p)
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", store.InstanceKey(a.TaskID, a.MapIndex), a.Name, humanize.IBytes(uint64(a.Size)), a.SHA256[:min(12, len(a.SHA256))], p)
 			}
 			return tw.Flush()
 		},
@@ -92,16 +93,18 @@ func newArtifactsGetCmd() *cobra.Command {
 	var (
 		sf                 serverFlags
 		dagID, runID, task string
+		mapIndex           int
 		output             string
 		force              bool
 	)
 	cmd := &cobra.Command{
-		Use:   "get --dag DAG --run RUN_ID --task ID NAME [-o FILE]",
+		Use:   "get --dag DAG --run RUN_ID --task ID [--map-index N] NAME [-o FILE]",
 		Short: "Download an artifact of a task",
 		Long: `Download the artifact NAME of a task of a run into FILE: by default the
 base name of the artifact's path in the current folder (with .tar for a
 folder, which is stored as a tar); -o - writes it to stdout. An existing
-file is not overwritten unless --force.
+file is not overwritten unless --force. --map-index N downloads the
+artifact of instance N of a mapped task.
 
 What arrives is checked against the artifact's SHA-256: a file that does
 not match is not kept (exit 1); on stdout it has been written by then, and
@@ -115,11 +118,15 @@ the exit status says it is wrong.`,
 					return err
 				}
 			}
+			q := url.Values{}
+			if _, err := addMapIndex(cmd, q, task, mapIndex); err != nil {
+				return err
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err
 			}
-			resp, err := c.send(cmd.Context(), "GET", apiPath("dags", dagID, "runs", runID, "tasks", task, "artifacts", args[0]), nil, nil)
+			resp, err := c.send(cmd.Context(), "GET", apiPath("dags", dagID, "runs", runID, "tasks", task, "artifacts", args[0]), q, nil)
 			if err != nil {
 				return err
 			}
@@ -160,6 +167,7 @@ the exit status says it is wrong.`,
 	f.StringVar(&dagID, "dag", "", "the DAG (required)")
 	f.StringVar(&runID, "run", "", "the run id (required)")
 	f.StringVar(&task, "task", "", "the task id (required)")
+	f.IntVar(&mapIndex, "map-index", 0, "instance N of the mapped task --task names")
 	f.StringVarP(&output, "output", "o", "", "the file to write, - for stdout (default: the base name of the artifact's path)")
 	f.BoolVar(&force, "force", false, "overwrite the file if it exists")
 	cmd.MarkFlagRequired("dag")

@@ -147,10 +147,18 @@ that id.`,
 			if _, err := c.do(cmd.Context(), "GET", apiPath("dags", run.DAGID), nil, nil, &d); err != nil {
 				d.Timezone = "UTC"
 			}
-			if err := printRun(cmd.OutOrStdout(), run, d.Timezone); err != nil {
+			// The instances of mapped tasks, and the failed tries' logs,
+			// come from the list of every task instance.
+			var tis []ui.TaskInstance
+			if slices.ContainsFunc(run.Tasks, func(t ui.RunTask) bool { return t.MapLength > 0 || failedTry(t) }) {
+				if _, err := c.do(cmd.Context(), "GET", apiPath("dags", run.DAGID, "runs", run.RunID, "tasks"), nil, nil, &tis); err != nil {
+					return err
+				}
+			}
+			if err := printRun(cmd.OutOrStdout(), run, d.Timezone, tis); err != nil {
 				return err
 			}
-			return printFailedTries(cmd.Context(), cmd.OutOrStdout(), c, run)
+			return printFailedTries(cmd.Context(), cmd.OutOrStdout(), c, run, tis)
 		},
 	}
 	sf.register(cmd)
@@ -160,8 +168,10 @@ that id.`,
 }
 
 // printRun prints a run, its dates in UTC with the DAG's timezone zone
-// beside them (docs/cli.md#dates-and-times).
-func printRun(w io.Writer, r ui.Run, zone string) error {
+// beside them (docs/cli.md#dates-and-times), and its tasks, each mapped
+// task's instances (from tis, every task instance of the run) right under
+// it.
+func printRun(w io.Writer, r ui.Run, zone string, tis []ui.TaskInstance) error {
 	tw := newTable(w)
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("DAG", r.DAGID)
@@ -179,33 +189,72 @@ func printRun(w io.Writer, r ui.Run, zone string) error {
 		return err
 	}
 	fmt.Fprintln(w)
+	instances := map[string][]ui.TaskInstance{}
+	for _, ti := range tis {
+		if ti.MapIndex >= 0 {
+			instances[ti.TaskID] = append(instances[ti.TaskID], ti)
+		}
+	}
 	tw = newTable(w)
 	fmt.Fprintln(tw, "TASK\tSTATE\tTRY\tSTART\tEND\tDURATION")
 	for _, t := range r.Tasks {
-		state := string(t.State)
+		state, try := string(t.State), strconv.Itoa(t.TryNumber)
 		if t.Cached {
 			state += " (cached)" // docs/artifacts.md#the-task-cache
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", t.TaskID, state, t.TryNumber, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
+		if t.MapLength > 0 {
+			// docs/cli.md#mapped-tasks: the state of its instances together.
+			state += " (" + instanceCount(t.MapLength) + ")"
+			try = "-"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", t.TaskID, state, try, fmtTime(t.StartDate), fmtTime(t.EndDate), fmtDuration(t.DurationS))
+		for _, in := range instances[t.TaskID] {
+			if in.MapIndex >= t.MapLength {
+				continue // left from an earlier, longer list
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\n", store.InstanceKey(in.TaskID, in.MapIndex), in.State, in.TryNumber,
+				fmtTime(in.StartDate), fmtTime(in.EndDate), fmtDuration(in.DurationS))
+		}
 	}
 	return tw.Flush()
 }
 
-// printFailedTries prints, for each task of a run whose latest try
-// failed, the try's error and the last lines of its log.
-func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run) error {
-	if !slices.ContainsFunc(r.Tasks, func(t ui.RunTask) bool { return ui.FailedTry(t.State) && t.TryNumber > 0 }) {
-		return nil
+// instanceCount is "1 instance" or "N instances".
+func instanceCount(n int) string {
+	if n == 1 {
+		return "1 instance"
 	}
-	var tis []ui.TaskInstance
-	if _, err := c.do(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks"), nil, nil, &tis); err != nil {
-		return err
-	}
+	return strconv.Itoa(n) + " instances"
+}
+
+// failedTry says a run's task ended its latest try failed; for a mapped
+// task, that some of its instances did.
+func failedTry(t ui.RunTask) bool {
+	return ui.FailedTry(t.State) && (t.TryNumber > 0 || t.MapLength > 0)
+}
+
+// maxFailedInstances is how many failed instances of one mapped task `kiln
+// runs show` prints the log of; a note counts the others.
+const maxFailedInstances = 5
+
+// printFailedTries prints, for each task instance of a run whose latest
+// try failed (tis, every task instance of the run), the try's error and
+// the last lines of its log: of a mapped task, of its first few failed
+// instances.
+func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run, tis []ui.TaskInstance) error {
+	shown := map[string]int{} // failed instances by mapped task
 	for _, t := range tis {
 		if !ui.FailedTry(t.State) || t.TryNumber == 0 {
 			continue
 		}
+		key := store.InstanceKey(t.TaskID, t.MapIndex)
 		q := url.Values{"try": {strconv.Itoa(t.TryNumber)}, "tail": {"10"}}
+		if t.MapIndex >= 0 {
+			if shown[t.TaskID]++; shown[t.TaskID] > maxFailedInstances {
+				continue
+			}
+			q.Set("map_index", strconv.Itoa(t.MapIndex))
+		}
 		resp, err := c.send(ctx, "GET", apiPath("dags", r.DAGID, "runs", r.RunID, "tasks", t.TaskID, "logs"), q, nil)
 		if err != nil {
 			return err
@@ -213,11 +262,16 @@ func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run) 
 		tail, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		if err != nil {
-			return fmt.Errorf("reading the log of %s: %w", t.TaskID, err)
+			return fmt.Errorf("reading the log of %s: %w", key, err)
 		}
-		fmt.Fprintf(w, "\n%s %s (try %d): %s\n", t.TaskID, t.State, t.TryNumber, dashIfEmpty(t.Error))
+		fmt.Fprintf(w, "\n%s %s (try %d): %s\n", key, t.State, t.TryNumber, dashIfEmpty(t.Error))
 		for line := range strings.Lines(string(tail)) {
 			fmt.Fprintf(w, "  | %s\n", strings.TrimSuffix(line, "\n"))
+		}
+	}
+	for _, t := range r.Tasks {
+		if n := shown[t.TaskID] - maxFailedInstances; n > 0 {
+			fmt.Fprintf(w, "\n%s: %d more failed instance(s); kiln tasks logs %s --run %s --task %s --map-index N reads one\n", t.TaskID, n, r.DAGID, r.RunID, t.TaskID)
 		}
 	}
 	return nil
@@ -225,26 +279,36 @@ func printFailedTries(ctx context.Context, w io.Writer, c *apiClient, r ui.Run) 
 
 func newRunsMarkCmd() *cobra.Command {
 	var (
-		sf     serverFlags
-		dagID  string
-		state  string
-		task   string
-		asJSON bool
+		sf       serverFlags
+		dagID    string
+		state    string
+		task     string
+		mapIndex int
+		asJSON   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "mark RUN_ID --dag DAG --state success|failed [--task ID]",
+		Use:   "mark RUN_ID --dag DAG --state success|failed [--task ID [--map-index N]]",
 		Short: "Mark a run, or one of its tasks, success or failed",
 		Long: `Mark a run success or failed: success marks every task that did not
 succeed or skip as success; failed marks every unfinished task as failed.
 Tries still queued or running are stopped. With --task, only that task is
 marked, and the tasks downstream of it that failed or could not run go on
-as their trigger rules say.`,
+as their trigger rules say. Marking a mapped task marks each of its
+instances; --map-index N marks only instance N.`,
 		Example: `  kiln runs mark manual__2026-03-01T00:00:00Z --dag churn_training --state success
   kiln runs mark scheduled__2026-03-01T02:00:00Z --dag churn_training --task train --state failed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if state != "success" && state != "failed" {
 				return usageError("--state %q: want success or failed", state)
+			}
+			if task == "" && cmd.Flags().Changed("map-index") {
+				return usageError("--map-index names an instance of the mapped task --task names: give --task")
+			}
+			q := url.Values{}
+			name, err := addMapIndex(cmd, q, task, mapIndex)
+			if err != nil {
+				return err
 			}
 			c, err := sf.client()
 			if err != nil {
@@ -264,13 +328,13 @@ as their trigger rules say.`,
 				return nil
 			}
 			var ti ui.TaskInstance
-			if _, err := c.do(cmd.Context(), "PATCH", apiPath("dags", dagID, "runs", runID, "tasks", task), nil, req, &ti); err != nil {
+			if _, err := c.do(cmd.Context(), "PATCH", apiPath("dags", dagID, "runs", runID, "tasks", task), q, req, &ti); err != nil {
 				return err
 			}
 			if asJSON {
 				return printJSONValue(out, ti)
 			}
-			fmt.Fprintf(out, "marked task %s of run %s %s\n", task, runID, ti.State)
+			fmt.Fprintf(out, "marked task %s of run %s %s\n", name, runID, ti.State)
 			return nil
 		},
 	}
@@ -279,6 +343,7 @@ as their trigger rules say.`,
 	f.StringVar(&dagID, "dag", "", "the DAG of the run (required)")
 	f.StringVar(&state, "state", "", "success or failed (required)")
 	f.StringVar(&task, "task", "", "mark only this task")
+	f.IntVar(&mapIndex, "map-index", 0, "mark only instance N of the mapped task --task names")
 	f.BoolVar(&asJSON, "json", false, "print the run, or the task instance, as JSON")
 	cmd.MarkFlagRequired("dag")
 	cmd.MarkFlagRequired("state")

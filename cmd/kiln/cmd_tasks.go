@@ -33,13 +33,15 @@ func newTasksLogsCmd() *cobra.Command {
 		sf           serverFlags
 		runID, task  string
 		try          int
+		mapIndex     int
 		followTheLog bool
 		timestamps   bool
 	)
 	cmd := &cobra.Command{
-		Use:   "logs DAG --run RUN_ID --task ID",
+		Use:   "logs DAG --run RUN_ID --task ID [--map-index N]",
 		Short: "Print the log of a task's try",
 		Long: `Print the log of a task's try: the latest unless --try says which.
+--map-index N reads instance N of a mapped task.
 With --follow, keep printing what the try logs until it ends, then exit: 0
 when it succeeded (or was skipped), 1 otherwise. While following, a
 carriage return is printed as a newline. With --timestamps, each line
@@ -55,6 +57,10 @@ lines logged before Kiln kept times).`,
 				return err
 			}
 			q := url.Values{}
+			name, err := addMapIndex(cmd, q, task, mapIndex)
+			if err != nil {
+				return err
+			}
 			if try > 0 {
 				q.Set("try", strconv.Itoa(try))
 			}
@@ -87,7 +93,7 @@ lines logged before Kiln kept times).`,
 			case "", store.TaskSuccess, store.TaskSkipped:
 				return nil
 			}
-			return &exitError{code: 1, msg: fmt.Sprintf("try %d of task %s ended %s", end.TryNumber, task, end.State)}
+			return &exitError{code: 1, msg: fmt.Sprintf("try %d of task %s ended %s", end.TryNumber, name, end.State)}
 		},
 	}
 	sf.register(cmd)
@@ -95,6 +101,7 @@ lines logged before Kiln kept times).`,
 	f.StringVar(&runID, "run", "", "the run id (required)")
 	f.StringVar(&task, "task", "", "the task id (required)")
 	f.IntVar(&try, "try", 0, "the try number (default the latest)")
+	f.IntVar(&mapIndex, "map-index", 0, "instance N of the mapped task --task names")
 	f.BoolVar(&followTheLog, "follow", false, "keep printing the log until the try ends")
 	f.BoolVar(&timestamps, "timestamps", false, "start each line with the time it was received")
 	cmd.MarkFlagRequired("run")
@@ -108,12 +115,13 @@ func newTasksClearCmd() *cobra.Command {
 		runID      string
 		from, to   string
 		tasks      []string
+		mapIndexes []int
 		downstream bool
 		onlyFailed bool
 		latest     bool
 	)
 	cmd := &cobra.Command{
-		Use:   "clear DAG (--run RUN_ID | --from DATE --to DATE) [--task ID]...",
+		Use:   "clear DAG (--run RUN_ID | --from DATE --to DATE) [--task ID [--map-index N]...]...",
 		Short: "Clear task instances of a run, or of the runs in a date range, so that they run again",
 		Long: `Clear task instances of a run so that they run again: the tasks named with
 --task, or every task of the run. --downstream clears the tasks downstream
@@ -122,11 +130,16 @@ upstream_failed. The tasks run again on the DAG version the run was
 created with; --latest moves the run to the DAG's current version first,
 which the run records (docs/reproducibility.md#dag-versions).
 
+--map-index N (repeatable, or N,M,...) clears only instance N of the one
+mapped task --task names, and with --downstream the same instances of its
+mapped group and the whole of the other tasks downstream.
+
 Instead of --run, --from and --to clear every run of the DAG whose logical
 date lies in that range, both ends included. A date (2026-01-31) is read in
 the DAG's timezone and stands for the whole day; a time without an offset is
 read there too. Either end may be left out for an open range.`,
 		Example: `  kiln tasks clear churn_training --run scheduled__2026-01-31T02:00:00Z --task train --downstream
+  kiln tasks clear fanout --run manual__2026-03-01T00:00:00Z --task process --map-index 7 --map-index 12
   kiln tasks clear churn_training --from 2026-01-01 --to 2026-01-31 --only-failed`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -136,6 +149,15 @@ read there too. Either end may be left out for an open range.`,
 				return usageError("--run and --from/--to exclude each other: clear one run, or the runs in a range of logical dates")
 			case runID == "" && !ranged:
 				return usageError("want --run RUN_ID, or --from and --to for the runs in a range of logical dates")
+			case len(mapIndexes) > 0 && len(tasks) != 1:
+				return usageError("--map-index names instances of one mapped task: give exactly one --task (%d given)", len(tasks))
+			case len(mapIndexes) > 0 && ranged:
+				return usageError("--map-index clears instances of a mapped task in one run: use it with --run")
+			}
+			for _, i := range mapIndexes {
+				if i < 0 {
+					return usageError("--map-index %d: map indexes count from 0", i)
+				}
 			}
 			c, err := sf.client()
 			if err != nil {
@@ -144,7 +166,7 @@ read there too. Either end may be left out for an open range.`,
 			if latest && ranged {
 				return usageError("--latest moves one run to the DAG's current version: use it with --run")
 			}
-			req := ui.ClearTasksRequest{Tasks: tasks, Downstream: downstream, OnlyFailed: onlyFailed, Latest: latest}
+			req := ui.ClearTasksRequest{Tasks: tasks, MapIndexes: mapIndexes, Downstream: downstream, OnlyFailed: onlyFailed, Latest: latest}
 			if ranged {
 				return clearRange(cmd.Context(), c, cmd.OutOrStdout(), args[0], from, to, req)
 			}
@@ -162,10 +184,26 @@ read there too. Either end may be left out for an open range.`,
 	f.StringVar(&from, "from", "", "instead of --run: the runs from this logical date (YYYY-MM-DD or a time)")
 	f.StringVar(&to, "to", "", "instead of --run: the runs up to this logical date, included (YYYY-MM-DD: the whole day)")
 	f.StringArrayVar(&tasks, "task", nil, "a task to clear (repeatable; default every task)")
+	f.IntSliceVar(&mapIndexes, "map-index", nil, "only this instance of the mapped task --task names (repeatable)")
 	f.BoolVar(&downstream, "downstream", false, "also clear the tasks downstream")
 	f.BoolVar(&onlyFailed, "only-failed", false, "only task instances that failed or are upstream_failed")
 	f.BoolVar(&latest, "latest", false, "move the run to the DAG's current version first (by default it runs again on the version it was created with)")
 	return cmd
+}
+
+// addMapIndex puts --map-index N, when given, in a request's query as
+// map_index: instance N of the mapped task --task names
+// (docs/cli.md#mapped-tasks). It returns the instance's name, TASK[N], or
+// the task's without --map-index.
+func addMapIndex(cmd *cobra.Command, q url.Values, task string, idx int) (string, error) {
+	if !cmd.Flags().Changed("map-index") {
+		return task, nil
+	}
+	if idx < 0 {
+		return "", usageError("--map-index %d: map indexes count from 0", idx)
+	}
+	q.Set("map_index", strconv.Itoa(idx))
+	return store.InstanceKey(task, idx), nil
 }
 
 func printCleared(w io.Writer, runID string, cleared []string) {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"maps"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
 
@@ -21,16 +23,18 @@ func newTasksShowCmd() *cobra.Command {
 		sf          serverFlags
 		runID, task string
 		try         int
+		mapIndex    int
 		asJSON      bool
 	)
 	cmd := &cobra.Command{
-		Use:   "show DAG --run RUN_ID --task ID [--try N]",
+		Use:   "show DAG --run RUN_ID --task ID [--map-index N] [--try N]",
 		Short: "Show a task's try and what it ran",
 		Long: `Show a task's try, the latest unless --try says which, with its manifest:
 what it ran — the rendered with (secret values masked), the env names, the
 when result, the DAG version, the plugin's version and the SHA-256 of its
 executable, the worker, the run's params and the upstream outputs it read
-(docs/reproducibility.md#what-each-try-records).`,
+(docs/reproducibility.md#what-each-try-records). --map-index N shows a try
+of instance N of a mapped task.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if cmd.Flags().Changed("try") && try < 1 {
@@ -39,6 +43,11 @@ executable, the worker, the run's params and the upstream outputs it read
 			if runID == "" || task == "" {
 				return usageError("--run and --task: a run id and a task id, not empty")
 			}
+			q := url.Values{}
+			name, err := addMapIndex(cmd, q, task, mapIndex)
+			if err != nil {
+				return err
+			}
 			c, err := sf.client()
 			if err != nil {
 				return err
@@ -46,16 +55,16 @@ executable, the worker, the run's params and the upstream outputs it read
 			base := apiPath("dags", args[0], "runs", runID, "tasks", task, "tries")
 			var tr ui.TryDetail
 			if try > 0 {
-				if _, err := c.do(cmd.Context(), "GET", base+"/"+strconv.Itoa(try), nil, nil, &tr); err != nil {
+				if _, err := c.do(cmd.Context(), "GET", base+"/"+strconv.Itoa(try), q, nil, &tr); err != nil {
 					return err
 				}
 			} else {
 				var tries []ui.TryDetail
-				if _, err := c.do(cmd.Context(), "GET", base, nil, nil, &tries); err != nil {
+				if _, err := c.do(cmd.Context(), "GET", base, q, nil, &tries); err != nil {
 					return err
 				}
 				if len(tries) == 0 {
-					return &exitError{code: 1, msg: fmt.Sprintf("task %s of run %s has not been tried yet", task, runID)}
+					return &exitError{code: 1, msg: fmt.Sprintf("task %s of run %s has not been tried yet", name, runID)}
 				}
 				tr = tries[len(tries)-1]
 			}
@@ -70,6 +79,7 @@ executable, the worker, the run's params and the upstream outputs it read
 	f.StringVar(&runID, "run", "", "the run id (required)")
 	f.StringVar(&task, "task", "", "the task id (required)")
 	f.IntVar(&try, "try", 0, "the try number (default the latest)")
+	f.IntVar(&mapIndex, "map-index", 0, "instance N of the mapped task --task names")
 	f.BoolVar(&asJSON, "json", false, "print a JSON object")
 	cmd.MarkFlagRequired("run")
 	cmd.MarkFlagRequired("task")
@@ -83,7 +93,7 @@ func printTry(w io.Writer, tr ui.TryDetail) error {
 	field := func(name, value string) { fmt.Fprintf(tw, "%s:\t%s\n", name, value) }
 	field("DAG", tr.DAGID)
 	field("Run", tr.RunID)
-	field("Task", tr.TaskID)
+	field("Task", store.InstanceKey(tr.TaskID, tr.MapIndex))
 	field("Try", strconv.Itoa(tr.TryNumber))
 	field("State", string(tr.State))
 	field("Start", fmtTime(tr.StartDate))

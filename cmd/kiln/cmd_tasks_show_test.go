@@ -60,7 +60,7 @@ func TestTasksShow(t *testing.T) {
 	if m := tr.Manifest; m == nil || m.DAGVersion != r.DAGHash || m.Plugin.SHA256 == "" || m.Worker == nil || m.Worker.Host == "" {
 		t.Errorf("--json manifest = %+v", tr.Manifest)
 	}
-	if got := strings.Join(jsonKeys(t, []byte(stdout)), " "); got != "dag_id duration_s end_date error exit_code manifest queued_at run_id start_date state task_id try_number worker" {
+	if got := strings.Join(jsonKeys(t, []byte(stdout)), " "); got != "dag_id duration_s end_date error exit_code manifest map_index queued_at run_id start_date state task_id try_number worker" {
 		t.Errorf("--json keys: %s", got)
 	}
 	if strings.Contains(stdout, secret) {

@@ -82,7 +82,8 @@ func reportTestRun(w io.Writer, st *store.Store, logs logPaths, g *dag.DAG, run 
 // ids of the callback stages that ran (their tries' task ids).
 func testRunResult(st *store.Store, logs logPaths, g *dag.DAG, run *store.Run, callbacks []string) (*testRunJSON, error) {
 	out := &testRunJSON{Run: ui.NewRun(run, nil), Tasks: []testTaskJSON{}, Callbacks: []testCallbackJSON{}}
-	tis, err := st.TaskInstances(run.DAGID, run.RunID)
+	// A mapped task is reported as a whole (docs/cli.md#mapped-tasks).
+	tis, err := st.TaskInstancesPerTask(run.DAGID, run.RunID)
 	if err != nil {
 		return nil, err
 	}

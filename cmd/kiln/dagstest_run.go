@@ -294,7 +294,7 @@ func (r *testReporter) task(ti *store.TaskInstance) {
 		return // the header named the tasks --task leaves out
 	}
 	if ti.MapLength > 0 { // a mapped task as a whole: its instances have the tries
-		r.line(k, string(ti.State), strings.TrimSuffix(fmt.Sprintf("%d instances; %s", ti.MapLength, ti.Error), "; "))
+		r.line(k, string(ti.State), strings.TrimSuffix(instanceCount(ti.MapLength)+"; "+ti.Error, "; "))
 		return
 	}
 	switch ti.State {

@@ -25,7 +25,7 @@ func TestHelp(t *testing.T) {
 		{"kiln db backup -h", []string{"db", "backup", "-h"}, []string{"Usage:", "kiln db backup -o FILE [--data DIR]", "--output", "--server", "To restore"}},
 		{"-h wins over bad arguments", []string{"dags", "next", "-h", "--n", "0"}, []string{"Usage:", "kiln dags next PATH_OR_DAG"}},
 		{"kiln artifacts -h", []string{"artifacts", "-h"}, []string{"Usage:", "kiln artifacts [command]", "list", "get", "gc"}},
-		{"kiln artifacts get -h", []string{"artifacts", "get", "-h"}, []string{"Usage:", "kiln artifacts get --dag DAG --run RUN_ID --task ID NAME [-o FILE]", "--force", "SHA-256"}},
+		{"kiln artifacts get -h", []string{"artifacts", "get", "-h"}, []string{"Usage:", "kiln artifacts get --dag DAG --run RUN_ID --task ID [--map-index N] NAME [-o FILE]", "--force", "SHA-256"}},
 		{"kiln cache -h", []string{"cache", "-h"}, []string{"Usage:", "kiln cache [command]", "list", "clear"}},
 		{"kiln standalone -h", []string{"standalone", "-h"}, []string{"--artifact-retention string", `(default "30d")`, "--artifacts-max-bytes string"}},
 	}

@@ -72,6 +72,7 @@ type Durations struct {
 // only one of the runs has. The fields before Outputs affect results;
 // Outputs, State and Duration are results.
 type Task struct {
+	// TaskID is the task's id; TASK[i] for instance i of a mapped task.
 	TaskID       string     `json:"task_id"`
 	Only         string     `json:"only,omitempty"`
 	With         []Value    `json:"with,omitempty"`
@@ -96,9 +97,9 @@ var ErrNotFound = errors.New("not found")
 // side is one run as read from the store.
 type side struct {
 	run   *store.Run
-	order []string // task ids, in the stored order
-	tis   map[string]*store.TaskInstance
-	tries map[string]*store.Try // each task's latest try
+	order []string                       // instance keys, in the stored order
+	tis   map[string]*store.TaskInstance // by instance key
+	tries map[string]*store.Try          // each task's latest try
 }
 
 func read(st *store.Store, dagID, runID string) (*side, error) {
@@ -115,17 +116,20 @@ func read(st *store.Store, dagID, runID string) (*side, error) {
 	}
 	s := &side{run: r, tis: map[string]*store.TaskInstance{}, tries: map[string]*store.Try{}}
 	for _, ti := range tis {
-		s.order = append(s.order, ti.TaskID)
-		s.tis[ti.TaskID] = ti
+		// An instance of a mapped task is compared on its own, by its
+		// instance key (TASK[i]).
+		k := ti.Key()
+		s.order = append(s.order, k)
+		s.tis[k] = ti
 		if ti.TryNumber < 1 {
 			continue
 		}
-		tr, err := st.GetTry(dagID, runID, ti.TaskID, ti.TryNumber)
+		tr, err := st.GetTry(dagID, runID, k, ti.TryNumber)
 		if err != nil && !errors.Is(err, store.ErrNotFound) {
 			return nil, err
 		}
 		if tr != nil {
-			s.tries[ti.TaskID] = tr
+			s.tries[k] = tr
 		}
 	}
 	return s, nil
