@@ -125,9 +125,11 @@ func (t *turn) batch(queues map[string]map[string][]store.DatasetEvent) *store.B
 	slices.SortFunc(tis, func(a, b tiKey) int {
 		return cmp.Or(strings.Compare(a.dagID, b.dagID), strings.Compare(a.runID, b.runID), strings.Compare(a.taskID, b.taskID))
 	})
-	for _, k := range tis {
-		b.PutTaskInstance(t.tis[k])
+	put := make([]*store.TaskInstance, len(tis))
+	for i, k := range tis {
+		put[i] = t.tis[k]
 	}
+	b.PutTaskInstances(put)
 	tries := slices.AppendSeq(make([]wire.TryKey, 0, len(t.tries)), maps.Keys(t.tries))
 	slices.SortFunc(tries, func(a, b wire.TryKey) int {
 		return cmp.Or(strings.Compare(a.DAGID, b.DAGID), strings.Compare(a.RunID, b.RunID), strings.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Try, b.Try))

@@ -116,10 +116,15 @@ func (s *Scheduler) expandMapped(ar *activeRun, t *dag.Task, ti *store.TaskInsta
 
 // expand gives a task one instance per item, reusing those an earlier
 // expansion left (a cleared task keeps its tries' numbers), and marks
-// the task's own instance running.
+// the task's own instance running. The instances of a task mapped on its
+// own are ready at once: its upstream were met when it expanded.
 func (s *Scheduler) expand(ar *activeRun, t *dag.Task, items []any, now time.Time) {
 	parent := ar.tis[t.ID]
 	old := ar.mapped[t.ID]
+	state := store.TaskNone
+	if t.MapGroup == "" {
+		state = store.TaskScheduled
+	}
 	for i, item := range items {
 		var in *store.TaskInstance
 		if i < len(old) && old[i] != nil {
@@ -130,9 +135,12 @@ func (s *Scheduler) expand(ar *activeRun, t *dag.Task, items []any, now time.Tim
 				State: store.TaskNone, MaxTries: t.Retries + 1,
 				Queue: t.Queue, Pool: t.Pool, PoolSlots: t.PoolSlots, Priority: t.Priority}
 		}
-		in.Item = item
+		in.Item, in.State = item, state
 		ar.addTI(in)
 		s.putTI(in)
+		if state == store.TaskScheduled {
+			s.metrics.taskReady(in, now)
+		}
 	}
 	for _, in := range old[min(len(items), len(old)):] {
 		if in != nil && in.State != store.TaskSkipped {
@@ -173,7 +181,7 @@ func (s *Scheduler) advanceMapped(ar *activeRun, t *dag.Task, parent *store.Task
 		}
 		buf = upstreamStates(ar, t, in.MapIndex, buf)
 		if t.MapGroup == "" {
-			buf = buf[:0] // its upstream were met when it expanded
+			buf = buf[:0] // a cleared instance: its upstream were met when it expanded
 		}
 		switch evalTrigger(t.TriggerRule, buf) {
 		case wait:

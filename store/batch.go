@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"slices"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -110,15 +112,46 @@ func (b *Batch) DeleteRun(dagID, runID string) {
 // fails with ErrNotFound, so a late event for a deleted run leaves nothing
 // behind.
 func (b *Batch) PutTaskInstance(ti *TaskInstance) {
+	val, err := json.Marshal(ti)
+	b.putTaskInstance(ti, val, err)
+}
+
+// parallelEncoding is the number of task instances from which
+// PutTaskInstances encodes them on every CPU.
+const parallelEncoding = 512
+
+// PutTaskInstances puts task instances as PutTaskInstance does, in their
+// order. Many (a mapped task's expansion) are encoded on every CPU at
+// once: the writes of a batch are committed in one transaction, which
+// waits for them all.
+func (b *Batch) PutTaskInstances(tis []*TaskInstance) {
+	vals, errs := make([][]byte, len(tis)), make([]error, len(tis))
+	workers := min(runtime.GOMAXPROCS(0), (len(tis)+parallelEncoding-1)/parallelEncoding)
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Go(func() {
+			for i := w; i < len(tis); i += workers {
+				vals[i], errs[i] = json.Marshal(tis[i])
+			}
+		})
+	}
+	wg.Wait()
+	for i, ti := range tis {
+		b.putTaskInstance(ti, vals[i], errs[i])
+	}
+}
+
+// putTaskInstance adds the write of ti, encoded as val (or failed to
+// encode with err).
+func (b *Batch) putTaskInstance(ti *TaskInstance, val []byte, err error) {
 	ik := ti.Key()
-	what := fmt.Sprintf("task instance %s/%s/%s", ti.DAGID, ti.RunID, ik)
+	what := func() string { return fmt.Sprintf("task instance %s/%s/%s", ti.DAGID, ti.RunID, ik) }
 	if err := firstErr(checkID("DAG id", ti.DAGID), checkID("run id", ti.RunID), checkID("task id", ti.TaskID)); err != nil {
-		b.fail(fmt.Errorf("putting %s: %w", what, err))
+		b.fail(fmt.Errorf("putting %s: %w", what(), err))
 		return
 	}
-	val, err := json.Marshal(ti)
 	if err != nil {
-		b.fail(fmt.Errorf("encoding %s: %w", what, err))
+		b.fail(fmt.Errorf("encoding %s: %w", what(), err))
 		return
 	}
 	k := key(ti.DAGID, ti.RunID, ik)
@@ -126,7 +159,7 @@ func (b *Batch) PutTaskInstance(ti *TaskInstance) {
 	c := Change{Kind: ChangeTask, DAGID: ti.DAGID, RunID: ti.RunID, TaskID: ik, Try: ti.TryNumber, State: string(ti.State)}
 	b.add(c, func(tx *bolt.Tx) (bool, error) {
 		if tx.Bucket(bucketRunIDs).Get(runID) == nil {
-			return false, fmt.Errorf("putting %s: run: %w", what, ErrNotFound)
+			return false, fmt.Errorf("putting %s: run: %w", what(), ErrNotFound)
 		}
 		return putIfChanged(tx.Bucket(bucketTaskInstances), k, val)
 	})

@@ -3,6 +3,8 @@ package main_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,15 +59,7 @@ func TestMapExpansionSurvivesAKill(t *testing.T) {
 
 	s = startStandalone(t, dags, data)
 	runURL := s.URL + "/api/v1/dags/fanout/runs/" + run.RunID
-	var got struct {
-		State string `json:"state"`
-	}
-	for getJSON(t, runURL, &got); got.State != "success"; getJSON(t, runURL, &got) {
-		if got.State == "failed" || time.Now().After(deadline.Add(runTimeout)) {
-			t.Fatalf("the run is %s after the restart", got.State)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitSuccess(t, runURL, deadline.Add(runTimeout))
 	var tis []struct {
 		TaskID    string `json:"task_id"`
 		MapIndex  int    `json:"map_index"`
@@ -117,9 +111,9 @@ func TestMappingExamples(t *testing.T) {
 		}
 		return out
 	}
-	trigger := func(dagID string) string {
+	trigger := func(dagID string, args ...string) string {
 		t.Helper()
-		out, stderr, code := s.kiln(t, "trigger", dagID, "--wait", "--json")
+		out, stderr, code := s.kiln(t, append([]string{"trigger", dagID, "--wait", "--json"}, args...)...)
 		var run struct {
 			RunID string `json:"run_id"`
 			State string `json:"state"`
@@ -137,6 +131,53 @@ func TestMappingExamples(t *testing.T) {
 	}
 	if rows := got["total[-1]"]["rows"]; rows != fmt.Sprint(want) || len(got) != 15 {
 		t.Errorf("file_fanout: total rows %v, want %d; %d task instances, want 15", rows, want, len(got))
+	}
+
+	// 50 files: 50 instances in the API, the grid and `runs show`; one
+	// cleared by --map-index runs again alone, with the total after it.
+	run := trigger("file_fanout", "--param", "files=50")
+	tries := func() map[string]int {
+		t.Helper()
+		var tis []struct {
+			TaskID    string `json:"task_id"`
+			MapIndex  int    `json:"map_index"`
+			TryNumber int    `json:"try_number"`
+		}
+		getJSON(t, s.URL+"/api/v1/dags/file_fanout/runs/"+run+"/tasks", &tis)
+		out := map[string]int{}
+		for _, ti := range tis {
+			out[fmt.Sprintf("%s[%d]", ti.TaskID, ti.MapIndex)] = ti.TryNumber
+		}
+		return out
+	}
+	before := tries()
+	if len(before) != 53 || before["count_rows[49]"] != 1 {
+		t.Fatalf("%d task instances in the API, want 53 with count_rows[49]: %v", len(before), before)
+	}
+	if out, _, _ := s.kiln(t, "runs", "show", run, "--dag", "file_fanout"); !strings.Contains(out, "(50 instances)") || !strings.Contains(out, "count_rows[49]") {
+		t.Errorf("runs show does not list the 50 instances:\n%s", out)
+	}
+	resp, err := http.Get(s.URL + "/dags/file_fanout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if !strings.Contains(string(page), `data-map-length="50"`) {
+		t.Errorf("the grid does not show count_rows's 50 instances")
+	}
+	if _, stderr, code := s.kiln(t, "tasks", "clear", "file_fanout", "--run", run, "--task", "count_rows", "--map-index", "7", "--downstream"); code != 0 {
+		t.Fatalf("tasks clear --map-index 7: %s", stderr)
+	}
+	waitSuccess(t, s.URL+"/api/v1/dags/file_fanout/runs/"+run, time.Now().Add(runTimeout))
+	for k, n := range tries() {
+		want := before[k]
+		if k == "count_rows[7]" || k == "total[-1]" {
+			want++
+		}
+		if n != want {
+			t.Errorf("after clearing count_rows[7]: %s ran %d tries, want %d", k, n, want)
+		}
 	}
 
 	got = outputs("region_sweep", trigger("region_sweep"))
@@ -189,5 +230,19 @@ tasks:
 	stdout, stderr, code = runKilnEnv(t, dir, nil, "", "dags", "test", "fanout", "--dags", "dags")
 	if code != 0 || !strings.Contains(stdout, "12 instances") || !strings.Contains(stdout, "square[11]") {
 		t.Errorf("exit %d; the progress does not say square runs 12 instances, and follow square[11]:\n%s\n%s", code, stdout, stderr)
+	}
+}
+
+// waitSuccess waits until the run at runURL (its API URL) succeeds.
+func waitSuccess(t *testing.T, runURL string, deadline time.Time) {
+	t.Helper()
+	var got struct {
+		State string `json:"state"`
+	}
+	for getJSON(t, runURL, &got); got.State != "success"; getJSON(t, runURL, &got) {
+		if got.State == "failed" || time.Now().After(deadline) {
+			t.Fatalf("the run is %s", got.State)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
