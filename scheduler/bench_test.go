@@ -244,7 +244,7 @@ tasks:
 
 // BenchmarkMap10000 maps a no-op task over 10,000 items on 8 slots:
 // ms/instance is the run's time per instance, against the floor and the
-// 1,000 independent tasks' 2 ms a task (docs/performance.md#mapping).
+// 1,000 independent tasks' 2 ms a task (docs/performance.md#mapping-make-bench-packages-scheduler-and-ui).
 func BenchmarkMap10000(b *testing.B) {
 	const n = 10000
 	runMS, floorMS := benchRuns(b, "mapped", mapDAG(n), n, 10*time.Minute)

@@ -66,7 +66,7 @@ func TestMapExpansionTurn(t *testing.T) {
 // BenchmarkMapExpansion times the loop turn that expands a task over
 // 10,000 items: the list's finished event applied, the instances made and
 // written, the first dispatches rendered, the store commit. The target is
-// 50 ms (docs/performance.md#mapping). turn-ms is the loop's own measure
+// 50 ms (docs/performance.md#mapping-make-bench-packages-scheduler-and-ui). turn-ms is the loop's own measure
 // of that turn (kiln_scheduler_turn_duration_seconds), commit-ms the
 // store commit within it. Each op is a new run in the same store, whose
 // file the first expansion grew.
