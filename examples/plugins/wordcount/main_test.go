@@ -178,7 +178,7 @@ func TestExampleDAG(t *testing.T) {
 
 	workDir := t.TempDir()
 	logical := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
-	outputs := map[string]map[string]any{}
+	outputs := map[string]any{}
 	logs := map[string]string{}
 	for _, task := range d.Tasks {
 		for _, up := range task.DependsOn {
@@ -204,10 +204,11 @@ func TestExampleDAG(t *testing.T) {
 		if !res.Success {
 			t.Fatalf("task %s: %+v, log %q", task.ID, res, log)
 		}
-		outputs[task.ID] = map[string]any{}
+		written := map[string]any{}
 		for k, v := range out {
-			outputs[task.ID][k] = v
+			written[k] = v
 		}
+		outputs[task.ID] = written
 		logs[task.ID] = log
 	}
 	// The shell stage logs the command it runs first.
