@@ -21,8 +21,11 @@ import (
 // its own upstream ends, depth-first.
 
 // addTI puts a task instance in the run's maps.
-func (ar *activeRun) addTI(ti *store.TaskInstance) {
-	ar.tis[ti.Key()] = ti
+func (ar *activeRun) addTI(ti *store.TaskInstance) { ar.addTIAt(ti.Key(), ti) }
+
+// addTIAt is addTI for ti's instance key k.
+func (ar *activeRun) addTIAt(k string, ti *store.TaskInstance) {
+	ar.tis[k] = ti
 	if ti.MapIndex < 0 {
 		return
 	}
@@ -136,10 +139,11 @@ func (s *Scheduler) expand(ar *activeRun, t *dag.Task, items []any, now time.Tim
 				Queue: t.Queue, Pool: t.Pool, PoolSlots: t.PoolSlots, Priority: t.Priority}
 		}
 		in.Item, in.State = item, state
-		ar.addTI(in)
-		s.putTI(in)
+		k := tiKey{in.DAGID, in.RunID, store.InstanceKey(t.ID, i)}
+		ar.addTIAt(k.taskID, in)
+		s.putTIAt(k, in)
 		if state == store.TaskScheduled {
-			s.metrics.taskReady(in, now)
+			s.metrics.taskReadyAt(k, now)
 		}
 	}
 	for _, in := range old[min(len(items), len(old)):] {

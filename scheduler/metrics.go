@@ -208,6 +208,9 @@ func (m *metrics) taskReady(ti *store.TaskInstance, now time.Time) {
 	m.readyAt[tiKey{ti.DAGID, ti.RunID, ti.Key()}] = now
 }
 
+// taskReadyAt is taskReady for the task instance of key k.
+func (m *metrics) taskReadyAt(k tiKey, now time.Time) { m.readyAt[k] = now }
+
 // assignmentPublished counts a published assignment and observes the
 // dispatch latency of a task try.
 func (m *metrics) assignmentPublished(k wire.TryKey, now time.Time) {

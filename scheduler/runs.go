@@ -39,7 +39,11 @@ func (s *Scheduler) putRun(r *store.Run) {
 }
 
 func (s *Scheduler) putTI(ti *store.TaskInstance) {
-	k := tiKey{ti.DAGID, ti.RunID, ti.Key()}
+	s.putTIAt(tiKey{ti.DAGID, ti.RunID, ti.Key()}, ti)
+}
+
+// putTIAt is putTI for ti's key k.
+func (s *Scheduler) putTIAt(k tiKey, ti *store.TaskInstance) {
 	s.t.tis[k] = ti
 	delete(s.t.lazyTIs, k)
 }
