@@ -174,21 +174,28 @@ func TestReadOfPageDamagedAfterOpen(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	// Read everything Fill wrote: the runs, their indexes (listings by
+	// DAG and by queue time), their task instances and tries.
 	failed := 0
-	for i := range storetest.Runs {
-		_, err := s.TaskInstances(storetest.DAG, storetest.RunID(i))
-		if err == nil {
-			_, err = s.GetRun(storetest.DAG, storetest.RunID(i))
-		}
-		if err == nil {
-			_, err = s.Tries(storetest.DAG, storetest.RunID(i), "task_0")
-		}
+	check := func(what string, err error) {
 		if err != nil {
 			if !errors.Is(err, store.ErrDamaged) {
-				t.Fatalf("run %d: %v, want an error wrapping ErrDamaged", i, err)
+				t.Fatalf("%s: %v, want an error wrapping ErrDamaged", what, err)
 			}
 			failed++
 		}
+	}
+	for i := range storetest.Runs {
+		_, err := s.TaskInstances(storetest.DAG, storetest.RunID(i))
+		check(fmt.Sprintf("run %d's task instances", i), err)
+		_, err = s.GetRun(storetest.DAG, storetest.RunID(i))
+		check(fmt.Sprintf("run %d", i), err)
+		_, err = s.Tries(storetest.DAG, storetest.RunID(i), "task_0")
+		check(fmt.Sprintf("run %d's tries", i), err)
+	}
+	for _, q := range []store.RunQuery{{DAGID: storetest.DAG}, {}} {
+		_, _, err := s.ListRuns(q)
+		check(fmt.Sprintf("listing runs (%+v)", q), err)
 	}
 	if failed == 0 {
 		t.Error("no read failed, want those reaching the zeroed page to")
