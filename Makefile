@@ -49,7 +49,7 @@ bench:
 	$(GO) test -run '^$$' -bench 'Noop' -benchtime 500x -count=1 ./plugins/sdk/
 	$(GO) test -run '^$$' -bench 'ContainerFirstLogLine' -benchtime 20x -count=1 ./plugins/docker/
 	$(GO) test -run '^$$' -bench 'DockerNoopTask' -benchtime 20x -count=1 ./scheduler/
-	$(GO) test -run '^$$' -bench 'MapExpansion' -benchtime 5x -count=1 ./scheduler/
+	$(GO) test -run '^$$' -bench 'MapExpansion' -benchtime 10x -count=1 ./scheduler/
 	$(GO) test -run '^$$' -bench 'Map10000' -benchtime 1x -count=1 ./scheduler/
 	$(GO) test -run '^$$' -bench 'Grid1000x25|DAGList1000|RunsPage10k|Mapped10k' -benchmem -count=1 ./ui/
 	KILN_BENCH=1 $(GO) test -run 'TestStandaloneMemory|TestBackfillKeepsScheduleOnTime' -count=1 -v ./scheduler/ | grep -E 'memory_test|backfill_e2e_test|^(ok|FAIL|---)'
