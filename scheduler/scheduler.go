@@ -255,6 +255,17 @@ func (s *Scheduler) Health() error {
 	return s.folder.check(s.clock.Now(), s.cfg.ReloadEvery)
 }
 
+// Role is what a scheduler does in its installation.
+type Role string
+
+// RoleLeader is the scheduler that schedules: it owns the store and runs
+// the loop.
+const RoleLeader Role = "leader"
+
+// Role returns the scheduler's role: this build runs one scheduler per
+// installation, always the leader.
+func (s *Scheduler) Role() Role { return RoleLeader }
+
 func (s *Scheduler) setHealth(err error) {
 	s.healthMu.Lock()
 	s.healthErr = err
