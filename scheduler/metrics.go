@@ -26,7 +26,9 @@ import (
 // date would mean a hook at every state change, or a walk over every
 // active task instance each turn; instead a scrape asks the loop for a
 // snapshot, as an API call does (Scheduler.do), and pays one walk over the
-// active runs itself.
+// active runs itself. The workers, and the live workers of each queue, are
+// read from the registry of their entries (workers.go), which needs no
+// loop.
 
 // snapshotTimeout bounds how long a scrape waits for the loop; the state
 // gauges are left out of a scrape that the loop does not answer in time.

@@ -63,15 +63,14 @@ func newWorkerRegistry() *workerRegistry {
 	return &workerRegistry{workers: map[string]WorkerStatus{}}
 }
 
+// apply notes a change of an entry. The entry is decoded before the lock
+// is taken: the loop waits for no JSON.
 func (r *workerRegistry) apply(e jetstream.KeyValueEntry) {
+	var w wire.WorkerInfo
+	ok := e.Operation() == jetstream.KeyValuePut && json.Unmarshal(e.Value(), &w) == nil && w.Name == e.Key()
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if e.Operation() != jetstream.KeyValuePut {
-		delete(r.workers, e.Key())
-		return
-	}
-	var w wire.WorkerInfo
-	if err := json.Unmarshal(e.Value(), &w); err != nil || w.Name != e.Key() {
+	if !ok {
 		delete(r.workers, e.Key())
 		return
 	}
