@@ -27,7 +27,8 @@ import (
 // Worker states.
 const (
 	// WorkerAlive is a worker whose entry was written within
-	// wire.WorkerLostAfter.
+	// wire.WorkerLostAfter (wire.WorkerInfo.LostAfter for workers of
+	// other versions).
 	WorkerAlive = "alive"
 	// WorkerLost is a worker that stopped writing its entry without
 	// deleting it: it died, hangs or lost NATS. It is listed until
@@ -88,7 +89,7 @@ func (r *workerRegistry) build(queue, plugin string, now time.Time) (wire.Plugin
 	var got wire.PluginBuild
 	n := 0
 	for _, w := range r.workers {
-		if now.Sub(w.LastHeartbeat) > wire.WorkerLostAfter || w.Draining || !slices.Contains(w.Queues, queue) {
+		if now.Sub(w.LastHeartbeat) > w.LostAfter() || w.Draining || !slices.Contains(w.Queues, queue) {
 			continue
 		}
 		pb, ok := w.Plugins[plugin]
@@ -117,7 +118,7 @@ func (r *workerRegistry) list(now time.Time) []WorkerStatus {
 			continue
 		}
 		w.State = WorkerAlive
-		if age > wire.WorkerLostAfter {
+		if age > w.LostAfter() {
 			w.State = WorkerLost
 		}
 		out = append(out, w)

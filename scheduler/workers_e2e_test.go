@@ -11,6 +11,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kilnhq/kiln/internal/buildinfo"
@@ -51,7 +53,7 @@ tasks:
 	})
 	host, _ := os.Hostname()
 	want := wire.WorkerInfo{Name: "w0", Host: host, KilnVersion: buildinfo.Get().Version, Queues: []string{"default"},
-		PID: os.Getpid(), Slots: 3}
+		PID: os.Getpid(), Slots: 3, Interval: wire.WorkerInfoInterval}
 	if diff := cmp.Diff(want, w0.WorkerInfo, cmpopts.IgnoreFields(wire.WorkerInfo{}, "Plugins", "Time", "StartedAt")); diff != "" {
 		t.Errorf("w0 (-want +got):\n%s", diff)
 	}
@@ -145,6 +147,39 @@ tasks:
 		t.Fatal(err)
 	}
 	e.waitFor("g to be gone", 10*time.Second, func() bool { return len(e.s.Workers()) == 1 })
+
+	// A worker of an earlier version says no interval: it writes every
+	// 30 s, so it is lost after 90 s, not after 15 s.
+	nc, err := nats.Connect(e.ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kv, err := js.KeyValue(t.Context(), wire.WorkersBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Put(t.Context(), "old", []byte(`{"name": "old", "host": "h", "kiln_version": "v0.9.0", "queues": ["default"], "plugins": {}, "time": "2026-03-01T00:00:00Z"}`)); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("the old worker to be listed", 10*time.Second, func() bool { return len(e.s.Workers()) == 2 })
+	states := func(at time.Time) map[string]string {
+		out := map[string]string{}
+		for _, w := range e.s.WorkersAt(at) {
+			out[w.Name] = w.State
+		}
+		return out
+	}
+	if got, want := states(time.Now().Add(wire.WorkerLostAfter+time.Second)), map[string]string{"old": "alive", "w0": "lost"}; !cmp.Equal(got, want) {
+		t.Errorf("states after %v: %v, want %v", wire.WorkerLostAfter, got, want)
+	}
+	if got, want := states(time.Now().Add(91*time.Second)), map[string]string{"old": "lost", "w0": "lost"}; !cmp.Equal(got, want) {
+		t.Errorf("states after 91s: %v, want %v", got, want)
+	}
 }
 
 // queueNamed is the named queue as Queues lists it.

@@ -52,6 +52,7 @@ func (w *Worker) info() wire.WorkerInfo {
 		SlotsUsed:   len(running),
 		Running:     running,
 		Draining:    w.stopping.Load(),
+		Interval:    wire.WorkerInfoInterval,
 	}
 	if l, ok := w.cfg.Runner.(PluginLister); ok {
 		for name, b := range l.Builds() {

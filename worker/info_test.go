@@ -53,7 +53,7 @@ func TestWorkerInfo(t *testing.T) {
 	want := wire.WorkerInfo{
 		Name: "info-w", Host: host, KilnVersion: buildinfo.Get().Version, Queues: []string{"a", "b"},
 		Plugins: map[string]wire.PluginBuild{shell.Name: {Version: shell.Version, SHA256: hex.EncodeToString(sum[:])}},
-		PID:     os.Getpid(), Slots: DefaultSlots,
+		PID:     os.Getpid(), Slots: DefaultSlots, Interval: wire.WorkerInfoInterval,
 	}
 	if diff := cmp.Diff(want, got, cmpopts.IgnoreFields(wire.WorkerInfo{}, "Time", "StartedAt")); diff != "" {
 		t.Errorf("entry (-want +got):\n%s", diff)

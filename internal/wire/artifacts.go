@@ -36,6 +36,10 @@ const (
 	WorkerForgetAfter  = time.Hour
 )
 
+// legacyInfoInterval is how often workers that do not say their Interval
+// write their entry.
+const legacyInfoInterval = 30 * time.Second
+
 // Artifact is a file or folder a try produced and stored in
 // ArtifactsBucket under its SHA256.
 type Artifact struct {
@@ -89,6 +93,18 @@ type WorkerInfo struct {
 	// Draining is set once the worker stops gracefully: it pulls nothing
 	// more and lets Running finish, then deletes the entry.
 	Draining bool `json:"draining,omitempty"`
+	// Interval is how often the worker writes the entry: WorkerInfoInterval.
+	Interval time.Duration `json:"interval,omitempty"`
+}
+
+// LostAfter is how long after its last write the entry's worker is lost:
+// three of its intervals, so that during an upgrade workers that write
+// less often than this build's are not taken for lost between writes.
+func (wi *WorkerInfo) LostAfter() time.Duration {
+	if wi.Interval <= 0 {
+		return 3 * legacyInfoInterval
+	}
+	return 3 * wi.Interval
 }
 
 // PluginBuild is the build of a stage plugin a worker runs.
