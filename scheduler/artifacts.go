@@ -2,11 +2,9 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync"
 	"time"
 
@@ -18,8 +16,8 @@ import (
 // The scheduler keeps two views of NATS buckets, each filled by a watcher
 // goroutine so that the loop consults them without a network call: the
 // artifacts in the object store (a cache hit needs every artifact of the
-// cached result still stored) and what each worker serves (a cache key
-// covers the plugin build the task's workers would run).
+// cached result still stored) and the workers' entries (a cache key covers
+// the plugin build the task's workers would run; workers.go).
 
 // storedArtifacts is the set of objects in wire.ArtifactsBucket.
 type storedArtifacts struct {
@@ -49,53 +47,6 @@ func (a *storedArtifacts) apply(info *jetstream.ObjectInfo) {
 		return
 	}
 	a.size[info.Name] = int64(info.Size)
-}
-
-// workerBuilds is what the live workers serve, from wire.WorkersBucket.
-type workerBuilds struct {
-	mu      sync.RWMutex
-	workers map[string]wire.WorkerInfo
-}
-
-// build returns the build of plugin that every live worker of queue
-// serving it runs, at now; ok is false when no live worker serves it or
-// they run different builds.
-func (b *workerBuilds) build(queue, plugin string, now time.Time) (wire.PluginBuild, bool) {
-	b.mu.RLock()
-	defer b.mu.RUnlock()
-	var got wire.PluginBuild
-	n := 0
-	for _, w := range b.workers {
-		if now.Sub(w.Time) > wire.WorkerInfoTTL || !slices.Contains(w.Queues, queue) {
-			continue
-		}
-		pb, ok := w.Plugins[plugin]
-		if !ok {
-			continue
-		}
-		if n > 0 && pb != got {
-			return wire.PluginBuild{}, false
-		}
-		got = pb
-		n++
-	}
-	return got, n > 0 && got.SHA256 != ""
-}
-
-func (b *workerBuilds) apply(e jetstream.KeyValueEntry) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if e.Operation() != jetstream.KeyValuePut {
-		delete(b.workers, e.Key())
-		return
-	}
-	var w wire.WorkerInfo
-	if err := json.Unmarshal(e.Value(), &w); err != nil || w.Name != e.Key() {
-		delete(b.workers, e.Key())
-		return
-	}
-	w.Time = e.Created() // the server's clock, not the worker's
-	b.workers[e.Key()] = w
 }
 
 // watcher is a JetStream watcher of a bucket: an object store's or a
@@ -164,7 +115,7 @@ func (s *Scheduler) openBuckets(ctx context.Context, wg *sync.WaitGroup) error {
 	wg.Go(func() {
 		follow(ctx, s.log, "the workers bucket", kw, watchWorkers, func(e jetstream.KeyValueEntry) {
 			if e != nil {
-				s.builds.apply(e)
+				s.registry.apply(e)
 			}
 		})
 	})

@@ -151,7 +151,7 @@ func (s *Scheduler) consultCache(ar *activeRun, t *dag.Task, ti *store.TaskInsta
 		rec.Result = "not consulted: " + why
 		return false, nil
 	}
-	build, ok := s.builds.build(ti.Queue, t.Plugin, now)
+	build, ok := s.registry.build(ti.Queue, t.Plugin, now)
 	if !ok {
 		rec.Result = fmt.Sprintf("not consulted: the live workers of queue %s do not agree on one build of plugin %s, or none reported it", ti.Queue, t.Plugin)
 		return false, nil

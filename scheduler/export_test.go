@@ -21,13 +21,16 @@ func (s *Scheduler) ArtifactStored(sha string, size int64) bool { return s.store
 // PluginBuildKnown reports whether the live workers of queue agree on a
 // build of plugin, which a cache key needs.
 func (s *Scheduler) PluginBuildKnown(queue, plugin string) bool {
-	_, ok := s.builds.build(queue, plugin, s.clock.Now())
+	_, ok := s.registry.build(queue, plugin, s.clock.Now())
 	return ok
 }
 
 // PluginSHA256 is the executable hash of the build of plugin the live
 // workers of queue agree on, or "".
 func (s *Scheduler) PluginSHA256(queue, plugin string) string {
-	b, _ := s.builds.build(queue, plugin, s.clock.Now())
+	b, _ := s.registry.build(queue, plugin, s.clock.Now())
 	return b.SHA256
 }
+
+// WorkersAt lists the workers with their states as they would be at now.
+func (s *Scheduler) WorkersAt(now time.Time) []WorkerStatus { return s.registry.list(now) }

@@ -2,6 +2,7 @@ package scheduler
 
 import (
 	"context"
+	"fmt"
 	"sync/atomic"
 	"time"
 
@@ -25,7 +26,9 @@ import (
 // date would mean a hook at every state change, or a walk over every
 // active task instance each turn; instead a scrape asks the loop for a
 // snapshot, as an API call does (Scheduler.do), and pays one walk over the
-// active runs itself.
+// active runs itself. The workers, and the live workers of each queue, are
+// read from the registry of their entries (workers.go), which needs no
+// loop.
 
 // snapshotTimeout bounds how long a scrape waits for the loop; the state
 // gauges are left out of a scrape that the loop does not answer in time.
@@ -331,6 +334,13 @@ var (
 		"Task instances of the runs not yet ended, by state.", []string{"state"}, nil)
 	descQueue = prometheus.NewDesc("kiln_queue_depth",
 		"Task instances queued on a worker queue: assignment published, no worker has reported starting it.", []string{"queue"}, nil)
+	descQueueWait = prometheus.NewDesc("kiln_queue_oldest_wait_seconds",
+		"How long the task instance queued longest on a worker queue has waited for a worker to start it; 0 when none waits.", []string{"queue"}, nil)
+	descQueueWorkers = prometheus.NewDesc("kiln_queue_workers",
+		"Live workers pulling a worker queue: alive and not draining. 0 while kiln_queue_depth is above 0: the queue's tasks wait for a worker that is not there.", []string{"queue"}, nil)
+	descWorkers = prometheus.NewDesc("kiln_workers",
+		fmt.Sprintf("Workers by state: alive (their entry in %s written in the last %v), or lost (not written since, and not deleted by a graceful stop; counted for %v).",
+			wire.WorkersBucket, wire.WorkerLostAfter, wire.WorkerForgetAfter), []string{"state"}, nil)
 	descPoolSlots = prometheus.NewDesc("kiln_pool_slots",
 		"Slots of a pool.", []string{"pool"}, nil)
 	descPoolUsed = prometheus.NewDesc("kiln_pool_slots_used",
@@ -341,7 +351,7 @@ var (
 		"Backfills running.", nil, nil)
 
 	snapshotDescs = []*prometheus.Desc{descUp, descDAGs, descImportErrors, descRuns, descTIs,
-		descQueue, descPoolSlots, descPoolUsed, descCallbacks, descBackfills}
+		descQueue, descQueueWait, descQueueWorkers, descWorkers, descPoolSlots, descPoolUsed, descCallbacks, descBackfills}
 )
 
 var (
@@ -383,6 +393,14 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	gauge(descDAGs, paused, "true")
 	gauge(descImportErrors, len(s.view.importErrors))
 	s.viewMu.RUnlock()
+	workers := s.Workers()
+	states := map[string]int{WorkerAlive: 0, WorkerLost: 0}
+	for _, w := range workers {
+		states[w.State]++
+	}
+	for st, n := range states {
+		gauge(descWorkers, n, st)
+	}
 
 	var sn *snapshot
 	if s.metrics.loopUp.Load() {
@@ -409,8 +427,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 	for _, st := range taskStates {
 		gauge(descTIs, sn.tis[st], string(st))
 	}
-	for q, n := range sn.queues {
-		gauge(descQueue, n, q)
+	for _, q := range s.queueTable(sn.waits, sn.at, workers) {
+		gauge(descQueue, q.Queued, q.Name)
+		ch <- prometheus.MustNewConstMetric(descQueueWait, prometheus.GaugeValue, q.OldestWait.Seconds(), q.Name)
+		gauge(descQueueWorkers, len(q.Workers), q.Name)
 	}
 	for p, n := range sn.poolSlots {
 		gauge(descPoolSlots, n, p)
@@ -424,9 +444,10 @@ func (c collector) Collect(ch chan<- prometheus.Metric) {
 
 // snapshot is the loop's state as the gauges show it.
 type snapshot struct {
+	at        time.Time // the loop's clock when it was taken
 	runs      map[store.RunState]int
 	tis       map[store.TaskState]int
-	queues    map[string]int // queued task instances by queue
+	waits     map[string]queueWait // by queue
 	poolSlots map[string]int
 	poolUsed  map[string]int
 	callbacks map[store.TaskState]int
@@ -436,9 +457,10 @@ type snapshot struct {
 // snapshot counts the loop's state; it runs on the loop.
 func (s *Scheduler) snapshot() *snapshot {
 	sn := &snapshot{
+		at:        s.clock.Now(),
 		runs:      map[store.RunState]int{},
 		tis:       map[store.TaskState]int{},
-		queues:    map[string]int{dag.DefaultQueue: 0},
+		waits:     map[string]queueWait{},
 		poolSlots: map[string]int{store.DefaultPool: s.poolSize(store.DefaultPool)},
 		poolUsed:  map[string]int{},
 		callbacks: map[store.TaskState]int{},
@@ -451,11 +473,9 @@ func (s *Scheduler) snapshot() *snapshot {
 		sn.runs[ar.run.State]++
 		for _, ti := range ar.tis {
 			sn.tis[ti.State]++
+			countWaiting(sn.waits, ti)
 			switch ti.State {
-			case store.TaskQueued:
-				sn.queues[ti.Queue]++
-				fallthrough
-			case store.TaskRunning:
+			case store.TaskQueued, store.TaskRunning:
 				sn.poolUsed[ti.Pool] += ti.PoolSlots
 				if _, ok := sn.poolSlots[ti.Pool]; !ok {
 					sn.poolSlots[ti.Pool] = s.poolSize(ti.Pool)

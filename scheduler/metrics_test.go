@@ -63,8 +63,8 @@ tasks:
 	if diff := cmp.Diff(map[store.TaskState]int{store.TaskQueued: 1, store.TaskNone: 1}, sn.tis); diff != "" {
 		t.Errorf("task instances by state (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff(map[string]int{"default": 1}, sn.queues); diff != "" {
-		t.Errorf("queue depth (-want +got):\n%s", diff)
+	if diff := cmp.Diff(map[string]queueWait{"default": {queued: 1, oldest: sn.at}}, sn.waits, cmp.AllowUnexported(queueWait{})); diff != "" {
+		t.Errorf("waiting on queues (-want +got):\n%s", diff)
 	}
 	if diff := cmp.Diff(map[string]int{store.DefaultPool: 1}, sn.poolUsed); diff != "" {
 		t.Errorf("pool slots used (-want +got):\n%s", diff)

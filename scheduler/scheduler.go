@@ -118,11 +118,11 @@ type Scheduler struct {
 	versions *versionKeeper
 
 	// objects holds the artifact store (a jetstream.ObjectStore) once
-	// Run opened it; stored and builds are what the loop knows of it and
-	// of the workers (artifacts.go).
-	objects atomic.Value
-	stored  *storedArtifacts
-	builds  *workerBuilds
+	// Run opened it; stored and registry are what the loop knows of it
+	// and of the workers (artifacts.go, workers.go).
+	objects  atomic.Value
+	stored   *storedArtifacts
+	registry *workerRegistry
 }
 
 type dagView struct {
@@ -192,7 +192,7 @@ func newScheduler(cfg Config) *Scheduler {
 		t:             newTurn(),
 		metrics:       newMetrics(),
 		stored:        &storedArtifacts{size: map[string]int64{}},
-		builds:        &workerBuilds{workers: map[string]wire.WorkerInfo{}},
+		registry:      newWorkerRegistry(),
 	}
 }
 
@@ -254,6 +254,17 @@ func (s *Scheduler) Health() error {
 	}
 	return s.folder.check(s.clock.Now(), s.cfg.ReloadEvery)
 }
+
+// Role is what a scheduler does in its installation.
+type Role string
+
+// RoleLeader is the scheduler that schedules: it owns the store and runs
+// the loop.
+const RoleLeader Role = "leader"
+
+// Role returns the scheduler's role: this build runs one scheduler per
+// installation, always the leader.
+func (s *Scheduler) Role() Role { return RoleLeader }
 
 func (s *Scheduler) setHealth(err error) {
 	s.healthMu.Lock()

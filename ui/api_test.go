@@ -182,7 +182,7 @@ func TestHealth(t *testing.T) {
 	t.Parallel()
 	k, srv := newAPI(t)
 	r := call(t, "GET", srv.URL+"/healthz", "")
-	want := fmt.Sprintf(`{"status":"ok","version":%q}`, buildinfo.Get().Version)
+	want := fmt.Sprintf(`{"status":"ok","version":%q,"scheduler":{"role":"leader"}}`, buildinfo.Get().Version)
 	if r.status != 200 || string(bytes.TrimSpace(r.body)) != want {
 		t.Errorf("healthy: %d %s, want 200 %s", r.status, r.body, want)
 	}
@@ -193,7 +193,7 @@ func TestHealth(t *testing.T) {
 	})
 	var h ui.Health
 	r.decode(t, &h)
-	if r.status != 503 || h.Status != "unavailable" || !strings.HasPrefix(h.Error, "NATS: not connected") {
+	if r.status != 503 || h.Status != "unavailable" || !strings.HasPrefix(h.Error, "NATS: not connected") || h.Scheduler.Role != "leader" {
 		t.Errorf("unhealthy: %d %s, want 503 with the error", r.status, r.body)
 	}
 }

@@ -85,6 +85,15 @@ type Backend interface {
 
 	// Health is nil when the scheduler, the store and NATS are up.
 	Health() error
+	// Role is the scheduler's role among the installation's schedulers.
+	Role() scheduler.Role
+
+	// Workers lists the workers by name, as their entries in the workers
+	// bucket last described them, with their states.
+	Workers() []scheduler.WorkerStatus
+	// Queues lists the worker queues by name, with what waits on each and
+	// the live workers that pull it.
+	Queues(ctx context.Context) ([]scheduler.QueueStatus, error)
 }
 
 // PluginLister lists the stage plugins the server found, sorted by name.

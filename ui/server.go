@@ -198,6 +198,9 @@ func (s *Server) routes(e *echo.Echo) {
 
 	api(http.MethodGet, "/plugins", s.listPlugins, RoleViewer)
 
+	api(http.MethodGet, "/workers", s.listWorkers, RoleViewer)
+	api(http.MethodGet, "/queues", s.listQueues, RoleViewer)
+
 	api(http.MethodGet, "/datasets", s.listDatasets, RoleViewer)
 	api(http.MethodGet, "/datasets/events", s.listDatasetEvents, RoleViewer)
 	api(http.MethodPost, "/datasets/events", s.emitDatasetEvent, RoleOperator)
@@ -224,10 +227,12 @@ func (s *Server) routes(e *echo.Echo) {
 // health answers /healthz: 200 when the scheduler, the store and NATS are
 // up, 503 with the reason otherwise.
 func (s *Server) health(c echo.Context) error {
+	h := Health{Status: "ok", Version: buildinfo.Get().Version, Scheduler: SchedulerHealth{Role: string(s.backend.Role())}}
 	if err := s.backend.Health(); err != nil {
-		return c.JSON(http.StatusServiceUnavailable, Health{Status: "unavailable", Error: err.Error(), Version: buildinfo.Get().Version})
+		h.Status, h.Error = "unavailable", err.Error()
+		return c.JSON(http.StatusServiceUnavailable, h)
 	}
-	return c.JSON(http.StatusOK, Health{Status: "ok", Version: buildinfo.Get().Version})
+	return c.JSON(http.StatusOK, h)
 }
 
 // recoverPanics turns a panicking handler into a 500 answer.

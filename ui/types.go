@@ -436,6 +436,15 @@ type Health struct {
 	Error  string `json:"error,omitempty"`
 	// Version is the server's version (docs/operations.md#version).
 	Version string `json:"version"`
+	// Scheduler is the state of this server's scheduler.
+	Scheduler SchedulerHealth `json:"scheduler"`
+}
+
+// SchedulerHealth is the scheduler's part of GET /healthz.
+type SchedulerHealth struct {
+	// Role is "leader": the scheduler that schedules. This build runs
+	// one scheduler, always the leader.
+	Role string `json:"role"`
 }
 
 // ErrorBody is the body of every error answer.

@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/kilnhq/kiln/internal/buildinfo"
+	"github.com/kilnhq/kiln/scheduler"
 )
 
 // The browser UI: HTML pages rendered on the server from html/template, one
@@ -70,7 +71,7 @@ type pageData struct {
 	// Title is the page's title, shown in the tab and the heading.
 	Title string
 	// Nav is the top-level section the page belongs to: dags, backfills,
-	// pools, datasets, health.
+	// pools, datasets, workers, health.
 	Nav string
 	// User is who is signed in; nil when auth is off.
 	User *Principal
@@ -186,12 +187,47 @@ func (s *Server) pageRoutes(e *echo.Echo) {
 	s.logPageRoutes()
 	s.poolPageRoutes()
 	s.datasetPageRoutes()
+	s.workerPageRoutes()
+}
+
+// healthView is the health page: what /healthz says, and the workers in
+// short.
+type healthView struct {
+	Error string // "" when up
+	Role  string
+	// Alive, Draining and Lost count the workers; NoWorker names the
+	// queues whose tasks wait with no live worker pulling them.
+	Alive, Draining, Lost int
+	NoWorker              []string
 }
 
 func (s *Server) healthPage(c echo.Context) error {
-	var errText string
+	v := healthView{Role: string(s.backend.Role())}
 	if err := s.backend.Health(); err != nil {
-		errText = err.Error()
+		v.Error = err.Error()
 	}
-	return s.render(c, http.StatusOK, "health", pageData{Title: "Health", Nav: "health", Data: errText})
+	for _, w := range s.backend.Workers() {
+		switch {
+		case w.State == scheduler.WorkerLost:
+			v.Lost++
+		case w.Draining:
+			v.Draining++
+		default:
+			v.Alive++
+		}
+	}
+	// The queues need the scheduler's loop; a scheduler that is down
+	// shows no queue.
+	if v.Error == "" {
+		qs, err := s.backend.Queues(c.Request().Context())
+		if err != nil {
+			return err
+		}
+		for i := range qs {
+			if qs[i].NoWorker() {
+				v.NoWorker = append(v.NoWorker, qs[i].Name)
+			}
+		}
+	}
+	return s.render(c, http.StatusOK, "health", pageData{Title: "Health", Nav: "health", Data: v})
 }

@@ -49,12 +49,21 @@
 // the artifact store, a JetStream object store, into it, checking each
 // against the SHA-256 its upstream try recorded; once the stage has
 // succeeded it stores the try's declared artifacts there, named by their
-// SHA-256, and names them in the finished event (docs/artifacts.md). On
-// start, and every wire.WorkerInfoInterval, it writes what it serves (its
-// queues and its plugins' builds) under its name in the workers bucket,
-// and deletes that entry as it stops.
+// SHA-256, and names them in the finished event (docs/artifacts.md).
 //
-// Run stops gracefully: when its context ends the worker stops pulling at
-// once, hands back (naks) any assignment that arrives after that, lets the
-// running tries finish and report, and then returns.
+// # Its entry
+//
+// Under its name in the workers bucket (wire.WorkersBucket) the worker
+// keeps a wire.WorkerInfo: what it serves (its queues and its plugins'
+// builds) and what it does (its slots, the tries it runs, whether it
+// drains). It writes the entry on start and every wire.WorkerInfoInterval,
+// the heartbeat of the worker as a whole: the scheduler shows a worker
+// whose entry is older than wire.WorkerLostAfter as lost
+// (docs/operations.md#watching-workers). It writes it again soon after a
+// try starts or ends, at most every wire.WorkerInfoMinGap.
+//
+// Run stops gracefully: when its context ends the worker writes at once
+// that it drains, stops pulling, hands back (naks) any assignment that
+// arrives after that, lets the running tries finish and report, and then
+// deletes its entry and returns.
 package worker

@@ -1,9 +1,14 @@
 package worker
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
+	"maps"
+	"os"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -27,6 +32,13 @@ const infoRetry = time.Second
 
 // info is the worker's entry in wire.WorkersBucket.
 func (w *Worker) info() wire.WorkerInfo {
+	w.mu.Lock()
+	running := slices.Collect(maps.Keys(w.running))
+	w.mu.Unlock()
+	slices.SortFunc(running, func(a, b wire.TryKey) int {
+		return cmp.Or(strings.Compare(a.DAGID, b.DAGID), strings.Compare(a.RunID, b.RunID),
+			strings.Compare(a.TaskID, b.TaskID), cmp.Compare(a.Try, b.Try))
+	})
 	wi := wire.WorkerInfo{
 		Name:        w.cfg.Name,
 		Host:        w.host,
@@ -34,6 +46,13 @@ func (w *Worker) info() wire.WorkerInfo {
 		Queues:      w.cfg.Queues,
 		Plugins:     map[string]wire.PluginBuild{},
 		Time:        time.Now().UTC(),
+		PID:         os.Getpid(),
+		StartedAt:   w.startedAt,
+		Slots:       w.cfg.Slots,
+		SlotsUsed:   len(running),
+		Running:     running,
+		Draining:    w.stopping.Load(),
+		Interval:    wire.WorkerInfoInterval,
 	}
 	if l, ok := w.cfg.Runner.(PluginLister); ok {
 		for name, b := range l.Builds() {
@@ -43,31 +62,60 @@ func (w *Worker) info() wire.WorkerInfo {
 	return wi
 }
 
-// announce writes the worker's entry in wire.WorkersBucket now and every
-// wire.WorkerInfoInterval until ctx ends. The scheduler makes the bucket:
-// until it is there, the worker tries again, sooner.
-func (w *Worker) announce(ctx context.Context) {
-	wait := infoRetry
+// noteRunning tells the announcer that the tries the worker runs changed.
+func (w *Worker) noteRunning() {
+	select {
+	case w.runningChanged <- struct{}{}:
+	default:
+	}
+}
+
+// announce writes the worker's entry in wire.WorkersBucket now and then
+// every wire.WorkerInfoInterval until ctx ends; at once when draining is
+// closed, so that the scheduler stops counting on the worker; and soon
+// after the tries it runs change, at most every wire.WorkerInfoMinGap. The
+// scheduler makes the bucket: until it is there, the worker tries again,
+// sooner.
+func (w *Worker) announce(ctx context.Context, draining <-chan struct{}) {
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	due := time.Now() // when timer fires
+	var last time.Time
+	retry := infoRetry
 	for {
-		err := w.putInfo(ctx)
-		switch {
-		case err == nil:
-			wait = wire.WorkerInfoInterval
-		case ctx.Err() != nil:
-			return
-		case errors.Is(err, jetstream.ErrBucketNotFound):
-			w.log.Debug("waiting for the scheduler to make the workers bucket "+wire.WorkersBucket, "in", wait)
-		default:
-			w.log.Warn("could not write this worker's entry in "+wire.WorkersBucket+"; retrying", "error", err, "in", wait)
-		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-time.After(wait):
+		case <-draining:
+			draining = nil
+		case <-w.runningChanged:
+			if at := last.Add(wire.WorkerInfoMinGap); time.Now().Before(at) {
+				if at.Before(due) {
+					due = at
+					timer.Reset(time.Until(at))
+				}
+				continue
+			}
+		case <-timer.C:
+		}
+		err := w.putInfo(ctx)
+		last = time.Now()
+		wait := wire.WorkerInfoInterval
+		switch {
+		case err == nil:
+			retry = infoRetry
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			w.log.Debug("waiting for the scheduler to make the workers bucket "+wire.WorkersBucket, "in", retry)
+		default:
+			w.log.Warn("could not write this worker's entry in "+wire.WorkersBucket+"; retrying", "error", err, "in", retry)
 		}
 		if err != nil {
-			wait = min(2*wait, wire.WorkerInfoInterval)
+			wait, retry = retry, min(2*retry, wire.WorkerInfoInterval)
 		}
+		due = last.Add(wait)
+		timer.Reset(wait)
 	}
 }
 
@@ -86,8 +134,9 @@ func (w *Worker) putInfo(ctx context.Context) error {
 	return err
 }
 
-// withdraw deletes the worker's entry, as it stops. If that fails the
-// entry ages out after wire.WorkerInfoTTL.
+// withdraw deletes the worker's entry once it has stopped. If that fails
+// the entry shows the worker lost after wire.WorkerLostAfter, and goes
+// after wire.WorkerForgetAfter.
 func (w *Worker) withdraw() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()

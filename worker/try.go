@@ -86,10 +86,12 @@ func (w *Worker) runTry(m *nats.Msg, queue string) {
 		_ = w.doubleAck(m)
 		return
 	}
+	w.noteRunning()
 	defer func() {
 		w.mu.Lock()
 		delete(w.running, a.TryKey)
 		w.mu.Unlock()
+		w.noteRunning()
 	}()
 
 	if w.stopping.Load() {

@@ -106,6 +106,11 @@ type Worker struct {
 	kvMu  sync.Mutex
 	kv    jetstream.KeyValue
 
+	// startedAt is when Run began; runningChanged wakes the announcer
+	// when a try starts or ends here (info.go).
+	startedAt      time.Time
+	runningChanged chan struct{}
+
 	stopping atomic.Bool
 	tries    sync.WaitGroup // running tries, counted from delivery
 	drains   sync.WaitGroup // pull subscriptions still draining
@@ -187,6 +192,8 @@ func New(cfg Config) (*Worker, error) {
 		running:     map[wire.TryKey]*tryRun{},
 		early:       map[wire.TryKey]earlyCancel{},
 		reconnected: make(chan struct{}),
+
+		runningChanged: make(chan struct{}, 1),
 	}, nil
 }
 
@@ -203,6 +210,7 @@ func (w *Worker) Run(ctx context.Context) error {
 		return errors.New("worker: Run called twice")
 	}
 	w.started = true
+	w.startedAt = time.Now().UTC()
 	w.mu.Unlock()
 
 	if err := os.MkdirAll(w.cfg.DataDir, 0o700); err != nil {
@@ -230,17 +238,21 @@ func (w *Worker) Run(ctx context.Context) error {
 	}
 	w.log.Info("worker ready", "queues", w.cfg.Queues, "slots", w.cfg.Slots)
 
+	// The entry outlives ctx: it says the worker drains until the running
+	// tries have finished, and is deleted then.
+	announceCtx, stopAnnouncing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopAnnouncing()
+	draining := make(chan struct{})
 	var pullers, announcer sync.WaitGroup
-	announcer.Go(func() { w.announce(ctx) })
+	announcer.Go(func() { w.announce(announceCtx, draining) })
 	for _, q := range w.cfg.Queues {
 		p := newPuller(w, q)
 		pullers.Go(func() { p.run(ctx) })
 	}
 	<-ctx.Done()
 	w.stopping.Store(true)
+	close(draining)
 	pullers.Wait()
-	announcer.Wait()
-	w.withdraw()
 	w.drains.Wait()
 	w.mu.Lock()
 	n := len(w.running)
@@ -249,6 +261,9 @@ func (w *Worker) Run(ctx context.Context) error {
 		w.log.Info("stopping: waiting for running tries", "tries", n)
 	}
 	w.tries.Wait()
+	stopAnnouncing()
+	announcer.Wait()
+	w.withdraw()
 	// What was published asynchronously has been confirmed try by try;
 	// make sure the naks of late deliveries have left too.
 	if w.nc.IsConnected() {

@@ -24,12 +24,12 @@ import (
 
 // addServerCommands adds the top-level commands that talk to a Kiln server
 // over its HTTP API: trigger, backfill, backfills, runs, tasks, artifacts,
-// cache and pools, and users and tokens (which can open the store instead,
-// with --data).
+// cache, pools and workers, and users and tokens (which can open the store
+// instead, with --data).
 // (The dags subcommands that do are added by addServerDagsCommands.)
 func addServerCommands(root *cobra.Command) {
 	root.AddCommand(newTriggerCmd(), newBackfillCmd(), newBackfillsCmd(), newRunsCmd(), newTasksCmd(), newPoolsCmd())
-	root.AddCommand(newArtifactsCmd(), newCacheCmd(), newDatasetsCmd())
+	root.AddCommand(newArtifactsCmd(), newCacheCmd(), newDatasetsCmd(), newWorkersCmd())
 	root.AddCommand(newLoginCmd(), newLogoutCmd(), newUsersCmd(), newTokensCmd())
 }
 

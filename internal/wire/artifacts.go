@@ -15,18 +15,30 @@ import (
 // content, so a content is stored once however many tries produce it.
 const ArtifactsBucket = "KILN_ARTIFACTS"
 
-// WorkersBucket is the key-value bucket in which each worker keeps what it
-// serves under its name: its queues and the builds of its plugins
-// (WorkerInfo). The scheduler reads it to know which plugin build a task
-// would run with, a part of the task's cache key.
+// WorkersBucket is the key-value bucket in which each worker keeps its
+// WorkerInfo under its name: what it serves (its queues and the builds of
+// its plugins) and what it is doing. The scheduler reads it to know which
+// plugin build a task would run with, a part of the task's cache key, and
+// which workers are alive (docs/operations.md#watching-workers).
 const WorkersBucket = "KILN_WORKERS"
 
-// WorkerInfoInterval is how often a worker writes its WorkerInfo again; an
-// entry older than WorkerInfoTTL belongs to a worker that is gone.
+// A worker writes its WorkerInfo on start, every WorkerInfoInterval, at
+// once when it begins to drain, and at most every WorkerInfoMinGap when
+// the tries it runs change. An entry not written for WorkerLostAfter (by
+// the NATS server's clock, which stamps each write) belongs to a worker
+// that is lost: dead, hung or cut off. The bucket forgets an entry
+// WorkerForgetAfter after its last write, so a lost worker stays listed
+// that long; a worker that stops gracefully deletes its entry.
 const (
-	WorkerInfoInterval = 30 * time.Second
-	WorkerInfoTTL      = 3 * WorkerInfoInterval
+	WorkerInfoInterval = 5 * time.Second
+	WorkerInfoMinGap   = time.Second
+	WorkerLostAfter    = 3 * WorkerInfoInterval
+	WorkerForgetAfter  = time.Hour
 )
+
+// legacyInfoInterval is how often workers that do not say their Interval
+// write their entry.
+const legacyInfoInterval = 30 * time.Second
 
 // Artifact is a file or folder a try produced and stored in
 // ArtifactsBucket under its SHA256.
@@ -59,13 +71,40 @@ type Input struct {
 }
 
 // WorkerInfo is what a worker keeps under its name in WorkersBucket.
+// Workers older than the fields after Time leave them out.
 type WorkerInfo struct {
 	Name        string                 `json:"name"`
 	Host        string                 `json:"host"`
 	KilnVersion string                 `json:"kiln_version"`
 	Queues      []string               `json:"queues"`
 	Plugins     map[string]PluginBuild `json:"plugins"`
-	Time        time.Time              `json:"time"`
+	// Time is when the worker wrote the entry, by its own clock; readers
+	// judge liveness by the time the NATS server stored it instead.
+	Time time.Time `json:"time"`
+	// PID is the worker's process id on Host, and StartedAt when it
+	// started.
+	PID       int       `json:"pid,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	// Slots is how many tries the worker runs at once; SlotsUsed how many
+	// it runs now, Running which.
+	Slots     int      `json:"slots,omitempty"`
+	SlotsUsed int      `json:"slots_used"`
+	Running   []TryKey `json:"running,omitempty"`
+	// Draining is set once the worker stops gracefully: it pulls nothing
+	// more and lets Running finish, then deletes the entry.
+	Draining bool `json:"draining,omitempty"`
+	// Interval is how often the worker writes the entry: WorkerInfoInterval.
+	Interval time.Duration `json:"interval,omitempty"`
+}
+
+// LostAfter is how long after its last write the entry's worker is lost:
+// three of its intervals, so that during an upgrade workers that write
+// less often than this build's are not taken for lost between writes.
+func (wi *WorkerInfo) LostAfter() time.Duration {
+	if wi.Interval <= 0 {
+		return 3 * legacyInfoInterval
+	}
+	return 3 * wi.Interval
 }
 
 // PluginBuild is the build of a stage plugin a worker runs.
@@ -101,10 +140,10 @@ func ArtifactsConfig(maxBytes int64) jetstream.ObjectStoreConfig {
 func WorkersConfig() jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      WorkersBucket,
-		Description: "Kiln workers: queues and plugin builds, by worker name",
+		Description: "Kiln workers: what each serves and runs, by worker name",
 		Storage:     jetstream.FileStorage,
 		History:     1,
-		TTL:         WorkerInfoTTL,
+		TTL:         WorkerForgetAfter,
 	}
 }
 

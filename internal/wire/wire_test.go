@@ -3,6 +3,7 @@ package wire_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/kilnhq/kiln/internal/wire"
 )
@@ -50,6 +51,23 @@ func TestWorkerNames(t *testing.T) {
 		}
 		if err := wire.CheckWorker(got); err != nil {
 			t.Errorf("WorkerNameFrom(%q) = %q: %v", in, got, err)
+		}
+	}
+}
+
+// TestWorkerLostAfter: a worker is lost after three of its intervals; one
+// that does not say its interval writes every 30 s, as workers did before.
+func TestWorkerLostAfter(t *testing.T) {
+	for _, tc := range []struct {
+		interval, want time.Duration
+	}{
+		{wire.WorkerInfoInterval, wire.WorkerLostAfter},
+		{2 * time.Second, 6 * time.Second},
+		{0, 90 * time.Second},
+	} {
+		wi := wire.WorkerInfo{Interval: tc.interval}
+		if got := wi.LostAfter(); got != tc.want {
+			t.Errorf("LostAfter with interval %v = %v, want %v", tc.interval, got, tc.want)
 		}
 	}
 }

@@ -363,8 +363,18 @@ func testPoolsAndHealth(t *testing.T, tb *tab) {
 	}
 	tb.screenshot("pools")
 
+	tb.open("/workers")
+	tb.wait("table#workers tr[data-worker]")
+	if got := tb.text("table#workers"); !strings.Contains(got, "alive") {
+		tb.fatalf("table#workers = %q, want an alive worker", got)
+	}
+	tb.screenshot("workers")
+
 	tb.open("/health")
 	tb.wait("#health")
+	if got := tb.text("#scheduler-role"); !strings.Contains(got, "leader") {
+		tb.fatalf("#scheduler-role = %q, want leader", got)
+	}
 	tb.screenshot("health")
 }
 
