@@ -14,7 +14,7 @@ import (
 // workers, with the same warning. Both pages' live blocks are fragments.
 func TestWorkersPage(t *testing.T) {
 	t.Parallel()
-	k, srv := newAPI(t, heldDAG)
+	k, srv := newAPI(t, gatedDAG)
 	gate := k.Gate("held")
 	run := trigger(t, k, "held", "", nil).RunID
 	if err := k.SetPool(t.Context(), "gpu", 1); err != nil {

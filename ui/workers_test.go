@@ -14,8 +14,8 @@ import (
 	"github.com/kilnhq/kiln/ui"
 )
 
-// heldDAG's task holds at the gate "held" until the test opens it.
-const heldDAG = `
+// gatedDAG's task holds at the gate "held" until the test opens it.
+const gatedDAG = `
 id: held
 tasks:
   - {id: wait, plugin: shell, with: {command: "read gate < gates/held"}}
@@ -29,7 +29,7 @@ var workerKeys = []string{"draining", "host", "last_heartbeat", "name", "pid", "
 // worker pulls, and the default queue served.
 func TestWorkersAndQueuesAPI(t *testing.T) {
 	t.Parallel()
-	k, srv := newAPI(t, heldDAG)
+	k, srv := newAPI(t, gatedDAG)
 	workers := func() []ui.Worker {
 		t.Helper()
 		r := call(t, "GET", srv.URL+"/api/v1/workers", "")
