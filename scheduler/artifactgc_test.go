@@ -73,7 +73,7 @@ func startGC(t *testing.T, retention time.Duration, fill func(e *gcEnv)) *gcEnv 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.EnsureBuckets(t.Context(), js, -1); err != nil {
+	if err := wire.EnsureBuckets(t.Context(), js, -1, 1); err != nil {
 		t.Fatal(err)
 	}
 	obs, err := js.ObjectStore(t.Context(), wire.ArtifactsBucket)

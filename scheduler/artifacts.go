@@ -87,7 +87,7 @@ func (s *Scheduler) openBuckets(ctx context.Context, wg *sync.WaitGroup) error {
 	if maxBytes <= 0 {
 		maxBytes = -1
 	}
-	if err := wire.EnsureBuckets(ctx, s.js, maxBytes); err != nil {
+	if err := wire.EnsureBuckets(ctx, s.js, maxBytes, s.replicas()); err != nil {
 		return err
 	}
 	obs, err := s.js.ObjectStore(ctx, wire.ArtifactsBucket)

@@ -46,6 +46,10 @@ type Config struct {
 	// ArtifactsMaxBytes bounds the artifact store (docs/artifacts.md);
 	// 0 or less: no bound but the NATS server's.
 	ArtifactsMaxBytes int64
+	// Replicas is how many NATS servers keep each message of Kiln's
+	// streams and buckets; 0: wire.Replicas of NATS, one on a single
+	// server, three on a cluster.
+	Replicas int
 	// ArtifactRetention, when above zero, collects the artifact store
 	// shortly after the start and hourly: objects no run younger than it
 	// and no live cache entry refers to go (docs/artifacts.md#retention).
@@ -196,13 +200,21 @@ func newScheduler(cfg Config) *Scheduler {
 	}
 }
 
+// replicas is Config.Replicas, or what the NATS deployment calls for.
+func (s *Scheduler) replicas() int {
+	if s.cfg.Replicas > 0 {
+		return s.cfg.Replicas
+	}
+	return wire.Replicas(s.cfg.NATS)
+}
+
 // Run loads the DAGs, recovers the runs in flight from the store and drives
 // them until ctx ends. It returns early with an error when it cannot go
 // on: a commit failed, or the disk of its data folder is full
 // (docs/operations.md#damaged-or-full-data-folder); a restart then
 // rebuilds its state from what was committed.
 func (s *Scheduler) Run(ctx context.Context) error {
-	if err := wire.EnsureStreams(ctx, s.js); err != nil {
+	if err := wire.EnsureStreams(ctx, s.js, s.replicas()); err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
 	versions, err := newVersionKeeper(s.cfg.Store, s.cfg.Folder)

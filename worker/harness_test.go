@@ -140,7 +140,7 @@ func newBareHarness(t testing.TB) *harness {
 // artifact store.
 func (h *harness) ensureBuckets(maxBytes int64) jetstream.ObjectStore {
 	h.t.Helper()
-	if err := wire.EnsureBuckets(h.ctx, h.js, maxBytes); err != nil {
+	if err := wire.EnsureBuckets(h.ctx, h.js, maxBytes, 1); err != nil {
 		h.t.Fatal(err)
 	}
 	obs, err := h.js.ObjectStore(h.ctx, wire.ArtifactsBucket)
@@ -154,7 +154,7 @@ func (h *harness) ensureBuckets(maxBytes int64) jetstream.ObjectStore {
 // scheduler does.
 func (h *harness) createStreams() {
 	h.t.Helper()
-	if err := wire.EnsureStreams(h.ctx, h.js); err != nil {
+	if err := wire.EnsureStreams(h.ctx, h.js, 1); err != nil {
 		h.t.Fatal(err)
 	}
 	cons, err := wire.EnsureEventConsumer(h.ctx, h.js)

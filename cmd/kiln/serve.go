@@ -58,7 +58,9 @@ type processFlags struct {
 	// the periodic collection's age, as given (docs/artifacts.md#retention).
 	artifactsMaxBytes string
 	artifactRetention string
-	flags             *pflag.FlagSet
+	// replicas (server only) is scheduler.Config.Replicas.
+	replicas int
+	flags    *pflag.FlagSet
 }
 
 func (f *processFlags) register(cmd *cobra.Command) {
@@ -149,6 +151,9 @@ func newServerCmd() *cobra.Command {
 			if natsURL == "" {
 				return usageError("--nats is required")
 			}
+			if f.replicas < 0 || f.replicas > 5 {
+				return usageError("--nats-replicas %d: want 1 to 5, or 0 to take one on a single NATS server and three on a cluster", f.replicas)
+			}
 			opts, err := auth.options()
 			if err != nil {
 				return err
@@ -165,7 +170,8 @@ func newServerCmd() *cobra.Command {
 		},
 	}
 	f.register(cmd)
-	cmd.Flags().StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL (default $KILN_NATS)")
+	cmd.Flags().StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL, or several separated by commas: the servers of a cluster (default $KILN_NATS)")
+	cmd.Flags().IntVar(&f.replicas, "nats-replicas", 0, "NATS servers that keep each message of Kiln's streams and buckets (0: 1 on a single server, 3 on a cluster)")
 	auth.register(cmd.Flags())
 	return cmd
 }
@@ -246,6 +252,7 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		Secrets:           secrets.Source{Dir: f.secrets},
 		ArtifactsMaxBytes: maxBytes,
 		ArtifactRetention: retention,
+		Replicas:          f.replicas,
 	})
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}

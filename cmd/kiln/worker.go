@@ -98,7 +98,7 @@ running tasks finish; a second signal exits at once.`,
 		},
 	}
 	f := cmd.Flags()
-	f.StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL (default $KILN_NATS)")
+	f.StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL, or several separated by commas: the servers of a cluster (default $KILN_NATS)")
 	f.StringArrayVar(&queues, "queue", nil, fmt.Sprintf("queue to pull tasks from; repeat for several (default %q)", worker.DefaultQueue))
 	f.IntVar(&slots, "slots", worker.DefaultSlots, "tasks run at once")
 	f.StringVar(&name, "name", "", "worker name in events and logs, of A-Z a-z 0-9 _ - (default HOST-PID)")

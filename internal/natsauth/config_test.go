@@ -87,14 +87,14 @@ func TestDocumentedConfig(t *testing.T) {
 	// The scheduler's work: the streams, its consumer, the buckets, an
 	// upstream artifact and an assignment that reads it.
 	sched := connect(t, srv, seeds["scheduler"], wire.SchedulerInbox)
-	if err := wire.EnsureStreams(ctx, sched.js); err != nil {
+	if err := wire.EnsureStreams(ctx, sched.js, 1); err != nil {
 		t.Fatal(err)
 	}
 	events, err := wire.EnsureEventConsumer(ctx, sched.js)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.EnsureBuckets(ctx, sched.js, -1); err != nil {
+	if err := wire.EnsureBuckets(ctx, sched.js, -1, 1); err != nil {
 		t.Fatal(err)
 	}
 	schedObs, err := sched.js.ObjectStore(ctx, wire.ArtifactsBucket)

@@ -126,35 +126,40 @@ func CheckSHA256(s string) error {
 }
 
 // ArtifactsConfig is the configuration of ArtifactsBucket; maxBytes
-// bounds it (-1: no bound but the server's).
-func ArtifactsConfig(maxBytes int64) jetstream.ObjectStoreConfig {
+// bounds it (-1: no bound but the server's), and each object is kept on
+// replicas servers.
+func ArtifactsConfig(maxBytes int64, replicas int) jetstream.ObjectStoreConfig {
 	return jetstream.ObjectStoreConfig{
 		Bucket:      ArtifactsBucket,
 		Description: "Kiln artifacts, named by their SHA-256 (docs/artifacts.md)",
 		Storage:     jetstream.FileStorage,
 		MaxBytes:    maxBytes,
+		Replicas:    replicas,
 	}
 }
 
-// WorkersConfig is the configuration of WorkersBucket.
-func WorkersConfig() jetstream.KeyValueConfig {
+// WorkersConfig is the configuration of WorkersBucket, kept on replicas
+// servers.
+func WorkersConfig(replicas int) jetstream.KeyValueConfig {
 	return jetstream.KeyValueConfig{
 		Bucket:      WorkersBucket,
 		Description: "Kiln workers: what each serves and runs, by worker name",
 		Storage:     jetstream.FileStorage,
 		History:     1,
 		TTL:         WorkerForgetAfter,
+		Replicas:    replicas,
 	}
 }
 
 // EnsureBuckets creates ArtifactsBucket and WorkersBucket, or sets the
-// artifacts bucket's bound to maxBytes. Idempotent; the scheduler calls it
+// artifacts bucket's bound to maxBytes and both buckets' replicas, as
+// EnsureStreams does for the streams. Idempotent; the scheduler calls it
 // on start.
-func EnsureBuckets(ctx context.Context, js jetstream.JetStream, artifactsMaxBytes int64) error {
-	if _, err := js.CreateOrUpdateObjectStore(ctx, ArtifactsConfig(artifactsMaxBytes)); err != nil {
+func EnsureBuckets(ctx context.Context, js jetstream.JetStream, artifactsMaxBytes int64, replicas int) error {
+	if _, err := js.CreateOrUpdateObjectStore(ctx, ArtifactsConfig(artifactsMaxBytes, replicas)); err != nil {
 		return fmt.Errorf("ensuring object store %s: %w", ArtifactsBucket, err)
 	}
-	if _, err := js.CreateOrUpdateKeyValue(ctx, WorkersConfig()); err != nil {
+	if _, err := js.CreateOrUpdateKeyValue(ctx, WorkersConfig(replicas)); err != nil {
 		return fmt.Errorf("ensuring key-value bucket %s: %w", WorkersBucket, err)
 	}
 	return nil

@@ -65,12 +65,16 @@ func StreamConfigs() []jetstream.StreamConfig {
 	}
 }
 
-// EnsureStreams creates the streams KILN_TASKS and KILN_EVENTS, or brings
-// the settings Kiln relies on up to date. It is idempotent and cheap when
-// nothing changed, so every process calls it on start. Settings Kiln does not
-// own (replicas, limits, placement) are kept as an operator set them.
-func EnsureStreams(ctx context.Context, js jetstream.JetStream) error {
+// EnsureStreams creates the streams KILN_TASKS and KILN_EVENTS, each
+// message kept on replicas servers (Replicas), or brings the settings Kiln
+// relies on up to date, replicas included: a stream made on one server
+// gets its copies when the deployment became a cluster. It is idempotent
+// and cheap when nothing changed, so every process calls it on start.
+// Settings Kiln does not own (limits, placement) are kept as an operator
+// set them.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, replicas int) error {
 	for _, want := range StreamConfigs() {
+		want.Replicas = replicas
 		if err := ensureStream(ctx, js, want); err != nil {
 			return fmt.Errorf("ensuring stream %s: %w", want.Name, err)
 		}
@@ -96,11 +100,12 @@ func ensureStream(ctx context.Context, js jetstream.JetStream, want jetstream.St
 		return fmt.Errorf("exists with retention %s and storage %s, want %s and %s; it cannot be changed in place",
 			have.Retention, have.Storage, want.Retention, want.Storage)
 	}
-	if slices.Equal(have.Subjects, want.Subjects) && have.Duplicates == want.Duplicates {
+	if slices.Equal(have.Subjects, want.Subjects) && have.Duplicates == want.Duplicates && have.Replicas == want.Replicas {
 		return nil
 	}
 	have.Subjects = want.Subjects
 	have.Duplicates = want.Duplicates
+	have.Replicas = want.Replicas
 	_, err = js.UpdateStream(ctx, have)
 	return err
 }

@@ -37,7 +37,7 @@ func startJS(t *testing.T) (context.Context, jetstream.JetStream) {
 func TestEnsureStreamsIdempotent(t *testing.T) {
 	ctx, js := startJS(t)
 	for i := range 3 {
-		if err := wire.EnsureStreams(ctx, js); err != nil {
+		if err := wire.EnsureStreams(ctx, js, 1); err != nil {
 			t.Fatalf("call %d: %v", i+1, err)
 		}
 	}
@@ -66,7 +66,7 @@ func TestEnsureStreamsRepairsAndKeepsOperatorSettings(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := wire.EnsureStreams(ctx, js); err != nil {
+	if err := wire.EnsureStreams(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := js.Stream(ctx, wire.TasksStream)
@@ -85,7 +85,7 @@ func TestEnsureStreamsRefusesWrongRetention(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	err = wire.EnsureStreams(ctx, js)
+	err = wire.EnsureStreams(ctx, js, 1)
 	if err == nil || !strings.Contains(err.Error(), wire.EventsStream) {
 		t.Fatalf("err = %v, want one naming %s", err, wire.EventsStream)
 	}
@@ -93,7 +93,7 @@ func TestEnsureStreamsRefusesWrongRetention(t *testing.T) {
 
 func TestAssignmentsDedupeByMsgID(t *testing.T) {
 	ctx, js := startJS(t)
-	if err := wire.EnsureStreams(ctx, js); err != nil {
+	if err := wire.EnsureStreams(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
 	a := &wire.Assignment{TryKey: wire.TryKey{DAGID: "d", RunID: "r", TaskID: "t", Try: 1}}
@@ -113,7 +113,7 @@ func TestAssignmentsDedupeByMsgID(t *testing.T) {
 
 func TestTaskConsumersPerQueue(t *testing.T) {
 	ctx, js := startJS(t)
-	if err := wire.EnsureStreams(ctx, js); err != nil {
+	if err := wire.EnsureStreams(ctx, js, 1); err != nil {
 		t.Fatal(err)
 	}
 	for range 2 { // every worker of a queue ensures the same consumer
