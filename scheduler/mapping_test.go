@@ -54,6 +54,12 @@ func TestMapExpansionTurn(t *testing.T) {
 	if err != nil || len(tis) != 103 {
 		t.Fatalf("%d instances stored (%v), want 103", len(tis), err)
 	}
+	// The gauges count the instances, not the running task as a whole.
+	var sn *snapshot
+	h.inLoop(func() { sn = h.s.snapshot() })
+	if sn.tis[store.TaskRunning] != 0 || sn.tis[store.TaskQueued] != 16 || sn.tis[store.TaskScheduled] != 84 || sn.poolUsed[store.DefaultPool] != 16 {
+		t.Errorf("snapshot: task instances %v, pool slots used %v", sn.tis, sn.poolUsed)
+	}
 	for len(as) > 0 {
 		a := as[0]
 		as = append(as[1:], h.run(a, true, nil)...)

@@ -472,6 +472,9 @@ func (s *Scheduler) snapshot() *snapshot {
 	for _, ar := range s.active {
 		sn.runs[ar.run.State]++
 		for _, ti := range ar.tis {
+			if expanded(ti) {
+				continue // its instances count, not the task as a whole
+			}
 			sn.tis[ti.State]++
 			countWaiting(sn.waits, ti)
 			switch ti.State {
