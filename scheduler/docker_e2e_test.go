@@ -21,11 +21,15 @@ import (
 
 // dockerDAG names a DAG of a docker test: the Engine is shared with every
 // other test on the machine, and the DAG's label tells its containers
-// apart. They are removed when the test ends, whatever it did.
-func dockerDAG(t *testing.T, eng *docker.Engine) string {
-	id := "docker_" + strings.ToLower(rand.Text()[:10])
+// apart.
+func dockerDAG() string { return "docker_" + strings.ToLower(rand.Text()[:10]) }
+
+// removeContainers removes the DAG's containers when the test ends,
+// whatever it did. Called after start, it runs before the harness stops
+// its worker, which would otherwise wait for the try of a container left
+// running (a test that failed half-way).
+func removeContainers(t *testing.T, eng *docker.Engine, id string) {
 	dockertest.RemoveContainers(t, eng, docker.LabelDAG, id)
-	return id
 }
 
 // markedImage builds a busybox image tagged tag with /etc/marker holding
@@ -54,7 +58,7 @@ func TestE2EDockerTask(t *testing.T) {
 	tag := "kiln-test/moving:" + strings.ToLower(rand.Text()[:8])
 	first := markedImage(t, eng, tag, "one")
 	gates := t.TempDir()
-	id := dockerDAG(t, eng)
+	id := dockerDAG()
 	e := start(t, map[string]string{id: fmt.Sprintf(`
 params:
   code: {type: integer, default: 0}
@@ -66,6 +70,7 @@ tasks:
       mounts: ["%s:/gates"]
       command: 'echo first; while [ ! -e "/gates/$KILN_RUN_ID" ]; do sleep 0.05; done; cat /etc/marker; echo rows=7 >> "$KILN_OUTPUT"; exit {{ .params.code }}'
 `, tag, gates)}, options{workers: 1})
+	removeContainers(t, eng, id)
 	open := func(r *store.Run) {
 		t.Helper()
 		if err := os.WriteFile(filepath.Join(gates, r.RunID), nil, 0o644); err != nil {
@@ -131,7 +136,7 @@ tasks:
 func TestE2EDockerTimeoutAndClear(t *testing.T) {
 	eng := dockertest.Engine(t)
 	dockertest.Busybox(t, eng)
-	id := dockerDAG(t, eng)
+	id := dockerDAG()
 	e := start(t, map[string]string{id: fmt.Sprintf(`
 defaults: {plugin: docker}
 tasks:
@@ -143,6 +148,7 @@ tasks:
   - id: greedy
     with: {image: %[1]s, memory: 8m, command: "dd if=/dev/zero of=/dev/null bs=64M count=1"}
 `, dockertest.BusyboxTag)}, options{workers: 1})
+	removeContainers(t, eng, id)
 	r := e.trigger(id, nil)
 	gone := func(task string) time.Time {
 		t.Helper()
@@ -206,7 +212,7 @@ func TestE2EDockerWorkerKilled(t *testing.T) {
 		group bool // kill the worker's whole process group
 	}{{"worker alone", false}, {"worker and plugin", true}} {
 		t.Run(c.name, func(t *testing.T) {
-			id := dockerDAG(t, eng)
+			id := dockerDAG()
 			e := start(t, map[string]string{id: fmt.Sprintf(`
 tasks:
   - id: long
@@ -217,6 +223,7 @@ tasks:
       image: %s
       command: 'if [ "$KILN_TRY_NUMBER" = 1 ]; then echo started; sleep 600; fi'
 `, dockertest.BusyboxTag)}, options{heartbeatTimeout: 2 * time.Second})
+			removeContainers(t, eng, id)
 			w := startWorkerProcess(t, e.ns.ClientURL(), "dw", e.dir)
 			r := e.trigger(id, nil)
 			e.waitFor("try 1's container to run", time.Minute, func() bool {
