@@ -124,7 +124,7 @@ func newDBBackupCmd() *cobra.Command {
 		out string
 	)
 	cmd := &cobra.Command{
-		Use:   "backup -o FILE [--data DIR]",
+		Use:   "backup (FILE | -o FILE) [--data DIR]",
 		Short: "Write a consistent copy of the store to FILE",
 		Long: `Write a consistent copy of the store to FILE. FILE appears whole or not
 at all (it is written under a temporary name, synced, then renamed); an
@@ -137,10 +137,16 @@ damaged store is not copied); no server may be running on DIR then.
 
 To restore: stop kiln, move DIR/kiln.db aside, copy FILE to DIR/kiln.db,
 run kiln db check --data DIR, and start kiln.`,
-		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if len(args) == 1 {
+				if out != "" && out != args[0] {
+					return usageError("two backup files, %s and -o %s: give one", args[0], out)
+				}
+				out = args[0]
+			}
 			if out == "" {
-				return usageError("-o FILE is required")
+				return usageError("the backup FILE is required: kiln db backup FILE, or -o FILE")
 			}
 			if f.data != "" && (cmd.Flags().Changed("server") || cmd.Flags().Changed("token")) {
 				return usageError("--data reads the store directly; it takes no --server or --token")

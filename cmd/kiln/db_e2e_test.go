@@ -160,9 +160,12 @@ func TestDBBackupWhileServing(t *testing.T) {
 	s := startStandalone(t, filepath.Join(root, "dags"), filepath.Join(root, "data"))
 	run := trigger(t, s, "small", true)
 	backup := filepath.Join(t.TempDir(), "kiln.db")
-	stdout, stderr, code := s.kiln(t, "db", "backup", "-o", backup)
+	stdout, stderr, code := s.kiln(t, "db", "backup", backup)
 	if code != 0 || !strings.Contains(stdout, backup) {
-		t.Fatalf("kiln db backup -o %s: exit code %d, stdout %q, stderr %q", backup, code, stdout, stderr)
+		t.Fatalf("kiln db backup %s: exit code %d, stdout %q, stderr %q", backup, code, stdout, stderr)
+	}
+	if _, stderr, code := s.kiln(t, "db", "backup", backup, "-o", backup+".2"); code != 2 || !strings.Contains(stderr, "give one") {
+		t.Errorf("two backup files: exit code %d, stderr %q; want 2 and a usage error", code, stderr)
 	}
 	r, err := store.Check(t.Context(), backup)
 	if err != nil || len(r.Problems) > 0 {

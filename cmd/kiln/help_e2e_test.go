@@ -22,7 +22,7 @@ func TestHelp(t *testing.T) {
 		{"kiln dags next -h", []string{"dags", "next", "-h"}, []string{"Usage:", "kiln dags next PATH_OR_DAG", "--from", "--n", "--json", "--dags"}},
 		{"kiln db -h", []string{"db", "-h"}, []string{"Usage:", "kiln db [command]", "check", "backup"}},
 		{"kiln db check -h", []string{"db", "check", "-h"}, []string{"Usage:", "kiln db check [--data DIR]", "exits 0", "--data"}},
-		{"kiln db backup -h", []string{"db", "backup", "-h"}, []string{"Usage:", "kiln db backup -o FILE [--data DIR]", "--output", "--server", "To restore"}},
+		{"kiln db backup -h", []string{"db", "backup", "-h"}, []string{"Usage:", "kiln db backup (FILE | -o FILE) [--data DIR]", "--output", "--server", "To restore"}},
 		{"-h wins over bad arguments", []string{"dags", "next", "-h", "--n", "0"}, []string{"Usage:", "kiln dags next PATH_OR_DAG"}},
 		{"kiln artifacts -h", []string{"artifacts", "-h"}, []string{"Usage:", "kiln artifacts [command]", "list", "get", "gc"}},
 		{"kiln artifacts get -h", []string{"artifacts", "get", "-h"}, []string{"Usage:", "kiln artifacts get --dag DAG --run RUN_ID --task ID [--map-index N] NAME [-o FILE]", "--force", "SHA-256"}},
