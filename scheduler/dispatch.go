@@ -67,6 +67,9 @@ func (s *Scheduler) dispatch(now time.Time) {
 				cands = consider(ar, t, ti, cands, poolUsed, dagUsed, &backfillQueued)
 				continue
 			}
+			if ti.State.Finished() {
+				continue // settled: none of its instances waits or runs
+			}
 			for _, in := range ar.instances(t.ID) {
 				cands = consider(ar, t, in, cands, poolUsed, dagUsed, &backfillQueued)
 			}

@@ -177,7 +177,9 @@ func (s *Scheduler) advance(ar *activeRun, now time.Time) {
 				continue
 			}
 			if expanded(ti) {
-				if s.advanceMapped(ar, t, ti, now) {
+				// A settled mapped task's instances have all ended: a
+				// long run does not go over them again each turn.
+				if !ti.State.Finished() && s.advanceMapped(ar, t, ti, now) {
 					changed = true
 				}
 				continue
