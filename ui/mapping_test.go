@@ -17,23 +17,7 @@ import (
 // "c") fails, and total runs whatever they did (docs/api.md#mapped-tasks).
 // Twelve instances, so that square[10] sorts after square[2] only by
 // index.
-const fanoutDAG = `
-id: fanout
-tasks:
-  - id: list
-    plugin: shell
-    with: {command: 'echo "files=[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\"]" > "$KILN_OUTPUT"'}
-  - id: square
-    depends_on: [list]
-    map: outputs.list.files
-    plugin: shell
-    with: {command: 'echo "item {{ .item }} at {{ .map_index }}"; [ {{ .map_index }} != 2 ]'}
-  - id: total
-    depends_on: [square]
-    trigger_rule: all_done
-    plugin: shell
-    with: {command: echo total}
-`
+var fanoutDAG = kilntest.FanoutDAG(`'echo "item {{ .item }} at {{ .map_index }}"; [ {{ .map_index }} != 2 ]'`, "all_done")
 
 // heldDAG maps after a task held at the gate "hold": its mapped task has
 // not expanded while the test runs.

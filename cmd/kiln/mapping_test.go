@@ -6,29 +6,14 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/store"
 )
 
 // fanoutDAG maps square over the 12 letters list writes; the instances of
 // even index fail (six of them), and total runs whatever they did
 // (docs/cli.md#mapped-tasks).
-const fanoutDAG = `
-id: fanout
-tasks:
-  - id: list
-    plugin: shell
-    with: {command: 'echo "files=[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\"]" > "$KILN_OUTPUT"'}
-  - id: square
-    depends_on: [list]
-    map: outputs.list.files
-    plugin: shell
-    with: {command: 'echo "item {{ .item }}"; [ $(( {{ .map_index }} % 2 )) = 1 ]'}
-  - id: total
-    depends_on: [square]
-    trigger_rule: all_done
-    plugin: shell
-    with: {command: echo total}
-`
+var fanoutDAG = kilntest.FanoutDAG(`'echo "item {{ .item }}"; [ $(( {{ .map_index }} % 2 )) = 1 ]'`, "all_done")
 
 // TestRunsShowMapped: a mapped task's row says how many instances it has,
 // and each instance has a row right under it, in index order; the logs of

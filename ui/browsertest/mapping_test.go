@@ -3,26 +3,13 @@ package browsertest
 import (
 	"strings"
 	"testing"
+
+	"github.com/kilnhq/kiln/internal/kilntest"
 )
 
 // fanoutDAG maps square over the 12 letters list writes, then sums up
 // (docs/api.md#mapped-tasks).
-const fanoutDAG = `
-id: fanout
-tasks:
-  - id: list
-    plugin: shell
-    with: {command: 'echo "files=[\"a\",\"b\",\"c\",\"d\",\"e\",\"f\",\"g\",\"h\",\"i\",\"j\",\"k\",\"l\"]" > "$KILN_OUTPUT"'}
-  - id: square
-    depends_on: [list]
-    map: outputs.list.files
-    plugin: shell
-    with: {command: 'echo "item {{ .item }} at {{ .map_index }}"'}
-  - id: total
-    depends_on: [square]
-    plugin: shell
-    with: {command: echo total}
-`
+var fanoutDAG = kilntest.FanoutDAG(`'echo "item {{ .item }} at {{ .map_index }}"'`, "all_success")
 
 // TestMappedTask runs a DAG with a mapped task from its trigger form: the
 // grid shows the task's instance count in its one row, the graph marks it,
