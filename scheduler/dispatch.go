@@ -258,7 +258,7 @@ func (s *Scheduler) values(ar *activeRun, t *dag.Task, ti *store.TaskInstance, t
 				outputs[up.ID] = in.Outputs
 			}
 		case expanded(uti):
-			outputs[up.ID] = mappedOutputs(ar.instances(up.ID))
+			outputs[up.ID] = ar.outputList(up.ID)
 		case uti != nil && uti.Outputs != nil:
 			outputs[up.ID] = uti.Outputs
 		}

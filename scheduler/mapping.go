@@ -153,6 +153,7 @@ func (s *Scheduler) expand(ar *activeRun, t *dag.Task, items []any, now time.Tim
 		}
 	}
 	parent.MapLength = len(items)
+	delete(ar.outputLists, t.ID)
 	parent.State = store.TaskRunning
 	parent.StartDate, parent.EndDate, parent.Error = timePtr(now.UTC()), nil, ""
 	s.putTI(parent)
@@ -263,6 +264,25 @@ func (s *Scheduler) reopenMapped(ar *activeRun, in *store.TaskInstance) {
 	}
 	parent.State, parent.EndDate, parent.Error = store.TaskRunning, nil, ""
 	s.putTI(parent)
+	delete(ar.outputLists, parent.TaskID)
+}
+
+// outputList is .outputs.TASK of the expanded mapped task taskID. Once the
+// task has settled its instances change no more (until reopenMapped or a
+// new expansion), so the list is made once: a task mapped over another's
+// 10,000 instances does not make it again for each of its own.
+func (ar *activeRun) outputList(taskID string) []any {
+	if list, ok := ar.outputLists[taskID]; ok {
+		return list
+	}
+	list := mappedOutputs(ar.instances(taskID))
+	if ar.tis[taskID].State.Finished() {
+		if ar.outputLists == nil {
+			ar.outputLists = map[string][]any{}
+		}
+		ar.outputLists[taskID] = list
+	}
+	return list
 }
 
 // mappedOutputs is what .outputs.TASK holds for an expanded mapped task:

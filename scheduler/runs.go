@@ -23,8 +23,10 @@ type activeRun struct {
 	dag *dag.DAG                       // the version the run was created with (or recovered by)
 	tis map[string]*store.TaskInstance // by instance key (store.InstanceKey)
 	// mapped holds the instances of each expanded mapped task by map
-	// index (mapping.go).
-	mapped map[string][]*store.TaskInstance
+	// index (mapping.go); outputLists, the .outputs list of each such
+	// task that has settled, made once for all its downstream tries.
+	mapped      map[string][]*store.TaskInstance
+	outputLists map[string][]any
 }
 
 func (ar *activeRun) key() runKey { return runKey{ar.run.DAGID, ar.run.RunID} }
