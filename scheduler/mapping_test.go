@@ -150,3 +150,40 @@ tasks:
 		t.Errorf("states %v, want %v", got, want)
 	}
 }
+
+// TestMarkUpstreamRerunsMappedInstances: in a mapped group, marking a
+// failed instance success runs again its branch's later instances that
+// were upstream_failed for it, and their task settles from them anew.
+func TestMarkUpstreamRerunsMappedInstances(t *testing.T) {
+	h := newHarness(t, `
+id: chain
+groups:
+  each:
+    map: "[1, 2, 3]"
+    tasks: [a, b]
+defaults: {plugin: shell, with: {command: "true"}}
+tasks:
+  - id: a
+  - {id: b, depends_on: [a]}
+`)
+	r, as := h.trigger("chain", nil)
+	for len(as) > 0 {
+		a := as[0]
+		as = append(as[1:], h.run(a, a.TaskID != "a[1]", nil)...)
+	}
+	if got := h.states("chain", r.RunID); got["b[1]"] != store.TaskUpstreamFailed || got["b"] != store.TaskUpstreamFailed {
+		t.Fatalf("after a[1] failed: %v", got)
+	}
+	var err error
+	as = h.call(func() { _, err = h.s.MarkTasks(t.Context(), "chain", r.RunID, []string{"a[1]"}, store.TaskSuccess) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if taskIDs(as) != "b[1]" {
+		t.Fatalf("after marking a[1] success: dispatched %q, want b[1]", taskIDs(as))
+	}
+	h.run(as[0], true, nil)
+	if got := h.runState("chain", r.RunID); got != store.RunSuccess {
+		t.Errorf("run %s, want success; %v", got, h.states("chain", r.RunID))
+	}
+}

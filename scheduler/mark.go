@@ -138,9 +138,22 @@ func (s *Scheduler) markTasks(dagID, runID string, tasks []string, state store.T
 			if ti == nil || slices.Contains(tasks, id) {
 				continue // what was asked for stays as asked
 			}
-			if ti.State == store.TaskFailed || ti.State == store.TaskUpstreamFailed {
+			if !failedState(ti.State) {
+				continue
+			}
+			if !expanded(ti) {
 				s.resetTI(ar, ti)
 				changed = append(changed, id)
+				continue
+			}
+			// A mapped task: its failed instances run again, and it
+			// settles from them anew.
+			for _, in := range ar.instances(id) {
+				if failedState(in.State) {
+					s.resetTI(ar, in)
+					s.reopenMapped(ar, in)
+					changed = append(changed, in.Key())
+				}
 			}
 		}
 	}
