@@ -150,6 +150,12 @@ tasks:
 `, dockertest.BusyboxTag)}, options{workers: 1})
 	removeContainers(t, eng, id)
 	r := e.trigger(id, nil)
+	defer func() {
+		if t.Failed() { // what the run's tasks had come to, for a failure that says only "timed out"
+			t.Logf("tasks: %v; logs of timed: %q, of cleared: %q; containers: %d", e.taskStates(r),
+				e.log(r, "timed", 1), e.log(r, "cleared", 1), len(dockertest.Containers(t, eng, docker.LabelDAG, id)))
+		}
+	}()
 	gone := func(task string) time.Time {
 		t.Helper()
 		e.waitFor(task+"'s first container to be removed", time.Minute, func() bool {
