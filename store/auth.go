@@ -270,7 +270,7 @@ func (s *Store) AddUser(ctx context.Context, name, role, password string, now ti
 		if role != RoleAdmin && !hasAdmin(tx, nil, nil) {
 			return fmt.Errorf("the first user or token must have the admin role, so that someone can manage the others: %w", ErrNoAdmin)
 		}
-		return users.Put([]byte(name), val)
+		return put(users, []byte(name), val)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("adding user %s: %w", name, err)
@@ -315,7 +315,7 @@ func (s *Store) DeleteUser(ctx context.Context, name string) error {
 		if u.Role == RoleAdmin && !hasAdmin(tx, []byte(name), nil) && hasCredential(tx, []byte(name), nil) {
 			return fmt.Errorf("%s is the last admin, and other users or tokens remain: add another admin first: %w", name, ErrNoAdmin)
 		}
-		if err := users.Delete([]byte(name)); err != nil {
+		if err := del(users, []byte(name)); err != nil {
 			return err
 		}
 		if err := deleteUserTokens(tx, name); err != nil {
@@ -386,7 +386,7 @@ func (s *Store) UpdateUser(ctx context.Context, name string, ch UserChange) (*Us
 		if err != nil {
 			return fmt.Errorf("encoding user %s: %w", name, err)
 		}
-		if err := users.Put([]byte(name), val); err != nil {
+		if err := put(users, []byte(name), val); err != nil {
 			return err
 		}
 		if hash != nil {
@@ -479,7 +479,7 @@ func (s *Store) putToken(ctx context.Context, t *Token, check func(tx *bolt.Tx, 
 		if err := check(tx, t); err != nil {
 			return err
 		}
-		return tokens.Put([]byte(t.ID), val)
+		return put(tokens, []byte(t.ID), val)
 	})
 	if err != nil {
 		return nil, "", err
@@ -544,7 +544,7 @@ func (s *Store) DeleteToken(ctx context.Context, id string) error {
 		if t.Role == RoleAdmin && !hasAdmin(tx, nil, []byte(id)) && hasCredential(tx, nil, []byte(id)) {
 			return fmt.Errorf("token %s is the last admin, and other users or tokens remain: add another admin first: %w", id, ErrNoAdmin)
 		}
-		return tokens.Delete([]byte(id))
+		return del(tokens, []byte(id))
 	})
 	if err != nil {
 		return fmt.Errorf("revoking token %s: %w", id, err)
@@ -607,7 +607,7 @@ func (s *Store) touchToken(ctx context.Context, id string, now time.Time) error 
 		if err != nil {
 			return err
 		}
-		return tokens.Put([]byte(id), val)
+		return put(tokens, []byte(id), val)
 	})
 }
 
@@ -653,7 +653,7 @@ func (s *Store) CreateSession(ctx context.Context, user string, ttl time.Duratio
 		if err != nil {
 			return err
 		}
-		return tx.Bucket(bucketSessions).Put(k, val)
+		return put(tx.Bucket(bucketSessions), k, val)
 	})
 	if err != nil {
 		return "", nil, fmt.Errorf("creating a session for %s: %w", user, err)
@@ -701,7 +701,7 @@ func (s *Store) CheckSession(id string, now time.Time) (*Session, error) {
 func (s *Store) DeleteSession(ctx context.Context, id string) error {
 	k := sessionKey(id)
 	return s.update(ctx, func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketSessions).Delete(k)
+		return del(tx.Bucket(bucketSessions), k)
 	})
 }
 
@@ -725,7 +725,7 @@ func deleteSessions(tx *bolt.Tx, drop func(*Session) bool) error {
 		return err
 	}
 	for _, k := range doomed {
-		if err := b.Delete(k); err != nil {
+		if err := del(b, k); err != nil {
 			return err
 		}
 	}
@@ -749,7 +749,7 @@ func deleteUserTokens(tx *bolt.Tx, user string) error {
 		return err
 	}
 	for _, k := range doomed {
-		if err := b.Delete(k); err != nil {
+		if err := del(b, k); err != nil {
 			return err
 		}
 	}

@@ -227,7 +227,7 @@ func (b *Batch) DeletePool(name string) {
 	}
 	k := []byte(name)
 	b.add(Change{}, func(tx *bolt.Tx) (bool, error) {
-		if err := tx.Bucket(bucketPools).Delete(k); err != nil {
+		if err := del(tx.Bucket(bucketPools), k); err != nil {
 			return false, fmt.Errorf("deleting pool %s: %w", name, err)
 		}
 		return true, nil
@@ -257,7 +257,7 @@ func putIfChanged(bk *bolt.Bucket, k, val []byte) (bool, error) {
 	if old := bk.Get(k); old != nil && bytes.Equal(old, val) {
 		return false, nil
 	}
-	return true, bk.Put(k, val)
+	return true, put(bk, k, val)
 }
 
 func firstErr(errs ...error) error {
@@ -304,24 +304,24 @@ func (w *runWrite) apply(tx *bolt.Tx) (bool, error) {
 				w.dagID, w.runID, decodeTime(date).Format(time.RFC3339Nano), oi.runID, ErrConflict)
 		}
 		if !bytes.Equal(oi.queuedAt, w.info[:timeLen]) {
-			if err := byQueued.Delete(queuedKey(oi.queuedAt, w.key)); err != nil {
+			if err := del(byQueued, queuedKey(oi.queuedAt, w.key)); err != nil {
 				return false, fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
 			}
 		}
 	} else {
-		if err := firstErr(ids.Put(idKey, date), addRunCount(tx, w.dagID, 1)); err != nil {
+		if err := firstErr(put(ids, idKey, date), addRunCount(tx, w.dagID, 1)); err != nil {
 			return false, fmt.Errorf("putting run %s/%s: %w", w.dagID, w.runID, err)
 		}
 	}
 	active := tx.Bucket(bucketActiveRuns)
-	setActive := active.Delete(w.key)
+	setActive := del(active, w.key)
 	if w.active {
-		setActive = active.Put(w.key, []byte{})
+		setActive = put(active, w.key, []byte{})
 	}
 	err := firstErr(
-		runs.Put(w.key, w.val),
-		infos.Put(w.key, w.info),
-		byQueued.Put(queuedKey(w.info[:timeLen], w.key), w.info),
+		put(runs, w.key, w.val),
+		put(infos, w.key, w.info),
+		put(byQueued, queuedKey(w.info[:timeLen], w.key), w.info),
 		setActive,
 	)
 	if err != nil {
@@ -352,11 +352,11 @@ func deleteRun(tx *bolt.Tx, dagID, runID string) (bool, error) {
 	}
 	qk := queuedKey(oi.queuedAt, k)
 	err := firstErr(
-		tx.Bucket(bucketRunsByQueued).Delete(qk),
-		infos.Delete(k),
-		tx.Bucket(bucketRuns).Delete(k),
-		tx.Bucket(bucketActiveRuns).Delete(k),
-		tx.Bucket(bucketRunIDs).Delete(idKey),
+		del(tx.Bucket(bucketRunsByQueued), qk),
+		del(infos, k),
+		del(tx.Bucket(bucketRuns), k),
+		del(tx.Bucket(bucketActiveRuns), k),
+		del(tx.Bucket(bucketRunIDs), idKey),
 		addRunCount(tx, dagID, -1),
 		deletePrefix(tx.Bucket(bucketTaskInstances), prefix(dagID, runID)),
 		deletePrefix(tx.Bucket(bucketTries), prefix(dagID, runID)),
@@ -376,7 +376,7 @@ func deletePrefix(bk *bolt.Bucket, p []byte) error {
 		keys = append(keys, bytes.Clone(k))
 	}
 	for _, k := range keys {
-		if err := bk.Delete(k); err != nil {
+		if err := del(bk, k); err != nil {
 			return err
 		}
 	}
@@ -388,9 +388,9 @@ func addRunCount(tx *bolt.Tx, dagID string, delta int) error {
 	add := func(bk *bolt.Bucket, k []byte) error {
 		n := int64(readU64(bk.Get(k))) + int64(delta)
 		if n <= 0 {
-			return bk.Delete(k)
+			return del(bk, k)
 		}
-		return bk.Put(k, u64(uint64(n)))
+		return put(bk, k, u64(uint64(n)))
 	}
 	return firstErr(
 		add(tx.Bucket(bucketRunCounts), []byte(dagID)),

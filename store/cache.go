@@ -82,12 +82,12 @@ func (b *Batch) PutCacheEntry(e *CacheEntry) {
 		if old := entries.Get(k); old != nil {
 			var was CacheEntry
 			if err := json.Unmarshal(old, &was); err == nil {
-				if err := tx.Bucket(bucketCacheByTask).Delete(byTaskKey(was.From, e.Key)); err != nil {
+				if err := del(tx.Bucket(bucketCacheByTask), byTaskKey(was.From, e.Key)); err != nil {
 					return false, err
 				}
 			}
 		}
-		if err := tx.Bucket(bucketCacheByTask).Put(index, nil); err != nil {
+		if err := put(tx.Bucket(bucketCacheByTask), index, nil); err != nil {
 			return false, err
 		}
 		return putIfChanged(entries, k, val)
@@ -117,7 +117,7 @@ func (b *Batch) RefArtifacts(arts []Artifact, at time.Time) {
 			if old := refs.Get(sha); len(old) == timeLen && !decodeTime(old).Before(at) {
 				continue
 			}
-			if err := refs.Put(sha, t); err != nil {
+			if err := put(refs, sha, t); err != nil {
 				return false, err
 			}
 			changed = true
@@ -183,13 +183,13 @@ func (s *Store) ClearCache(ctx context.Context, dagID, taskID string) (int, erro
 			if v := entries.Get(k); v != nil && json.Unmarshal(v, &e) == nil {
 				index = append(index, key(e.From.DAGID, e.From.TaskID, string(k)))
 			}
-			if err := entries.Delete(k); err != nil {
+			if err := del(entries, k); err != nil {
 				return err
 			}
 			n++
 		}
 		for _, k := range index {
-			if err := tx.Bucket(bucketCacheByTask).Delete(k); err != nil {
+			if err := del(tx.Bucket(bucketCacheByTask), k); err != nil {
 				return err
 			}
 		}
@@ -293,7 +293,7 @@ func (s *Store) ForgetArtifacts(ctx context.Context, shas []string) (int, error)
 		n = 0
 		refs := tx.Bucket(bucketArtifactRefs)
 		for sha := range gone {
-			if err := refs.Delete([]byte(sha)); err != nil {
+			if err := del(refs, []byte(sha)); err != nil {
 				return err
 			}
 		}
@@ -313,7 +313,7 @@ func (s *Store) ForgetArtifacts(ctx context.Context, shas []string) (int, error)
 			return err
 		}
 		for _, e := range drop {
-			if err := errors.Join(entries.Delete([]byte(e.Key)), tx.Bucket(bucketCacheByTask).Delete(byTaskKey(e.From, e.Key))); err != nil {
+			if err := errors.Join(del(entries, []byte(e.Key)), del(tx.Bucket(bucketCacheByTask), byTaskKey(e.From, e.Key))); err != nil {
 				return err
 			}
 			n++

@@ -20,9 +20,9 @@ var bucketOpenCallbacks = []byte("open_callbacks")
 func indexCallback(tx *bolt.Tx, k []byte, t *Try) error {
 	b := tx.Bucket(bucketOpenCallbacks)
 	if t.State.Finished() {
-		return b.Delete(k)
+		return del(b, k)
 	}
-	return b.Put(k, nil)
+	return put(b, k, nil)
 }
 
 // OpenCallbacks returns the callback tries that have not finished.

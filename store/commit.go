@@ -16,6 +16,7 @@ const maxGroup = 1024
 type commitRequest struct {
 	ctx  context.Context
 	ops  []op
+	seq  uint64     // a standby's log record: its sequence (replicate.go)
 	done chan error // buffered: the writer never waits for the caller
 }
 
@@ -27,20 +28,32 @@ type commitRequest struct {
 // ctx is done before the batch joins a transaction, Commit returns ctx.Err()
 // and writes nothing; once it has joined one, Commit waits for the outcome
 // (about one fsync), so its answer is never "unknown".
+//
+// A standby's store refuses every batch with ErrStandby; a leader's
+// appends each transaction to its log first (replicate.go).
 func (s *Store) Commit(ctx context.Context, b *Batch) error {
 	if b.err != nil {
 		return fmt.Errorf("batch not committed: %w", b.err)
 	}
+	if s.repl.mode.Load() == modeFollower {
+		return ErrStandby
+	}
+	return s.commit(ctx, b.ops, 0)
+}
+
+// commit hands ops to the writer and waits for the outcome; seq is that
+// of a standby's log record, 0 for anything else.
+func (s *Store) commit(ctx context.Context, ops []op, seq uint64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	req := &commitRequest{ctx: ctx, ops: b.ops, done: make(chan error, 1)}
+	req := &commitRequest{ctx: ctx, ops: ops, seq: seq, done: make(chan error, 1)}
 	s.mu.RLock()
 	if s.closed {
 		s.mu.RUnlock()
 		return ErrClosed
 	}
-	if len(b.ops) == 0 {
+	if len(ops) == 0 {
 		s.mu.RUnlock()
 		return nil
 	}
@@ -79,6 +92,20 @@ func (s *Store) writeLoop() {
 	}
 }
 
+// appendRecord appends the record of what rec noted, and the changes it
+// made, to the leader's log.
+func (s *Store) appendRecord(rec *recorder) (uint64, error) {
+	b, err := rec.encode(s.changes)
+	if err != nil {
+		return 0, fmt.Errorf("encoding the log record: %w", err)
+	}
+	seq, err := s.repl.log.Append(context.Background(), b)
+	if err != nil {
+		return 0, fmt.Errorf("appending to the log: %w", err)
+	}
+	return seq, nil
+}
+
 // commitGroup applies the batches of group in one transaction and answers
 // each. When a batch fails, the transaction is rolled back and run again
 // without it. Once the transaction has committed, what it changed goes to
@@ -94,11 +121,17 @@ func (s *Store) commitGroup(group []*commitRequest) {
 	}
 	for len(live) > 0 {
 		failed := -1
+		var seq uint64
 		// A panic (bbolt's, on a damaged page) fails the transaction
 		// like an I/O error.
 		err := guard(func() error {
 			return s.db.Update(func(tx *bolt.Tx) error {
 				s.changes = s.changes[:0]
+				var rec *recorder
+				if s.repl.mode.Load() == modeLeader {
+					rec = newRecorder(tx)
+					defer rec.stop()
+				}
 				// Task instances and tries come mostly in key order (a
 				// run's, a mapped task's instances): pages filled to 90 %
 				// instead of half halve the pages such a commit writes.
@@ -116,12 +149,23 @@ func (s *Store) commitGroup(group []*commitRequest) {
 							s.changes = append(s.changes, o.change)
 						}
 					}
+					seq = max(seq, r.seq)
+				}
+				if rec != nil && len(rec.writes) > 0 {
+					var err error
+					if seq, err = s.appendRecord(rec); err != nil {
+						return err
+					}
+					return tx.Bucket(bucketMeta).Put(metaLogSeq, u64(seq))
 				}
 				return nil
 			})
 		})
 		switch {
 		case err == nil:
+			if seq > s.repl.applied.Load() {
+				s.repl.applied.Store(seq)
+			}
 			s.feed.publish(s.changes)
 			clear(s.changes) // let go of the ids
 			s.stats.txs.Add(1)

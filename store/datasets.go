@@ -66,7 +66,7 @@ func (b *Batch) PutDatasetEvent(e *DatasetEvent) {
 		return
 	}
 	b.add(Change{}, func(tx *bolt.Tx) (bool, error) {
-		if err := tx.Bucket(bucketDatasetEvents).Put(datasetEventKey(e.URI, e.ID), val); err != nil {
+		if err := put(tx.Bucket(bucketDatasetEvents), datasetEventKey(e.URI, e.ID), val); err != nil {
 			return false, fmt.Errorf("putting %s: %w", what, err)
 		}
 		sets := tx.Bucket(bucketDatasets)
@@ -82,7 +82,7 @@ func (b *Batch) PutDatasetEvent(e *DatasetEvent) {
 		if err != nil {
 			return false, err
 		}
-		return true, sets.Put([]byte(e.URI), v)
+		return true, put(sets, []byte(e.URI), v)
 	})
 }
 
@@ -97,7 +97,7 @@ func (b *Batch) PutDatasetQueue(dagID, uri string, events []DatasetEvent) {
 	k := key(dagID, uri)
 	if len(events) == 0 {
 		b.add(Change{}, func(tx *bolt.Tx) (bool, error) {
-			return true, tx.Bucket(bucketDatasetQueue).Delete(k)
+			return true, del(tx.Bucket(bucketDatasetQueue), k)
 		})
 		return
 	}

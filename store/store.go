@@ -180,6 +180,9 @@ type Store struct {
 		txs, batches, failed atomic.Uint64
 	}
 
+	// repl is the store's part in cluster mode (replicate.go).
+	repl replication
+
 	// passwordCost is the bcrypt cost of new password hashes; 0 for the
 	// default (auth.go).
 	passwordCost atomic.Int32
@@ -239,6 +242,10 @@ func open(path string, o options) (*Store, error) {
 		queue:  make(chan *commitRequest, maxGroup),
 		done:   make(chan struct{}),
 		feed:   newFeed(time.Now()),
+	}
+	if err := s.loadApplied(); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("opening store %s: %w", path, err)
 	}
 	go s.writeLoop()
 	return s, nil

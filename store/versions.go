@@ -105,7 +105,7 @@ func (b *Batch) PutDAGVersion(v *DAGVersion, source []byte, base *DAGVersion, ba
 			{bucketDAGVersionsByDAG, byDAG, []byte{}},
 			{bucketDAGVersionsByFile, byFile, []byte{}},
 		} {
-			if err := tx.Bucket(w.bucket).Put(w.k, w.v); err != nil {
+			if err := put(tx.Bucket(w.bucket), w.k, w.v); err != nil {
 				return false, fmt.Errorf("putting DAG version %s: %w", v.Hash, err)
 			}
 		}
@@ -127,7 +127,7 @@ func (b *Batch) NoteDAGVersionInFile(path, hash string, at time.Time) {
 		if tx.Bucket(bucketDAGVersions).Get([]byte(hash)) == nil {
 			return false, fmt.Errorf("noting DAG version %s of %s: not stored", hash, path)
 		}
-		return true, tx.Bucket(bucketDAGVersionsByFile).Put(k, []byte{})
+		return true, put(tx.Bucket(bucketDAGVersionsByFile), k, []byte{})
 	})
 }
 
