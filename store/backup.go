@@ -26,7 +26,7 @@ func Backup(path string, w io.Writer) (int64, error) {
 	if err := r.damaged(); err != nil {
 		return 0, err
 	}
-	return writeBackup(db.View, func(int64) io.Writer { return w })
+	return writeBackup(db.View, func(*bolt.Tx) io.Writer { return w })
 }
 
 // WriteBackup writes a consistent copy of the store file while the store
@@ -35,14 +35,22 @@ func Backup(path string, w io.Writer) (int64, error) {
 // meanwhile, but one that must grow the file waits for it to end. It
 // returns the bytes written.
 func (s *Store) WriteBackup(start func(size int64) io.Writer) (int64, error) {
-	return writeBackup(s.view, start)
+	return writeBackup(s.view, func(tx *bolt.Tx) io.Writer { return start(tx.Size()) })
 }
 
-func writeBackup(view func(func(*bolt.Tx) error) error, start func(size int64) io.Writer) (int64, error) {
+// WriteSnapshot is WriteBackup for a replicated store: start is given the
+// copy's size and the log sequence it holds (see [Store.AppliedSeq]).
+func (s *Store) WriteSnapshot(start func(size int64, seq uint64) io.Writer) (int64, error) {
+	return writeBackup(s.view, func(tx *bolt.Tx) io.Writer {
+		return start(tx.Size(), readU64(tx.Bucket(bucketMeta).Get(metaLogSeq)))
+	})
+}
+
+func writeBackup(view func(func(*bolt.Tx) error) error, start func(tx *bolt.Tx) io.Writer) (int64, error) {
 	var n int64
 	err := view(func(tx *bolt.Tx) error {
 		var err error
-		n, err = tx.WriteTo(start(tx.Size()))
+		n, err = tx.WriteTo(start(tx))
 		return err
 	})
 	return n, err

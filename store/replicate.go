@@ -262,7 +262,8 @@ func (d *decoder) bytes() []byte {
 // its changes to the change feed. A record at or below the applied
 // sequence is already in the file and is skipped; a record that does not
 // decode, or names a bucket the file lacks, is an error and applies
-// nothing.
+// nothing. A nil record writes nothing but the sequence (a record that
+// opens a leader's term).
 func (s *Store) ApplyRecord(ctx context.Context, seq uint64, record []byte) error {
 	if s.repl.mode.Load() != modeFollower {
 		return errors.New("applying a log record to a store that does not follow a log")
@@ -270,9 +271,13 @@ func (s *Store) ApplyRecord(ctx context.Context, seq uint64, record []byte) erro
 	if seq <= s.repl.applied.Load() {
 		return nil
 	}
-	writes, changes, err := decodeRecord(record)
-	if err != nil {
-		return fmt.Errorf("log record %d: %w", seq, err)
+	var writes []recordedWrite
+	var changes []Change
+	if record != nil {
+		var err error
+		if writes, changes, err = decodeRecord(record); err != nil {
+			return fmt.Errorf("log record %d: %w", seq, err)
+		}
 	}
 	apply := func(tx *bolt.Tx) (bool, error) {
 		meta := tx.Bucket(bucketMeta)
@@ -284,6 +289,7 @@ func (s *Store) ApplyRecord(ctx context.Context, seq uint64, record []byte) erro
 			if bk == nil {
 				return false, fmt.Errorf("log record %d writes to bucket %q, which this file lacks: upgrade kiln", seq, w.bucket)
 			}
+			var err error
 			if w.del {
 				err = bk.Delete(w.key)
 			} else {

@@ -173,7 +173,7 @@ func TestRefusedAppendWritesNothing(t *testing.T) {
 func TestDamagedRecordIsRefused(t *testing.T) {
 	f := openTest(t)
 	f.Follow()
-	for _, rec := range [][]byte{nil, {9}, {recordVersion, 5, 1}} {
+	for _, rec := range [][]byte{{}, {9}, {recordVersion, 5, 1}} {
 		if err := f.ApplyRecord(context.Background(), 1, rec); err == nil {
 			t.Errorf("record %v applied", rec)
 		}

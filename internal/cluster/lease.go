@@ -1,0 +1,146 @@
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// LeaderInfo is the lease's value: who leads, and where its API is.
+type LeaderInfo struct {
+	Name string `json:"name"`
+	URL  string `json:"url"`
+	// Since is when it took the lease.
+	Since time.Time `json:"since"`
+}
+
+// leaseMargin is how long before the lease could expire, by this
+// server's clock, a leader stops taking it as held: it stops appending
+// and dispatching, while no other server can have it yet.
+const leaseMargin = 2 * time.Second
+
+// pollEvery is how often a standby tries to take the lease.
+const pollEvery = 250 * time.Millisecond
+
+// A Lease is this server's hold on KILN_LEADER. Its revision when taken
+// is the leader's term.
+type Lease struct {
+	kv   jetstream.KeyValue
+	ttl  time.Duration
+	info []byte
+	// Term is the lease's revision when this server took it.
+	Term uint64
+
+	mu      sync.Mutex
+	rev     uint64
+	renewed time.Time // when the last write that succeeded was sent
+}
+
+// Campaign waits until this server holds the lease, or ctx ends. The
+// lease is free when its key does not exist: its leader let it go or
+// stopped renewing it for the bucket's TTL.
+func Campaign(ctx context.Context, js jetstream.JetStream, info LeaderInfo, ttl time.Duration) (*Lease, error) {
+	kv, err := js.KeyValue(ctx, LeaseBucket)
+	if err != nil {
+		return nil, fmt.Errorf("opening %s: %w", LeaseBucket, err)
+	}
+	info.Since = time.Now().UTC()
+	val, err := json.Marshal(info)
+	if err != nil {
+		return nil, err
+	}
+	for {
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		rev, err := kv.Create(rctx, LeaseKey, val)
+		cancel()
+		if err == nil {
+			return &Lease{kv: kv, ttl: ttl, info: val, Term: rev, rev: rev, renewed: sent}, nil
+		}
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// Valid reports whether the lease is surely still this server's: its
+// last renewal was sent less than TTL − 2 s ago.
+func (l *Lease) Valid() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Since(l.renewed) < l.ttl-leaseMargin
+}
+
+// Keep renews the lease every TTL/6 until ctx ends (then it returns nil)
+// or the lease is lost: another server holds it, or no renewal succeeded
+// for TTL − 2 s. Then it returns an error wrapping ErrDeposed.
+func (l *Lease) Keep(ctx context.Context) error {
+	tick := time.NewTicker(l.ttl / 6)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+		l.mu.Lock()
+		rev, left := l.rev, l.ttl-leaseMargin-time.Since(l.renewed)
+		l.mu.Unlock()
+		if left <= 0 {
+			return fmt.Errorf("%w: the lease could not be renewed for %s", ErrDeposed, l.ttl-leaseMargin)
+		}
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, min(time.Second, left))
+		next, err := l.kv.Update(rctx, LeaseKey, l.info, rev)
+		cancel()
+		switch {
+		case err == nil:
+			l.mu.Lock()
+			l.rev, l.renewed = next, sent
+			l.mu.Unlock()
+		case ctx.Err() != nil:
+			return nil
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+			return fmt.Errorf("%w: another server holds the lease", ErrDeposed)
+		}
+	}
+}
+
+// Release gives the lease up at once, so that a standby need not wait for
+// it to expire; a lease already lost is left alone.
+func (l *Lease) Release(ctx context.Context) error {
+	l.mu.Lock()
+	rev := l.rev
+	l.renewed = time.Time{}
+	l.mu.Unlock()
+	return l.kv.Delete(ctx, LeaseKey, jetstream.LastRevision(rev))
+}
+
+// Leader returns who holds the lease; ok is false when nobody does.
+func Leader(ctx context.Context, js jetstream.JetStream) (info LeaderInfo, ok bool, err error) {
+	kv, err := js.KeyValue(ctx, LeaseBucket)
+	if err != nil {
+		return info, false, err
+	}
+	e, err := kv.Get(ctx, LeaseKey)
+	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
+		return info, false, nil
+	}
+	if err != nil {
+		return info, false, err
+	}
+	if err := json.Unmarshal(e.Value(), &info); err != nil {
+		return info, false, fmt.Errorf("the lease's value: %w", err)
+	}
+	return info, true, nil
+}
