@@ -36,6 +36,9 @@ type Options struct {
 	Plugins PluginLister
 	// Metrics is what GET /metrics serves; nil answers 404 there.
 	Metrics prometheus.Gatherer
+	// Replication, in cluster mode, says where this server stands
+	// (docs/operations.md#cluster-mode), for GET /healthz.
+	Replication func() SchedulerHealth
 }
 
 // Server is Kiln's HTTP server. Create it with New; it is safe for
@@ -50,6 +53,7 @@ type Server struct {
 	http    *http.Server
 	auth    authState
 	metrics http.Handler // GET /metrics; nil when not enabled
+	repl    func() SchedulerHealth
 
 	// stopping is closed when Shutdown begins, so that streams that would
 	// otherwise run until their client leaves (followed logs, the event
@@ -85,6 +89,7 @@ func New(b Backend, opts Options) *Server {
 		logPoll:   time.Second,
 		keepAlive: 15 * time.Second,
 		metrics:   newMetricsHandler(opts.Metrics, opts.Logger),
+		repl:      opts.Replication,
 		auth:      authState{logins: newLoginLimiter()},
 	}
 	e := echo.New()
@@ -228,6 +233,9 @@ func (s *Server) routes(e *echo.Echo) {
 // up, 503 with the reason otherwise.
 func (s *Server) health(c echo.Context) error {
 	h := Health{Status: "ok", Version: buildinfo.Get().Version, Scheduler: SchedulerHealth{Role: string(s.backend.Role())}}
+	if s.repl != nil {
+		h.Scheduler = s.repl()
+	}
 	if err := s.backend.Health(); err != nil {
 		h.Status, h.Error = "unavailable", err.Error()
 		return c.JSON(http.StatusServiceUnavailable, h)

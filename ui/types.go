@@ -442,9 +442,16 @@ type Health struct {
 
 // SchedulerHealth is the scheduler's part of GET /healthz.
 type SchedulerHealth struct {
-	// Role is "leader": the scheduler that schedules. This build runs
-	// one scheduler, always the leader.
+	// Role is "leader", the scheduler that schedules, or in cluster mode
+	// "standby" (docs/operations.md#cluster-mode).
 	Role string `json:"role"`
+	// In cluster mode: this server's name, the leader's (empty while
+	// none holds the lease), the log sequence this server's store holds,
+	// and how many log messages it has yet to apply.
+	Name   string `json:"name,omitempty"`
+	Leader string `json:"leader,omitempty"`
+	LogSeq uint64 `json:"log_seq,omitempty"`
+	Lag    uint64 `json:"lag,omitempty"`
 }
 
 // ErrorBody is the body of every error answer.

@@ -30,6 +30,9 @@ type processParts struct {
 	workers  []*worker.Worker
 	plugins  *host.Host   // the in-process workers' plugins; nil without workers
 	diskFull <-chan error // the embedded NATS server's store is full; nil without one
+	// alongside run with the scheduler and the API, in cluster mode (the
+	// lease's keeper, the snapshots): one that fails stops the process.
+	alongside []func(ctx context.Context) error
 }
 
 // Bounds of a stop after a failure.
@@ -44,7 +47,7 @@ const (
 func (p *processParts) run(ctx context.Context, logger *slog.Logger, data string) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	failed := make(chan error, 2)
+	failed := make(chan error, 2+len(p.alongside))
 	var core sync.WaitGroup // the scheduler and the API
 	core.Go(func() {
 		if err := p.sched.Run(ctx); err != nil {
@@ -56,6 +59,13 @@ func (p *processParts) run(ctx context.Context, logger *slog.Logger, data string
 			failed <- fmt.Errorf("serving the API: %w", err)
 		}
 	})
+	for _, fn := range p.alongside {
+		core.Go(func() {
+			if err := fn(ctx); err != nil {
+				failed <- err
+			}
+		})
+	}
 	core.Go(func() {
 		<-ctx.Done()
 		sctx, scancel := context.WithTimeout(context.Background(), apiGrace)

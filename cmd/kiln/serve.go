@@ -19,8 +19,10 @@ import (
 
 	"github.com/kilnhq/kiln/dag"
 	"github.com/kilnhq/kiln/internal/buildinfo"
+	"github.com/kilnhq/kiln/internal/cluster"
 	"github.com/kilnhq/kiln/internal/secrets"
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/plugins/registry"
 	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
@@ -60,7 +62,13 @@ type processFlags struct {
 	artifactRetention string
 	// replicas (server only) is scheduler.Config.Replicas.
 	replicas int
-	flags    *pflag.FlagSet
+	// ha (server only) is cluster mode, with this server's name, the URL
+	// other servers reach its API at, and the leader lease's TTL.
+	ha        bool
+	name      string
+	advertise string
+	leaseTTL  time.Duration
+	flags     *pflag.FlagSet
 }
 
 func (f *processFlags) register(cmd *cobra.Command) {
@@ -151,6 +159,9 @@ func newServerCmd() *cobra.Command {
 			if natsURL == "" {
 				return usageError("--nats is required")
 			}
+			if err := f.checkHA(); err != nil {
+				return err
+			}
 			if f.replicas < 0 || f.replicas > 5 {
 				return usageError("--nats-replicas %d: want 1 to 5, or 0 to take one on a single NATS server and three on a cluster", f.replicas)
 			}
@@ -172,6 +183,10 @@ func newServerCmd() *cobra.Command {
 	f.register(cmd)
 	cmd.Flags().StringVar(&natsURL, "nats", os.Getenv("KILN_NATS"), "NATS URL, or several separated by commas: the servers of a cluster (default $KILN_NATS)")
 	cmd.Flags().IntVar(&f.replicas, "nats-replicas", 0, "NATS servers that keep each message of Kiln's streams and buckets (0: 1 on a single server, 3 on a cluster)")
+	cmd.Flags().BoolVar(&f.ha, "ha", false, "cluster mode: several servers share the NATS cluster, one leads and the others stand by to take over (docs/operations.md#cluster-mode)")
+	cmd.Flags().StringVar(&f.name, "name", "", "with --ha: this server's name among the cluster's servers (default: the host name)")
+	cmd.Flags().StringVar(&f.advertise, "advertise", "", "with --ha: the URL at which the other servers reach this one's API, such as http://kiln-1:8080 (default: http://HOST:PORT of --addr, the host name for an unspecified host)")
+	cmd.Flags().DurationVar(&f.leaseTTL, "lease-ttl", cluster.DefaultLeaseTTL, "with --ha: how long a leader that stopped renewing its lease keeps it; a standby takes over about this long after the leader dies")
 	auth.register(cmd.Flags())
 	return cmd
 }
@@ -217,6 +232,10 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 		return err
 	}
 	logPluginProblems(logger, reg)
+	env := serverEnv{f: f, logger: logger, dagsDir: dagsDir, reg: reg, maxBytes: maxBytes, retention: retention}
+	if f.ha {
+		return serveHA(ctx, env, startNATS)
+	}
 	st, err := openStore(f.data, "stop it first, or give this one another --data")
 	if err != nil {
 		return err
@@ -237,23 +256,10 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	}
 	defer nc.Close()
 	if !loopback {
-		logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", f.addr)
+		warnPlainHTTP(logger, f.addr)
 	}
-	metrics := prometheus.NewRegistry()
-	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
-	sched, err := scheduler.New(scheduler.Config{
-		Metrics:           metrics,
-		Store:             st,
-		NATS:              nc,
-		Folder:            dag.NewFolder(loadOptions(reg), dagsDir),
-		DataDir:           f.data,
-		Logger:            logger,
-		HeartbeatTimeout:  f.heartbeatTimeout,
-		Secrets:           secrets.Source{Dir: f.secrets},
-		ArtifactsMaxBytes: maxBytes,
-		ArtifactRetention: retention,
-		Replicas:          f.replicas,
-	})
+	metrics := newMetrics()
+	sched, err := env.scheduler(st, nc, metrics)
 	if err != nil {
 		return &exitError{code: 1, msg: err.Error()}
 	}
@@ -286,6 +292,46 @@ func serve(ctx context.Context, logger *slog.Logger, f processFlags, startNATS f
 	}
 	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", dagsDir, "data", f.data, "workers", nWorkers)
 	return parts.run(ctx, logger, f.data)
+}
+
+// serverEnv is what serve has read from its flags before it builds the
+// scheduler.
+type serverEnv struct {
+	f         processFlags
+	logger    *slog.Logger
+	dagsDir   string
+	reg       *registry.Registry
+	maxBytes  int64
+	retention time.Duration
+}
+
+// scheduler builds the scheduler of a server over st and nc.
+func (e serverEnv) scheduler(st *store.Store, nc *nats.Conn, metrics *prometheus.Registry) (*scheduler.Scheduler, error) {
+	return scheduler.New(scheduler.Config{
+		Metrics:           metrics,
+		Store:             st,
+		NATS:              nc,
+		Folder:            dag.NewFolder(loadOptions(e.reg), e.dagsDir),
+		DataDir:           e.f.data,
+		Logger:            e.logger,
+		HeartbeatTimeout:  e.f.heartbeatTimeout,
+		Secrets:           secrets.Source{Dir: e.f.secrets},
+		ArtifactsMaxBytes: e.maxBytes,
+		ArtifactRetention: e.retention,
+		Replicas:          e.f.replicas,
+	})
+}
+
+// newMetrics returns the registry /metrics serves, with the process's
+// and the build's metrics in it.
+func newMetrics() *prometheus.Registry {
+	metrics := prometheus.NewRegistry()
+	metrics.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), buildInfoGauge())
+	return metrics
+}
+
+func warnPlainHTTP(logger *slog.Logger, addr string) {
+	logger.Warn("serving the API beyond this machine over plain HTTP: put a TLS-terminating proxy in front, so that tokens and passwords do not cross the network in clear", "addr", addr)
 }
 
 // logStoreCheck logs the check the store ran when it opened; a partial

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -45,6 +46,22 @@ type Lease struct {
 // lease is free when its key does not exist: its leader let it go or
 // stopped renewing it for the bucket's TTL.
 func Campaign(ctx context.Context, js jetstream.JetStream, info LeaderInfo, ttl time.Duration) (*Lease, error) {
+	for {
+		l, err := TryLease(ctx, js, info, ttl)
+		if l != nil || ctx.Err() != nil {
+			return l, cmp.Or(ctx.Err(), err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(pollEvery):
+		}
+	}
+}
+
+// TryLease takes the lease if it is free; it returns nil when another
+// server holds it, or with the error that kept it from asking.
+func TryLease(ctx context.Context, js jetstream.JetStream, info LeaderInfo, ttl time.Duration) (*Lease, error) {
 	kv, err := js.KeyValue(ctx, LeaseBucket)
 	if err != nil {
 		return nil, fmt.Errorf("opening %s: %w", LeaseBucket, err)
@@ -54,23 +71,17 @@ func Campaign(ctx context.Context, js jetstream.JetStream, info LeaderInfo, ttl 
 	if err != nil {
 		return nil, err
 	}
-	for {
-		sent := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, time.Second)
-		rev, err := kv.Create(rctx, LeaseKey, val)
-		cancel()
-		if err == nil {
-			return &Lease{kv: kv, ttl: ttl, info: val, Term: rev, rev: rev, renewed: sent}, nil
-		}
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(pollEvery):
-		}
+	sent := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	rev, err := kv.Create(rctx, LeaseKey, val)
+	switch {
+	case err == nil:
+		return &Lease{kv: kv, ttl: ttl, info: val, Term: rev, rev: rev, renewed: sent}, nil
+	case errors.Is(err, jetstream.ErrKeyExists):
+		return nil, nil
 	}
+	return nil, fmt.Errorf("taking the lease: %w", err)
 }
 
 // Valid reports whether the lease is surely still this server's: its
