@@ -1,7 +1,8 @@
 // Package natsauth says who may do what on Kiln's NATS
 // (docs/operations.md#security). There are two roles: the scheduler, which
 // owns the streams and the buckets (the artifact store, the workers
-// bucket), publishes assignments and cancels and consumes events, and the
+// bucket, and in cluster mode the log, the leader's lease and the
+// snapshots), publishes assignments and cancels and consumes events, and the
 // worker, which pulls assignments through its queues' consumers, publishes
 // events under its own name, receives cancels, reads and stores artifacts
 // but may not call the API that removes them, and writes its own entry in

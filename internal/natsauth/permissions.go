@@ -21,13 +21,31 @@ const (
 	workerKeys      = "$KV." + wire.WorkersBucket + "."
 )
 
+// The streams and subjects of cluster mode (`kiln server --ha`,
+// docs/ha-draft.md#cluster-mode-ha): the log every commit is appended to
+// before it is applied, the leader's lease (the key-value bucket
+// KILN_LEADER) and the snapshots of the store (the object store
+// KILN_SNAPSHOTS).
+const (
+	logStream       = "KILN_LOG"
+	logSubject      = "kiln.log"
+	leaderStream    = "KV_KILN_LEADER"
+	leaderKeys      = "$KV.KILN_LEADER."
+	snapshotsStream = "OBJ_KILN_SNAPSHOTS"
+	snapshotObjects = "$O.KILN_SNAPSHOTS."
+)
+
 // SchedulerPermissions are what the scheduler may do: create and inspect
 // Kiln's streams, publish assignments and cancels, read assignments still
 // queued (to find lost ones), and consume and ack worker events through
 // its own consumer; and everything on the artifact store and the workers
 // bucket: make them, read, write, delete and purge, since it serves
 // artifacts and collects their garbage (docs/artifacts.md#security).
-// Nothing else: it does not publish events.
+// In cluster mode every server, leader or standby, has this role: it
+// appends to the log and reads it through ordered consumers of its own,
+// pulled; it takes and renews the lease in the leader bucket; and it
+// writes, reads and deletes snapshots. Nothing else: it does not publish
+// events.
 func SchedulerPermissions() *server.Permissions {
 	events := wire.EventsStream + "." + wire.EventConsumerName
 	allow := []string{
@@ -40,8 +58,10 @@ func SchedulerPermissions() *server.Permissions {
 		"$JS.API.CONSUMER.*." + events,
 		"$JS.API.CONSUMER.MSG.NEXT." + events,
 		"$JS.ACK." + events + ".>",
+		logSubject,
+		"$JS.API.CONSUMER.MSG.NEXT." + logStream + ".*",
 	}
-	for _, s := range []string{artifactsStream, workersStream} {
+	for _, s := range []string{artifactsStream, workersStream, logStream, leaderStream, snapshotsStream} {
 		allow = append(allow,
 			"$JS.API.STREAM.*."+s,
 			"$JS.API.STREAM.MSG.*."+s,
@@ -53,7 +73,7 @@ func SchedulerPermissions() *server.Permissions {
 		)
 	}
 	// Making a key-value bucket reads the account's JetStream limits.
-	allow = append(allow, "$O."+wire.ArtifactsBucket+".>", workerKeys+">", "$JS.API.INFO")
+	allow = append(allow, "$O."+wire.ArtifactsBucket+".>", workerKeys+">", leaderKeys+">", snapshotObjects+">", "$JS.API.INFO")
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: allow},
 		Subscribe: &server.SubjectPermission{Allow: []string{
