@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -80,11 +82,37 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 // in milliseconds, and reports them with the CPU time a task took in each
 // part (cpuUse).
 func benchRuns(b *testing.B, dagID, src string, tasks int, timeout time.Duration) (runMS, floorMS float64) {
-	e := start(b, map[string]string{dagID: src}, options{workers: 1, slots: 8})
+	return benchRunsOn(b, options{workers: 1, slots: 8}, dagID, src, tasks, timeout)
+}
+
+// benchRunsOn is benchRuns on an installation made with o. In cluster
+// mode it also reports what the log and the store grew by per run, and
+// how far the standby's store fell behind the leader's: at most, in log
+// messages, and how long after each run's end it had the run's end.
+func benchRunsOn(b *testing.B, o options, dagID, src string, tasks int, timeout time.Duration) (runMS, floorMS float64) {
+	e := start(b, map[string]string{dagID: src}, o)
 	// A warm-up run starts the plugin process.
 	e.waitRun(e.trigger(dagID, nil), timeout)
-	var total time.Duration
+	var total, catchUp time.Duration
 	var fl floor
+	var maxLag atomic.Uint64
+	sampling := make(chan struct{})
+	var sampler sync.WaitGroup
+	if o.cluster {
+		sampler.Go(func() {
+			for {
+				select {
+				case <-sampling:
+					return
+				case <-time.After(time.Millisecond):
+				}
+				if l := e.st.AppliedSeq() - min(e.st.AppliedSeq(), e.standby.AppliedSeq()); l > maxLag.Load() {
+					maxLag.Store(l)
+				}
+			}
+		})
+	}
+	log0, store0 := e.growth()
 	cpu0, cpuOK := cpuNow()
 	b.ResetTimer()
 	for b.Loop() {
@@ -94,6 +122,25 @@ func benchRuns(b *testing.B, dagID, src string, tasks int, timeout time.Duration
 			b.Fatalf("run %s", r.State)
 		}
 		total += r.EndDate.Sub(r.QueuedAt)
+		if o.cluster {
+			b.StopTimer()
+			seen := time.Now()
+			e.waitFor("the standby to have the run's end", timeout, func() bool {
+				got, err := e.standby.GetRun(r.DAGID, r.RunID)
+				return err == nil && got.State == store.RunSuccess
+			})
+			catchUp += time.Since(seen)
+			b.StartTimer()
+		}
+	}
+	close(sampling)
+	sampler.Wait()
+	if o.cluster {
+		log1, store1 := e.growth()
+		b.ReportMetric(float64(log1-log0)/float64(b.N)/1024, "log-KiB/run")
+		b.ReportMetric(float64(store1-store0)/float64(b.N)/1024, "store-KiB/run")
+		b.ReportMetric(float64(maxLag.Load()), "standby-max-lag-msgs")
+		b.ReportMetric(ms(catchUp)/float64(b.N), "standby-catch-up-ms")
 	}
 	runMS, floorMS = ms(total)/float64(b.N), fl.median()
 	b.ReportMetric(runMS, "ms/run")
@@ -135,6 +182,24 @@ func BenchmarkIndependent1000(b *testing.B) {
 	runMS, floorMS := benchRuns(b, "fan", fanDAG(1000), 1000, 2*time.Minute)
 	b.ReportMetric(runMS/floorMS, "run/floor")
 	b.ReportMetric(runMS/fanTarget, "run/target")
+}
+
+// BenchmarkReplication runs chain100 and fan1000 side by side in the
+// standalone shape and in cluster mode (a 3-node NATS cluster on
+// loopback, every commit appended to the replicated log before the store
+// commits it, a standby's store following): target, cluster within 1.5×
+// of standalone.
+func BenchmarkReplication(b *testing.B) {
+	for _, w := range []struct {
+		name, dagID, src string
+		tasks            int
+	}{{"chain100", "chain", chainDAG(100), 100}, {"fan1000", "fan", fanDAG(1000), 1000}} {
+		for _, mode := range []string{"standalone", "cluster"} {
+			b.Run(w.name+"/"+mode, func(b *testing.B) {
+				benchRunsOn(b, options{workers: 1, slots: 8, cluster: mode == "cluster"}, w.dagID, w.src, w.tasks, 2*time.Minute)
+			})
+		}
+	}
 }
 
 // BenchmarkCacheHits is the chain of 100 tasks with every task cached: a

@@ -15,10 +15,13 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/kilnhq/kiln/dag"
+	"github.com/kilnhq/kiln/internal/cluster"
 	"github.com/kilnhq/kiln/internal/embednats"
+	"github.com/kilnhq/kiln/internal/natstest"
 	"github.com/kilnhq/kiln/plugins"
 	"github.com/kilnhq/kiln/plugins/host"
 	"github.com/kilnhq/kiln/scheduler"
@@ -66,6 +69,10 @@ type options struct {
 	// wrap, when set, wraps the workers' runner (the real plugin host),
 	// for measurements that time each try's run.
 	wrap func(worker.Runner) worker.Runner
+	// cluster runs cluster mode (docs/operations.md#cluster-mode) on a
+	// 3-node NATS cluster instead of the embedded server: the store leads
+	// a replicated log, and a standby's store follows it.
+	cluster bool
 }
 
 // env is a running Kiln made of real parts: embedded NATS with JetStream,
@@ -77,9 +84,12 @@ type env struct {
 	dagsDir string
 	ns      *embednats.Server
 	st      *store.Store
-	s       *scheduler.Scheduler
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// In cluster mode, the leader's log and a standby's store.
+	clusterLog *cluster.Log
+	standby    *store.Store
+	s          *scheduler.Scheduler
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
 }
 
 // catalog knows the built-in plugins and `crashy`, the panicking test
@@ -130,17 +140,27 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		}
 	}
 	var err error
-	e.ns, err = embednats.Start(embednats.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
+	var natsURL string
+	if o.cluster {
+		natsURL = natstest.StartCluster(t, 3).URL()
+	} else {
+		e.ns, err = embednats.Start(embednats.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		natsURL = e.ns.ClientURL()
 	}
 	e.st, err = store.Open(filepath.Join(dir, "kiln.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	nc, err := nats.Connect(e.ns.ClientURL())
+	nc, err := nats.Connect(natsURL)
 	if err != nil {
 		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	if o.cluster {
+		e.replicate(ctx, nc)
 	}
 	e.s, err = scheduler.New(scheduler.Config{
 		Store: e.st, NATS: nc, DataDir: cmp.Or(o.dataDir, dir),
@@ -154,7 +174,6 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
 	e.cancel = cancel
 	e.wg.Go(func() {
 		err := e.s.Run(ctx)
@@ -171,7 +190,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		wr = o.wrap(runner)
 	}
 	for i := range o.workers {
-		w, err := worker.New(worker.Config{NATSURL: e.ns.ClientURL(), Name: fmt.Sprintf("w%d", i), Slots: o.slots,
+		w, err := worker.New(worker.Config{NATSURL: natsURL, Name: fmt.Sprintf("w%d", i), Slots: o.slots,
 			Runner: wr, DataDir: filepath.Join(dir, "work"), ProjectDir: o.projectDir, Logger: slog.New(slog.DiscardHandler)})
 		if err != nil {
 			t.Fatal(err)
@@ -184,10 +203,62 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 		runner.Close()
 		nc.Close()
 		e.st.Close()
-		e.ns.Shutdown()
+		if e.standby != nil {
+			e.standby.Close()
+		}
+		if e.ns != nil {
+			e.ns.Shutdown()
+		}
 	})
 	e.waitFor("the scheduler to load DAGs", 10*time.Second, func() bool { return len(dags) == 0 || len(e.s.DAGs())+len(e.s.ImportErrors()) > 0 })
 	return e
+}
+
+// replicate makes e.st the store of a cluster's leader, its log on the
+// NATS cluster of nc, and opens a standby's store that follows the log
+// until ctx ends.
+func (e *env) replicate(ctx context.Context, nc *nats.Conn) {
+	t := e.t
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cluster.Ensure(ctx, js, 3, cluster.DefaultLeaseTTL); err != nil {
+		t.Fatal(err)
+	}
+	lease, err := cluster.TryLease(ctx, js, cluster.LeaderInfo{Name: "test"}, cluster.DefaultLeaseTTL)
+	if err != nil || lease == nil {
+		t.Fatalf("taking the lease: %v", err)
+	}
+	e.wg.Go(func() { _ = lease.Keep(ctx) })
+	e.clusterLog = cluster.NewLog(js, "test", lease.Term, 0, lease.Valid)
+	if _, err := e.clusterLog.AppendTerm(ctx); err != nil {
+		t.Fatal(err)
+	}
+	e.st.Lead(e.clusterLog)
+	if e.standby, err = store.Open(filepath.Join(e.dir, "standby.db")); err != nil {
+		t.Fatal(err)
+	}
+	e.standby.Follow()
+	tail := cluster.NewTail(js, 0, func(seq uint64, rec []byte) error { return e.standby.ApplyRecord(ctx, seq, rec) })
+	e.wg.Go(func() {
+		if err := tail.Run(ctx); err != nil {
+			t.Errorf("the standby's tail: %v", err)
+		}
+	})
+}
+
+// growth returns the bytes the log holds (0 outside cluster mode) and
+// the size of the store's file.
+func (e *env) growth() (logBytes, storeBytes int64) {
+	if e.clusterLog != nil {
+		logBytes = int64(e.clusterLog.Bytes())
+	}
+	st, err := os.Stat(e.st.Path())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return logBytes, st.Size()
 }
 
 func (e *env) writeDAG(name, src string) {

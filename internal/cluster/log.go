@@ -39,8 +39,9 @@ type Log struct {
 	// valid reports whether the lease is surely still held.
 	valid func() bool
 
-	mu   sync.Mutex
-	last uint64 // the log's last sequence, as this leader appended it
+	mu    sync.Mutex
+	last  uint64 // the log's last sequence, as this leader appended it
+	bytes uint64 // what this leader appended, compressed
 }
 
 // NewLog returns the log of the leader named leader in term, whose first
@@ -54,6 +55,14 @@ func (l *Log) Last() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.last
+}
+
+// Bytes returns how many bytes of records this leader appended, as
+// compressed.
+func (l *Log) Bytes() uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.bytes
 }
 
 // Append appends a record, compressed, in as many messages as it needs,
@@ -97,6 +106,7 @@ func (l *Log) append(ctx context.Context, data []byte, kind string) (uint64, err
 			return 0, fmt.Errorf("appending to %s: %w", LogStream, err)
 		}
 		l.last = ack.Sequence
+		l.bytes += uint64(len(part))
 	}
 	return l.last, nil
 }
