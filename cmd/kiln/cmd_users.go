@@ -41,7 +41,13 @@ func (f *authFlags) openStore(cmd *cobra.Command) (*store.Store, error) {
 	if cmd.Flags().Changed("server") || cmd.Flags().Changed("token") {
 		return nil, usageError("--data opens the store directly; it takes no --server or --token")
 	}
-	return openStore(f.data, "leave out --data to go through its API (as an admin, with --token or $KILN_TOKEN), or stop it first")
+	st, err := openStore(f.data, "leave out --data to go through its API (as an admin, with --token or $KILN_TOKEN), or stop it first")
+	if err == nil && st.AppliedSeq() > 0 {
+		st.Close()
+		return nil, usageError("the store in %s belongs to a server of a cluster (kiln server --ha): a change made in it directly would not reach the other servers. "+
+			"Leave out --data to go through the API of any server (as an admin, with --token or $KILN_TOKEN); see docs/operations.md#cluster-mode", f.data)
+	}
+	return st, err
 }
 
 // storeOrServer does one admin operation: inStore on the store of --data,

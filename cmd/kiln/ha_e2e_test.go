@@ -68,7 +68,8 @@ type haTask struct {
 // ends with one try per task; the killed server, started again, follows;
 // a leader frozen past its lease (SIGSTOP, as cut off) is deposed and
 // exits when it wakes, having written nothing more; a leader stopped with
-// SIGTERM hands over at once.
+// SIGTERM hands over at once; and a server's store refuses changes made
+// in it directly.
 func TestHAFailover(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
 	dir := t.TempDir()
@@ -181,6 +182,12 @@ tasks:
 		if st := runStateAt(t, api(s2)+"/"+r); st != "success" {
 			t.Errorf("run %s is %s", r, st)
 		}
+	}
+
+	// A change made directly in a server's store would not reach the others.
+	_, stderr, code := runKiln(t, "tokens", "create", "--name", "ci", "--role", "admin", "--data", filepath.Join(dir, "s1"))
+	if code != 2 || !strings.Contains(stderr, "belongs to a server of a cluster") {
+		t.Errorf("kiln tokens create --data on a cluster server's store: exit %d, %s", code, stderr)
 	}
 }
 
