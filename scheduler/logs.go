@@ -33,6 +33,9 @@ import (
 type logStore struct {
 	dir   string
 	limit int64
+	// mirror, in cluster mode, is told each write as it landed in the
+	// file, for the standbys' copies (mirror.go).
+	mirror func(k wire.TryKey, off int64, data []byte, at time.Time)
 
 	io sync.Mutex
 	mu sync.Mutex
@@ -86,26 +89,31 @@ func (l *logStore) write(k wire.TryKey, off int64, data []byte, now time.Time) e
 	}
 	// The time goes first, so that a reader that sees the data has its
 	// time too.
+	appending := at < 0
 	var werr error
-	if at < 0 {
+	if appending {
 		var st os.FileInfo
 		if st, werr = f.Stat(); werr == nil {
-			werr = logtimes.Append(p, st.Size(), now)
+			at = st.Size()
 		}
-	} else {
+	}
+	if werr == nil {
 		werr = logtimes.Append(p, at, now)
 	}
 	if werr != nil {
 		f.Close()
 		return werr
 	}
-	if at < 0 {
+	if appending {
 		_, werr = f.Write(data)
 	} else {
 		_, werr = f.WriteAt(data, at)
 	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
+	}
+	if werr == nil && l.mirror != nil {
+		l.mirror(k, at, data, now)
 	}
 	return werr
 }
@@ -150,9 +158,13 @@ func (l *logStore) appendNote(k wire.TryKey, msg string, workerMaySend bool) err
 		f.Close()
 		return err
 	}
-	_, err = fmt.Fprintf(f, "[kiln %s] %s\n", now.UTC().Format(time.RFC3339), msg)
+	line := fmt.Appendf(nil, "[kiln %s] %s\n", now.UTC().Format(time.RFC3339), msg)
+	_, err = f.Write(line)
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err == nil && l.mirror != nil {
+		l.mirror(k, st.Size(), line, now)
 	}
 	return err
 }

@@ -54,6 +54,9 @@ type Config struct {
 	// shortly after the start and hourly: objects no run younger than it
 	// and no live cache entry refers to go (docs/artifacts.md#retention).
 	ArtifactRetention time.Duration
+	// MirrorLogs, in cluster mode, copies each write to a try's log to
+	// the standbys (mirror.go).
+	MirrorLogs bool
 }
 
 // SecretSource finds a secret's value; see package internal/secrets.
@@ -166,6 +169,9 @@ func New(cfg Config) (*Scheduler, error) {
 		}
 	}
 	s.js = js
+	if cfg.MirrorLogs {
+		s.logs.mirror = s.publishLogWrite
+	}
 	ns := newNATSSender(js, cfg.NATS, cfg.Clock, cfg.Logger, s.feedback, s.noteIdle)
 	s.sender, s.natsSender = ns, ns
 	s.healthErr = errStarting

@@ -21,6 +21,7 @@ import (
 	"github.com/kilnhq/kiln/internal/buildinfo"
 	"github.com/kilnhq/kiln/internal/cluster"
 	"github.com/kilnhq/kiln/internal/wire"
+	"github.com/kilnhq/kiln/scheduler"
 	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
@@ -147,6 +148,20 @@ func (n *haNode) run(ctx context.Context) error {
 		close(tailDone)
 	}()
 
+	// The tries' logs are copied too, until this server leads and writes
+	// them itself.
+	lctx, stopLogs := context.WithCancel(ctx)
+	logsDone := make(chan struct{})
+	go func() {
+		defer close(logsDone)
+		if err := scheduler.FollowLogs(lctx, n.js, f.data); err != nil {
+			logger.Warn("copying the tries' logs", "err", err)
+		}
+	}()
+	defer func() {
+		stopLogs()
+		<-logsDone
+	}()
 	if lease == nil {
 		if lease, err = n.standBy(ctx, st, tail, tailDone, &tailErr); err != nil || lease == nil {
 			return exitErr(err)
@@ -176,6 +191,8 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	stopTail()
 	<-tailDone
+	stopLogs()
+	<-logsDone
 	if err == nil && tailErr != nil {
 		err = fmt.Errorf("reading the log: %w", tailErr)
 	}

@@ -2,6 +2,7 @@ package main_test
 
 import (
 	"encoding/json"
+	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -65,7 +66,8 @@ type haTask struct {
 // 3-node NATS cluster: the first server leads, the second stands by and
 // forwards the API; a SIGKILL of the leader in the middle of a run has
 // the standby dispatching again within the lease TTL + 2 s, and the run
-// ends with one try per task; the killed server, started again, follows;
+// ends with one try per task, the logs of its tries on the new leader;
+// the killed server, started again, follows;
 // a leader frozen past its lease (SIGSTOP, as cut off) is deposed and
 // exits when it wakes, having written nothing more; a leader stopped with
 // SIGTERM hands over at once; and a server's store refuses changes made
@@ -77,12 +79,12 @@ func TestHAFailover(t *testing.T) {
 	writeFiles(t, dags, map[string]string{"chain.yaml": `
 id: chain
 tasks:
-  - {id: t1, plugin: shell, with: {command: "sleep 0.5"}}
-  - {id: t2, plugin: shell, depends_on: [t1], with: {command: "sleep 0.5"}}
-  - {id: t3, plugin: shell, depends_on: [t2], with: {command: "sleep 0.5"}}
-  - {id: t4, plugin: shell, depends_on: [t3], with: {command: "sleep 0.5"}}
-  - {id: t5, plugin: shell, depends_on: [t4], with: {command: "sleep 0.5"}}
-  - {id: t6, plugin: shell, depends_on: [t5], with: {command: "sleep 0.5"}}
+  - {id: t1, plugin: shell, with: {command: "echo t1 ran; sleep 0.5"}}
+  - {id: t2, plugin: shell, depends_on: [t1], with: {command: "echo t2 ran; sleep 0.5"}}
+  - {id: t3, plugin: shell, depends_on: [t2], with: {command: "echo t3 ran; sleep 0.5"}}
+  - {id: t4, plugin: shell, depends_on: [t3], with: {command: "echo t4 ran; sleep 0.5"}}
+  - {id: t5, plugin: shell, depends_on: [t4], with: {command: "echo t5 ran; sleep 0.5"}}
+  - {id: t6, plugin: shell, depends_on: [t5], with: {command: "echo t6 ran; sleep 0.5"}}
 `})
 	const ttl = 4 * time.Second
 	start := func(name, addr string) *haServer {
@@ -142,6 +144,13 @@ tasks:
 		t.Errorf("the standby dispatched again %s after the kill, want at most the TTL + 2 s", again)
 	}
 
+	// The logs of tries that ran under the dead leader are the new one's.
+	for _, r := range []string{first, run} {
+		if log := apiTaskLog(t, api(s2)+"/"+r, "t1"); !strings.Contains(log, "t1 ran") {
+			t.Errorf("the log of t1 of run %s, from the new leader: %q", r, log)
+		}
+	}
+
 	// The killed server comes back as a standby and catches up.
 	s1 = start("s1", s1.addr)
 	waitFor(t, "s1 to follow s2", func() bool {
@@ -196,6 +205,20 @@ func runTasks(t *testing.T, run string) []haTask {
 	var tis []haTask
 	getJSON(t, run+"/tasks", &tis)
 	return tis
+}
+
+func apiTaskLog(t *testing.T, run, task string) string {
+	t.Helper()
+	resp, err := http.Get(run + "/tasks/" + task + "/logs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 func taskState(t *testing.T, run, task string) string {

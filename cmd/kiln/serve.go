@@ -319,6 +319,7 @@ func (e serverEnv) scheduler(st *store.Store, nc *nats.Conn, metrics *prometheus
 		ArtifactsMaxBytes: e.maxBytes,
 		ArtifactRetention: e.retention,
 		Replicas:          e.f.replicas,
+		MirrorLogs:        e.f.ha,
 	})
 }
 

@@ -25,6 +25,8 @@ import (
 const (
 	LogStream      = "KILN_LOG"
 	LogSubject     = "kiln.log"
+	TryLogStream   = "KILN_TRYLOGS"
+	TryLogSubject  = "kiln.trylog"
 	LeaseBucket    = "KILN_LEADER"
 	LeaseKey       = "leader"
 	SnapshotBucket = "KILN_SNAPSHOTS"
@@ -43,6 +45,10 @@ const (
 	// HeaderSnapshotSeq is the log sequence a snapshot holds.
 	HeaderSnapshotSeq = "Kiln-Seq"
 )
+
+// TryLogAge is how long KILN_TRYLOGS keeps a write to a try's log: a
+// standby away for longer misses the logs written meanwhile.
+const TryLogAge = 72 * time.Hour
 
 // DefaultLeaseTTL is how long a leader that stopped renewing keeps the
 // lease.
@@ -64,6 +70,18 @@ func Ensure(ctx context.Context, js jetstream.JetStream, replicas int, leaseTTL 
 	})
 	if err != nil {
 		return fmt.Errorf("ensuring stream %s: %w", LogStream, err)
+	}
+	_, err = js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+		Name:        TryLogStream,
+		Description: "Copies of what the leader wrote to tries' logs, for the standbys",
+		Subjects:    []string{TryLogSubject},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
+		MaxAge:      TryLogAge,
+	})
+	if err != nil {
+		return fmt.Errorf("ensuring stream %s: %w", TryLogStream, err)
 	}
 	_, err = js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,

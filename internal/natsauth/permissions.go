@@ -22,13 +22,15 @@ const (
 )
 
 // The streams and subjects of cluster mode (`kiln server --ha`,
-// docs/ha-draft.md#cluster-mode-ha): the log every commit is appended to
-// before it is applied, the leader's lease (the key-value bucket
-// KILN_LEADER) and the snapshots of the store (the object store
-// KILN_SNAPSHOTS).
+// docs/operations.md#cluster-mode): the log every commit is appended to
+// before it is applied, the copies of the tries' logs (KILN_TRYLOGS), the
+// leader's lease (the key-value bucket KILN_LEADER) and the snapshots of
+// the store (the object store KILN_SNAPSHOTS).
 const (
 	logStream       = "KILN_LOG"
 	logSubject      = "kiln.log"
+	tryLogStream    = "KILN_TRYLOGS"
+	tryLogSubject   = "kiln.trylog"
 	leaderStream    = "KV_KILN_LEADER"
 	leaderKeys      = "$KV.KILN_LEADER."
 	snapshotsStream = "OBJ_KILN_SNAPSHOTS"
@@ -59,9 +61,11 @@ func SchedulerPermissions() *server.Permissions {
 		"$JS.API.CONSUMER.MSG.NEXT." + events,
 		"$JS.ACK." + events + ".>",
 		logSubject,
+		tryLogSubject,
 		"$JS.API.CONSUMER.MSG.NEXT." + logStream + ".*",
+		"$JS.API.CONSUMER.MSG.NEXT." + tryLogStream + ".*",
 	}
-	for _, s := range []string{artifactsStream, workersStream, logStream, leaderStream, snapshotsStream} {
+	for _, s := range []string{artifactsStream, workersStream, logStream, tryLogStream, leaderStream, snapshotsStream} {
 		allow = append(allow,
 			"$JS.API.STREAM.*."+s,
 			"$JS.API.STREAM.MSG.*."+s,
