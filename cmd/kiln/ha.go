@@ -196,6 +196,12 @@ func (n *haNode) run(ctx context.Context) error {
 	if err == nil && tailErr != nil {
 		err = fmt.Errorf("reading the log: %w", tailErr)
 	}
+	if pos := tail.Pos(); err == nil && pos > last {
+		// The log is behind the store: it was emptied, as when a whole
+		// cluster is restored from a backup. It goes on from the store.
+		logger.Warn("the log is behind this server's store: it goes on from the store's sequence", "log_seq", last, "store_log_seq", pos)
+		err = cluster.Trim(ctx, n.js, pos)
+	}
 	if err != nil {
 		n.release(lease)
 		return exitErr(err)
