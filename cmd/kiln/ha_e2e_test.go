@@ -2,7 +2,6 @@ package main_test
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"path/filepath"
 	"strings"
@@ -86,7 +85,7 @@ tasks:
   - {id: t5, plugin: shell, depends_on: [t4], with: {command: "echo t5 ran; sleep 0.5"}}
   - {id: t6, plugin: shell, depends_on: [t5], with: {command: "echo t6 ran; sleep 0.5"}}
 `})
-	const ttl = 4 * time.Second
+	const ttl = 5 * time.Second
 	start := func(name, addr string) *haServer {
 		return &haServer{startKiln(t, "server", "--ha", "--name", name, "--addr", addr, "--advertise", "http://"+addr,
 			"--nats", c.URL(), "--dags", dags, "--data", filepath.Join(dir, name), "--lease-ttl", ttl.String()), name, addr}
@@ -209,16 +208,7 @@ func runTasks(t *testing.T, run string) []haTask {
 
 func apiTaskLog(t *testing.T, run, task string) string {
 	t.Helper()
-	resp, err := http.Get(run + "/tasks/" + task + "/logs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
+	return getText(t, run+"/tasks/"+task+"/logs")
 }
 
 func taskState(t *testing.T, run, task string) string {

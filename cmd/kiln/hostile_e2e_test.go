@@ -187,7 +187,13 @@ func importErrors(t *testing.T, base string) map[string]string {
 
 func metrics(t *testing.T, base string) string {
 	t.Helper()
-	resp, err := http.Get(base + "/metrics")
+	return getText(t, base+"/metrics")
+}
+
+// getText returns the body of a GET of url.
+func getText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
 	if err != nil {
 		t.Fatal(err)
 	}

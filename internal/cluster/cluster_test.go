@@ -17,7 +17,7 @@ import (
 	"github.com/kilnhq/kiln/store"
 )
 
-const ttl = 3 * time.Second
+const ttl = 5 * time.Second
 
 func setup(t *testing.T) jetstream.JetStream {
 	t.Helper()
@@ -214,7 +214,7 @@ func TestLogReplicatesAndFences(t *testing.T) {
 	}
 	// The lease: b cannot take it while a renews it; once a stops, b takes
 	// it within the TTL, in a later term, and a learns it lost it.
-	bctx, bcancel := context.WithTimeout(context.Background(), 2*ttl)
+	bctx, bcancel := context.WithTimeout(context.Background(), ttl+time.Second)
 	_, err = cluster.Campaign(bctx, js, cluster.LeaderInfo{Name: "b"}, ttl)
 	bcancel()
 	if !errors.Is(err, context.DeadlineExceeded) {

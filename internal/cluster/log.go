@@ -266,13 +266,25 @@ func joinParts(parts [][]byte) []byte {
 
 // LastSeq returns the log's last sequence.
 func LastSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	_, last, err := bounds(ctx, js)
+	return last, err
+}
+
+// FirstSeq returns the sequence of the log's first message (1 on a log
+// never trimmed; past the last when it is empty).
+func FirstSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	first, _, err := bounds(ctx, js)
+	return first, err
+}
+
+func bounds(ctx context.Context, js jetstream.JetStream) (first, last uint64, err error) {
 	st, err := js.Stream(ctx, LogStream)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	info, err := st.Info(ctx)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
-	return info.State.LastSeq, nil
+	return info.State.FirstSeq, info.State.LastSeq, nil
 }

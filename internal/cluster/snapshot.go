@@ -127,17 +127,3 @@ func Trim(ctx context.Context, js jetstream.JetStream, seq uint64) error {
 	}
 	return st.Purge(ctx, jetstream.WithPurgeSequence(seq+1))
 }
-
-// FirstSeq returns the sequence of the log's first message (1 on a log
-// never trimmed; past the last when it is empty).
-func FirstSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {
-	st, err := js.Stream(ctx, LogStream)
-	if err != nil {
-		return 0, err
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0, err
-	}
-	return info.State.FirstSeq, nil
-}
