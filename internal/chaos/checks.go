@@ -216,3 +216,10 @@ func CheckLog(records []LogRecord) ([]Term, []error) {
 	}
 	return terms, errs
 }
+
+// The workload: testdata/dags/chaos_dag.yaml, whose tasks each have
+// workloadRetries retries.
+const (
+	workloadDAG     = "chaos_dag"
+	workloadRetries = 3
+)
