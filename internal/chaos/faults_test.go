@@ -67,9 +67,20 @@ func (f *faults) exits() (servers, unexpected []string) {
 	return append([]string(nil), f.restarts...), append([]string(nil), f.unexpected...)
 }
 
-// supervise checks every node each second until ctx ends, and starts the
-// ones that exited unless a fault holds them down.
-func (f *faults) supervise(ctx context.Context) {
+// supervise checks every node each second, and starts the ones that
+// exited unless a fault holds them down, until ctx ends or the function it
+// returns is called; that function returns once the supervisor stopped.
+func (f *faults) supervise(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f.superviseLoop(ctx)
+	}()
+	return func() { cancel(); <-done }
+}
+
+func (f *faults) superviseLoop(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/moby/moby/client"
 	"github.com/nats-io/nats.go"
 )
@@ -68,9 +69,8 @@ func TestChaosHarness(t *testing.T) {
 	c.logf("kiln server s1 and workers w1..w3 up in %v", time.Since(began).Round(time.Millisecond))
 
 	f := newFaults(c)
-	sctx, stopSupervisor := context.WithCancel(ctx)
+	stopSupervisor := f.supervise(ctx)
 	defer stopSupervisor()
-	go f.supervise(sctx)
 
 	logical := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
 	began = time.Now()
@@ -87,12 +87,19 @@ func TestChaosHarness(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		before := c.startedAt(ctx, leader)
+		before, err := c.startedAt(ctx, leader)
+		if err != nil {
+			t.Fatal(err)
+		}
 		in, err := f.inject(ctx, KillLeader, leader)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if after := c.startedAt(ctx, leader); !after.After(before) || after.Before(in.Start) {
+		after, err := c.startedAt(ctx, leader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !after.After(before) || after.Before(in.Start) {
 			t.Errorf("%s started at %v, then %v: not started again after the kill at %v", leader, before, after, in.Start)
 		}
 		if again, err := c.waitLeader(ctx, time.Minute); err != nil || again != leader {
@@ -134,6 +141,34 @@ func TestChaosHarness(t *testing.T) {
 		defer cancel()
 		if err := poll(ctx, "n2 to catch up", func() error { return probeReplicas(js, 3) }); err != nil {
 			t.Error(err)
+		}
+	})
+
+	// The reader of the replicated log, on a stream of the same headers
+	// that the test writes: two terms, the second after a payload too big
+	// to matter, since only headers are read.
+	t.Run("log-reader", func(t *testing.T) {
+		const stream = "CHAOS_LOG_PROBE"
+		if _, err := js.AddStream(&nats.StreamConfig{Name: stream, Subjects: []string{"chaos.log"}, Replicas: 3}); err != nil {
+			t.Fatal(err)
+		}
+		for i, rec := range []struct{ term, leader string }{{"3", "s1"}, {"3", "s1"}, {"7", "s2"}, {"7", "s2"}, {"7", "s2"}} {
+			msg := nats.NewMsg("chaos.log")
+			msg.Header.Set("Kiln-Term", rec.term)
+			msg.Header.Set("Kiln-Leader", rec.leader)
+			msg.Data = make([]byte, i*100_000)
+			if _, err := js.PublishMsg(msg); err != nil {
+				t.Fatal(err)
+			}
+		}
+		records, err := c.readLog(ctx, stream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		terms, errs := CheckLog(records)
+		want := []Term{{Term: 3, Leader: "s1", FirstSeq: 1, LastSeq: 2, Records: 2}, {Term: 7, Leader: "s2", FirstSeq: 3, LastSeq: 5, Records: 3}}
+		if diff := cmp.Diff(want, terms); diff != "" || len(errs) > 0 {
+			t.Errorf("terms (-want +got):\n%s\nerrors: %v", diff, errs)
 		}
 	})
 
@@ -282,15 +317,14 @@ func (c *cluster) busyWorker(ctx context.Context) (string, error) {
 }
 
 // startedAt returns when a node's container last started.
-func (c *cluster) startedAt(ctx context.Context, name string) time.Time {
-	c.t.Helper()
+func (c *cluster) startedAt(ctx context.Context, name string) (time.Time, error) {
 	res, err := c.cli.ContainerInspect(ctx, c.node(name).id, client.ContainerInspectOptions{})
 	if err != nil {
-		c.t.Fatalf("inspecting %s: %v", name, err)
+		return time.Time{}, fmt.Errorf("inspecting %s: %w", name, err)
 	}
 	at, err := time.Parse(time.RFC3339Nano, res.Container.State.StartedAt)
 	if err != nil {
-		c.t.Fatalf("%s started at %q: %v", name, res.Container.State.StartedAt, err)
+		return time.Time{}, fmt.Errorf("%s started at %q: %w", name, res.Container.State.StartedAt, err)
 	}
-	return at
+	return at, nil
 }

@@ -102,10 +102,10 @@ func describeTries(tries []apiTry) string {
 // logStream is the replicated log of HA mode.
 const logStream = "KILN_LOG"
 
-// readLog reads the headers of every message of the replicated log, in
-// sequence order, through the published NATS ports, with an ordered
-// consumer.
-func (c *cluster) readLog(ctx context.Context) ([]LogRecord, error) {
+// readLog reads the headers of every message of the stream name (the
+// replicated log, logStream), in sequence order, through the published
+// NATS ports, with an ordered consumer.
+func (c *cluster) readLog(ctx context.Context, name string) ([]LogRecord, error) {
 	nc, err := c.natsConn()
 	if err != nil {
 		return nil, err
@@ -115,27 +115,28 @@ func (c *cluster) readLog(ctx context.Context) ([]LogRecord, error) {
 	if err != nil {
 		return nil, err
 	}
-	stream, err := js.Stream(ctx, logStream)
+	stream, err := js.Stream(ctx, name)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", logStream, err)
+		return nil, fmt.Errorf("stream %s: %w", name, err)
 	}
 	info, err := stream.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("stream %s: %w", logStream, err)
+		return nil, fmt.Errorf("stream %s: %w", name, err)
+	}
+	if info.State.Msgs == 0 {
+		return nil, nil
 	}
 	last := info.State.LastSeq
 	cons, err := stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{HeadersOnly: true})
 	if err != nil {
-		return nil, fmt.Errorf("an ordered consumer of %s: %w", logStream, err)
+		return nil, fmt.Errorf("an ordered consumer of %s: %w", name, err)
 	}
 	var records []LogRecord
-	if info.State.Msgs == 0 {
-		return nil, nil
-	}
 	for lastSeq(records) < last {
-		batch, err := cons.Fetch(1000, jetstream.FetchMaxWait(5*time.Second))
+		// As many as remain, so that the fetch returns as soon as they came.
+		batch, err := cons.Fetch(int(min(1000, last-lastSeq(records))), jetstream.FetchMaxWait(5*time.Second))
 		if err != nil {
-			return records, fmt.Errorf("reading %s: %w", logStream, err)
+			return records, fmt.Errorf("reading %s: %w", name, err)
 		}
 		n := 0
 		for msg := range batch.Messages() {
@@ -148,10 +149,10 @@ func (c *cluster) readLog(ctx context.Context) ([]LogRecord, error) {
 			n++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			return records, fmt.Errorf("reading %s: %w", logStream, err)
+			return records, fmt.Errorf("reading %s: %w", name, err)
 		}
 		if n == 0 {
-			return records, fmt.Errorf("reading %s: nothing more after seq %d of %d", logStream, lastSeq(records), last)
+			return records, fmt.Errorf("reading %s: nothing more after seq %d of %d", name, lastSeq(records), last)
 		}
 		if err := ctx.Err(); err != nil {
 			return records, err
@@ -171,7 +172,7 @@ func lastSeq(records []LogRecord) uint64 {
 // its terms.
 func (c *cluster) checkLog(ctx context.Context, t *testing.T) {
 	t.Helper()
-	records, err := c.readLog(ctx)
+	records, err := c.readLog(ctx, logStream)
 	if err != nil {
 		t.Errorf("reading the replicated log: %v", err)
 	}
