@@ -27,8 +27,7 @@ const (
 // faultCycle is the order of the faults, over and over.
 var faultCycle = []Fault{KillLeader, PartitionWorker, StopNATS, KillWorker, PartitionLeader}
 
-// TestChaos runs Kiln's HA mode under faults (its file sorts after
-// harness_test.go, so that make chaos proves the harness first): three NATS servers, two
+// TestChaos runs Kiln's HA mode under faults: three NATS servers, two
 // Kiln servers (--ha) and three workers, each a container on one bridge
 // network. While 50 runs of the workload are triggered, it kills and
 // partitions the leader, stops NATS servers, and kills and partitions
@@ -36,7 +35,8 @@ var faultCycle = []Fault{KillLeader, PartitionWorker, StopNATS, KillWorker, Part
 // a supervisor would. Then every run must have succeeded, every retry must
 // be explained by a fault (Injection.Explains), no try recorded twice, and
 // the replicated log KILN_LOG must show one leader per term, the terms
-// never going back.
+// never going back. (This file sorts after harness_test.go, so that make
+// chaos proves the harness first.)
 func TestChaos(t *testing.T) {
 	s := theSuite(t)
 	requireHA(t, s)
