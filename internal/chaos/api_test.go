@@ -132,7 +132,12 @@ func (c *cluster) call(ctx context.Context, server, method, path string, body, o
 func (c *cluster) callAny(ctx context.Context, method, path string, body, out any) (string, error) {
 	var last error
 	for {
-		for _, server := range c.names(roleServer) {
+		// Each request starts at the next server, so that the standbys'
+		// forwarding is used as much as the leader's own API.
+		servers := c.names(roleServer)
+		first := int(c.turn.Add(1))
+		for i := range servers {
+			server := servers[(first+i)%len(servers)]
 			err := c.call(ctx, server, method, path, body, out)
 			var se *statusError
 			if err == nil || errors.As(err, &se) && se.Status < 500 {

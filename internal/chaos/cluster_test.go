@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -59,6 +60,8 @@ type cluster struct {
 	name  string // of the network, and the prefix of the containers' names
 	token string // an admin API token that every server's store holds
 	seed  []byte // tar of the servers' /data, with that token
+
+	turn atomic.Uint32 // callAny's first server
 
 	mu    sync.Mutex
 	nodes map[string]*node

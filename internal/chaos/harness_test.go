@@ -16,11 +16,12 @@ import (
 	"github.com/nats-io/nats.go"
 )
 
-// TestChaosHarness proves the suite's harness on what exists without HA
-// mode: the image runs kiln, the three NATS containers form a JetStream
-// cluster, a plain `kiln server` and three workers on it run the workload
-// to success, and each fault of the suite takes effect on the real
-// containers and is repaired.
+// TestChaosHarness proves the suite's harness apart from HA mode: the
+// image runs kiln, the three NATS containers form a JetStream cluster, a
+// plain `kiln server` and three workers on it run the workload to success,
+// each fault of the suite takes effect on the real containers and is
+// repaired, and the reader of the replicated log reads a stream of its
+// headers. When TestChaos fails, this says whether the harness works.
 func TestChaosHarness(t *testing.T) {
 	s := theSuite(t)
 	c := newCluster(t, s)

@@ -172,9 +172,16 @@ func lastSeq(records []LogRecord) uint64 {
 // its terms.
 func (c *cluster) checkLog(ctx context.Context, t *testing.T) {
 	t.Helper()
-	records, err := c.readLog(ctx, logStream)
-	if err != nil {
-		t.Errorf("reading the replicated log: %v", err)
+	// Right after a NATS server came back, JetStream may not answer yet.
+	rctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var records []LogRecord
+	if err := poll(rctx, "the replicated log to be read", func() error {
+		var err error
+		records, err = c.readLog(rctx, logStream)
+		return err
+	}); err != nil {
+		t.Error(err)
 	}
 	if len(records) == 0 {
 		t.Errorf("the replicated log %s has no record", logStream)
