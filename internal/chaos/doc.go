@@ -7,7 +7,7 @@
 // was recorded twice, and no two leaders held one term.
 //
 // The suite itself builds only with the chaos tag (make chaos); without it
-// `go test ./...` runs just the checks in this file's package, which are
-// pure: they take what the API answered and what was injected, and return
-// what is wrong.
+// `go test ./...` runs only the tests of the checks, which are pure (they
+// take what the API answered and what was injected, and return what is
+// wrong), and one that the workload DAG loads.
 package chaos
