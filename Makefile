@@ -2,7 +2,7 @@
 GO      ?= go
 BIN     ?= bin/kiln
 
-.PHONY: build run example-image test bench lint fuzz proto clean
+.PHONY: build run example-image test chaos bench lint fuzz proto clean
 
 ## build: build bin/kiln. Its version (kiln version, /healthz, the UI footer,
 ## kiln_build_info) is VERSION: by default what git describe says of the
@@ -40,6 +40,19 @@ test: lint
 	if [ $$? -ne 3 ]; then export KILN_REQUIRE_DOCKER=$${KILN_REQUIRE_DOCKER:-1}; fi; \
 	echo "$(GO) test -race -count=1 ./..."; \
 	$(GO) test -race -count=1 ./...
+
+## chaos: the chaos suite (internal/chaos): Kiln as containers on the local
+## Docker Engine, built FROM scratch from this tree (no registry): three NATS
+## servers, two HA servers and three workers on their own bridge network,
+## under killed, stopped and partitioned nodes while 50 runs go on; then it
+## checks the runs, their tries and the replicated log. TestChaosHarness
+## proves the harness on a plain server; TestChaos needs HA mode. Needs a
+## Docker Engine and busybox-static (installed first where we can); about
+## five minutes. Not part of make test.
+chaos:
+	@sh scripts/docker-test-deps.sh; \
+	if [ $$? -eq 3 ]; then echo "chaos: no Docker Engine answers at $${DOCKER_HOST:-unix:///var/run/docker.sock}: start Docker, or set DOCKER_HOST to one" >&2; exit 1; fi
+	$(GO) test -tags chaos -run TestChaos -count=1 -v -timeout 10m ./internal/chaos/
 
 ## bench: the performance targets the issues name (see docs/performance.md).
 bench:
