@@ -33,6 +33,8 @@ type faults struct {
 	injections []Injection
 	restarts   []string // servers the supervisor started again
 	unexpected []string // other nodes it found exited
+	takeovers  []takeover
+	watching   sync.WaitGroup // watchTakeover calls
 }
 
 func newFaults(c *cluster) *faults {
@@ -126,6 +128,9 @@ func (f *faults) inject(ctx context.Context, fault Fault, target string) (Inject
 	defer f.hold(target, false)
 	repair := context.WithoutCancel(ctx)
 	var err error
+	if fault == KillLeader || fault == PartitionLeader {
+		f.watching.Go(func() { f.watchTakeover(repair, fault, target, in.Start) })
+	}
 	switch fault {
 	case KillLeader, KillWorker:
 		if _, err = c.cli.ContainerKill(ctx, id, client.ContainerKillOptions{Signal: "KILL"}); err != nil {

@@ -159,7 +159,7 @@ func (c *cluster) startServer(ctx context.Context, name string, ha bool) error {
 	}
 	cmd := []string{"/kiln", "server"}
 	if ha {
-		cmd = append(cmd, "--ha", "--name", name, "--advertise", "http://"+name+":8080")
+		cmd = append(cmd, "--ha", "--name", name, "--advertise", "http://"+name+":8080", "--lease-ttl", leaseTTL.String())
 	}
 	cmd = append(cmd, "--addr", "0.0.0.0:8080", "--nats", natsURLs, "--data", "/data", "--dags", "/dags",
 		"--heartbeat-timeout", heartbeatTimeout.String())

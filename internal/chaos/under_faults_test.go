@@ -33,9 +33,11 @@ var faultCycle = []Fault{KillLeader, PartitionWorker, StopNATS, KillWorker, Part
 // partitions the leader, stops NATS servers, and kills and partitions
 // workers, one fault at a time; a server that exits is started again, as
 // a supervisor would. Then every run must have succeeded, every retry must
-// be explained by a fault (Injection.Explains), no try recorded twice, and
+// be explained by a fault (Injection.Explains), no try recorded twice,
 // the replicated log KILN_LOG must show one leader per term, the terms
-// never going back. (This file sorts after harness_test.go, so that make
+// never going back, and after each fault of the leader another server
+// must have led within the lease TTL + 2 s, a partitioned leader having
+// stopped itself first. (This file sorts after harness_test.go, so that make
 // chaos proves the harness first.)
 func TestChaos(t *testing.T) {
 	s := theSuite(t)
@@ -145,6 +147,8 @@ func TestChaos(t *testing.T) {
 	mu.Unlock()
 	c.checkRuns(ctx, t, runs, f.Injections())
 	c.checkLog(ctx, t)
+	f.watching.Wait()
+	f.checkTakeovers(t)
 	restarts, unexpected := f.exits()
 	if len(restarts) > 0 {
 		c.logf("servers the supervisor started again: %s", strings.Join(restarts, "; "))

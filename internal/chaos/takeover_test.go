@@ -1,0 +1,85 @@
+//go:build chaos
+
+package chaos
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+)
+
+// leaseTTL is the servers' --lease-ttl (the default), and maxTakeover the
+// longest a change of leader may take: from a leader's death until
+// another server leads, its runs recovered (healthy), the lease TTL and
+// 2 s.
+const (
+	leaseTTL    = 6 * time.Second
+	maxTakeover = leaseTTL + 2*time.Second
+)
+
+// A takeover is how a change of leader went after a fault of the leader:
+// how long after the fault began the old leader had stopped (at once when
+// killed; a partitioned leader stops itself) and another server led.
+type takeover struct {
+	fault        Fault
+	from         string
+	stopped, led time.Duration
+}
+
+func (tk takeover) String() string {
+	return fmt.Sprintf("%s %s: stopped after %v, another server led after %v", tk.fault, tk.from,
+		tk.stopped.Round(10*time.Millisecond), tk.led.Round(10*time.Millisecond))
+}
+
+// watchTakeover follows the change of leader a fault of the leader from
+// began at began, polling every 100 ms for up to 30 s, and records it.
+func (f *faults) watchTakeover(ctx context.Context, fault Fault, from string, began time.Time) {
+	c := f.c
+	tk := takeover{fault: fault, from: from, stopped: -1, led: -1}
+	if fault == KillLeader {
+		tk.stopped = 0
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	for (tk.stopped < 0 || tk.led < 0) && ctx.Err() == nil {
+		if tk.stopped < 0 {
+			if running, _, err := c.running(ctx, from); err == nil && !running {
+				tk.stopped = time.Since(began)
+			}
+		}
+		for _, server := range c.names(roleServer) {
+			if h, err := c.health(ctx, server); tk.led < 0 && server != from && err == nil && h.Scheduler.Role == "leader" {
+				tk.led = time.Since(began)
+			}
+		}
+		sleep(ctx, 100*time.Millisecond)
+	}
+	c.logf("takeover: %v", tk)
+	f.mu.Lock()
+	f.takeovers = append(f.takeovers, tk)
+	f.mu.Unlock()
+}
+
+// checkTakeovers checks every change of leader: another server led
+// within maxTakeover, and a partitioned leader had stopped before.
+func (f *faults) checkTakeovers(t *testing.T) {
+	t.Helper()
+	f.mu.Lock()
+	tks := slices.Clone(f.takeovers)
+	f.mu.Unlock()
+	if len(tks) == 0 {
+		t.Error("no change of leader was watched")
+	}
+	for _, tk := range tks {
+		switch {
+		case tk.led < 0:
+			t.Errorf("%v: no other server led within 30 s", tk)
+		case tk.led > maxTakeover:
+			t.Errorf("%v: want another server leading within %v", tk, maxTakeover)
+		case tk.stopped < 0 || tk.stopped >= tk.led:
+			t.Errorf("%v: the old leader must have stopped before another one led", tk)
+		}
+	}
+}
