@@ -76,8 +76,12 @@ func (s *Store) loadApplied() error {
 var metaLogSeq = []byte("log_seq")
 
 // recorders holds the recorder of each transaction being recorded, by
-// transaction, for put and del, which see only a bucket.
-var recorders sync.Map // *bolt.Tx → *recorder
+// transaction, for put and del, which see only a bucket; recording counts
+// them, so that a store that does not replicate only reads a counter.
+var (
+	recorders sync.Map // *bolt.Tx → *recorder
+	recording atomic.Int32
+)
 
 // A recorder notes the writes of one transaction.
 type recorder struct {
@@ -95,10 +99,24 @@ type recordedWrite struct {
 func newRecorder(tx *bolt.Tx) *recorder {
 	r := &recorder{tx: tx, names: map[*bolt.Bucket][]byte{}}
 	recorders.Store(tx, r)
+	recording.Add(1)
 	return r
 }
 
-func (r *recorder) stop() { recorders.Delete(r.tx) }
+func (r *recorder) stop() {
+	recorders.Delete(r.tx)
+	recording.Add(-1)
+}
+
+// recorderOf returns the recorder of bk's transaction, or nil.
+func recorderOf(bk *bolt.Bucket) *recorder {
+	if recording.Load() == 0 {
+		return nil
+	}
+	r, _ := recorders.Load(bk.Tx())
+	rec, _ := r.(*recorder)
+	return rec
+}
 
 // name returns the name of a top-level bucket of the transaction. bbolt
 // hands out one *Bucket per name and write transaction.
@@ -123,8 +141,7 @@ func put(bk *bolt.Bucket, k, v []byte) error {
 	if err := bk.Put(k, v); err != nil {
 		return err
 	}
-	if r, ok := recorders.Load(bk.Tx()); ok {
-		r := r.(*recorder)
+	if r := recorderOf(bk); r != nil {
 		r.writes = append(r.writes, recordedWrite{bucket: r.name(bk), key: k, value: v})
 	}
 	return nil
@@ -135,8 +152,7 @@ func del(bk *bolt.Bucket, k []byte) error {
 	if err := bk.Delete(k); err != nil {
 		return err
 	}
-	if r, ok := recorders.Load(bk.Tx()); ok {
-		r := r.(*recorder)
+	if r := recorderOf(bk); r != nil {
 		r.writes = append(r.writes, recordedWrite{del: true, bucket: r.name(bk), key: k})
 	}
 	return nil
