@@ -66,11 +66,12 @@ type SecretSource interface {
 
 // Scheduler drives DAG runs; see the package comment.
 type Scheduler struct {
-	cfg   Config
-	clock Clock
-	log   *slog.Logger
-	js    jetstream.JetStream
-	logs  *logStore
+	cfg     Config
+	started atomic.Bool
+	clock   Clock
+	log     *slog.Logger
+	js      jetstream.JetStream
+	logs    *logStore
 
 	cmds     chan command
 	events   chan eventMsg
@@ -235,7 +236,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 	if err := s.recover(ctx, set); err != nil {
 		return fmt.Errorf("scheduler: recovering: %w", err)
 	}
-	cons, err := wire.EnsureEventConsumer(ctx, s.js)
+	cons, err := wire.RenewEventConsumer(ctx, s.js)
 	if err != nil {
 		return fmt.Errorf("scheduler: %w", err)
 	}
@@ -247,6 +248,7 @@ func (s *Scheduler) Run(ctx context.Context) error {
 		return fmt.Errorf("scheduler: %w", err)
 	}
 	s.setHealth(nil)
+	s.started.Store(true)
 	wg.Go(func() { s.collectArtifactsEvery(runCtx) })
 	wg.Go(func() { s.natsSender.run(runCtx) })
 	wg.Go(func() { s.intake(runCtx, cons, stop) })
@@ -272,6 +274,10 @@ func (s *Scheduler) Health() error {
 	}
 	return s.folder.check(s.clock.Now(), s.cfg.ReloadEvery)
 }
+
+// Started reports whether the scheduler has loaded its DAGs and recovered
+// its runs, since when the API can answer about them.
+func (s *Scheduler) Started() bool { return s.started.Load() }
 
 // Role is what a scheduler does in its installation.
 type Role string

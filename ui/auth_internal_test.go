@@ -27,6 +27,8 @@ type storeOnly struct {
 
 func (b storeOnly) Store() *store.Store { return b.st }
 
+func (storeOnly) Started() bool { return true }
+
 // TestLoopbackOnlyWithoutAuth checks that, without users or tokens, a
 // request that reached the server on a non-loopback address is refused,
 // and that once a token exists it is answered like any other. The

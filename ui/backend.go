@@ -85,6 +85,9 @@ type Backend interface {
 
 	// Health is nil when the scheduler, the store and NATS are up.
 	Health() error
+	// Started reports whether the scheduler has loaded its DAGs and
+	// recovered its runs; until then the API answers 503.
+	Started() bool
 	// Role is the scheduler's role among the installation's schedulers.
 	Role() scheduler.Role
 

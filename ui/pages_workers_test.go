@@ -22,9 +22,11 @@ func TestWorkersPage(t *testing.T) {
 	}
 	churn := trigger(t, k, "churn", "", nil).RunID
 	k.WaitTask("churn", churn, "train", store.TaskQueued)
-	k.WaitFor("the worker to list the held try", func() bool {
+	held := "/dags/held/runs/" + run + "/tasks/wait/logs?try=1"
+	k.WaitFor("the worker to list the held try alone", func() bool {
 		d := getPage(t, srv.URL+"/workers", "workers-body").want(t, http.StatusOK)
-		return len(d.all("tr[data-worker=w1] .worker-running a")) == 1
+		links := d.all("tr[data-worker=w1] .worker-running a")
+		return len(links) == 1 && links[0].attr("href") == held
 	})
 
 	d := getPage(t, srv.URL+"/workers").want(t, http.StatusOK)
@@ -41,8 +43,8 @@ func TestWorkersPage(t *testing.T) {
 		}
 	}
 	link := w1.one(".worker-running a")
-	if want := "/dags/held/runs/" + run + "/tasks/wait/logs?try=1"; link.attr("href") != want {
-		t.Errorf("running try links to %s, want %s", link.attr("href"), want)
+	if link.attr("href") != held {
+		t.Errorf("running try links to %s, want %s", link.attr("href"), held)
 	}
 	warn := d.one("p.no-worker")
 	if warn.attr("data-queue") != "gpu" || !strings.Contains(warn.text(), "kiln worker --queue gpu") {

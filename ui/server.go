@@ -150,6 +150,13 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	return s.http.Shutdown(ctx)
 }
 
+// Close stops the server at once: its listeners and every connection,
+// requests in flight included.
+func (s *Server) Close() error {
+	s.stopOnce.Do(func() { close(s.stopping) })
+	return s.http.Close()
+}
+
 // routes registers every endpoint; openapi.json must list the same ones
 // (TestOpenAPICoversRoutes).
 func (s *Server) routes(e *echo.Echo) {
@@ -161,7 +168,7 @@ func (s *Server) routes(e *echo.Echo) {
 	// min is the role a route needs (auth.go): viewer reads, operator
 	// changes runs and DAGs, admin manages pools, users and tokens.
 	api := func(method, path string, h echo.HandlerFunc, min Role) {
-		e.Add(method, "/api/v1"+path, h, s.authenticate, s.authorize(min))
+		e.Add(method, "/api/v1"+path, h, s.authenticate, s.authorize(min), s.whenStarted)
 	}
 	api(http.MethodGet, "/openapi.json", s.openAPI, RoleViewer)
 	api(http.MethodGet, "/events", s.streamEvents, RoleViewer)
@@ -241,6 +248,19 @@ func (s *Server) health(c echo.Context) error {
 		return c.JSON(http.StatusServiceUnavailable, h)
 	}
 	return c.JSON(http.StatusOK, h)
+}
+
+// whenStarted answers 503 until the scheduler has loaded its DAGs and
+// recovered its runs (a server starting, or a standby taking over), rather
+// than answer as if a DAG did not exist.
+func (s *Server) whenStarted(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if !s.backend.Started() {
+			c.Response().Header().Set("Retry-After", "1")
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "the scheduler is starting: loading DAGs and recovering runs; try again in a moment")
+		}
+		return next(c)
+	}
 }
 
 // recoverPanics turns a panicking handler into a 500 answer.

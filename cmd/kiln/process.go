@@ -90,6 +90,12 @@ func (p *processParts) run(ctx context.Context, logger *slog.Logger, data string
 	case err := <-p.diskFull:
 		failure = fmt.Errorf("embedded NATS: JetStream cannot write its store: %w", err)
 	}
+	if failure != nil {
+		// Nothing it would answer could be committed: requests in flight
+		// (a standby's forwarded ones, streams) end now rather than hold
+		// the stop up.
+		_ = p.api.Close()
+	}
 	cancel()
 	core.Wait()
 	if failure == nil {

@@ -153,6 +153,20 @@ func EventConsumerConfig() jetstream.ConsumerConfig {
 	}
 }
 
+// RenewEventConsumer makes the scheduler's consumer on KILN_EVENTS
+// afresh, as a scheduler does when it starts: the events an earlier
+// scheduler process received and had not acked (it was killed, or lost
+// the lead of a cluster) are delivered again at once, instead of after
+// their AckWait, so that the heartbeats and results of running tries are
+// not held back meanwhile. Events stay in the work-queue stream until
+// acked, so none is lost.
+func RenewEventConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {
+	if err := js.DeleteConsumer(ctx, EventsStream, EventConsumerName); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+		return nil, fmt.Errorf("renewing the scheduler's event consumer: %w", err)
+	}
+	return EnsureEventConsumer(ctx, js)
+}
+
 // EnsureEventConsumer creates or updates the scheduler's durable pull
 // consumer on KILN_EVENTS and returns it. Idempotent.
 func EnsureEventConsumer(ctx context.Context, js jetstream.JetStream) (jetstream.Consumer, error) {

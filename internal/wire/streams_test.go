@@ -157,6 +157,23 @@ func TestTaskConsumersPerQueue(t *testing.T) {
 	if _, err := wire.EnsureEventConsumer(ctx, js); err != nil {
 		t.Fatalf("second call: %v", err)
 	}
+
+	// An event a scheduler received and never acked comes again at once
+	// to the next one, which renews the consumer, not after the AckWait.
+	if _, err := js.Publish(ctx, wire.EventSubject("w1", wire.EventFinished, "etl"), []byte("e")); err != nil {
+		t.Fatal(err)
+	}
+	events, _ := js.Consumer(ctx, wire.EventsStream, wire.EventConsumerName)
+	if m, err := events.Next(jetstream.FetchMaxWait(2 * time.Second)); err != nil || string(m.Data()) != "e" {
+		t.Fatalf("the first scheduler's event: %v", err)
+	}
+	renewed, err := wire.RenewEventConsumer(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m, err := renewed.Next(jetstream.FetchMaxWait(2 * time.Second)); err != nil || string(m.Data()) != "e" {
+		t.Fatalf("the unacked event after the renewal: %v", err)
+	}
 }
 
 func TestCheckQueue(t *testing.T) {
