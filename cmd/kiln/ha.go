@@ -220,7 +220,7 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	st.Lead(log)
 	logger.Info("leading the cluster", "name", f.name, "term", lease.Term, "log_seq", log.Last(), "caught_up_in", time.Since(won).Round(time.Millisecond))
-	err = n.lead(ctx, st, log, kept)
+	err = n.lead(ctx, st, log, lease, kept)
 	if ctx.Err() != nil {
 		n.release(lease)
 	}
@@ -440,7 +440,7 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 // lead runs the scheduler and the API of the leader until ctx ends or it
 // cannot go on; kept says when the lease is lost.
-func (n *haNode) lead(ctx context.Context, st *store.Store, log *cluster.Log, kept <-chan error) error {
+func (n *haNode) lead(ctx context.Context, st *store.Store, log *cluster.Log, lease *cluster.Lease, kept <-chan error) error {
 	f, logger := n.env.f, n.env.logger
 	if err := checkAddr(f.addr, f.data, st); err != nil {
 		return err
@@ -470,6 +470,9 @@ func (n *haNode) lead(ctx context.Context, st *store.Store, log *cluster.Log, ke
 		func(ctx context.Context) error {
 			select {
 			case err := <-kept:
+				if err != nil {
+					logger.Error("lost the lease: committing and dispatching nothing more", "valid_until", lease.ValidUntil().UTC().Format(time.RFC3339Nano), "err", err)
+				}
 				return err
 			case <-ctx.Done():
 				return nil

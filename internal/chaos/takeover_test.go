@@ -5,6 +5,7 @@ package chaos
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"slices"
 	"testing"
 	"time"
@@ -20,10 +21,12 @@ const (
 )
 
 // A takeover is how a change of leader went after a fault of the leader:
-// how long after the fault began the old leader had stopped (at once when
-// killed; a partitioned leader stops itself) and a server led again,
-// healthy. That may be the killed one, started again by then (it is
-// after killedFor), if the lease expired after it was back; the old
+// how long after the fault began the old leader had stopped and a server
+// led again, healthy. A killed leader stops at once; a partitioned one
+// stops committing and dispatching when its lease is no longer surely its
+// own, which it logs ("lost the lease", valid_until) once it notices. The
+// server that leads again may be the killed one, started again by then
+// (it is after killedFor) if the lease expired after it was back; the old
 // leader itself cannot answer meanwhile, dead or cut off.
 type takeover struct {
 	fault        Fault
@@ -41,28 +44,46 @@ func (tk takeover) String() string {
 	return fmt.Sprintf("%s %s: stopped %s, a server led again %s", tk.fault, tk.from, after(tk.stopped), after(tk.led))
 }
 
+var validUntil = regexp.MustCompile(`lost the lease.* valid_until=(\S+)`)
+
 // watchTakeover follows the change of leader a fault of the leader from
 // began at began, polling every 100 ms for up to 30 s, and records it.
 func (f *faults) watchTakeover(ctx context.Context, fault Fault, from string, began time.Time) {
 	c := f.c
 	tk := takeover{fault: fault, from: from, stopped: -1, led: -1}
-	if fault == KillLeader {
-		tk.stopped = 0
-	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	for (tk.stopped < 0 || tk.led < 0) && ctx.Err() == nil {
-		if tk.stopped < 0 {
+	var killed bool
+	for tk.led < 0 && ctx.Err() == nil {
+		if fault == KillLeader && !killed {
 			if running, _, err := c.running(ctx, from); err == nil && !running {
-				tk.stopped = time.Since(began)
+				killed, tk.stopped = true, time.Since(began)
 			}
 		}
 		for _, server := range c.names(roleServer) {
-			if h, err := c.health(ctx, server); tk.led < 0 && err == nil && h.Scheduler.Role == "leader" {
+			h, err := c.health(ctx, server)
+			if tk.led < 0 && err == nil && h.Scheduler.Role == "leader" && (server != from || killed) {
 				tk.led = time.Since(began)
 			}
 		}
 		sleep(ctx, 100*time.Millisecond)
+	}
+	if fault == PartitionLeader {
+		// The partitioned leader says when it stopped, once it noticed.
+		_ = poll(ctx, from+" to log that it lost the lease", func() error {
+			logs, err := c.logs(ctx, c.node(from).id, "all")
+			if err != nil {
+				return err
+			}
+			m := validUntil.FindAllStringSubmatch(logs, -1)
+			for i := len(m) - 1; i >= 0; i-- {
+				if at, err := time.Parse(time.RFC3339Nano, m[i][1]); err == nil && at.After(began.Add(-leaseTTL)) {
+					tk.stopped = at.Sub(began)
+					return nil
+				}
+			}
+			return fmt.Errorf("%s has not logged that it lost the lease", from)
+		})
 	}
 	c.logf("takeover: %v", tk)
 	f.mu.Lock()

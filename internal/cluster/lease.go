@@ -86,10 +86,16 @@ func TryLease(ctx context.Context, js jetstream.JetStream, info LeaderInfo, ttl 
 
 // Valid reports whether the lease is surely still this server's: its
 // last renewal was sent less than TTL − 2 s ago.
-func (l *Lease) Valid() bool {
+func (l *Lease) Valid() bool { return time.Now().Before(l.ValidUntil()) }
+
+// ValidUntil is when the lease stops being surely this server's, unless
+// renewed: TTL − 2 s after its last renewal was sent. From then on the
+// log refuses this server's appends, so it commits and dispatches
+// nothing.
+func (l *Lease) ValidUntil() time.Time {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return time.Since(l.renewed) < l.ttl-leaseMargin
+	return l.renewed.Add(l.ttl - leaseMargin)
 }
 
 // Keep renews the lease every TTL/6 until ctx ends (then it returns nil)
