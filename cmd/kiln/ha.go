@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httputil"
@@ -467,21 +468,37 @@ func (n *haNode) lead(ctx context.Context, st *store.Store, log *cluster.Log, le
 			return ui.SchedulerHealth{Role: "leader", Name: f.name, Leader: f.name, LogSeq: st.AppliedSeq()}
 		}})
 	parts := &processParts{sched: sched, api: api, ln: ln, alongside: []func(context.Context) error{
-		func(ctx context.Context) error {
-			select {
-			case err := <-kept:
-				if err != nil {
-					logger.Error("lost the lease: committing and dispatching nothing more", "valid_until", lease.ValidUntil().UTC().Format(time.RFC3339Nano), "err", err)
-				}
-				return err
-			case <-ctx.Done():
-				return nil
-			}
-		},
+		func(ctx context.Context) error { return watchLease(ctx, logger, lease, kept) },
 		func(ctx context.Context) error { n.snapshots(ctx, st, log); return nil },
 	}}
 	logger.Info("kiln is up", "api", "http://"+ln.Addr().String(), "dags", n.env.dagsDir, "data", f.data)
 	return parts.run(ctx, logger, f.data)
+}
+
+// watchLease returns, with an error wrapping cluster.ErrDeposed, as soon
+// as the lease is lost: the keeper says so (another server holds it), or
+// it is no longer surely this server's, even while a renewal is still
+// waiting for NATS. It returns nil when ctx ends.
+func watchLease(ctx context.Context, logger *slog.Logger, lease *cluster.Lease, kept <-chan error) error {
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		var err error
+		select {
+		case <-ctx.Done():
+			return nil
+		case err = <-kept:
+		case <-tick.C:
+			if lease.Valid() {
+				continue
+			}
+			err = fmt.Errorf("%w: the lease could not be renewed in time", cluster.ErrDeposed)
+		}
+		if err != nil {
+			logger.Error("lost the lease: committing and dispatching nothing more", "valid_until", lease.ValidUntil().UTC().Format(time.RFC3339Nano), "err", err)
+		}
+		return err
+	}
 }
 
 // listenAgain listens on addr, which the standby's server has just let
