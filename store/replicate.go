@@ -61,6 +61,14 @@ func (s *Store) Lead(l Log) {
 	s.repl.mode.Store(modeLeader)
 }
 
+// SkipSync makes commits skip fsync: for the store of a cluster's server,
+// whose log holds every commit durably already (the leader appends before
+// it commits). A process that dies loses nothing, since the kernel has
+// the writes; a host that dies may leave the file behind the log, which
+// the server catches up on, or damaged, which it replaces by the latest
+// snapshot. Call it before the first commit.
+func (s *Store) SkipSync() { s.db.NoSync = true }
+
 // AppliedSeq returns the log sequence of the last record the file holds,
 // written or applied; 0 for a store that never replicated.
 func (s *Store) AppliedSeq() uint64 { return s.repl.applied.Load() }

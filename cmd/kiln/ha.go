@@ -135,6 +135,7 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	defer st.Close()
 	logStoreCheck(logger, st.OpenCheck())
+	st.SkipSync()
 	st.Follow()
 
 	tctx, stopTail := context.WithCancel(ctx)
@@ -252,13 +253,20 @@ func (n *haNode) release(l *cluster.Lease) {
 }
 
 // prepare makes sure the store at path can read on from the log: a store
-// that holds no record yet, or one the log was trimmed past, is replaced
-// by the latest snapshot (the old file kept aside). When there is no
+// that holds no record yet, one the log was trimmed past, or a damaged
+// one, is replaced by the latest snapshot (the old file kept aside). When there is no
 // snapshot yet, nobody ever led: it campaigns, and returns the lease if it
 // takes it, its store the cluster's first.
 func (n *haNode) prepare(ctx context.Context, path string) (*cluster.Lease, error) {
 	applied, exists, err := peekApplied(path)
-	if err != nil {
+	var damaged *store.DamagedError
+	switch {
+	case errors.As(err, &damaged):
+		// The store is a copy of the log's: a damaged one (a host that
+		// died between commits its file did not sync) is replaced.
+		n.env.logger.Warn("this server's store is damaged: starting from the cluster's latest snapshot instead", "problems", damaged.Problems)
+		applied, err = 0, nil
+	case err != nil:
 		return nil, err
 	}
 	first, err := cluster.FirstSeq(ctx, n.js)
