@@ -71,8 +71,9 @@ type options struct {
 	wrap func(worker.Runner) worker.Runner
 	// cluster runs cluster mode (docs/operations.md#cluster-mode) on a
 	// 3-node NATS cluster instead of the embedded server: the store leads
-	// a replicated log, and a standby's store follows it.
-	cluster bool
+	// a replicated log; with standby, a standby's store follows it, in
+	// this process.
+	cluster, standby bool
 }
 
 // env is a running Kiln made of real parts: embedded NATS with JetStream,
@@ -160,7 +161,7 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	if o.cluster {
-		e.replicate(ctx, nc)
+		e.replicate(ctx, nc, o.standby)
 	}
 	e.s, err = scheduler.New(scheduler.Config{
 		Store: e.st, NATS: nc, DataDir: cmp.Or(o.dataDir, dir),
@@ -215,9 +216,9 @@ func start(t testing.TB, dags map[string]string, o options) *env {
 }
 
 // replicate makes e.st the store of a cluster's leader, its log on the
-// NATS cluster of nc, and opens a standby's store that follows the log
-// until ctx ends.
-func (e *env) replicate(ctx context.Context, nc *nats.Conn) {
+// NATS cluster of nc, and with standby opens a standby's store that
+// follows the log until ctx ends.
+func (e *env) replicate(ctx context.Context, nc *nats.Conn, standby bool) {
 	t := e.t
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -237,6 +238,9 @@ func (e *env) replicate(ctx context.Context, nc *nats.Conn) {
 	}
 	e.st.SkipSync()
 	e.st.Lead(e.clusterLog)
+	if !standby {
+		return
+	}
 	if e.standby, err = store.Open(filepath.Join(e.dir, "standby.db")); err != nil {
 		t.Fatal(err)
 	}
