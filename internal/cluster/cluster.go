@@ -103,5 +103,17 @@ func Ensure(ctx context.Context, js jetstream.JetStream, replicas int, leaseTTL 
 	if err != nil {
 		return fmt.Errorf("ensuring object store %s: %w", SnapshotBucket, err)
 	}
+	// Which snapshot is the latest is read from the stream's leader: a
+	// direct get may be answered by a replica that has not yet applied
+	// the last one written.
+	st, err := js.Stream(ctx, "OBJ_"+SnapshotBucket)
+	if err == nil && st.CachedInfo().Config.AllowDirect {
+		cfg := st.CachedInfo().Config
+		cfg.AllowDirect = false
+		_, err = js.UpdateStream(ctx, cfg)
+	}
+	if err != nil {
+		return fmt.Errorf("ensuring object store %s: %w", SnapshotBucket, err)
+	}
 	return nil
 }
