@@ -223,9 +223,10 @@ func (n *haNode) run(ctx context.Context) error {
 	st.Lead(log)
 	logger.Info("leading the cluster", "name", f.name, "term", lease.Term, "log_seq", log.Last(), "caught_up_in", time.Since(won).Round(time.Millisecond))
 	err = n.lead(ctx, st, log, lease, kept)
-	if ctx.Err() != nil {
-		n.release(lease)
-	}
+	// Stopped, or unable to go on: a standby takes over at once rather
+	// than when the lease expires. A lease already lost is left alone.
+	stopKeeping()
+	n.release(lease)
 	return err
 }
 
@@ -243,8 +244,12 @@ func exitErr(err error) error {
 	return &exitError{code: 1, msg: err.Error()}
 }
 
-// release gives the lease up, so that a standby takes over at once.
+// release gives the lease up, so that a standby takes over at once; a
+// lease no longer surely this server's is left to expire.
 func (n *haNode) release(l *cluster.Lease) {
+	if !l.Valid() {
+		return
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	if err := l.Release(ctx); err != nil {
