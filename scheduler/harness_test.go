@@ -235,7 +235,7 @@ func (e *env) replicate(ctx context.Context, nc *nats.Conn, standby bool) {
 		t.Fatalf("taking the lease: %v", err)
 	}
 	e.wg.Go(func() { _ = lease.Keep(ctx) })
-	e.clusterLog = cluster.NewLog(js, "test", lease.Term, 0, lease.Valid)
+	e.clusterLog = cluster.NewLog(js, "test", lease.Term, 0, lease.ValidUntil)
 	if _, err := e.clusterLog.AppendTerm(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -215,7 +215,7 @@ func (n *haNode) run(ctx context.Context) error {
 			return exitErr(err)
 		}
 	}
-	log := cluster.NewLog(n.js, f.name, lease.Term, tail.Pos(), lease.Valid)
+	log := cluster.NewLog(n.js, f.name, lease.Term, tail.Pos(), lease.ValidUntil)
 	if _, err := log.AppendTerm(ctx); err != nil {
 		n.release(lease)
 		return exitErr(err)

@@ -58,7 +58,7 @@ func lead(t *testing.T, js jetstream.JetStream, st *store.Store, name string) (*
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := cluster.NewLog(js, name, l.Term, last, l.Valid)
+	log := cluster.NewLog(js, name, l.Term, last, l.ValidUntil)
 	if _, err := log.AppendTerm(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +168,7 @@ func TestLogReplicatesAndFences(t *testing.T) {
 	}
 
 	// A leader whose idea of the tail is stale is refused.
-	stale := cluster.NewLog(js, "a", lease.Term, log.Last()-1, func() bool { return true })
+	stale := cluster.NewLog(js, "a", lease.Term, log.Last()-1, forever)
 	if _, err := stale.Append(context.Background(), []byte("x")); !errors.Is(err, cluster.ErrDeposed) {
 		t.Fatalf("an append behind the tail: %v, want ErrDeposed", err)
 	}
@@ -252,6 +252,9 @@ func TestLogReplicatesAndFences(t *testing.T) {
 	}
 }
 
+// forever is the lease of a log whose lease never ends.
+func forever() time.Time { return time.Now().Add(time.Hour) }
+
 // BenchmarkAppend appends 1 KiB records, one at a time, to the log on a
 // 3-node NATS cluster on loopback: the latency a leader's commit adds.
 func BenchmarkAppend(b *testing.B) {
@@ -264,7 +267,7 @@ func BenchmarkAppend(b *testing.B) {
 	if err := cluster.Ensure(ctx, js, 3, ttl); err != nil {
 		b.Fatal(err)
 	}
-	log := cluster.NewLog(js, "a", 1, 0, func() bool { return true })
+	log := cluster.NewLog(js, "a", 1, 0, forever)
 	rec := []byte(noise(1024))
 	for b.Loop() {
 		if _, err := log.Append(ctx, rec); err != nil {

@@ -36,8 +36,8 @@ type Log struct {
 	js     jetstream.JetStream
 	leader string
 	term   uint64
-	// valid reports whether the lease is surely still held.
-	valid func() bool
+	// until is when the lease stops being surely held (Lease.ValidUntil).
+	until func() time.Time
 
 	mu    sync.Mutex
 	last  uint64 // the log's last sequence, as this leader appended it
@@ -45,9 +45,11 @@ type Log struct {
 }
 
 // NewLog returns the log of the leader named leader in term, whose first
-// append expects last as the log's last sequence.
-func NewLog(js jetstream.JetStream, leader string, term, last uint64, valid func() bool) *Log {
-	return &Log{js: js, leader: leader, term: term, last: last, valid: valid}
+// append expects last as the log's last sequence. until says when the
+// lease stops being surely held: no append starts after it, and none
+// waits past it.
+func NewLog(js jetstream.JetStream, leader string, term, last uint64, until func() time.Time) *Log {
+	return &Log{js: js, leader: leader, term: term, last: last, until: until}
 }
 
 // Last returns the log's last sequence as this leader knows it.
@@ -82,7 +84,8 @@ func (l *Log) append(ctx context.Context, data []byte, kind string) (uint64, err
 	defer l.mu.Unlock()
 	n := max(1, (len(data)+maxPart-1)/maxPart)
 	for i := range n {
-		if !l.valid() {
+		until := l.until()
+		if !time.Now().Before(until) {
 			return 0, fmt.Errorf("%w: the lease may have passed to another server", ErrDeposed)
 		}
 		part := data[min(i*maxPart, len(data)):min((i+1)*maxPart, len(data))]
@@ -96,7 +99,11 @@ func (l *Log) append(ctx context.Context, data []byte, kind string) (uint64, err
 		if kind != "" {
 			m.Header.Set(HeaderKind, kind)
 		}
-		actx, cancel := context.WithTimeout(ctx, appendTimeout)
+		deadline := time.Now().Add(appendTimeout)
+		if until.Before(deadline) {
+			deadline = until
+		}
+		actx, cancel := context.WithDeadline(ctx, deadline)
 		ack, err := l.js.PublishMsg(actx, m, jetstream.WithExpectLastSequence(l.last), jetstream.WithExpectStream(LogStream))
 		cancel()
 		if err != nil {
