@@ -38,6 +38,9 @@ func (s *Store) Commit(ctx context.Context, b *Batch) error {
 	if s.repl.mode.Load() == modeFollower {
 		return ErrStandby
 	}
+	if err := s.repl.broken.Load(); err != nil {
+		return fmt.Errorf("this store commits nothing more: %w", *err)
+	}
 	return s.commit(ctx, b.ops, 0)
 }
 
@@ -176,8 +179,11 @@ func (s *Store) commitGroup(group []*commitRequest) {
 			return
 		case failed < 0:
 			// The commit itself failed (I/O error, disk full, a damaged
-			// page): every batch in it is lost alike.
+			// page), or the log's append: every batch in it is lost alike.
 			err = fmt.Errorf("committing to store %s: %w", s.path, err)
+			if s.repl.mode.Load() == modeLeader {
+				s.repl.broken.Store(&err)
+			}
 			s.stats.failed.Add(uint64(len(live)))
 			for _, r := range live {
 				r.done <- err

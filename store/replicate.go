@@ -48,6 +48,11 @@ type replication struct {
 	log  Log
 	// applied is the log sequence of the last record in the file.
 	applied atomic.Uint64
+	// broken, once set, is why a leading store commits nothing more: an
+	// append failed, or a transaction failed after its record was
+	// appended. Either way the log may hold what the file does not, and
+	// only a restart, which reads the log, can tell.
+	broken atomic.Pointer[error]
 }
 
 // Follow makes the store a standby's: Commit refuses writes, and
@@ -60,14 +65,6 @@ func (s *Store) Lead(l Log) {
 	s.repl.log = l
 	s.repl.mode.Store(modeLeader)
 }
-
-// SkipSync makes commits skip fsync: for the store of a cluster's server,
-// whose log holds every commit durably already (the leader appends before
-// it commits). A process that dies loses nothing, since the kernel has
-// the writes; a host that dies may leave the file behind the log, which
-// the server catches up on, or damaged, which it replaces by the latest
-// snapshot. Call it before the first commit.
-func (s *Store) SkipSync() { s.db.NoSync = true }
 
 // AppliedSeq returns the log sequence of the last record the file holds,
 // written or applied; 0 for a store that never replicated.

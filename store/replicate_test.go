@@ -148,8 +148,8 @@ func TestReplicatedStoreMatchesLeader(t *testing.T) {
 }
 
 // TestRefusedAppendWritesNothing: when the log refuses a record (another
-// leader appended first), the transaction is rolled back and the commit
-// fails with the log's error.
+// leader appended first), the transaction is rolled back, the commit fails
+// with the log's error, and so does every commit after it.
 func TestRefusedAppendWritesNothing(t *testing.T) {
 	log := &memLog{}
 	leader := openTest(t)
@@ -166,6 +166,16 @@ func TestRefusedAppendWritesNothing(t *testing.T) {
 	}
 	if leader.AppliedSeq() != 0 || len(log.records) != 0 {
 		t.Errorf("leader at %d with %d records, want nothing", leader.AppliedSeq(), len(log.records))
+	}
+	// The log may hold what the file does not: the store commits nothing
+	// more, although the log would take the next record.
+	b = Batch{}
+	b.PutPool(Pool{Name: "cpu", Slots: 1})
+	if err := leader.Commit(context.Background(), &b); !errors.Is(err, deposed) {
+		t.Errorf("the next commit: %v, want the first failure", err)
+	}
+	if len(log.records) != 0 {
+		t.Error("a commit after a failed append reached the log")
 	}
 }
 

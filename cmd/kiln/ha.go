@@ -135,7 +135,6 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	defer st.Close()
 	logStoreCheck(logger, st.OpenCheck())
-	st.SkipSync()
 	st.Follow()
 
 	tctx, stopTail := context.WithCancel(ctx)
@@ -199,10 +198,14 @@ func (n *haNode) run(ctx context.Context) error {
 		err = fmt.Errorf("reading the log: %w", tailErr)
 	}
 	if pos := tail.Pos(); err == nil && pos > last {
-		// The log is behind the store: it was emptied, as when a whole
-		// cluster is restored from a backup. It goes on from the store.
-		logger.Warn("the log is behind this server's store: it goes on from the store's sequence", "log_seq", last, "store_log_seq", pos)
-		err = cluster.Trim(ctx, n.js, pos)
+		// The reader read past the end it was given: an earlier leader's
+		// append landed late. Or the log is behind the store: it was
+		// emptied, as when a whole cluster is restored from a backup,
+		// and it goes on from the store.
+		if last, err = cluster.LastSeq(ctx, n.js); err == nil && last < pos {
+			logger.Warn("the log is behind this server's store: it goes on from the store's sequence", "log_seq", last, "store_log_seq", pos)
+			err = cluster.Trim(ctx, n.js, pos)
+		}
 	}
 	if err != nil {
 		n.release(lease)
@@ -535,7 +538,9 @@ func (n *haNode) snapshots(ctx context.Context, st *store.Store, log *cluster.Lo
 	if err != nil {
 		logger.Warn("reading the latest snapshot's sequence", "err", err)
 	}
-	at := time.Now()
+	// last is the log's end at the latest snapshot: the log grows by the
+	// leader's term record alone, which a snapshot does not hold.
+	last, at := log.Last(), time.Now()
 	tick := time.NewTicker(snapshotCheck)
 	defer tick.Stop()
 	for {
@@ -544,7 +549,7 @@ func (n *haNode) snapshots(ctx context.Context, st *store.Store, log *cluster.Lo
 			return
 		case <-tick.C:
 		}
-		grown := log.Last() - min(log.Last(), prev)
+		grown := log.Last() - min(log.Last(), last)
 		if grown == 0 || grown < snapshotRecords && time.Since(at) < snapshotEvery {
 			continue
 		}
@@ -559,6 +564,6 @@ func (n *haNode) snapshots(ctx context.Context, st *store.Store, log *cluster.Lo
 			}
 		}
 		logger.Info("snapshot written", "log_seq", seq, "bytes", size, "log_trimmed_to", prev)
-		prev, at = seq, time.Now()
+		prev, last, at = seq, log.Last(), time.Now()
 	}
 }

@@ -141,6 +141,9 @@ type Tail struct {
 
 	mu  sync.Mutex
 	pos uint64 // the last message read, complete record or not
+	// parts are the messages read so far of a record not yet complete;
+	// they outlive a reconnection, which reads on from pos.
+	parts [][]byte
 }
 
 // NewTail returns a tail that reads from the message after from.
@@ -195,7 +198,8 @@ func (t *Tail) consume(ctx context.Context) error {
 	defer it.Stop()
 	stop := context.AfterFunc(ctx, it.Stop)
 	defer stop()
-	var parts [][]byte
+	parts := t.parts
+	defer func() { t.parts = parts }()
 	for {
 		msg, err := it.Next()
 		if err != nil {

@@ -25,8 +25,9 @@ func Snapshot(ctx context.Context, js jetstream.JetStream, st *store.Store) (seq
 	}
 	pr, pw := io.Pipe()
 	put := make(chan error, 1)
+	started := false
 	size, err = st.WriteSnapshot(func(_ int64, s uint64) io.Writer {
-		seq = s
+		seq, started = s, true
 		go func() {
 			meta := jetstream.ObjectMeta{
 				Name:        SnapshotName,
@@ -40,8 +41,10 @@ func Snapshot(ctx context.Context, js jetstream.JetStream, st *store.Store) (seq
 		return pw
 	})
 	pw.CloseWithError(err)
-	if perr := <-put; err == nil {
-		err = perr
+	if started {
+		if perr := <-put; err == nil {
+			err = perr
+		}
 	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("writing a snapshot to %s: %w", SnapshotBucket, err)
