@@ -154,8 +154,7 @@ tasks:
 	}
 
 	// The killed server comes back as a standby and catches up, although
-	// its store, which a server of a cluster does not fsync, is damaged
-	// (as a host crash may leave it): it starts from the snapshot.
+	// its store is damaged: it starts from the snapshot.
 	db, err := os.OpenFile(filepath.Join(dir, "s1", "kiln.db"), os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
