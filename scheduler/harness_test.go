@@ -239,6 +239,7 @@ func (e *env) replicate(ctx context.Context, nc *nats.Conn, standby bool) {
 	if _, err := e.clusterLog.AppendTerm(ctx); err != nil {
 		t.Fatal(err)
 	}
+	e.st.SkipSync() // as a cluster's server does (cmd/kiln/ha.go)
 	e.st.Lead(e.clusterLog)
 	if !standby {
 		return
@@ -246,6 +247,7 @@ func (e *env) replicate(ctx context.Context, nc *nats.Conn, standby bool) {
 	if e.standby, err = store.Open(filepath.Join(e.dir, "standby.db")); err != nil {
 		t.Fatal(err)
 	}
+	e.standby.SkipSync()
 	e.standby.Follow()
 	tail := cluster.NewTail(js, 0, func(seq uint64, rec []byte) error { return e.standby.ApplyRecord(ctx, seq, rec) })
 	e.wg.Go(func() {

@@ -66,6 +66,14 @@ func (s *Store) Lead(l Log) {
 	s.repl.mode.Store(modeLeader)
 }
 
+// SkipSync makes commits skip fsync, for the store of a cluster's server,
+// whose log holds every commit durably already (the leader appends before
+// it commits): a process that dies loses nothing, since the kernel has
+// its writes. The caller must distrust the file after a crash of the host
+// (cmd/kiln does, by its boot id). Call it before the first commit;
+// Close then syncs.
+func (s *Store) SkipSync() { s.db.NoSync = true }
+
 // AppliedSeq returns the log sequence of the last record the file holds,
 // written or applied; 0 for a store that never replicated.
 func (s *Store) AppliedSeq() uint64 { return s.repl.applied.Load() }

@@ -316,6 +316,12 @@ func (s *Store) Close() error {
 
 	<-s.done
 	s.feed.close()
+	if s.db.NoSync {
+		if err := s.db.Sync(); err != nil {
+			s.db.Close()
+			return fmt.Errorf("closing store %s: %w", s.path, err)
+		}
+	}
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("closing store %s: %w", s.path, err)
 	}

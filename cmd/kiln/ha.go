@@ -11,6 +11,8 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -125,6 +127,10 @@ func serveHA(ctx context.Context, env serverEnv, startNATS func() (natsServer, e
 
 func (n *haNode) run(ctx context.Context) error {
 	f, logger := n.env.f, n.env.logger
+	unsynced, err := distrustAfterReboot(storeFile(f.data), logger)
+	if err != nil {
+		return exitErr(err)
+	}
 	lease, err := n.prepare(ctx, storeFile(f.data))
 	if err != nil || ctx.Err() != nil {
 		return exitErr(err)
@@ -135,6 +141,17 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	defer st.Close()
 	logStoreCheck(logger, st.OpenCheck())
+	if unsynced.bootID != "" {
+		if err := unsynced.mark(); err != nil {
+			return exitErr(err)
+		}
+		st.SkipSync()
+		defer func() {
+			if st.Close() == nil {
+				unsynced.clear()
+			}
+		}()
+	}
 	st.Follow()
 
 	tctx, stopTail := context.WithCancel(ctx)
@@ -259,6 +276,72 @@ func (n *haNode) release(l *cluster.Lease) {
 		n.env.logger.Warn("giving the lease up; a standby takes over once it expires", "err", err)
 	}
 }
+
+// unsyncedMarker is the file beside a cluster server's store that says,
+// while the store skips fsync, under which boot of the host it does
+// (store.SkipSync). A marker of another boot at start means the host went
+// down while the store's writes were in its page cache only: the file may
+// hold stale pages its check cannot tell, so it is set aside, and the
+// server starts from the latest snapshot.
+type unsyncedMarker struct {
+	path, bootID string
+}
+
+// bootIDFile is where Linux says which boot of the host this is.
+const bootIDFile = "/proc/sys/kernel/random/boot_id"
+
+// distrustAfterReboot sets the store at path aside if a marker says it
+// skipped fsync under another boot of the host. The marker it returns
+// has no boot id where the host says none: the store then keeps fsync.
+func distrustAfterReboot(path string, logger *slog.Logger) (unsyncedMarker, error) {
+	m := unsyncedMarker{path: path + ".unsynced"}
+	if b, err := os.ReadFile(bootIDFile); err == nil {
+		m.bootID = strings.TrimSpace(string(b))
+	}
+	was, err := os.ReadFile(m.path)
+	if errors.Is(err, os.ErrNotExist) {
+		return m, nil
+	}
+	if err != nil {
+		return m, err
+	}
+	if string(was) == m.bootID {
+		return m, nil // the process died, not the host: the kernel kept every write
+	}
+	aside := fmt.Sprintf("%s.unsynced-%d", path, time.Now().Unix())
+	if err := os.Rename(path, aside); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return m, err
+	}
+	logger.Warn("the host went down while this server's store skipped fsync: starting from the cluster's latest snapshot instead", "kept_aside", aside)
+	return m, os.Remove(m.path)
+}
+
+// mark writes the marker, durably, before the store skips a sync.
+func (m unsyncedMarker) mark() error {
+	f, err := os.Create(m.path)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteString(m.bootID)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	dir, err := os.Open(filepath.Dir(m.path))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	return dir.Sync()
+}
+
+// clear removes the marker once the store was synced and closed.
+func (m unsyncedMarker) clear() { _ = os.Remove(m.path) }
 
 // prepare makes sure the store at path can read on from the log: a store
 // that holds no record yet, one the log was trimmed past, or a damaged

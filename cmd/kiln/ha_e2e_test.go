@@ -71,8 +71,9 @@ type haTask struct {
 // the killed server, its store damaged, started again, follows from the
 // snapshot;
 // a leader frozen past its lease (SIGSTOP, as cut off) is deposed and
-// exits when it wakes, having written nothing more; a leader stopped with
-// SIGTERM hands over at once; and a server's store refuses changes made
+// exits when it wakes, having written nothing more; a server whose host
+// rebooted since its store skipped a sync starts from the snapshot; a
+// leader stopped with SIGTERM hands over at once; and a server's store refuses changes made
 // in it directly.
 func TestHAFailover(t *testing.T) {
 	c := natstest.StartCluster(t, 3)
@@ -187,9 +188,17 @@ tasks:
 	third := triggerAt(t, api(s1))
 	waitSuccess(t, api(s1)+"/"+third, time.Now().Add(time.Minute))
 
-	// SIGTERM hands the lease over at once.
+	// SIGTERM hands the lease over at once. s2 comes back first as if its
+	// host had rebooted since its store last skipped a sync: it sets the
+	// store aside and starts from the snapshot.
+	if err := os.WriteFile(filepath.Join(dir, "s2", "kiln.db.unsynced"), []byte("an-earlier-boot"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	s2 = start("s2", s2.addr)
 	waitFor(t, "s2 to stand by", func() bool { return s2.role() == "standby" })
+	if !strings.Contains(s2.out.String(), "the host went down while this server's store skipped fsync") {
+		t.Errorf("s2 did not distrust its store after a reboot:\n%s", s2.out.String())
+	}
 	stopped := time.Now()
 	if err := s1.cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
