@@ -46,8 +46,9 @@ func (s *Scheduler) publishLogWrite(k wire.TryKey, off int64, data []byte, at ti
 }
 
 // FollowLogs writes the leader's writes to tries' logs into the logs
-// folder under dataDir, from where it left off, until ctx ends.
-func FollowLogs(ctx context.Context, js jetstream.JetStream, dataDir string) error {
+// folder under dataDir, from where it left off, until ctx ends; after each
+// it calls took with the write's sequence in KILN_TRYLOGS.
+func FollowLogs(ctx context.Context, js jetstream.JetStream, dataDir string, took func(seq uint64)) error {
 	l := &logStore{dir: filepath.Join(dataDir, "logs")}
 	posFile := filepath.Join(l.dir, ".followed")
 	var pos uint64
@@ -55,6 +56,7 @@ func FollowLogs(ctx context.Context, js jetstream.JetStream, dataDir string) err
 		pos, _ = strconv.ParseUint(string(b), 10, 64)
 	}
 	saved := pos
+	took(pos)
 	for ctx.Err() == nil {
 		cfg := jetstream.OrderedConsumerConfig{DeliverPolicy: jetstream.DeliverAllPolicy}
 		if pos > 0 {
@@ -63,6 +65,7 @@ func FollowLogs(ctx context.Context, js jetstream.JetStream, dataDir string) err
 		cons, err := js.OrderedConsumer(ctx, cluster.TryLogStream, cfg)
 		if err == nil {
 			pos, err = l.follow(ctx, cons, pos, func(p uint64) {
+				took(p)
 				if p-saved >= 100 {
 					saved = p
 					_ = os.WriteFile(posFile, []byte(strconv.FormatUint(p, 10)), 0o644)

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -170,9 +171,10 @@ func (n *haNode) run(ctx context.Context) error {
 	// them itself.
 	lctx, stopLogs := context.WithCancel(ctx)
 	logsDone := make(chan struct{})
+	var logsAt atomic.Uint64
 	go func() {
 		defer close(logsDone)
-		if err := scheduler.FollowLogs(lctx, n.js, f.data); err != nil {
+		if err := scheduler.FollowLogs(lctx, n.js, f.data, logsAt.Store); err != nil {
 			logger.Warn("copying the tries' logs", "err", err)
 		}
 	}()
@@ -209,6 +211,7 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	stopTail()
 	<-tailDone
+	n.catchUpLogs(ctx, &logsAt, logsDone)
 	stopLogs()
 	<-logsDone
 	if err == nil && tailErr != nil {
@@ -262,6 +265,26 @@ func exitErr(err error) error {
 		return &exitError{code: 1, msg: fmt.Sprintf("%v; stopping: started again, this server follows the new leader", err)}
 	}
 	return &exitError{code: 1, msg: err.Error()}
+}
+
+// catchUpLogs waits, for at most 10 s, until the copies of the tries'
+// logs have the leader's last write, so that the tries the old leader
+// ran keep their whole logs.
+func (n *haNode) catchUpLogs(ctx context.Context, at *atomic.Uint64, done <-chan struct{}) {
+	last, err := cluster.TryLogLastSeq(ctx, n.js)
+	deadline := time.After(10 * time.Second)
+	for err == nil && at.Load() < last {
+		select {
+		case <-done:
+			return
+		case <-ctx.Done():
+			return
+		case <-deadline:
+			n.env.logger.Warn("the copies of the tries' logs did not catch up in 10 s: the logs of tries the old leader ran may miss their ends", "at", at.Load(), "last", last)
+			return
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
 }
 
 // release gives the lease up, so that a standby takes over at once; a

@@ -288,8 +288,18 @@ func FirstSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {
 	return first, err
 }
 
+// TryLogLastSeq returns the last sequence of KILN_TRYLOGS.
+func TryLogLastSeq(ctx context.Context, js jetstream.JetStream) (uint64, error) {
+	_, last, err := streamBounds(ctx, js, TryLogStream)
+	return last, err
+}
+
 func bounds(ctx context.Context, js jetstream.JetStream) (first, last uint64, err error) {
-	st, err := js.Stream(ctx, LogStream)
+	return streamBounds(ctx, js, LogStream)
+}
+
+func streamBounds(ctx context.Context, js jetstream.JetStream, stream string) (first, last uint64, err error) {
+	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return 0, 0, err
 	}
