@@ -443,6 +443,12 @@ func peekApplied(path string) (uint64, bool, error) {
 // (returned), ctx ends (nil) or the log cannot be read (an error).
 func (n *haNode) standBy(ctx context.Context, st *store.Store, tail *cluster.Tail, tailDone <-chan struct{}, tailErr *error) (*cluster.Lease, error) {
 	f, logger := n.env.f, n.env.logger
+	// A standby forwards what it takes to the leader, whose API may listen
+	// on loopback only: beyond loopback, it needs authentication as the
+	// leader would, or remote requests would reach the leader as local.
+	if err := checkAddr(f.addr, f.data, st); err != nil {
+		return nil, err
+	}
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return nil, fmt.Errorf("listening on %s: %w", f.addr, err)

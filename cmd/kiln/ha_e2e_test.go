@@ -216,8 +216,16 @@ tasks:
 		}
 	}
 
+	// A standby beyond loopback without authentication is refused: it
+	// would forward remote requests to a leader that takes them as local.
+	_, stderr, code := runKiln(t, "server", "--ha", "--name", "s3", "--addr", "0.0.0.0:0", "--advertise", "http://127.0.0.1:1",
+		"--nats", c.URL(), "--dags", dags, "--data", filepath.Join(dir, "s3"), "--lease-ttl", ttl.String())
+	if code != 2 || !strings.Contains(stderr, "is not a loopback address") {
+		t.Errorf("a standby on 0.0.0.0 without authentication: exit %d, %s", code, stderr)
+	}
+
 	// A change made directly in a server's store would not reach the others.
-	_, stderr, code := runKiln(t, "tokens", "create", "--name", "ci", "--role", "admin", "--data", filepath.Join(dir, "s1"))
+	_, stderr, code = runKiln(t, "tokens", "create", "--name", "ci", "--role", "admin", "--data", filepath.Join(dir, "s1"))
 	if code != 2 || !strings.Contains(stderr, "belongs to a server of a cluster") {
 		t.Errorf("kiln tokens create --data on a cluster server's store: exit %d, %s", code, stderr)
 	}
