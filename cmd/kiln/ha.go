@@ -211,9 +211,11 @@ func (n *haNode) run(ctx context.Context) error {
 	}
 	stopTail()
 	<-tailDone
+	storeIn := time.Since(won)
 	n.catchUpLogs(ctx, &logsAt, logsDone)
 	stopLogs()
 	<-logsDone
+	logsIn := time.Since(won) - storeIn
 	if err == nil && tailErr != nil {
 		err = fmt.Errorf("reading the log: %w", tailErr)
 	}
@@ -244,7 +246,8 @@ func (n *haNode) run(ctx context.Context) error {
 		return exitErr(err)
 	}
 	st.Lead(log)
-	logger.Info("leading the cluster", "name", f.name, "term", lease.Term, "log_seq", log.Last(), "caught_up_in", time.Since(won).Round(time.Millisecond))
+	logger.Info("leading the cluster", "name", f.name, "term", lease.Term, "log_seq", log.Last(), "caught_up_in", time.Since(won).Round(time.Millisecond),
+		"store_in", storeIn.Round(time.Millisecond), "tries_logs_in", logsIn.Round(time.Millisecond))
 	err = n.lead(ctx, st, log, lease, kept)
 	// Stopped, or unable to go on: a standby takes over at once rather
 	// than when the lease expires. A lease already lost is left alone.

@@ -32,6 +32,8 @@ type takeover struct {
 	fault        Fault
 	from         string
 	stopped, led time.Duration
+	to           string // the server that led again
+	caughtUp     string // how long it took, from its log: caught_up_in=… store_in=… tries_logs_in=…
 }
 
 func (tk takeover) String() string {
@@ -41,10 +43,22 @@ func (tk takeover) String() string {
 		}
 		return "after " + d.Round(10*time.Millisecond).String()
 	}
-	return fmt.Sprintf("%s %s: stopped %s, a server led again %s", tk.fault, tk.from, after(tk.stopped), after(tk.led))
+	s := fmt.Sprintf("%s %s: stopped %s, a server led again %s", tk.fault, tk.from, after(tk.stopped), after(tk.led))
+	if tk.to != "" {
+		s += fmt.Sprintf(" (%s, %s)", tk.to, tk.caughtUp)
+	}
+	return s
 }
 
-var validUntil = regexp.MustCompile(`lost the lease.* valid_until=(\S+)`)
+// caughtUp finds, in the log of the server that took over, how long its
+// catching up took after it won the lease.
+var caughtUp = regexp.MustCompile(`msg="leading the cluster".*? (caught_up_in=.*)`)
+
+// stoppedAt finds, in a server's log, when it stopped leading: the end of
+// its lease's validity, which it logs once it notices ("lost the lease",
+// valid_until), or when it stopped because a commit failed ("kiln cannot
+// go on"), as when an append to the log timed out first.
+var stoppedAt = regexp.MustCompile(`msg="lost the lease[^"]*" valid_until=(\S+)|time=(\S+) level=ERROR msg="kiln cannot go on`)
 
 // watchTakeover follows the change of leader a fault of the leader from
 // began at began, polling every 100 ms for up to 30 s, and records it.
@@ -63,27 +77,36 @@ func (f *faults) watchTakeover(ctx context.Context, fault Fault, from string, be
 		for _, server := range c.names(roleServer) {
 			h, err := c.health(ctx, server)
 			if tk.led < 0 && err == nil && h.Scheduler.Role == "leader" && (server != from || killed) {
-				tk.led = time.Since(began)
+				tk.led, tk.to = time.Since(began), server
 			}
 		}
 		sleep(ctx, 100*time.Millisecond)
 	}
 	if fault == PartitionLeader {
 		// The partitioned leader says when it stopped, once it noticed.
-		_ = poll(ctx, from+" to log that it lost the lease", func() error {
+		_ = poll(ctx, from+" to log that it stopped leading", func() error {
 			logs, err := c.logs(ctx, c.node(from).id, "all")
 			if err != nil {
 				return err
 			}
-			m := validUntil.FindAllStringSubmatch(logs, -1)
-			for i := len(m) - 1; i >= 0; i-- {
-				if at, err := time.Parse(time.RFC3339Nano, m[i][1]); err == nil && at.After(began.Add(-leaseTTL)) {
+			for _, m := range stoppedAt.FindAllStringSubmatch(logs, -1) {
+				at, err := time.Parse(time.RFC3339Nano, m[1]+m[2])
+				if err == nil && at.After(began) && (tk.stopped < 0 || at.Sub(began) < tk.stopped) {
 					tk.stopped = at.Sub(began)
-					return nil
 				}
 			}
-			return fmt.Errorf("%s has not logged that it lost the lease", from)
+			if tk.stopped < 0 {
+				return fmt.Errorf("%s has not logged that it stopped leading", from)
+			}
+			return nil
 		})
+	}
+	if tk.to != "" {
+		if logs, err := c.logs(ctx, c.node(tk.to).id, "200"); err == nil {
+			if m := caughtUp.FindAllStringSubmatch(logs, -1); len(m) > 0 {
+				tk.caughtUp = m[len(m)-1][1]
+			}
+		}
 	}
 	c.logf("takeover: %v", tk)
 	f.mu.Lock()
