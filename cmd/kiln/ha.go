@@ -234,7 +234,13 @@ func (n *haNode) run(ctx context.Context) error {
 		return exitErr(err)
 	}
 	if _, ok, err := cluster.SnapshotSeq(ctx, n.js); err != nil || !ok {
-		// The cluster's first leader: its store is what the standbys start from.
+		// The cluster's first leader: its store, which may hold what it had
+		// before it joined a cluster, is what the standbys start from.
+		// Before its first append, so that no standby can lead from the log
+		// alone. Unsure whether there is one, it writes one too.
+		if err != nil {
+			logger.Warn("reading the latest snapshot's sequence; writing one to be sure", "err", err)
+		}
 		if _, _, err := cluster.Snapshot(ctx, n.js, st); err != nil {
 			n.release(lease)
 			return exitErr(err)
@@ -275,6 +281,9 @@ func exitErr(err error) error {
 // ran keep their whole logs.
 func (n *haNode) catchUpLogs(ctx context.Context, at *atomic.Uint64, done <-chan struct{}) {
 	last, err := cluster.TryLogLastSeq(ctx, n.js)
+	if err != nil {
+		n.env.logger.Warn("reading where the tries' logs end; not waiting for their copies: the logs of tries the old leader ran may miss their ends", "err", err)
+	}
 	deadline := time.After(10 * time.Second)
 	for err == nil && at.Load() < last {
 		select {

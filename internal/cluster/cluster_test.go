@@ -275,3 +275,76 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	}
 }
+
+// TestLeaseRenewalAnswerLost: a renewal that landed but whose answer was
+// lost (it timed out) leaves the leader a revision behind; its next
+// renewal, refused, finds the lease still its own and goes on from there.
+// A lease another server wrote over is lost.
+func TestLeaseRenewalAnswerLost(t *testing.T) {
+	js := setup(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease, err := cluster.TryLease(ctx, js, cluster.LeaderInfo{Name: "a"}, ttl)
+	if err != nil || lease == nil {
+		t.Fatalf("TryLease: %v %v", lease, err)
+	}
+	kv, err := js.KeyValue(ctx, cluster.LeaseBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The renewal as it lands, written here so that the leader never hears of it.
+	e, err := kv.Get(ctx, cluster.LeaseKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mine := e.Value()
+	lost, err := kv.Update(ctx, cluster.LeaseKey, mine, e.Revision())
+	if err != nil {
+		t.Fatal(err)
+	}
+	kctx, stopKeeping := context.WithCancel(ctx)
+	defer stopKeeping()
+	kept := make(chan error, 1)
+	go func() { kept <- lease.Keep(kctx) }()
+
+	// Two renewals after the lost answer: the leader went on.
+	for {
+		select {
+		case err := <-kept:
+			t.Fatalf("Keep returned after a renewal whose answer was lost: %v", err)
+		case <-ctx.Done():
+			t.Fatal("the leader renewed nothing after the lost answer")
+		case <-time.After(50 * time.Millisecond):
+		}
+		e, err := kv.Get(ctx, cluster.LeaseKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e.Revision() >= lost+2 {
+			if string(e.Value()) != string(mine) {
+				t.Fatalf("the lease holds %s, want the leader's %s", e.Value(), mine)
+			}
+			break
+		}
+	}
+	if !lease.Valid() {
+		t.Error("the leader no longer takes its renewed lease as held")
+	}
+
+	// Another server's value over it: the leader learns it lost the lease.
+	e, err = kv.Get(ctx, cluster.LeaseKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := kv.Update(ctx, cluster.LeaseKey, []byte(`{"name":"b"}`), e.Revision()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-kept:
+		if !errors.Is(err, cluster.ErrDeposed) {
+			t.Errorf("Keep after b wrote the lease: %v, want ErrDeposed", err)
+		}
+	case <-ctx.Done():
+		t.Error("the leader did not learn that b holds the lease")
+	}
+}

@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -40,6 +41,7 @@ type Lease struct {
 	mu      sync.Mutex
 	rev     uint64
 	renewed time.Time // when the last write that succeeded was sent
+	given   bool      // Release was called: no renewal counts after it
 }
 
 // Campaign waits until this server holds the lease, or ctx ends. The
@@ -111,8 +113,11 @@ func (l *Lease) Keep(ctx context.Context) error {
 		case <-tick.C:
 		}
 		l.mu.Lock()
-		rev, left := l.rev, l.ttl-leaseMargin-time.Since(l.renewed)
+		rev, left, given := l.rev, l.ttl-leaseMargin-time.Since(l.renewed), l.given
 		l.mu.Unlock()
+		if given {
+			return nil
+		}
 		if left <= 0 {
 			return fmt.Errorf("%w: the lease could not be renewed for %s", ErrDeposed, l.ttl-leaseMargin)
 		}
@@ -123,14 +128,39 @@ func (l *Lease) Keep(ctx context.Context) error {
 		switch {
 		case err == nil:
 			l.mu.Lock()
-			l.rev, l.renewed = next, sent
+			if !l.given {
+				l.rev, l.renewed = next, sent
+			}
 			l.mu.Unlock()
 		case ctx.Err() != nil:
 			return nil
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+			if !l.landed(ctx, left) {
+				return fmt.Errorf("%w: another server holds the lease", ErrDeposed)
+			}
+		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
 			return fmt.Errorf("%w: another server holds the lease", ErrDeposed)
 		}
 	}
+}
+
+// landed reports whether the lease's current revision is a renewal of this
+// server's whose answer was lost (it timed out, and landed): its value is
+// this lease's own, which holds when it was taken, so no other server's
+// can equal it. Then it renews from that revision on; the renewal's time
+// stays that of the last one answered, which is earlier, so the lease is
+// never taken as held longer than it is.
+func (l *Lease) landed(ctx context.Context, left time.Duration) bool {
+	rctx, cancel := context.WithTimeout(ctx, min(time.Second, left))
+	defer cancel()
+	e, err := l.kv.Get(rctx, LeaseKey)
+	if err != nil || !bytes.Equal(e.Value(), l.info) {
+		return false
+	}
+	l.mu.Lock()
+	l.rev = e.Revision()
+	l.mu.Unlock()
+	return true
 }
 
 // Release gives the lease up at once, so that a standby need not wait for
@@ -138,7 +168,7 @@ func (l *Lease) Keep(ctx context.Context) error {
 func (l *Lease) Release(ctx context.Context) error {
 	l.mu.Lock()
 	rev := l.rev
-	l.renewed = time.Time{}
+	l.renewed, l.given = time.Time{}, true
 	l.mu.Unlock()
 	return l.kv.Delete(ctx, LeaseKey, jetstream.LastRevision(rev))
 }
