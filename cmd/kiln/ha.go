@@ -467,10 +467,13 @@ func (n *haNode) standBy(ctx context.Context, st *store.Store, tail *cluster.Tai
 	}
 	srv := &http.Server{Handler: n.standbyHandler(st, tail, tailDone), ReadHeaderTimeout: 10 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
+	grace := apiGrace
 	defer func() {
-		sctx, cancel := context.WithTimeout(context.Background(), apiGrace)
+		sctx, cancel := context.WithTimeout(context.Background(), grace)
 		defer cancel()
-		_ = srv.Shutdown(sctx)
+		if srv.Shutdown(sctx) != nil {
+			_ = srv.Close()
+		}
 	}()
 	logger.Info("standing by", "name", f.name, "api", "http://"+ln.Addr().String(), "log_seq", st.AppliedSeq())
 	cctx, cancel := context.WithCancel(ctx)
@@ -482,6 +485,10 @@ func (n *haNode) standBy(ctx context.Context, st *store.Store, tail *cluster.Tai
 	}()
 	select {
 	case l := <-won:
+		// Requests still being forwarded went to the old leader, which is
+		// dead or cut off (a partitioned one never answers): they are cut
+		// short, so as not to hold up the takeover.
+		grace = 0
 		return l, nil
 	case <-tailDone:
 		cancel()
@@ -526,6 +533,10 @@ func (n *haNode) standbyHandler(st *store.Store, tail *cluster.Tail, tailDone <-
 		_, _, last := n.leaderInfo(context.Background())
 		return float64(last - min(last, tail.Pos()))
 	}))
+	// A leader that does not answer a connection within a few seconds is
+	// taken as gone: the client hears so (502) instead of waiting.
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.DialContext = (&net.Dialer{Timeout: 3 * time.Second, KeepAlive: 15 * time.Second}).DialContext
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(metrics, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -563,6 +574,7 @@ func (n *haNode) standbyHandler(st *store.Store, tail *cluster.Tail, tailDone <-
 				pr.SetURL(target)
 				pr.SetXForwarded()
 			},
+			Transport:     transport,
 			FlushInterval: -1, // streams (events, followed logs) pass at once
 			ErrorHandler: func(w http.ResponseWriter, _ *http.Request, err error) {
 				writeJSON(w, http.StatusBadGateway, ui.ErrorBody{Error: fmt.Sprintf("the leader %s at %s did not answer: %v", leader.Name, leader.URL, err)})

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"regexp"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -62,26 +64,49 @@ var stoppedAt = regexp.MustCompile(`msg="lost the lease[^"]*" valid_until=(\S+)|
 
 // watchTakeover follows the change of leader a fault of the leader from
 // began at began, polling every 100 ms for up to 30 s, and records it.
+// Each server is polled on its own, each request for at most a second: a
+// partitioned server's /healthz may hang, and must not delay seeing
+// another lead.
 func (f *faults) watchTakeover(ctx context.Context, fault Fault, from string, began time.Time) {
 	c := f.c
 	tk := takeover{fault: fault, from: from, stopped: -1, led: -1}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	var killed bool
-	for tk.led < 0 && ctx.Err() == nil {
-		if fault == KillLeader && !killed {
-			if running, _, err := c.running(ctx, from); err == nil && !running {
-				killed, tk.stopped = true, time.Since(began)
+	var killed atomic.Bool
+	servers := c.names(roleServer)
+	led := make(chan string, len(servers))
+	pctx, stopPolling := context.WithCancel(ctx)
+	var polling sync.WaitGroup
+	for _, server := range servers {
+		polling.Go(func() {
+			for pctx.Err() == nil {
+				rctx, cancel := context.WithTimeout(pctx, time.Second)
+				h, err := c.health(rctx, server)
+				cancel()
+				if err == nil && h.Scheduler.Role == "leader" && (server != from || killed.Load()) {
+					led <- server
+					return
+				}
+				sleep(pctx, 100*time.Millisecond)
 			}
-		}
-		for _, server := range c.names(roleServer) {
-			h, err := c.health(ctx, server)
-			if tk.led < 0 && err == nil && h.Scheduler.Role == "leader" && (server != from || killed) {
-				tk.led, tk.to = time.Since(began), server
-			}
-		}
-		sleep(ctx, 100*time.Millisecond)
+		})
 	}
+	for tk.led < 0 && ctx.Err() == nil {
+		if fault == KillLeader && !killed.Load() {
+			if running, _, err := c.running(ctx, from); err == nil && !running {
+				killed.Store(true)
+				tk.stopped = time.Since(began)
+			}
+		}
+		select {
+		case server := <-led:
+			tk.led, tk.to = time.Since(began), server
+		case <-ctx.Done():
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	stopPolling()
+	polling.Wait()
 	if fault == PartitionLeader {
 		// The partitioned leader says when it stopped, once it noticed.
 		_ = poll(ctx, from+" to log that it stopped leading", func() error {
