@@ -14,6 +14,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -94,23 +95,28 @@ func Ensure(ctx context.Context, js jetstream.JetStream, replicas int, leaseTTL 
 	if err != nil {
 		return fmt.Errorf("ensuring key-value bucket %s: %w", LeaseBucket, err)
 	}
-	_, err = js.CreateOrUpdateObjectStore(ctx, jetstream.ObjectStoreConfig{
-		Bucket:      SnapshotBucket,
-		Description: "Snapshots of Kiln's store, for standbys to start from",
-		Storage:     jetstream.FileStorage,
-		Replicas:    replicas,
-	})
-	if err != nil {
-		return fmt.Errorf("ensuring object store %s: %w", SnapshotBucket, err)
-	}
 	// Which snapshot is the latest is read from the stream's leader: a
 	// direct get may be answered by a replica that has not yet applied
-	// the last one written.
+	// the last one written. An object store is created with direct gets
+	// on, so its stream is created once and after that only reconciled,
+	// lest each server's start turn them on for a moment.
 	st, err := js.Stream(ctx, "OBJ_"+SnapshotBucket)
-	if err == nil && st.CachedInfo().Config.AllowDirect {
-		cfg := st.CachedInfo().Config
-		cfg.AllowDirect = false
-		_, err = js.UpdateStream(ctx, cfg)
+	if errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{
+			Bucket:      SnapshotBucket,
+			Description: "Snapshots of Kiln's store, for standbys to start from",
+			Storage:     jetstream.FileStorage,
+			Replicas:    replicas,
+		})
+		if err == nil {
+			st, err = js.Stream(ctx, "OBJ_"+SnapshotBucket)
+		}
+	}
+	if err == nil {
+		if cfg := st.CachedInfo().Config; cfg.AllowDirect || cfg.Replicas != replicas {
+			cfg.AllowDirect, cfg.Replicas = false, replicas
+			_, err = js.UpdateStream(ctx, cfg)
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("ensuring object store %s: %w", SnapshotBucket, err)
