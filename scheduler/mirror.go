@@ -94,7 +94,7 @@ func FollowLogs(ctx context.Context, js jetstream.JetStream, dataDir string, too
 // follow writes what cons delivers until ctx ends, and returns the stream
 // sequence of the last write taken.
 func (l *logStore) follow(ctx context.Context, cons jetstream.Consumer, pos uint64, progress func(uint64)) (uint64, error) {
-	it, err := cons.Messages()
+	it, err := cluster.Messages(cons)
 	if err != nil {
 		return pos, err
 	}

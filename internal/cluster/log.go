@@ -182,6 +182,20 @@ func (t *Tail) Run(ctx context.Context) error {
 
 var errApply = errors.New("applying a log record")
 
+// readerHeartbeat is how often NATS confirms a reader's waiting pull
+// request. An ordered consumer that misses two takes its pull as lost and
+// recreates itself; with the default (5 s), a reader whose first pull went
+// unanswered sat idle for 10 s, as did a server restarted in the chaos
+// suite, which won the lease 2 s later and waited 8 s more for its copies
+// of the tries' logs.
+const readerHeartbeat = time.Second
+
+// Messages iterates over an ordered consumer of the log or of the tries'
+// logs, a lost pull noticed within two heartbeats.
+func Messages(cons jetstream.Consumer) (jetstream.MessagesContext, error) {
+	return cons.Messages(jetstream.PullHeartbeat(readerHeartbeat))
+}
+
 func (t *Tail) consume(ctx context.Context) error {
 	from := t.Pos() + 1
 	cons, err := t.js.OrderedConsumer(ctx, LogStream, jetstream.OrderedConsumerConfig{
@@ -191,7 +205,7 @@ func (t *Tail) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	it, err := cons.Messages()
+	it, err := Messages(cons)
 	if err != nil {
 		return err
 	}
