@@ -348,3 +348,20 @@ func TestLeaseRenewalAnswerLost(t *testing.T) {
 		t.Error("the leader did not learn that b holds the lease")
 	}
 }
+
+// TestLeaseTakesTheBucketsShorterTTL: the lease bucket's TTL is set by the
+// server that started last; a leader started with a longer --lease-ttl
+// reckons its lease by the bucket's, by which it expires.
+func TestLeaseTakesTheBucketsShorterTTL(t *testing.T) {
+	js := setup(t) // the bucket's TTL: ttl
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	lease, err := cluster.TryLease(ctx, js, cluster.LeaderInfo{Name: "a"}, 6*ttl)
+	if err != nil || lease == nil {
+		t.Fatalf("TryLease: %v %v", lease, err)
+	}
+	defer lease.Release(ctx)
+	if left := time.Until(lease.ValidUntil()); left > ttl-2*time.Second {
+		t.Errorf("the lease is held for %s more, past the bucket's TTL %s less the 2 s margin", left.Round(time.Millisecond), ttl)
+	}
+}

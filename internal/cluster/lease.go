@@ -79,6 +79,11 @@ func TryLease(ctx context.Context, js jetstream.JetStream, info LeaderInfo, ttl 
 	rev, err := kv.Create(rctx, LeaseKey, val)
 	switch {
 	case err == nil:
+		// The bucket's TTL is set by the server that started last: should
+		// it be shorter than this server's, the lease expires by it.
+		if st, err := kv.Status(rctx); err == nil && st.TTL() > 0 && st.TTL() < ttl {
+			ttl = st.TTL()
+		}
 		return &Lease{kv: kv, ttl: ttl, info: val, Term: rev, rev: rev, renewed: sent}, nil
 	case errors.Is(err, jetstream.ErrKeyExists):
 		return nil, nil
