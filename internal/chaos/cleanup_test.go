@@ -9,6 +9,9 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
+	"sync"
+	"testing"
 	"time"
 
 	cerrdefs "github.com/containerd/errdefs"
@@ -29,6 +32,55 @@ func (c *cluster) logs(ctx context.Context, id, tail string) (string, error) {
 		return buf.String(), err
 	}
 	return buf.String(), nil
+}
+
+// A report passes a check's failures on to the test and keeps them, so
+// that they can be said again after the nodes' logs: CI shows the end of a
+// failed run's output, which the logs would otherwise fill.
+type report struct {
+	*testing.T
+	mu     sync.Mutex
+	failed []string
+}
+
+// reporter is what the checks report their failures to.
+type reporter interface {
+	Helper()
+	Error(args ...any)
+	Errorf(format string, args ...any)
+}
+
+func (r *report) keep(msg string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.failed = append(r.failed, msg)
+}
+
+func (r *report) Error(args ...any) {
+	r.Helper()
+	r.keep(fmt.Sprint(args...))
+	r.T.Error(args...)
+}
+
+func (r *report) Errorf(format string, args ...any) {
+	r.Helper()
+	r.keep(fmt.Sprintf(format, args...))
+	r.T.Errorf(format, args...)
+}
+
+func (r *report) Fatal(args ...any) {
+	r.Helper()
+	r.keep(fmt.Sprint(args...))
+	r.T.Fatal(args...)
+}
+
+// repeat says the failures again.
+func (r *report) repeat() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.failed) > 0 {
+		r.Logf("--- the failures above, again ---\n%s", strings.Join(r.failed, "\n"))
+	}
 }
 
 // dumpLogs writes the last lines of each node's log to the test's log.

@@ -54,12 +54,13 @@ type node struct {
 // node is a container of the suite's image with restart policy "no": what
 // the test kills, it starts again itself.
 type cluster struct {
-	t     *testing.T
-	s     *suite
-	cli   *client.Client
-	name  string // of the network, and the prefix of the containers' names
-	token string // an admin API token that every server's store holds
-	seed  []byte // tar of the servers' /data, with that token
+	t      *testing.T
+	report *report // t, keeping the failures to repeat after the nodes' logs
+	s      *suite
+	cli    *client.Client
+	name   string // of the network, and the prefix of the containers' names
+	token  string // an admin API token that every server's store holds
+	seed   []byte // tar of the servers' /data, with that token
 
 	turn atomic.Uint32 // callAny's first server
 
@@ -72,7 +73,7 @@ type cluster struct {
 // network.
 func newCluster(t *testing.T, s *suite) *cluster {
 	t.Helper()
-	c := &cluster{t: t, s: s, cli: s.eng.Client(), nodes: map[string]*node{}}
+	c := &cluster{t: t, report: &report{T: t}, s: s, cli: s.eng.Client(), nodes: map[string]*node{}}
 	c.name = "kiln-chaos-" + s.runID + "-" + strings.ToLower(rand.Text()[:4])
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -83,6 +84,7 @@ func newCluster(t *testing.T, s *suite) *cluster {
 	t.Cleanup(func() {
 		if t.Failed() {
 			c.dumpLogs(100)
+			c.report.repeat()
 		}
 	})
 	return c

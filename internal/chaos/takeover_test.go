@@ -9,7 +9,6 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
-	"testing"
 	"time"
 )
 
@@ -141,7 +140,7 @@ func (f *faults) watchTakeover(ctx context.Context, fault Fault, from string, be
 
 // checkTakeovers checks every change of leader: a server led again
 // within maxTakeover, and a partitioned leader had stopped before.
-func (f *faults) checkTakeovers(t *testing.T) {
+func (f *faults) checkTakeovers(t reporter) {
 	t.Helper()
 	f.mu.Lock()
 	tks := slices.Clone(f.takeovers)

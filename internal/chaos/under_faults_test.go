@@ -43,33 +43,34 @@ func TestChaos(t *testing.T) {
 	s := theSuite(t)
 	requireHA(t, s)
 	c := newCluster(t, s)
+	r := c.report // t, the failures said again after the nodes' logs
 	ctx, cancel := context.WithTimeout(context.Background(), 8*time.Minute)
 	defer cancel()
 
 	began := time.Now()
 	if err := c.startNATS(ctx); err != nil {
-		t.Fatal(err)
+		r.Fatal(err)
 	}
 	c.logf("NATS cluster of 3 formed in %v", time.Since(began).Round(time.Millisecond))
 	for _, name := range []string{"s1", "s2"} {
 		if err := c.startServer(ctx, name, true); err != nil {
-			t.Fatal(err)
+			r.Fatal(err)
 		}
 	}
 	for _, name := range []string{"w1", "w2", "w3"} {
 		if err := c.startWorker(ctx, name); err != nil {
-			t.Fatal(err)
+			r.Fatal(err)
 		}
 	}
 	leader, err := c.waitLeader(ctx, 2*time.Minute)
 	if err != nil {
-		t.Fatal(err)
+		r.Fatal(err)
 	}
 	if err := c.waitHealthy(ctx, time.Minute); err != nil {
-		t.Fatal(err)
+		r.Fatal(err)
 	}
 	if err := c.waitWorkers(ctx, "w1, w2 and w3 alive", func(apiWorker) bool { return true }, "w1", "w2", "w3"); err != nil {
-		t.Fatal(err)
+		r.Fatal(err)
 	}
 	c.logf("cluster up in %v, %s leads", time.Since(began).Round(time.Millisecond), leader)
 
@@ -100,7 +101,7 @@ func TestChaos(t *testing.T) {
 		select {
 		case err := <-triggers:
 			if err != nil {
-				t.Error(err)
+				r.Error(err)
 			}
 			triggered = true
 		default:
@@ -111,50 +112,50 @@ func TestChaos(t *testing.T) {
 		fault := faultCycle[i%len(faultCycle)]
 		target, err := f.target(ctx, fault)
 		if err != nil {
-			t.Errorf("choosing the target of %s: %v", fault, err)
+			r.Errorf("choosing the target of %s: %v", fault, err)
 			break
 		}
 		if _, err := f.inject(ctx, fault, target); err != nil {
-			t.Error(err)
+			r.Error(err)
 			break
 		}
 		injected[fault]++
 		if err := c.settle(ctx); err != nil {
-			t.Errorf("after %s %s: %v", fault, target, err)
+			r.Errorf("after %s %s: %v", fault, target, err)
 			break
 		}
 		sleep(ctx, pauseBetween)
 	}
 	if !triggered {
 		if err := <-triggers; err != nil {
-			t.Error(err)
+			r.Error(err)
 		}
 	}
 	for _, fault := range faultCycle {
 		if injected[fault] == 0 {
-			t.Errorf("%s was never injected within %v", fault, chaosFor)
+			r.Errorf("%s was never injected within %v", fault, chaosFor)
 		}
 	}
 	c.logf("faults injected: %v", injected)
 
 	runs, err := c.waitRuns(ctx, chaosRuns, endWithin)
 	if err != nil {
-		t.Error(err)
+		r.Error(err)
 	}
 	stopSupervisor()
 	mu.Lock()
-	checkAcked(t, acked, runs)
+	checkAcked(r, acked, runs)
 	mu.Unlock()
-	c.checkRuns(ctx, t, runs, f.Injections())
-	c.checkLog(ctx, t)
+	c.checkRuns(ctx, r, runs, f.Injections())
+	c.checkLog(ctx, r)
 	f.watching.Wait()
-	f.checkTakeovers(t)
+	f.checkTakeovers(r)
 	restarts, unexpected := f.exits()
 	if len(restarts) > 0 {
 		c.logf("servers the supervisor started again: %s", strings.Join(restarts, "; "))
 	}
 	if len(unexpected) > 0 {
-		t.Errorf("nodes exited unbidden: %s", strings.Join(unexpected, "; "))
+		r.Errorf("nodes exited unbidden: %s", strings.Join(unexpected, "; "))
 	}
 }
 
@@ -227,7 +228,7 @@ func (c *cluster) waitHealthy(ctx context.Context, d time.Duration) error {
 
 // checkAcked checks that every run a server acknowledged is listed: an
 // acknowledged run that a change of leader lost is a failure.
-func checkAcked(t *testing.T, acked []time.Time, runs []apiRun) {
+func checkAcked(t reporter, acked []time.Time, runs []apiRun) {
 	t.Helper()
 	listed := map[string]bool{}
 	for _, r := range runs {

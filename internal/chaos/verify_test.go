@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
-	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -48,7 +47,7 @@ func (c *cluster) waitRuns(ctx context.Context, n int, d time.Duration) ([]apiRu
 // checkRuns checks that every run succeeded and that every task instance's
 // tries pass CheckTries against the injections. It logs how many
 // instances ran more than once.
-func (c *cluster) checkRuns(ctx context.Context, t *testing.T, runs []apiRun, injections []Injection) {
+func (c *cluster) checkRuns(ctx context.Context, t reporter, runs []apiRun, injections []Injection) {
 	t.Helper()
 	retried := 0
 	for _, run := range runs {
@@ -170,7 +169,7 @@ func lastSeq(records []LogRecord) uint64 {
 
 // checkLog reads the replicated log and checks it with CheckLog, logging
 // its terms.
-func (c *cluster) checkLog(ctx context.Context, t *testing.T) {
+func (c *cluster) checkLog(ctx context.Context, t reporter) {
 	t.Helper()
 	// Right after a NATS server came back, JetStream may not answer yet.
 	rctx, cancel := context.WithTimeout(ctx, time.Minute)
