@@ -20,7 +20,11 @@ import (
 // that finds the disk full stops the scheduler with stop: nothing more
 // can be recorded, and the chunk, not acked, comes again after a restart.
 func (s *Scheduler) intake(ctx context.Context, cons jetstream.Consumer, stop context.CancelCauseFunc) {
-	it, err := cons.Messages(jetstream.PullMaxMessages(1024))
+	// A heartbeat every 2 s, not the default 15 s: a pull that goes
+	// unanswered (as a fresh connection's first can, see
+	// cluster.Messages) is sent again after two missing ones, before
+	// workers' heartbeats could be taken as lost.
+	it, err := cons.Messages(jetstream.PullMaxMessages(1024), jetstream.PullHeartbeat(2*time.Second))
 	if err != nil {
 		s.log.Error("consuming worker events", "err", err)
 		s.setHealth(fmt.Errorf("consuming worker events: %w", err))
