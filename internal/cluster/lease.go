@@ -140,7 +140,9 @@ func (l *Lease) Keep(ctx context.Context) error {
 		case ctx.Err() != nil:
 			return nil
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch):
-			if !l.landed(ctx, left) {
+			// Not knowing whose the lease is now, it tries again at the
+			// next tick; the check of what is left deposes it in time.
+			if mine, known := l.landed(ctx, left); known && !mine {
 				return fmt.Errorf("%w: another server holds the lease", ErrDeposed)
 			}
 		case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
@@ -154,18 +156,24 @@ func (l *Lease) Keep(ctx context.Context) error {
 // this lease's own, which holds when it was taken, so no other server's
 // can equal it. Then it renews from that revision on; the renewal's time
 // stays that of the last one answered, which is earlier, so the lease is
-// never taken as held longer than it is.
-func (l *Lease) landed(ctx context.Context, left time.Duration) bool {
+// never taken as held longer than it is. known is false when NATS did not
+// say.
+func (l *Lease) landed(ctx context.Context, left time.Duration) (mine, known bool) {
 	rctx, cancel := context.WithTimeout(ctx, min(time.Second, left))
 	defer cancel()
 	e, err := l.kv.Get(rctx, LeaseKey)
-	if err != nil || !bytes.Equal(e.Value(), l.info) {
-		return false
+	switch {
+	case errors.Is(err, jetstream.ErrKeyNotFound), errors.Is(err, jetstream.ErrKeyDeleted):
+		return false, true
+	case err != nil:
+		return false, false
+	case !bytes.Equal(e.Value(), l.info):
+		return false, true
 	}
 	l.mu.Lock()
 	l.rev = e.Revision()
 	l.mu.Unlock()
-	return true
+	return true, true
 }
 
 // Release gives the lease up at once, so that a standby need not wait for
