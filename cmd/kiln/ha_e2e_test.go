@@ -70,8 +70,9 @@ type haTask struct {
 // ends with one try per task, the logs of its tries on the new leader;
 // the killed server, its store damaged, started again, follows from the
 // snapshot;
-// a leader frozen past its lease (SIGSTOP, as cut off) is deposed and
-// exits when it wakes, having written nothing more; a server whose host
+// a leader frozen past its lease (SIGSTOP, as cut off) is deposed, the
+// requests forwarded to it not holding the takeover up, and exits when it
+// wakes, having written nothing more; a server whose host
 // rebooted since its store skipped a sync starts from the snapshot; a
 // leader stopped with SIGTERM hands over at once; and a server's store refuses changes made
 // in it directly.
@@ -175,10 +176,29 @@ tasks:
 
 	// A leader frozen past its lease (as if cut off) is deposed: s1 takes
 	// over; woken, s2 exits without writing, and the runs go on under s1.
+	// A request s1 forwards to the frozen leader, which never answers it,
+	// does not hold s1's takeover up: it is cut short.
 	if err := syscall.Kill(s2.cmd.Process.Pid, syscall.SIGSTOP); err != nil {
 		t.Fatal(err)
 	}
+	frozen := time.Now()
+	forwarded := make(chan error, 1)
+	go func() {
+		resp, err := http.Get("http://" + s1.addr + "/api/v1/dags")
+		if err == nil {
+			resp.Body.Close()
+		}
+		forwarded <- err
+	}()
 	waitFor(t, "s1 to lead", s1.leads)
+	if took := time.Since(frozen); took > ttl+2*time.Second {
+		t.Errorf("s1 led %s after the leader froze, want at most the TTL + 2 s", took)
+	}
+	select {
+	case <-forwarded:
+	case <-time.After(5 * time.Second):
+		t.Error("a request forwarded to the frozen leader still hangs 5 s after the takeover")
+	}
 	if err := syscall.Kill(s2.cmd.Process.Pid, syscall.SIGCONT); err != nil {
 		t.Fatal(err)
 	}
