@@ -11,13 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
 	"github.com/kilnhq/kiln/dag"
-	"github.com/kilnhq/kiln/internal/embednats"
+	"github.com/kilnhq/kiln/internal/kilntest"
 	"github.com/kilnhq/kiln/plugins"
 	"github.com/kilnhq/kiln/scheduler"
-	"github.com/kilnhq/kiln/store"
 	"github.com/kilnhq/kiln/ui"
 )
 
@@ -34,21 +31,7 @@ func TestAPIAnswers503UntilStarted(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dags, "manual.yaml"), []byte(manualDAG), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ns.Shutdown)
-	st, err := store.Open(filepath.Join(dir, "kiln.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	nc, err := nats.Connect(ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	_, st, nc := kilntest.Parts(t, dir)
 	sched, err := scheduler.New(scheduler.Config{
 		Store: st, NATS: nc, DataDir: dir,
 		Folder: dag.NewFolder(dag.Options{Plugins: plugins.Builtin()}, dags),

@@ -164,25 +164,14 @@ func Start(t testing.TB, o Options) *Kiln {
 	// Each part is stopped by a cleanup of its own, the last started
 	// first, so that a failure half-way stops what started.
 	t.Cleanup(k.closeGates)
-	var err error
-	if k.ns, err = embednats.Start(embednats.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(k.ns.Shutdown)
-	if k.st, err = store.Open(filepath.Join(dir, "kiln.db")); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { k.st.Close() })
+	var nc *nats.Conn
+	k.ns, k.st, nc = Parts(t, dir)
 	if o.Seed != nil {
 		if err := o.Seed(k.st); err != nil {
 			t.Fatalf("kilntest: seeding the store: %v", err)
 		}
 	}
-	nc, err := nats.Connect(k.ns.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
+	var err error
 	k.Scheduler, err = scheduler.New(scheduler.Config{
 		Store:       k.st,
 		NATS:        nc,
@@ -235,6 +224,30 @@ func Start(t testing.TB, o Options) *Kiln {
 	})
 	k.barrier()
 	return k
+}
+
+// Parts starts what an installation runs on, under dir: an embedded NATS
+// server with JetStream on loopback, a store, and a client of the server.
+// The test's end stops them. Start runs a scheduler on them; a test that
+// runs its own calls Parts.
+func Parts(t testing.TB, dir string) (*embednats.Server, *store.Store, *nats.Conn) {
+	t.Helper()
+	ns, err := embednats.Start(embednats.Options{StoreDir: filepath.Join(dir, "nats"), Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ns.Shutdown)
+	st, err := store.Open(filepath.Join(dir, "kiln.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	nc, err := nats.Connect(ns.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	return ns, st, nc
 }
 
 // DAGsDir is the folder the scheduler loads DAGs from.
